@@ -1,0 +1,378 @@
+// The addon's core: tensor wrapper and ownership accounting, buffers, RNG, threads, build info.
+#include "common.h"
+#include <ATen/Parallel.h>
+#include <ATen/core/grad_mode.h>
+#include <c10/core/CPUAllocator.h>
+#include <dlfcn.h>
+#include <map>
+#include <mutex>
+#include <cstring>
+#include <unordered_map>
+
+namespace clan {
+
+struct AddonData {
+  Napi::FunctionReference ctor;
+  // Native bytes reported to V8, counted once per storage (views share their base's storage).
+  std::unordered_map<void*, std::pair<int64_t, int64_t>> storages;  // impl → (wrappers, bytes)
+  int64_t live = 0;             // wrappers holding a tensor
+  int64_t finalized = 0;        // tensors freed by the GC safety net instead of dispose()/scopes
+  int64_t externalBytes = 0;
+  bool tearingDown = false;
+};
+
+static AddonData* Data(Napi::Env env) { return env.GetInstanceData<AddonData>(); }
+
+// ---------------------------------------------------------------------------------------------- JsTensor
+Napi::Function JsTensor::Init(Napi::Env env) { return DefineClass(env, "NativeTensor", {}); }
+
+JsTensor::JsTensor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<JsTensor>(info) {}
+
+void JsTensor::Set(Napi::Env env, at::Tensor tensor) {
+  AddonData* d = Data(env);
+  t = std::move(tensor);
+  if (!t.defined()) return;
+  d->live++;
+  if (t.has_storage()) {
+    storageKey_ = t.storage().unsafeGetStorageImpl();
+    auto& entry = d->storages[storageKey_];
+    if (entry.first++ == 0) {
+      entry.second = static_cast<int64_t>(t.storage().nbytes());
+      d->externalBytes += entry.second;
+      if (entry.second) Napi::MemoryManagement::AdjustExternalMemory(env, entry.second);
+    }
+  }
+}
+
+void JsTensor::Release(Napi::Env env, bool fromFinalizer) {
+  if (!t.defined()) return;
+  AddonData* d = Data(env);
+  d->live--;
+  if (fromFinalizer) d->finalized++;
+  if (storageKey_) {
+    auto it = d->storages.find(storageKey_);
+    if (it != d->storages.end() && --it->second.first == 0) {
+      d->externalBytes -= it->second.second;
+      if (it->second.second && !d->tearingDown) Napi::MemoryManagement::AdjustExternalMemory(env, -it->second.second);
+      d->storages.erase(it);
+    }
+    storageKey_ = nullptr;
+  }
+  t = at::Tensor();
+}
+
+JsTensor::~JsTensor() {
+  if (!t.defined()) return;
+  try { Release(Env(), true); } catch (...) {}
+}
+
+Napi::Object Wrap(Napi::Env env, at::Tensor t) {
+  Napi::Object obj = Data(env)->ctor.New({});
+  JsTensor::Unwrap(obj)->Set(env, std::move(t));
+  return obj;
+}
+
+Napi::Value WrapMany(Napi::Env env, const std::vector<at::Tensor>& ts) {
+  Napi::Array a = Napi::Array::New(env, ts.size());
+  for (size_t i = 0; i < ts.size(); i++) a.Set(i, Wrap(env, ts[i]));
+  return a;
+}
+
+// ---------------------------------------------------------------------------------------------- arguments
+const at::Tensor& T(const Napi::Value& v, const char* what) {
+  if (!v.IsObject()) throw Napi::TypeError::New(v.Env(), std::string("expected a tensor for ") + what);
+  Napi::Object o = v.As<Napi::Object>();
+  if (!o.InstanceOf(Data(v.Env())->ctor.Value())) throw Napi::TypeError::New(v.Env(), std::string("expected a tensor for ") + what);
+  JsTensor* w = JsTensor::Unwrap(o);
+  if (!w->t.defined()) throw Napi::Error::New(v.Env(), std::string("tensor used after dispose() (") + what + ")");
+  return w->t;
+}
+
+at::Tensor OptT(const Napi::Value& v) {
+  if (v.IsUndefined() || v.IsNull()) return at::Tensor();
+  return T(v, "optional tensor");
+}
+
+std::vector<at::Tensor> TList(const Napi::Value& v) {
+  if (!v.IsArray()) throw Napi::TypeError::New(v.Env(), "expected an array of tensors");
+  Napi::Array a = v.As<Napi::Array>();
+  std::vector<at::Tensor> out;
+  out.reserve(a.Length());
+  for (uint32_t i = 0; i < a.Length(); i++) out.push_back(T(a.Get(i), "list element"));
+  return out;
+}
+
+std::vector<int64_t> IntList(const Napi::Value& v, const char* what) {
+  if (!v.IsArray()) throw Napi::TypeError::New(v.Env(), std::string("expected an array of integers for ") + what);
+  Napi::Array a = v.As<Napi::Array>();
+  std::vector<int64_t> out(a.Length());
+  for (uint32_t i = 0; i < a.Length(); i++) out[i] = a.Get(i).As<Napi::Number>().Int64Value();
+  return out;
+}
+
+at::Scalar Scal(const Napi::Value& v) {
+  if (v.IsBoolean()) return at::Scalar(v.As<Napi::Boolean>().Value());
+  double x = v.As<Napi::Number>().DoubleValue();
+  // JS has one number type: integral values become integer scalars so int tensors stay integral
+  // (float tensors are unaffected by PyTorch's type promotion either way).
+  if (std::isfinite(x) && x == std::floor(x) && std::fabs(x) < 9007199254740992.0) return at::Scalar(static_cast<int64_t>(x));
+  return at::Scalar(x);
+}
+
+// Order must match DTYPES in src/torch/dtype.ts.
+static const at::ScalarType kTypes[] = {at::kFloat, at::kDouble, at::kHalf, at::kBFloat16, at::kLong, at::kInt, at::kByte, at::kBool};
+
+at::ScalarType DT(const Napi::Value& v) {
+  int i = v.As<Napi::Number>().Int32Value();
+  if (i < 0 || i >= 8) throw Napi::RangeError::New(v.Env(), "bad dtype index");
+  return kTypes[i];
+}
+
+int DTIndex(at::ScalarType s) {
+  for (int i = 0; i < 8; i++) if (kTypes[i] == s) return i;
+  return -1;
+}
+
+std::string BuildName() {
+  return std::string("libtorch ") + std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +
+         std::to_string(TORCH_VERSION_PATCH) + (at::hasCUDA() ? " (CUDA)" : " (CPU only)");
+}
+
+at::Device Dev(const Napi::Value& v) {
+  std::string s = v.As<Napi::String>().Utf8Value();
+  at::Device d(s);  // parses "cpu", "cuda", "cuda:1"; throws c10::Error on junk
+  if (d.is_cuda() && !at::hasCUDA()) {
+    throw Napi::Error::New(v.Env(), "device '" + s + "' requested but this " + BuildName() + " has no CUDA support");
+  }
+  return d;
+}
+
+std::string DevString(const at::Device& d) { return d.str(); }
+
+
+// ---------------------------------------------------------------------------------------------- allocator
+// A size-keyed caching CPU allocator. Why: libtorch allocates with posix_memalign; with glibc's dynamic mmap
+// threshold and V8's own mallocs interleaved, a training loop that frees and re-allocates the same large
+// activations grows RSS without bound (measured: +1 MB per bilinear upsample of 1 MB, +3.5 MB per probe-net
+// step). Reusing freed blocks of the same size keeps RSS at the working set and skips page faults.
+// Blocks below kMinCached go straight to malloc; the cache is capped (CLAN_CPU_CACHE_MB, default 4096) and
+// emptied by emptyCache().
+class CachingCPUAllocator final : public at::Allocator {
+ public:
+  static constexpr size_t kMinCached = 64 * 1024;
+  static constexpr size_t kAlign = 64;
+
+  at::DataPtr allocate(size_t n) CLAN_ALLOCATE_CONST override {
+    size_t size = Round(n);
+    void* p = nullptr;
+    if (size >= kMinCached) {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = free_.find(size);
+      if (it != free_.end() && !it->second.empty()) {
+        p = it->second.back();
+        it->second.pop_back();
+        cached_ -= size;
+        hits_++;
+      }
+    }
+    if (!p) {
+      if (posix_memalign(&p, kAlign, size ? size : kAlign) != 0) throw std::bad_alloc();
+      std::lock_guard<std::mutex> lock(mu_);
+      misses_++;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      sizes_[p] = size;
+    }
+    // context == data, as libtorch's raw_allocate() requires (mkldnn uses it)
+    return at::DataPtr(p, p, &Free, at::Device(at::DeviceType::CPU));
+  }
+  at::DeleterFnPtr raw_deleter() const override { return &Free; }
+  void copy_data(void* dest, const void* src, std::size_t count) const { std::memcpy(dest, src, count); }
+
+  static void Free(void* p) { Instance().Release(p); }
+  void Release(void* p) {
+    if (!p) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = sizes_.find(p);
+    size_t size = it == sizes_.end() ? 0 : it->second;
+    if (it != sizes_.end()) sizes_.erase(it);
+    if (size >= kMinCached) {
+      if (cached_ + size <= limit_) {
+        free_[size].push_back(p);
+        cached_ += size;
+        return;
+      }
+    }
+    std::free(p);
+  }
+  void EmptyCache() {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& kv : free_) for (void* p : kv.second) std::free(p);
+    free_.clear();
+    cached_ = 0;
+  }
+  static CachingCPUAllocator& Instance() {
+    static CachingCPUAllocator* a = new CachingCPUAllocator();  // never destroyed: tensors may outlive statics
+    return *a;
+  }
+  size_t cached() { std::lock_guard<std::mutex> lock(mu_); return cached_; }
+  mutable std::mutex mu_;
+  mutable std::map<size_t, std::vector<void*>> free_;
+  mutable std::unordered_map<void*, size_t> sizes_;
+  mutable size_t cached_ = 0, limit_ = size_t(4096) << 20;
+  mutable uint64_t hits_ = 0, misses_ = 0;
+ private:
+  static size_t Round(size_t n) {
+    size_t q = n < (size_t(1) << 20) ? 4096 : 65536;  // coarse buckets so near-equal sizes share blocks
+    return n < kMinCached ? (n + kAlign - 1) / kAlign * kAlign : (n + q - 1) / q * q;
+  }
+};
+
+static void InstallAllocator() {
+  auto& a = CachingCPUAllocator::Instance();
+  if (const char* mb = std::getenv("CLAN_CPU_CACHE_MB")) a.limit_ = size_t(std::strtoull(mb, nullptr, 10)) << 20;
+  if (const char* off = std::getenv("CLAN_CPU_ALLOCATOR"); off && std::string(off) == "default") return;
+  c10::SetCPUAllocator(&a, /*priority=*/200);
+}
+
+// ---------------------------------------------------------------------------------------------- module
+static void RegisterCore(Napi::Env env, Napi::Object exports) {
+  CLAN_FN(dispose) JsTensor* w = JsTensor::Unwrap(info[0].As<Napi::Object>()); w->Release(env, false); return env.Undefined(); CLAN_END;
+  CLAN_FN(isDisposed) return Napi::Boolean::New(env, !JsTensor::Unwrap(info[0].As<Napi::Object>())->t.defined()); CLAN_END;
+  CLAN_FN(stats)
+    AddonData* d = Data(env);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("live", Napi::Number::New(env, static_cast<double>(d->live)));
+    o.Set("finalized", Napi::Number::New(env, static_cast<double>(d->finalized)));
+    o.Set("externalBytes", Napi::Number::New(env, static_cast<double>(d->externalBytes)));
+    o.Set("storages", Napi::Number::New(env, static_cast<double>(d->storages.size())));
+    return o;
+  CLAN_END;
+
+  // --- metadata
+  CLAN_FN(shape) auto s = T(info[0]).sizes(); Napi::Array a = Napi::Array::New(env, s.size());
+    for (size_t i = 0; i < s.size(); i++) a.Set(i, Napi::Number::New(env, static_cast<double>(s[i]))); return a; CLAN_END;
+  CLAN_FN(strides) auto s = T(info[0]).strides(); Napi::Array a = Napi::Array::New(env, s.size());
+    for (size_t i = 0; i < s.size(); i++) a.Set(i, Napi::Number::New(env, static_cast<double>(s[i]))); return a; CLAN_END;
+  CLAN_FN(dtype) return Napi::Number::New(env, DTIndex(T(info[0]).scalar_type())); CLAN_END;
+  CLAN_FN(device) return Napi::String::New(env, DevString(T(info[0]).device())); CLAN_END;
+  CLAN_FN(requiresGrad) return Napi::Boolean::New(env, T(info[0]).requires_grad()); CLAN_END;
+  CLAN_FN(setRequiresGrad) T(info[0]).set_requires_grad(info[1].ToBoolean()); return env.Undefined(); CLAN_END;
+  CLAN_FN(isLeaf) return Napi::Boolean::New(env, T(info[0]).is_leaf()); CLAN_END;
+  CLAN_FN(sameStorage)
+    const at::Tensor& a = T(info[0]); const at::Tensor& b = T(info[1]);
+    return Napi::Boolean::New(env, a.unsafeGetTensorImpl() == b.unsafeGetTensorImpl()); CLAN_END;
+
+  // --- autograd
+  CLAN_FN(grad) at::Tensor g = T(info[0]).grad(); return g.defined() ? Napi::Value(Wrap(env, g)) : env.Null(); CLAN_END;
+  CLAN_FN(gradIs)  // is info[1] still the tensor held as info[0].grad? (keeps the TS grad wrapper stable)
+    at::Tensor g = T(info[0]).grad();
+    return Napi::Boolean::New(env, g.defined() && g.unsafeGetTensorImpl() == T(info[1]).unsafeGetTensorImpl()); CLAN_END;
+  CLAN_FN(setGrad) T(info[0]).mutable_grad() = OptT(info[1]); return env.Undefined(); CLAN_END;
+  CLAN_FN(backward)
+    at::Tensor g = OptT(info[1]);
+    bool retain = info[2].ToBoolean();
+    T(info[0]).backward(g, retain, false);
+    return env.Undefined(); CLAN_END;
+  CLAN_FN(setGradEnabled) at::GradMode::set_enabled(info[0].ToBoolean()); return env.Undefined(); CLAN_END;
+  CLAN_FN(isGradEnabled) return Napi::Boolean::New(env, at::GradMode::is_enabled()); CLAN_END;
+
+  // --- host buffers. TS validates length and dtype first; these checks are the last line of defence.
+  CLAN_FN(fromBuffer)
+    Napi::TypedArray ta = info[0].As<Napi::TypedArray>();
+    auto shape = IntList(info[1], "shape");
+    at::ScalarType st = DT(info[2]);
+    at::Tensor t = at::empty(shape, at::TensorOptions().dtype(st));
+    size_t nbytes = t.numel() * t.element_size();
+    if (ta.ByteLength() != nbytes) throw Napi::RangeError::New(env, "buffer byte length does not match shape and dtype");
+    if (nbytes) std::memcpy(t.data_ptr(), static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset(), nbytes);
+    return Wrap(env, t); CLAN_END;
+  // Zero-copy: the tensor aliases the JS buffer and holds a reference to it, so the buffer outlives the tensor.
+  // Safe only while the caller does not transfer/detach that ArrayBuffer (documented in tensor.ts).
+  CLAN_FN(fromBufferShared)
+    Napi::TypedArray ta = info[0].As<Napi::TypedArray>();
+    auto shape = IntList(info[1], "shape");
+    at::ScalarType st = DT(info[2]);
+    int64_t n = 1; for (auto s : shape) n *= s;
+    if (ta.ByteLength() != static_cast<size_t>(n) * at::elementSize(st)) throw Napi::RangeError::New(env, "buffer byte length does not match shape and dtype");
+    auto* ref = new Napi::Reference<Napi::ArrayBuffer>(Napi::Persistent(ta.ArrayBuffer()));
+    void* ptr = static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+    at::Tensor t = at::from_blob(ptr, shape, [ref](void*) { delete ref; }, at::TensorOptions().dtype(st));
+    return Wrap(env, t); CLAN_END;
+  CLAN_FN(toBuffer)
+    at::Tensor t = T(info[0]).detach().to(at::kCPU).contiguous();
+    size_t nbytes = t.numel() * t.element_size();
+    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, nbytes);
+    if (nbytes) std::memcpy(ab.Data(), t.data_ptr(), nbytes);
+    return ab; CLAN_END;
+  CLAN_FN(item)
+    at::Tensor t = T(info[0]);
+    if (t.numel() != 1) throw Napi::Error::New(env, "item() needs a tensor with one element, got " + std::to_string(t.numel()));
+    if (t.scalar_type() == at::kBool) return Napi::Boolean::New(env, t.item<bool>());
+    return Napi::Number::New(env, t.item<double>()); CLAN_END;
+
+  // --- RNG: the default CPU generator (seeded together with CUDA's by manual_seed)
+  CLAN_FN(manualSeed) at::manual_seed(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value())); return env.Undefined(); CLAN_END;
+  CLAN_FN(getRngState)
+    auto gen = at::detail::getDefaultCPUGenerator();
+    at::Tensor s;
+    { std::lock_guard<std::mutex> lock(gen.mutex()); s = gen.get_state(); }
+    Napi::Buffer<uint8_t> b = Napi::Buffer<uint8_t>::Copy(env, s.data_ptr<uint8_t>(), s.numel());
+    return b; CLAN_END;
+  CLAN_FN(setRngState)
+    Napi::Uint8Array u = info[0].As<Napi::Uint8Array>();
+    at::Tensor s = at::empty({static_cast<int64_t>(u.ByteLength())}, at::kByte);
+    std::memcpy(s.data_ptr(), u.Data(), u.ByteLength());
+    auto gen = at::detail::getDefaultCPUGenerator();
+    { std::lock_guard<std::mutex> lock(gen.mutex()); gen.set_state(s); }
+    return env.Undefined(); CLAN_END;
+
+  // --- threads and build information
+  CLAN_FN(setNumThreads) at::set_num_threads(info[0].As<Napi::Number>().Int32Value()); return env.Undefined(); CLAN_END;
+  CLAN_FN(getNumThreads) return Napi::Number::New(env, at::get_num_threads()); CLAN_END;
+  CLAN_FN(buildInfo)
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("version", std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." + std::to_string(TORCH_VERSION_PATCH));
+    o.Set("build", BuildName());
+    o.Set("cuda", at::hasCUDA());
+    o.Set("config", at::show_config());
+    o.Set("parallel", at::get_parallel_info());
+    // OpenBLAS exports these; with the reference BLAS they are absent (doctor warns: 8x slower ResNet steps).
+    using StrFn = char* (*)();
+    auto corename = reinterpret_cast<StrFn>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+    auto cfg = reinterpret_cast<StrFn>(dlsym(RTLD_DEFAULT, "openblas_get_config"));
+    o.Set("openblasCore", corename ? Napi::Value(Napi::String::New(env, corename())) : env.Null());
+    o.Set("openblasConfig", cfg ? Napi::Value(Napi::String::New(env, cfg())) : env.Null());
+    return o; CLAN_END;
+  CLAN_FN(allocatorStats)
+    auto& a = CachingCPUAllocator::Instance();
+    Napi::Object o = Napi::Object::New(env);
+    std::lock_guard<std::mutex> lock(a.mu_);
+    o.Set("cachedBytes", Napi::Number::New(env, static_cast<double>(a.cached_)));
+    o.Set("hits", Napi::Number::New(env, static_cast<double>(a.hits_)));
+    o.Set("misses", Napi::Number::New(env, static_cast<double>(a.misses_)));
+    return o; CLAN_END;
+  CLAN_FN(emptyCache) CachingCPUAllocator::Instance().EmptyCache(); return env.Undefined(); CLAN_END;
+  CLAN_FN(cudaDeviceCount) return Napi::Number::New(env, at::hasCUDA() ? static_cast<double>(at::detail::getCUDAHooks().getNumGPUs()) : 0.0); CLAN_END;
+}
+
+static void KeepData(Napi::Env, AddonData*) {}
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  // Never freed: ObjectWrap finalizers may still run during environment teardown and need it.
+  auto* d = new AddonData();
+  env.SetInstanceData<AddonData, KeepData>(d);
+  d->ctor = Napi::Persistent(JsTensor::Init(env));
+  exports.Set("NativeTensor", d->ctor.Value());
+  napi_add_env_cleanup_hook(env, [](void* p) { static_cast<AddonData*>(p)->tearingDown = true; }, d);
+  InstallAllocator();
+  RegisterCore(env, exports);
+  RegisterOps(env, exports);
+  return exports;
+}
+
+}  // namespace clan
+
+static Napi::Object InitAll(Napi::Env env, Napi::Object exports) { return clan::Init(env, exports); }
+NODE_API_MODULE(clan_native, InitAll)

@@ -1,0 +1,58 @@
+// Shared by the two translation units: the JS tensor wrapper and argument helpers.
+// The binding stays thin: argument conversion, one libtorch call, result wrapping, error translation.
+#pragma once
+#include <napi.h>
+#include "compat.h"
+#include <string>
+#include <vector>
+
+namespace clan {
+
+// Owns one at::Tensor. `dispose()` drops it early; the destructor (a GC finalizer) is only a safety net and
+// counts how many tensors it had to free, so tests can assert that scopes freed everything.
+class JsTensor : public Napi::ObjectWrap<JsTensor> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit JsTensor(const Napi::CallbackInfo& info);
+  ~JsTensor() override;
+  void Set(Napi::Env env, at::Tensor t);
+  void Release(Napi::Env env, bool fromFinalizer);
+  at::Tensor t;
+ private:
+  void* storageKey_ = nullptr;
+};
+
+Napi::Object Wrap(Napi::Env env, at::Tensor t);
+Napi::Value WrapMany(Napi::Env env, const std::vector<at::Tensor>& ts);
+const at::Tensor& T(const Napi::Value& v, const char* what = "tensor");
+at::Tensor OptT(const Napi::Value& v);  // undefined/null → undefined tensor
+std::vector<at::Tensor> TList(const Napi::Value& v);
+std::vector<int64_t> IntList(const Napi::Value& v, const char* what = "list");
+at::Scalar Scal(const Napi::Value& v);
+at::ScalarType DT(const Napi::Value& v);
+int DTIndex(at::ScalarType s);
+at::Device Dev(const Napi::Value& v);
+std::string DevString(const at::Device& d);
+
+void RegisterOps(Napi::Env env, Napi::Object exports);
+
+// Every binding runs inside this: libtorch errors become JS errors with the message only
+// (what_without_backtrace: no C++ frames), never an abort of the Node process.
+template <class F>
+Napi::Value Guard(const Napi::CallbackInfo& info, F&& f) {
+  Napi::Env env = info.Env();
+  try {
+    return f(env);
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const c10::Error& e) {
+    throw Napi::Error::New(env, std::string("libtorch: ") + e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, std::string("libtorch: ") + e.what());
+  }
+}
+
+#define CLAN_FN(name) exports.Set(#name, Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value { return Guard(info, [&](Napi::Env env) -> Napi::Value {
+#define CLAN_END }); }))
+
+}  // namespace clan

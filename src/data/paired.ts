@@ -1,0 +1,72 @@
+// Shared open-time logic of the file-based readers: list images, pair each with its label file by name,
+// validate headers, then throw one DataError with every problem (or skip them with skipBad).
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Problems, formatSpec, type DatasetSpec, type OpenOptions } from './dataset.js';
+import { FileDataset, checkEntries, isDir, listFiles, type FileEntry, type LabelFormat } from './files.js';
+
+export interface PairedLayout {
+  spec: DatasetSpec;
+  opts: OpenOptions;
+  root: string;            // absolute dataset root
+  imageDir: string;        // relative to root, e.g. 'images' or 'leftImg8bit/val'
+  labelDir: string;        // relative to root
+  imageSuffixes: readonly string[]; // endings (case-insensitive) that select image files, e.g. ['.png']
+  recursive: boolean;
+  layoutHint: string;      // shown when a folder is missing, e.g. 'ROOT/images/00001.png + ROOT/labels/00001.png'
+  /** Sample name and label path (relative to labelDir) for an image path relative to imageDir. */
+  pair(imageRel: string): { name: string; labelRel: string };
+  format: LabelFormat;
+  sizeMismatch: 'error' | 'warn';
+  sizeMismatchNote?: string;
+  numClasses: number;
+  classNames: readonly string[];
+  palette?: readonly (readonly [number, number, number])[];
+  defaultSize?: readonly [number, number];
+  /** Extra per-sample checks (e.g. duplicate stems in folder datasets). */
+  extraChecks?: (entries: readonly FileEntry[], problems: Problems) => void;
+}
+
+export function openPaired(L: PairedLayout): FileDataset {
+  const spec = formatSpec(L.spec);
+  const problems = new Problems(spec, L.opts);
+  const imageAbs = join(L.root, L.imageDir);
+  const labelAbs = join(L.root, L.labelDir);
+  const mode = L.opts.labels ?? 'required';
+  if (!isDir(L.root)) problems.addFatal(`${L.root}: dataset root folder not found`);
+  else if (!isDir(imageAbs)) problems.addFatal(`${imageAbs}: image folder not found (expected layout ${L.layoutHint})`);
+  const useLabels = mode === 'required' || (mode === 'optional' && isDir(labelAbs));
+  if (mode === 'required' && isDir(L.root) && !isDir(labelAbs)) {
+    problems.addFatal(`${labelAbs}: label folder not found (expected layout ${L.layoutHint}; open with labels 'none' for an unlabelled target split)`);
+  }
+  const images = isDir(imageAbs) ? listFiles(imageAbs, L.imageSuffixes, L.recursive) : [];
+  if (isDir(imageAbs) && images.length === 0) {
+    problems.addFatal(`${imageAbs}: no image files (${L.imageSuffixes.join(', ')}) found (expected layout ${L.layoutHint})`);
+  }
+  const entries: FileEntry[] = images.map((rel) => {
+    const { name, labelRel } = L.pair(rel);
+    const e: FileEntry = { name, image: `${L.imageDir}/${rel}` };
+    return useLabels ? { ...e, label: `${L.labelDir}/${labelRel}` } : e;
+  });
+  if (useLabels && isDir(labelAbs)) {
+    entries.forEach((e, i) => {
+      if (e.label !== undefined && !existsSync(join(L.root, e.label))) {
+        problems.add(i, join(L.root, e.image), `has no label file (expected ${join(L.root, e.label)})`);
+        delete e.label; // checked no further; reported above
+      }
+    });
+  }
+  L.extraChecks?.(entries, problems);
+  const { mismatched } = checkEntries(entries, problems, { root: L.root, format: L.format, sizeMismatch: L.sizeMismatch });
+  const keep = problems.settle(entries.length);
+  if (mismatched.length > 0) {
+    const warn = L.opts.warn ?? ((m: string) => console.warn(m));
+    warn(`dataset ${spec}: ${mismatched.length} label file(s) differ in size from their images; ${L.sizeMismatchNote ?? ''} ` +
+      `first: ${mismatched[0]}`);
+  }
+  return new FileDataset({
+    type: L.spec.type, spec, root: L.root, entries: keep.map((i) => entries[i]!), labelFormat: L.format, hasLabels: useLabels,
+    numClasses: L.numClasses, classNames: L.classNames,
+    ...(L.palette ? { palette: L.palette } : {}), ...(L.defaultSize ? { defaultSize: L.defaultSize } : {}),
+  });
+}

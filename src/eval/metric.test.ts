@@ -1,0 +1,77 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DataError } from '../util/errors.js';
+import { CITYSCAPES_CLASSES, EVAL_SUBSETS } from '../data/labels.js';
+import { IoUMetric, formatIoU, pct } from './metric.js';
+
+const u8 = (...v: number[]) => new Uint8Array(v);
+const close = (a: number, b: number) => assert.ok(Math.abs(a - b) < 1e-12, `${a} vs ${b}`);
+
+test('hand-made 3-class case: hist rows = gt, cols = pred, 255 ignored', () => {
+  const m = new IoUMetric(3);
+  m.process(u8(0, 1, 1, 1, 0, 2), u8(0, 0, 1, 1, 2, 255));
+  assert.deepEqual([...m.hist], [1, 1, 0, 0, 2, 0, 1, 0, 0]);
+  const r = m.compute();
+  close(r.iou[0]!, 1 / 3); close(r.iou[1]!, 2 / 3); close(r.iou[2]!, 0); // class 2: in gt, never predicted
+  close(r.miou, 1 / 3);
+  close(r.accuracy, 3 / 5);
+  assert.equal(r.pixels, 5);
+});
+
+test('absent class → NaN, skipped by the nan-mean; subsets average only their classes', () => {
+  const m = new IoUMetric(4);
+  m.process(Int32Array.from([0, 1, 1, 1, 0]), u8(0, 0, 1, 1, 2));
+  const r = m.compute();
+  assert.ok(Number.isNaN(r.iou[3]!));
+  close(r.miou, 1 / 3);
+  close(m.compute([0, 1]).miou, 0.5);
+  close(m.compute([1, 3]).miou, 2 / 3);
+  assert.ok(Number.isNaN(m.compute([3]).miou));
+  assert.throws(() => m.compute([4]), /class 4 outside/);
+});
+
+test('predicted-only class gets IoU 0 (not NaN); confusion is dataset-level, not a mean of images', () => {
+  const m = new IoUMetric(2);
+  m.process(u8(1, 1, 1, 1), u8(0, 0, 0, 0)); // image A: all wrong
+  m.process(u8(0), u8(0));                   // image B: one right pixel
+  const r = m.compute();
+  close(r.iou[0]!, 1 / 5); close(r.iou[1]!, 0);
+  close(r.miou, 0.1); // per-image mean would be ((0 + 0)/2 + 1)/2 = 0.5
+});
+
+test('merge adds counts; reset clears; errors name what is wrong', () => {
+  const a = new IoUMetric(2), b = new IoUMetric(2);
+  a.process(u8(0, 1), u8(0, 1)); b.process(u8(1), u8(0));
+  a.merge(b);
+  assert.deepEqual([...a.hist], [1, 1, 0, 1]);
+  a.reset(); assert.ok(a.hist.every((v) => v === 0));
+  assert.throws(() => a.process(u8(0), u8(0, 0)), (e: unknown) => e instanceof DataError && /1 pixels but ground truth has 2/.test(e.message));
+  assert.throws(() => a.process(u8(2), u8(1)), /predicted class 2 at pixel 0 is outside \[0, 2\)/);
+  assert.doesNotThrow(() => a.process(u8(2), u8(255))); // ignored pixels are not checked, as in fast_hist
+});
+
+test('19-class protocol with the SYNTHIA 16/13 subsets', () => {
+  const m = new IoUMetric(19);
+  const gt = Uint8Array.from({ length: 19 }, (_, i) => i), pred = gt.slice();
+  pred[9] = 0; // terrain (not in 16) predicted as road: road IoU 1/2, terrain 0
+  pred[3] = 0; // wall (in 16, not in 13) predicted as road: road IoU 1/3, wall 0
+  m.process(pred, gt);
+  assert.equal(EVAL_SUBSETS.synthia16.length, 16); assert.equal(EVAL_SUBSETS.synthia13.length, 13);
+  close(m.compute().miou, (1 / 3 + 16) / 19);
+  close(m.compute(EVAL_SUBSETS.synthia16).miou, (1 / 3 + 14) / 16); // wall 0 counted, terrain excluded
+  close(m.compute(EVAL_SUBSETS.synthia13).miou, (1 / 3 + 12) / 13);
+});
+
+test('formatIoU prints percent with two decimals, one row per subset class, then mIoU', () => {
+  const m = new IoUMetric(19);
+  m.process(u8(0, 0, 1), u8(0, 1, 1));
+  const text = formatIoU(m.compute(EVAL_SUBSETS.synthia13), CITYSCAPES_CLASSES, 'mIoU');
+  const lines = text.split('\n');
+  assert.equal(lines.length, 13 + 4);
+  assert.match(lines[2]!, /^road\s+50\.00$/);
+  assert.match(lines[3]!, /^sidewalk\s+50\.00$/);
+  assert.match(lines[4]!, /^building\s+nan$/);
+  assert.ok(!/terrain|wall/.test(text));
+  assert.match(lines[16]!, /^mIoU \(13\)\s+50\.00$/);
+  assert.equal(pct(0.436849), '43.68');
+});

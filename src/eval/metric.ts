@@ -1,0 +1,92 @@
+// mIoU as CLAN_iou.py / AdaptSegNet compute_iou.py / ADVENT (clan-reference.md §5.3), in mmseg IoUMetric style:
+// ONE K×K confusion matrix accumulated over the whole evaluation set (dataset-level, not per-image mean),
+// rows = ground truth, columns = prediction; pixels with gt outside [0, K) (255 = ignore) are skipped.
+// IoU_c = diag / (rowsum + colsum − diag), NaN where class c is absent from both gt and prediction;
+// mIoU = nanmean over the protocol's class subset (19 Cityscapes / 16 or 13 SYNTHIA, §5.2), as fractions.
+import { DataError } from '../util/errors.js';
+
+export interface IoUResult {
+  /** Per-class IoU for all K classes, fractions; NaN where the class never occurs in gt or prediction. */
+  iou: Float64Array;
+  /** Class indices averaged into `miou`. */
+  classes: readonly number[];
+  /** nanmean of iou over `classes` (fraction); NaN if all of them are NaN. */
+  miou: number;
+  /** Overall pixel accuracy over counted pixels (fraction). */
+  accuracy: number;
+  /** Number of counted (non-ignored) pixels. */
+  pixels: number;
+}
+
+export class IoUMetric {
+  /** [K, K] row-major counts, hist[gt * K + pred]. Float64 so counts stay exact far beyond 2^32. */
+  readonly hist: Float64Array;
+
+  constructor(readonly numClasses = 19) {
+    if (!(Number.isInteger(numClasses) && numClasses >= 1 && numClasses <= 255)) {
+      throw new RangeError(`IoUMetric: numClasses must be an integer in [1, 255], got ${numClasses}`);
+    }
+    this.hist = new Float64Array(numClasses * numClasses);
+  }
+
+  /** fast_hist: adds one image. pred and gt are [H, W] flattened, same length. */
+  process(pred: Uint8Array | Int32Array, gt: Uint8Array): void {
+    const K = this.numClasses;
+    if (pred.length !== gt.length) {
+      throw new DataError(`IoUMetric.process: prediction has ${pred.length} pixels but ground truth has ${gt.length}; ` +
+        'upsample the prediction to the label size first');
+    }
+    const h = this.hist;
+    for (let i = 0; i < gt.length; i++) {
+      const g = gt[i]!;
+      if (g >= K) continue; // 255 ignore (and any id outside [0, K), as fast_hist's mask does)
+      const p = pred[i]!;
+      if (p < 0 || p >= K) throw new DataError(`IoUMetric.process: predicted class ${p} at pixel ${i} is outside [0, ${K})`);
+      h[g * K + p]!++;
+    }
+  }
+
+  /** Adds another metric's counts (e.g. from a worker). */
+  merge(other: IoUMetric): void {
+    if (other.numClasses !== this.numClasses) throw new RangeError(`IoUMetric.merge: ${other.numClasses} vs ${this.numClasses} classes`);
+    for (let i = 0; i < this.hist.length; i++) this.hist[i]! += other.hist[i]!;
+  }
+
+  reset(): void { this.hist.fill(0); }
+
+  /** IoU per class and mIoU over `classes` (default: all K). */
+  compute(classes: readonly number[] = Array.from({ length: this.numClasses }, (_, i) => i)): IoUResult {
+    const K = this.numClasses, h = this.hist;
+    const iou = new Float64Array(K);
+    let diagSum = 0, total = 0;
+    for (let c = 0; c < K; c++) {
+      let row = 0, col = 0;
+      for (let j = 0; j < K; j++) { row += h[c * K + j]!; col += h[j * K + c]!; }
+      const d = h[c * K + c]!;
+      const union = row + col - d;
+      iou[c] = union === 0 ? NaN : d / union; // numpy: 0/0 → nan
+      diagSum += d; total += row;
+    }
+    for (const c of classes) if (!(Number.isInteger(c) && c >= 0 && c < K)) throw new RangeError(`IoUMetric.compute: class ${c} outside [0, ${K})`);
+    const vals = classes.map((c) => iou[c]!).filter((v) => !Number.isNaN(v));
+    const miou = vals.length === 0 ? NaN : vals.reduce((a, b) => a + b, 0) / vals.length;
+    return { iou, classes, miou, accuracy: total === 0 ? NaN : diagSum / total, pixels: total };
+  }
+}
+
+/** Percent with two decimals as the reference prints (round(x·100, 2)); NaN → 'nan'. */
+export function pct(x: number): string {
+  return Number.isNaN(x) ? 'nan' : (x * 100).toFixed(2);
+}
+
+/** A plain-text table: one row per class in `r.classes`, then mIoU (over those classes). */
+export function formatIoU(r: IoUResult, classNames: readonly string[], title = 'mIoU'): string {
+  const names = r.classes.map((c) => classNames[c] ?? `class ${c}`);
+  const last = `${title} (${r.classes.length})`;
+  const width = Math.max(8, last.length, ...names.map((n) => n.length));
+  const line = (a: string, b: string): string => `${a.padEnd(width)}  ${b.padStart(6)}`;
+  const rows = [line('class', 'IoU'), '-'.repeat(width + 8)];
+  r.classes.forEach((c, i) => rows.push(line(names[i]!, pct(r.iou[c]!))));
+  rows.push('-'.repeat(width + 8), line(last, pct(r.miou)));
+  return rows.join('\n');
+}

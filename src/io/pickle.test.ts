@@ -1,0 +1,100 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { CheckpointError } from '../util/errors.js';
+import { PickleGlobal, TorchStorage, TorchTensorRef, unpickle, type PickleValue } from './pickle.js';
+import { assertOneLine, fixture, pickleBytes, shortStr } from './testing.js';
+
+const p = pickleBytes;
+const str = shortStr;
+
+test('hand-built protocol 2 dict with memo, tuple and list', () => {
+  // {'a': 1, 'b': (2.5, None, True), 'c': [-3, 'a' (memo)]}
+  const bytes = p(0x80, 2, '}q', 0, '(', ...str('a'), 'q', 1, 'K', 1, ...str('b'), 'G', 0x40, 0x04, 0, 0, 0, 0, 0, 0,
+    'N', 0x88, 0x87, ...str('c'), ']', '(J', 0xfd, 0xff, 0xff, 0xff, 'h', 1, 'eu.', 'trailing');
+  const { value, end } = unpickle(bytes);
+  assert.equal(end, bytes.length - 'trailing'.length);
+  assert.deepEqual(value, new Map<PickleValue, PickleValue>([['a', 1], ['b', [2.5, null, true]], ['c', [-3, 'a']]]));
+  assert.ok(Object.isFrozen((value as Map<string, PickleValue>).get('b')), 'tuples are frozen');
+});
+
+test('the same object pickled with protocols 0-4 (CPython) decodes identically', (t) => {
+  for (let proto = 0; proto <= 4; proto++) {
+    const path = fixture(t, `plain_p${proto}.pkl`);
+    if (path === undefined) return;
+    const { value } = unpickle(readFileSync(path), { file: path });
+    assert.ok(value instanceof Map);
+    const shared = value.get('shared') as PickleValue[];
+    assert.equal(shared[0], shared[1], `memo keeps identity (protocol ${proto})`);
+    assert.deepEqual(value, new Map<PickleValue, PickleValue>([
+      ['ints', [0, 1, -1, 255, 256, 65535, 65536, -(2 ** 31), 2 ** 31, 2n ** 70n, -(2n ** 70n)]],
+      ['floats', [0.5, -1e-300, Infinity]],
+      ['flags', [true, false, null]],
+      ['text', 'héllo \\ "q"\n'],
+      ['raw', Uint8Array.of(0, 255, 10)],
+      ['empty', [[], [], new Map()]],
+      ['od', new Map<PickleValue, PickleValue>([['b', 1], ['a', 2]])],
+      ['shared', [[1, 2], [1, 2]]],
+    ]), `protocol ${proto}`);
+  }
+});
+
+// torch._utils._rebuild_tensor_v2(storage, 1, (2, 2), (1, 2), False, OrderedDict()) over storage [0..5]:
+// a transposed view starting at element 1 → [[1, 3], [2, 4]].
+function tensorPickle(offset: number, size: [number, number], stride: [number, number]): Uint8Array {
+  return p(0x80, 2, 'ctorch._utils\n_rebuild_tensor_v2\n(', '(', ...str('storage'), 'ctorch\nFloatStorage\n', ...str('0'), ...str('cpu'),
+    'K', 6, 'tQ', 'K', offset, 'K', size[0], 'K', size[1], 0x86, 'K', stride[0], 'K', stride[1], 0x86, 0x89,
+    'ccollections\nOrderedDict\n)R', 'tR.');
+}
+const storage = new TorchStorage('float32', 6, () => new Uint8Array(Float32Array.of(0, 1, 2, 3, 4, 5).buffer));
+const persistentLoad = (pid: PickleValue): PickleValue => {
+  assert.ok(Array.isArray(pid) && pid[1] instanceof PickleGlobal);
+  assert.deepEqual([pid[0], (pid[1] as PickleGlobal).qualname, ...pid.slice(2)], ['storage', 'torch.FloatStorage', '0', 'cpu', 6]);
+  return storage;
+};
+
+test('_rebuild_tensor_v2 honours storage offset and strides', () => {
+  const { value } = unpickle(tensorPickle(1, [2, 2], [1, 2]), { persistentLoad });
+  assert.ok(value instanceof TorchTensorRef);
+  assert.equal(value.storage, storage);
+  const t = value.materialize();
+  assert.deepEqual(t.shape, [2, 2]);
+  assert.deepEqual(Array.from(t.data as Float32Array), [1, 3, 2, 4]);
+  // Contiguous slice: copied, not aliased.
+  const s = (unpickle(tensorPickle(2, [2, 2], [2, 1]), { persistentLoad }).value as TorchTensorRef).materialize();
+  assert.deepEqual(Array.from(s.data as Float32Array), [2, 3, 4, 5]);
+  assert.notEqual(s.data.buffer, storage.bytes().buffer);
+  assertOneLine(() => unpickle(tensorPickle(3, [2, 2], [1, 2]), { persistentLoad, file: 'm.pth' }), CheckpointError,
+    /^m\.pth: pickle: torch\._utils\._rebuild_tensor_v2: view \[2,2\] stride \[1,2\] offset 3 exceeds storage of 6 elements/);
+  assertOneLine(() => unpickle(tensorPickle(1, [2, 2], [1, 2])), CheckpointError, /persistent id without a persistent loader/);
+});
+
+test('dangerous globals are refused at GLOBAL, before any REDUCE', (t) => {
+  const refused = (bytes: Uint8Array, name: string): void =>
+    assertOneLine(() => unpickle(bytes, { file: 'evil.pkl' }), CheckpointError, new RegExp(`^evil\\.pkl: pickle: refusing global '${name.replace(/\./g, '\\.')}'`));
+  // The pickles stop right after the global: had it been resolved, the error would be about truncation.
+  refused(p(0x80, 2, 'cbuiltins\neval\n'), 'builtins.eval');
+  refused(p('c__builtin__\nexec\n'), 'builtins.exec');
+  refused(p(0x80, 4, ...str('os'), ...str('system'), 0x93), 'os.system');
+  refused(p(0x80, 2, 'ctorch.storage\n_load_from_bytes\n'), 'torch.storage._load_from_bytes');
+  refused(p(0x80, 2, 'ccopy_reg\n_reconstructor\n'), 'copyreg._reconstructor');
+  const path = fixture(t, 'evil.pkl');
+  if (path !== undefined) refused(readFileSync(path), 'posix.system');
+});
+
+test('other abuse is refused with one-line errors', () => {
+  const bad = (bytes: Uint8Array, re: RegExp): void => assertOneLine(() => unpickle(bytes, { file: 'x.pkl' }), CheckpointError, re);
+  bad(p(0x80, 2, 'ctorch\nFloatStorage\n)R.'), /torch\.FloatStorage is not callable/);
+  bad(p('(ios\nsystem\n.'), /INST\/OBJ instantiate arbitrary classes; refused \(opcode 0x69 at byte 1\)/);
+  bad(p(0x80, 2, ']}b.'), /BUILD is only allowed on OrderedDict/);
+  bad(p(0x80, 2, ')K', 1, 'a.'), /expected a list on the stack/);
+  bad(p(0x80, 2, 'X', 16, 0, 0, 0, 'ab'), /unexpected end of data; truncated/);
+  bad(p(0x80, 2, 'K', 1), /unexpected end of data; truncated/);
+  bad(p(0x80, 2, 0xff), /unknown opcode \(opcode 0xff at byte 2\)/);
+  bad(p(0x80, 2, 'h', 7, '.'), /memo key 7 missing/);
+  bad(p(0x80, 2, 't.'), /no MARK on the stack/);
+  bad(p(0x80, 2, 'ctorch\nShortStorage\n'), /unsupported storage type torch\.ShortStorage \(supported: FloatStorage/);
+  bad(p(0x80, 2, 0x8b, 0, 0, 1, 0), /integer of 65536 bytes is too large/);
+  bad(p(0x80, 2, 'C', 2, 0xc3, 0x28, 'ccollections\nOrderedDict\n', 'X', 2, 0, 0, 0, 0xc3, 0x28, '.'), /string is not valid UTF-8/);
+  bad(p(0x80, 2, 'c_codecs\nencode\n', ...str('x'), ...str('utf8'), 0x86, 'R.'), /_codecs\.encode is only allowed as \(str, "latin1"\)/);
+});

@@ -1,0 +1,130 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DTYPE_SIZE, type HostTensor } from '../torch/dtype.js';
+import { CheckpointError } from '../util/errors.js';
+import { decodeSafetensors, encodeSafetensors, readSafetensorsFile, writeSafetensorsFile } from './safetensors.js';
+import { assertOneLine, assertTensor, expectedJson, fixture, type ExpectedTensor } from './testing.js';
+
+// One tensor per dtype, with odd shapes, a scalar and an empty tensor.
+const SAMPLE: Record<string, HostTensor> = {
+  f32: { dtype: 'float32', shape: [3, 1, 5], data: Float32Array.from({ length: 15 }, (_, i) => i * 0.25 - 1) },
+  f64: { dtype: 'float64', shape: [], data: Float64Array.of(Math.PI) },
+  f16: { dtype: 'float16', shape: [3], data: Uint16Array.of(0x3c00, 0xc000, 0x7bff) },
+  bf16: { dtype: 'bfloat16', shape: [1, 3], data: Uint16Array.of(0x3f80, 0xbf80, 0x7f80) },
+  i64: { dtype: 'int64', shape: [2], data: BigInt64Array.of(2n ** 62n + 1n, -7n) },
+  i32: { dtype: 'int32', shape: [7], data: Int32Array.of(-1, 2, -3, 4, -5, 6, 2 ** 31 - 1) },
+  u8: { dtype: 'uint8', shape: [5], data: Uint8Array.of(0, 1, 127, 128, 255) },
+  bool: { dtype: 'bool', shape: [2, 2], data: Uint8Array.of(1, 0, 0, 1) },
+  empty: { dtype: 'float32', shape: [0, 4], data: new Float32Array(0) },
+};
+
+test('round trip of every dtype, odd shapes, scalars and empty tensors; data aligned', () => {
+  const bytes = encodeSafetensors(SAMPLE, { epoch: '3', note: 'héllo' });
+  const headerLen = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+  assert.equal(headerLen % 8, 0);
+  const { tensors, metadata } = decodeSafetensors(bytes);
+  assert.deepEqual(metadata, { epoch: '3', note: 'héllo' });
+  assert.deepEqual([...tensors.keys()].sort(), Object.keys(SAMPLE).sort());
+  for (const [name, t] of Object.entries(SAMPLE)) {
+    const got = tensors.get(name)!;
+    assert.equal(got.dtype, t.dtype, name);
+    assert.deepEqual(got.shape, t.shape, name);
+    assert.deepEqual(Array.from(got.data as ArrayLike<unknown>), Array.from(t.data as ArrayLike<unknown>), name);
+    // Written aligned, so decoding views the buffer instead of copying.
+    assert.equal(got.data.buffer, bytes.buffer, `${name} is a view`);
+    assert.equal(got.data.byteOffset % DTYPE_SIZE[t.dtype], 0);
+  }
+});
+
+test('no metadata writes no __metadata__ key; Map input works', () => {
+  const bytes = encodeSafetensors(new Map([['x', SAMPLE.u8]]));
+  const json = new TextDecoder().decode(bytes.subarray(8, 8 + Number(new DataView(bytes.buffer).getBigUint64(0, true))));
+  assert.deepEqual(JSON.parse(json), { x: { dtype: 'U8', shape: [5], data_offsets: [0, 5] } });
+  assert.deepEqual(decodeSafetensors(bytes).metadata, {});
+});
+
+/** A safetensors buffer from a header object and raw data. */
+function build(header: unknown, data: number[]): Uint8Array {
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const out = new Uint8Array(8 + json.length + data.length);
+  new DataView(out.buffer).setBigUint64(0, BigInt(json.length), true);
+  out.set(json, 8);
+  out.set(data, 8 + json.length);
+  return out;
+}
+
+test('hand-built buffer with an unaligned float32 decodes to known values', () => {
+  // u8 [2] at [0,2), then f32 [2] at [2,10) (unaligned: must be copied), then i64 scalar at [10,18).
+  const f32 = [0x00, 0x00, 0xc0, 0x3f, 0x00, 0x00, 0x00, 0xc0]; // 1.5, -2 (little-endian IEEE 754)
+  const i64 = [0x2a, 0, 0, 0, 0, 0, 0, 0]; // 42
+  const bytes = build({
+    __metadata__: { format: 'pt' },
+    a: { dtype: 'U8', shape: [2], data_offsets: [0, 2] },
+    b: { dtype: 'F32', shape: [2], data_offsets: [2, 10] },
+    c: { dtype: 'I64', shape: [], data_offsets: [10, 18] },
+  }, [9, 250, ...f32, ...i64]);
+  const { tensors, metadata } = decodeSafetensors(bytes);
+  assert.deepEqual(metadata, { format: 'pt' });
+  assert.deepEqual(Array.from(tensors.get('a')!.data as Uint8Array), [9, 250]);
+  assert.deepEqual(Array.from(tensors.get('b')!.data as Float32Array), [1.5, -2]);
+  assert.deepEqual(tensors.get('c')!.shape, []);
+  assert.deepEqual(Array.from(tensors.get('c')!.data as BigInt64Array), [42n]);
+});
+
+test('fixture written by the Python script decodes to the expected values', (t) => {
+  const path = fixture(t, 'sample.safetensors');
+  const exp = expectedJson(t);
+  if (path === undefined || exp === undefined) return;
+  const want = exp.safetensors as { tensors: Record<string, ExpectedTensor>; metadata: Record<string, string> };
+  const { tensors, metadata } = readSafetensorsFile(path);
+  assert.deepEqual(metadata, want.metadata);
+  assert.deepEqual([...tensors.keys()].sort(), Object.keys(want.tensors).sort());
+  for (const [name, e] of Object.entries(want.tensors)) assertTensor(tensors.get(name), e, name);
+  // Our writer lays the file out exactly like the reference one.
+  assert.deepEqual(encodeSafetensors(tensors, metadata), new Uint8Array(readFileSync(path)));
+});
+
+test('corrupt and truncated buffers are rejected with one-line messages naming file and field', () => {
+  const good = encodeSafetensors({ w: SAMPLE.f32 });
+  const bad = (bytes: Uint8Array, re: RegExp): void => assertOneLine(() => decodeSafetensors(bytes, 'w.safetensors'), CheckpointError, re);
+  bad(good.subarray(0, 5), /^w\.safetensors: too short/);
+  bad(good.subarray(0, 30), /^w\.safetensors: header length \d+ exceeds the file/);
+  bad(good.subarray(0, good.length - 4), /'w': data_offsets \[0, 60\] out of range/);
+  bad(build('[1]', []), /header is not a JSON object/);
+  const garbled = good.slice();
+  garbled[9] = 0x7b; // '{{'
+  bad(garbled, /header is not valid JSON/);
+  const f = { dtype: 'F32', shape: [2], data_offsets: [0, 8] };
+  const data = new Array<number>(16).fill(0);
+  bad(build({ x: { ...f, dtype: 'C64' } }, data), /tensor 'x': unsupported dtype "C64"/);
+  bad(build({ x: { ...f, shape: [2, -1] } }, data), /tensor 'x': shape must be/);
+  bad(build({ x: { ...f, data_offsets: [8, 4] } }, data), /tensor 'x': data_offsets \[8, 4\] out of range/);
+  bad(build({ x: { ...f, shape: [3] } }, data), /tensor 'x': 8 bytes but shape \[3\] of F32 needs 12/);
+  bad(build({ x: f, y: { ...f, data_offsets: [4, 12] } }, data), /tensors 'x' and 'y' overlap/);
+  bad(build({ __metadata__: { epoch: 3 }, x: f }, data), /__metadata__\.epoch is not a string/);
+});
+
+test('encode rejects data that does not match the shape', () => {
+  assertOneLine(() => encodeSafetensors({ w: { dtype: 'float32', shape: [4], data: new Float32Array(3) } }), CheckpointError, /'w' has 3 elements for shape \[4\]/);
+});
+
+test('writeSafetensorsFile writes atomically and leaves no temp files', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'clan-st-'));
+  try {
+    const path = join(dir, 'ckpt.safetensors');
+    writeFileSync(path, 'old contents');
+    writeSafetensorsFile(path, SAMPLE, { step: '10' });
+    assert.deepEqual(readdirSync(dir), ['ckpt.safetensors']);
+    const back = readSafetensorsFile(path);
+    assert.equal(back.metadata.step, '10');
+    assert.deepEqual(Array.from(back.tensors.get('i32')!.data as Int32Array), Array.from(SAMPLE.i32.data as Int32Array));
+    assertOneLine(() => writeSafetensorsFile(join(dir, 'nope', 'x.safetensors'), SAMPLE), CheckpointError, /nope\/x\.safetensors: cannot write \(ENOENT\)/);
+    assertOneLine(() => readSafetensorsFile(join(dir, 'missing.safetensors')), CheckpointError, /missing\.safetensors: cannot read \(ENOENT\)/);
+    assert.deepEqual(readdirSync(dir), ['ckpt.safetensors']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,103 @@
+// Pure tensor functions of the neural-network kind (torch.nn.functional). Shapes are checked here so the
+// common mistakes get a clear message before libtorch sees them.
+import { native } from './native.js';
+import { Tensor } from './tensor.js';
+import { TensorError } from '../util/errors.js';
+
+export type Pair = number | [number, number];
+const pair = (v: Pair): [number, number] => (typeof v === 'number' ? [v, v] : v);
+export type Reduction = 'none' | 'mean' | 'sum';
+const RED: Record<Reduction, number> = { none: 0, mean: 1, sum: 2 };
+
+function need4d(x: Tensor, fn: string): void {
+  const n = x.ndim;
+  if (n !== 4) throw new TensorError(`${fn}: input must be 4-D [N, C, H, W], got shape [${x.shape.join(', ')}]`);
+}
+
+export interface Conv2dOptions { stride?: Pair; padding?: Pair; dilation?: Pair; groups?: number }
+/** x [N, C, H, W], weight [O, C/groups, kh, kw], bias [O] → [N, O, H', W']. */
+export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, o: Conv2dOptions = {}): Tensor {
+  need4d(x, 'conv2d');
+  return new Tensor(native.conv2d(x.handle, weight.handle, bias?.handle, pair(o.stride ?? 1), pair(o.padding ?? 0),
+    pair(o.dilation ?? 1), o.groups ?? 1));
+}
+
+export interface BatchNormOptions {
+  weight?: Tensor | null; bias?: Tensor | null; runningMean?: Tensor | null; runningVar?: Tensor | null;
+  training?: boolean; momentum?: number; eps?: number;
+}
+/** Training mode uses batch statistics and updates the running buffers in place (momentum 0.1 by default). */
+export function batchNorm(x: Tensor, o: BatchNormOptions = {}): Tensor {
+  return new Tensor(native.batchNorm(x.handle, o.weight?.handle, o.bias?.handle, o.runningMean?.handle, o.runningVar?.handle,
+    o.training ?? false, o.momentum ?? 0.1, o.eps ?? 1e-5));
+}
+
+export interface PoolOptions { stride?: Pair; padding?: Pair; dilation?: Pair; ceilMode?: boolean }
+export function maxPool2d(x: Tensor, kernel: Pair, o: PoolOptions = {}): Tensor {
+  need4d(x, 'maxPool2d');
+  return new Tensor(native.maxPool2d(x.handle, pair(kernel), pair(o.stride ?? kernel), pair(o.padding ?? 0), pair(o.dilation ?? 1),
+    o.ceilMode ?? false));
+}
+export function avgPool2d(x: Tensor, kernel: Pair, o: Omit<PoolOptions, 'dilation'> = {}): Tensor {
+  need4d(x, 'avgPool2d');
+  return new Tensor(native.avgPool2d(x.handle, pair(kernel), pair(o.stride ?? kernel), pair(o.padding ?? 0), o.ceilMode ?? false));
+}
+
+export interface InterpolateOptions { mode?: 'bilinear' | 'nearest'; alignCorners?: boolean }
+/** F.interpolate(x, size=[H, W]) for 4-D input. Bilinear needs an explicit alignCorners (the reference uses true). */
+export function interpolate(x: Tensor, size: [number, number], o: InterpolateOptions = {}): Tensor {
+  need4d(x, 'interpolate');
+  const mode = o.mode ?? 'bilinear';
+  if (mode === 'nearest') {
+    if (o.alignCorners !== undefined) throw new TensorError('interpolate: alignCorners only applies to bilinear mode');
+    return new Tensor(native.upsampleNearest2d(x.handle, size));
+  }
+  return new Tensor(native.upsampleBilinear2d(x.handle, size, o.alignCorners ?? false));
+}
+
+export function relu(x: Tensor): Tensor { return x.relu(); }
+export function leakyRelu(x: Tensor, slope = 0.01): Tensor { return new Tensor(native.leakyRelu(x.handle, slope)); }
+export function sigmoid(x: Tensor): Tensor { return x.sigmoid(); }
+export function softmax(x: Tensor, dim: number): Tensor { return new Tensor(native.softmax(x.handle, dim)); }
+export function logSoftmax(x: Tensor, dim: number): Tensor { return new Tensor(native.logSoftmax(x.handle, dim)); }
+
+export interface CrossEntropyOptions { weight?: Tensor | null; reduction?: Reduction; ignoreIndex?: number }
+function checkTarget(x: Tensor, target: Tensor, fn: string): void {
+  if (target.dtype !== 'int64') throw new TensorError(`${fn}: target must be int64 class indices, got ${target.dtype}`);
+  const xs = x.shape; const ts = target.shape;
+  const ok = ts.length === xs.length - 1 && ts[0] === xs[0] && ts.every((s, i) => i === 0 || s === xs[i + 1]);
+  if (!ok) throw new TensorError(`${fn}: target shape [${ts.join(', ')}] does not match input [${xs.join(', ')}] (expected [N, d1, ...] for input [N, C, d1, ...])`);
+}
+/** logits [N, C, ...], target [N, ...] int64; pixels equal to ignoreIndex (default -100) are skipped. */
+export function crossEntropy(logits: Tensor, target: Tensor, o: CrossEntropyOptions = {}): Tensor {
+  checkTarget(logits, target, 'crossEntropy');
+  return new Tensor(native.crossEntropy(logits.handle, target.handle, o.weight?.handle, RED[o.reduction ?? 'mean'], o.ignoreIndex ?? -100));
+}
+export function nllLoss(logProbs: Tensor, target: Tensor, o: CrossEntropyOptions = {}): Tensor {
+  checkTarget(logProbs, target, 'nllLoss');
+  return new Tensor(native.nllLoss(logProbs.handle, target.handle, o.weight?.handle, RED[o.reduction ?? 'mean'], o.ignoreIndex ?? -100));
+}
+
+export interface BCEOptions { weight?: Tensor | null; posWeight?: Tensor | null; reduction?: Reduction }
+/** Numerically stable BCE on logits, with an optional per-element weight (broadcast to the input). */
+export function binaryCrossEntropyWithLogits(logits: Tensor, target: Tensor, o: BCEOptions = {}): Tensor {
+  return new Tensor(native.bceWithLogits(logits.handle, target.handle, o.weight?.handle, o.posWeight?.handle, RED[o.reduction ?? 'mean']));
+}
+export function mseLoss(x: Tensor, target: Tensor, reduction: Reduction = 'mean'): Tensor {
+  return new Tensor(native.mseLoss(x.handle, target.handle, RED[reduction]));
+}
+
+/** cos(x1, x2) along `dim` (PyTorch's eps = 1e-8 clamps each norm). */
+export function cosineSimilarity(x1: Tensor, x2: Tensor, dim = 1, eps = 1e-8): Tensor {
+  return new Tensor(native.cosineSimilarity(x1.handle, x2.handle, dim, eps));
+}
+
+/** int64 indices → int64 one-hot with a new last dim of size numClasses. */
+export function oneHot(x: Tensor, numClasses: number): Tensor {
+  if (x.dtype !== 'int64') throw new TensorError(`oneHot: input must be int64, got ${x.dtype}`);
+  return new Tensor(native.oneHot(x.handle, numClasses));
+}
+
+export function bincount(x: Tensor, minlength = 0, weights: Tensor | null = null): Tensor {
+  return new Tensor(native.bincount(x.handle, weights?.handle, minlength));
+}

@@ -1,0 +1,12 @@
+// The engine's public surface: `import * as torch from 'clan/torch'`. Knows nothing of CLAN.
+export * from './dtype.js';
+export * from './tensor.js';
+export { tidy, keep } from './scope.js';
+export * from './runtime.js';
+export * as F from './functional.js';
+export * as init from './nn/init.js';
+export { Module, type Layer, type LoadResult } from './nn/module.js';
+export { Conv2d, BatchNorm2d, ReLU, LeakyReLU, MaxPool2d, Sequential, ModuleList } from './nn/layers.js';
+export { Optimizer, type OptimizerState, type ParamState } from './optim/optimizer.js';
+export { SGD, type SGDOptions } from './optim/sgd.js';
+export { Adam, type AdamOptions } from './optim/adam.js';

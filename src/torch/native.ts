@@ -1,0 +1,117 @@
+// Loads the libtorch addon and gives it a type. Only src/torch/ talks to this module.
+// Every function is wrapped once at load time so that errors thrown by the addon (already free of C++
+// backtraces: the addon uses what_without_backtrace) arrive as TensorError.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { TensorError } from '../util/errors.js';
+
+/** Opaque handle to a native at::Tensor (an ObjectWrap instance). */
+export interface Handle { readonly __nativeTensor: unique symbol }
+type H = Handle;
+type Num = number;
+type HOrNum = H | number;
+type OptH = H | null | undefined;
+
+export interface BuildInfo {
+  version: string; build: string; cuda: boolean; config: string; parallel: string;
+  openblasCore: string | null; openblasConfig: string | null;
+}
+
+export interface Native {
+  dispose(h: H): void; isDisposed(h: H): boolean;
+  stats(): { live: number; finalized: number; externalBytes: number; storages: number };
+  shape(h: H): number[]; strides(h: H): number[]; dtype(h: H): number; device(h: H): string;
+  requiresGrad(h: H): boolean; setRequiresGrad(h: H, v: boolean): void; isLeaf(h: H): boolean;
+  sameStorage(a: H, b: H): boolean;
+  grad(h: H): H | null; gradIs(h: H, g: H): boolean; setGrad(h: H, g: OptH): void;
+  backward(h: H, g: OptH, retainGraph: boolean): void;
+  setGradEnabled(v: boolean): void; isGradEnabled(): boolean;
+  fromBuffer(a: ArrayBufferView, shape: number[], dt: Num): H; fromBufferShared(a: ArrayBufferView, shape: number[], dt: Num): H;
+  toBuffer(h: H): ArrayBuffer; item(h: H): number | boolean;
+  manualSeed(seed: number): void; getRngState(): Uint8Array; setRngState(s: Uint8Array): void;
+  setNumThreads(n: number): void; getNumThreads(): number; buildInfo(): BuildInfo; cudaDeviceCount(): number;
+
+  empty(shape: number[], dt: Num, dev: string): H; zeros(shape: number[], dt: Num, dev: string): H;
+  ones(shape: number[], dt: Num, dev: string): H; full(shape: number[], v: number, dt: Num, dev: string): H;
+  arange(start: number, end: number, step: number, dt: Num, dev: string): H;
+  rand(shape: number[], dt: Num, dev: string): H; randn(shape: number[], dt: Num, dev: string): H;
+  randint(low: number, high: number, shape: number[], dt: Num, dev: string): H; randperm(n: number, dt: Num, dev: string): H;
+  detach(h: H): H; clone(h: H): H; contiguous(h: H): H; toDtype(h: H, dt: Num): H; toDevice(h: H, dev: string): H;
+  add(a: H, b: HOrNum, alpha?: number): H; sub(a: H, b: HOrNum, alpha?: number): H; rsub(a: H, s: number): H;
+  mul(a: H, b: HOrNum): H; div(a: H, b: HOrNum): H; pow(a: H, b: HOrNum): H;
+  eq(a: H, b: HOrNum): H; ne(a: H, b: HOrNum): H; lt(a: H, b: HOrNum): H; le(a: H, b: HOrNum): H; gt(a: H, b: HOrNum): H; ge(a: H, b: HOrNum): H;
+  maximum(a: H, b: H): H; minimum(a: H, b: H): H; logicalAnd(a: H, b: H): H; logicalOr(a: H, b: H): H; logicalNot(a: H): H;
+  neg(a: H): H; abs(a: H): H; exp(a: H): H; log(a: H): H; sqrt(a: H): H; rsqrt(a: H): H; sigmoid(a: H): H; tanh(a: H): H;
+  sign(a: H): H; floor(a: H): H; relu(a: H): H; isfinite(a: H): H; isnan(a: H): H;
+  leakyRelu(a: H, slope: number): H; clamp(a: H, min: number | null | undefined, max: number | null | undefined): H;
+  where(c: H, a: H, b: H): H; maskedFill(a: H, mask: H, v: number): H; matmul(a: H, b: H): H; equal(a: H, b: H): boolean;
+  sum(a: H, dims?: number[], keepdim?: boolean): H; mean(a: H, dims?: number[], keepdim?: boolean): H;
+  maxAll(a: H): H; minAll(a: H): H; maxDim(a: H, d: number, k: boolean): [H, H]; minDim(a: H, d: number, k: boolean): [H, H];
+  argmax(a: H, d: number, k: boolean): H; all(a: H): H; any(a: H): H; bincount(a: H, w: OptH, minlength: number): H;
+  cat(ts: H[], d: number): H; stack(ts: H[], d: number): H; view(a: H, s: number[]): H; reshape(a: H, s: number[]): H;
+  permute(a: H, d: number[]): H; transpose(a: H, d0: number, d1: number): H; flatten(a: H, s: number, e: number): H;
+  squeeze(a: H, d: number): H; unsqueeze(a: H, d: number): H; expand(a: H, s: number[]): H;
+  slice(a: H, d: number, start: number, end: number, step: number): H; flip(a: H, dims: number[]): H;
+  indexSelect(a: H, d: number, idx: H): H; gather(a: H, d: number, idx: H): H; oneHot(a: H, n: number): H;
+  conv2d(x: H, w: H, b: OptH, stride: number[], padding: number[], dilation: number[], groups: number): H;
+  batchNorm(x: H, w: OptH, b: OptH, rm: OptH, rv: OptH, training: boolean, momentum: number, eps: number): H;
+  maxPool2d(x: H, k: number[], s: number[], p: number[], d: number[], ceil: boolean): H;
+  avgPool2d(x: H, k: number[], s: number[], p: number[], ceil: boolean): H;
+  upsampleBilinear2d(x: H, size: number[], alignCorners: boolean): H; upsampleNearest2d(x: H, size: number[]): H;
+  softmax(x: H, d: number): H; logSoftmax(x: H, d: number): H;
+  crossEntropy(x: H, t: H, w: OptH, reduction: number, ignoreIndex: number): H;
+  nllLoss(x: H, t: H, w: OptH, reduction: number, ignoreIndex: number): H;
+  bceWithLogits(x: H, t: H, w: OptH, posWeight: OptH, reduction: number): H;
+  mseLoss(x: H, t: H, reduction: number): H;
+  cosineSimilarity(a: H, b: H, d: number, eps: number): H;
+  add_(a: H, b: HOrNum): void; mul_(a: H, b: HOrNum): void; div_(a: H, b: HOrNum): void; addScaled_(a: H, b: H, alpha: number): void;
+  addcmul_(a: H, t1: H, t2: H, v: number): void; addcdiv_(a: H, t1: H, t2: H, v: number): void;
+  copy_(a: H, src: H): void; zero_(a: H): void; fill_(a: H, v: number): void; sqrt_(a: H): void;
+  normal_(a: H, mean: number, std: number): void; uniform_(a: H, lo: number, hi: number): void;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+/** The addon is found relative to this file (dist/src/torch → build/Release), so `clan` works from any folder. */
+export function addonPath(): string {
+  if (process.env.CLAN_NATIVE) return resolve(process.env.CLAN_NATIVE);
+  for (const up of ['../../..', '../..']) {
+    const p = join(here, up, 'build/Release/clan_native.node');
+    if (existsSync(p)) return p;
+  }
+  return join(here, '../../../build/Release/clan_native.node');
+}
+
+function translate(e: unknown): Error {
+  if (e instanceof TensorError) return e;
+  const msg = e instanceof Error ? e.message : String(e);
+  // libtorch messages can span lines (context notes); the first line carries the reason.
+  return new TensorError(msg.split('\n').filter((l) => l.trim() !== '')[0] ?? msg);
+}
+
+function load(): Native {
+  const path = addonPath();
+  if (!existsSync(path)) {
+    throw new TensorError(`the libtorch addon is not built (${path} is missing): run 'npm ci' (needs: apt-get install -y libtorch-dev libopenblas0-openmp)`);
+  }
+  const require = createRequire(import.meta.url);
+  let raw: Record<string, unknown>;
+  try {
+    raw = require(path) as Record<string, unknown>;
+  } catch (e) {
+    throw new TensorError(`cannot load ${path}: ${(e as Error).message.split('\n')[0]} (is libtorch installed? apt-get install -y libtorch-dev libopenblas0-openmp)`);
+  }
+  const out: Record<string, unknown> = {};
+  for (const [k, f] of Object.entries(raw)) {
+    if (typeof f !== 'function' || k === 'NativeTensor') continue;
+    const fn = f as (...a: unknown[]) => unknown;
+    out[k] = (...args: unknown[]) => {
+      try { return fn(...args); } catch (e) { throw translate(e); }
+    };
+  }
+  return out as unknown as Native;
+}
+
+export const native: Native = load();

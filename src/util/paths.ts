@@ -1,0 +1,25 @@
+// Locations relative to the installed package (so `clan` works from any folder).
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+let cached: string | null = null;
+
+/** The package root: the nearest folder above this file whose package.json is named "clan". */
+export function packageRoot(): string {
+  if (cached) return cached;
+  let d = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const p = join(d, 'package.json');
+    if (existsSync(p) && (JSON.parse(readFileSync(p, 'utf8')) as { name?: string }).name === 'clan') return (cached = d);
+    const up = dirname(d);
+    if (up === d) throw new Error('cannot find the clan package root above ' + fileURLToPath(import.meta.url));
+    d = up;
+  }
+}
+
+/** test/fixtures/<rel> inside the package (fixtures made by tools/reference, committed). */
+export function fixturePath(rel: string): string { return join(packageRoot(), 'test', 'fixtures', rel); }
+
+/** ../shared/fixtures beside the repository (third-party data, never copied in). */
+export function sharedFixturesPath(): string { return join(packageRoot(), '..', 'shared', 'fixtures'); }
