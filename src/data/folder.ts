@@ -26,8 +26,8 @@ export const folder: DatasetType = {
         fatal.push(`${classesFile}: lists ${classNames.length} classes but numClasses is ${opts.numClasses}; remove one of the two`);
       }
     }
-    const numClasses = classNames?.length || opts.numClasses || NUM_CLASSES;
-    if (numClasses < 1 || numClasses >= IGNORE_INDEX) fatal.push(`${root}: numClasses must be in [1, 254] (255 is ignore), got ${numClasses}`);
+    const numClasses = classNames?.length ?? opts.numClasses ?? NUM_CLASSES;
+    if (!(Number.isInteger(numClasses) && numClasses >= 1 && numClasses < IGNORE_INDEX)) fatal.push(`${root}: numClasses must be in [1, 254] (255 is ignore), got ${numClasses}`);
     const names = classNames ?? (numClasses === NUM_CLASSES ? [...CITYSCAPES_CLASSES] : Array.from({ length: numClasses }, (_, i) => `class ${i}`));
     let palette: Rgb[] | undefined = numClasses === NUM_CLASSES && !classNames ? [...CITYSCAPES_PALETTE] : undefined;
     const paletteFile = join(root, 'palette.json');

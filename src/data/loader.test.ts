@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encode as encodePng } from 'fast-png';
-import { DataError } from '../util/errors.js';
+import { ConfigError, DataError } from '../util/errors.js';
 import { Loader, type Batch, type LoaderOptions } from './loader.js';
 import { openDataset } from './registry.js';
 import { Rng } from './rng.js';
@@ -74,6 +74,9 @@ test('resume from a saved position yields the same continuation (in-process and 
   assert.deepEqual(await take(resumed, 5), full.slice(4));
   await resumed.close();
   assert.throws(() => new Loader({ ...base(), startAt: { seed: 8, consumed: 2 } }), /saved with seed 8/);
+  assert.throws(() => new Loader({ ...base(), startAt: 22 }), (e: unknown) => e instanceof ConfigError && /startAt 22 outside \[0, 21\]/.test(e.message));
+  assert.throws(() => new Loader({ ...base(), batchSize: 0 }), /batchSize must be an integer ≥ 1/);
+  assert.throws(() => new Loader({ ...base(), transform: { size: [16, 0] } }), (e: unknown) => e instanceof ConfigError && /transform\.size/.test(e.message));
 });
 
 test('consumed counts samples handed out, not prefetched ones', async () => {

@@ -11,7 +11,7 @@ import { ConfigError, DataError } from '../util/errors.js';
 import type { Dataset } from './dataset.js';
 import type { WorkerInit, WorkerReply, WorkerTask } from './loader_worker.js';
 import { epochPermutation, sampleRng } from './rng.js';
-import { drawAugment, preprocess, type Augment, type Processed, type TransformOptions } from './transforms.js';
+import { checkTransform, drawAugment, preprocess, type Augment, type Processed, type TransformOptions } from './transforms.js';
 
 export interface LoaderOptions {
   dataset: Dataset;
@@ -42,7 +42,7 @@ export interface Batch {
 interface Item extends Processed { name: string }
 
 class WorkerPool {
-  private readonly workers: { w: Worker; busy: number }[] = [];
+  private readonly workers: { w: Worker; busy: number; dead: boolean }[] = [];
   private readonly waiting = new Map<number, { resolve: (p: Item) => void; reject: (e: Error) => void; worker: number }>();
   private nextId = 0;
 
@@ -54,13 +54,14 @@ class WorkerPool {
       w.on('message', (r: WorkerReply) => this.reply(i, r));
       w.on('error', (e) => this.fail(i, new DataError(`loader worker ${i} crashed: ${e.message}`)));
       w.on('exit', (code) => this.fail(i, new DataError(`loader worker ${i} exited (code ${code})`)));
-      this.workers.push({ w, busy: 0 });
+      this.workers.push({ w, busy: 0, dead: false });
     }
   }
 
   run(index: number, aug: Augment): Promise<Item> {
-    let best = 0;
-    this.workers.forEach((x, i) => { if (x.busy < this.workers[best]!.busy) best = i; });
+    let best = -1;
+    this.workers.forEach((x, i) => { if (!x.dead && (best < 0 || x.busy < this.workers[best]!.busy)) best = i; });
+    if (best < 0) return Promise.reject(new DataError('loader: every worker has exited'));
     const slot = this.workers[best]!;
     const id = this.nextId++;
     if (slot.busy++ === 0) slot.w.ref();
@@ -81,6 +82,7 @@ class WorkerPool {
   }
 
   private fail(i: number, e: Error): void {
+    this.workers[i]!.dead = true;
     for (const [id, wait] of this.waiting) if (wait.worker === i) { this.waiting.delete(id); wait.reject(e); }
   }
 
@@ -125,7 +127,11 @@ export class Loader implements AsyncIterable<Batch> {
     }
     if (!(Number.isInteger(start) && start >= 0 && start <= this.total)) throw new ConfigError(`loader: startAt ${start} outside [0, ${this.total}]`);
     this.consumedCount = this.reserved = this.submitted = this.origin = start;
+    checkTransform(o.transform);
     const workers = o.workers ?? 0;
+    if (!(Number.isInteger(workers) && workers >= 0)) throw new ConfigError(`loader: workers must be an integer ≥ 0, got ${workers}`);
+    const prefetch = o.prefetch ?? 2;
+    if (!(Number.isInteger(prefetch) && prefetch >= 0)) throw new ConfigError(`loader: prefetch must be an integer ≥ 0, got ${prefetch}`);
     if (workers > 0) this.pool = new WorkerPool(workers, { desc: o.dataset.desc, transform: o.transform });
   }
 
@@ -166,18 +172,19 @@ export class Loader implements AsyncIterable<Batch> {
     this.reserved = end;
     this.submitUpTo(this.pool ? Math.min(this.total, end + (this.o.prefetch ?? 2) * this.batchSize) : end);
     const items: Item[] = [];
+    let batch: Batch;
     try {
       for (let g = start; g < end; g++) {
         items.push(await this.pending.get(g)!);
         this.pending.delete(g);
       }
+      const meta = Array.from({ length: end - start }, (_, k) => this.augs.get(start + k)!);
+      for (let g = start; g < end; g++) this.augs.delete(g);
+      batch = assemble(items, meta, start);
     } catch (e) {
       this.failed = e instanceof Error ? e : new Error(String(e));
       throw this.failed;
     }
-    const meta = Array.from({ length: end - start }, (_, k) => this.augs.get(start + k)!);
-    for (let g = start; g < end; g++) this.augs.delete(g);
-    const batch = assemble(items, meta, start);
     this.consumedCount = end;
     return batch;
   }

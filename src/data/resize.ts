@@ -66,6 +66,16 @@ function horizontal(src: Uint8Array, H: number, inW: number, C: number, outW: nu
     const row = y * inW * C;
     for (let xx = 0; xx < outW; xx++) {
       const xmin = bounds[2 * xx]!, n = bounds[2 * xx + 1]!, kb = xx * ksize;
+      if (C === 3) { // RGB fast path: one kernel load per tap, contiguous reads
+        let s0 = HALF, s1 = HALF, s2 = HALF, p = row + xmin * 3;
+        for (let x = 0; x < n; x++, p += 3) {
+          const kv = k[kb + x]!;
+          s0 += src[p]! * kv; s1 += src[p + 1]! * kv; s2 += src[p + 2]! * kv;
+        }
+        const o = (y * outW + xx) * 3;
+        out[o] = clip8(s0); out[o + 1] = clip8(s1); out[o + 2] = clip8(s2);
+        continue;
+      }
       for (let c = 0; c < C; c++) {
         let ss = HALF;
         for (let x = 0; x < n; x++) ss += src[row + (x + xmin) * C + c]! * k[kb + x]!;

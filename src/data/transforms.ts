@@ -5,6 +5,7 @@
 //   both:  horizontal flip with p = 0.5.
 // Random draws come only from an Rng passed in (rng.ts); drawAugment always consumes exactly two numbers so a
 // stream's later draws do not depend on which augmentations are switched on.
+import { ConfigError } from '../util/errors.js';
 import type { LabelMap, RawSample } from './dataset.js';
 import { resizeBicubic, resizeNearest } from './resize.js';
 
@@ -28,6 +29,14 @@ export interface TransformOptions {
 }
 
 export interface Augment { scale: number; flip: boolean }
+
+/** ConfigError for a transform that cannot work (checked once, when a loader is built). */
+export function checkTransform(o: TransformOptions): void {
+  const [w, h] = o.size;
+  if (!(Number.isInteger(w) && Number.isInteger(h) && w >= 1 && h >= 1)) throw new ConfigError(`transform.size must be [W, H] positive integers, got [${w}, ${h}]`);
+  if (o.normalize !== undefined && o.normalize !== 'caffe' && o.normalize !== 'imagenet') throw new ConfigError(`transform.normalize must be 'caffe' or 'imagenet', got '${String(o.normalize)}'`);
+  if (o.labelSize !== undefined && o.labelSize !== 'nominal' && o.labelSize !== 'native') throw new ConfigError(`transform.labelSize must be 'nominal' or 'native', got '${String(o.labelSize)}'`);
+}
 
 /** §5.4 __scale__: r > 0.7 → 1.1, r < 0.3 → 0.8, else 1.0; then flip if r2 < 0.5. */
 export function drawAugment(rng: { next(): number }, o: TransformOptions): Augment {

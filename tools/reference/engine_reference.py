@@ -99,6 +99,25 @@ with open(os.path.join(OUT, 'ops.json'), 'w') as f:
     json.dump({'torch': torch.__version__, 'cases': cases}, f)
 
 # ---------------------------------------------------------------------------------------------- optimizers
+class Legacy10SGD:
+    def __init__(self, groups, momentum, weight_decay):
+        self.param_groups = groups
+        self.momentum, self.wd = momentum, weight_decay
+        self.state = {}
+    @torch.no_grad()
+    def step(self):
+        for g in self.param_groups:
+            for p in g['params']:
+                d_p = p.grad
+                d_p.add_(p, alpha=self.wd)
+                if p not in self.state:
+                    buf = d_p.clone()
+                    self.state[p] = {'momentum_buffer': buf}
+                else:
+                    buf = self.state[p]['momentum_buffer']
+                    buf.mul_(self.momentum).add_(d_p)
+                p.add_(buf, alpha=-g['lr'])
+
 def run_optim(kind):
     torch.manual_seed(1)
     w1 = torch.randn(3, 4, requires_grad=True)
@@ -108,9 +127,11 @@ def run_optim(kind):
     if kind == 'sgd':
         opt = torch.optim.SGD([{'params': [w1, w3], 'lr': 0.1}, {'params': [w2], 'lr': 1.0}], lr=0.1, momentum=0.9, weight_decay=5e-4)
     elif kind == 'sgd_duplicates':
-        # the official CLAN optimizer lists backbone parameters several times (clan-reference.md §3)
-        import warnings; warnings.simplefilter('ignore')
-        opt = torch.optim.SGD([{'params': [w1, w1, w1, w3], 'lr': 0.1}, {'params': [w2], 'lr': 1.0}], lr=0.1, momentum=0.9, weight_decay=5e-4)
+        # The official CLAN optimizer lists backbone parameters several times (clan-reference.md §3) and ran on
+        # PyTorch 1.0, whose SGD loops over the list entry by entry, adds weight decay INTO p.grad in place and
+        # creates the momentum buffer on first sight. torch 1.13 batches the buffers per step, so it differs on
+        # duplicates: emulate the 1.0 loop here (the TS SGD's `legacy` option).
+        opt = Legacy10SGD([{'params': [w1, w1, w1, w3], 'lr': 0.1}, {'params': [w2], 'lr': 1.0}], momentum=0.9, weight_decay=5e-4)
     else:
         opt = torch.optim.Adam([{'params': [w1, w3], 'lr': 0.01}, {'params': [w2], 'lr': 0.1}], lr=0.01, betas=(0.9, 0.99), eps=1e-8, weight_decay=5e-4)
     steps = []

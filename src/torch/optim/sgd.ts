@@ -9,16 +9,20 @@ export interface SGDOptions {
   weightDecay: number;  // L2 added to the gradient
   dampening: number;    // momentum dampening (PyTorch default 0)
   nesterov: boolean;
+  // PyTorch ≤ 1.4 semantics, which the official CLAN code ran on: weight decay is added INTO p.grad in place.
+  // Identical results unless a parameter is listed twice (the official-exact preset, clan-reference.md §3).
+  legacy: boolean;
 }
-const DEFAULTS: Omit<SGDOptions, 'lr'> = { momentum: 0, weightDecay: 0, dampening: 0, nesterov: false };
+const DEFAULTS: Omit<SGDOptions, 'lr'> = { momentum: 0, weightDecay: 0, dampening: 0, nesterov: false, legacy: false };
 
 export class SGD extends Optimizer<SGDOptions> {
-  constructor(groups: { params: Tensor[]; lr: number; momentum?: number; weightDecay?: number; dampening?: number; nesterov?: boolean }[]) {
+  constructor(groups: { params: Tensor[]; lr: number; momentum?: number; weightDecay?: number; dampening?: number; nesterov?: boolean; legacy?: boolean }[]) {
     super(groups.map(({ params, ...hp }) => ({ params, hp: { ...DEFAULTS, ...hp } })));
   }
 
   protected update(p: Tensor, grad: Tensor, st: ParamState, hp: SGDOptions): void {
-    let d = hp.weightDecay !== 0 ? grad.add(p, hp.weightDecay) : grad;
+    let d = grad;
+    if (hp.weightDecay !== 0) d = hp.legacy ? grad.add_(p, hp.weightDecay) : grad.add(p, hp.weightDecay);
     if (hp.momentum !== 0) {
       let buf = st.momentum_buffer as Tensor | undefined;
       if (buf === undefined) {
