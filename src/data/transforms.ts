@@ -74,17 +74,17 @@ export function preprocess(s: RawSample, o: TransformOptions, aug: Augment): Pro
 function toChw(rgb: Uint8Array, w: number, h: number, norm: 'caffe' | 'imagenet', flip: boolean): Float32Array {
   const out = new Float32Array(3 * w * h);
   const plane = w * h;
-  // caffe: output channel c is BGR channel c = RGB channel 2 − c; imagenet keeps RGB.
-  const srcCh = norm === 'caffe' ? [2, 1, 0] : [0, 1, 2];
-  const sub = norm === 'caffe' ? IMG_MEAN_BGR : IMAGENET_MEAN_RGB.map((m) => m * 255);
-  const mul = norm === 'caffe' ? [1, 1, 1] : IMAGENET_STD_RGB.map((sd) => 1 / (255 * sd));
-  for (let c = 0; c < 3; c++) {
-    const sc = srcCh[c]!, m = sub[c]!, k = mul[c]!, base = c * plane;
-    for (let y = 0; y < h; y++) {
-      for (let x = 0; x < w; x++) {
-        const v = rgb[3 * (y * w + x) + sc]!;
-        out[base + y * w + (flip ? w - 1 - x : x)] = (v - m) * k;
-      }
+  // caffe: output channel c is BGR channel c = RGB channel 2 − c, minus the mean; imagenet keeps RGB, (v − m)·k.
+  const caffe = norm === 'caffe';
+  const [m0, m1, m2] = caffe ? IMG_MEAN_BGR : IMAGENET_MEAN_RGB.map((m) => m * 255);
+  const [k0, k1, k2] = caffe ? [1, 1, 1] : IMAGENET_STD_RGB.map((sd) => 1 / (255 * sd));
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const s = 3 * (y * w + x), d = y * w + (flip ? w - 1 - x : x);
+      const r = rgb[s]!, g = rgb[s + 1]!, b = rgb[s + 2]!;
+      out[d] = ((caffe ? b : r) - m0!) * k0!;
+      out[plane + d] = (g - m1!) * k1!;
+      out[2 * plane + d] = ((caffe ? r : b) - m2!) * k2!;
     }
   }
   return out;

@@ -1,0 +1,42 @@
+// Shared by the benchmarks: timing, medians, running the PyTorch twin, JSON output.
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { packageRoot } from '../src/util/paths.js';
+import { pythonPath, INSTALL_TORCH } from '../src/cli/python.js';
+import { ClanError } from '../src/util/errors.js';
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+export const round = (x: number, d = 2): number => Math.round(x * 10 ** d) / 10 ** d;
+export function peakRssMb(): number { return round(process.resourceUsage().maxRSS / 1024, 1); }
+
+/** Time `steps` calls after `warmup` untimed ones; returns per-step milliseconds. */
+export function timeSteps(warmup: number, steps: number, fn: () => void): number[] {
+  for (let i = 0; i < warmup; i++) fn();
+  const out: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const t0 = process.hrtime.bigint();
+    fn();
+    out.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  return out;
+}
+
+/** Run tools/reference/<script> with args; it prints one JSON line {"ms": [...], "torch": "..."}. */
+export function runTorchTwin(script: string, args: (string | number)[], threads: number): { ms: number[]; torch: string } {
+  const py = pythonPath();
+  const r = spawnSync(py, [join(packageRoot(), 'tools/reference', script), ...args.map(String)], {
+    encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(threads), OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'PASSIVE' },
+    maxBuffer: 1 << 24,
+  });
+  if (r.error || r.status !== 0) {
+    if (/No module named 'torch'/.test(r.stderr ?? '') || (r.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') throw new ClanError(INSTALL_TORCH);
+    throw new ClanError(`PyTorch reference ${script} failed: ${(r.stderr || String(r.error)).trim().split('\n').pop()}`);
+  }
+  const line = r.stdout.trim().split('\n').pop()!;
+  const parsed = JSON.parse(line) as { ms: number[]; torch: string };
+  return { ms: parsed.ms, torch: `${parsed.torch} ${py}` };
+}

@@ -1,0 +1,39 @@
+// `clan` entry: dispatch to a subcommand; every error becomes one line on stderr and a documented exit code
+// (0 ok, 1 error, 2 usage, 130 interrupted). CLAN_DEBUG=1 prints stacks for developers.
+import { ClanError, UsageError } from '../util/errors.js';
+import { didYouMean } from '../util/registry.js';
+import type { Command } from './args.js';
+import { doctor } from './doctor.js';
+import { bench } from './bench.js';
+
+const COMMANDS: Command[] = [doctor, bench];
+
+function usage(): string {
+  const w = Math.max(...COMMANDS.map((c) => c.name.length));
+  return ['usage: clan <command> [options]   (clan <command> --help for details)', '', 'commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(w)}  ${c.summary}`), '',
+    'exit codes: 0 ok, 1 error, 2 usage, 130 interrupted'].join('\n');
+}
+
+export function register(cmd: Command): void { COMMANDS.push(cmd); }
+
+function oneLine(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  return msg.split('\n').map((l) => l.trim()).filter(Boolean).join(' ');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  try {
+    if (name === undefined) { process.stderr.write(usage() + '\n'); return 2; }
+    if (name === '--help' || name === '-h' || name === 'help') { console.log(usage()); return 0; }
+    if (name === '--version') { console.log('clan 0.1.0'); return 0; }
+    const cmd = COMMANDS.find((c) => c.name === name);
+    if (!cmd) throw new UsageError(`unknown command '${name}'${didYouMean(name, COMMANDS.map((c) => c.name))}; expected one of: ${COMMANDS.map((c) => c.name).join(', ')}`);
+    return await cmd.run(rest);
+  } catch (e) {
+    if (process.env.CLAN_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+    process.stderr.write(`clan: ${oneLine(e)}\n`);
+    return e instanceof UsageError ? 2 : 1;
+  }
+}
