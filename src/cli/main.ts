@@ -1,6 +1,6 @@
 // `clan` entry: dispatch to a subcommand; every error becomes one line on stderr and a documented exit code
 // (0 ok, 1 error, 2 usage, 130 interrupted). CLAN_DEBUG=1 prints stacks for developers.
-import { ClanError, UsageError } from '../util/errors.js';
+import { UsageError } from '../util/errors.js';
 import { didYouMean } from '../util/registry.js';
 import type { Command } from './args.js';
 import { doctor } from './doctor.js';
