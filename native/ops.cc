@@ -83,6 +83,11 @@ void RegisterOps(Napi::Env env, Napi::Object exports) {
   CLAN_FN(clamp) return Wrap(env, at::clamp(T(info[0]), OS(info[1]), OS(info[2]))); CLAN_END;
   CLAN_FN(where) return Wrap(env, at::where(T(info[0], "condition"), T(info[1], "input"), T(info[2], "other"))); CLAN_END;
   CLAN_FN(maskedFill) return Wrap(env, at::masked_fill(T(info[0]), T(info[1], "mask"), Scal(info[2]))); CLAN_END;
+  CLAN_FN(maskedSelect) return Wrap(env, at::masked_select(T(info[0]), T(info[1], "mask"))); CLAN_END;
+  CLAN_FN(dot) return Wrap(env, at::dot(T(info[0]), T(info[1], "other"))); CLAN_END;
+  // p-norm over dims (undefined → all elements), PyTorch's own kernel (its summation order, for parity)
+  CLAN_FN(norm) const at::Tensor& a = T(info[0]);
+    return Wrap(env, info[2].IsUndefined() ? at::norm(a, Scal(info[1])) : at::norm(a, OS(info[1]), IntList(info[2], "dims"), B(info[3]))); CLAN_END;
   CLAN_FN(matmul) return Wrap(env, at::matmul(T(info[0]), T(info[1], "other"))); CLAN_END;
   CLAN_FN(equal) return Napi::Boolean::New(env, at::equal(T(info[0]), T(info[1], "other"))); CLAN_END;
 

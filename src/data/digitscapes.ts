@@ -140,7 +140,9 @@ function mnist(): Uint8Array[] {
     if (!Array.isArray(data) || data.length === 0 || data.length % (MNIST_SIDE * MNIST_SIDE) !== 0) {
       throw new DataError(`${file}: expected { data: [N×784 numbers] }`);
     }
-    return Uint8Array.from(data as number[], (v) => Math.round(v * 255)); // stored as byte/255 to 3 decimals
+    const ink = new Uint8Array(data.length); // stored as byte/255 to 3 decimals: round(v·255) gives the byte back
+    for (let i = 0; i < data.length; i++) ink[i] = Math.round((data[i] as number) * 255);
+    return ink;
   });
   return mnistCache;
 }
@@ -218,7 +220,7 @@ export function loadDigitscapesPhotos(dir: string = digitscapesPhotoDir()): Map<
 // ---------------------------------------------------------------------------------------------------------------
 // Scene plan.
 
-const luma = (c: readonly number[]): number => 0.299 * c[0]! + 0.587 * c[1]! + 0.114 * c[2]!;
+const luma = (c: ArrayLike<number>): number => 0.299 * c[0]! + 0.587 * c[1]! + 0.114 * c[2]!;
 
 /** A random colour whose luma differs from `under` by ≥ minContrast (black or white if none is found). */
 function contrastingColor(rng: Mulberry32, under: number): [number, number, number] {

@@ -46,7 +46,8 @@ export interface Native {
   neg(a: H): H; abs(a: H): H; exp(a: H): H; log(a: H): H; sqrt(a: H): H; rsqrt(a: H): H; sigmoid(a: H): H; tanh(a: H): H;
   sign(a: H): H; floor(a: H): H; relu(a: H): H; isfinite(a: H): H; isnan(a: H): H;
   leakyRelu(a: H, slope: number): H; clamp(a: H, min: number | null | undefined, max: number | null | undefined): H;
-  where(c: H, a: H, b: H): H; maskedFill(a: H, mask: H, v: number): H; matmul(a: H, b: H): H; equal(a: H, b: H): boolean;
+  where(c: H, a: H, b: H): H; maskedSelect(a: H, mask: H): H; dot(a: H, b: H): H;
+  norm(a: H, p: number, dims?: number[], keepdim?: boolean): H; maskedFill(a: H, mask: H, v: number): H; matmul(a: H, b: H): H; equal(a: H, b: H): boolean;
   sum(a: H, dims?: number[], keepdim?: boolean): H; mean(a: H, dims?: number[], keepdim?: boolean): H;
   maxAll(a: H): H; minAll(a: H): H; maxDim(a: H, d: number, k: boolean): [H, H]; minDim(a: H, d: number, k: boolean): [H, H];
   argmax(a: H, d: number, k: boolean): H; all(a: H): H; any(a: H): H; bincount(a: H, w: OptH, minlength: number): H;

@@ -192,16 +192,14 @@ export class Tensor {
   argmax(dim: number, keepdim = false): Tensor { return new Tensor(native.argmax(this.handle, dim, keepdim)); }
   all(): Tensor { return new Tensor(native.all(this.handle)); }
   any(): Tensor { return new Tensor(native.any(this.handle)); }
-  /** Euclidean norm of all elements (‖x‖₂), differentiable. */
-  norm(): Tensor {
-    // Disposing intermediates is always safe: the autograd graph keeps its own references.
-    const sq = this.mul(this);
-    const s = sq.sum();
-    sq.dispose();
-    const r = s.sqrt();
-    s.dispose();
-    return r;
+  /** p-norm (default 2) of all elements, or along `dims` (torch.norm). */
+  norm(p = 2, dims?: number | number[], keepdim = false): Tensor {
+    return new Tensor(dims === undefined ? native.norm(this.handle, p) : native.norm(this.handle, p, ([] as number[]).concat(dims), keepdim));
   }
+  /** 1-D inner product. */
+  dot(o: Tensor): Tensor { return new Tensor(native.dot(this.handle, o.handle)); }
+  /** Elements where mask is true, as a 1-D tensor (t[mask]). */
+  maskedSelect(mask: Tensor): Tensor { return new Tensor(native.maskedSelect(this.handle, mask.handle)); }
 
   // ------------------------------------------------------------------------------------------- shape
   view(...shape: number[]): Tensor { return new Tensor(native.view(this.handle, shape)); }

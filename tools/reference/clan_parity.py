@@ -29,8 +29,8 @@ PARITY = dict(
     num_classes=5,
     ndf=8,  # D width
     batch=2,
-    source_size=[40, 56],  # H, W of source images and labels
-    target_size=[32, 48],  # H, W of target images
+    source_size=[72, 104],  # H, W of source images and labels
+    target_size=[64, 96],  # H, W of target images
     ignore_label=255,
     max_iter=10,  # damping and poly horizon (official 100000)
     warmup=1,  # linear lr warm-up length (official 5000)
@@ -81,6 +81,7 @@ def focal_loss(logits, labels, gamma=2.0, ignore_label=255):
     valid = (labels >= 0) & (labels != ignore_label)  # [N,H,W]
     p = F.softmax(logits, dim=1).clamp(1e-9, 1 - 1e-9)
     pt = p.gather(1, labels.clamp(min=0).masked_fill(~valid, 0).unsqueeze(1)).squeeze(1)[valid]  # [V]
+    # (the TS side builds the same gather index with where(valid, labels, 0); identical values)
     return (-(1 - pt) ** gamma * pt.log()).mean()
 
 
@@ -304,7 +305,7 @@ NOTES = [
     'BatchNorm runs in train mode (batch statistics, momentum 0.1, eps 1e-5, unbiased running_var); each step '
     'runs G twice (source, target), so num_batches_tracked = 2·K after step K.',
     'Upsampling is bilinear with align_corners=True; D output is upsampled to the input size of D.',
-    'With these sizes D outputs 1×1 maps for both source (40×56) and target (32×48) inputs.',
+    'With these sizes D outputs 2×3 maps for both source (72×104) and target (64×96) inputs, so the upsampling of D is exercised.',
     'float32_vs_float64: the same three steps run in float64 from the same init/inputs; per step the relative '
     'loss errors and, per tensor family, [worst ‖a32 − a64‖/‖a64‖, name] (absolute norm where ‖a64‖ = 0). '
     'D biases/Adam moments are the least stable (source and target BCE gradients nearly cancel).',
@@ -345,8 +346,8 @@ def main():
         write_safetensors(os.path.join(FIXTURES, f'step{k}.safetensors'), snap, {**meta, 'step': k, 'i': k - 1})
     expected = {'torch': torch.__version__, 'config': cfg, 'notes': NOTES, 'steps': logs,
                 'float32_vs_float64': float64_discrepancy(cfg, init, inputs, logs, snaps)}
-    with open(os.path.join(FIXTURES, 'expected.json'), 'w') as f:
-        json.dump(expected, f, indent=1)
+    with open(os.path.join(FIXTURES, 'expected.json'), 'w', encoding='utf-8') as f:
+        json.dump(expected, f, indent=1, ensure_ascii=False)
         f.write('\n')
 
     # Self-check: re-run from the files just written (exercises the safetensors writer too) and demand

@@ -1,0 +1,63 @@
+// CLAN's losses as pure tensor functions (clan-reference.md §2). Shapes: logits [N, K, H, W], labels int64
+// [N, H, W] with 255 = ignore, D logits [N, 1, H, W], weight maps [N, 1, H, W].
+import * as torch from '../torch/index.js';
+import { F, type Tensor } from '../torch/index.js';
+
+export const IGNORE = 255;
+
+/**
+ * Focal loss as the official CrossEntropy2d computes it (§2.1): P = softmax clamped to [1e-9, 1 − 1e-9],
+ * p_t = P at the label, mean over valid pixels (label ≥ 0, ≠ 255) of −(1 − p_t)^γ · log p_t.
+ * The mean runs over the valid pixels of the whole batch (the official code only handles batch 1).
+ */
+export function focalLoss(logits: Tensor, labels: Tensor, gamma = 2): Tensor {
+  return torch.tidy(() => {
+    const valid = labels.ge(0).logicalAnd(labels.ne(IGNORE));                  // [N, H, W] bool
+    const P = F.softmax(logits, 1).clamp(1e-9, 1 - 1e-9);
+    const index = labels.clamp(0).maskedFill(valid.logicalNot(), 0);           // any class where ignored
+    const pt = P.gather(1, index.unsqueeze(1)).squeeze(1).maskedSelect(valid); // [V]
+    if (pt.numel === 0) return logits.sum().mul(0);                            // no valid pixel: 0, still a graph
+    return pt.rsub(1).pow(gamma).neg().mul(pt.log()).mean();
+  });
+}
+
+/** Plain cross-entropy over valid pixels (AdaptSegNet/ADVENT, and the paper's form). */
+export function ceLoss(logits: Tensor, labels: Tensor): Tensor {
+  return F.crossEntropy(logits, labels, { ignoreIndex: IGNORE });
+}
+
+/**
+ * Weight discrepancy (§2.2): (cos(W5, W6) + 1) · λ_weight · damping · 2, where W5/W6 are all of C1's/C2's
+ * parameters (weights AND biases) flattened and concatenated in parameters() order. Gradients reach only the heads.
+ */
+export function weightDiscrepancy(c1: Tensor[], c2: Tensor[], lambdaWeight: number, damping: number): Tensor {
+  return torch.tidy(() => {
+    const w5 = torch.cat(c1.map((p) => p.flatten()));
+    const w6 = torch.cat(c2.map((p) => p.flatten()));
+    const cos = w5.dot(w6).div(w5.norm().mul(w6.norm()));
+    return cos.add(1).mul(lambdaWeight).mul(damping).mul(2);
+  });
+}
+
+/**
+ * The local alignment map M = 1 − cos(p1, p2) over the class dim, per pixel and per image (§2.3), with no ε and
+ * no normalisation, differentiable (the G step keeps it attached). x1, x2 [N, K, H, W] → M [N, 1, H, W] ∈ [0, 1].
+ */
+export function disagreementMap(x1: Tensor, x2: Tensor): Tensor {
+  return torch.tidy(() => {
+    const p1 = F.softmax(x1, 1);
+    const p2 = F.softmax(x2, 1);
+    return p1.mul(p2).sum(1).div(p1.norm(2, 1).mul(p2.norm(2, 1))).rsub(1).unsqueeze(1);
+  });
+}
+
+/**
+ * WeightedBCEWithLogitsLoss (§2.4): per pixel ℓ = BCE-with-logits(d, target), then mean of ℓ · (ε + λ_local · W)
+ * when a weight map is given, else mean of ℓ. target is the domain label (source 0, target 1, §2.5).
+ */
+export function adversarialBce(d: Tensor, target: 0 | 1, weight: Tensor | null, epsilon: number, lambdaLocal: number): Tensor {
+  return torch.tidy(() => {
+    const l = F.binaryCrossEntropyWithLogits(d, torch.fullLike(d, target), { reduction: 'none' });
+    return weight ? l.mul(weight.mul(lambdaLocal).add(epsilon)).mean() : l.mean();
+  });
+}

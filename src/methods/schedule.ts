@@ -1,0 +1,15 @@
+// Schedules (clan-reference.md §3): linear warm-up for i < warmup, then poly(0.9) decay; damping 1 − i/maxIter.
+export interface Schedule {
+  maxIter: number;  // total iterations (the poly and damping horizon)
+  warmup: number;   // linear warm-up iterations (official 5000 of 100000)
+  power: number;    // poly exponent (0.9)
+}
+
+/** lr at 0-based iteration i: base·i/warmup during warm-up (so i = 0 gives 0, as the official code), else poly. */
+export function lrAt(base: number, i: number, s: Schedule): number {
+  if (i < s.warmup) return base * (i / s.warmup);
+  return base * Math.max(0, 1 - i / s.maxIter) ** s.power;
+}
+
+/** The linear damping of the adversarial and weight terms (§2, "use damping instead of early stopping"). */
+export function dampingAt(i: number, maxIter: number): number { return 1 - i / maxIter; }

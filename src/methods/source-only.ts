@@ -1,0 +1,20 @@
+// Source-only baseline: G trained on labelled source images alone (the lower bound of every UDA table).
+import * as torch from '../torch/index.js';
+import { UDAMethod, type SourceBatch, type StepLog, type MethodKey } from './uda.js';
+
+export class SourceOnly extends UDAMethod {
+  readonly key: MethodKey = 'source_only';
+
+  trainStep(i: number, source: SourceBatch): StepLog {
+    return torch.tidy(() => {
+      this.optG.zeroGrad();
+      const lrG = this.setLrG(i);
+      this.G.train();
+      const [x1, x2] = this.forwardUp(source.image, [source.label.size(1), source.label.size(2)]);
+      const seg = this.segLoss(x1, x2, source.label);
+      seg.backward();
+      this.optG.step();
+      return { seg: seg.item(), lrG };
+    });
+  }
+}

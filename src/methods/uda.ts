@@ -1,0 +1,106 @@
+// The adapter interface every method implements (mmseg/DAFormer's UDADecorator pattern): a method wraps a plain
+// segmentor G (DeepLab-v2 with two heads) and owns its optimizers; the trainer only calls trainStep().
+import * as torch from '../torch/index.js';
+import { F, type Tensor } from '../torch/index.js';
+import type { DeepLabGenerator } from '../models/deeplab.js';
+import { focalLoss, ceLoss } from './losses.js';
+import { lrAt, type Schedule } from './schedule.js';
+
+/** Every hyper-parameter of a method, with the official value (clan-reference.md §3) as the comment. */
+export interface MethodConfig {
+  maxIter: number;        // iterations; the poly-lr and damping horizon (official 100000)
+  warmup: number;         // linear lr warm-up iterations (official 5000; default maxIter/20)
+  preheat: number;        // CLAN weighting on for i > preheat (official 5000; default maxIter/20)
+  power: number;          // poly exponent (0.9)
+  lrG: number;            // SGD lr of the backbone (2.5e-4)
+  headLrMult: number;     // heads C1/C2 train at this multiple of lrG (10)
+  momentum: number;       // SGD momentum (0.9)
+  weightDecay: number;    // SGD weight decay (5e-4)
+  lrD: number;            // Adam lr of D (1e-4)
+  beta1D: number;         // Adam β1 (0.9)
+  beta2D: number;         // Adam β2 (0.99)
+  lambdaAdv: number;      // adversarial weight λ_adv (0.001)
+  lambdaWeight: number;   // weight-discrepancy weight λ_weight (0.01; ×2 in the loss)
+  lambdaLocal: number;    // λ_local in ε + λ_local·M (40 GTA5, 10 SYNTHIA)
+  epsilon: number;        // ε in ε + λ_local·M (0.4)
+  segLoss: 'focal' | 'ce'; // the official code trains with focal loss (§2.1); 'ce' is the paper's form
+  gamma: number;          // focal γ (2)
+  ndf: number;            // D base width (64)
+  officialDuplicateParams: boolean; // official optimizer lists backbone params several times (§3); official-exact only
+}
+
+export const DEFAULT_METHOD_CONFIG: MethodConfig = {
+  maxIter: 100000, warmup: 5000, preheat: 5000, power: 0.9, lrG: 2.5e-4, headLrMult: 10, momentum: 0.9, weightDecay: 5e-4,
+  lrD: 1e-4, beta1D: 0.9, beta2D: 0.99, lambdaAdv: 0.001, lambdaWeight: 0.01, lambdaLocal: 40, epsilon: 0.4,
+  segLoss: 'focal', gamma: 2, ndf: 64, officialDuplicateParams: false,
+};
+
+export interface SourceBatch { image: Tensor; label: Tensor }           // [N, 3, H, W] f32, [N, h, w] int64 (255 ignore)
+export interface TargetBatch { image: Tensor; size: [number, number] }  // [N, 3, H', W'], nominal [h, w] for upsampling
+
+/** The five logged losses (§4.10) plus the schedule values; absent terms are omitted. */
+export interface StepLog {
+  seg: number; adv?: number; weight?: number; d_s?: number; d_t?: number;
+  lrG: number; lrD?: number; damping?: number; weighted?: boolean;
+}
+
+export type MethodKey = 'source_only' | 'adversarial' | 'clan';
+
+export abstract class UDAMethod {
+  abstract readonly key: MethodKey;
+  readonly optG: torch.SGD;
+
+  constructor(readonly G: DeepLabGenerator, readonly cfg: MethodConfig) {
+    const backbone = cfg.officialDuplicateParams ? G.officialBackboneParameterList() : G.backboneParameters();
+    const common = { momentum: cfg.momentum, weightDecay: cfg.weightDecay, legacy: cfg.officialDuplicateParams };
+    this.optG = new torch.SGD([
+      { params: backbone, lr: cfg.lrG, ...common },
+      { params: G.headParameters(), lr: cfg.lrG * cfg.headLrMult, ...common },
+    ]);
+  }
+
+  get schedule(): Schedule { return { maxIter: this.cfg.maxIter, warmup: this.cfg.warmup, power: this.cfg.power }; }
+
+  /** One training iteration at 0-based index i. */
+  abstract trainStep(i: number, source: SourceBatch, target: TargetBatch): StepLog;
+
+  /** Sets the G learning rates for iteration i (warm-up then poly; heads keep their multiple). */
+  protected setLrG(i: number): number {
+    const lr = lrAt(this.cfg.lrG, i, this.schedule);
+    this.optG.setLr(0, lr);
+    this.optG.setLr(1, lr * this.cfg.headLrMult);
+    return lr;
+  }
+
+  /** L_seg = loss(x1) + loss(x2), each head on its own (§2.1). */
+  protected segLoss(x1: Tensor, x2: Tensor, label: Tensor): Tensor {
+    return torch.tidy(() => this.cfg.segLoss === 'focal'
+      ? focalLoss(x1, label, this.cfg.gamma).add(focalLoss(x2, label, this.cfg.gamma))
+      : ceLoss(x1, label).add(ceLoss(x2, label)));
+  }
+
+  /** G forward with both heads upsampled (bilinear, align_corners=True, §1.5) to `size`. */
+  protected forwardUp(x: Tensor, size: [number, number]): [Tensor, Tensor] {
+    return torch.tidy(() => {
+      const [a, b] = this.G.forward(x);
+      return [F.interpolate(a, size, { alignCorners: true }), F.interpolate(b, size, { alignCorners: true })];
+    });
+  }
+
+  /** Modules and optimizers to checkpoint, by role. */
+  parts(): { G: DeepLabGenerator; D: torch.Module | null; optG: torch.SGD; optD: torch.Adam | null } {
+    return { G: this.G, D: null, optG: this.optG, optD: null };
+  }
+
+  dispose(): void { this.optG.dispose(); }
+}
+
+/** Inference: argmax of the summed logits p1 + p2 upsampled to `size` (§1.3, §5.3). x [N,3,H,W] → [N, h, w] int64. */
+export function predictLogits(G: DeepLabGenerator, x: Tensor, size: [number, number]): { logits: Tensor; x1: Tensor; x2: Tensor } {
+  return torch.tidy(() => torch.noGrad(() => {
+    const [a, b] = G.forward(x);
+    const x1 = F.interpolate(a, size, { alignCorners: true });
+    const x2 = F.interpolate(b, size, { alignCorners: true });
+    return { logits: x1.add(x2), x1, x2 };
+  }));
+}

@@ -1,0 +1,14 @@
+// Generators by name (timm style): `createGenerator('resnet101', 19)`.
+import { Registry } from '../util/registry.js';
+import { DeepLabGenerator, type GeneratorSpec } from './deeplab.js';
+
+export const GENERATORS = new Registry<Omit<GeneratorSpec, 'numClasses'>>('backbone');
+GENERATORS.register('resnet101', { block: 'bottleneck', layers: [3, 4, 23, 3], width: 64 }); // official CLAN (§1.1)
+GENERATORS.register('resnet50', { block: 'bottleneck', layers: [3, 4, 6, 3], width: 64 });
+GENERATORS.register('resnet18', { block: 'basic', layers: [2, 2, 2, 2], width: 64 });      // 512 channels into the heads
+GENERATORS.register('tiny', { block: 'bottleneck', layers: [1, 1, 1, 1], width: 16 });      // demo/tests: same shape, 512 channels
+GENERATORS.register('micro', { block: 'bottleneck', layers: [1, 1, 1, 1], width: 4 });      // parity fixtures: 128 channels
+
+export function createGenerator(backbone: string, numClasses: number): DeepLabGenerator {
+  return new DeepLabGenerator({ ...GENERATORS.get(backbone), numClasses });
+}
