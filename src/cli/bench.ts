@@ -20,7 +20,14 @@ engine   the 7-layer probe net (conv/BN/ReLU, dilated conv, bilinear upsample, c
          against the same net in PyTorch run by the bench itself, alternating ours/theirs rounds.
          One JSON line per size: {"bench","size","threads","median_ms","torch_median_ms","ratio","ratio_spread",
          "peak_rss_mb","torch"}; ratio = median_ms / torch_median_ms. Needs PyTorch ($CLAN_PYTHON or
-         /usr/bin/python3 with torch) unless --no-compare.`,
+         /usr/bin/python3 with torch) unless --no-compare.
+
+usage: clan bench step [--backbone resnet101|resnet50|resnet18|tiny] [--height 128] [--width 256] [--iters 5]
+                       [--warmup 1] [--threads 1] [--rounds 3] [--compare] [--json]
+
+step     one full CLAN iteration (source + target image, batch 1, 19 classes, past the preheat, G and D
+         updated). One JSON line {"bench","backbone","size","threads","median_ms","peak_rss_mb"}; with --compare
+         the PyTorch reference runs too, alternating rounds, adding torch_median_ms, ratio and ratio_spread.`,
   async run(argv) {
     const [sub, ...rest] = argv;
     if (sub === undefined || sub === '--help' || sub === '-h') { console.log(this.usage); return sub === undefined ? 2 : 0; }
@@ -39,6 +46,25 @@ engine   the 7-layer probe net (conv/BN/ReLU, dilated conv, bilinear upsample, c
       }, (l) => console.log(JSON.stringify(l)));
       return 0;
     }
-    throw new UsageError(`bench: unknown benchmark '${sub}'; expected one of: engine`);
+    if (sub === 'step') {
+      const { values } = parse('bench step', rest, {
+        backbone: { type: 'string' }, height: { type: 'string' }, width: { type: 'string' }, iters: { type: 'string' },
+        warmup: { type: 'string' }, threads: { type: 'string' }, rounds: { type: 'string' }, compare: { type: 'boolean' },
+        device: { type: 'string' }, json: { type: 'boolean' },
+      });
+      if (values.help) { console.log(this.usage); return 0; }
+      const { GENERATORS } = await import('../models/registry.js');
+      const backbone = typeof values.backbone === 'string' ? values.backbone : 'resnet101';
+      GENERATORS.get(backbone);
+      const { benchStep } = await import('../../bench/step.js');
+      benchStep({
+        backbone, height: intFlag('bench', 'height', values.height, 128), width: intFlag('bench', 'width', values.width, 256),
+        iters: intFlag('bench', 'iters', values.iters, 5), warmup: intFlag('bench', 'warmup', values.warmup, 1, 0),
+        threads: intFlag('bench', 'threads', values.threads, 1), rounds: intFlag('bench', 'rounds', values.rounds, 3),
+        compare: values.compare === true, device: (typeof values.device === 'string' ? values.device : 'cpu') as 'cpu',
+      }, (l) => console.log(JSON.stringify(l)));
+      return 0;
+    }
+    throw new UsageError(`bench: unknown benchmark '${sub}'; expected one of: engine, step`);
   },
 };

@@ -36,7 +36,7 @@ const CONFIG = {
   view: { stroke: '#ddd' },
   title: { anchor: 'start', fontSize: 13, fontWeight: 600, subtitleFontSize: 11, subtitleColor: '#666', offset: 8 },
   axis: { labelFontSize: 10, titleFontSize: 11, titleFontWeight: 500, gridColor: '#eee', domainColor: '#999', tickColor: '#999' },
-  legend: { labelFontSize: 11, titleFontSize: 11, symbolStrokeWidth: 3, orient: 'top', direction: 'horizontal', title: null },
+  legend: { labelFontSize: 11, titleFontSize: 11, symbolStrokeWidth: 3, symbolOpacity: 1, labelLimit: 260, orient: 'top', direction: 'horizontal', title: null },
 } as const;
 
 /** Colour per method label: fixed for the known keys, then tableau10 for others. */
@@ -123,7 +123,7 @@ function lossSpec(methods: readonly MethodResult[], loss: LossKey, colors: Map<s
         description: { field: 'aria' },
       },
       layer: [
-        { transform: [{ filter: "datum.kind === 'raw'" }], mark: { type: 'line', strokeWidth: 1, opacity: 0.3 } },
+        { transform: [{ filter: "datum.kind === 'raw'" }], mark: { type: 'line', strokeWidth: 1, opacity: 0.25 } },
         { transform: [{ filter: "datum.kind === 'smooth'" }], mark: { type: 'line', strokeWidth: 2 } },
       ],
     } as TopLevelSpec,
