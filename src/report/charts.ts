@@ -35,7 +35,7 @@ const CONFIG = {
   background: 'white',
   view: { stroke: '#ddd' },
   title: { anchor: 'start', fontSize: 13, fontWeight: 600, subtitleFontSize: 11, subtitleColor: '#666', offset: 8 },
-  axis: { labelFontSize: 10, titleFontSize: 11, titleFontWeight: 500, gridColor: '#eee', domainColor: '#999', tickColor: '#999' },
+  axis: { labelFontSize: 10, titleFontSize: 11, titlePadding: 6, titleFontWeight: 500, gridColor: '#eee', domainColor: '#999', tickColor: '#999' },
   legend: { labelFontSize: 11, titleFontSize: 11, symbolStrokeWidth: 3, symbolOpacity: 1, labelLimit: 260, orient: 'top', direction: 'horizontal', title: null },
 } as const;
 
@@ -49,12 +49,39 @@ export function methodColors(methods: readonly Pick<MethodResult, 'key' | 'label
 
 /** Compiles a vega-lite spec and renders it to an SVG string. */
 export async function specToSvg(spec: TopLevelSpec): Promise<string> {
+  useSansTextMetrics();
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
   try {
     return await view.toSVG();
   } finally {
     view.finalize();
   }
+}
+
+// vega measures text with a canvas when the optional 'canvas' package is installed; without it, it guesses
+// 0.8·fontSize per character, about 40% too wide for sans-serif, which leaves gaps under rotated axis labels.
+// Average advance widths (em) of DejaVu Sans / Helvetica-like faces are much closer.
+const NARROW = new Set("iljft.,:;'|!()[] "), WIDE = new Set('mwMW@%');
+
+/** Estimated width in px of a single-line string in a sans-serif face. */
+export function sansTextWidth(text: string, fontSize: number): number {
+  let em = 0;
+  for (const ch of text) em += NARROW.has(ch) ? 0.34 : WIDE.has(ch) ? 0.9 : ch >= 'A' && ch <= 'Z' ? 0.7 : ch >= '0' && ch <= '9' ? 0.66 : 0.6;
+  return Math.ceil(em * fontSize);
+}
+
+type TextItem = { text?: unknown; fontSize?: number };
+let textMetricsInstalled = false;
+function useSansTextMetrics(): void {
+  if (textMetricsInstalled) return;
+  const tm = (vega as unknown as { textMetrics?: { width: (item: TextItem, text?: unknown) => number; canvas: (use: boolean) => void } }).textMetrics;
+  if (!tm) return; // another vega build: keep its own estimate
+  tm.width = (item, text) => {
+    const t = text ?? item.text, size = item.fontSize ?? 11;
+    const lines = Array.isArray(t) ? t.map(String) : t === undefined || t === null ? [] : [String(t)];
+    return Math.max(0, ...lines.map((l) => sansTextWidth(l, size)));
+  };
+  textMetricsInstalled = true;
 }
 
 /** Prefixes every id="…" and url(#…) in an SVG so several SVGs can share one HTML document. */
@@ -83,7 +110,7 @@ export async function reportCharts(d: ReportData): Promise<Chart[]> {
   const bars = perClassSpec(d, colors);
   if (bars) specs.push({ id: 'per-class', title: 'Per-class IoU on target', wide: true, ...bars });
   const conf = confusionSpec(d);
-  if (conf) specs.push({ id: 'confusion', title: 'Confusion matrix', wide: true, ...conf });
+  if (conf) specs.push({ id: 'confusion', title: 'Confusion matrix', wide: false, ...conf });
   const out: Chart[] = [];
   for (const s of specs) out.push({ id: s.id, title: s.title, series: s.series, wide: s.wide, svg: scopeSvgIds(await specToSvg(s.spec), `c-${s.id}`) });
   return out;
@@ -180,7 +207,7 @@ function miouSpec(methods: readonly MethodResult[], colors: Map<string, string>)
       data: { values: rows },
       mark: { type: 'line', strokeWidth: 2, point: { size: 30 } },
       encoding: {
-        x: { field: 'step', type: 'quantitative', title: 'iteration' },
+        x: { field: 'step', type: 'quantitative', title: 'iteration', axis: { tickCount: 5 } },
         y: { field: 'miou', type: 'quantitative', title: 'mIoU', axis: { format: '.0%' }, scale: { zero: false } },
         color: colorEncoding(series, colors),
         description: { field: 'aria' },
@@ -204,7 +231,7 @@ function perClassSpec(d: ReportData, colors: Map<string, string>): Built | undef
     series,
     spec: {
       config: CONFIG,
-      width: Math.max(600, d.classNames.length * Math.max(3, series.length) * 14), height: 220,
+      width: Math.max(1100, d.classNames.length * series.length * 12), height: 220,
       title: { text: 'Per-class IoU on target', subtitle: 'final checkpoint; classes absent from the evaluation set have no bar' },
       data: { values: rows },
       mark: { type: 'bar' },
@@ -240,7 +267,7 @@ function confusionSpec(d: ReportData): Built | undefined {
     series: [label],
     spec: {
       config: CONFIG, width: side, height: side,
-      title: { text: `Confusion matrix, ${label} (target)`, subtitle: 'row-normalised: each row (ground truth) sums to 100%; numbers are percent' },
+      title: { text: `Confusion matrix, ${label} (target)`, subtitle: ['row-normalised: each row (ground truth) sums to 100%; numbers are percent;', 'classes without ground-truth pixels have a blank row'] },
       data: { values: rows },
       encoding: {
         x: { field: 'pred', type: 'nominal', sort: names, scale: { domain: names }, title: 'predicted', axis: { labelAngle: -45, orient: 'bottom' } },

@@ -15,8 +15,7 @@ export async function renderReport(data: ReportData): Promise<string> {
   const charts = await reportCharts(data);
   const byId = new Map(charts.map((c) => [c.id, c]));
   const training = charts.filter((c) => c.id.startsWith('loss-') || c.id === 'lr');
-  const evalSmall = ['miou'].map((id) => byId.get(id)).filter((c): c is Chart => c !== undefined);
-  const evalWide = ['per-class', 'confusion'].map((id) => byId.get(id)).filter((c): c is Chart => c !== undefined);
+  const pick = (ids: string[]) => ids.map((id) => byId.get(id)).filter((c): c is Chart => c !== undefined);
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -33,8 +32,8 @@ export async function renderReport(data: ReportData): Promise<string> {
 <section id="summary"><h2>Summary</h2>${summaryTable(data.methods)}</section>
 ${training.length ? `<section id="training"><h2>Training</h2><div class="grid">${training.map(figure).join('\n')}</div></section>` : ''}
 <section id="evaluation"><h2>Target evaluation</h2>
-<div class="grid">${evalSmall.map(figure).join('\n')}</div>
-${evalWide.map(figure).join('\n')}
+<div class="row">${pick(['miou', 'confusion']).map(figure).join('\n')}</div>
+${pick(['per-class']).map(figure).join('\n')}
 ${perClassTable(data)}
 </section>
 ${samplesSection(data)}
@@ -149,6 +148,8 @@ h1 { font-size: 22px; margin: 0 0 2px; } h2 { font-size: 17px; margin: 28px 0 10
 .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(380px, 1fr)); gap: 12px; }
 figure.chart { margin: 0; padding: 10px; background: white; border: 1px solid var(--line); border-radius: 6px; overflow-x: auto; }
 figure.chart.wide { margin-top: 12px; }
+.row { display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start; }
+.row figure.chart { flex: 0 1 auto; }
 figure.chart svg { display: block; max-width: 100%; height: auto; }
 table { border-collapse: collapse; background: white; }
 th, td { padding: 5px 10px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: middle; }
@@ -160,7 +161,7 @@ td.best { font-weight: 700; }
 details { margin-top: 12px; } summary { cursor: pointer; color: #335; }
 table.perclass { margin-top: 8px; font-size: 13px; } table.perclass td, table.perclass th { padding: 3px 10px; }
 table.samples { width: 100%; table-layout: fixed; }
-table.samples th:first-child { width: 110px; font-size: 12px; word-break: break-all; }
+table.samples th:first-child { width: 150px; font-size: 12px; overflow-wrap: anywhere; }
 table.samples td { padding: 4px; }
 table.samples img { display: block; width: 100%; height: auto; border-radius: 2px; }
 table.samples img.label { image-rendering: pixelated; }

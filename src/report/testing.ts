@@ -1,6 +1,7 @@
 // Test helper: a realistic synthetic ReportData (GTA5 → Cityscapes shaped: 19 classes, three methods, a few
 // hundred logged steps, street-like sample scenes). Deterministic (seeded), plain data only.
 import { CITYSCAPES_CLASSES, CITYSCAPES_PALETTE } from '../data/labels.js';
+import { SEP } from './charts.js';
 import { colorize, encodePng, heatmap, overlay, upscale, type Rgb } from './png.js';
 import type { MethodResult, MetricRow, ReportData, Sample } from './types.js';
 
@@ -36,7 +37,7 @@ export function syntheticReport(opts: SyntheticOptions = {}): ReportData {
   const noise = () => r() * 2 - 1;
   const warm = Math.round(iters / 20);
   const lrAt = (i: number) => (i < warm ? (2.5e-4 * i) / warm : 2.5e-4 * (1 - i / iters) ** 0.9);
-  const method = (key: string, label: string, iou: number[], adversarial: boolean, final: number): MethodResult => {
+  const method = (key: string, label: string, iou: number[], adversarial: boolean): MethodResult => {
     const metrics: MetricRow[] = [];
     for (let i = 0; i < iters; i += logEvery) {
       const t = i / iters;
@@ -49,15 +50,17 @@ export function syntheticReport(opts: SyntheticOptions = {}): ReportData {
       }
       metrics.push(row);
     }
+    const perClassIou = iou.map((v, k) => (k === ABSENT ? null : Math.min(1, Math.max(0, v / 100 + 0.01 * noise()))));
+    const present = perClassIou.filter((v): v is number => v !== null);
+    const final = present.reduce((a, b) => a + b, 0) / present.length; // mIoU over the classes present
     const evals = [];
     for (let i = evalEvery; i <= iters; i += evalEvery) evals.push({ step: i, miou: final * (1 - 0.35 * Math.exp((-4 * i) / iters)) + 0.006 * noise() });
-    const perClassIou = iou.map((v, k) => (k === ABSENT ? null : Math.min(1, Math.max(0, v / 100 + 0.01 * noise()))));
     return { key, label, metrics, evals, perClassIou, miouMean: final, miouStd: 0.004 + 0.004 * r(), seeds: 3, iters, seconds: iters * (adversarial ? 0.41 : 0.23) * (1 + 0.05 * r()) };
   };
   const methods = [
-    method('source_only', 'Source only', SOURCE_ONLY, false, 0.3664),
-    method('adversarial', 'Adversarial (AdaptSegNet)', ADAPTSEGNET, true, 0.4237),
-    method('clan', 'CLAN', CLAN, true, 0.4316),
+    method('source_only', 'Source only', SOURCE_ONLY, false),
+    method('adversarial', 'Adversarial (AdaptSegNet)', ADAPTSEGNET, true),
+    method('clan', 'CLAN', CLAN, true),
   ];
   return {
     title: 'CLAN · GTA5 → Cityscapes (synthetic test data)',
@@ -107,7 +110,8 @@ function sampleScene(k: number, w: number, h: number, r: () => number): Sample {
     else c = y > h - 8 && x < 12 ? C.terrain : C.wall;
     lab[y * w + x] = c;
   }
-  const rect = (x0: number, y0: number, x1: number, y1: number, c: number) => {
+  const rect = (fx0: number, fy0: number, fx1: number, fy1: number, c: number) => {
+    const [x0, y0, x1, y1] = [fx0, fy0, fx1, fy1].map(Math.round) as [number, number, number, number];
     for (let y = Math.max(0, y0); y < Math.min(h, y1); y++) for (let x = Math.max(0, x0); x < Math.min(w, x1); x++) lab[y * w + x] = c;
   };
   for (let j = 0; j < 2 + (k % 2); j++) { // cars (and a truck) on the road
@@ -158,4 +162,11 @@ function sampleScene(k: number, w: number, h: number, r: () => number): Sample {
     clan: up(colorize(cl, w, h, pal)),
     disagreement: up(heatmap(m, w, h, { max: 0.5 })),
   };
+}
+
+/** Data marks (role graphics-symbol) of one series in an SVG string: their aria-label starts with `series · `. */
+export function seriesMarks(svg: string, series: string): number {
+  const prefix = (series + SEP).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+  return [...svg.matchAll(/<(?:path|rect|line|circle|text)\b[^>]*\brole="graphics-symbol"[^>]*>/g)]
+    .filter((m) => (/\baria-label="([^"]*)"/.exec(m[0])?.[1] ?? '').startsWith(prefix)).length;
 }

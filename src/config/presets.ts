@@ -1,0 +1,49 @@
+// Named presets; every value is commented with where it comes from. Configs and CLI flags compose on top.
+import type { TrainConfigInput } from './schema.js';
+
+type Preset = Partial<TrainConfigInput> & { description: string };
+
+export const PRESETS: Record<string, Preset> = {
+  // clan-reference.md §3: the official GTA5 → Cityscapes run
+  'gta5-cityscapes': {
+    description: 'official CLAN GTA5 → Cityscapes: ResNet-101, 1280×720 / 1024×512, λ_local 40, 100k iterations',
+    backbone: 'resnet101',
+    source: { data: 'gta5:data/GTA5', size: [1280, 720] },                       // INPUT_SIZE_SOURCE
+    target: { data: 'cityscapes:data/Cityscapes:train', size: [1024, 512] },     // INPUT_SIZE_TARGET
+    targetVal: { data: 'cityscapes:data/Cityscapes:val', size: [1024, 512], protocol: 19 }, // §5.3
+    iters: 100000,                                                               // NUM_STEPS
+    checkpointEvery: 2000,                                                       // SAVE_PRED_EVERY
+    hyper: { warmup: 5000, preheat: 5000, lambdaLocal: 40, lrG: 2.5e-4, lrD: 1e-4, lambdaAdv: 0.001, lambdaWeight: 0.01, epsilon: 0.4 },
+  },
+  // §3 + §5.2: SYNTHIA settings (the official file needs SOURCE edited; here they are explicit)
+  'synthia-cityscapes': {
+    description: 'official CLAN SYNTHIA → Cityscapes: ResNet-101, 1280×760 / 1024×512, λ_local 10, 16/13-class protocol',
+    backbone: 'resnet101',
+    source: { data: 'synthia:data/SYNTHIA', size: [1280, 760] },
+    target: { data: 'cityscapes:data/Cityscapes:train', size: [1024, 512] },
+    targetVal: { data: 'cityscapes:data/Cityscapes:val', size: [1024, 512], protocol: 16 },
+    iters: 100000,
+    checkpointEvery: 2000,
+    hyper: { warmup: 5000, preheat: 5000, lambdaLocal: 10 },
+  },
+  // §3: the official optimizer's duplicated backbone parameters (×3 block convs, ×4 downsample convs), on purpose
+  'official-exact': {
+    description: 'gta5-cityscapes plus the official optimizer quirk: backbone parameters listed several times (PyTorch 1.0 SGD semantics)',
+    extends: 'gta5-cityscapes',
+    hyper: { officialDuplicateParams: true },
+  },
+  // What trains on 2 CPU cores in minutes: the built-in digitscapes data and the tiny backbone. See the notes in
+  // README ("The cpu preset") for why each value differs from the official one.
+  cpu: {
+    description: 'digitscapes on 2 CPU cores: tiny backbone, 64×64, short schedule with larger learning rates',
+    backbone: 'tiny',
+    source: { data: 'digitscapes:source', size: [64, 64] },
+    target: { data: 'digitscapes:target', size: [64, 64] },
+    targetVal: { data: 'digitscapes:val', size: [64, 64], protocol: 19 },
+    iters: 2000,
+    batchSize: 4,
+    checkpointEvery: 500,
+    logEvery: 20,
+    hyper: { lrG: 2.5e-3, lrD: 1e-4, lambdaAdv: 0.01, lambdaLocal: 10, ndf: 32 },
+  },
+};

@@ -1,0 +1,65 @@
+// Evaluation exactly as the papers (clan-reference.md §5.3): inputs at the eval size, logits of C1 + C2 upsampled
+// (bilinear, align_corners) to the full label size, argmax, ONE confusion matrix over the whole set, IoU per class,
+// mIoU = nan-mean over the protocol's classes (19 / 16 / 13).
+import * as torch from '../torch/index.js';
+import type { DeepLabGenerator } from '../models/deeplab.js';
+import type { Dataset } from '../data/dataset.js';
+import { Loader } from '../data/loader.js';
+import { EVAL_SUBSETS } from '../data/labels.js';
+import { IoUMetric, type IoUResult } from './metric.js';
+import { predictLogits } from '../methods/uda.js';
+import { DataError } from '../util/errors.js';
+
+export type Protocol = 19 | 16 | 13;
+
+/** Class indices averaged into mIoU for a protocol; 16/13 are the SYNTHIA subsets of the 19 Cityscapes classes. */
+export function protocolClasses(protocol: Protocol, numClasses: number): readonly number[] {
+  if (protocol === 16) return EVAL_SUBSETS.synthia16;
+  if (protocol === 13) return EVAL_SUBSETS.synthia13;
+  return Array.from({ length: numClasses }, (_, i) => i);
+}
+
+export interface EvalOptions {
+  size: readonly [number, number];   // network input [W, H]
+  protocol?: Protocol;
+  normalize?: 'caffe' | 'imagenet';
+  limit?: number;                    // first N images only
+  workers?: number;
+  /** Called per image with its prediction (e.g. to save PNGs or collect report samples). */
+  onImage?: (name: string, pred: Uint8Array, width: number, height: number, index: number) => void;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface EvalResult extends IoUResult { images: number; protocol: Protocol; confusion: Float64Array }
+
+export async function evaluate(G: DeepLabGenerator, ds: Dataset, o: EvalOptions): Promise<EvalResult> {
+  if (!ds.hasLabels) throw new DataError(`dataset ${ds.spec} has no labels to evaluate against`);
+  const wasTraining = G.training;
+  G.eval();
+  const n = Math.min(ds.length, o.limit ?? Infinity);
+  const loader = new Loader({ dataset: ds, seed: 0, shuffle: false, epochs: 1, workers: o.workers ?? 0,
+    transform: { size: o.size, normalize: o.normalize ?? 'caffe', labelSize: 'native' } });
+  const metric = new IoUMetric(ds.numClasses);
+  let done = 0;
+  try {
+    while (done < n) {
+      const b = await loader.next();
+      if (!b) break;
+      const pred = torch.tidy(() => {
+        const x = torch.fromTypedArray(b.images, [1, 3, b.height, b.width]);
+        const { logits } = predictLogits(G, x, [b.labelHeight, b.labelWidth]);
+        return logits.argmax(1).to('uint8').toTypedArray<'uint8'>();   // [h, w]
+      });
+      metric.process(pred, b.labels!);
+      o.onImage?.(b.names[0]!, pred, b.labelWidth, b.labelHeight, b.indices[0]!);
+      done++;
+      o.onProgress?.(done, n);
+    }
+  } finally {
+    await loader.close();
+    if (wasTraining) G.train();
+  }
+  const protocol = o.protocol ?? 19;
+  const r = metric.compute(protocolClasses(protocol, ds.numClasses));
+  return { ...r, images: done, protocol, confusion: metric.hist.slice() };
+}
