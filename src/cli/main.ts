@@ -5,8 +5,11 @@ import { didYouMean } from '../util/registry.js';
 import type { Command } from './args.js';
 import { doctor } from './doctor.js';
 import { bench } from './bench.js';
+import { trainCmd } from './train.js';
+import { evalCmd } from './eval.js';
+import { convert } from './convert.js';
 
-const COMMANDS: Command[] = [doctor, bench];
+const COMMANDS: Command[] = [trainCmd, evalCmd, convert, bench, doctor];
 
 function usage(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));

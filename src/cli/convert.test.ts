@@ -1,0 +1,145 @@
+// `clan convert` on the small checkpoints of test/fixtures/official (tools/reference/make_official_fixtures.py):
+// output keys, metadata and values, the report, the export back to official names, and the one-line errors.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { HostTensor } from '../torch/dtype.js';
+import { readPth } from '../io/pth.js';
+import { readSafetensorsFile } from '../io/safetensors.js';
+import { TORCHVISION_NOTE } from '../io/official.js';
+import { CheckpointError, UsageError } from '../util/errors.js';
+import { fixturePath } from '../util/paths.js';
+import { convert, type ConvertReport } from './convert.js';
+
+const MICRO = { entries: 118, counters: 17, heads: 16 }; // see src/io/official.test.ts
+
+/** The fixture paths, or undefined after skipping (failing under CI=true) when the generator was not run. */
+function fixtures(t: TestContext, ...names: string[]): string[] | undefined {
+  const paths = names.map((n) => fixturePath(`official/${n}`));
+  const gone = paths.filter((p) => !existsSync(p));
+  if (gone.length === 0) return paths;
+  const msg = `fixtures ${gone.join(', ')} missing (run tools/reference/make_official_fixtures.py)`;
+  if (process.env.CI === 'true') assert.fail(msg);
+  t.skip(msg);
+  return undefined;
+}
+
+function tempDir(t: TestContext): string {
+  const dir = mkdtempSync(join(tmpdir(), 'clan-convert-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Runs the command and returns what it printed on stdout. */
+async function run(t: TestContext, args: string[]): Promise<string> {
+  const lines: string[] = [];
+  const log = t.mock.method(console, 'log', (...a: unknown[]) => { lines.push(a.join(' ')); });
+  try {
+    assert.equal(await convert.run(args), 0);
+  } finally { log.mock.restore(); }
+  return lines.join('\n');
+}
+
+async function rejects(args: string[], cls: typeof CheckpointError | typeof UsageError, re: RegExp): Promise<void> {
+  await assert.rejects(async () => convert.run(args), (e: unknown) => {
+    assert.ok(e instanceof cls, `expected ${cls.name}, got ${String(e)}`);
+    assert.match(e.message, re);
+    assert.ok(!e.message.includes('\n'), 'one line');
+    return true;
+  });
+}
+
+function sameValues(a: HostTensor | undefined, b: HostTensor | undefined, what: string): void {
+  assert.ok(a && b, `${what}: missing`);
+  assert.deepEqual([a.dtype, a.shape], [b.dtype, b.shape], `${what}: dtype/shape`);
+  assert.deepEqual(Array.from(a.data as ArrayLike<number>), Array.from(b.data as ArrayLike<number>), `${what}: values`);
+}
+
+test('official CLAN G + D snapshots → one clan-weights file with G./D. keys, metadata and the same values', async (t) => {
+  const f = fixtures(t, 'clan_G_module.pth', 'clan_D.pth');
+  if (f === undefined) return;
+  const [g, d] = f as [string, string];
+  const out = join(tempDir(t), 'w.safetensors');
+  const json = await run(t, [g, out, '--backbone', 'micro', '--num-classes', '2', '--discriminator', d, '--json']);
+  const r = JSON.parse(json) as ConvertReport;
+  assert.equal(r.source, 'official-clan');
+  assert.deepEqual([r.G!.mapped, r.G!.missing, r.G!.unexpected, r.G!.default_buffers, r.D!.mapped], [MICRO.entries, [], [], 0, 10]);
+  const { tensors, metadata } = readSafetensorsFile(out);
+  assert.deepEqual(metadata, { format: 'clan-weights', backbone: 'micro', num_classes: '2', source: 'official-clan',
+    converted_from: 'clan_G_module.pth', converted_from_d: 'clan_D.pth', ndf: '2' });
+  assert.equal(tensors.size, MICRO.entries + 10);
+  const gSd = readPth(g); const dSd = readPth(d);
+  assert.deepEqual([...tensors.keys()].filter((k) => k.startsWith('G.')).sort(), [...gSd.keys()].map((k) => `G.${k}`).sort());
+  for (const [k, v] of gSd) sameValues(tensors.get(`G.${k}`), v, k);
+  for (const [k, v] of dSd) sameValues(tensors.get(`D.${k}`), v, `D ${k}`);
+
+  // Back to official names: the G file holds exactly the snapshot's (module.-stripped) tensors, D goes to _D.
+  const off = join(tempDir(t), 'official.safetensors');
+  const text = await run(t, [out, off, '--to', 'official']);
+  assert.match(text, /\(clan\) → .*official\.safetensors, .*official_D\.safetensors \[backbone micro, 2 classes, D ndf 2\]/);
+  const back = readSafetensorsFile(off);
+  assert.deepEqual([...back.tensors.keys()].sort(), [...gSd.keys()].sort());
+  for (const [k, v] of gSd) sameValues(back.tensors.get(k), v, `official ${k}`);
+  assert.equal(back.metadata.layout, 'official');
+  assert.deepEqual([...readSafetensorsFile(off.replace('.safetensors', '_D.safetensors')).tensors.keys()].sort(), [...dSd.keys()].sort());
+  const init = join(tempDir(t), 'init.safetensors');
+  await run(t, [out, init, '--to', 'deeplab-init']);
+  assert.ok([...readSafetensorsFile(init).tensors.keys()].every((k) => k.startsWith('Scale.')));
+});
+
+test('DeepLab init (auto-detected): backbone only, counters written as 0, layer5 skipped and heads listed missing', async (t) => {
+  const f = fixtures(t, 'deeplab_init_legacy.pth');
+  if (f === undefined) return;
+  const out = join(tempDir(t), 'init.safetensors');
+  const text = await run(t, [f[0]!, out, '--backbone', 'micro']);
+  assert.match(text, /\(deeplab-init\) → .* \[backbone micro, 19 classes\]/);
+  assert.match(text, /^G: 85 mapped, 16 missing, 0 unexpected, 8 skipped; 17 BN num_batches_tracked buffers left at default 0/m);
+  assert.match(text, /missing \(left to the model's init\): layer5\.\* \(8\), layer6\.\* \(8\)/);
+  assert.match(text, /skipped: Scale\.layer5\.\* \(8\)/);
+  assert.match(text, /note: layer5 \(the init's own classifier\) is not loaded for 19 classes/);
+  const { tensors, metadata } = readSafetensorsFile(out);
+  assert.equal(tensors.size, MICRO.entries - MICRO.heads);
+  assert.equal(metadata.source, 'deeplab-init');
+  assert.equal(metadata.missing, 'layer5.* (8), layer6.* (8)');
+  assert.deepEqual(tensors.get('G.layer3.0.downsample.1.num_batches_tracked'), { dtype: 'int64', shape: [], data: BigInt64Array.of(0n) });
+  const sd = readPth(f[0]!);
+  sameValues(tensors.get('G.layer4.0.conv2.weight'), sd.get('Scale.layer4.0.conv2.weight'), 'layer4.0.conv2.weight');
+});
+
+test('torchvision ResNet: fc dropped, the stride/dilation note printed', async (t) => {
+  const f = fixtures(t, 'torchvision_resnet.pth');
+  if (f === undefined) return;
+  const out = join(tempDir(t), 'tv.safetensors');
+  const text = await run(t, [f[0]!, out, '--backbone', 'micro']);
+  assert.match(text, /^G: 102 mapped, 16 missing, 0 unexpected, 2 skipped$/m);
+  assert.ok(text.includes(`note: ${TORCHVISION_NOTE}`));
+  const { tensors, metadata } = readSafetensorsFile(out);
+  assert.equal(tensors.size, MICRO.entries - MICRO.heads);
+  assert.equal(metadata.source, 'torchvision-resnet');
+  assert.ok(!tensors.has('G.fc.weight'));
+  sameValues(tensors.get('G.layer2.0.conv2.weight'), readPth(f[0]!).get('layer2.0.conv2.weight'), 'layer2.0.conv2.weight');
+});
+
+test('errors: one line naming the file and what is expected', async (t) => {
+  const f = fixtures(t, 'clan_G_module.pth', 'clan_D.pth', 'forward.safetensors');
+  if (f === undefined) return;
+  const [g, d, fwd] = f as [string, string, string];
+  const dir = tempDir(t);
+  const out = join(dir, 'o.safetensors');
+  const text = join(dir, 'notes.pth');
+  writeFileSync(text, 'not a checkpoint\n');
+  await rejects([join(dir, 'nope.pth'), out], CheckpointError, /nope\.pth: no such file; expected a PyTorch checkpoint \(\.pth\) or a \.safetensors weights file$/);
+  await rejects([text, out], CheckpointError, /notes\.pth: not a PyTorch checkpoint/);
+  await rejects([g, out, '--from', 'offical-clan'], UsageError, /unknown --from 'offical-clan' \(did you mean 'official-clan'\?\); expected one of: official-clan, deeplab-init, torchvision-resnet, clan$/);
+  await rejects([g, out], CheckpointError, /clan_G_module\.pth: checkpoint has 128-channel layer4 but backbone resnet101 expects 2048; pass --backbone micro$/);
+  await rejects([g, out, '--backbone', 'tiny'], CheckpointError, /128-channel layer4 but backbone tiny expects 512; pass --backbone micro$/);
+  await rejects([g, out, '--backbone', 'micro'], CheckpointError, /checkpoint has 2-class heads \(layer5\/layer6\) but --num-classes is 19; pass --num-classes 2$/);
+  await rejects([d, out], CheckpointError, /clan_D\.pth: checkpoint D takes 2 classes but --num-classes is 19; pass --num-classes 2$/);
+  await rejects([fwd, out], UsageError, /forward\.safetensors: cannot tell what kind of checkpoint this is .*; pass --from official-clan\|deeplab-init\|torchvision-resnet$/);
+  await rejects([g, out, '--from', 'deeplab-init', '--backbone', 'micro'], CheckpointError, /no tensor maps onto our G as deeplab-init .*it looks like official-clan: pass --from official-clan$/);
+  await rejects([g, join(dir, 'o.pth')], UsageError, /OUT must end in \.safetensors/);
+  await rejects([g], UsageError, /expected IN and OUT, got 1 argument/);
+  assert.ok(!existsSync(out), 'nothing written on error');
+});

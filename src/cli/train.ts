@@ -1,0 +1,88 @@
+// `clan train`: a config (file or preset) plus common-case flags and --set overrides; --resume continues a run.
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parse, str, type Command } from './args.js';
+import { trainProgress } from './progress.js';
+import { resolveConfig, type ResolveInput } from '../config/load.js';
+import { UsageError } from '../util/errors.js';
+
+const USAGE = `usage: clan train [--config FILE|PRESET] [--preset NAME] [--method clan|adversarial|source-only]
+                  [--source TYPE:ROOT[:SPLIT]] [--target SPEC] [--target-val SPEC] [--backbone NAME]
+                  [--iters N] [--batch-size N] [--seed N] [--threads N] [--workers N] [--init WEIGHTS]
+                  [--out DIR] [--set key=value ...]
+       clan train --resume RUN_DIR [--iters N] [--set key=value ...]
+
+Trains a segmentation network on a labelled source and an unlabelled target domain. Progress and the five
+losses go to stderr; RUN_DIR gets config.yaml, run.json, metrics.jsonl (one line per step, plus evaluation
+lines) and checkpoints/ (the last --set keepLast=K and the best on --target-val).
+
+  --config      a YAML/JSON config file or a preset name (configs compose with 'extends:')
+  --preset      base preset: gta5-cityscapes, synthia-cityscapes, official-exact, cpu
+  --source      labelled source dataset, e.g. gta5:/data/GTA5 or folder:/data/mine
+  --target      unlabelled target dataset, e.g. cityscapes:/data/Cityscapes:train
+  --target-val  labelled target split evaluated during training, e.g. cityscapes:/data/Cityscapes:val
+  --init        converted weights (clan convert) to start from (backbone only; --set initScope=all for all)
+  --out         run folder (default runs/<method>-<time>)
+  --resume      continue RUN_DIR from its newest valid checkpoint (a larger --iters extends the run)
+  --set k=v     override any config key, e.g. --set hyper.lambdaLocal=10 --set targetVal.protocol=16
+
+Ctrl-C writes a checkpoint and exits 130. Exit codes: 0 ok, 1 error, 2 usage, 130 interrupted.`;
+
+export const trainCmd: Command = {
+  name: 'train',
+  summary: 'train source-only / adversarial / clan (config, presets, resume)',
+  usage: USAGE,
+  async run(argv) {
+    const p = parse('train', argv, {
+      config: { type: 'string' }, preset: { type: 'string' }, method: { type: 'string' }, source: { type: 'string' },
+      target: { type: 'string' }, 'target-val': { type: 'string' }, backbone: { type: 'string' }, iters: { type: 'string' },
+      'batch-size': { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' }, workers: { type: 'string' },
+      init: { type: 'string' }, out: { type: 'string' }, set: { type: 'string', multiple: true }, resume: { type: 'string' },
+      'debug-nan-at': { type: 'string' },
+    });
+    if (p.values.help) { console.log(USAGE); return 0; }
+    const num = (k: string): number | undefined => {
+      const v = str(p, k);
+      if (v === undefined) return undefined;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0) throw new UsageError(`train: --${k} expects a non-negative integer, got '${v}'`);
+      return n;
+    };
+    const flags: Record<string, unknown> = {};
+    const put = (path: string[], v: unknown) => {
+      if (v === undefined) return;
+      let o = flags;
+      for (const k of path.slice(0, -1)) o = (o[k] ??= {}) as Record<string, unknown>;
+      o[path[path.length - 1]!] = v;
+    };
+    put(['method'], str(p, 'method')); put(['backbone'], str(p, 'backbone')); put(['iters'], num('iters'));
+    put(['batchSize'], num('batch-size')); put(['seed'], num('seed')); put(['threads'], num('threads'));
+    put(['workers'], num('workers')); put(['init'], str(p, 'init'));
+    put(['source', 'data'], str(p, 'source')); put(['target', 'data'], str(p, 'target')); put(['targetVal', 'data'], str(p, 'target-val'));
+    const sets = (p.values.set as unknown as string[] | undefined) ?? [];
+    const resumeDir = str(p, 'resume');
+    let inp: ResolveInput;
+    let out: string;
+    if (resumeDir) {
+      const cfgPath = join(resolve(resumeDir), 'config.yaml');
+      if (!existsSync(cfgPath)) throw new UsageError(`train: --resume ${resumeDir} is not a run folder (no config.yaml)`);
+      if (str(p, 'config') || str(p, 'preset')) throw new UsageError('train: --resume takes the run\'s own config; use --set or flags to change it');
+      inp = { config: cfgPath, flags, sets };
+      out = resolve(resumeDir);
+    } else {
+      inp = { flags, sets, ...(str(p, 'config') ? { config: str(p, 'config')! } : {}), ...(str(p, 'preset') ? { preset: str(p, 'preset')! } : {}) };
+      if (!inp.config && !inp.preset && !str(p, 'source')) throw new UsageError("train: give --config, --preset or --source/--target (try 'clan train --preset cpu')");
+      out = resolve(str(p, 'out') ?? `runs/${str(p, 'method') ?? 'clan'}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+    }
+    const config = resolveConfig(inp, resumeDir ? `${resumeDir}/config.yaml` : (inp.config ?? 'config'));
+    const { assertWritable } = await import('./files.js');
+    assertWritable(out);
+    const { train } = await import('../train/trainer.js');
+    const nanAt = num('debug-nan-at');
+    const r = await train({ config, outDir: out, resume: Boolean(resumeDir), commandLine: ['train', ...argv],
+      progress: trainProgress(config.method, config.logEvery), ...(nanAt ? { debugNanAt: nanAt } : {}) });
+    const miou = r.finalEval ? `; target mIoU ${(r.finalEval.miou * 100).toFixed(2)}` : '';
+    process.stderr.write(`done: ${r.step} steps in ${r.seconds.toFixed(0)} s${miou}; checkpoint ${r.checkpoint}\n`);
+    return 0;
+  },
+};

@@ -1,0 +1,68 @@
+// Loading a network for evaluation/prediction from a training checkpoint or from converted weights
+// (`clan convert`, metadata format 'clan-weights'). A checkpoint carries everything: model config, class names,
+// palette, normalisation and eval size.
+import { existsSync } from 'node:fs';
+import type { HostTensor } from '../torch/dtype.js';
+import { readSafetensorsFile } from '../io/safetensors.js';
+import { createGenerator } from '../models/registry.js';
+import type { DeepLabGenerator } from '../models/deeplab.js';
+import { readCheckpoint } from './checkpoint.js';
+import { CITYSCAPES_CLASSES, CITYSCAPES_PALETTE } from '../data/labels.js';
+import { CheckpointError } from '../util/errors.js';
+
+export interface InferenceModel {
+  G: DeepLabGenerator;
+  path: string;
+  backbone: string;
+  numClasses: number;
+  classNames: string[];
+  palette: [number, number, number][];
+  normalize: 'caffe' | 'imagenet';
+  evalSize: [number, number];         // [W, H]
+  step: number | null;
+}
+
+/** A fixed, distinct default palette for datasets without one (class 0 black, then well-separated hues). */
+export function defaultPalette(k: number): [number, number, number][] {
+  const out: [number, number, number][] = [[0, 0, 0]];
+  for (let i = 1; i < k; i++) {
+    const h = (i * 0.618033988749895) % 1; const s = 0.75; const v = i % 2 ? 0.95 : 0.75;
+    const f = (n: number) => { const kk = (n + h * 6) % 6; return Math.round(255 * (v - v * s * Math.max(0, Math.min(kk, 4 - kk, 1)))); };
+    out.push([f(5), f(3), f(1)]);
+  }
+  return out;
+}
+
+function gOnly(t: Map<string, HostTensor>): Map<string, HostTensor> {
+  return new Map([...t].filter(([k]) => k.startsWith('G.')).map(([k, v]) => [k.slice(2), v]));
+}
+
+export function loadInferenceModel(path: string): InferenceModel {
+  if (!existsSync(path)) throw new CheckpointError(`checkpoint ${path} does not exist`);
+  let meta: Record<string, string>;
+  try { meta = readSafetensorsFile(path).metadata; } catch (e) {
+    throw new CheckpointError(`${path} is not a readable checkpoint: ${(e as Error).message.split('\n')[0]}`);
+  }
+  if (meta.clan) {
+    const ck = readCheckpoint(path);
+    const m = ck.meta;
+    const G = createGenerator(m.backbone, m.numClasses);
+    G.loadStateDict(gOnly(ck.tensors), true, path);
+    G.eval();
+    return { G, path, backbone: m.backbone, numClasses: m.numClasses, classNames: m.classNames,
+      palette: m.palette ?? defaultPalette(m.numClasses), normalize: m.normalize, evalSize: m.evalSize, step: m.step };
+  }
+  if (meta.format === 'clan-weights') {
+    const backbone = meta.backbone ?? 'resnet101';
+    const k = Number(meta.num_classes ?? 19);
+    const G = createGenerator(backbone, k);
+    const st = readSafetensorsFile(path);
+    G.loadStateDict(gOnly(st.tensors), false, path);
+    G.eval();
+    const cs = k === 19;
+    return { G, path, backbone, numClasses: k, classNames: cs ? [...CITYSCAPES_CLASSES] : Array.from({ length: k }, (_, i) => `class${i}`),
+      palette: cs ? CITYSCAPES_PALETTE.map((c) => [c[0], c[1], c[2]] as [number, number, number]) : defaultPalette(k),
+      normalize: 'caffe', evalSize: [1024, 512], step: null };   // the official evaluation input (§5.3)
+  }
+  throw new CheckpointError(`${path} is neither a clan checkpoint nor converted weights (no 'clan' or 'format: clan-weights' metadata)`);
+}
