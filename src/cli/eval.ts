@@ -68,7 +68,7 @@ export const evalCmd: Command = {
       const { r, names } = await evalOne(ckpt);
       const perClass = Object.fromEntries(names.map((n, i) => [n, Number.isNaN(r.iou[i]!) ? null : r.iou[i]!]));
       if (json) console.log(JSON.stringify({ miou: r.miou, per_class_iou: perClass, protocol, images: r.images }));
-      else console.log(formatIoU(r, names, `mIoU (${protocol} classes, ${r.images} images)`));
+      else console.log(formatIoU(r, names, `mIoU (${r.classes.length} classes, ${r.images} images)`));
       return 0;
     }
     const { listCheckpoints } = await import('../train/checkpoint.js');

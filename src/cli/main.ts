@@ -1,6 +1,7 @@
 // `clan` entry: dispatch to a subcommand; every error becomes one line on stderr and a documented exit code
 // (0 ok, 1 error, 2 usage, 130 interrupted). CLAN_DEBUG=1 prints stacks for developers.
 import { UsageError } from '../util/errors.js';
+import { Interrupted } from '../train/interrupted.js';
 import { didYouMean } from '../util/registry.js';
 import type { Command } from './args.js';
 import { doctor } from './doctor.js';
@@ -8,8 +9,10 @@ import { bench } from './bench.js';
 import { trainCmd } from './train.js';
 import { evalCmd } from './eval.js';
 import { convert } from './convert.js';
+import { predictCmd } from './predict.js';
+import { demoCmd } from './demo.js';
 
-const COMMANDS: Command[] = [trainCmd, evalCmd, convert, bench, doctor];
+const COMMANDS: Command[] = [demoCmd, trainCmd, evalCmd, predictCmd, convert, bench, doctor];
 
 function usage(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));
@@ -28,7 +31,7 @@ function oneLine(e: unknown): string {
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   try {
-    if (name === undefined) { process.stderr.write(usage() + '\n'); return 2; }
+    if (name === undefined) throw new UsageError(`no command given; expected one of: ${COMMANDS.map((c) => c.name).join(', ')} (clan --help for details)`);
     if (name === '--help' || name === '-h' || name === 'help') { console.log(usage()); return 0; }
     if (name === '--version') { console.log('clan 0.1.0'); return 0; }
     const cmd = COMMANDS.find((c) => c.name === name);
@@ -37,6 +40,6 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (process.env.CLAN_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
     process.stderr.write(`clan: ${oneLine(e)}\n`);
-    return e instanceof UsageError ? 2 : 1;
+    return e instanceof UsageError ? 2 : e instanceof Interrupted ? 130 : 1;
   }
 }

@@ -16,7 +16,7 @@ export type Protocol = 19 | 16 | 13;
 export function protocolClasses(protocol: Protocol, numClasses: number): readonly number[] {
   if (protocol === 16) return EVAL_SUBSETS.synthia16;
   if (protocol === 13) return EVAL_SUBSETS.synthia13;
-  return Array.from({ length: numClasses }, (_, i) => i);
+  return Array.from({ length: numClasses }, (_, i) => i); // 19 = "every class" for datasets with another count
 }
 
 export interface EvalOptions {

@@ -75,8 +75,10 @@ export function atomicWrite(path: string, bytes: Uint8Array): void {
   try {
     const half = bytes.length >> 1;
     writeSync(fd, bytes, 0, half);
-    // Test hook: die half-way through a checkpoint write (the temp file stays; loaders must ignore it).
-    if (process.env.CLAN_TEST_KILL_IN_CHECKPOINT === '1') process.kill(process.pid, 'SIGKILL');
+    // Test hook: die half-way through writing the file whose name contains the variable's value (the temp file
+    // stays behind; readers must ignore it and use the previous checkpoint).
+    const kill = process.env.CLAN_TEST_KILL_IN_CHECKPOINT;
+    if (kill && basename(path).includes(kill)) process.kill(process.pid, 'SIGKILL');
     writeSync(fd, bytes, half, bytes.length - half);
     fsyncSync(fd);
   } finally {

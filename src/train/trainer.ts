@@ -20,7 +20,8 @@ import { ClanError, ConfigError, DataError } from '../util/errors.js';
 import { packageRoot } from '../util/paths.js';
 import { newestValidCheckpoint, pruneCheckpoints, restoreParts, saveCheckpoint, checkpointName } from './checkpoint.js';
 
-export class Interrupted extends ClanError {}
+import { Interrupted } from './interrupted.js';
+export { Interrupted };
 
 export interface TrainOptions {
   config: TrainConfig;
@@ -30,6 +31,7 @@ export interface TrainOptions {
   log?: (line: string) => void;                 // progress/logs (stderr)
   progress?: (step: number, total: number, s: StepLog, secs: number) => void;
   debugNanAt?: number;                          // inject a NaN loss at this step (tests)
+  stopAt?: number;                              // behave as if Ctrl-C came during this step (tests)
 }
 
 export interface TrainResult {
@@ -156,6 +158,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
 
   try {
     for (let i = start; i < cfg.iters; i++) {
+      // Let the event loop run once per step: signals (Ctrl-C) and worker messages arrive as macrotasks, which a
+      // loop of already-resolved promises would starve.
+      await new Promise<void>((r) => setImmediate(r));
       const ts = Date.now();
       const sb = await srcLoader.next();
       const tb = await tgtLoader.next();
@@ -183,7 +188,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         if (last) finalEval = r;
       }
       if (step % cfg.checkpointEvery === 0 || last) checkpoint(step);
-      if (interrupted) {
+      if (interrupted || o.stopAt === step) {
         if (!(step % cfg.checkpointEvery === 0 || last)) checkpoint(step);
         throw new Interrupted(`interrupted at step ${step}; checkpoint ${lastCkpt}; continue with: clan train --resume ${out}`);
       }

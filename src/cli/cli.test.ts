@@ -1,0 +1,135 @@
+// The `clan` command as a new user meets it: every bad input ends with exactly one line on stderr naming the
+// path or key and what is expected, the documented exit code, and no stack trace. Plus Ctrl-C, NaN, a SIGKILL
+// during a checkpoint write, eval --json and predict outputs.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { decode } from 'fast-png';
+import { packageRoot } from '../util/paths.js';
+import { readCheckpoint, listCheckpoints } from '../train/checkpoint.js';
+
+const CLAN = join(packageRoot(), 'bin', 'clan.js');
+const tmp = mkdtempSync(join(tmpdir(), 'clan-cli-'));
+const TINY = ['--preset', 'cpu', '--backbone', 'micro', '--threads', '1', '--set', 'hyper.ndf=8', '--set', 'targetVal.limit=4', '--set', 'logEvery=1'];
+
+function clan(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [CLAN, ...args], { cwd: tmp, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 });
+  return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
+
+function assertOneLineError(r: ReturnType<typeof clan>, code: number, pattern: RegExp): void {
+  const lines = r.stderr.split('\n').filter((l) => l.trim() !== '');
+  assert.equal(r.code, code, `exit code (stderr: ${r.stderr})`);
+  assert.equal(lines.length, 1, `exactly one stderr line, got:\n${r.stderr}`);
+  assert.match(lines[0]!, pattern);
+  assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack frames');
+}
+
+let ckpt = '';
+before(() => {
+  const r = clan(['train', ...TINY, '--iters', '4', '--set', 'checkpointEvery=2', '--out', join(tmp, 'run')]);
+  assert.equal(r.code, 0, r.stderr);
+  ckpt = listCheckpoints(join(tmp, 'run', 'checkpoints'))[0]!;
+});
+
+test('usage errors exit 2 with one line', () => {
+  assertOneLineError(clan([]), 2, /^clan: no command given; expected one of: demo, train, eval, predict/);
+  assertOneLineError(clan(['trian']), 2, /^clan: unknown command 'trian' \(did you mean 'train'\?\)/);
+  assertOneLineError(clan(['train', '--bogus']), 2, /^clan: train: Unknown option '--bogus'/);
+  assertOneLineError(clan(['train']), 2, /give --config, --preset or --source/);
+  assertOneLineError(clan(['train', '--preset', 'cpu', '--source', 'gtaa:/data/x']), 2, /unknown dataset 'gtaa' \(did you mean 'gta5'\?\)/);
+  assertOneLineError(clan(['train', '--preset', 'cpx']), 1, /unknown preset 'cpx' \(did you mean 'cpu'\?\)/);
+  assertOneLineError(clan(['eval', '--checkpoint', 'x']), 2, /eval: --data TYPE:ROOT\[:SPLIT\] is required/);
+});
+
+test('bad paths, empty folders, bad config, bad checkpoints, unwritable --out: one line, exit 1', () => {
+  assertOneLineError(clan(['train', '--preset', 'cpu', '--source', 'gta5:/nonexistent/GTA5']), 1, /\/nonexistent\/GTA5/);
+  const empty = join(tmp, 'empty'); mkdirSync(empty, { recursive: true });
+  assertOneLineError(clan(['train', '--preset', 'cpu', '--source', `folder:${empty}`]), 1, new RegExp(`${empty}.*images`));
+  const cfg = join(tmp, 'bad.yaml');
+  writeFileSync(cfg, 'extends: cpu\nhyper:\n  lambdaLocl: 3\nmethod: clam\n');
+  const bad = clan(['train', '--config', cfg]);
+  assertOneLineError(bad, 1, /bad\.yaml: .*unknown key 'hyper\.lambdaLocl'/);
+  assert.match(bad.stderr, /'method' must be one of 'source-only', 'adversarial', 'clan', got 'clam'/);
+  assertOneLineError(clan(['train', '--preset', 'cpu', '--set', 'iters=many']), 1, /'iters' must be number, got string/);
+  assertOneLineError(clan(['eval', '--checkpoint', join(tmp, 'nope.safetensors'), '--data', 'digitscapes:val']), 1, /checkpoint .*nope\.safetensors does not exist/);
+  writeFileSync(join(tmp, 'junk.safetensors'), 'not a checkpoint at all');
+  assertOneLineError(clan(['eval', '--checkpoint', join(tmp, 'junk.safetensors'), '--data', 'digitscapes:val']), 1, /junk\.safetensors is not a readable checkpoint/);
+  const cs = join(packageRoot(), '..', 'shared', 'fixtures', 'cityscapes');
+  if (existsSync(cs)) assertOneLineError(clan(['eval', '--checkpoint', ckpt, '--data', `cityscapes:${cs}:val`]), 1, /predicts 11 classes but dataset cityscapes:.* has 19/);
+  assertOneLineError(clan(['predict', '--checkpoint', ckpt, '--input', join(tmp, 'missing.png'), '--out', join(tmp, 'p')]), 1, /--input .*missing\.png does not exist/);
+  assertOneLineError(clan(['train', ...TINY, '--iters', '1', '--out', '/dev/null/run']), 1, /--out \/dev\/null\/run is not writable \(ENOTDIR/);
+});
+
+test('missing libtorch addon: one line naming the fix', () => {
+  assertOneLineError(clan(['doctor'], { CLAN_NATIVE: '/nonexistent/clan_native.node' }), 1, /addon is not built .*apt-get install -y libtorch-dev libopenblas0-openmp/);
+});
+
+test('eval --json prints only JSON with per-class IoU', () => {
+  const r = clan(['eval', '--checkpoint', ckpt, '--data', 'digitscapes:val', '--limit', '5', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const o = JSON.parse(r.stdout) as { miou: number; per_class_iou: Record<string, number | null>; protocol: number; images: number };
+  assert.equal(o.images, 5);
+  assert.equal(Object.keys(o.per_class_iou).length, 11);
+  assert.ok(o.miou >= 0 && o.miou <= 1);
+});
+
+test('predict writes label/color/overlay/disagreement PNGs at the input size; colour = palette[label]', async () => {
+  const { digitscapesSample } = await import('../data/digitscapes.js');
+  const { encodePng } = await import('../report/png.js');
+  const inDir = join(tmp, 'imgs'); mkdirSync(inDir, { recursive: true });
+  for (let i = 0; i < 2; i++) writeFileSync(join(inDir, `s${i}.png`), encodePng(digitscapesSample('val', i).rgb, 64, 64));
+  const r = clan(['predict', '--checkpoint', ckpt, '--input', inDir, '--out', join(tmp, 'pred')]);
+  assert.equal(r.code, 0, r.stderr);
+  const palette = readCheckpoint(ckpt).meta.palette!;
+  for (let i = 0; i < 2; i++) {
+    const png = (k: string) => decode(new Uint8Array(readFileSync(join(tmp, 'pred', `s${i}_${k}.png`))));
+    const lab = png('label'); const col = png('color'); const ov = png('overlay'); const dis = png('disagreement');
+    for (const p of [lab, col, ov, dis]) assert.deepEqual([p.width, p.height], [64, 64]);
+    const l = lab.data as Uint8Array; const c = col.data as Uint8Array;
+    for (let q = 0; q < 64 * 64; q++) {
+      assert.ok(l[q]! < 11 || l[q] === 255);
+      assert.deepEqual([c[3 * q], c[3 * q + 1], c[3 * q + 2]], palette[l[q]!], `pixel ${q}`);
+    }
+    const d = dis.data as Uint8Array;
+    assert.ok(new Set(Array.from({ length: 64 * 64 }, (_, q) => d[3 * q]! * 65536 + d[3 * q + 1]! * 256 + d[3 * q + 2]!)).size > 1, 'disagreement map not constant');
+  }
+});
+
+test('a NaN loss stops the run naming the step and keeps the last good checkpoint', () => {
+  const out = join(tmp, 'nan');
+  const r = clan(['train', ...TINY, '--iters', '6', '--set', 'checkpointEvery=2', '--debug-nan-at', '3', '--out', out]);
+  const lines = r.stderr.split('\n').filter((l) => l.startsWith('clan:'));
+  assert.equal(r.code, 1);
+  assert.match(lines[0]!, /loss 'seg' is NaN at step 3; stopped, the last good checkpoint is .*ckpt_0000002/);
+  assert.deepEqual(readdirSync(join(out, 'checkpoints')).filter((f) => f.endsWith('.safetensors')), ['ckpt_0000002.safetensors']);
+});
+
+test('SIGKILL during a checkpoint write: the temp file is ignored and the previous checkpoint loads', () => {
+  const out = join(tmp, 'killed');
+  const r = clan(['train', ...TINY, '--iters', '6', '--set', 'checkpointEvery=2', '--out', out], { CLAN_TEST_KILL_IN_CHECKPOINT: 'ckpt_0000004' });
+  assert.equal(r.signal, 'SIGKILL');
+  const files = readdirSync(join(out, 'checkpoints'));
+  assert.ok(files.some((f) => /^\.ckpt_0000004\.safetensors\.tmp-/.test(f)), `temp file left: ${files}`);
+  assert.equal(readCheckpoint(listCheckpoints(join(out, 'checkpoints'))[0]!).meta.step, 2);
+  const resumed = clan(['train', '--resume', out]);
+  assert.equal(resumed.code, 0, resumed.stderr);
+  assert.match(resumed.stderr, /resuming .* \(step 2\)/);
+});
+
+test('Ctrl-C (SIGINT) writes a checkpoint and exits 130', async () => {
+  const out = join(tmp, 'sigint');
+  const child = spawn(process.execPath, [CLAN, 'train', ...TINY, '--iters', '100000', '--set', 'checkpointEvery=100000', '--out', out], { cwd: tmp });
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+    if (/ 3\/100000/.test(err) && !child.killed) child.kill('SIGINT');
+  });
+  const code = await new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
+  assert.equal(code, 130, err);
+  assert.match(err, /clan: interrupted at step \d+; checkpoint .*ckpt_\d+\.safetensors; continue with: clan train --resume/);
+  assert.equal(listCheckpoints(join(out, 'checkpoints')).length, 1);
+});

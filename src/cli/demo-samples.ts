@@ -1,0 +1,30 @@
+// Sample rows for the demo report: target image, ground truth, source-only and CLAN predictions, CLAN's M map.
+import type { Dataset } from '../data/dataset.js';
+import { loadInferenceModel } from '../train/inference-model.js';
+import { predictImage } from './predict-core.js';
+import { encodePng, colorize, heatmap, upscale } from '../report/png.js';
+import type { Sample } from '../report/types.js';
+
+export function buildSamples(sourceOnlyCkpt: string, clanCkpt: string, ds: Dataset, n: number): Sample[] {
+  const so = loadInferenceModel(sourceOnlyCkpt);
+  const cl = loadInferenceModel(clanCkpt);
+  const out: Sample[] = [];
+  const up = 4; // 64×64 scenes are shown 4× larger
+  try {
+    for (let i = 0; i < Math.min(n, ds.length); i++) {
+      const s = ds.load(i);
+      const { width: w, height: h } = s.image;
+      const png = (rgb: Uint8Array) => encodePng(upscale(rgb, w, h, 3, up), w * up, h * up);
+      const a = predictImage(so, s.image, s.name);
+      const b = predictImage(cl, s.image, s.name);
+      out.push({
+        name: s.name, image: png(s.image.data), gt: png(colorize(s.label!.data, w, h, cl.palette, [255, 255, 255])),
+        sourceOnly: png(colorize(a.label, w, h, so.palette)), clan: png(colorize(b.label, w, h, cl.palette)),
+        disagreement: png(heatmap(b.disagreement, w, h)),
+      });
+    }
+  } finally {
+    so.G.dispose(); cl.G.dispose();
+  }
+  return out;
+}
