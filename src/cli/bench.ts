@@ -13,7 +13,7 @@ function sizeFlag(v: string | boolean | undefined): [number, number][] | null {
 
 export const bench: Command = {
   name: 'bench',
-  summary: 'benchmarks against PyTorch (engine, step), JSON on stdout',
+  summary: 'benchmarks: engine and step against PyTorch, loader beside a training step; JSON on stdout',
   usage: `usage: clan bench engine [--sizes 128x256,512x1024] [--threads 1] [--warmup 3] [--steps 20] [--rounds 3] [--no-compare] [--json]
 
 engine   the 7-layer probe net (conv/BN/ReLU, dilated conv, bilinear upsample, cross-entropy, SGD momentum)
@@ -27,7 +27,15 @@ usage: clan bench step [--backbone resnet101|resnet50|resnet18|tiny] [--height 1
 
 step     one full CLAN iteration (source + target image, batch 1, 19 classes, past the preheat, G and D
          updated). One JSON line {"bench","backbone","size","threads","median_ms","peak_rss_mb"}; with --compare
-         the PyTorch reference runs too, alternating rounds, adding torch_median_ms, ratio and ratio_spread.`,
+         the PyTorch reference runs too, alternating rounds, adding torch_median_ms, ratio and ratio_spread.
+
+usage: clan bench loader [--images 40] [--workers 2] [--prefetch 2] [--steps 10] [--backbone tiny] [--threads 1] [--json]
+
+loader   N distinct 1024x512 PNG images + labels written to a temporary folder dataset (removed after), read
+         by two Loaders (source with labels, target without; random scale + flip) beside real CLAN steps
+         (batch 1, past the preheat). One JSON line {"bench","size","images","workers","threads","backbone",
+         "step_ms" (pre-made tensors),"step_with_loader_ms","wait_p50_ms","wait_p99_ms" (time in
+         await loader.next(), goal < 5 ms),"decode_ms_per_image","preprocess_ms_per_image","peak_rss_mb",…}.`,
   async run(argv) {
     const [sub, ...rest] = argv;
     if (sub === undefined || sub === '--help' || sub === '-h') { console.log(this.usage); return sub === undefined ? 2 : 0; }
@@ -65,6 +73,23 @@ step     one full CLAN iteration (source + target image, batch 1, 19 classes, pa
       }, (l) => console.log(JSON.stringify(l)));
       return 0;
     }
-    throw new UsageError(`bench: unknown benchmark '${sub}'; expected one of: engine, step`);
+    if (sub === 'loader') {
+      const { values } = parse('bench loader', rest, {
+        images: { type: 'string' }, workers: { type: 'string' }, prefetch: { type: 'string' }, steps: { type: 'string' },
+        backbone: { type: 'string' }, threads: { type: 'string' }, json: { type: 'boolean' },
+      });
+      if (values.help) { console.log(this.usage); return 0; }
+      const { GENERATORS } = await import('../models/registry.js');
+      const backbone = typeof values.backbone === 'string' ? values.backbone : 'tiny';
+      GENERATORS.get(backbone);
+      const { benchLoader } = await import('../../bench/loader.js');
+      await benchLoader({
+        images: intFlag('bench', 'images', values.images, 40), workers: intFlag('bench', 'workers', values.workers, 2, 0),
+        prefetch: intFlag('bench', 'prefetch', values.prefetch, 2, 0), steps: intFlag('bench', 'steps', values.steps, 10),
+        backbone, threads: intFlag('bench', 'threads', values.threads, 1),
+      }, (l) => console.log(JSON.stringify(l)));
+      return 0;
+    }
+    throw new UsageError(`bench: unknown benchmark '${sub}'; expected one of: engine, step, loader`);
   },
 };

@@ -36,7 +36,7 @@ export const demoCmd: Command = {
     const out = resolve(str(p, 'out') ?? `runs/demo-${new Date().toISOString().replace(/[:.]/g, '-')}`);
     assertWritable(out);
     const { resolveConfig } = await import('../config/load.js');
-    const { train, perClassIou } = await import('../train/trainer.js');
+    const { train } = await import('../train/trainer.js');
     const torch = await import('../torch/index.js');
     const base = resolveConfig({ preset: 'cpu' });
     const iters = str(p, 'iters') ? intFlag('demo', 'iters', str(p, 'iters'), base.iters) : quick ? Math.round(base.iters / 5) : base.iters;

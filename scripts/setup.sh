@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Whole set-up on a fresh Debian 12 machine (Node >= 20 with npm already installed):
+# system packages, npm ci (builds the libtorch addon), TypeScript build, and `clan` on PATH.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash .ci/setup.sh
+npm ci
+npm run build
+npm link >/dev/null 2>&1 || npm link
+echo "clan is on PATH: $(command -v clan)"

@@ -1,0 +1,118 @@
+// End to end against the PyTorch evaluation (tools/reference/eval_reference.py, CLAN_evaluate.py + CLAN_iou.py,
+// clan-reference.md §5.3–5.4): the fixed `micro` 19-class model of test/fixtures/eval/micro19.safetensors on the
+// real Cityscapes fixture (../shared/fixtures/cityscapes, val, one 256×128 image) at input size 128×64.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import type { HostTensor } from '../torch/dtype.js';
+import { readSafetensorsFile } from '../io/safetensors.js';
+import { fixturePath } from '../util/paths.js';
+import { loadFixture } from '../torch/testing.js';
+import { createGenerator } from '../models/registry.js';
+import type { DeepLabGenerator } from '../models/deeplab.js';
+import { openDataset } from '../data/registry.js';
+import { decodePlane, readBytes } from '../data/image.js';
+import { sharedFixtures } from '../data/testing.js';
+import { evaluate, protocolClasses, type EvalResult } from './evaluate.js';
+
+interface Expected {
+  image: string;
+  eval_size: [number, number];   // [W, H] network input
+  label_size: [number, number];  // [W, H] of the ground truth and prediction
+  miou: number;
+  per_class_iou: (number | null)[];
+  pred_histogram: number[];
+  confusion: number[][];         // [19][19], rows = gt, cols = prediction
+}
+
+const ex = loadFixture<Expected>('eval/expected.json');
+
+function loadModel(): DeepLabGenerator {
+  const st = readSafetensorsFile(fixturePath('eval/micro19.safetensors')).tensors;
+  const sd = new Map<string, HostTensor>([...st].filter(([k]) => k.startsWith('G.')).map(([k, v]) => [k.slice(2), v]));
+  const G = createGenerator('micro', 19);
+  G.loadStateDict(sd, true, 'micro19.safetensors');
+  return G;
+}
+
+/** nanmean of the reference per-class IoU over `classes` (NaN = null in the JSON). */
+function refMean(classes: readonly number[]): number {
+  const v = classes.map((c) => ex.per_class_iou[c]).filter((x): x is number => x !== null);
+  return v.reduce((a, b) => a + b, 0) / v.length;
+}
+
+async function run(t: import('node:test').TestContext, G: DeepLabGenerator, protocol: 19 | 16 | 13,
+  onImage?: Parameters<typeof evaluate>[2]['onImage']): Promise<EvalResult | undefined> {
+  const dir = sharedFixtures(t); if (!dir) return undefined;
+  const ds = openDataset(`cityscapes:${join(dir, 'cityscapes')}:val`);
+  return evaluate(G, ds, { size: ex.eval_size, protocol, onImage });
+}
+
+test('prediction, confusion, per-class IoU and mIoU equal the stored PyTorch evaluation', async (t) => {
+  const G = loadModel();
+  let pred: Uint8Array | undefined; let size: number[] = []; let name = '';
+  const r = await run(t, G, 19, (n, p, w, h) => { pred = p.slice(); size = [w, h]; name = n; });
+  G.dispose();
+  if (!r) return;
+  assert.equal(r.images, 1);
+  assert.equal(name, ex.image);
+  assert.deepEqual(size, ex.label_size, 'prediction at the full label size, not the input size');
+
+  const ref = decodePlane(readBytes(fixturePath('eval/pred.png')), 'pred.png');
+  assert.deepEqual([ref.width, ref.height], ex.label_size);
+  let differ = 0;
+  for (let i = 0; i < ref.data.length; i++) if (pred![i] !== ref.data[i]) differ++;
+  // Measured: 0 of 32768 pixels differ (PIL-exact bicubic resize; min top-2 logit margin in the reference 5.4e-3).
+  assert.equal(differ, 0, `${differ} of ${ref.data.length} predicted pixels differ from pred.png`);
+  const hist = new Array<number>(19).fill(0);
+  for (const p of pred!) hist[p]!++;
+  assert.deepEqual(hist, ex.pred_histogram);
+  assert.ok(hist.filter((c) => c > 0).length >= 5, 'the fixture model predicts several classes');
+
+  assert.deepEqual([...r.confusion], ex.confusion.flat());
+  for (let c = 0; c < 19; c++) {
+    const want = ex.per_class_iou[c];
+    if (want === null) assert.ok(Number.isNaN(r.iou[c]!), `class ${c}: expected NaN, got ${r.iou[c]}`);
+    else assert.ok(Math.abs(r.iou[c]! - want) <= 1e-12, `class ${c}: ours ${r.iou[c]}, torch ${want}`);
+  }
+  assert.ok(Math.abs(r.miou - ex.miou) <= 1e-9, `mIoU ours ${r.miou}, torch ${ex.miou}`);
+  assert.ok(ex.miou > 0.1 && ex.miou < 0.9, 'a non-trivial mIoU');
+});
+
+test('protocols 16 and 13 average exactly the SYNTHIA subsets of the same confusion', async (t) => {
+  const G = loadModel();
+  const r16 = await run(t, G, 16);
+  const r13 = await run(t, G, 13);
+  G.dispose();
+  if (!r16 || !r13) return;
+  // §5.2 by hand: 16 = 19 minus terrain (9), truck (14), train (16); 13 = 16 minus wall (3), fence (4), pole (5).
+  const s16 = [0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 15, 17, 18];
+  const s13 = [0, 1, 2, 6, 7, 8, 10, 11, 12, 13, 15, 17, 18];
+  assert.deepEqual(r16.classes, s16);
+  assert.deepEqual(r13.classes, s13);
+  assert.deepEqual(protocolClasses(19, 19), Array.from({ length: 19 }, (_, i) => i));
+  assert.deepEqual([...r16.confusion], ex.confusion.flat());
+  assert.deepEqual([...r13.confusion], ex.confusion.flat());
+  assert.ok(Math.abs(r16.miou - refMean(s16)) <= 1e-12, `16: ${r16.miou} vs ${refMean(s16)}`);
+  assert.ok(Math.abs(r13.miou - refMean(s13)) <= 1e-12, `13: ${r13.miou} vs ${refMean(s13)}`);
+  // In this fixture the classes 16 drops (terrain, truck, train) are NaN (never in gt nor predicted), so the
+  // 16-class mean equals the 19-class one; 13 also drops fence (IoU 0) and pole (IoU > 0), which changes it.
+  for (const c of [9, 14, 16]) assert.equal(ex.per_class_iou[c], null, `class ${c}`);
+  assert.ok(Math.abs(r16.miou - ex.miou) <= 1e-12);
+  assert.ok(ex.per_class_iou[4] === 0 && ex.per_class_iou[5]! > 0);
+  assert.ok(Math.abs(r13.miou - r16.miou) > 1e-3, `13: ${r13.miou} vs 16: ${r16.miou}`);
+});
+
+test('evaluate() runs the model in eval mode and hands it back in the mode it had', async (t) => {
+  const G = loadModel();
+  const seen: boolean[] = [];
+  G.train();
+  const r = await run(t, G, 19, () => seen.push(G.training));
+  if (!r) { G.dispose(); return; }
+  assert.deepEqual(seen, [false], 'eval mode while predicting');
+  assert.equal(G.training, true, 'a training model is back in train mode');
+  G.eval();
+  await run(t, G, 19);
+  assert.equal(G.training, false, 'an eval-mode model stays in eval mode');
+  G.dispose();
+});
