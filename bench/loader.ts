@@ -6,11 +6,14 @@
 // 2. Times sample decoding (PNG image + label) and preprocessing in this thread, nothing else running.
 // 3. (b) CLAN steps fed by two Loaders (source with labels, target without; 1024×512, random scale + flip,
 //    `workers` threads each, default prefetch), each step first awaiting source.next() then target.next():
-//    wait = time in those awaits (the event-loop turn the trainer yields before them included), two per step.
+//    wait = time in one such await (two per step). The event-loop turn the trainer yields just before them is
+//    timed apart (turn_p99_ms): V8 GC work deferred by the long synchronous step lands there, loader or not.
+//    On Linux the main thread's run-queue time (/proc schedstat) inside each wait is subtracted for
+//    wait_p99_excl_preempt_ms: what the loader itself costs, apart from other threads/processes holding the CPUs.
 // 4. (a) The loaders closed (workers idle), the same steps again on pre-made tensors of the same size sequence,
 //    so (b) − (a) is the loader's cost to training (decode CPU contention, host → tensor copies, waits).
 // Iteration 6000 is past the preheat (5000): every CLAN term runs, as in bench/step.ts.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encode } from 'fast-png';
@@ -78,14 +81,18 @@ export async function benchLoader(o: LoaderBenchOptions, emit: (line: object) =>
     const src = new Loader({ dataset: srcDs, transform, seed: 0, workers: o.workers, prefetch: o.prefetch });
     const tgt = new Loader({ dataset: tgtDs, transform, seed: 1, workers: o.workers, prefetch: o.prefetch });
     loaders.push(src, tgt);
-    const fetch = async (waits?: number[], turns?: number[]): Promise<[Batch, Batch]> => {
-      const a = performance.now();
-      await new Promise<void>((r) => setImmediate(r)); // as the trainer: let queued worker messages land
-      turns?.push(performance.now() - a);
+    // Per step: [start, end] of the turn, the source wait and the target wait (windows), and the main thread's
+    // run-queue ms inside each (queued).
+    const fetch = async (windows?: [number, number][][], queued?: number[][]): Promise<[Batch, Batch]> => {
+      const q0 = runQueueMs(), a = performance.now();
+      await new Promise<void>((r) => setImmediate(r)); // as the trainer: signals and worker messages land here
+      const q1 = runQueueMs(), b = performance.now();
       const sb = await src.next();
-      const b = performance.now();
+      const q2 = runQueueMs(), c = performance.now();
       const tb = await tgt.next();
-      waits?.push(b - a, performance.now() - b);
+      const q3 = runQueueMs();
+      windows?.push([[a, b], [b, c], [c, performance.now()]]);
+      queued?.push([q1 - q0, q2 - q1, q3 - q2]);
       if (!sb || !tb) throw new DataError('bench loader: a loader ended early');
       return [sb, tb];
     };
@@ -103,17 +110,21 @@ export async function benchLoader(o: LoaderBenchOptions, emit: (line: object) =>
     // With workers 0 samples are decoded inside next(): nothing to fill, the wait is the decode.
     const perSample = median(dec) + median(prep);
     if (o.workers > 0) await new Promise((r) => setTimeout(r, Math.ceil((2 * o.prefetch * perSample) / Math.min(o.workers, 2)) * 2 + 100));
-    const waits: number[] = [], turns: number[] = [], withLoader: number[] = [];
+    const windows: [number, number][][] = [], queued: number[][] = [], withLoader: number[] = [];
     const sizes: [number, number, number, number][] = [];  // per step: source h, w, target h, w
     for (let s = 0; s < o.steps; s++) {
       const a = performance.now();
-      const [sb, tb] = await fetch(waits, turns);
+      const [sb, tb] = await fetch(windows, queued);
       stepOn(sb, tb);
       withLoader.push(performance.now() - a);
       sizes.push([sb.height, sb.width, tb.height, tb.width]);
-      log(`with loader ${s + 1}/${o.steps}: ${withLoader[s]!.toFixed(0)} ms, waits ${waits.slice(-2).map((w) => w.toFixed(2)).join(' + ')} ms (event-loop turn ${turns[s]!.toFixed(2)} ms)`);
+      log(`with loader ${s + 1}/${o.steps}: ${withLoader[s]!.toFixed(0)} ms; turn, source, target waits ` +
+        `${windows[s]!.map(([x, y]) => (y - x).toFixed(2)).join(', ')} ms (runnable, not running: ${queued[s]!.map((x) => x.toFixed(2)).join(', ')} ms)`);
     }
     for (const l of loaders.splice(0)) await l.close();
+    const waits = windows.flatMap((w) => w.slice(1).map(([x, y]) => y - x));
+    const onCpu = windows.flatMap((w, s) => w.slice(1).map(([x, y], k) => y - x - queued[s]![k + 1]!));
+    const turns = windows.map((w) => w[0]![1] - w[0]![0]);
 
     // (a) pre-made tensors, same size sequence, workers gone.
     const images = new Map<string, torch.Tensor>();
@@ -141,6 +152,7 @@ export async function benchLoader(o: LoaderBenchOptions, emit: (line: object) =>
       bench: 'loader', size: `${W}x${H}`, images: o.images, workers: o.workers, prefetch: o.prefetch, threads: o.threads,
       backbone: o.backbone, steps: o.steps, step_ms: round(median(plain)), step_with_loader_ms: round(median(withLoader)),
       wait_p50_ms: round(median(waits), 3), wait_p99_ms: round(p99, 3), wait_max_ms: round(Math.max(...waits), 3),
+      wait_p99_excl_preempt_ms: round(quantile(onCpu, 0.99), 3), turn_p99_ms: round(quantile(turns, 0.99), 3),
       decode_ms_per_image: round(median(dec)), preprocess_ms_per_image: round(median(prep)), images_from: from,
       peak_rss_mb: peakRssMb(),
     });
@@ -152,6 +164,11 @@ export async function benchLoader(o: LoaderBenchOptions, emit: (line: object) =>
   }
 }
 
+/** Time this (main) thread has spent runnable but waiting for a CPU, from Linux schedstat; 0 elsewhere. */
+function runQueueMs(): number {
+  try { return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[1]) / 1e6; } catch { return 0; }
+}
+
 /** Nearest-rank quantile: the smallest value with at least q of the samples at or below it (p99 of 20 = max). */
 function quantile(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -159,9 +176,8 @@ function quantile(xs: number[], q: number): number {
 }
 
 /** Writes DIR/images/img_NNN.png (RGB) and DIR/labels/img_NNN.png (gray class ids); returns where pixels came from. */
-function writeFolder(dir: string, n: number): string {
+export function writeFolder(dir: string, n: number, fx = sharedFixturesPath()): string {
   mkdirSync(join(dir, 'images')); mkdirSync(join(dir, 'labels'));
-  const fx = sharedFixturesPath();
   const native = join(fx, 'cityscapes-color', 'native_2048x1024.png');
   const small = join(fx, 'cityscapes-color', 'image.png');
   const file = existsSync(native) ? native : existsSync(small) ? small : null;
@@ -215,7 +231,7 @@ function noise(rng: Rng): RgbImage {
       for (let k = 0; k < 3; k++) {
         const g = (u: number, v: number): number => grid[3 * (v * gw + u) + k]!;
         const v = (g(gx, gy) * (1 - wx) + g(gx + 1, gy) * wx) * (1 - wy) + (g(gx, gy + 1) * (1 - wx) + g(gx + 1, gy + 1) * wx) * wy;
-        data[3 * (y * bw + x) + k] = Math.min(255, Math.max(0, Math.round(v + 16 * rng.next() - 8)));
+        data[3 * (y * bw + x) + k] = Math.min(255, Math.max(0, Math.round(v + 8 * rng.next() - 4)));
       }
     }
   }

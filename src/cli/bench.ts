@@ -32,10 +32,12 @@ step     one full CLAN iteration (source + target image, batch 1, 19 classes, pa
 usage: clan bench loader [--images 40] [--workers 2] [--prefetch 2] [--steps 10] [--backbone tiny] [--threads 1] [--json]
 
 loader   N distinct 1024x512 PNG images + labels written to a temporary folder dataset (removed after), read
-         by two Loaders (source with labels, target without; random scale + flip) beside real CLAN steps
-         (batch 1, past the preheat). One JSON line {"bench","size","images","workers","threads","backbone",
-         "step_ms" (pre-made tensors),"step_with_loader_ms","wait_p50_ms","wait_p99_ms" (time in
-         await loader.next(), goal < 5 ms),"decode_ms_per_image","preprocess_ms_per_image","peak_rss_mb",…}.`,
+         by two Loaders (source with labels, target without; random scale + flip; --workers threads EACH)
+         beside real CLAN steps (batch 1, past the preheat). One JSON line {"bench","size","images","workers",
+         "threads","backbone","step_ms" (pre-made tensors),"step_with_loader_ms","wait_p50_ms","wait_p99_ms"
+         (time in one await loader.next(), goal < 5 ms),"wait_p99_excl_preempt_ms" (minus the time the main
+         thread was runnable but off-CPU, Linux),"turn_p99_ms" (event-loop turn before the waits),
+         "decode_ms_per_image","preprocess_ms_per_image","peak_rss_mb",…}.`,
   async run(argv) {
     const [sub, ...rest] = argv;
     if (sub === undefined || sub === '--help' || sub === '-h') { console.log(this.usage); return sub === undefined ? 2 : 0; }
