@@ -133,3 +133,35 @@ test('Ctrl-C (SIGINT) writes a checkpoint and exits 130', async () => {
   assert.match(err, /clan: interrupted at step \d+; checkpoint .*ckpt_\d+\.safetensors; continue with: clan train --resume/);
   assert.equal(listCheckpoints(join(out, 'checkpoints')).length, 1);
 });
+
+test('eval --run evaluates every checkpoint into eval.csv and marks the best', () => {
+  const r = clan(['eval', '--run', join(tmp, 'run'), '--data', 'digitscapes:val', '--limit', '4', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const o = JSON.parse(r.stdout) as { best_step: number; checkpoints: number; csv: string };
+  assert.equal(o.checkpoints, 2);
+  const csv = readFileSync(o.csv, 'utf8').trim().split('\n');
+  assert.match(csv[0]!, /^step,miou,background,0,1,2,3,4,5,6,7,8,9,best$/);
+  assert.equal(csv.length, 3);
+  assert.equal(csv.slice(1).filter((l) => l.endsWith(',best')).length, 1);
+  assert.ok(csv.some((l) => l.startsWith(`${o.best_step},`) && l.endsWith(',best')));
+});
+
+test('demo writes a checkpoint per method and seed, summary.json and a self-contained report.html', () => {
+  const out = join(tmp, 'demo');
+  const r = clan(['demo', '--iters', '3', '--seeds', '2', '--val-limit', '6', '--threads', '1', '--out', out], {});
+  assert.equal(r.code, 0, r.stderr);
+  const s = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as Record<string, { target_miou: number; target_miou_std: number; per_seed: number[]; per_class_iou: Record<string, number | null>; iters: number; checkpoint: string }> & { untrained_target_miou: number };
+  for (const k of ['source_only', 'adversarial', 'clan']) {
+    const m = s[k]!;
+    assert.equal(m.per_seed.length, 2);
+    assert.ok(Math.abs(m.target_miou - (m.per_seed[0]! + m.per_seed[1]!) / 2) < 1e-12);
+    assert.equal(Object.keys(m.per_class_iou).length, 11);
+    assert.equal(m.iters, 3);
+    assert.ok(existsSync(m.checkpoint), m.checkpoint);
+  }
+  assert.ok(typeof s.untrained_target_miou === 'number');
+  const html = readFileSync(join(out, 'report.html'), 'utf8');
+  assert.doesNotMatch(html, /(src|href)=["']https?:/);
+  assert.ok((html.match(/<svg/g) ?? []).length >= 5);
+  assert.match(r.stdout, /CLAN +target mIoU \d+\.\d\d ± \d+\.\d\d/);
+});

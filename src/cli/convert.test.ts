@@ -134,7 +134,7 @@ test('errors: one line naming the file and what is expected', async (t) => {
   await rejects([text, out], CheckpointError, /notes\.pth: not a PyTorch checkpoint/);
   await rejects([g, out, '--from', 'offical-clan'], UsageError, /unknown --from 'offical-clan' \(did you mean 'official-clan'\?\); expected one of: official-clan, deeplab-init, torchvision-resnet, clan$/);
   await rejects([g, out], CheckpointError, /clan_G_module\.pth: checkpoint has 128-channel layer4 but backbone resnet101 expects 2048; pass --backbone micro$/);
-  await rejects([g, out, '--backbone', 'tiny'], CheckpointError, /128-channel layer4 but backbone tiny expects 512; pass --backbone micro$/);
+  await rejects([g, out, '--backbone', 'tiny'], CheckpointError, /128-channel layer4 but backbone tiny expects 256; pass --backbone micro$/);
   await rejects([g, out, '--backbone', 'micro'], CheckpointError, /checkpoint has 2-class heads \(layer5\/layer6\) but --num-classes is 19; pass --num-classes 2$/);
   await rejects([d, out], CheckpointError, /clan_D\.pth: checkpoint D takes 2 classes but --num-classes is 19; pass --num-classes 2$/);
   await rejects([fwd, out], UsageError, /forward\.safetensors: cannot tell what kind of checkpoint this is .*; pass --from official-clan\|deeplab-init\|torchvision-resnet$/);

@@ -14,7 +14,9 @@ Trains source-only, adversarial (output-space, AdaptSegNet-style) and CLAN on th
 'cpu' preset, evaluates each on digitscapes:val and prints the per-class IoU and the three target mIoUs.
 Writes to --out (default runs/demo-<time>): a checkpoint per method and seed, summary.json, report.html.
   --quick    a short schedule (≈2 minutes on 2 cores) that still writes checkpoints, summary and report
-  --seeds N  train each method with N seeds; mIoU is reported as mean ± std`;
+  --seeds N  train each method with N seeds; mIoU is reported as mean ± std
+  --iters N  iterations per method (default: the cpu preset's)
+  --val-limit N  evaluate on the first N validation images only`;
 
 const METHODS = [['source-only', 'source_only', 'Source only'], ['adversarial', 'adversarial', 'Adversarial'], ['clan', 'clan', 'CLAN']] as const;
 
@@ -29,7 +31,8 @@ export const demoCmd: Command = {
   summary: 'train the three methods on built-in data and show that adaptation works',
   usage: USAGE,
   async run(argv) {
-    const p = parse('demo', argv, { quick: { type: 'boolean' }, seeds: { type: 'string' }, iters: { type: 'string' }, out: { type: 'string' }, threads: { type: 'string' } });
+    const p = parse('demo', argv, { quick: { type: 'boolean' }, seeds: { type: 'string' }, iters: { type: 'string' }, out: { type: 'string' },
+      threads: { type: 'string' }, 'val-limit': { type: 'string' } });
     if (p.values.help) { console.log(USAGE); return 0; }
     const quick = p.values.quick === true;
     const seeds = intFlag('demo', 'seeds', str(p, 'seeds'), 1);
@@ -41,7 +44,7 @@ export const demoCmd: Command = {
     const base = resolveConfig({ preset: 'cpu' });
     const iters = str(p, 'iters') ? intFlag('demo', 'iters', str(p, 'iters'), base.iters) : quick ? Math.round(base.iters / 5) : base.iters;
     const threads = str(p, 'threads') ? intFlag('demo', 'threads', str(p, 'threads'), 1) : undefined;
-    const valLimit = quick ? 200 : undefined;
+    const valLimit = str(p, 'val-limit') ? intFlag('demo', 'val-limit', str(p, 'val-limit'), 1) : quick ? 200 : undefined;
     process.stderr.write(`clan demo: 3 methods × ${seeds} seed(s) × ${iters} iterations on digitscapes → ${out}\n`);
 
     const results: Record<string, TrainResult[]> = {};

@@ -6,8 +6,7 @@ export const GENERATORS = new Registry<Omit<GeneratorSpec, 'numClasses'>>('backb
 GENERATORS.register('resnet101', { block: 'bottleneck', layers: [3, 4, 23, 3], width: 64 }); // official CLAN (§1.1)
 GENERATORS.register('resnet50', { block: 'bottleneck', layers: [3, 4, 6, 3], width: 64 });
 GENERATORS.register('resnet18', { block: 'basic', layers: [2, 2, 2, 2], width: 64 });      // 512 channels into the heads
-GENERATORS.register('tiny', { block: 'bottleneck', layers: [1, 1, 1, 1], width: 16 });      // demo/tests: same shape, 512 channels
-GENERATORS.register('tiny8', { block: 'bottleneck', layers: [1, 1, 1, 1], width: 8 });
+GENERATORS.register('tiny', { block: 'bottleneck', layers: [1, 1, 1, 1], width: 8 });       // demo: same shape, 256 channels into the heads
 GENERATORS.register('micro', { block: 'bottleneck', layers: [1, 1, 1, 1], width: 4 });      // parity fixtures: 128 channels
 
 export function createGenerator(backbone: string, numClasses: number): DeepLabGenerator {

@@ -179,7 +179,7 @@ BACKBONES = {
     'resnet101': (Bottleneck, (3, 4, 23, 3), 64),
     'resnet50': (Bottleneck, (3, 4, 6, 3), 64),
     'resnet18': (BasicBlock, (2, 2, 2, 2), 64),
-    'tiny': (Bottleneck, (1, 1, 1, 1), 16),
+    'tiny': (Bottleneck, (1, 1, 1, 1), 8),
 }
 
 
