@@ -110,10 +110,10 @@ export const demoCmd: Command = {
     const K = classNames.length;
     const conf = first.finalEval!.confusion;
     const matrix = Array.from({ length: K }, (_, i) => Array.from(conf.subarray(i * K, (i + 1) * K)));
-    const samples = buildSamples(results.source_only![0]!.checkpoint, first.checkpoint, val, 6);
+    const { samples, mMax } = buildSamples(results.source_only![0]!.checkpoint, first.checkpoint, val, 6);
     await writeReport(join(out, 'report.html'), {
       title: `clan demo — digitscapes, ${iters} iterations × ${seeds} seed(s)`, classNames, methods,
-      confusion: { method: 'clan', matrix }, samples, ...(first.palette ? { palette: first.palette } : {}),
+      confusion: { method: 'clan', matrix }, samples, disagreementRange: [0, mMax], ...(first.palette ? { palette: first.palette } : {}),
       notes: [`untrained network: target mIoU ${(untrained.miou * 100).toFixed(2)}`, `summary: ${join(out, 'summary.json')}`],
     });
 
