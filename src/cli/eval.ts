@@ -1,7 +1,6 @@
 // `clan eval`: one checkpoint on a labelled dataset (per-class table, or JSON), or every checkpoint of a run
 // (RUN_DIR/eval.csv, best marked; an optional separate selection split, since the official scripts select
 // checkpoints on the evaluation set itself — clan-reference.md §5.5).
-import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse, str, intFlag, type Command } from './args.js';
 import { countProgress } from './progress.js';
@@ -96,7 +95,6 @@ export const evalCmd: Command = {
     const summary = { best_step: best.step, miou: best.miou, selected_on: sel ? selData : data, checkpoints: rows.length, csv: join(dir, 'eval.csv') };
     if (json) console.log(JSON.stringify(summary));
     else console.log(`best: step ${best.step}, mIoU ${(best.miou * 100).toFixed(2)} (selected on ${summary.selected_on}); wrote ${summary.csv}`);
-    void writeFileSync;
     return 0;
   },
 };
