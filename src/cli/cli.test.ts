@@ -165,3 +165,21 @@ test('demo writes a checkpoint per method and seed, summary.json and a self-cont
   assert.ok((html.match(/<svg/g) ?? []).length >= 5);
   assert.match(r.stdout, /CLAN +target mIoU \d+\.\d\d ± \d+\.\d\d/);
 });
+
+test('a folder source with an unlabelled image: an error naming it, or skipped with source.skipBad', async () => {
+  const { digitscapesSample } = await import('../data/digitscapes.js');
+  const { encodePng } = await import('../report/png.js');
+  const root = join(tmp, 'mine');
+  mkdirSync(join(root, 'images'), { recursive: true }); mkdirSync(join(root, 'labels'), { recursive: true });
+  for (let i = 0; i < 3; i++) {
+    const s = digitscapesSample('source', i);
+    writeFileSync(join(root, 'images', `a${i}.png`), encodePng(s.rgb, 64, 64));
+    if (i < 2) writeFileSync(join(root, 'labels', `a${i}.png`), encodePng(s.label, 64, 64, 1));
+  }
+  writeFileSync(join(root, 'classes.txt'), ['background', ...'0123456789'].join('\n') + '\n');
+  const args = ['train', ...TINY, '--iters', '1', '--source', `folder:${root}`, '--set', 'source.size=[64,64]'];
+  assertOneLineError(clan([...args, '--out', join(tmp, 'sb1')]), 1, /a2\.png/);
+  const ok = clan([...args, '--set', 'source.skipBad=true', '--out', join(tmp, 'sb2')]);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stderr, /a2\.png/);
+});

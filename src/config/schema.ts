@@ -10,6 +10,7 @@ const domain = z.object({
   size: size.optional(),                           // nominal [W, H] (default: the dataset's own, §5)
   randomScale: z.boolean().default(true),          // image-only random scale ×0.8/×1.0/×1.1 (§5.4)
   flip: z.boolean().default(true),                 // random horizontal flip, p = 0.5 (§5.4)
+  skipBad: z.boolean().default(false),             // log and skip unreadable/mismatched files instead of stopping
 }).strict();
 
 const evalDomain = z.object({

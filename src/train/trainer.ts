@@ -75,8 +75,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   torch.setNumThreads(threads);
   await loadOptionalDatasetTypes();
 
-  const srcDs = openDataset(cfg.source.data, { labels: 'required', warn: log });
-  const tgtDs = openDataset(cfg.target.data, { labels: 'none', warn: log });
+  const srcDs = openDataset(cfg.source.data, { labels: 'required', warn: log, skipBad: cfg.source.skipBad });
+  const tgtDs = openDataset(cfg.target.data, { labels: 'none', warn: log, skipBad: cfg.target.skipBad });
   const valDs = cfg.targetVal ? openDataset(cfg.targetVal.data, { labels: 'required', warn: log }) : null;
   const K = srcDs.numClasses;
   for (const d of [tgtDs, valDs]) {
@@ -125,6 +125,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     command: o.commandLine ?? process.argv.slice(2), resumedAt: o.resume ? start : null, time: new Date().toISOString() }, null, 2) + '\n');
 
   const aug = (d: TrainConfig['source']) => ({ randomScale: d.randomScale, flip: d.flip, normalize: cfg.normalize });
+
   const srcLoader = new Loader({ dataset: srcDs, seed: cfg.seed, batchSize: cfg.batchSize, workers: cfg.workers,
     transform: { size: srcSize, ...aug(cfg.source) }, startAt: consumed.source });
   const tgtLoader = new Loader({ dataset: tgtDs, seed: cfg.seed + 1, batchSize: cfg.batchSize, workers: cfg.workers,
