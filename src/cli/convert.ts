@@ -13,6 +13,7 @@ import {
 import { CheckpointError, UsageError } from '../util/errors.js';
 import { didYouMean } from '../util/registry.js';
 import { intFlag, parse, str, type Command } from './args.js';
+import { stripPrefix } from '../util/prefix.js';
 
 /** Where the weights come from: the three foreign layouts, or our own file (re-checked / exported). */
 const FROM = [...WEIGHTS_SOURCES, 'clan'] as const;
@@ -48,10 +49,6 @@ function readWeights(path: string): { tensors: Map<string, HostTensor>; metadata
 
 function isOurs(w: { tensors: Map<string, HostTensor>; metadata: Record<string, string> }): boolean {
   return w.metadata.format === FORMAT || [...w.tensors.keys()].every((k) => k.startsWith('G.') || k.startsWith('D.'));
-}
-
-function part(map: Map<string, HostTensor>, prefix: string): Map<string, HostTensor> {
-  return new Map([...map].filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
 }
 
 const shapeStr = (s: readonly number[]): string => `[${s.join(', ')}]`;
@@ -123,7 +120,7 @@ num_batches_tracked counters absent from pre-0.4.1 files are written as 0.`,
     let gIn: Map<string, HostTensor> | undefined; let dIn: Map<string, HostTensor> | undefined;
     let dName = input;
     if (source === 'clan') {
-      gIn = part(inW.tensors, 'G.'); dIn = part(inW.tensors, 'D.');
+      gIn = stripPrefix(inW.tensors, 'G.'); dIn = stripPrefix(inW.tensors, 'D.');
       if (gIn.size === 0) gIn = undefined;
       if (dIn.size === 0) dIn = undefined;
     } else if (source === 'official-clan' && isDiscriminator(inW.tensors.keys())) dIn = inW.tensors;
@@ -131,7 +128,7 @@ num_batches_tracked counters absent from pre-0.4.1 files are written as 0.`,
     if (dInput !== undefined) {
       if (dIn !== undefined) throw new UsageError(`convert: ${input} already holds a D; --discriminator adds one to a G`);
       const dw = readWeights(dInput);
-      dIn = isOurs(dw) ? part(dw.tensors, 'D.') : dw.tensors;
+      dIn = isOurs(dw) ? stripPrefix(dw.tensors, 'D.') : dw.tensors;
       if (!isDiscriminator(dIn.keys())) throw new CheckpointError(`${dInput}: not a discriminator state dict; expected FCDiscriminator keys conv1..conv4, classifier`);
       dName = dInput;
     }
@@ -183,7 +180,7 @@ num_batches_tracked counters absent from pre-0.4.1 files are written as 0.`,
       report.output.push(output);
     } else {
       // Official names: G to OUT; a D to OUT_D (like GTA5_<iter>_D.pth), or to OUT when there is no G.
-      const g = part(out, 'G.'); const d = part(out, 'D.');
+      const g = stripPrefix(out, 'G.'); const d = stripPrefix(out, 'D.');
       const dOut = g.size > 0 ? output.replace(/\.safetensors$/, '_D.safetensors') : output;
       const m = { format: 'official-names', layout: to, ...meta };
       if (g.size > 0) { writeSafetensorsFile(output, toOfficial(g, { initFormat: to === 'deeplab-init' }), m); report.output.push(output); }

@@ -46,7 +46,7 @@ export const evalCmd: Command = {
     const torch = await import('../torch/index.js');
     if (str(p, 'threads')) torch.setNumThreads(intFlag('eval', 'threads', str(p, 'threads'), 1));
     const { loadOptionalDatasetTypes, openDataset } = await import('../data/registry.js');
-    const { evaluate } = await import('../eval/evaluate.js');
+    const { evaluate, perClassIou } = await import('../eval/evaluate.js');
     const { loadInferenceModel } = await import('../train/inference-model.js');
     const { formatIoU } = await import('../eval/metric.js');
     await loadOptionalDatasetTypes();
@@ -65,8 +65,7 @@ export const evalCmd: Command = {
 
     if (ckpt) {
       const { r, names } = await evalOne(ckpt);
-      const perClass = Object.fromEntries(names.map((n, i) => [n, Number.isNaN(r.iou[i]!) ? null : r.iou[i]!]));
-      if (json) console.log(JSON.stringify({ miou: r.miou, per_class_iou: perClass, protocol, images: r.images }));
+      if (json) console.log(JSON.stringify({ miou: r.miou, per_class_iou: perClassIou(r, names), protocol, images: r.images }));
       else console.log(formatIoU(r, names, `mIoU (${r.classes.length} classes, ${r.images} images)`));
       return 0;
     }

@@ -63,3 +63,8 @@ export async function evaluate(G: DeepLabGenerator, ds: Dataset, o: EvalOptions)
   const r = metric.compute(protocolClasses(protocol, ds.numClasses));
   return { ...r, images: done, protocol, confusion: metric.hist.slice() };
 }
+
+/** Per-class IoU by class name (fractions; null for classes absent from ground truth and prediction), for JSON. */
+export function perClassIou(r: IoUResult, names: readonly string[]): Record<string, number | null> {
+  return Object.fromEntries(names.map((n, i) => [n, Number.isNaN(r.iou[i]!) ? null : r.iou[i]!]));
+}

@@ -7,6 +7,7 @@ import * as torch from '../torch/index.js';
 import type { HostTensor } from '../torch/dtype.js';
 import { readSafetensorsFile } from '../io/safetensors.js';
 import { fixturePath } from '../util/paths.js';
+import { stripPrefix } from '../util/prefix.js';
 import { loadFixture } from '../torch/testing.js';
 import { createGenerator } from '../models/registry.js';
 import { FCDiscriminator } from '../models/deeplab.js';
@@ -18,9 +19,6 @@ interface Expected {
   steps: { i: number; seg: number; adv: number; weight: number; d_s: number; d_t: number; lr_G: number; lr_D: number; damping: number; weighted: boolean }[];
 }
 
-function sub(map: Map<string, HostTensor>, prefix: string): Map<string, HostTensor> {
-  return new Map([...map].filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
-}
 function relErr(a: torch.Tensor, ref: HostTensor): { rel: number; refNorm: number } {
   return torch.tidy(() => {
     const r = torch.fromHost(ref);
@@ -38,8 +36,8 @@ test('CLAN iteration equals the PyTorch reference over 3 steps (losses, Δw, BN 
   torch.setNumThreads(1);
   const G = createGenerator('micro', ex.config.num_classes);
   const D = new FCDiscriminator(ex.config.num_classes, ex.config.ndf);
-  G.loadStateDict(sub(init, 'G.'), true, 'init.safetensors G');
-  D.loadStateDict(sub(init, 'D.'), true, 'init.safetensors D');
+  G.loadStateDict(stripPrefix(init, 'G.'), true, 'init.safetensors G');
+  D.loadStateDict(stripPrefix(init, 'D.'), true, 'init.safetensors D');
   const cfg = { ...DEFAULT_METHOD_CONFIG, maxIter: ex.config.max_iter, warmup: ex.config.warmup, preheat: ex.config.preheat,
     lrG: ex.config.lr_G, lrD: ex.config.lr_D };
   const clan = new Clan(G, cfg, D);

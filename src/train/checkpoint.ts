@@ -8,6 +8,7 @@ import * as torch from '../torch/index.js';
 import type { HostTensor } from '../torch/dtype.js';
 import { encodeSafetensors, readSafetensorsFile } from '../io/safetensors.js';
 import { CheckpointError, ClanError } from '../util/errors.js';
+import { stripPrefix } from '../util/prefix.js';
 
 export const CKPT_FORMAT = 'clan-checkpoint';
 
@@ -146,17 +147,13 @@ export function newestValidCheckpoint(dir: string, warn: (m: string) => void): L
   return null;
 }
 
-function sub(t: Map<string, HostTensor>, prefix: string): Map<string, HostTensor> {
-  return new Map([...t].filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
-}
-
 /** Restore models and optimizers in place from a loaded checkpoint. */
 export function restoreParts(ck: LoadedCheckpoint, parts: CheckpointParts): void {
-  parts.G.loadStateDict(sub(ck.tensors, 'G.'), true, `${ck.path} (G)`);
-  if (parts.D) parts.D.loadStateDict(sub(ck.tensors, 'D.'), true, `${ck.path} (D)`);
+  parts.G.loadStateDict(stripPrefix(ck.tensors, 'G.'), true, `${ck.path} (G)`);
+  if (parts.D) parts.D.loadStateDict(stripPrefix(ck.tensors, 'D.'), true, `${ck.path} (D)`);
   const restore = (prefix: string, opt: torch.Optimizer<{ lr: number }> | null, m: CheckpointMeta['optG']) => {
     if (!opt || !m) return;
-    const tens = sub(ck.tensors, `${prefix}.`);
+    const tens = stripPrefix(ck.tensors, `${prefix}.`);
     const state = m.scalars.map((sc, i) => {
       if (!sc) return null;
       const s: torch.ParamState = { ...sc };

@@ -2,13 +2,13 @@
 // (`clan convert`, metadata format 'clan-weights'). A checkpoint carries everything: model config, class names,
 // palette, normalisation and eval size.
 import { existsSync } from 'node:fs';
-import type { HostTensor } from '../torch/dtype.js';
 import { readSafetensorsFile } from '../io/safetensors.js';
 import { createGenerator } from '../models/registry.js';
 import type { DeepLabGenerator } from '../models/deeplab.js';
 import { readCheckpoint } from './checkpoint.js';
 import { CITYSCAPES_CLASSES, CITYSCAPES_PALETTE } from '../data/labels.js';
 import { CheckpointError } from '../util/errors.js';
+import { stripPrefix } from '../util/prefix.js';
 
 export interface InferenceModel {
   G: DeepLabGenerator;
@@ -33,10 +33,6 @@ export function defaultPalette(k: number): [number, number, number][] {
   return out;
 }
 
-function gOnly(t: Map<string, HostTensor>): Map<string, HostTensor> {
-  return new Map([...t].filter(([k]) => k.startsWith('G.')).map(([k, v]) => [k.slice(2), v]));
-}
-
 export function loadInferenceModel(path: string): InferenceModel {
   if (!existsSync(path)) throw new CheckpointError(`checkpoint ${path} does not exist`);
   let meta: Record<string, string>;
@@ -47,7 +43,7 @@ export function loadInferenceModel(path: string): InferenceModel {
     const ck = readCheckpoint(path);
     const m = ck.meta;
     const G = createGenerator(m.backbone, m.numClasses);
-    G.loadStateDict(gOnly(ck.tensors), true, path);
+    G.loadStateDict(stripPrefix(ck.tensors, 'G.'), true, path);
     G.eval();
     return { G, path, backbone: m.backbone, numClasses: m.numClasses, classNames: m.classNames,
       palette: m.palette ?? defaultPalette(m.numClasses), normalize: m.normalize, evalSize: m.evalSize, step: m.step };
@@ -57,7 +53,7 @@ export function loadInferenceModel(path: string): InferenceModel {
     const k = Number(meta.num_classes ?? 19);
     const G = createGenerator(backbone, k);
     const st = readSafetensorsFile(path);
-    G.loadStateDict(gOnly(st.tensors), false, path);
+    G.loadStateDict(stripPrefix(st.tensors, 'G.'), false, path);
     G.eval();
     const cs = k === 19;
     return { G, path, backbone, numClasses: k, classNames: cs ? [...CITYSCAPES_CLASSES] : Array.from({ length: k }, (_, i) => `class${i}`),

@@ -14,10 +14,11 @@ import { METHODS } from '../methods/registry.js';
 import type { StepLog, UDAMethod } from '../methods/uda.js';
 import { methodConfig } from '../config/load.js';
 import type { TrainConfig } from '../config/schema.js';
-import { evaluate, type EvalResult } from '../eval/evaluate.js';
+import { evaluate, perClassIou, type EvalResult } from '../eval/evaluate.js';
 import { readSafetensorsFile } from '../io/safetensors.js';
 import { ClanError, ConfigError, DataError } from '../util/errors.js';
 import { packageRoot } from '../util/paths.js';
+import { stripPrefix } from '../util/prefix.js';
 import { newestValidCheckpoint, pruneCheckpoints, restoreParts, saveCheckpoint, checkpointName } from './checkpoint.js';
 
 import { Interrupted } from './interrupted.js';
@@ -59,10 +60,6 @@ function batchTensors(b: Batch): { image: torch.Tensor; label: torch.Tensor | nu
   const label = l8.to('int64');
   l8.dispose();
   return { image, label };
-}
-
-export function perClassIou(r: EvalResult, names: readonly string[]): Record<string, number | null> {
-  return Object.fromEntries(names.map((n, i) => [n, Number.isNaN(r.iou[i]!) ? null : r.iou[i]!]));
 }
 
 export async function train(o: TrainOptions): Promise<TrainResult> {
@@ -125,7 +122,6 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     command: o.commandLine ?? process.argv.slice(2), resumedAt: o.resume ? start : null, time: new Date().toISOString() }, null, 2) + '\n');
 
   const aug = (d: TrainConfig['source']) => ({ randomScale: d.randomScale, flip: d.flip, normalize: cfg.normalize });
-
   const srcLoader = new Loader({ dataset: srcDs, seed: cfg.seed, batchSize: cfg.batchSize, workers: cfg.workers,
     transform: { size: srcSize, ...aug(cfg.source) }, startAt: consumed.source });
   const tgtLoader = new Loader({ dataset: tgtDs, seed: cfg.seed + 1, batchSize: cfg.batchSize, workers: cfg.workers,
@@ -214,7 +210,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
 /** --init: converted weights (`clan convert`, keys G.*) into G — the backbone only (heads stay random) or all. */
 export function loadInit(path: string, G: torch.Module, scope: 'backbone' | 'all', log: (l: string) => void): void {
   const st = readSafetensorsFile(path);
-  const g = new Map([...st.tensors].filter(([k]) => k.startsWith('G.')).map(([k, v]) => [k.slice(2), v]));
+  const g = stripPrefix(st.tensors, 'G.');
   if (g.size === 0) throw new ClanError(`--init ${path}: no 'G.*' weights (convert PyTorch files first: clan convert IN OUT)`);
   const wanted = scope === 'backbone' ? new Map([...g].filter(([k]) => !/^layer[56]\./.test(k))) : g;
   const r = G.loadStateDict(wanted, false, `--init ${path}`);
