@@ -25,10 +25,13 @@ export const methodSchema = z.object({
   warmup: z.number().int().nonnegative().nullable().default(null),  // null → iters/20 (official 5000 of 100000)
   preheat: z.number().int().nonnegative().nullable().default(null), // null → iters/20
   power: z.number().positive().default(0.9),
+  optimizerG: z.enum(['sgd', 'adam']).default('sgd'), // 'adam' is not official: short from-scratch runs (cpu preset)
   lrG: z.number().positive().default(2.5e-4),
   headLrMult: z.number().positive().default(10),
   momentum: z.number().min(0).max(1).default(0.9),
   weightDecay: z.number().min(0).default(5e-4),
+  beta1G: z.number().min(0).max(1).default(0.9),   // Adam β1 of G (optimizerG 'adam' only)
+  beta2G: z.number().min(0).max(1).default(0.99),  // Adam β2 of G
   lrD: z.number().positive().default(1e-4),
   beta1D: z.number().min(0).max(1).default(0.9),
   beta2D: z.number().min(0).max(1).default(0.99),

@@ -12,10 +12,13 @@ export interface MethodConfig {
   warmup: number;         // linear lr warm-up iterations (official 5000; default maxIter/20)
   preheat: number;        // CLAN weighting on for i > preheat (official 5000; default maxIter/20)
   power: number;          // poly exponent (0.9)
-  lrG: number;            // SGD lr of the backbone (2.5e-4)
+  optimizerG: 'sgd' | 'adam'; // G's optimizer: the official SGD, or Adam (β1G, β2G) for short from-scratch runs (cpu preset)
+  lrG: number;            // lr of the backbone (2.5e-4)
   headLrMult: number;     // heads C1/C2 train at this multiple of lrG (10)
   momentum: number;       // SGD momentum (0.9)
-  weightDecay: number;    // SGD weight decay (5e-4)
+  weightDecay: number;    // L2 weight decay of G (5e-4)
+  beta1G: number;         // Adam β1 of G when optimizerG = 'adam' (0.9)
+  beta2G: number;         // Adam β2 of G when optimizerG = 'adam' (0.99, as D's)
   lrD: number;            // Adam lr of D (1e-4)
   beta1D: number;         // Adam β1 (0.9)
   beta2D: number;         // Adam β2 (0.99)
@@ -30,7 +33,8 @@ export interface MethodConfig {
 }
 
 export const DEFAULT_METHOD_CONFIG: MethodConfig = {
-  maxIter: 100000, warmup: 5000, preheat: 5000, power: 0.9, lrG: 2.5e-4, headLrMult: 10, momentum: 0.9, weightDecay: 5e-4,
+  maxIter: 100000, warmup: 5000, preheat: 5000, power: 0.9, optimizerG: 'sgd', lrG: 2.5e-4, headLrMult: 10, momentum: 0.9, weightDecay: 5e-4,
+  beta1G: 0.9, beta2G: 0.99,
   lrD: 1e-4, beta1D: 0.9, beta2D: 0.99, lambdaAdv: 0.001, lambdaWeight: 0.01, lambdaLocal: 40, epsilon: 0.4,
   segLoss: 'focal', gamma: 2, ndf: 64, officialDuplicateParams: false,
 };
@@ -48,15 +52,19 @@ export type MethodKey = 'source_only' | 'adversarial' | 'clan';
 
 export abstract class UDAMethod {
   abstract readonly key: MethodKey;
-  readonly optG: torch.SGD;
+  readonly optG: torch.SGD | torch.Adam;
 
   constructor(readonly G: DeepLabGenerator, readonly cfg: MethodConfig) {
     const backbone = cfg.officialDuplicateParams ? G.officialBackboneParameterList() : G.backboneParameters();
-    const common = { momentum: cfg.momentum, weightDecay: cfg.weightDecay, legacy: cfg.officialDuplicateParams };
-    this.optG = new torch.SGD([
-      { params: backbone, lr: cfg.lrG, ...common },
-      { params: G.headParameters(), lr: cfg.lrG * cfg.headLrMult, ...common },
-    ]);
+    const groups = [{ params: backbone, lr: cfg.lrG }, { params: G.headParameters(), lr: cfg.lrG * cfg.headLrMult }];
+    if (cfg.optimizerG === 'adam') {
+      // Not in the official code (§3 uses SGD): from scratch, in a few hundred steps, SGD does not train the demo net.
+      const hp = { beta1: cfg.beta1G, beta2: cfg.beta2G, eps: 1e-8, weightDecay: cfg.weightDecay };
+      this.optG = new torch.Adam(groups.map((g) => ({ ...g, ...hp })));
+    } else {
+      const hp = { momentum: cfg.momentum, weightDecay: cfg.weightDecay, legacy: cfg.officialDuplicateParams };
+      this.optG = new torch.SGD(groups.map((g) => ({ ...g, ...hp })));
+    }
   }
 
   get schedule(): Schedule { return { maxIter: this.cfg.maxIter, warmup: this.cfg.warmup, power: this.cfg.power }; }
@@ -88,7 +96,7 @@ export abstract class UDAMethod {
   }
 
   /** Modules and optimizers to checkpoint, by role. */
-  parts(): { G: DeepLabGenerator; D: torch.Module | null; optG: torch.SGD; optD: torch.Adam | null } {
+  parts(): { G: DeepLabGenerator; D: torch.Module | null; optG: torch.SGD | torch.Adam; optD: torch.Adam | null } {
     return { G: this.G, D: null, optG: this.optG, optD: null };
   }
 

@@ -109,6 +109,7 @@ export interface GeneratorSpec {
   block: 'bottleneck' | 'basic';
   layers: [number, number, number, number]; // blocks per stage
   width: number;                            // stem/layer1 planes (64 official)
+  stemPool?: boolean;                       // the stem's 3×3/2 max-pool (official: true); false → output stride 4
   numClasses: number;
 }
 
@@ -146,10 +147,11 @@ export class DeepLabGenerator extends Module {
     return list;
   }
 
-  /** E: x [N, 3, H, W] → features [N, C, ⌈H/8⌉', ⌈W/8⌉'] (output stride 8). */
+  /** E: x [N, 3, H, W] → features [N, C, ⌈H/8⌉', ⌈W/8⌉'] (output stride 8; 4 without the stem pool). */
   features(x: Tensor): Tensor {
     return torch.tidy(() => {
-      let y = F.maxPool2d(this.bn1.forward(this.conv1.forward(x)).relu(), 3, { stride: 2, padding: 1, ceilMode: true });
+      let y = this.bn1.forward(this.conv1.forward(x)).relu();
+      if (this.spec.stemPool !== false) y = F.maxPool2d(y, 3, { stride: 2, padding: 1, ceilMode: true });
       for (const layer of [this.layer1, this.layer2, this.layer3, this.layer4]) {
         for (const b of layer.items as Block[]) y = b.forward(y);
       }

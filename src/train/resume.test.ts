@@ -10,10 +10,11 @@ import { resolveConfig } from '../config/load.js';
 import { train, Interrupted } from './trainer.js';
 import { listCheckpoints, newestValidCheckpoint, readCheckpoint } from './checkpoint.js';
 
-const base = (iters: number) => resolveConfig({ preset: 'cpu', flags: {
+const base = (iters: number, optimizerG: 'adam' | 'sgd' = 'adam') => resolveConfig({ preset: 'cpu', flags: {
   method: 'clan', backbone: 'micro', iters, batchSize: 2, threads: 1, checkpointEvery: 3, evalEvery: 4, logEvery: 1000,
+  source: { data: 'digitscapes:source', randomScale: true }, target: { data: 'digitscapes:target', randomScale: true }, // flip is on by default
   targetVal: { data: 'digitscapes:val', limit: 4 },
-  hyper: { maxIter: 12, warmup: 2, preheat: 3, ndf: 8 },            // same schedule whatever `iters` is
+  hyper: { maxIter: 12, warmup: 2, preheat: 3, ndf: 8, optimizerG },            // same schedule whatever `iters` is
 } });
 
 function losses(dir: string): string[] {
@@ -33,14 +34,14 @@ function weightsDigest(ckpt: string): string {
   return h.digest('hex');
 }
 
-test('resume after the preheat switch is bit-identical to an uninterrupted run', async () => {
+for (const opt of ['adam', 'sgd'] as const) test(`resume after the preheat switch is bit-identical to an uninterrupted run (G: ${opt})`, async () => {
   const root = mkdtempSync(join(tmpdir(), 'clan-resume-'));
   const quiet = { log: () => {} };
-  const full = await train({ config: base(12), outDir: join(root, 'full'), ...quiet });
+  const full = await train({ config: base(12, opt), outDir: join(root, 'full'), ...quiet });
   // interrupted (as by Ctrl-C) at step 7: mid-epoch, past the preheat switch at 3, between checkpoints (every 3)
-  await assert.rejects(train({ config: base(12), outDir: join(root, 'part'), stopAt: 7, ...quiet }),
+  await assert.rejects(train({ config: base(12, opt), outDir: join(root, 'part'), stopAt: 7, ...quiet }),
     (e: unknown) => e instanceof Interrupted && /interrupted at step 7; checkpoint .*ckpt_0000007/.test((e as Error).message));
-  const resumed = await train({ config: base(12), outDir: join(root, 'part'), resume: true, ...quiet });
+  const resumed = await train({ config: base(12, opt), outDir: join(root, 'part'), resume: true, ...quiet });
   assert.equal(resumed.step, 12);
   const a = losses(join(root, 'full')); const b = losses(join(root, 'part'));
   assert.equal(a.length, 12 + 3, '12 step lines + evaluations at 4, 8, 12');
