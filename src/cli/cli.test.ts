@@ -148,7 +148,7 @@ test('eval --run evaluates every checkpoint into eval.csv and marks the best', (
 
 test('demo writes a checkpoint per method and seed, summary.json and a self-contained report.html', () => {
   const out = join(tmp, 'demo');
-  const r = clan(['demo', '--iters', '3', '--seeds', '2', '--val-limit', '6', '--threads', '1', '--out', out], {});
+  const r = clan(['demo', '--iters', '3', '--seeds', '2', '--val-limit', '6', '--jobs', '2', '--threads', '1', '--out', out], {});
   assert.equal(r.code, 0, r.stderr);
   const s = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as Record<string, { target_miou: number; target_miou_std: number; per_seed: number[]; per_class_iou: Record<string, number | null>; iters: number; checkpoint: string }> & { untrained_target_miou: number };
   for (const k of ['source_only', 'adversarial', 'clan']) {
@@ -164,6 +164,20 @@ test('demo writes a checkpoint per method and seed, summary.json and a self-cont
   assert.doesNotMatch(html, /(src|href)=["']https?:/);
   assert.ok((html.match(/<svg/g) ?? []).length >= 5);
   assert.match(r.stdout, /CLAN +target mIoU \d+\.\d\d ± \d+\.\d\d/);
+});
+
+test('demo: runs in child processes (--jobs 2) and in this process (--jobs 1) give identical results', () => {
+  type Summary = Record<string, { per_seed: number[]; per_class_iou: Record<string, number | null> }>;
+  const read = (dir: string) => JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as Summary;
+  const pool = read(join(tmp, 'demo'));                         // the test above: --jobs 2, seeds 0 and 1
+  const out = join(tmp, 'demo-serial');
+  const r = clan(['demo', '--iters', '3', '--seeds', '1', '--val-limit', '6', '--jobs', '1', '--threads', '1', '--out', out], {});
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(existsSync(join(tmp, 'demo', 'clan', 'seed-1', 'result.json')));
+  assert.ok(!existsSync(join(out, 'clan', 'seed-0', 'result.json')), 'only children write result.json');
+  const serial = read(out);
+  for (const k of ['source_only', 'adversarial', 'clan']) assert.equal(serial[k]!.per_seed[0], pool[k]!.per_seed[0], k);
+  assertOneLineError(clan(['demo', '--job', 'clan', '--out', out]), 2, /--job expects METHOD:SEED with --job-out DIR, got 'clan'/);
 });
 
 test('a folder source with an unlabelled image: an error naming it, or skipped with source.skipBad', async () => {

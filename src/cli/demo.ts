@@ -3,11 +3,13 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse, str, intFlag, type Command } from './args.js';
-import { trainProgress } from './progress.js';
 import { assertWritable } from './files.js';
 import type { TrainResult } from '../train/trainer.js';
+import { availableParallelism } from 'node:os';
+import { UsageError } from '../util/errors.js';
+import { runJobHere, runJobsInChildren, type DemoJob } from './demo-jobs.js';
 
-const USAGE = `usage: clan demo [--quick] [--seeds N] [--iters N] [--out DIR] [--threads N]
+const USAGE = `usage: clan demo [--quick] [--seeds N] [--iters N] [--out DIR] [--jobs N] [--threads N]
 
 Trains source-only, adversarial (output-space, AdaptSegNet-style) and CLAN on the built-in digitscapes data
 (synthetic source: flat-coloured MNIST digits; target: the same digits painted over real photographs) with the
@@ -16,6 +18,8 @@ Writes to --out (default runs/demo-<time>): a checkpoint per method and seed, su
   --quick    a short schedule (≈2 minutes on 2 cores) that still writes checkpoints, summary and report
   --seeds N  train each method with N seeds; mIoU is reported as mean ± std
   --iters N  iterations per method (default: the cpu preset's)
+  --jobs N   training runs at once, each in its own process (default: min(3, cores))
+  --threads N  libtorch threads per run (default: cores / jobs)
   --val-limit N  evaluate on the first N validation images only`;
 
 const METHODS = [['source-only', 'source_only', 'Source only'], ['adversarial', 'adversarial', 'Adversarial'], ['clan', 'clan', 'CLAN']] as const;
@@ -32,38 +36,50 @@ export const demoCmd: Command = {
   usage: USAGE,
   async run(argv) {
     const p = parse('demo', argv, { quick: { type: 'boolean' }, seeds: { type: 'string' }, iters: { type: 'string' }, out: { type: 'string' },
-      threads: { type: 'string' }, 'val-limit': { type: 'string' } });
+      threads: { type: 'string' }, 'val-limit': { type: 'string' }, jobs: { type: 'string' },
+      job: { type: 'string' }, 'job-out': { type: 'string' } }); // --job/--job-out: one run, for the parent's job pool
     if (p.values.help) { console.log(USAGE); return 0; }
     const quick = p.values.quick === true;
     const seeds = intFlag('demo', 'seeds', str(p, 'seeds'), 1);
-    const out = resolve(str(p, 'out') ?? `runs/demo-${new Date().toISOString().replace(/[:.]/g, '-')}`);
-    assertWritable(out);
     const { resolveConfig } = await import('../config/load.js');
-    const { train } = await import('../train/trainer.js');
     const torch = await import('../torch/index.js');
     const base = resolveConfig({ preset: 'cpu' });
     const iters = str(p, 'iters') ? intFlag('demo', 'iters', str(p, 'iters'), base.iters) : quick ? Math.round(base.iters / 5) : base.iters;
-    const threads = str(p, 'threads') ? intFlag('demo', 'threads', str(p, 'threads'), 1) : undefined;
     const valLimit = str(p, 'val-limit') ? intFlag('demo', 'val-limit', str(p, 'val-limit'), 1) : quick ? 200 : undefined;
-    process.stderr.write(`clan demo: 3 methods × ${seeds} seed(s) × ${iters} iterations on digitscapes → ${out}\n`);
+    const cores = availableParallelism();
+    const jobs = str(p, 'jobs') ? intFlag('demo', 'jobs', str(p, 'jobs'), 1) : Math.min(3, cores);
+    const threads = str(p, 'threads') ? intFlag('demo', 'threads', str(p, 'threads'), 1) : Math.max(1, Math.floor(cores / jobs));
+    const jobOpts = { iters, threads, ...(valLimit ? { valLimit } : {}), commandLine: ['demo', ...argv] };
 
-    const results: Record<string, TrainResult[]> = {};
-    for (const [name, key] of METHODS) {
-      results[key] = [];
-      for (let s = 0; s < seeds; s++) {
-        const cfg = resolveConfig({ preset: 'cpu', flags: { method: name, seed: s, iters, checkpointEvery: Math.max(1, Math.round(iters / 4)),
-          ...(threads ? { threads } : {}), ...(valLimit ? { targetVal: { data: 'digitscapes:val', limit: valLimit } } : {}) } });
-        const r = await train({ config: cfg, outDir: join(out, key, `seed-${s}`), commandLine: ['demo', ...argv],
-          progress: trainProgress(`${name} seed ${s}`, 50), log: (l) => process.stderr.write(l + '\n') });
-        results[key]!.push(r);
-      }
+    const one = str(p, 'job');
+    if (one !== undefined) { // a child of the job pool: one run, result.json for the parent
+      const m = /^(source-only|adversarial|clan):(\d+)$/.exec(one);
+      const dir = str(p, 'job-out');
+      if (!m || !dir) throw new UsageError(`demo: --job expects METHOD:SEED with --job-out DIR, got '${one}'`);
+      await runJobHere({ method: m[1]!, key: '', seed: Number(m[2]), outDir: resolve(dir) }, jobOpts, true);
+      return 0;
     }
+
+    const out = resolve(str(p, 'out') ?? `runs/demo-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+    assertWritable(out);
+    process.stderr.write(`clan demo: 3 methods × ${seeds} seed(s) × ${iters} iterations on digitscapes → ${out}` +
+      ` (${Math.min(jobs, 3 * seeds)} at a time, ${threads} thread(s) each)\n`);
+
+    // Longest runs first (CLAN, adversarial, then source-only) so that the job pool ends together.
+    const list: DemoJob[] = [];
+    for (const [name, key] of [...METHODS].reverse()) for (let s = 0; s < seeds; s++) list.push({ method: name, key, seed: s, outDir: join(out, key, `seed-${s}`) });
+    const ran: TrainResult[] = [];
+    if (jobs > 1) ran.push(...await runJobsInChildren(list, jobs, threads, jobOpts));
+    else for (const job of list) ran.push(await runJobHere(job, jobOpts));
+    const results: Record<string, TrainResult[]> = {};
+    for (const [, key] of METHODS) results[key] = list.flatMap((j, i) => (j.key === key ? [ran[i]!] : []));
     const first = results.clan![0]!;
     const classNames = first.classNames;
 
     // The untrained network (same init as seed 0) on the same validation images: the floor.
     const { createGenerator } = await import('../models/registry.js');
-    const { openDataset } = await import('../data/registry.js');
+    const { openDataset, loadOptionalDatasetTypes } = await import('../data/registry.js');
+    await loadOptionalDatasetTypes();
     const { evaluate } = await import('../eval/evaluate.js');
     const val = openDataset(base.targetVal!.data);
     torch.manualSeed(0);

@@ -1,0 +1,91 @@
+// The demo's training runs (method × seed) as jobs: in this process one after another, or in child processes
+// `clan demo --job METHOD:SEED`, several at once with fewer threads each. On 2 cores two 1-thread runs of the tiny
+// demo net do 1.6× the work of one 2-thread run (small convolutions scale badly across threads), which is what
+// keeps the default demo under 10 minutes. Each child writes its TrainResult to <run dir>/result.json.
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ClanError, DataError } from '../util/errors.js';
+import { Interrupted } from '../train/interrupted.js';
+import type { TrainResult } from '../train/trainer.js';
+import type { TrainConfig } from '../config/schema.js';
+import { trainProgress } from './progress.js';
+
+export interface DemoJob { method: string; key: string; seed: number; outDir: string }
+export interface DemoJobOptions { iters: number; threads?: number; valLimit?: number; commandLine: string[] }
+
+const RESULT = 'result.json';
+
+/** The config of one demo run: the cpu preset with the demo's schedule. */
+export async function demoConfig(job: DemoJob, o: DemoJobOptions): Promise<TrainConfig> {
+  const { resolveConfig } = await import('../config/load.js');
+  return resolveConfig({ preset: 'cpu', flags: { method: job.method, seed: job.seed, iters: o.iters,
+    checkpointEvery: Math.max(1, Math.round(o.iters / 4)), ...(o.threads ? { threads: o.threads } : {}),
+    ...(o.valLimit ? { targetVal: { data: 'digitscapes:val', limit: o.valLimit } } : {}) } });
+}
+
+/** Trains one job here; `record` also writes result.json for a parent process. */
+export async function runJobHere(job: DemoJob, o: DemoJobOptions, record = false): Promise<TrainResult> {
+  const { train } = await import('../train/trainer.js');
+  const r = await train({ config: await demoConfig(job, o), outDir: job.outDir, commandLine: o.commandLine,
+    progress: trainProgress(`${job.method} seed ${job.seed}`, 50), log: (l) => process.stderr.write(l + '\n') });
+  if (record) {
+    const { atomicWrite } = await import('../train/checkpoint.js');
+    const fe = r.finalEval;
+    const json = { ...r, finalEval: fe ? { ...fe, iou: Array.from(fe.iou, (v) => (Number.isNaN(v) ? null : v)), confusion: Array.from(fe.confusion) } : null };
+    atomicWrite(join(job.outDir, RESULT), new TextEncoder().encode(JSON.stringify(json) + '\n'));
+  }
+  return r;
+}
+
+function readResult(job: DemoJob): TrainResult {
+  const path = join(job.outDir, RESULT);
+  let raw: TrainResult & { finalEval: (Omit<NonNullable<TrainResult['finalEval']>, 'iou' | 'confusion'> & { iou: (number | null)[]; confusion: number[] }) | null };
+  try { raw = JSON.parse(readFileSync(path, 'utf8')) as typeof raw; } catch (e) {
+    throw new DataError(`${path}: the ${job.method} seed ${job.seed} run left no readable result (${(e as Error).message})`);
+  }
+  const fe = raw.finalEval;
+  return { ...raw, finalEval: fe ? { ...fe, iou: Float64Array.from(fe.iou, (v) => v ?? NaN), confusion: Float64Array.from(fe.confusion) } : null };
+}
+
+/** Runs the jobs `jobs` at a time in child processes with `threads` each; results in job order. */
+export async function runJobsInChildren(list: DemoJob[], jobs: number, threads: number, o: DemoJobOptions): Promise<TrainResult[]> {
+  const script = process.argv[1]!;
+  const results: TrainResult[] = new Array<TrainResult>(list.length);
+  let next = 0;
+  let failure: Error | null = null;
+  const children = new Set<ReturnType<typeof spawn>>();
+  const runOne = (idx: number): Promise<void> => new Promise((resolveJob) => {
+    const job = list[idx]!;
+    const args = [script, 'demo', '--job', `${job.method}:${job.seed}`, '--job-out', job.outDir, '--iters', String(o.iters),
+      '--threads', String(threads), ...(o.valLimit ? ['--val-limit', String(o.valLimit)] : [])];
+    // stdout is ignored (children print nothing there); stderr (progress, one-line errors) is passed through
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    children.add(child);
+    let lastLine = '';
+    child.stderr!.on('data', (b: Buffer) => {
+      process.stderr.write(b);
+      const lines = b.toString('utf8').split('\n').filter((l) => l.trim());
+      if (lines.length) lastLine = lines[lines.length - 1]!;
+    });
+    child.on('close', (code, signal) => {
+      children.delete(child);
+      if (failure) { resolveJob(); return; }
+      if (code === 0) {
+        try { results[idx] = readResult(job); } catch (e) { failure = e as Error; }
+      } else if (code === 130 || signal === 'SIGINT') {
+        failure = new Interrupted(`clan demo: interrupted; the ${job.method} seed ${job.seed} run kept a checkpoint in ${job.outDir}`);
+      } else {
+        failure = new ClanError(`clan demo: the ${job.method} seed ${job.seed} run failed (exit ${code ?? signal}): ${lastLine.replace(/^clan: /, '')}`);
+      }
+      if (failure) for (const c of children) c.kill('SIGINT'); // the others checkpoint and stop too
+      resolveJob();
+    });
+  });
+  const worker = async (): Promise<void> => {
+    while (!failure && next < list.length) await runOne(next++);
+  };
+  await Promise.all(Array.from({ length: Math.min(jobs, list.length) }, worker));
+  if (failure) throw failure;
+  return results;
+}
