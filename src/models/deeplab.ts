@@ -110,6 +110,7 @@ export interface GeneratorSpec {
   layers: [number, number, number, number]; // blocks per stage
   width: number;                            // stem/layer1 planes (64 official)
   stemPool?: boolean;                       // the stem's 3×3/2 max-pool (official: true); false → output stride 4
+  asppDilations?: number[];                 // ASPP branch dilations (official [6, 12, 18, 24], sized for ~65×129 maps)
   numClasses: number;
 }
 
@@ -132,8 +133,8 @@ export class DeepLabGenerator extends Module {
     this.layer3 = this.registerModule('layer3', this.makeLayer(w * 4, spec.layers[2], 1, 2));
     this.layer4 = this.registerModule('layer4', this.makeLayer(w * 8, spec.layers[3], 1, 4));
     this.featureChannels = this.inplanes;
-    this.layer5 = this.registerModule('layer5', new Classifier(this.inplanes, spec.numClasses));
-    this.layer6 = this.registerModule('layer6', new Classifier(this.inplanes, spec.numClasses));
+    this.layer5 = this.registerModule('layer5', new Classifier(this.inplanes, spec.numClasses, spec.asppDilations));
+    this.layer6 = this.registerModule('layer6', new Classifier(this.inplanes, spec.numClasses, spec.asppDilations));
   }
 
   private makeLayer(planes: number, blocks: number, stride: number, dilation: number): ModuleList {
