@@ -134,6 +134,21 @@ test('Ctrl-C (SIGINT) writes a checkpoint and exits 130', async () => {
   assert.equal(listCheckpoints(join(out, 'checkpoints')).length, 1);
 });
 
+test('demo: SIGINT to the parent reaches every child run; each checkpoints, the demo exits 130', async () => {
+  const out = join(tmp, 'demo-sigint');
+  const child = spawn(process.execPath, [CLAN, 'demo', '--iters', '100000', '--jobs', '2', '--threads', '1', '--val-limit', '4', '--out', out], { cwd: tmp });
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+    if (/clan seed 0 .* 50\/100000/.test(err) && /adversarial seed 0 .* 50\/100000/.test(err) && !child.killed) child.kill('SIGINT');
+  });
+  const code = await new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
+  assert.equal(code, 130, err);
+  assert.match(err.trim().split('\n').pop()!, /^clan: demo: interrupted; the (clan|adversarial) seed 0 run kept a checkpoint in /);
+  for (const m of ['clan', 'adversarial']) assert.equal(listCheckpoints(join(out, m, 'seed-0', 'checkpoints')).length, 1, m);
+  assert.ok(!existsSync(join(out, 'source_only')), 'no new run starts after Ctrl-C');
+});
+
 test('eval --run evaluates every checkpoint into eval.csv and marks the best', () => {
   const r = clan(['eval', '--run', join(tmp, 'run'), '--data', 'digitscapes:val', '--limit', '4', '--json']);
   assert.equal(r.code, 0, r.stderr);

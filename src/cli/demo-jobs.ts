@@ -74,9 +74,9 @@ export async function runJobsInChildren(list: DemoJob[], jobs: number, threads: 
       if (code === 0) {
         try { results[idx] = readResult(job); } catch (e) { failure = e as Error; }
       } else if (code === 130 || signal === 'SIGINT') {
-        failure = new Interrupted(`clan demo: interrupted; the ${job.method} seed ${job.seed} run kept a checkpoint in ${job.outDir}`);
+        failure = new Interrupted(`demo: interrupted; the ${job.method} seed ${job.seed} run kept a checkpoint in ${job.outDir}`);
       } else {
-        failure = new ClanError(`clan demo: the ${job.method} seed ${job.seed} run failed (exit ${code ?? signal}): ${lastLine.replace(/^clan: /, '')}`);
+        failure = new ClanError(`demo: the ${job.method} seed ${job.seed} run failed (exit ${code ?? signal}): ${lastLine.replace(/^clan: /, '')}`);
       }
       if (failure) for (const c of children) c.kill('SIGINT'); // the others checkpoint and stop too
       resolveJob();
@@ -85,7 +85,15 @@ export async function runJobsInChildren(list: DemoJob[], jobs: number, threads: 
   const worker = async (): Promise<void> => {
     while (!failure && next < list.length) await runOne(next++);
   };
-  await Promise.all(Array.from({ length: Math.min(jobs, list.length) }, worker));
+  // Ctrl-C reaches the children through the terminal's process group; a SIGINT sent to this process alone is
+  // forwarded. Either way each child checkpoints and exits 130, and so does the demo.
+  const onSigint = () => { for (const c of children) c.kill('SIGINT'); };
+  process.on('SIGINT', onSigint);
+  try {
+    await Promise.all(Array.from({ length: Math.min(jobs, list.length) }, worker));
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
   if (failure) throw failure;
   return results;
 }
