@@ -51,6 +51,7 @@ export const PRESETS: Record<string, Preset> = {
       lrD: 1e-4,          // official
       lambdaAdv: 0.05,    // ×50 the official 0.001: the adversarial signal must act within 1500 steps
       lambdaLocal: 10,    // the SYNTHIA value (GTA5 uses 40)
+      epsilon: 1,         // official 0.4: at 0.4 confident-but-wrong target pixels (photo texture as '8') got too little adversarial push
       ndf: 32,            // half-width D for 11 input classes
     },
   },
