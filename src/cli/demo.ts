@@ -18,7 +18,7 @@ Writes to --out (default runs/demo-<time>): a checkpoint per method and seed, su
   --quick    a short schedule (≈2 minutes on 2 cores) that still writes checkpoints, summary and report
   --seeds N  train each method with N seeds; mIoU is reported as mean ± std
   --iters N  iterations per method (default: the cpu preset's)
-  --jobs N   training runs at once, each in its own process (default: min(3, cores))
+  --jobs N   training runs at once, each in its own process (default: min(3, cores / threads))
   --threads N  libtorch threads per run (default: cores / jobs)
   --val-limit N  evaluate on the first N validation images only`;
 
@@ -47,8 +47,10 @@ export const demoCmd: Command = {
     const iters = str(p, 'iters') ? intFlag('demo', 'iters', str(p, 'iters'), base.iters) : quick ? Math.round(base.iters / 5) : base.iters;
     const valLimit = str(p, 'val-limit') ? intFlag('demo', 'val-limit', str(p, 'val-limit'), 1) : quick ? 200 : undefined;
     const cores = availableParallelism();
-    const jobs = str(p, 'jobs') ? intFlag('demo', 'jobs', str(p, 'jobs'), 1) : Math.min(3, cores);
-    const threads = str(p, 'threads') ? intFlag('demo', 'threads', str(p, 'threads'), 1) : Math.max(1, Math.floor(cores / jobs));
+    const threadsFlag = str(p, 'threads') ? intFlag('demo', 'threads', str(p, 'threads'), 1) : undefined;
+    // no oversubscription by default: jobs × threads ≤ cores
+    const jobs = str(p, 'jobs') ? intFlag('demo', 'jobs', str(p, 'jobs'), 1) : Math.min(3, Math.max(1, Math.floor(cores / (threadsFlag ?? 1))));
+    const threads = threadsFlag ?? Math.max(1, Math.floor(cores / jobs));
     const jobOpts = { iters, threads, ...(valLimit ? { valLimit } : {}), commandLine: ['demo', ...argv] };
 
     const one = str(p, 'job');
