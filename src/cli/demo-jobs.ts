@@ -17,7 +17,7 @@ export interface DemoJobOptions { iters: number; threads?: number; valLimit?: nu
 const RESULT = 'result.json';
 
 /** The config of one demo run: the cpu preset with the demo's schedule. */
-export async function demoConfig(job: DemoJob, o: DemoJobOptions): Promise<TrainConfig> {
+async function demoConfig(job: DemoJob, o: DemoJobOptions): Promise<TrainConfig> {
   const { resolveConfig } = await import('../config/load.js');
   return resolveConfig({ preset: 'cpu', flags: { method: job.method, seed: job.seed, iters: o.iters,
     checkpointEvery: Math.max(1, Math.round(o.iters / 4)), ...(o.threads ? { threads: o.threads } : {}),
@@ -55,6 +55,7 @@ export async function runJobsInChildren(list: DemoJob[], jobs: number, threads: 
   let next = 0;
   let failure: Error | null = null;
   const children = new Set<ReturnType<typeof spawn>>();
+  const stopAll = () => { for (const c of children) c.kill('SIGINT'); }; // each child checkpoints and exits 130
   const runOne = (idx: number): Promise<void> => new Promise((resolveJob) => {
     const job = list[idx]!;
     const args = [script, 'demo', '--job', `${job.method}:${job.seed}`, '--job-out', job.outDir, '--iters', String(o.iters),
@@ -78,7 +79,7 @@ export async function runJobsInChildren(list: DemoJob[], jobs: number, threads: 
       } else {
         failure = new ClanError(`demo: the ${job.method} seed ${job.seed} run failed (exit ${code ?? signal}): ${lastLine.replace(/^clan: /, '')}`);
       }
-      if (failure) for (const c of children) c.kill('SIGINT'); // the others checkpoint and stop too
+      if (failure) stopAll();
       resolveJob();
     });
   });
@@ -87,12 +88,11 @@ export async function runJobsInChildren(list: DemoJob[], jobs: number, threads: 
   };
   // Ctrl-C reaches the children through the terminal's process group; a SIGINT sent to this process alone is
   // forwarded. Either way each child checkpoints and exits 130, and so does the demo.
-  const onSigint = () => { for (const c of children) c.kill('SIGINT'); };
-  process.on('SIGINT', onSigint);
+  process.on('SIGINT', stopAll);
   try {
     await Promise.all(Array.from({ length: Math.min(jobs, list.length) }, worker));
   } finally {
-    process.off('SIGINT', onSigint);
+    process.off('SIGINT', stopAll);
   }
   if (failure) throw failure;
   return results;
