@@ -119,7 +119,7 @@ export const demoCmd: Command = {
         key, label,
         metrics: rows.filter((r) => r.eval === undefined).map((r) => ({ step: r.step as number, lr: r.lr as number, seg: r.seg as number,
           ...(r.adv !== undefined ? { adv: r.adv as number } : {}), ...(r.weight !== undefined ? { weight: r.weight as number } : {}),
-          ...(r.d_s !== undefined ? { d_s: r.d_s as number } : {}), ...(r.d_t !== undefined ? { d_t: r.d_t as number } : {}) })),
+          ...(r.d_s !== undefined ? { d_s: r.d_s as number } : {}), ...(r.d_t !== undefined ? { d_t: r.d_t as number } : {}), ...(r.m !== undefined ? { m: r.m as number } : {}) })),
         evals: rows.filter((r) => r.eval !== undefined).map((r) => ({ step: r.step as number, miou: (r.eval as { miou: number }).miou })),
         perClassIou: classNames.map((n) => s.per_class_iou[n] ?? null),
         miouMean: s.target_miou, miouStd: s.target_miou_std, seeds, iters, seconds: s.seconds,

@@ -39,6 +39,7 @@ export const methodSchema = z.object({
   lambdaWeight: z.number().min(0).default(0.01),
   lambdaLocal: z.number().min(0).default(40),
   epsilon: z.number().min(0).default(0.4),
+  detachM: z.boolean().default(false), // true: M only weights the G adversarial loss, no gradient through it (§2.3)
   segLoss: z.enum(['focal', 'ce']).default('focal'),
   gamma: z.number().min(0).default(2),
   ndf: z.number().int().positive().default(64),

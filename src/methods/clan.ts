@@ -57,7 +57,8 @@ export class Clan extends UDAMethod {
       // 4. target: M with graph (§2.3), adversarial loss against the SOURCE label
       const [x1t, x2t] = this.forwardUp(target.image, target.size);
       const M = disagreementMap(x1t, x2t);                                         // [N, 1, h, w]
-      const adv = adversarialBce(this.discriminate(x1t, x2t, target.size, false), SOURCE, weighted ? M : null, c.epsilon, c.lambdaLocal);
+      const wG = c.detachM ? M.detach() : M; // official: attached, an extra "C1 and C2 agree on target" pull (§2.3)
+      const adv = adversarialBce(this.discriminate(x1t, x2t, target.size, false), SOURCE, weighted ? wG : null, c.epsilon, c.lambdaLocal);
       adv.mul(c.lambdaAdv * damping).backward();
       // 5. weight discrepancy between C1 and C2 (§2.2)
       let weight: number | undefined;
@@ -75,7 +76,7 @@ export class Clan extends UDAMethod {
       // 9. step G, then D
       this.optG.step();
       this.optD.step();
-      return { seg: seg.item(), adv: adv.item(), weight, d_s: dS.item(), d_t: dT.item(), lrG, lrD, damping, weighted };
+      return { seg: seg.item(), adv: adv.item(), weight, d_s: dS.item(), d_t: dT.item(), lrG, lrD, damping, weighted, m: M.mean().item() };
     });
   }
 

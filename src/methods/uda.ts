@@ -26,6 +26,7 @@ export interface MethodConfig {
   lambdaWeight: number;   // weight-discrepancy weight λ_weight (0.01; ×2 in the loss)
   lambdaLocal: number;    // λ_local in ε + λ_local·M (40 GTA5, 10 SYNTHIA)
   epsilon: number;        // ε in ε + λ_local·M (0.4)
+  detachM: boolean;       // official false: the G step back-propagates through M too (§2.3); true: M is a pure weight
   segLoss: 'focal' | 'ce'; // the official code trains with focal loss (§2.1); 'ce' is the paper's form
   gamma: number;          // focal γ (2)
   ndf: number;            // D base width (64)
@@ -35,7 +36,7 @@ export interface MethodConfig {
 export const DEFAULT_METHOD_CONFIG: MethodConfig = {
   maxIter: 100000, warmup: 5000, preheat: 5000, power: 0.9, optimizerG: 'sgd', lrG: 2.5e-4, headLrMult: 10, momentum: 0.9, weightDecay: 5e-4,
   beta1G: 0.9, beta2G: 0.99,
-  lrD: 1e-4, beta1D: 0.9, beta2D: 0.99, lambdaAdv: 0.001, lambdaWeight: 0.01, lambdaLocal: 40, epsilon: 0.4,
+  lrD: 1e-4, beta1D: 0.9, beta2D: 0.99, lambdaAdv: 0.001, lambdaWeight: 0.01, lambdaLocal: 40, epsilon: 0.4, detachM: false,
   segLoss: 'focal', gamma: 2, ndf: 64, officialDuplicateParams: false,
 };
 
@@ -46,6 +47,8 @@ export interface TargetBatch { image: Tensor; size: [number, number] }  // [N, 3
 export interface StepLog {
   seg: number; adv?: number; weight?: number; d_s?: number; d_t?: number;
   lrG: number; lrD?: number; damping?: number; weighted?: boolean;
+  m?: number;      // mean of the disagreement map M over the target batch (§2.3): the scale λ_local multiplies
+
 }
 
 export type MethodKey = 'source_only' | 'adversarial' | 'clan';

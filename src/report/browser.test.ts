@@ -51,7 +51,7 @@ test('report in headless Chromium: images load, no console error, no network, ma
       const box = f.querySelector('svg')!.getBoundingClientRect();
       return { id: f.id, counts: series.map((s) => [s, marks.filter((l) => l.startsWith(s + sep)).length] as const), width: box.width, height: box.height };
     }), ' · ');
-    assert.equal(charts.length, 9);
+    assert.equal(charts.length, 10);
     for (const c of charts) {
       assert.ok(c.counts.length >= 1, `${c.id}: no series`);
       for (const [s, n] of c.counts) assert.ok(n >= 1, `${c.id}: no mark for series ${s}`);

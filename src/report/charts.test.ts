@@ -21,12 +21,13 @@ test('sansTextWidth and scopeSvgIds', () => {
 
 test('reportCharts: one mark or more per series; a method without a loss is no series of that chart', async () => {
   const charts = byId(await reportCharts(syntheticReport({ samples: 0 })));
-  assert.deepEqual([...charts.keys()], ['loss-seg', 'loss-adv', 'loss-weight', 'loss-d_s', 'loss-d_t', 'lr', 'miou', 'per-class', 'confusion']);
+  assert.deepEqual([...charts.keys()], ['loss-seg', 'loss-adv', 'loss-weight', 'loss-d_s', 'loss-d_t', 'disagreement', 'lr', 'miou', 'per-class', 'confusion']);
   const all = ['Source only', 'Adversarial (AdaptSegNet)', 'CLAN'];
   assert.deepEqual(charts.get('loss-seg')!.series, all);
   assert.deepEqual(charts.get('loss-adv')!.series, all.slice(1));
   assert.deepEqual(charts.get('loss-weight')!.series, ['CLAN']);
   assert.deepEqual(charts.get('loss-d_t')!.series, all.slice(1));
+  assert.deepEqual(charts.get('disagreement')!.series, all.slice(1));
   assert.deepEqual(charts.get('lr')!.series, ['all methods']); // one shared schedule
   assert.deepEqual(charts.get('miou')!.series, all);
   assert.deepEqual(charts.get('confusion')!.series, ['CLAN']);

@@ -3,7 +3,7 @@
 // with its series name and " · ", which is how tests (and screen readers) find one mark per plotted series.
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import { LOSS_KEYS, type LossKey, type MethodResult, type ReportData } from './types.js';
+import { CURVE_KEYS, type CurveKey, type MethodResult, type ReportData } from './types.js';
 
 export interface Chart {
   id: string;       // unique in the page; also prefixes the SVG's clip/gradient ids
@@ -20,9 +20,10 @@ export const SEP = ' · ';
 const METHOD_COLORS: Record<string, string> = { source_only: '#79706e', adversarial: '#f28e2b', clan: '#4e79a7' };
 const OTHER_COLORS = ['#e15759', '#59a14f', '#b07aa1', '#76b7b2', '#edc948', '#ff9da7', '#9c755f'];
 
-const LOSS_TITLES: Record<LossKey, string> = {
+const CURVE_TITLES: Record<CurveKey, string> = {
   seg: 'Segmentation loss (source)', adv: 'Adversarial loss (G, target)', weight: 'Weight-discrepancy loss',
   d_s: 'Discriminator loss, source', d_t: 'Discriminator loss, target',
+  m: 'C1/C2 disagreement M on target (mean)',
 };
 
 const SMOOTH_BETA = 0.9;   // EMA factor of the bold loss lines (raw values are drawn faintly behind them)
@@ -99,9 +100,9 @@ export function ema(values: readonly number[], beta = SMOOTH_BETA): number[] {
 export async function reportCharts(d: ReportData): Promise<Chart[]> {
   const colors = methodColors(d.methods);
   const specs: { id: string; title: string; series: string[]; spec: TopLevelSpec; wide: boolean }[] = [];
-  for (const loss of LOSS_KEYS) {
-    const c = lossSpec(d.methods, loss, colors);
-    if (c) specs.push({ id: `loss-${loss}`, title: LOSS_TITLES[loss], wide: false, ...c });
+  for (const key of CURVE_KEYS) {
+    const c = curveSpec(d.methods, key, colors);
+    if (c) specs.push({ id: key === 'm' ? 'disagreement' : `loss-${key}`, title: CURVE_TITLES[key], wide: false, ...c });
   }
   const lr = lrSpec(d.methods, colors);
   if (lr) specs.push({ id: 'lr', title: 'Learning rate', wide: false, ...lr });
@@ -122,8 +123,8 @@ function colorEncoding(series: string[], colors: Map<string, string>) {
   return { field: 'series', type: 'nominal' as const, scale: { domain: series, range: series.map((s) => colors.get(s) ?? '#333') } };
 }
 
-/** One loss over steps, methods as colours; a method without any finite value of this loss is not a series. */
-function lossSpec(methods: readonly MethodResult[], loss: LossKey, colors: Map<string, string>): Built | undefined {
+/** One logged curve over steps, methods as colours; a method without any finite value of it is not a series. */
+function curveSpec(methods: readonly MethodResult[], loss: CurveKey, colors: Map<string, string>): Built | undefined {
   const rows: Record<string, unknown>[] = [];
   const series: string[] = [];
   for (const m of methods) {
@@ -141,7 +142,7 @@ function lossSpec(methods: readonly MethodResult[], loss: LossKey, colors: Map<s
     series,
     spec: {
       config: CONFIG, ...SMALL,
-      title: { text: LOSS_TITLES[loss], subtitle: `faint: raw, bold: EMA ${SMOOTH_BETA}` },
+      title: { text: CURVE_TITLES[loss], subtitle: `faint: raw, bold: EMA ${SMOOTH_BETA}` },
       data: { values: rows },
       encoding: {
         x: { field: 'step', type: 'quantitative', title: 'iteration' },

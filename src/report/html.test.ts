@@ -44,7 +44,7 @@ test('renderReport: one self-contained page, no network URL, images inline, one 
   }
   // Charts: every figure lists its series, and its SVG has ≥ 1 data mark per series.
   const figures = [...html.matchAll(/<figure class="chart[^"]*" id="([^"]+)" data-series="([^"]*)">([\s\S]*?)<\/figure>/g)];
-  assert.deepEqual(figures.map((f) => f[1]), ['loss-seg', 'loss-adv', 'loss-weight', 'loss-d_s', 'loss-d_t', 'lr', 'miou', 'confusion', 'per-class']);
+  assert.deepEqual(figures.map((f) => f[1]), ['loss-seg', 'loss-adv', 'loss-weight', 'loss-d_s', 'loss-d_t', 'disagreement', 'lr', 'miou', 'confusion', 'per-class']);
   for (const [, id, seriesAttr, svg] of figures) {
     const series = JSON.parse(seriesAttr!.replace(/&quot;/g, '"')) as string[];
     assert.ok(series.length >= 1, id);

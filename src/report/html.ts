@@ -14,7 +14,7 @@ export async function renderReport(data: ReportData): Promise<string> {
   validateReportData(data);
   const charts = await reportCharts(data);
   const byId = new Map(charts.map((c) => [c.id, c]));
-  const training = charts.filter((c) => c.id.startsWith('loss-') || c.id === 'lr');
+  const training = charts.filter((c) => c.id.startsWith('loss-') || c.id === 'disagreement' || c.id === 'lr');
   const pick = (ids: string[]) => ids.map((id) => byId.get(id)).filter((c): c is Chart => c !== undefined);
   return `<!DOCTYPE html>
 <html lang="en">

@@ -47,6 +47,7 @@ export function syntheticReport(opts: SyntheticOptions = {}): ReportData {
         if (key === 'clan') row.weight = 1.02 - 0.3 * t + 0.01 * noise();
         row.d_s = 0.69 - 0.08 * t + 0.05 * noise();
         row.d_t = 0.69 - 0.05 * t + 0.05 * noise();
+        row.m = (key === 'clan' ? 0.02 : 0.005) * (1 - 0.5 * t) * (1 + 0.2 * noise());
       }
       metrics.push(row);
     }

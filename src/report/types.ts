@@ -12,6 +12,7 @@ export interface MetricRow {
   weight?: number; // weight-discrepancy loss (cos(W5, W6) + 1)·…, §2.2
   d_s?: number;    // discriminator loss on source, §2.6
   d_t?: number;    // discriminator loss on target, §2.6
+  m?: number;      // mean of the disagreement map M = 1 − cos(p1, p2) over the target batch, §2.3
 }
 
 export interface MethodResult {
@@ -48,7 +49,9 @@ export interface ReportData {
 }
 
 export const LOSS_KEYS = ['seg', 'adv', 'weight', 'd_s', 'd_t'] as const;
-export type LossKey = (typeof LOSS_KEYS)[number];
+/** Per-step curves drawn in the Training section: the five losses, then mean M (what λ_local multiplies). */
+export const CURVE_KEYS = [...LOSS_KEYS, 'm'] as const;
+export type CurveKey = (typeof CURVE_KEYS)[number];
 
 /** Throws a DataError naming the first field that does not fit (sizes, duplicate keys, fractions out of range). */
 export function validateReportData(d: ReportData): void {

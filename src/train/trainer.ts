@@ -177,7 +177,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       }
       const secs = (Date.now() - ts) / 1000;
       appendFileSync(metricsPath, JSON.stringify({ step, lr: s.lrG, ...(s.lrD !== undefined ? { lr_d: s.lrD } : {}),
-        ...Object.fromEntries(LOSS_KEYS.filter((k) => s[k] !== undefined).map((k) => [k, s[k]])), seconds: secs }) + '\n');
+        ...Object.fromEntries(LOSS_KEYS.filter((k) => s[k] !== undefined).map((k) => [k, s[k]])),
+        ...(s.m !== undefined ? { m: s.m } : {}), seconds: secs }) + '\n');
       o.progress?.(step, cfg.iters, s, (Date.now() - t0) / 1000);
       const last = step === cfg.iters;
       if (step % evalEvery === 0 || last) {
