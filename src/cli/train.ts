@@ -13,8 +13,10 @@ const USAGE = `usage: clan train [--config FILE|PRESET] [--preset NAME] [--metho
        clan train --resume RUN_DIR [--iters N] [--set key=value ...]
 
 Trains a segmentation network on a labelled source and an unlabelled target domain. Progress and the five
-losses go to stderr; RUN_DIR gets config.yaml, run.json, metrics.jsonl (one line per step, plus evaluation
-lines) and checkpoints/ (the last --set keepLast=K and the best on --target-val).
+losses go to stderr; RUN_DIR gets config.yaml, run.json, metrics.jsonl (one line per step: step, lr, lr_d, seg,
+adv, weight, d_s, d_t, m = mean C1/C2 disagreement M on the target batch, seconds; plus evaluation lines) and
+checkpoints/ (the last --set keepLast=K and the best on --target-val). λ_local multiplies M: compare λ_local·m
+with ε to see how much CLAN's per-pixel weighting acts.
 
   --config      a YAML/JSON config file or a preset name (configs compose with 'extends:')
   --preset      base preset: gta5-cityscapes, synthia-cityscapes, official-exact, cpu
