@@ -114,7 +114,7 @@ export const demoCmd: Command = {
     const methods = METHODS.map(([, key, label]) => {
       const rs = results[key]!;
       const rows = readMetrics(rs[0]!.outDir);
-      const s = summary[key] as { target_miou: number; target_miou_std: number; seconds: number; per_class_iou: Record<string, number | null> };
+      const s = summary[key] as { target_miou: number; target_miou_std: number; per_seed: number[]; seconds: number; per_class_iou: Record<string, number | null> };
       return {
         key, label,
         metrics: rows.filter((r) => r.eval === undefined).map((r) => ({ step: r.step as number, lr: r.lr as number, seg: r.seg as number,
@@ -122,7 +122,7 @@ export const demoCmd: Command = {
           ...(r.d_s !== undefined ? { d_s: r.d_s as number } : {}), ...(r.d_t !== undefined ? { d_t: r.d_t as number } : {}), ...(r.m !== undefined ? { m: r.m as number } : {}) })),
         evals: rows.filter((r) => r.eval !== undefined).map((r) => ({ step: r.step as number, miou: (r.eval as { miou: number }).miou })),
         perClassIou: classNames.map((n) => s.per_class_iou[n] ?? null),
-        miouMean: s.target_miou, miouStd: s.target_miou_std, seeds, iters, seconds: s.seconds,
+        miouMean: s.target_miou, miouStd: s.target_miou_std, perSeed: s.per_seed, seeds, iters, seconds: s.seconds,
       };
     });
     const K = classNames.length;

@@ -66,6 +66,11 @@ test('renderReport: summary and per-class tables in percent with two decimals', 
   assert.match(html, /<th scope="row">road<\/th>(<td[^>]*>[^<]*<\/td>){2}<td class="num best">87\.00<\/td>/);
   assert.match(html, /<th scope="row">train<\/th><td class="num">—<\/td><td class="num">—<\/td><td class="num">—<\/td>/);
   assert.ok(!/\d\.\d{3,}%/.test(html.replace(/<svg[\s\S]*?<\/svg>/g, '')), 'a percent with more than two decimals');
+  assert.ok(!html.includes('per seed (%)'), 'one value per method: no per-seed column');
+  // Several seeds: the values side by side, in seed order.
+  const withSeeds = await renderReport({ ...d, methods: m.map((x, i) => ({ ...x, perSeed: [[0.3588, 0.37, 0.3723], [0.41, 0.4366, 0.4244], [0.43, 0.4252, 0.4395]][i]! })) });
+  assert.match(withSeeds, /<th>per seed \(%\)/);
+  assert.match(withSeeds, /<td class="num best">43\.16 ± 0\.55<\/td><td class="num">\+6\.52<\/td><td class="num">—<\/td><td class="num">43\.00, 42\.52, 43\.95<\/td>/);
 });
 
 test('renderReport: text is escaped, notes listed, inconsistent data rejected with DataError', async () => {
@@ -78,6 +83,8 @@ test('renderReport: text is escaped, notes listed, inconsistent data rejected wi
   await bad({ methods: [{ ...d.methods[0]!, perClassIou: [0.5] }] }, /methods\[0\] \(source_only\)\.perClassIou has 1 entries; expected 19/);
   await bad({ methods: [d.methods[0]!, d.methods[0]!] }, /methods\[1\] \(source_only\)\.key is repeated/);
   await bad({ methods: [{ ...d.methods[0]!, miouMean: 43.2 }] }, /miouMean = 43\.2; expected a fraction/);
+  await bad({ methods: [{ ...d.methods[0]!, perSeed: [0.4] }] }, /methods\[0\] \(source_only\)\.perSeed has 1 entries; expected 3 \(seeds\)/);
+  await bad({ methods: [{ ...d.methods[0]!, perSeed: [0.4, 41, 0.4] }] }, /perSeed\[1\] = 41; expected a fraction/);
   await bad({ confusion: { method: 'dann', matrix: [] } }, /confusion\.method 'dann' is not a method key/);
   await bad({ confusion: { method: 'clan', matrix: [[1]] } }, /confusion\.matrix is not 19×19/);
 });

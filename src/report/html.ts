@@ -75,6 +75,8 @@ function figure(c: Chart): string {
 function summaryTable(methods: readonly MethodResult[]): string {
   const base = methods.find((m) => m.key === 'source_only');
   const best = Math.max(...methods.map((m) => m.miouMean));
+  // Per-seed values side by side: the seed spread is shared across methods (same init and data order per seed).
+  const perSeed = methods.some((m) => (m.perSeed?.length ?? 0) > 1);
   const rows = methods.map((m) => {
     const peak = m.evals.reduce<{ step: number; miou: number } | undefined>((a, e) => (a === undefined || e.miou > a.miou ? e : a), undefined);
     const gain = base && m !== base ? `${m.miouMean >= base.miouMean ? '+' : '−'}${pct(Math.abs(m.miouMean - base.miouMean))}` : '';
@@ -82,11 +84,13 @@ function summaryTable(methods: readonly MethodResult[]): string {
       + `<td class="num${m.miouMean === best ? ' best' : ''}">${pct(m.miouMean)} ± ${pct(m.miouStd)}</td>`
       + `<td class="num">${gain}</td>`
       + `<td class="num">${peak ? `${pct(peak.miou)} <span class="muted">@ ${peak.step}</span>` : '—'}</td>`
+      + (perSeed ? `<td class="num">${m.perSeed?.map((v) => pct(v)).join(', ') ?? '—'}</td>` : '')
       + `<td class="num">${m.seeds}</td><td class="num">${int(m.iters)}</td>`
       + `<td class="num">${int(Math.round(m.seconds))} <span class="muted">(${duration(m.seconds)})</span></td></tr>`;
   });
   return `<table class="summary"><thead><tr><th>Method</th><th>target mIoU (%)<br><span class="muted">mean ± std over seeds</span></th>`
     + `<th>Δ vs source only<br><span class="muted">(points)</span></th><th>best checkpoint (%)<br><span class="muted">first seed</span></th>`
+    + (perSeed ? '<th>per seed (%)<br><span class="muted">seed 0, 1, …</span></th>' : '')
     + `<th>seeds</th><th>iterations</th><th>seconds</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
 }
 

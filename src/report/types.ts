@@ -24,6 +24,7 @@ export interface MethodResult {
   miouMean: number;                 // fraction, mean over seeds
   miouStd: number;                  // fraction, std over seeds (0 for one seed)
   seeds: number;
+  perSeed?: number[];               // fraction per seed, in seed order (shown when there are several)
   iters: number;
   seconds: number;                  // training wall time
 }
@@ -68,6 +69,8 @@ export function validateReportData(d: ReportData): void {
     m.perClassIou.forEach((v, k) => { if (v !== null && !(v >= 0 && v <= 1)) fail(`${at}.perClassIou[${k}]`, `= ${v}; expected a fraction in [0, 1] or null`); });
     m.evals.forEach((e, k) => { if (!(e.miou >= 0 && e.miou <= 1)) fail(`${at}.evals[${k}].miou`, `= ${e.miou}; expected a fraction in [0, 1]`); });
     if (!(m.miouMean >= 0 && m.miouMean <= 1)) fail(`${at}.miouMean`, `= ${m.miouMean}; expected a fraction in [0, 1]`);
+    if (m.perSeed && m.perSeed.length !== m.seeds) fail(`${at}.perSeed`, `has ${m.perSeed.length} entries; expected ${m.seeds} (seeds)`);
+    m.perSeed?.forEach((v, k) => { if (!(v >= 0 && v <= 1)) fail(`${at}.perSeed[${k}]`, `= ${v}; expected a fraction in [0, 1]`); });
   });
   if (d.confusion) {
     const { method, matrix } = d.confusion;
