@@ -62,6 +62,11 @@ test('bad paths, empty folders, bad config, bad checkpoints, unwritable --out: o
   if (existsSync(cs)) assertOneLineError(clan(['eval', '--checkpoint', ckpt, '--data', `cityscapes:${cs}:val`]), 1, /predicts 11 classes but dataset cityscapes:.* has 19/);
   assertOneLineError(clan(['predict', '--checkpoint', ckpt, '--input', join(tmp, 'missing.png'), '--out', join(tmp, 'p')]), 1, /--input .*missing\.png does not exist/);
   assertOneLineError(clan(['train', ...TINY, '--iters', '1', '--out', '/dev/null/run']), 1, /--out \/dev\/null\/run is not writable \(ENOTDIR/);
+  // Node's recursive mkdir never returns under /proc; ours answers at once
+  if (existsSync('/proc/self')) {
+    assertOneLineError(clan(['train', ...TINY, '--iters', '1', '--out', '/proc/clan/run']), 1, /--out \/proc\/clan\/run is not writable \(ENOENT at \/proc\/clan\)/);
+    assertOneLineError(clan(['demo', '--quick', '--out', '/proc/clan/demo']), 1, /--out \/proc\/clan\/demo is not writable \(ENOENT/);
+  }
 });
 
 test('missing libtorch addon: one line naming the fix', () => {

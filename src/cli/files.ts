@@ -1,13 +1,14 @@
 // Output-folder checks shared by the commands that write (train, predict, demo, eval --run).
-import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ClanError } from '../util/errors.js';
+import { makeDirs } from '../util/paths.js';
 
 /** Create `dir` if needed and make sure we can write there; one clear error otherwise. */
 export function assertWritable(dir: string, flag = '--out'): void {
   try {
     if (existsSync(dir) && !statSync(dir).isDirectory()) throw new ClanError(`${flag} ${dir} exists and is not a folder`);
-    mkdirSync(dir, { recursive: true });
+    makeDirs(dir);
     accessSync(dir, constants.W_OK);
   } catch (e) {
     if (e instanceof ClanError) throw e;

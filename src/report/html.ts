@@ -1,11 +1,12 @@
 // One self-contained HTML report: charts as inline SVG, images as data: URIs, CSS inline, no script and no
 // network request (a Content-Security-Policy forbids any). Written atomically by writeReport.
 import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { reportCharts, type Chart } from './charts.js';
 import { dataUri, VIRIDIS } from './png.js';
 import { validateReportData, type MethodResult, type ReportData } from './types.js';
+import { makeDirs } from '../util/paths.js';
 
 export type { MethodResult, MetricRow, ReportData, Sample } from './types.js';
 
@@ -47,7 +48,7 @@ ${data.notes?.length ? `<section id="notes"><h2>Notes</h2><ul>${data.notes.map((
 export async function writeReport(path: string, data: ReportData): Promise<void> {
   const html = await renderReport(data);
   const dir = dirname(path);
-  await mkdir(dir, { recursive: true });
+  makeDirs(dir);
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   try {
     await writeFile(tmp, html, 'utf8');

@@ -2,13 +2,14 @@
 // RNG state, loader positions and the config — everything exact resume needs. Written to a temp file, fsynced,
 // renamed; a SHA-256 over all tensor bytes is verified on load.
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, statfsSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readdirSync, renameSync, statfsSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import * as torch from '../torch/index.js';
 import type { HostTensor } from '../torch/dtype.js';
 import { encodeSafetensors, readSafetensorsFile } from '../io/safetensors.js';
 import { CheckpointError, ClanError } from '../util/errors.js';
 import { stripPrefix } from '../util/prefix.js';
+import { makeDirs } from '../util/paths.js';
 
 export const CKPT_FORMAT = 'clan-checkpoint';
 
@@ -101,7 +102,7 @@ export function checkDiskSpace(dir: string, bytes: number): void {
 }
 
 export function saveCheckpoint(dir: string, parts: CheckpointParts, meta: Omit<CheckpointMeta, 'format' | 'version' | 'optG' | 'optD' | 'sha256'>): string {
-  mkdirSync(dir, { recursive: true });
+  makeDirs(dir);
   const tensors = new Map<string, HostTensor>();
   for (const [k, t] of parts.G.stateDict()) tensors.set(`G.${k}`, t.toHost());
   if (parts.D) for (const [k, t] of parts.D.stateDict()) tensors.set(`D.${k}`, t.toHost());

@@ -1,6 +1,6 @@
 // The training loop: datasets → loaders → method.trainStep, with metrics.jsonl, periodic evaluation on the target
 // validation split, checkpoints (keep last K + best), exact resume, Ctrl-C and NaN handling.
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -17,7 +17,7 @@ import type { TrainConfig } from '../config/schema.js';
 import { evaluate, perClassIou, type EvalResult } from '../eval/evaluate.js';
 import { readSafetensorsFile } from '../io/safetensors.js';
 import { ClanError, ConfigError, DataError } from '../util/errors.js';
-import { packageRoot } from '../util/paths.js';
+import { makeDirs, packageRoot } from '../util/paths.js';
 import { stripPrefix } from '../util/prefix.js';
 import { newestValidCheckpoint, pruneCheckpoints, restoreParts, saveCheckpoint, checkpointName } from './checkpoint.js';
 
@@ -67,7 +67,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
   const out = resolve(o.outDir);
   const ckptDir = join(out, 'checkpoints');
-  mkdirSync(ckptDir, { recursive: true });
+  makeDirs(ckptDir);
   const threads = cfg.threads ?? availableParallelism();
   torch.setNumThreads(threads);
   await loadOptionalDatasetTypes();

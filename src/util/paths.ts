@@ -1,6 +1,6 @@
 // Locations relative to the installed package (so `clan` works from any folder).
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 let cached: string | null = null;
@@ -23,3 +23,20 @@ export function fixturePath(rel: string): string { return join(packageRoot(), 't
 
 /** ../shared/fixtures beside the repository (third-party data, never copied in). */
 export function sharedFixturesPath(): string { return join(packageRoot(), '..', 'shared', 'fixtures'); }
+
+/**
+ * mkdir -p, one level at a time. Node's `mkdirSync(dir, { recursive: true })` never returns for a path under
+ * /proc (mkdir there answers ENOENT and Node retries the parent forever, Node 20); this throws the first error.
+ */
+export function makeDirs(dir: string): void {
+  const missing: string[] = [];
+  for (let d = resolve(dir); !existsSync(d); d = dirname(d)) {
+    missing.push(d);
+    if (dirname(d) === d) break;
+  }
+  for (const d of missing.reverse()) {
+    try { mkdirSync(d); } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || !statSync(d).isDirectory()) throw e; // EEXIST: made meanwhile
+    }
+  }
+}
