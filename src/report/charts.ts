@@ -124,11 +124,11 @@ function colorEncoding(series: string[], colors: Map<string, string>) {
 }
 
 /** One logged curve over steps, methods as colours; a method without any finite value of it is not a series. */
-function curveSpec(methods: readonly MethodResult[], loss: CurveKey, colors: Map<string, string>): Built | undefined {
+function curveSpec(methods: readonly MethodResult[], key: CurveKey, colors: Map<string, string>): Built | undefined {
   const rows: Record<string, unknown>[] = [];
   const series: string[] = [];
   for (const m of methods) {
-    const pts = m.metrics.filter((r) => Number.isFinite(r[loss])).map((r) => ({ step: r.step, value: r[loss]! }));
+    const pts = m.metrics.filter((r) => Number.isFinite(r[key])).map((r) => ({ step: r.step, value: r[key]! }));
     if (pts.length === 0) continue;
     series.push(m.label);
     for (const p of pts) rows.push({ ...p, series: m.label, kind: 'raw', aria: `${m.label}${SEP}raw` });
@@ -142,11 +142,11 @@ function curveSpec(methods: readonly MethodResult[], loss: CurveKey, colors: Map
     series,
     spec: {
       config: CONFIG, ...SMALL,
-      title: { text: CURVE_TITLES[loss], subtitle: `faint: raw, bold: EMA ${SMOOTH_BETA}` },
+      title: { text: CURVE_TITLES[key], subtitle: `faint: raw, bold: EMA ${SMOOTH_BETA}` },
       data: { values: rows },
       encoding: {
         x: { field: 'step', type: 'quantitative', title: 'iteration' },
-        y: { field: 'value', type: 'quantitative', title: loss, scale: { zero: false } },
+        y: { field: 'value', type: 'quantitative', title: key, scale: { zero: false } },
         color: colorEncoding(series, colors),
         description: { field: 'aria' },
       },
