@@ -109,6 +109,7 @@ export const demoCmd: Command = {
     // Report: curves from seed 0, per-class means, CLAN's confusion matrix, sample predictions.
     const { writeReport } = await import('../report/html.js');
     const { buildSamples } = await import('./demo-samples.js');
+    const { CURVE_KEYS } = await import('../report/types.js');
     const readMetrics = (dir: string) => readFileSync(join(dir, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean)
       .map((l) => JSON.parse(l) as Record<string, unknown>);
     const methods = METHODS.map(([, key, label]) => {
@@ -117,9 +118,9 @@ export const demoCmd: Command = {
       const s = summary[key] as { target_miou: number; target_miou_std: number; per_seed: number[]; seconds: number; per_class_iou: Record<string, number | null> };
       return {
         key, label,
+        // each curve the report draws, where the method logged it (source-only has no adv/weight/d_s/d_t/m)
         metrics: rows.filter((r) => r.eval === undefined).map((r) => ({ step: r.step as number, lr: r.lr as number, seg: r.seg as number,
-          ...(r.adv !== undefined ? { adv: r.adv as number } : {}), ...(r.weight !== undefined ? { weight: r.weight as number } : {}),
-          ...(r.d_s !== undefined ? { d_s: r.d_s as number } : {}), ...(r.d_t !== undefined ? { d_t: r.d_t as number } : {}), ...(r.m !== undefined ? { m: r.m as number } : {}) })),
+          ...Object.fromEntries(CURVE_KEYS.filter((k) => r[k] !== undefined).map((k) => [k, r[k] as number])) })),
         evals: rows.filter((r) => r.eval !== undefined).map((r) => ({ step: r.step as number, miou: (r.eval as { miou: number }).miou })),
         perClassIou: classNames.map((n) => s.per_class_iou[n] ?? null),
         miouMean: s.target_miou, miouStd: s.target_miou_std, perSeed: s.per_seed, seeds, iters, seconds: s.seconds,
