@@ -9,7 +9,7 @@ import { ClanError, DataError } from '../util/errors.js';
 import { Interrupted } from '../train/interrupted.js';
 import type { TrainResult } from '../train/trainer.js';
 import type { TrainConfig } from '../config/schema.js';
-import { trainProgress } from './progress.js';
+import { RunBoard, trainProgress } from './progress.js';
 
 export interface DemoJob { method: string; key: string; seed: number; outDir: string }
 export interface DemoJobOptions { iters: number; threads?: number; valLimit?: number; commandLine: string[] }
@@ -55,22 +55,32 @@ export async function runJobsInChildren(list: DemoJob[], jobs: number, threads: 
   let next = 0;
   let failure: Error | null = null;
   const children = new Set<ReturnType<typeof spawn>>();
+  const board = new RunBoard(list.length); // one redrawn status line on a TTY, the children's lines otherwise
   const stopAll = () => { for (const c of children) c.kill('SIGINT'); }; // each child checkpoints and exits 130
   const runOne = (idx: number): Promise<void> => new Promise((resolveJob) => {
     const job = list[idx]!;
     const args = [script, 'demo', '--job', `${job.method}:${job.seed}`, '--job-out', job.outDir, '--iters', String(o.iters),
       '--threads', String(threads), ...(o.valLimit ? ['--val-limit', String(o.valLimit)] : [])];
-    // stdout is ignored (children print nothing there); stderr (progress, one-line errors) is passed through
+    // stdout is ignored (children print nothing there); stderr (progress, one-line errors) goes to the board
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     children.add(child);
+    const label = `${job.method} seed ${job.seed}`;
+    board.start(label, o.iters);
     let lastLine = '';
+    let partial = ''; // a chunk may end inside a line
     child.stderr!.on('data', (b: Buffer) => {
-      process.stderr.write(b);
-      const lines = b.toString('utf8').split('\n').filter((l) => l.trim());
-      if (lines.length) lastLine = lines[lines.length - 1]!;
+      const lines = (partial + b.toString('utf8')).split('\n');
+      partial = lines.pop()!;
+      for (const l of lines) {
+        if (!l.trim()) continue;
+        board.line(label, l);
+        lastLine = l;
+      }
     });
     child.on('close', (code, signal) => {
       children.delete(child);
+      if (partial.trim()) { board.line(label, partial); lastLine = partial; }
+      board.finish(label);
       if (failure) { resolveJob(); return; }
       if (code === 0) {
         try { results[idx] = readResult(job); } catch (e) { failure = e as Error; }
@@ -93,6 +103,7 @@ export async function runJobsInChildren(list: DemoJob[], jobs: number, threads: 
     await Promise.all(Array.from({ length: Math.min(jobs, list.length) }, worker));
   } finally {
     process.off('SIGINT', stopAll);
+    board.close();
   }
   if (failure) throw failure;
   return results;

@@ -32,3 +32,58 @@ export function countProgress(label: string): (done: number, total: number) => v
     else if (done === total || done % 50 === 0) process.stderr.write(`${label} ${done}/${total}\n`);
   };
 }
+
+/** One progress line of `trainProgress` read back: what a parent process needs to show a child's run. */
+export interface RunProgress { label: string; step: number; total: number; eta: string }
+
+export function parseProgressLine(line: string): RunProgress | null {
+  const m = /^(.+?) \[[#.]+\] (\d+)\/(\d+) ETA (\S+)/.exec(line);
+  return m ? { label: m[1]!, step: Number(m[2]), total: Number(m[3]), eta: m[4]! } : null;
+}
+
+/** The demo's one status line over its running children: runs done, then each running run's step and ETA. */
+export function boardLine(done: number, total: number, running: readonly RunProgress[], columns = 160): string {
+  const parts = [`demo ${done}/${total} runs done`, ...running.map((r) => `${r.label} ${r.step}/${r.total} ETA ${r.eta}`)];
+  const line = parts.join(' · ');
+  return line.length > columns ? line.slice(0, Math.max(0, columns - 1)) + '…' : line;
+}
+
+/**
+ * The demo's view of several child runs on stderr. On a TTY: one line redrawn in place (`boardLine`), with the
+ * children's other lines (logs, errors) printed above it. Otherwise every child line passes through unchanged,
+ * which is what a log file wants.
+ */
+export class RunBoard {
+  private readonly running = new Map<string, RunProgress>();
+  private done = 0;
+  constructor(private readonly total: number, private readonly tty = process.stderr.isTTY === true,
+    private readonly write: (s: string) => void = (s) => { process.stderr.write(s); },
+    private readonly columns = () => (process.stderr.columns ?? 160) - 1) {}
+
+  /** A line a child wrote to its stderr. */
+  line(label: string, text: string): void {
+    if (!this.tty) { this.write(text + '\n'); return; }
+    const p = parseProgressLine(text);
+    if (p) this.running.set(label, p);
+    else this.write(`\r\x1b[K${text}\n`);
+    this.draw();
+  }
+
+  start(label: string, total: number): void {
+    this.running.set(label, { label, step: 0, total, eta: '--' });
+    if (this.tty) this.draw();
+  }
+
+  finish(label: string): void {
+    this.running.delete(label);
+    this.done++;
+    if (this.tty) this.draw();
+  }
+
+  /** Ends the status line (call once, when every run has ended). */
+  close(): void { if (this.tty) this.write('\n'); }
+
+  private draw(): void {
+    this.write(`\r${boardLine(this.done, this.total, [...this.running.values()], this.columns())}\x1b[K`);
+  }
+}
