@@ -1,10 +1,10 @@
 // The `clan` command as a new user meets it: every bad input ends with exactly one line on stderr naming the
 // path or key and what is expected, the documented exit code, and no stack trace. Plus Ctrl-C, NaN, a SIGKILL
 // during a checkpoint write, eval --json and predict outputs.
-import { test, before } from 'node:test';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decode } from 'fast-png';
@@ -13,6 +13,7 @@ import { readCheckpoint, listCheckpoints } from '../train/checkpoint.js';
 
 const CLAN = join(packageRoot(), 'bin', 'clan.js');
 const tmp = mkdtempSync(join(tmpdir(), 'clan-cli-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
 const TINY = ['--preset', 'cpu', '--backbone', 'micro', '--threads', '1', '--set', 'hyper.ndf=8', '--set', 'targetVal.limit=4', '--set', 'logEvery=1'];
 
 function clan(args: string[], env: Record<string, string> = {}) {

@@ -1,7 +1,7 @@
 // --init: converted PyTorch weights (here the DeepLab init format, legacy .pth) start a run's backbone.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { convert } from '../cli/convert.js';
@@ -11,8 +11,10 @@ import { createGenerator } from '../models/registry.js';
 import { loadInit } from './trainer.js';
 import * as torch from '../torch/index.js';
 
-test('clan convert (deeplab-init) then --init loads every backbone tensor and leaves the heads at init', async () => {
-  const out = join(mkdtempSync(join(tmpdir(), 'clan-init-')), 'init.safetensors');
+test('clan convert (deeplab-init) then --init loads every backbone tensor and leaves the heads at init', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'clan-init-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const out = join(dir, 'init.safetensors');
   const code = await convert.run([fixturePath('official/deeplab_init_legacy.pth'), out, '--backbone', 'micro', '--num-classes', '11', '--json']);
   assert.equal(code, 0);
   const file = readSafetensorsFile(out).tensors;

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync, truncateSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, truncateSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveConfig } from '../config/load.js';
@@ -34,8 +34,9 @@ function weightsDigest(ckpt: string): string {
   return h.digest('hex');
 }
 
-for (const opt of ['adam', 'sgd'] as const) test(`resume after the preheat switch is bit-identical to an uninterrupted run (G: ${opt})`, async () => {
+for (const opt of ['adam', 'sgd'] as const) test(`resume after the preheat switch is bit-identical to an uninterrupted run (G: ${opt})`, async (t) => {
   const root = mkdtempSync(join(tmpdir(), 'clan-resume-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
   const quiet = { log: () => {} };
   const full = await train({ config: base(12, opt), outDir: join(root, 'full'), ...quiet });
   // interrupted (as by Ctrl-C) at step 7: mid-epoch, past the preheat switch at 3, between checkpoints (every 3)
@@ -51,8 +52,9 @@ for (const opt of ['adam', 'sgd'] as const) test(`resume after the preheat switc
   assert.equal(full.finalEval!.miou, resumed.finalEval!.miou);
 });
 
-test('a truncated or corrupted newest checkpoint is refused and the previous one used', async () => {
+test('a truncated or corrupted newest checkpoint is refused and the previous one used', async (t) => {
   const root = mkdtempSync(join(tmpdir(), 'clan-ckpt-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
   await train({ config: base(6), outDir: root, log: () => {} });
   const [newest, previous] = listCheckpoints(join(root, 'checkpoints'));
   assert.ok(newest && previous);
