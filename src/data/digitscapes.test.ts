@@ -205,7 +205,7 @@ test('digitscapes: registered dataset type and loader workers', async () => {
   assert.equal(openDataset('digitscapes:target').length, 2000);
   assert.deepEqual(openDataset('digitscapes:target:val').load(1).image.data, digitscapesSample('val', 1).rgb);
   assert.deepEqual(openDataset('digitscapes:val,seed=5').load(2).image.data, digitscapesSample('val', 2, 5).rgb);
-  assert.deepEqual(parseDigitscapesSpec('target', 'val'), { split: 'val', length: 500, seed: 0 });
+  assert.deepEqual(parseDigitscapesSpec('target', 'val'), { split: 'val', length: 500, seed: 0, texture: [] });
   assert.equal(openDataset('digitscapes:target', { labels: 'none' }).load(0).label, undefined);
   for (const bad of ['digitscapes:gta', 'digitscapes:source:val', 'digitscapes:source,n=0', 'digitscapes:val,x=1']) {
     assert.throws(() => openDataset(bad), UsageError, bad);
@@ -215,6 +215,42 @@ test('digitscapes: registered dataset type and loader workers', async () => {
   for (let i = 0; i < 3; i++) assert.deepEqual(await b.next(), await a.next());
   await b.close();
 });
+
+test('digitscapes texture option: only the listed digits change, their ink is photo texture, labels are unchanged', () => {
+  const tex = [5, 6, 7, 8, 9];
+  let textured = 0;
+  for (const s of ['target', 'val'] as const) {
+    for (let i = 0; i < 60; i++) {
+      const a = digitscapesSample(s, i), b = digitscapesSample(s, i, 0, tex);
+      const plan = digitscapesScene(s, i, 0, tex);
+      assert.deepEqual(b.label, a.label, `${s} ${i}: labels`);
+      assert.deepEqual(plan.digits.map((d) => d.texture !== undefined), plan.digits.map((d) => tex.includes(d.digit)), `${s} ${i}: textured digits`);
+      // every pixel outside the textured digits' boxes (1-px blur margin) is the default sample's
+      const inTextured = (x: number, y: number) => plan.digits.some((d) => d.texture && x >= d.x - 1 && x <= d.x + d.width && y >= d.y - 1 && y <= d.y + d.height);
+      for (let p = 0; p < 64 * 64; p++) {
+        if (inTextured(p % 64, Math.floor(p / 64))) continue;
+        assert.deepEqual([...b.rgb.subarray(3 * p, 3 * p + 3)], [...a.rgb.subarray(3 * p, 3 * p + 3)], `${s} ${i} pixel ${p}`);
+      }
+      // a textured digit drawn last (nothing over it) shows many colours on its solid ink; a flat one shows few
+      const last = plan.digits[plan.digits.length - 1]!;
+      const colors = new Set<number>();
+      for (let p = 0; p < 64 * 64; p++) {
+        if (b.label[p] !== last.digit + 1) continue;
+        colors.add((b.rgb[3 * p]! << 16) | (b.rgb[3 * p + 1]! << 8) | b.rgb[3 * p + 2]!);
+      }
+      if (last.texture) { textured++; assert.ok(colors.size >= 20, `${s} ${i}: textured '${last.digit}' has ${colors.size} ink colours`); }
+    }
+  }
+  assert.ok(textured >= 20, `${textured} textured last digits`);
+  assert.equal(createHash('sha256').update(digitscapesSample('val', 0, 0, tex).rgb).digest('hex').slice(0, 16), TEXTURED_FROZEN);
+  assert.deepEqual(parseDigitscapesSpec('val,texture=97856', undefined), { split: 'val', length: 500, seed: 0, texture: [5, 6, 7, 8, 9] });
+  assert.deepEqual(openDataset('digitscapes:target,texture=56789').load(4).image.data, digitscapesSample('target', 4, 0, tex).rgb);
+  for (const bad of ['digitscapes:source,texture=5', 'digitscapes:val,texture=55', 'digitscapes:val,texture=', 'digitscapes:val,texture=5a']) {
+    assert.throws(() => openDataset(bad), UsageError, bad);
+  }
+  assert.throws(() => digitscapesScene('source', 0, 0, [5]), /applies to target and val/);
+});
+const TEXTURED_FROZEN = '8c66fb9744c89cde'; // changes only if the option's definition changes
 
 test('digitscapes: grid PNG for inspection', () => {
   const png = digitscapesGridPng([digitscapesSample('source', 0), digitscapesSample('target', 0)], 2, 1);

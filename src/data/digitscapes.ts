@@ -61,6 +61,8 @@ export interface DigitscapesDigit {
   instance: number;  // index among the package's samples of this digit
   x: number; y: number; width: number; height: number; scale: number;
   color: [number, number, number];
+  /** Only with the `texture` option (target / val): the ink is this photo crop, brightened or darkened by `shift`. */
+  texture?: { photo: string; x: number; y: number; side: number; flip: boolean; shift: number };
 }
 
 /** Everything random about one sample; `renderScene` turns it into pixels. */
@@ -248,9 +250,15 @@ function checkArgs(split: DigitscapesSplit, index: number, seed: number): void {
  * The random choices behind sample `index` of `split` (a pure function of its arguments). The background is
  * drawn first, then each digit (class uniform over 0..9, instance uniform in the split's pool, height, box,
  * colour); the colour is chosen against the mean luma of the background under the digit's box.
+ *
+ * `texture` (an option, not the default data; target / val only): digits of these classes get their ink from a
+ * crop of another training (or val) photo instead of a flat colour, so that the shift differs by category: the
+ * other digits look as in the source, these do not. Its draws come after all the default ones, so every other
+ * pixel and every label is the same as without it.
  */
-export function digitscapesScene(split: DigitscapesSplit, index: number, seed = 0): DigitscapesScene {
+export function digitscapesScene(split: DigitscapesSplit, index: number, seed = 0, texture: readonly number[] = []): DigitscapesScene {
   checkArgs(split, index, seed);
+  if (texture.length && split === 'source') throw new UsageError(`digitscapes: the texture option applies to target and val, not source`);
   const P = DIGITSCAPES_PARAMS, S = DIGITSCAPES_SIZE;
   const rng = new Mulberry32(hashParts([seed, SPLIT_TAG[split], index]));
   let background: DigitscapesScene['background'];
@@ -267,6 +275,7 @@ export function digitscapesScene(split: DigitscapesSplit, index: number, seed = 
   }
   const n = P.minDigits + rng.int(P.maxDigits - P.minDigits + 1);
   const digits: DigitscapesDigit[] = [];
+  const unders: number[] = []; // mean luma under each digit's box
   for (let k = 0; k < n; k++) {
     const digit = rng.int(10);
     const [a, b] = digitscapesDigitPool(split, digit);
@@ -289,7 +298,23 @@ export function digitscapesScene(split: DigitscapesSplit, index: number, seed = 
       under = luma((background as { color: number[] }).color);
     }
     digits.push({ digit, instance, x, y, width, height, scale, color: contrastingColor(rng, under) });
+    unders.push(under);
   }
+  digits.forEach((d, k) => {
+    if (!texture.includes(d.digit)) return;
+    const pool = digitscapesPhotoPool(split);
+    const photo = pool[rng.int(pool.length)]!;
+    const img = loadDigitscapesPhotos().get(photo)!;
+    const side = P.photoCropMin + rng.int(P.photoCropMax - P.photoCropMin + 1);
+    const crop = { photo, x: rng.int(img.width - side + 1), y: rng.int(img.height - side + 1), side, flip: rng.next() < 0.5 };
+    // mean luma of the ink texture over the digit's box, moved ≥ minContrast away from what is under it
+    const px = photoCrop(img, crop);
+    let sum = 0;
+    for (let yy = d.y; yy < d.y + d.height; yy++) for (let xx = d.x; xx < d.x + d.width; xx++) sum += luma(px.subarray((yy * S + xx) * 3, (yy * S + xx) * 3 + 3));
+    const lt = sum / (d.width * d.height), lu = unders[k]!;
+    const want = lu < 128 ? Math.max(lt, lu + P.minContrast) : Math.min(lt, lu - P.minContrast);
+    d.texture = { ...crop, shift: Math.round(want - lt) };
+  });
   return { split, index, seed, background, digits };
 }
 
@@ -349,10 +374,15 @@ export function renderScene(scene: DigitscapesScene): DigitscapesSample {
   const label = new Uint8Array(S * S); // 0 = background
   for (const d of scene.digits) {
     const cov = digitCoverage(d);
+    const tex = d.texture ? photoCrop(loadDigitscapesPhotos().get(d.texture.photo)!, d.texture) : undefined; // [S, S, 3]
+    const shift = d.texture?.shift ?? 0;
     for (let i = 0; i < S * S; i++) {
       const c = cov[i]!;
       if (c <= 0) continue;
-      for (let k = 0; k < 3; k++) rgb[i * 3 + k] = Math.round(rgb[i * 3 + k]! * (1 - c) + d.color[k]! * c);
+      for (let k = 0; k < 3; k++) {
+        const ink = tex ? Math.min(255, Math.max(0, tex[i * 3 + k]! + shift)) : d.color[k]!;
+        rgb[i * 3 + k] = Math.round(rgb[i * 3 + k]! * (1 - c) + ink * c);
+      }
       if (c >= P.haloHigh) label[i] = d.digit + 1;
       else if (c > P.haloLow) label[i] = IGNORE_INDEX;
     }
@@ -360,9 +390,9 @@ export function renderScene(scene: DigitscapesScene): DigitscapesSample {
   return { rgb, label, width: 64, height: 64 };
 }
 
-/** Sample `index` of `split`: identical bytes for identical (split, index, seed). */
-export function digitscapesSample(split: DigitscapesSplit, index: number, seed = 0): DigitscapesSample {
-  return renderScene(digitscapesScene(split, index, seed));
+/** Sample `index` of `split`: identical bytes for identical (split, index, seed, texture). */
+export function digitscapesSample(split: DigitscapesSplit, index: number, seed = 0, texture: readonly number[] = []): DigitscapesSample {
+  return renderScene(digitscapesScene(split, index, seed, texture));
 }
 
 /** Default length of a split (DIGITSCAPES_LENGTHS), or `lengths[split]` when given. */
@@ -411,27 +441,30 @@ export function writeDigitscapesGrid(path: string, splits: readonly DigitscapesS
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Dataset type: `digitscapes:DOMAIN[,n=LENGTH][,seed=SEED][:SPLIT]`, DOMAIN source | target | val; `target:val`
-// is the same as `val` and `target:train` as `target`. Examples: digitscapes:source, digitscapes:target,
-// digitscapes:val, digitscapes:source,n=200,seed=1.
+// Dataset type: `digitscapes:DOMAIN[,n=LENGTH][,seed=SEED][,texture=DIGITS][:SPLIT]`, DOMAIN source | target | val;
+// `target:val` is the same as `val` and `target:train` as `target`. Examples: digitscapes:source,
+// digitscapes:target, digitscapes:val, digitscapes:source,n=200,seed=1, digitscapes:val,texture=56789.
 
 /** Parses the ROOT/SPLIT of a digitscapes spec. */
-export function parseDigitscapesSpec(root: string, split: string | undefined): { split: DigitscapesSplit; length: number; seed: number } {
-  const usage = `expected digitscapes:DOMAIN[,n=LENGTH][,seed=SEED][:SPLIT] with DOMAIN one of ${DIGITSCAPES_SPLITS.join(', ')}, e.g. digitscapes:source or digitscapes:val,n=100`;
+export function parseDigitscapesSpec(root: string, split: string | undefined): { split: DigitscapesSplit; length: number; seed: number; texture: number[] } {
+  const usage = `expected digitscapes:DOMAIN[,n=LENGTH][,seed=SEED][,texture=DIGITS][:SPLIT] with DOMAIN one of ${DIGITSCAPES_SPLITS.join(', ')}, e.g. digitscapes:source or digitscapes:val,n=100`;
   const [domain = '', ...opts] = root.split(',').map((s) => s.trim());
   let s: DigitscapesSplit;
   if (domain === 'source' && (split === undefined || split === 'train')) s = 'source';
   else if (domain === 'target' && (split === undefined || split === 'train')) s = 'target';
   else if ((domain === 'target' && split === 'val') || (domain === 'val' && split === undefined)) s = 'val';
   else throw new UsageError(`digitscapes: unknown domain/split '${domain}${split === undefined ? '' : ':' + split}'; ${usage}`);
-  let length: number = DIGITSCAPES_LENGTHS[s], seed = 0;
+  let length: number = DIGITSCAPES_LENGTHS[s], seed = 0, texture: number[] = [];
   for (const o of opts) {
+    const t = /^texture=(\d{1,10})$/.exec(o);
+    if (t && s !== 'source' && new Set(t[1]).size === t[1]!.length) { texture = [...t[1]!].map(Number).sort((a, b) => a - b); continue; }
+    if (t) throw new UsageError(`digitscapes: bad option '${o}' in '${root}': texture=DIGITS lists distinct digits 0-9 (e.g. texture=56789) and applies to target and val only`);
     const m = /^(n|seed)=(-?\d+)$/.exec(o);
     const v = m ? Number(m[2]) : NaN;
     if (!m || !Number.isSafeInteger(v) || (m[1] === 'n' && v < 1)) throw new UsageError(`digitscapes: bad option '${o}' in '${root}'; ${usage}`);
     if (m[1] === 'n') length = v; else seed = v;
   }
-  return { split: s, length, seed };
+  return { split: s, length, seed, texture };
 }
 
 registerDatasetType('digitscapes', generatedDatasetType({
@@ -446,7 +479,7 @@ registerDatasetType('digitscapes', generatedDatasetType({
       classNames: DIGITSCAPES_CLASSES,
       palette: DIGITSCAPES_PALETTE,
       defaultSize: [DIGITSCAPES_SIZE, DIGITSCAPES_SIZE],
-      sample: (i) => digitscapesSample(p.split, i, p.seed),
+      sample: (i) => digitscapesSample(p.split, i, p.seed, p.texture),
     };
   },
 }));
