@@ -106,7 +106,7 @@ export const demoCmd: Command = {
     const { atomicWrite } = await import('../train/checkpoint.js');
     atomicWrite(join(out, 'summary.json'), new TextEncoder().encode(JSON.stringify(summary, null, 2) + '\n'));
 
-    // Report: curves from seed 0, per-class means, CLAN's confusion matrix, sample predictions.
+    // Report: loss curves from seed 0, target mIoU of every seed, per-class means, CLAN's confusion matrix, samples.
     const { writeReport } = await import('../report/html.js');
     const { buildSamples } = await import('./demo-samples.js');
     const { CURVE_KEYS } = await import('../report/types.js');
@@ -121,7 +121,8 @@ export const demoCmd: Command = {
         // each curve the report draws, where the method logged it (source-only has no adv/weight/d_s/d_t/m)
         metrics: rows.filter((r) => r.eval === undefined).map((r) => ({ step: r.step as number, lr: r.lr as number, seg: r.seg as number,
           ...Object.fromEntries(CURVE_KEYS.filter((k) => r[k] !== undefined).map((k) => [k, r[k] as number])) })),
-        evals: rows.filter((r) => r.eval !== undefined).map((r) => ({ step: r.step as number, miou: (r.eval as { miou: number }).miou })),
+        evals: rs.flatMap((r, seed) => (seed === 0 ? rows : readMetrics(r.outDir)).filter((x) => x.eval !== undefined)
+          .map((x) => ({ step: x.step as number, miou: (x.eval as { miou: number }).miou, seed }))),
         perClassIou: classNames.map((n) => s.per_class_iou[n] ?? null),
         miouMean: s.target_miou, miouStd: s.target_miou_std, perSeed: s.per_seed, seeds, iters, seconds: s.seconds,
       };

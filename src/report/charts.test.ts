@@ -42,6 +42,16 @@ test('reportCharts: one mark or more per series; a method without a loss is no s
   for (const s of all) assert.equal(seriesMarks(charts.get('per-class')!.svg, s), 18);
   // Confusion: the 'train' row has no pixels → 18 rows × 19 cells.
   assert.equal(seriesMarks(charts.get('confusion')!.svg, 'CLAN'), 18 * 19);
+  // Target mIoU, three seeds: a thin line per seed, the mean line and its 12 points (checkpoints every 250 of 3000).
+  const miou = charts.get('miou')!.svg;
+  assert.equal(seriesMarks(miou, 'CLAN'), 3 + 1 + 12);
+  const clan = syntheticReport({ samples: 0 }).methods[2]!.evals.filter((e) => e.step === 3000);
+  const mean = (100 * clan.reduce((a, e) => a + e.miou, 0)) / 3;
+  assert.ok(miou.includes(`aria-label="CLAN · mean · step 3000: ${mean.toFixed(2)}%"`), `mean ${mean.toFixed(2)} at step 3000`);
+  assert.ok(miou.includes(`aria-label="CLAN · seed 2 · step 250: `));
+  const oneSeed = { ...syntheticReport({ samples: 0 }), confusion: undefined };
+  oneSeed.methods = oneSeed.methods.map((m) => ({ ...m, evals: m.evals.filter((e) => e.seed === 0) }));
+  assert.equal(seriesMarks(byId(await reportCharts(oneSeed)).get('miou')!.svg, 'CLAN'), 1 + 12, 'one seed: one line with points');
   // The ids of all SVGs are distinct once scoped (they share one HTML document).
   const ids = [...charts.values()].flatMap((c) => [...c.svg.matchAll(/\bid="([^"]+)"/g)].map((m) => m[1]));
   assert.equal(new Set(ids).size, ids.length);

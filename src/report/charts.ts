@@ -189,30 +189,58 @@ function lrSpec(methods: readonly MethodResult[], colors: Map<string, string>): 
   };
 }
 
-/** Target mIoU at each checkpoint, one line with points per method. */
+/**
+ * Target mIoU at each checkpoint, one line with points per method. With several seeds: the mean over seeds
+ * (points) and each seed as a thin line, so the spread that the summary's ± states is visible over the run.
+ */
 function miouSpec(methods: readonly MethodResult[], colors: Map<string, string>): Built | undefined {
   const series: string[] = [];
   const rows: Record<string, unknown>[] = [];
+  let manySeeds = false;
   for (const m of methods) {
     const pts = m.evals.filter((e) => Number.isFinite(e.miou));
     if (pts.length === 0) continue;
     series.push(m.label);
-    for (const e of pts) rows.push({ step: e.step, miou: e.miou, series: m.label, aria: `${m.label}${SEP}step ${e.step}: ${(100 * e.miou).toFixed(2)}%` });
+    const seeds = new Set(pts.map((e) => e.seed ?? 0));
+    manySeeds ||= seeds.size > 1;
+    for (const e of pts) {
+      rows.push({ step: e.step, miou: e.miou, series: m.label, seed: e.seed ?? 0,
+        aria: `${m.label}${SEP}${seeds.size > 1 ? `seed ${e.seed ?? 0}${SEP}` : ''}step ${e.step}: ${(100 * e.miou).toFixed(2)}%` });
+    }
   }
   if (series.length === 0) return undefined;
+  const x = { field: 'step', type: 'quantitative', title: 'iteration', axis: { tickCount: 5 } } as const;
+  const y = { field: 'miou', type: 'quantitative', title: 'mIoU', axis: { format: '.0%' }, scale: { zero: false } } as const;
+  const color = colorEncoding(series, colors);
+  if (!manySeeds) {
+    return {
+      series,
+      spec: {
+        config: CONFIG, ...SMALL,
+        title: { text: 'Target mIoU over checkpoints', subtitle: 'one run per method' },
+        data: { values: rows },
+        mark: { type: 'line', strokeWidth: 2, point: { size: 30 } },
+        encoding: { x, y, color, description: { field: 'aria' } },
+      } as TopLevelSpec,
+    };
+  }
   return {
     series,
     spec: {
       config: CONFIG, ...SMALL,
-      title: { text: 'Target mIoU over checkpoints', subtitle: 'one run per method (first seed)' },
+      title: { text: 'Target mIoU over checkpoints', subtitle: 'mean over seeds (points); thin lines: each seed' },
       data: { values: rows },
-      mark: { type: 'line', strokeWidth: 2, point: { size: 30 } },
-      encoding: {
-        x: { field: 'step', type: 'quantitative', title: 'iteration', axis: { tickCount: 5 } },
-        y: { field: 'miou', type: 'quantitative', title: 'mIoU', axis: { format: '.0%' }, scale: { zero: false } },
-        color: colorEncoding(series, colors),
-        description: { field: 'aria' },
-      },
+      layer: [
+        { mark: { type: 'line', strokeWidth: 1, opacity: 0.45 }, encoding: { x, y, color, detail: { field: 'seed', type: 'nominal' }, description: { field: 'aria' } } },
+        {
+          transform: [
+            { aggregate: [{ op: 'mean', field: 'miou', as: 'miou' }], groupby: ['step', 'series'] },
+            { calculate: `datum.series + '${SEP}mean${SEP}step ' + datum.step + ': ' + format(100 * datum.miou, '.2f') + '%'`, as: 'aria' },
+          ],
+          mark: { type: 'line', strokeWidth: 2.5, point: { size: 30 } },
+          encoding: { x, y, color, description: { field: 'aria' } },
+        },
+      ],
     } as TopLevelSpec,
   };
 }

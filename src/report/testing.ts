@@ -54,8 +54,10 @@ export function syntheticReport(opts: SyntheticOptions = {}): ReportData {
     const perClassIou = iou.map((v, k) => (k === ABSENT ? null : Math.min(1, Math.max(0, v / 100 + 0.01 * noise()))));
     const present = perClassIou.filter((v): v is number => v !== null);
     const final = present.reduce((a, b) => a + b, 0) / present.length; // mIoU over the classes present
-    const evals = [];
-    for (let i = evalEvery; i <= iters; i += evalEvery) evals.push({ step: i, miou: final * (1 - 0.35 * Math.exp((-4 * i) / iters)) + 0.006 * noise() });
+    const evals = []; // three seeds, as `clan demo --seeds 3`
+    for (let seed = 0; seed < 3; seed++) {
+      for (let i = evalEvery; i <= iters; i += evalEvery) evals.push({ step: i, miou: final * (1 - 0.35 * Math.exp((-4 * i) / iters)) + 0.006 * noise(), seed });
+    }
     return { key, label, metrics, evals, perClassIou, miouMean: final, miouStd: 0.004 + 0.004 * r(), seeds: 3, iters, seconds: iters * (adversarial ? 0.41 : 0.23) * (1 + 0.05 * r()) };
   };
   const methods = [

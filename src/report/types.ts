@@ -19,7 +19,7 @@ export interface MethodResult {
   key: string;                      // 'source_only' | 'adversarial' | 'clan' | any other method name
   label: string;                    // shown in legends and tables
   metrics: MetricRow[];
-  evals: { step: number; miou: number }[]; // target mIoU (fraction) at each checkpoint
+  evals: { step: number; miou: number; seed?: number }[]; // target mIoU (fraction) at each checkpoint; seed 0 if absent
   perClassIou: (number | null)[];   // fraction per class; null = class absent from the evaluation set
   miouMean: number;                 // fraction, mean over seeds
   miouStd: number;                  // fraction, std over seeds (0 for one seed)
