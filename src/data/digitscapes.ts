@@ -252,7 +252,7 @@ function checkArgs(split: DigitscapesSplit, index: number, seed: number): void {
  * colour); the colour is chosen against the mean luma of the background under the digit's box.
  *
  * `texture` (an option, not the default data; target / val only): digits of these classes get their ink from a
- * crop of another training (or val) photo instead of a flat colour, so that the shift differs by category: the
+ * random crop of a photo of the split's pool instead of a flat colour, so that the shift differs by category: the
  * other digits look as in the source, these do not. Its draws come after all the default ones, so every other
  * pixel and every label is the same as without it.
  */
