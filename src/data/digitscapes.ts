@@ -224,6 +224,14 @@ export function loadDigitscapesPhotos(dir: string = digitscapesPhotoDir()): Map<
 
 const luma = (c: ArrayLike<number>): number => 0.299 * c[0]! + 0.587 * c[1]! + 0.114 * c[2]!;
 
+/** Mean luma of scene pixels [S, S, 3] over a box. */
+function boxLuma(px: Uint8Array, b: { x: number; y: number; width: number; height: number }): number {
+  const S = DIGITSCAPES_SIZE;
+  let sum = 0;
+  for (let yy = b.y; yy < b.y + b.height; yy++) for (let xx = b.x; xx < b.x + b.width; xx++) sum += luma(px.subarray((yy * S + xx) * 3, (yy * S + xx) * 3 + 3));
+  return sum / (b.width * b.height);
+}
+
 /** A random colour whose luma differs from `under` by ≥ minContrast (black or white if none is found). */
 function contrastingColor(rng: Mulberry32, under: number): [number, number, number] {
   for (let t = 0; t < 64; t++) {
@@ -289,14 +297,7 @@ export function digitscapesScene(split: DigitscapesSplit, index: number, seed = 
       x = rng.int(S - width + 1); y = rng.int(S - height + 1);
       if (digits.every((d) => overlapFraction(d, { x, y, width, height }) <= P.maxOverlap)) break;
     }
-    let under: number;
-    if (bgPixels) {
-      let sum = 0;
-      for (let yy = y; yy < y + height; yy++) for (let xx = x; xx < x + width; xx++) sum += luma(bgPixels.subarray((yy * S + xx) * 3, (yy * S + xx) * 3 + 3));
-      under = sum / (width * height);
-    } else {
-      under = luma((background as { color: number[] }).color);
-    }
+    const under = bgPixels ? boxLuma(bgPixels, { x, y, width, height }) : luma((background as { color: number[] }).color);
     digits.push({ digit, instance, x, y, width, height, scale, color: contrastingColor(rng, under) });
     unders.push(under);
   }
@@ -308,10 +309,7 @@ export function digitscapesScene(split: DigitscapesSplit, index: number, seed = 
     const side = P.photoCropMin + rng.int(P.photoCropMax - P.photoCropMin + 1);
     const crop = { photo, x: rng.int(img.width - side + 1), y: rng.int(img.height - side + 1), side, flip: rng.next() < 0.5 };
     // mean luma of the ink texture over the digit's box, moved ≥ minContrast away from what is under it
-    const px = photoCrop(img, crop);
-    let sum = 0;
-    for (let yy = d.y; yy < d.y + d.height; yy++) for (let xx = d.x; xx < d.x + d.width; xx++) sum += luma(px.subarray((yy * S + xx) * 3, (yy * S + xx) * 3 + 3));
-    const lt = sum / (d.width * d.height), lu = unders[k]!;
+    const lt = boxLuma(photoCrop(img, crop), d), lu = unders[k]!;
     const want = lu < 128 ? Math.max(lt, lu + P.minContrast) : Math.min(lt, lu - P.minContrast);
     d.texture = { ...crop, shift: Math.round(want - lt) };
   });
