@@ -204,8 +204,9 @@ function miouSpec(methods: readonly MethodResult[], colors: Map<string, string>)
     const seeds = new Set(pts.map((e) => e.seed ?? 0));
     manySeeds ||= seeds.size > 1;
     for (const e of pts) {
-      rows.push({ step: e.step, miou: e.miou, series: m.label, seed: e.seed ?? 0,
-        aria: `${m.label}${SEP}${seeds.size > 1 ? `seed ${e.seed ?? 0}${SEP}` : ''}step ${e.step}: ${(100 * e.miou).toFixed(2)}%` });
+      const seed = e.seed ?? 0;
+      rows.push({ step: e.step, miou: e.miou, series: m.label, seed,
+        aria: `${m.label}${SEP}${seeds.size > 1 ? `seed ${seed}${SEP}` : ''}step ${e.step}: ${(100 * e.miou).toFixed(2)}%` });
     }
   }
   if (series.length === 0) return undefined;
