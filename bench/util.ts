@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { packageRoot } from '../src/util/paths.js';
 import { pythonPath, INSTALL_TORCH } from '../src/cli/python.js';
 import { ClanError } from '../src/util/errors.js';
+import * as torch from '../src/torch/index.js';
 
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -12,6 +13,8 @@ export function median(xs: number[]): number {
 }
 export const round = (x: number, d = 2): number => Math.round(x * 10 ** d) / 10 ** d;
 export function peakRssMb(): number { return round(process.resourceUsage().maxRSS / 1024, 1); }
+/** Peak bytes allocated by tensors on a GPU since the last resetPeakMemoryStats, in MiB (torch.cuda.max_memory_allocated). */
+export function gpuPeakMb(dev: torch.Device): number { return round(torch.cudaMemoryStats(dev).peakAllocated / 2 ** 20, 1); }
 
 /** Time `steps` calls after `warmup` untimed ones; returns per-step milliseconds. */
 export function timeSteps(warmup: number, steps: number, fn: () => void): number[] {
@@ -25,8 +28,8 @@ export function timeSteps(warmup: number, steps: number, fn: () => void): number
   return out;
 }
 
-/** Run tools/reference/<script> with args; it prints one JSON line {"ms": [...], "torch": "..."}. */
-export function runTorchTwin(script: string, args: (string | number)[], threads: number): { ms: number[]; torch: string } {
+/** Run tools/reference/<script> with args; it prints one JSON line {"ms": [...], "torch": "...", …} (the rest in `extra`). */
+export function runTorchTwin(script: string, args: (string | number)[], threads: number): { ms: number[]; torch: string; extra: Record<string, unknown> } {
   const py = pythonPath();
   const r = spawnSync(py, [join(packageRoot(), 'tools/reference', script), ...args.map(String)], {
     encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(threads), OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'PASSIVE' },
@@ -37,6 +40,6 @@ export function runTorchTwin(script: string, args: (string | number)[], threads:
     throw new ClanError(`PyTorch reference ${script} failed: ${(r.stderr || String(r.error)).trim().split('\n').pop()}`);
   }
   const line = r.stdout.trim().split('\n').pop()!;
-  const parsed = JSON.parse(line) as { ms: number[]; torch: string };
-  return { ms: parsed.ms, torch: `${parsed.torch} ${py}` };
+  const parsed = JSON.parse(line) as { ms: number[]; torch: string } & Record<string, unknown>;
+  return { ms: parsed.ms, torch: `${parsed.torch} ${py}`, extra: parsed };
 }

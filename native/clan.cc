@@ -369,6 +369,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InstallAllocator();
   RegisterCore(env, exports);
   RegisterOps(env, exports);
+  RegisterDevice(env, exports);
   return exports;
 }
 

@@ -35,6 +35,8 @@ at::Device Dev(const Napi::Value& v);
 std::string DevString(const at::Device& d);
 
 void RegisterOps(Napi::Env env, Napi::Object exports);
+void RegisterDevice(Napi::Env env, Napi::Object exports);
+std::string BuildName();  // "libtorch 2.11.0 (CUDA)" / "… (CPU only)"
 
 // Every binding runs inside this: libtorch errors become JS errors with the message only
 // (what_without_backtrace: no C++ frames), never an abort of the Node process.

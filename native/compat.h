@@ -21,7 +21,8 @@ template <class T> using Opt = c10::optional<T>;
 #define CLAN_NULLOPT c10::nullopt
 #endif
 
-#if __has_include(<ATen/cuda/CUDAContext.h>) && defined(CLAN_WITH_CUDA)
+// native/config.js defines CLAN_WITH_CUDA when libtorch has CUDA libraries and the CUDA runtime's headers were found.
+#if defined(CLAN_WITH_CUDA) && __has_include(<c10/cuda/CUDACachingAllocator.h>) && __has_include(<cuda_runtime_api.h>)
 #define CLAN_HAS_CUDA_HEADERS 1
 #endif
 

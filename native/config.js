@@ -2,7 +2,8 @@
 // libtorch comes from $LIBTORCH (a libtorch folder with include/ and lib/, e.g. a CUDA build of PyTorch 2.x)
 // or from Debian/Ubuntu's libtorch-dev. Kept dependency-free: it runs before `npm ci` has finished.
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 
 function findDebian() {
   const inc = '/usr/include/ATen/ATen.h';
@@ -26,11 +27,36 @@ export function locate() {
   return process.env.LIBTORCH ? findLibtorch(process.env.LIBTORCH) : findDebian();
 }
 
-function abiFlag(cmake) {
-  // TorchConfig.cmake sets TORCH_CXX_FLAGS "-D_GLIBCXX_USE_CXX11_ABI=0|1": we must compile with the same ABI.
-  if (!existsSync(cmake)) return '-D_GLIBCXX_USE_CXX11_ABI=1';
-  const m = /_GLIBCXX_USE_CXX11_ABI=([01])/.exec(readFileSync(cmake, 'utf8'));
-  return `-D_GLIBCXX_USE_CXX11_ABI=${m ? m[1] : '1'}`;
+// The C++ ABI libtorch was built with; we must compile with the same one. In order: CLAN_CXX11_ABI=0|1; the
+// torch package's own answer when LIBTORCH is a Python torch folder (torch._C._GLIBCXX_USE_CXX11_ABI);
+// TORCH_CXX_FLAGS in TorchConfig.cmake; else 1 (every libtorch since PyTorch 2.7, and Debian's).
+export function cxx11Abi(t) {
+  if (process.env.CLAN_CXX11_ABI === '0' || process.env.CLAN_CXX11_ABI === '1') return process.env.CLAN_CXX11_ABI;
+  if (existsSync(join(t.root, '__init__.py'))) {
+    for (const py of [process.env.CLAN_PYTHON, 'python3'].filter(Boolean)) {
+      try {
+        const code = `import sys; sys.path.insert(0, ${JSON.stringify(dirname(t.root))}); import torch; print(int(torch._C._GLIBCXX_USE_CXX11_ABI))`;
+        const out = execFileSync(py, ['-c', code], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+        if (out === '0' || out === '1') return out;
+      } catch { /* try the next way */ }
+    }
+  }
+  if (existsSync(t.cmake)) {
+    const m = /_GLIBCXX_USE_CXX11_ABI=([01])/.exec(readFileSync(t.cmake, 'utf8'));
+    if (m) return m[1];
+  }
+  return '1';
+}
+
+// A CUDA libtorch: the folder holding cuda_runtime_api.h (CUDA_HOME, the toolkit, or the pip 'nvidia' packages
+// beside a Python torch), so the addon can read the CUDA allocator's statistics and device properties.
+export function cudaInclude(t) {
+  if (!existsSync(join(t.libdir, 'libtorch_cuda.so'))) return null;
+  const site = dirname(t.root);
+  const nv = join(site, 'nvidia');
+  const pip = existsSync(nv) ? readdirSync(nv).map((d) => join(nv, d, 'include')) : [];
+  const dirs = [process.env.CUDA_HOME && join(process.env.CUDA_HOME, 'include'), '/usr/local/cuda/include', ...pip, '/usr/include'];
+  return dirs.filter(Boolean).find((d) => existsSync(join(d, 'cuda_runtime_api.h'))) ?? null;
 }
 
 function libs(t) {
@@ -54,9 +80,10 @@ if (isMain) {
     if (what === 'report') { console.log('libtorch: not found'); process.exit(1); }
     process.exit(1);
   }
-  if (what === 'includes') console.log(t.includes.join(' '));
-  else if (what === 'cflags') console.log([abiFlag(t.cmake), '-std=c++17', '-Wno-unused-parameter', '-Wno-deprecated-declarations'].join(' '));
+  const cuda = cudaInclude(t);
+  if (what === 'includes') console.log([...t.includes, ...(cuda ? [cuda] : [])].join(' '));
+  else if (what === 'cflags') console.log([`-D_GLIBCXX_USE_CXX11_ABI=${cxx11Abi(t)}`, ...(cuda ? ['-DCLAN_WITH_CUDA'] : []), '-std=c++17', '-Wno-unused-parameter', '-Wno-deprecated-declarations'].join(' '));
   else if (what === 'libs') console.log(libs(t).join(' '));
-  else if (what === 'report') console.log(JSON.stringify(t));
+  else if (what === 'report') console.log(JSON.stringify({ ...t, cxx11Abi: cxx11Abi(t), cudaInclude: cuda }));
   else { console.error('usage: node native/config.js includes|cflags|libs|report'); process.exit(2); }
 }

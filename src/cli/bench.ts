@@ -2,18 +2,18 @@
 import { parse, intFlag, type Command } from './args.js';
 import { UsageError } from '../util/errors.js';
 
-function sizeFlag(v: string | boolean | undefined): [number, number][] | null {
+function sizeFlag(v: string | boolean | undefined, flag = 'sizes'): [number, number][] | null {
   if (typeof v !== 'string') return null;
   return v.split(',').map((s) => {
     const m = /^(\d+)x(\d+)$/.exec(s.trim());
-    if (!m) throw new UsageError(`bench: --sizes expects HxW[,HxW…], got '${v}'`);
+    if (!m) throw new UsageError(`bench: --${flag} expects HxW${flag === 'sizes' ? '[,HxW…]' : ''}, got '${v}'`);
     return [Number(m[1]), Number(m[2])] as [number, number];
   });
 }
 
 export const bench: Command = {
   name: 'bench',
-  summary: 'benchmarks: engine and step against PyTorch, loader beside a training step; JSON on stdout',
+  summary: 'benchmarks: engine, step and eval against PyTorch (CPU or CUDA), loader beside a training step; JSON on stdout',
   usage: `usage: clan bench engine [--sizes 128x256,512x1024] [--threads 1] [--warmup 3] [--steps 20] [--rounds 3] [--no-compare] [--json]
 
 engine   the 7-layer probe net (conv/BN/ReLU, dilated conv, bilinear upsample, cross-entropy, SGD momentum)
@@ -22,12 +22,23 @@ engine   the 7-layer probe net (conv/BN/ReLU, dilated conv, bilinear upsample, c
          "peak_rss_mb","torch"}; ratio = median_ms / torch_median_ms. Needs PyTorch ($CLAN_PYTHON or
          /usr/bin/python3 with torch) unless --no-compare.
 
-usage: clan bench step [--backbone resnet101|resnet50|resnet18|tiny] [--height 128] [--width 256] [--iters 5]
-                       [--warmup 1] [--threads 1] [--rounds 3] [--compare] [--json]
+usage: clan bench step [--backbone resnet101|resnet50|resnet18|tiny] [--height 128] [--width 256]
+                       [--target-size HxW] [--iters 5] [--warmup 1] [--threads 1] [--rounds 3]
+                       [--device cpu|cuda|cuda:N] [--amp off|bf16|fp16] [--compare] [--json]
 
-step     one full CLAN iteration (source + target image, batch 1, 19 classes, past the preheat, G and D
-         updated). One JSON line {"bench","backbone","size","threads","median_ms","peak_rss_mb"}; with --compare
-         the PyTorch reference runs too, alternating rounds, adding torch_median_ms, ratio and ratio_spread.
+step     one full CLAN iteration (source H×W + target image, default the same size; batch 1, 19 classes, past
+         the preheat, G and D updated). One JSON line {"bench","backbone","size","target","device","amp",
+         "threads","median_ms","peak_rss_mb"}; on CUDA also "peak_gpu_mb" (max allocated) and "gpu"; with
+         --compare the PyTorch reference runs too (same device and amp), alternating rounds, adding
+         torch_median_ms, ratio, ratio_spread and on CUDA torch_peak_gpu_mb and peak_gpu_ratio.
+         The paper's job on a GPU: --backbone resnet101 --height 720 --width 1280 --target-size 512x1024 --device cuda
+
+usage: clan bench eval [--backbone resnet101] [--height 512] [--width 1024] [--label-size HxW] [--iters 10]
+                       [--warmup 2] [--threads 1] [--rounds 3] [--device cpu|cuda|cuda:N] [--compare] [--json]
+
+eval     evaluation throughput: G (eval mode) on one H×W image, logits upsampled to the label size (default
+         2H×2W), argmax, prediction copied to the host. One JSON line {"bench","backbone","size","label","device",
+         "median_ms","images_per_s",…}; with --compare the PyTorch twin: torch_median_ms, torch_images_per_s, ratio.
 
 usage: clan bench loader [--images 40] [--workers 2] [--prefetch 2] [--steps 10] [--backbone tiny] [--threads 1] [--json]
 
@@ -60,18 +71,45 @@ loader   N distinct 1024x512 PNG images + labels written to a temporary folder d
       const { values } = parse('bench step', rest, {
         backbone: { type: 'string' }, height: { type: 'string' }, width: { type: 'string' }, iters: { type: 'string' },
         warmup: { type: 'string' }, threads: { type: 'string' }, rounds: { type: 'string' }, compare: { type: 'boolean' },
-        device: { type: 'string' }, json: { type: 'boolean' },
+        device: { type: 'string' }, json: { type: 'boolean' }, 'target-size': { type: 'string' }, amp: { type: 'string' },
       });
       if (values.help) { console.log(this.usage); return 0; }
       const { GENERATORS } = await import('../models/registry.js');
       const backbone = typeof values.backbone === 'string' ? values.backbone : 'resnet101';
       GENERATORS.get(backbone);
+      const amp = typeof values.amp === 'string' ? values.amp : 'off';
+      if (!['off', 'bf16', 'fp16'].includes(amp)) throw new UsageError(`bench: --amp expects off, bf16 or fp16, got '${amp}'`);
+      const device = (await import('./device.js')).cliDevice('bench', typeof values.device === 'string' ? values.device : undefined);
+      const height = intFlag('bench', 'height', values.height, 128); const width = intFlag('bench', 'width', values.width, 256);
+      const [targetHeight, targetWidth] = sizeFlag(values['target-size'], 'target-size')?.[0] ?? [height, width];
       const { benchStep } = await import('../../bench/step.js');
       benchStep({
-        backbone, height: intFlag('bench', 'height', values.height, 128), width: intFlag('bench', 'width', values.width, 256),
+        backbone, height, width, targetHeight, targetWidth,
         iters: intFlag('bench', 'iters', values.iters, 5), warmup: intFlag('bench', 'warmup', values.warmup, 1, 0),
         threads: intFlag('bench', 'threads', values.threads, 1), rounds: intFlag('bench', 'rounds', values.rounds, 3),
-        compare: values.compare === true, device: (typeof values.device === 'string' ? values.device : 'cpu') as 'cpu',
+        compare: values.compare === true, device, amp: amp as 'off' | 'bf16' | 'fp16',
+      }, (l) => console.log(JSON.stringify(l)));
+      return 0;
+    }
+    if (sub === 'eval') {
+      const { values } = parse('bench eval', rest, {
+        backbone: { type: 'string' }, height: { type: 'string' }, width: { type: 'string' }, 'label-size': { type: 'string' },
+        iters: { type: 'string' }, warmup: { type: 'string' }, threads: { type: 'string' }, rounds: { type: 'string' },
+        compare: { type: 'boolean' }, device: { type: 'string' }, json: { type: 'boolean' },
+      });
+      if (values.help) { console.log(this.usage); return 0; }
+      const { GENERATORS } = await import('../models/registry.js');
+      const backbone = typeof values.backbone === 'string' ? values.backbone : 'resnet101';
+      GENERATORS.get(backbone);
+      const device = (await import('./device.js')).cliDevice('bench', typeof values.device === 'string' ? values.device : undefined);
+      const height = intFlag('bench', 'height', values.height, 512); const width = intFlag('bench', 'width', values.width, 1024);
+      const [labelHeight, labelWidth] = sizeFlag(values['label-size'], 'label-size')?.[0] ?? [2 * height, 2 * width];
+      const { benchEval } = await import('../../bench/eval.js');
+      benchEval({
+        backbone, height, width, labelHeight, labelWidth, device,
+        iters: intFlag('bench', 'iters', values.iters, 10), warmup: intFlag('bench', 'warmup', values.warmup, 2, 0),
+        threads: intFlag('bench', 'threads', values.threads, 1), rounds: intFlag('bench', 'rounds', values.rounds, 3),
+        compare: values.compare === true,
       }, (l) => console.log(JSON.stringify(l)));
       return 0;
     }
@@ -92,6 +130,6 @@ loader   N distinct 1024x512 PNG images + labels written to a temporary folder d
       }, (l) => console.log(JSON.stringify(l)));
       return 0;
     }
-    throw new UsageError(`bench: unknown benchmark '${sub}'; expected one of: engine, step, loader`);
+    throw new UsageError(`bench: unknown benchmark '${sub}'; expected one of: engine, step, eval, loader`);
   },
 };

@@ -12,7 +12,7 @@ import type { TrainConfig } from '../config/schema.js';
 import { RunBoard, trainProgress } from './progress.js';
 
 export interface DemoJob { method: string; key: string; seed: number; outDir: string }
-export interface DemoJobOptions { iters: number; threads?: number; valLimit?: number; commandLine: string[] }
+export interface DemoJobOptions { iters: number; threads?: number; valLimit?: number; device?: string; commandLine: string[] }
 
 const RESULT = 'result.json';
 
@@ -20,7 +20,7 @@ const RESULT = 'result.json';
 async function demoConfig(job: DemoJob, o: DemoJobOptions): Promise<TrainConfig> {
   const { resolveConfig } = await import('../config/load.js');
   return resolveConfig({ preset: 'cpu', flags: { method: job.method, seed: job.seed, iters: o.iters,
-    checkpointEvery: Math.max(1, Math.round(o.iters / 4)), ...(o.threads ? { threads: o.threads } : {}),
+    checkpointEvery: Math.max(1, Math.round(o.iters / 4)), ...(o.threads ? { threads: o.threads } : {}), ...(o.device ? { device: o.device } : {}),
     ...(o.valLimit ? { targetVal: { data: 'digitscapes:val', limit: o.valLimit } } : {}) } });
 }
 
@@ -60,7 +60,7 @@ export async function runJobsInChildren(list: DemoJob[], jobs: number, threads: 
   const runOne = (idx: number): Promise<void> => new Promise((resolveJob) => {
     const job = list[idx]!;
     const args = [script, 'demo', '--job', `${job.method}:${job.seed}`, '--job-out', job.outDir, '--iters', String(o.iters),
-      '--threads', String(threads), ...(o.valLimit ? ['--val-limit', String(o.valLimit)] : [])];
+      '--threads', String(threads), ...(o.valLimit ? ['--val-limit', String(o.valLimit)] : []), ...(o.device ? ['--device', o.device] : [])];
     // stdout is ignored (children print nothing there); stderr (progress, one-line errors) goes to the board
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     children.add(child);

@@ -9,7 +9,7 @@ import { availableParallelism } from 'node:os';
 import { UsageError } from '../util/errors.js';
 import { runJobHere, runJobsInChildren, type DemoJob } from './demo-jobs.js';
 
-const USAGE = `usage: clan demo [--quick] [--seeds N] [--iters N] [--out DIR] [--jobs N] [--threads N]
+const USAGE = `usage: clan demo [--quick] [--seeds N] [--iters N] [--out DIR] [--jobs N] [--threads N] [--device cpu|cuda|cuda:N]
 
 Trains source-only, adversarial (output-space, AdaptSegNet-style) and CLAN on the built-in digitscapes data
 (synthetic source: flat-coloured MNIST digits; target: the same digits painted over real photographs) with the
@@ -20,7 +20,8 @@ Writes to --out (default runs/demo-<time>): a checkpoint per method and seed, su
   --iters N  iterations per method (default: the cpu preset's)
   --jobs N   training runs at once, each in its own process (default: min(3, cores / threads))
   --threads N  libtorch threads per run (default: cores / jobs)
-  --val-limit N  evaluate on the first N validation images only`;
+  --val-limit N  evaluate on the first N validation images only
+  --device D   where every run trains and evaluates (default cpu; cuda needs a CUDA libtorch)`;
 
 const METHODS = [['source-only', 'source_only', 'Source only'], ['adversarial', 'adversarial', 'Adversarial'], ['clan', 'clan', 'CLAN']] as const;
 
@@ -37,7 +38,7 @@ export const demoCmd: Command = {
   async run(argv) {
     const p = parse('demo', argv, { quick: { type: 'boolean' }, seeds: { type: 'string' }, iters: { type: 'string' }, out: { type: 'string' },
       threads: { type: 'string' }, 'val-limit': { type: 'string' }, jobs: { type: 'string' },
-      job: { type: 'string' }, 'job-out': { type: 'string' } }); // --job/--job-out: one run, for the parent's job pool
+      job: { type: 'string' }, 'job-out': { type: 'string' }, device: { type: 'string' } }); // --job/--job-out: one run, for the parent's job pool
     if (p.values.help) { console.log(USAGE); return 0; }
     const quick = p.values.quick === true;
     const seeds = intFlag('demo', 'seeds', str(p, 'seeds'), 1);
@@ -51,7 +52,8 @@ export const demoCmd: Command = {
     // no oversubscription by default: jobs × threads ≤ cores
     const jobs = str(p, 'jobs') ? intFlag('demo', 'jobs', str(p, 'jobs'), 1) : Math.min(3, Math.max(1, Math.floor(cores / (threadsFlag ?? 1))));
     const threads = threadsFlag ?? Math.max(1, Math.floor(cores / jobs));
-    const jobOpts = { iters, threads, ...(valLimit ? { valLimit } : {}), commandLine: ['demo', ...argv] };
+    const device = (await import('./device.js')).cliDevice('demo', str(p, 'device'));
+    const jobOpts = { iters, threads, ...(valLimit ? { valLimit } : {}), ...(device !== 'cpu' ? { device } : {}), commandLine: ['demo', ...argv] };
 
     const one = str(p, 'job');
     if (one !== undefined) { // a child of the job pool: one run, result.json for the parent
@@ -85,8 +87,8 @@ export const demoCmd: Command = {
     const { evaluate } = await import('../eval/evaluate.js');
     const val = openDataset(base.targetVal!.data);
     torch.manualSeed(0);
-    const G0 = createGenerator(base.backbone, val.numClasses);
-    const untrained = await evaluate(G0, val, { size: base.targetVal!.size ?? [64, 64], ...(valLimit ? { limit: valLimit } : {}) });
+    const G0 = createGenerator(base.backbone, val.numClasses).to(device);
+    const untrained = await evaluate(G0, val, { size: base.targetVal!.size ?? [64, 64], device, ...(valLimit ? { limit: valLimit } : {}) });
     G0.dispose();
 
     const summary: Record<string, unknown> = {};

@@ -8,6 +8,9 @@ export interface DoctorReport {
   libtorch: string; build: string; cuda: boolean; cudaDevices: number; threads: number; ompWaitPolicy: string | null;
   blas: string; blasLibrary: string | null; openblasCore: string | null; openblasCoretypeEnv: string | null;
   pytorch: string | null; warnings: string[];
+  /** CUDA builds: library versions (null when absent) and each visible GPU. */
+  cudaVersion: string | null; cudnnVersion: string | null; ncclVersion: string | null;
+  gpus: { name: string; computeCapability: string; memoryGb: number; multiprocessors: number }[];
 }
 
 /** The libblas/openblas shared object actually mapped into this process. */
@@ -35,8 +38,16 @@ export async function doctorReport(): Promise<DoctorReport> {
   }
   const wait = process.env.OMP_WAIT_POLICY ?? null;
   if (wait !== 'PASSIVE') warnings.push('OMP_WAIT_POLICY is not PASSIVE: idle OpenMP threads spin and slow other work on the machine (the clan launcher sets it)');
+  const v = torch.cudaVersions();
+  const nGpu = torch.cudaDeviceCount();
+  const gpus = v.headers ? Array.from({ length: nGpu }, (_, i) => {
+    const d = torch.cudaDeviceInfo(`cuda:${i}`);
+    return { name: d.name, computeCapability: `${d.major}.${d.minor}`, memoryGb: Math.round(d.totalMemory / 2 ** 30 * 10) / 10, multiprocessors: d.multiprocessors };
+  }) : [];
+  if (info.cuda && nGpu > 0 && !v.headers) warnings.push('the addon was built without the CUDA runtime headers: no GPU names or memory statistics. Fix: set CUDA_HOME and rebuild (npm ci)');
   return {
-    libtorch: info.version, build: info.build, cuda: info.cuda, cudaDevices: info.cuda ? torch.cudaAvailable() ? 1 : 0 : 0,
+    cudaVersion: torch.formatVersion('cuda', v.cuda), cudnnVersion: torch.formatVersion('cudnn', v.cudnn), ncclVersion: torch.formatVersion('nccl', v.nccl), gpus,
+    libtorch: info.version, build: info.build, cuda: info.cuda, cudaDevices: nGpu,
     threads: torch.getNumThreads(), ompWaitPolicy: wait, blas, blasLibrary: lib, openblasCore: info.openblasCore,
     openblasCoretypeEnv: coretype, pytorch: torchVersion(), warnings,
   };
@@ -48,7 +59,8 @@ export const doctor: Command = {
   usage: `usage: clan doctor [--json]
 
 Prints what the engine runs on: libtorch version and build, the BLAS library actually loaded and the OpenBLAS
-kernel in use, intra-op threads, OMP_WAIT_POLICY, CUDA, and whether PyTorch is available for comparisons
+kernel in use, intra-op threads, OMP_WAIT_POLICY, CUDA (GPUs, compute capability, CUDA, cuDNN and NCCL
+versions), and whether PyTorch is available for comparisons
 ($CLAN_PYTHON or /usr/bin/python3). Warnings name the fix.
 
   --json     print one JSON object on stdout`,
@@ -61,7 +73,8 @@ kernel in use, intra-op threads, OMP_WAIT_POLICY, CUDA, and whether PyTorch is a
       ['libtorch', `${r.libtorch} — ${r.build}`], ['BLAS', r.blas], ['BLAS library', r.blasLibrary ?? '-'],
       ['OpenBLAS kernel', r.openblasCore ?? '-'], ['OPENBLAS_CORETYPE', r.openblasCoretypeEnv ?? '(unset)'],
       ['threads', String(r.threads)], ['OMP_WAIT_POLICY', r.ompWaitPolicy ?? '(unset)'],
-      ['CUDA', r.cuda ? `yes (${r.cudaDevices} device(s))` : 'no (CPU-only build)'],
+      ['CUDA', r.cuda ? `yes (${r.cudaDevices} device(s)); CUDA ${r.cudaVersion ?? '?'}, cuDNN ${r.cudnnVersion ?? '-'}, NCCL ${r.ncclVersion ?? '-'}` : 'no (CPU-only build)'],
+      ...r.gpus.map((g, i): [string, string] => [`GPU cuda:${i}`, `${g.name}, compute capability ${g.computeCapability}, ${g.memoryGb} GiB, ${g.multiprocessors} SMs`]),
       ['PyTorch', r.pytorch ?? 'not found (apt-get install -y python3-torch, or set CLAN_PYTHON)'],
     ];
     for (const [k, v] of rows) console.log(`${k.padEnd(18)} ${v}`);

@@ -7,7 +7,8 @@ import { countProgress } from './progress.js';
 import { UsageError, DataError } from '../util/errors.js';
 import type { Protocol } from '../eval/evaluate.js';
 
-const USAGE = `usage: clan eval --checkpoint CKPT --data TYPE:ROOT[:SPLIT] [--protocol 19|16|13] [--size WxH] [--limit N] [--json]
+const USAGE = `usage: clan eval --checkpoint CKPT --data TYPE:ROOT[:SPLIT] [--protocol 19|16|13] [--size WxH] [--limit N]
+                 [--device cpu|cuda|cuda:N] [--json]
        clan eval --run RUN_DIR --data SPEC [--select-data SPEC] [--protocol …] [--json]
 
 Evaluates as the papers do (clan-reference.md §5.3): input at the eval size (the checkpoint's, or --size),
@@ -15,7 +16,8 @@ logits of C1 + C2 upsampled to the full label size, argmax, one confusion matrix
 IoU, mIoU = nan-mean over the protocol's classes (19; SYNTHIA: 16 or 13).
   --json         stdout holds only {"miou", "per_class_iou": {name: iou}, "protocol", "images"} (fractions)
   --run          evaluate every checkpoint of a run into RUN_DIR/eval.csv and mark the best
-  --select-data  pick the best checkpoint on this split and report --data at that checkpoint`;
+  --select-data  pick the best checkpoint on this split and report --data at that checkpoint
+  --device       where the forward passes and the confusion matrix run (default cpu)`;
 
 function parseSize(v: string | undefined): [number, number] | undefined {
   if (v === undefined) return undefined;
@@ -32,6 +34,7 @@ export const evalCmd: Command = {
     const p = parse('eval', argv, {
       checkpoint: { type: 'string' }, run: { type: 'string' }, data: { type: 'string' }, 'select-data': { type: 'string' },
       protocol: { type: 'string' }, size: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' }, threads: { type: 'string' },
+      device: { type: 'string' },
     });
     if (p.values.help) { console.log(USAGE); return 0; }
     const data = str(p, 'data');
@@ -45,6 +48,7 @@ export const evalCmd: Command = {
     const limit = str(p, 'limit') ? intFlag('eval', 'limit', str(p, 'limit'), 0) : undefined;
     const torch = await import('../torch/index.js');
     if (str(p, 'threads')) torch.setNumThreads(intFlag('eval', 'threads', str(p, 'threads'), 1));
+    const device = (await import('./device.js')).cliDevice('eval', str(p, 'device'));
     const { loadOptionalDatasetTypes, openDataset } = await import('../data/registry.js');
     const { evaluate, perClassIou } = await import('../eval/evaluate.js');
     const { loadInferenceModel } = await import('../train/inference-model.js');
@@ -54,10 +58,10 @@ export const evalCmd: Command = {
     const json = p.values.json === true;
 
     const evalOne = async (path: string, dataset = ds, quiet = false) => {
-      const m = loadInferenceModel(path);
+      const m = loadInferenceModel(path, device);
       try {
         if (m.numClasses !== dataset.numClasses) throw new DataError(`checkpoint ${path} predicts ${m.numClasses} classes but dataset ${dataset.spec} has ${dataset.numClasses}`);
-        const r = await evaluate(m.G, dataset, { size: size ?? m.evalSize, protocol, normalize: m.normalize, ...(limit ? { limit } : {}),
+        const r = await evaluate(m.G, dataset, { size: size ?? m.evalSize, protocol, normalize: m.normalize, device, ...(limit ? { limit } : {}),
           ...(quiet || json ? {} : { onProgress: countProgress(`eval ${dataset.spec}`) }) });
         return { r, names: m.classNames, step: m.step };
       } finally { m.G.dispose(); }

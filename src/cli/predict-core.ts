@@ -11,7 +11,7 @@ export interface Prediction { label: Uint8Array; disagreement: Float32Array; wid
 export function predictImage(m: InferenceModel, img: RgbImage, name = 'image'): Prediction {
   const p = preprocess({ index: 0, name, image: img }, { size: m.evalSize, normalize: m.normalize }, { scale: 1, flip: false });
   return torch.tidy(() => torch.noGrad(() => {
-    const x = torch.fromTypedArray(p.image, [1, 3, p.height, p.width]);
+    const x = torch.fromTypedArray(p.image, [1, 3, p.height, p.width], 'float32', m.G.device);
     const [a, b] = m.G.forward(x);
     const size: [number, number] = [img.height, img.width];
     const x1 = torch.F.interpolate(a, size, { alignCorners: true });

@@ -6,7 +6,7 @@ import { countProgress } from './progress.js';
 import { assertWritable } from './files.js';
 import { UsageError, DataError } from '../util/errors.js';
 
-const USAGE = `usage: clan predict --checkpoint CKPT --input IMAGE|FOLDER --out DIR [--threads N]
+const USAGE = `usage: clan predict --checkpoint CKPT --input IMAGE|FOLDER --out DIR [--threads N] [--device cpu|cuda|cuda:N]
 
 Runs the network at the checkpoint's eval size and writes, at each input's own size:
   <stem>_label.png         class ids (8-bit, one channel)
@@ -22,7 +22,8 @@ export const predictCmd: Command = {
   summary: 'segment images: label, colour, overlay and disagreement PNGs',
   usage: USAGE,
   async run(argv) {
-    const p = parse('predict', argv, { checkpoint: { type: 'string' }, input: { type: 'string' }, out: { type: 'string' }, threads: { type: 'string' } });
+    const p = parse('predict', argv, { checkpoint: { type: 'string' }, input: { type: 'string' }, out: { type: 'string' }, threads: { type: 'string' },
+      device: { type: 'string' } });
     if (p.values.help) { console.log(USAGE); return 0; }
     const ckpt = str(p, 'checkpoint'); const input = str(p, 'input'); const out = str(p, 'out');
     if (!ckpt || !input || !out) throw new UsageError('predict: --checkpoint, --input and --out are required');
@@ -39,7 +40,7 @@ export const predictCmd: Command = {
     const { readBytes, decodeRgb } = await import('../data/image.js');
     const { encodePng, colorize, overlay, heatmap } = await import('../report/png.js');
     const { atomicWrite } = await import('../train/checkpoint.js');
-    const m = loadInferenceModel(ckpt);
+    const m = loadInferenceModel(ckpt, (await import('./device.js')).cliDevice('predict', str(p, 'device')));
     const progress = files.length > 1 ? countProgress('predict') : () => {};
     files.forEach((f, i) => {
       const img = decodeRgb(readBytes(f), f);

@@ -9,7 +9,7 @@ import { UsageError } from '../util/errors.js';
 const USAGE = `usage: clan train [--config FILE|PRESET] [--preset NAME] [--method clan|adversarial|source-only]
                   [--source TYPE:ROOT[:SPLIT]] [--target SPEC] [--target-val SPEC] [--backbone NAME]
                   [--iters N] [--batch-size N] [--seed N] [--threads N] [--workers N] [--init WEIGHTS]
-                  [--out DIR] [--set key=value ...]
+                  [--device cpu|cuda|cuda:N] [--amp off|bf16|fp16] [--out DIR] [--set key=value ...]
        clan train --resume RUN_DIR [--iters N] [--set key=value ...]
 
 Trains a segmentation network on a labelled source and an unlabelled target domain. Progress and the five
@@ -24,6 +24,9 @@ with ε to see how much CLAN's per-pixel weighting acts.
   --target      unlabelled target dataset, e.g. cityscapes:/data/Cityscapes:train
   --target-val  labelled target split evaluated during training, e.g. cityscapes:/data/Cityscapes:val
   --init        converted weights (clan convert) to start from (backbone only; --set initScope=all for all)
+  --device      where training and evaluation run (config 'device', default cpu); cuda needs a CUDA libtorch
+  --amp         mixed precision on the GPU (config 'amp', default off = the official fp32 run); bf16, or fp16
+                with loss scaling. CUDA settings: --set cudnnBenchmark=false, --set deterministic=true
   --out         run folder (default runs/<method>-<time>)
   --resume      continue RUN_DIR from its newest valid checkpoint (a larger --iters extends the run)
   --set k=v     override any config key, e.g. --set hyper.lambdaLocal=10 --set targetVal.protocol=16
@@ -40,7 +43,7 @@ export const trainCmd: Command = {
       target: { type: 'string' }, 'target-val': { type: 'string' }, backbone: { type: 'string' }, iters: { type: 'string' },
       'batch-size': { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' }, workers: { type: 'string' },
       init: { type: 'string' }, out: { type: 'string' }, set: { type: 'string', multiple: true }, resume: { type: 'string' },
-      'debug-nan-at': { type: 'string' },
+      'debug-nan-at': { type: 'string' }, device: { type: 'string' }, amp: { type: 'string' },
     });
     if (p.values.help) { console.log(USAGE); return 0; }
     const num = (k: string): number | undefined => {
@@ -59,7 +62,7 @@ export const trainCmd: Command = {
     };
     put(['method'], str(p, 'method')); put(['backbone'], str(p, 'backbone')); put(['iters'], num('iters'));
     put(['batchSize'], num('batch-size')); put(['seed'], num('seed')); put(['threads'], num('threads'));
-    put(['workers'], num('workers')); put(['init'], str(p, 'init'));
+    put(['workers'], num('workers')); put(['init'], str(p, 'init')); put(['device'], str(p, 'device')); put(['amp'], str(p, 'amp'));
     put(['source', 'data'], str(p, 'source')); put(['target', 'data'], str(p, 'target')); put(['targetVal', 'data'], str(p, 'target-val'));
     const sets = (p.values.set as unknown as string[] | undefined) ?? [];
     const resumeDir = str(p, 'resume');

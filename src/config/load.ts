@@ -84,7 +84,7 @@ export function methodConfig(c: TrainConfig): MethodConfig {
   const h = c.hyper;
   const maxIter = h.maxIter ?? c.iters;
   return {
-    ...h, maxIter,
+    ...h, maxIter, amp: c.amp,
     warmup: h.warmup ?? Math.floor(c.iters / 20),   // official 5000 of 100000: warm-up ends early in short runs too
     preheat: h.preheat ?? Math.floor(c.iters / 20),
   };

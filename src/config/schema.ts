@@ -56,6 +56,10 @@ export const trainSchema = z.object({
   iters: z.number().int().positive().default(100000),
   batchSize: z.number().int().positive().default(1),
   seed: z.number().int().nonnegative().default(0),
+  device: z.string().regex(/^(cpu|cuda(:\d+)?)$/, 'expected cpu, cuda or cuda:N').default('cpu'), // where G, D, batches and eval run
+  cudnnBenchmark: z.boolean().default(true),          // CUDA: cuDNN autotunes conv algorithms per shape (fixed crop sizes: faster)
+  deterministic: z.boolean().default(false),          // CUDA: deterministic cuDNN algorithms, benchmark off (slower; mmseg's deterministic=True)
+  amp: z.enum(['off', 'bf16', 'fp16']).default('off'), // mixed precision (fp16 with loss scaling); off = the official fp32 run
   threads: z.number().int().positive().optional(),  // default: all cores
   workers: z.number().int().nonnegative().default(0), // data worker threads (0: decode on the main thread)
   normalize: z.enum(['caffe', 'imagenet']).default('caffe'),

@@ -13,7 +13,9 @@ import type { DeepLabGenerator } from '../models/deeplab.js';
 import { openDataset } from '../data/registry.js';
 import { decodePlane, readBytes } from '../data/image.js';
 import { sharedFixtures } from '../data/testing.js';
-import { evaluate, protocolClasses, type EvalResult } from './evaluate.js';
+import { evaluate, protocolClasses, confusionCounts, type EvalResult } from './evaluate.js';
+import { IoUMetric } from './metric.js';
+import * as torch from '../torch/index.js';
 
 interface Expected {
   image: string;
@@ -115,4 +117,20 @@ test('evaluate() runs the model in eval mode and hands it back in the mode it ha
   await run(t, G, 19);
   assert.equal(G.training, false, 'an eval-mode model stays in eval mode');
   G.dispose();
+});
+
+test('confusionCounts (the on-device confusion matrix) equals IoUMetric.process, ignore labels included', () => {
+  const K = 5; const P = 4000;
+  let s = 7;
+  const rnd = () => { s = (s * 1103515245 + 12345) % 2 ** 31; return s / 2 ** 31; };
+  const gt = Uint8Array.from({ length: P }, () => (rnd() < 0.1 ? 255 : rnd() < 0.05 ? K + 2 : Math.floor(rnd() * K)));
+  const pred = Uint8Array.from({ length: P }, () => Math.floor(rnd() * K));
+  const m = new IoUMetric(K);
+  m.process(pred, gt);
+  const counts = torch.tidy(() => confusionCounts(torch.fromTypedArray(gt, [P], 'uint8'), torch.fromTypedArray(pred, [P], 'uint8').to('int64'), K).toTypedArray<'int64'>());
+  const m2 = new IoUMetric(K);
+  m2.addCounts(counts);
+  assert.deepEqual(Array.from(m2.hist), Array.from(m.hist));
+  assert.ok(m.hist.reduce((a, b) => a + b, 0) < P * 0.9, 'ignored pixels were really dropped');
+  assert.throws(() => m2.addCounts(new Float64Array(3)), /3 counts for 5 classes/);
 });

@@ -25,6 +25,8 @@ export interface EvalOptions {
   normalize?: 'caffe' | 'imagenet';
   limit?: number;                    // first N images only
   workers?: number;
+  /** Where the forward pass and the confusion matrix run (default cpu). */
+  device?: torch.Device;
   /** Called per image with its prediction (e.g. to save PNGs or collect report samples). */
   onImage?: (name: string, pred: Uint8Array, width: number, height: number, index: number) => void;
   onProgress?: (done: number, total: number) => void;
@@ -40,28 +42,53 @@ export async function evaluate(G: DeepLabGenerator, ds: Dataset, o: EvalOptions)
   const loader = new Loader({ dataset: ds, seed: 0, shuffle: false, epochs: 1, workers: o.workers ?? 0,
     transform: { size: o.size, normalize: o.normalize ?? 'caffe', labelSize: 'native' } });
   const metric = new IoUMetric(ds.numClasses);
+  const device = o.device ?? 'cpu';
+  const K = ds.numClasses;
+  // Off the CPU the confusion matrix is counted on the device ([K·K] int64) and read back once at the end.
+  const counts = device === 'cpu' ? null : torch.keep(torch.zeros([K * K], { dtype: 'int64', device }));
   let done = 0;
   try {
     while (done < n) {
       const b = await loader.next();
       if (!b) break;
       const pred = torch.tidy(() => {
-        const x = torch.fromTypedArray(b.images, [1, 3, b.height, b.width]);
+        const x = torch.fromTypedArray(b.images, [1, 3, b.height, b.width], 'float32', device);
         const { logits } = predictLogits(G, x, [b.labelHeight, b.labelWidth]);
-        return logits.argmax(1).to('uint8').toTypedArray<'uint8'>();   // [h, w]
+        const p = logits.argmax(1).flatten(0, 2);                                      // [h·w] int64
+        if (counts) {
+          const gt = torch.fromTypedArray(b.labels!, [b.labelHeight * b.labelWidth], 'uint8', device);
+          counts.add_(confusionCounts(gt, p, K));
+          return o.onImage ? p.to('uint8').toTypedArray<'uint8'>() : null;
+        }
+        return p.to('uint8').toTypedArray<'uint8'>();                              // [h, w]
       });
-      metric.process(pred, b.labels!);
-      o.onImage?.(b.names[0]!, pred, b.labelWidth, b.labelHeight, b.indices[0]!);
+      if (pred) {
+        if (!counts) metric.process(pred, b.labels!);
+        o.onImage?.(b.names[0]!, pred, b.labelWidth, b.labelHeight, b.indices[0]!);
+      }
       done++;
       o.onProgress?.(done, n);
     }
+    if (counts) metric.addCounts(counts.toTypedArray<'int64'>());
   } finally {
+    counts?.dispose();
     await loader.close();
     if (wasTraining) G.train();
   }
   const protocol = o.protocol ?? 19;
   const r = metric.compute(protocolClasses(protocol, ds.numClasses));
   return { ...r, images: done, protocol, confusion: metric.hist.slice() };
+}
+
+/**
+ * fast_hist on tensors: gt [P] uint8/int64 (ids ≥ K, e.g. 255, ignored), pred [P] int64 → [K·K] int64 counts at
+ * gt·K + pred, on the tensors' device. Equal to IoUMetric.process (tested), without the trip to the host.
+ */
+export function confusionCounts(gt: torch.Tensor, pred: torch.Tensor, K: number): torch.Tensor {
+  return torch.tidy(() => {
+    const g = gt.to('int64');
+    return torch.F.bincount(g.mul(K).add(pred).maskedSelect(g.lt(K)), K * K);
+  });
 }
 
 /** Per-class IoU by class name (fractions; null for classes absent from ground truth and prediction), for JSON. */

@@ -46,6 +46,12 @@ export class IoUMetric {
     }
   }
 
+  /** Adds a [K·K] count vector hist[gt·K + pred] (e.g. counted on a GPU). */
+  addCounts(counts: BigInt64Array | Float64Array): void {
+    if (counts.length !== this.hist.length) throw new RangeError(`IoUMetric.addCounts: ${counts.length} counts for ${this.numClasses} classes (expected ${this.hist.length})`);
+    for (let i = 0; i < counts.length; i++) this.hist[i]! += Number(counts[i]!);
+  }
+
   /** Adds another metric's counts (e.g. from a worker). */
   merge(other: IoUMetric): void {
     if (other.numClasses !== this.numClasses) throw new RangeError(`IoUMetric.merge: ${other.numClasses} vs ${this.numClasses} classes`);

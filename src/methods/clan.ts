@@ -5,7 +5,7 @@ import * as torch from '../torch/index.js';
 import { F, type Tensor } from '../torch/index.js';
 import type { DeepLabGenerator } from '../models/deeplab.js';
 import { FCDiscriminator } from '../models/deeplab.js';
-import { UDAMethod, type MethodConfig, type SourceBatch, type TargetBatch, type StepLog, type MethodKey } from './uda.js';
+import { UDAMethod, type MethodParts, type MethodConfig, type SourceBatch, type TargetBatch, type StepLog, type MethodKey } from './uda.js';
 import { adversarialBce, disagreementMap, weightDiscrepancy } from './losses.js';
 import { dampingAt, lrAt } from './schedule.js';
 
@@ -22,7 +22,7 @@ export class Clan extends UDAMethod {
 
   constructor(G: DeepLabGenerator, cfg: MethodConfig, D?: FCDiscriminator) {
     super(G, cfg);
-    this.D = D ?? new FCDiscriminator(G.spec.numClasses, cfg.ndf);
+    this.D = D ?? new FCDiscriminator(G.spec.numClasses, cfg.ndf).to(G.device);
     this.optD = new torch.Adam([{ params: this.D.parameters(), lr: cfg.lrD, beta1: cfg.beta1D, beta2: cfg.beta2D, eps: 1e-8 }]);
   }
 
@@ -51,35 +51,38 @@ export class Clan extends UDAMethod {
       this.D.requiresGrad_(false);
       // 3. source: L_seg on both heads
       const srcSize: [number, number] = [source.label.size(1), source.label.size(2)];
-      const [x1s, x2s] = this.forwardUp(source.image, srcSize);
-      const seg = this.segLoss(x1s, x2s, source.label);
-      seg.backward();
+      const [x1s, x2s, seg] = this.amp(() => {
+        const [a, b] = this.forwardUp(source.image, srcSize);
+        return [a, b, this.segLoss(a, b, source.label)] as const;
+      });
+      this.backward(seg);
       // 4. target: M with graph (§2.3), adversarial loss against the SOURCE label
-      const [x1t, x2t] = this.forwardUp(target.image, target.size);
-      const M = disagreementMap(x1t, x2t);                                         // [N, 1, h, w]
-      const wG = c.detachM ? M.detach() : M; // official: attached, an extra "C1 and C2 agree on target" pull (§2.3)
-      const adv = adversarialBce(this.discriminate(x1t, x2t, target.size, false), SOURCE, weighted ? wG : null, c.epsilon, c.lambdaLocal);
-      adv.mul(c.lambdaAdv * damping).backward();
-      // 5. weight discrepancy between C1 and C2 (§2.2)
+      const [x1t, x2t, M, adv] = this.amp(() => {
+        const [a, b] = this.forwardUp(target.image, target.size);
+        const m = disagreementMap(a, b);                                           // [N, 1, h, w]
+        const wG = c.detachM ? m.detach() : m; // official: attached, an extra "C1 and C2 agree on target" pull (§2.3)
+        return [a, b, m, adversarialBce(this.discriminate(a, b, target.size, false), SOURCE, weighted ? wG : null, c.epsilon, c.lambdaLocal)] as const;
+      });
+      this.backward(adv.mul(c.lambdaAdv * damping));
+      // 5. weight discrepancy between C1 and C2 (§2.2), in float32 (no autocast: it reads the weights only)
       let weight: number | undefined;
       if (this.useWeightLoss) {
         const lw = weightDiscrepancy(this.G.layer5.parameters(), this.G.layer6.parameters(), c.lambdaWeight, damping);
-        lw.backward();
+        this.backward(lw);
         weight = lw.item();
       }
       // 6. unfreeze D; 7. D on detached source; 8. D on detached target, weighted by the detached M
       this.D.requiresGrad_(true);
-      const dS = adversarialBce(this.discriminate(x1s, x2s, srcSize, true), SOURCE, null, c.epsilon, c.lambdaLocal);
-      dS.backward();
-      const dT = adversarialBce(this.discriminate(x1t, x2t, target.size, true), TARGET, weighted ? M.detach() : null, c.epsilon, c.lambdaLocal);
-      dT.backward();
+      const dS = this.amp(() => adversarialBce(this.discriminate(x1s, x2s, srcSize, true), SOURCE, null, c.epsilon, c.lambdaLocal));
+      this.backward(dS);
+      const dT = this.amp(() => adversarialBce(this.discriminate(x1t, x2t, target.size, true), TARGET, weighted ? M.detach() : null, c.epsilon, c.lambdaLocal));
+      this.backward(dT);
       // 9. step G, then D
-      this.optG.step();
-      this.optD.step();
+      this.stepAll(this.optG, this.optD);
       return { seg: seg.item(), adv: adv.item(), weight, d_s: dS.item(), d_t: dT.item(), lrG, lrD, damping, weighted, m: M.mean().item() };
     });
   }
 
-  override parts() { return { G: this.G, D: this.D, optG: this.optG, optD: this.optD }; }
+  override parts(): MethodParts { return { ...super.parts(), D: this.D, optD: this.optD }; }
   override dispose(): void { super.dispose(); this.optD.dispose(); }
 }

@@ -10,10 +10,12 @@ export class SourceOnly extends UDAMethod {
       this.optG.zeroGrad();
       const lrG = this.setLrG(i);
       this.G.train();
-      const [x1, x2] = this.forwardUp(source.image, [source.label.size(1), source.label.size(2)]);
-      const seg = this.segLoss(x1, x2, source.label);
-      seg.backward();
-      this.optG.step();
+      const seg = this.amp(() => {
+        const [x1, x2] = this.forwardUp(source.image, [source.label.size(1), source.label.size(2)]);
+        return this.segLoss(x1, x2, source.label);
+      });
+      this.backward(seg);
+      this.stepAll(this.optG);
       return { seg: seg.item(), lrG };
     });
   }

@@ -31,14 +31,17 @@ export interface MethodConfig {
   gamma: number;          // focal γ (2)
   ndf: number;            // D base width (64)
   officialDuplicateParams: boolean; // official optimizer lists backbone params several times (§3); official-exact only
+  amp: 'off' | 'bf16' | 'fp16'; // mixed precision: forwards and losses under autocast; fp16 adds loss scaling (not official)
 }
 
 export const DEFAULT_METHOD_CONFIG: MethodConfig = {
   maxIter: 100000, warmup: 5000, preheat: 5000, power: 0.9, optimizerG: 'sgd', lrG: 2.5e-4, headLrMult: 10, momentum: 0.9, weightDecay: 5e-4,
   beta1G: 0.9, beta2G: 0.99,
   lrD: 1e-4, beta1D: 0.9, beta2D: 0.99, lambdaAdv: 0.001, lambdaWeight: 0.01, lambdaLocal: 40, epsilon: 0.4, detachM: false,
-  segLoss: 'focal', gamma: 2, ndf: 64, officialDuplicateParams: false,
+  segLoss: 'focal', gamma: 2, ndf: 64, officialDuplicateParams: false, amp: 'off',
 };
+
+const AMP_DTYPE = { off: null, bf16: 'bfloat16', fp16: 'float16' } as const;
 
 export interface SourceBatch { image: Tensor; label: Tensor }           // [N, 3, H, W] f32, [N, h, w] int64 (255 ignore)
 export interface TargetBatch { image: Tensor; size: [number, number] }  // [N, 3, H', W'], nominal [h, w] for upsampling
@@ -53,11 +56,19 @@ export interface StepLog {
 
 export type MethodKey = 'source_only' | 'adversarial' | 'clan';
 
+/** Modules, optimizers and the fp16 loss scaler to checkpoint, by role. */
+export interface MethodParts {
+  G: DeepLabGenerator; D: torch.Module | null; optG: torch.SGD | torch.Adam; optD: torch.Adam | null; scaler: torch.GradScaler | null;
+}
+
 export abstract class UDAMethod {
   abstract readonly key: MethodKey;
   readonly optG: torch.SGD | torch.Adam;
+  /** fp16 loss scaling (amp 'fp16' only); its state is checkpointed. */
+  readonly scaler: torch.GradScaler | null;
 
   constructor(readonly G: DeepLabGenerator, readonly cfg: MethodConfig) {
+    this.scaler = cfg.amp === 'fp16' ? new torch.GradScaler() : null;
     const backbone = cfg.officialDuplicateParams ? G.officialBackboneParameterList() : G.backboneParameters();
     const groups = [{ params: backbone, lr: cfg.lrG }, { params: G.headParameters(), lr: cfg.lrG * cfg.headLrMult }];
     if (cfg.optimizerG === 'adam') {
@@ -83,6 +94,27 @@ export abstract class UDAMethod {
     return lr;
   }
 
+  /** The device G lives on; the method's other modules and every batch follow it. */
+  get device(): torch.Device { return this.G.device; }
+
+  /** Runs a forward + loss block under autocast when amp is on (backward stays outside, as PyTorch advises). */
+  protected amp<T>(fn: () => T): T { return torch.autocast(this.device, AMP_DTYPE[this.cfg.amp], fn); }
+
+  /** loss.backward(), through the fp16 loss scaler when there is one. */
+  protected backward(loss: Tensor): void {
+    if (!this.scaler) { loss.backward(); return; }
+    const scaled = this.scaler.scaleLoss(loss);
+    scaled.backward();
+    scaled.dispose();
+  }
+
+  /** Steps the optimizers in order; with the fp16 scaler each unscales first and skips on inf/NaN gradients. */
+  protected stepAll(...opts: (torch.SGD | torch.Adam)[]): void {
+    if (!this.scaler) { for (const o of opts) o.step(); return; }
+    for (const o of opts) this.scaler.step(o);
+    this.scaler.update();
+  }
+
   /** L_seg = loss(x1) + loss(x2), each head on its own (§2.1). */
   protected segLoss(x1: Tensor, x2: Tensor, label: Tensor): Tensor {
     return torch.tidy(() => this.cfg.segLoss === 'focal'
@@ -99,9 +131,7 @@ export abstract class UDAMethod {
   }
 
   /** Modules and optimizers to checkpoint, by role. */
-  parts(): { G: DeepLabGenerator; D: torch.Module | null; optG: torch.SGD | torch.Adam; optD: torch.Adam | null } {
-    return { G: this.G, D: null, optG: this.optG, optD: null };
-  }
+  parts(): MethodParts { return { G: this.G, D: null, optG: this.optG, optD: null, scaler: this.scaler }; }
 
   dispose(): void { this.optG.dispose(); }
 }

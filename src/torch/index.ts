@@ -3,6 +3,8 @@ export * from './dtype.js';
 export * from './tensor.js';
 export { tidy, keep } from './scope.js';
 export * from './runtime.js';
+export * from './device.js';
+export { GradScaler, GRAD_SCALER_DEFAULTS, type GradScalerOptions, type GradScalerState } from './amp.js';
 export * as F from './functional.js';
 export * as init from './nn/init.js';
 export { Module, type Layer, type LoadResult } from './nn/module.js';

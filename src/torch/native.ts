@@ -19,6 +19,12 @@ export interface BuildInfo {
   openblasCore: string | null; openblasConfig: string | null;
 }
 
+export interface BackendFlags { cudnnBenchmark: boolean; cudnnDeterministic: boolean; allowTF32Cudnn: boolean; allowTF32Cublas: boolean }
+export interface CudaDeviceInfo { name: string; major: number; minor: number; totalMemory: number; multiprocessors: number }
+export interface CudaMemoryStats { allocated: number; peakAllocated: number; reserved: number; peakReserved: number }
+/** Library versions as libtorch reports them (CUDA 13000 = 13.0, cuDNN 91000 = 9.10.0, NCCL 22703 = 2.27.3); null when absent. */
+export interface CudaVersions { cuda: number | null; cudnn: number | null; nccl: number | null; headers: boolean }
+
 export interface Native {
   dispose(h: H): void; isDisposed(h: H): boolean;
   stats(): { live: number; finalized: number; externalBytes: number; storages: number };
@@ -32,6 +38,14 @@ export interface Native {
   toBuffer(h: H): ArrayBuffer; item(h: H): number | boolean;
   manualSeed(seed: number): void; getRngState(): Uint8Array; setRngState(s: Uint8Array): void;
   setNumThreads(n: number): void; getNumThreads(): number; buildInfo(): BuildInfo; cudaDeviceCount(): number;
+  // native/device.cc. cudaDeviceInfo … cudaEmptyCache exist only when the addon was built with the CUDA headers.
+  toDeviceAsync(h: H, dev: string, nonBlocking: boolean): H; pinMemory(h: H): H; isPinned(h: H): boolean;
+  setBackendFlags(f: Partial<BackendFlags>): void; getBackendFlags(): BackendFlags;
+  autocastEnter(dev: string, dt: Num): [boolean, number]; autocastExit(dev: string, prevEnabled: boolean, prevDt: Num): void;
+  autocastEnabled(dev: string): boolean;
+  cudaSynchronize(dev: string): void; cudaVersions(): CudaVersions;
+  cudaDeviceInfo?(dev: string): CudaDeviceInfo; cudaMemoryStats?(dev: string): CudaMemoryStats;
+  cudaResetPeakMemoryStats?(dev: string): void; cudaEmptyCache?(): void;
 
   empty(shape: number[], dt: Num, dev: string): H; zeros(shape: number[], dt: Num, dev: string): H;
   ones(shape: number[], dt: Num, dev: string): H; full(shape: number[], v: number, dt: Num, dev: string): H;

@@ -109,10 +109,31 @@ export class Tensor {
   clone(): Tensor { return new Tensor(native.clone(this.handle)); }
   contiguous(): Tensor { return new Tensor(native.contiguous(this.handle)); }
 
-  /** Convert dtype or device (a string naming either). Asking for CUDA on a CPU-only build is an error. */
-  to(target: DType | Device): Tensor {
+  /**
+   * Convert dtype or device (a string naming either). Asking for CUDA on a CPU-only build is an error.
+   * nonBlocking: a host → GPU copy from pinned memory returns before it completes (ordered on the stream).
+   */
+  to(target: DType | Device, opts: { nonBlocking?: boolean } = {}): Tensor {
     if ((DTYPES as readonly string[]).includes(target)) return new Tensor(native.toDtype(this.handle, dtIndex(target as DType)));
-    return new Tensor(native.toDevice(this.handle, target));
+    return new Tensor(opts.nonBlocking ? native.toDeviceAsync(this.handle, target, true) : native.toDevice(this.handle, target));
+  }
+  /** A copy in page-locked host memory (needs a CUDA build), so that to('cuda', { nonBlocking }) can overlap. */
+  pinMemory(): Tensor { return new Tensor(native.pinMemory(this.handle)); }
+  get isPinned(): boolean { return native.isPinned(this.handle); }
+
+  /**
+   * @internal Takes over `other`'s native tensor in place of its own (`other` ends disposed), keeping
+   * requiresGrad: PyTorch's `param.data = …`. Module.to() moves parameters this way, so every holder of this
+   * Tensor object (layers, optimizers) sees the moved tensor.
+   */
+  _adopt(other: Tensor): void {
+    const next = other.handle;
+    const rg = this.requiresGrad;
+    if (this.gradCache) { this.gradCache.dispose(); this.gradCache = null; }
+    native.dispose(this.handle);
+    this.h = next;
+    other.h = null;
+    if (rg !== native.requiresGrad(next)) native.setRequiresGrad(next, rg);
   }
 
   // ------------------------------------------------------------------------------------------- host data

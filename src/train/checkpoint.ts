@@ -33,12 +33,15 @@ export interface CheckpointMeta {
   libtorch: string;
   threads: number;
   best?: { step: number; miou: number };
+  device?: string;                    // where the run trained (informational: tensors are stored on the CPU and load anywhere)
+  scaler?: torch.GradScalerState;     // fp16 loss scaler (amp 'fp16' runs)
   sha256?: string;
 }
 
 export interface CheckpointParts {
   G: torch.Module; D: torch.Module | null;
   optG: torch.Optimizer<{ lr: number }> | null; optD: torch.Optimizer<{ lr: number }> | null;
+  scaler?: torch.GradScaler | null;
 }
 
 function optimizerTensors(prefix: string, opt: torch.Optimizer<{ lr: number }> | null, out: Map<string, HostTensor>) {
@@ -101,14 +104,15 @@ export function checkDiskSpace(dir: string, bytes: number): void {
   }
 }
 
-export function saveCheckpoint(dir: string, parts: CheckpointParts, meta: Omit<CheckpointMeta, 'format' | 'version' | 'optG' | 'optD' | 'sha256'>): string {
+export function saveCheckpoint(dir: string, parts: CheckpointParts, meta: Omit<CheckpointMeta, 'format' | 'version' | 'optG' | 'optD' | 'scaler' | 'sha256'>): string {
   makeDirs(dir);
   const tensors = new Map<string, HostTensor>();
   for (const [k, t] of parts.G.stateDict()) tensors.set(`G.${k}`, t.toHost());
   if (parts.D) for (const [k, t] of parts.D.stateDict()) tensors.set(`D.${k}`, t.toHost());
   const optG = optimizerTensors('optG', parts.optG, tensors);
   const optD = optimizerTensors('optD', parts.optD, tensors);
-  const full: CheckpointMeta = { format: CKPT_FORMAT, version: 1, ...meta, optG, optD, sha256: tensorDigest(tensors) };
+  const full: CheckpointMeta = { format: CKPT_FORMAT, version: 1, ...meta, optG, optD,
+    ...(parts.scaler ? { scaler: parts.scaler.stateDict() } : {}), sha256: tensorDigest(tensors) };
   const bytes = encodeSafetensors(tensors, { clan: JSON.stringify(full) });
   const path = join(dir, checkpointName(meta.step));
   checkDiskSpace(dir, bytes.length);
@@ -168,6 +172,7 @@ export function restoreParts(ck: LoadedCheckpoint, parts: CheckpointParts): void
   };
   restore('optG', parts.optG, ck.meta.optG);
   restore('optD', parts.optD, ck.meta.optD);
+  if (parts.scaler && ck.meta.scaler) parts.scaler.loadStateDict(ck.meta.scaler);
 }
 
 /** Delete checkpoints beyond the newest `keep`, never the best one. */

@@ -2,6 +2,7 @@
 // (`clan convert`, metadata format 'clan-weights'). A checkpoint carries everything: model config, class names,
 // palette, normalisation and eval size.
 import { existsSync } from 'node:fs';
+import type { Device } from '../torch/index.js';
 import { readSafetensorsFile } from '../io/safetensors.js';
 import { createGenerator } from '../models/registry.js';
 import type { DeepLabGenerator } from '../models/deeplab.js';
@@ -33,7 +34,8 @@ export function defaultPalette(k: number): [number, number, number][] {
   return out;
 }
 
-export function loadInferenceModel(path: string): InferenceModel {
+/** Loads weights on the CPU (checkpoints are device-independent), then moves G to `device`. */
+export function loadInferenceModel(path: string, device: Device = 'cpu'): InferenceModel {
   if (!existsSync(path)) throw new CheckpointError(`checkpoint ${path} does not exist`);
   let meta: Record<string, string>;
   try { meta = readSafetensorsFile(path).metadata; } catch (e) {
@@ -44,7 +46,7 @@ export function loadInferenceModel(path: string): InferenceModel {
     const m = ck.meta;
     const G = createGenerator(m.backbone, m.numClasses);
     G.loadStateDict(stripPrefix(ck.tensors, 'G.'), true, path);
-    G.eval();
+    G.to(device).eval();
     return { G, path, backbone: m.backbone, numClasses: m.numClasses, classNames: m.classNames,
       palette: m.palette ?? defaultPalette(m.numClasses), normalize: m.normalize, evalSize: m.evalSize, step: m.step };
   }
@@ -54,7 +56,7 @@ export function loadInferenceModel(path: string): InferenceModel {
     const G = createGenerator(backbone, k);
     const st = readSafetensorsFile(path);
     G.loadStateDict(stripPrefix(st.tensors, 'G.'), false, path);
-    G.eval();
+    G.to(device).eval();
     const cs = k === 19;
     return { G, path, backbone, numClasses: k, classNames: cs ? [...CITYSCAPES_CLASSES] : Array.from({ length: k }, (_, i) => `class${i}`),
       palette: cs ? CITYSCAPES_PALETTE.map((c) => [c[0], c[1], c[2]] as [number, number, number]) : defaultPalette(k),

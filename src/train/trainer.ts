@@ -53,13 +53,30 @@ function sizeOf(ds: Dataset, given: readonly [number, number] | undefined, key: 
   return [s[0], s[1]];
 }
 
-function batchTensors(b: Batch): { image: torch.Tensor; label: torch.Tensor | null } {
-  const image = torch.fromTypedArray(b.images, [b.size, 3, b.height, b.width]);
-  if (!b.labels) return { image, label: null };
-  const l8 = torch.fromTypedArray(b.labels, [b.size, b.labelHeight, b.labelWidth], 'uint8');
-  const label = l8.to('int64');
-  l8.dispose();
-  return { image, label };
+/** A host batch as tensors on `device`: on CUDA through pinned memory with non-blocking copies; labels travel as uint8. */
+export function batchTensors(b: Batch, device: torch.Device = 'cpu'): { image: torch.Tensor; label: torch.Tensor | null } {
+  return torch.tidy(() => {
+    const image = toDevice(torch.fromTypedArray(b.images, [b.size, 3, b.height, b.width]), device);
+    if (!b.labels) return { image, label: null };
+    const l8 = toDevice(torch.fromTypedArray(b.labels, [b.size, b.labelHeight, b.labelWidth], 'uint8'), device);
+    return { image, label: l8.to('int64') };
+  });
+}
+
+function toDevice(t: torch.Tensor, device: torch.Device): torch.Tensor {
+  return torch.isCuda(device) ? t.pinMemory().to(device, { nonBlocking: true }) : t;
+}
+
+/** CUDA settings of a run (torch.backends.cudnn.*): benchmark unless deterministic; no effect on the CPU. */
+export function applyDeviceSettings(cfg: Pick<TrainConfig, 'device' | 'cudnnBenchmark' | 'deterministic' | 'amp'>): torch.Device {
+  const device = torch.parseDevice(cfg.device, 'device');
+  if (cfg.amp === 'fp16' && !torch.isCuda(device)) throw new ConfigError("'amp': fp16 needs a CUDA device (the CPU's autocast computes in bf16: use amp bf16 there)");
+  if (torch.isCuda(device)) {
+    // cuBLAS needs a fixed workspace to be deterministic; the variable is read when cuBLAS starts (after this).
+    if (cfg.deterministic) process.env.CUBLAS_WORKSPACE_CONFIG ??= ':4096:8';
+    torch.setBackendFlags({ cudnnBenchmark: cfg.cudnnBenchmark && !cfg.deterministic, cudnnDeterministic: cfg.deterministic });
+  }
+  return device;
 }
 
 export async function train(o: TrainOptions): Promise<TrainResult> {
@@ -83,8 +100,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const tgtSize = sizeOf(tgtDs, cfg.target.size, 'target.size');
   const evalSize = valDs ? sizeOf(valDs, cfg.targetVal!.size ?? cfg.target.size, 'targetVal.size') : tgtSize;
 
+  const device = applyDeviceSettings(cfg);
   torch.manualSeed(cfg.seed);
-  const G = createGenerator(cfg.backbone, K);
+  // Initialised on the CPU (same weights on every device for a seed), then moved before the optimizers exist.
+  const G = createGenerator(cfg.backbone, K).to(device);
   const mcfg = methodConfig(cfg);
   const method: UDAMethod = METHODS.get(cfg.method)(G, mcfg);
   const parts = method.parts();
@@ -118,7 +137,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     writeFileSync(metricsPath, '');
   }
   writeFileSync(join(out, 'config.yaml'), YAML.stringify(cfg));
-  writeFileSync(join(out, 'run.json'), JSON.stringify({ git: gitHash(), libtorch: torch.buildInfo().version, threads,
+  writeFileSync(join(out, 'run.json'), JSON.stringify({ git: gitHash(), libtorch: torch.buildInfo().version, threads, device, amp: cfg.amp,
     command: o.commandLine ?? process.argv.slice(2), resumedAt: o.resume ? start : null, time: new Date().toISOString() }, null, 2) + '\n');
 
   const aug = (d: TrainConfig['source']) => ({ randomScale: d.randomScale, flip: d.flip, normalize: cfg.normalize });
@@ -136,7 +155,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const t0 = Date.now();
   const runEval = async (step: number): Promise<EvalResult | null> => {
     if (!valDs) return null;
-    const r = await evaluate(G, valDs, { size: evalSize, protocol: cfg.targetVal!.protocol, normalize: cfg.normalize,
+    const r = await evaluate(G, valDs, { size: evalSize, protocol: cfg.targetVal!.protocol, normalize: cfg.normalize, device,
       ...(cfg.targetVal!.limit ? { limit: cfg.targetVal!.limit } : {}) });
     appendFileSync(metricsPath, JSON.stringify({ step, eval: { miou: r.miou, per_class_iou: perClassIou(r, classNames), images: r.images } }) + '\n');
     if (best === null || r.miou > best.miou) best = { step, miou: r.miou };
@@ -146,7 +165,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     lastCkpt = saveCheckpoint(ckptDir, parts, {
       step, method: cfg.method, backbone: cfg.backbone, numClasses: K, classNames, palette, normalize: cfg.normalize,
       evalSize, config: cfg, torchRng: Buffer.from(torch.getRngState()).toString('base64'),
-      loaders: { source: srcLoader.consumed, target: tgtLoader.consumed }, libtorch: torch.buildInfo().version, threads,
+      loaders: { source: srcLoader.consumed, target: tgtLoader.consumed }, libtorch: torch.buildInfo().version, threads, device,
       ...(best ? { best } : {}),
     });
     pruneCheckpoints(ckptDir, cfg.keepLast, best ? (best as { step: number }).step : null);
@@ -163,8 +182,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       const tb = await tgtLoader.next();
       if (!sb || !tb) throw new DataError('a training loader ended early');
       const s = torch.tidy(() => {
-        const src = batchTensors(sb);
-        const tgt = batchTensors(tb);
+        const src = batchTensors(sb, device);
+        const tgt = batchTensors(tb, device);
         return method.trainStep(i, { image: src.image, label: src.label! }, { image: tgt.image, size: [tgtSize[1], tgtSize[0]] });
       });
       const step = i + 1;

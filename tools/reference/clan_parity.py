@@ -8,7 +8,17 @@ valid pixels of the whole batch and the weight map is [N,1,H,W] (the official co
 Writes test/fixtures/clan/{init,inputs,step1,step2,step3}.safetensors and expected.json, then re-runs the
 three iterations from the written init/inputs and asserts bit-identical results. Run:
     ${CLAN_PYTHON:-/usr/bin/python3} tools/reference/clan_parity.py
+
+Device mode (reads the committed fixtures, writes nothing under test/):
+    ${CLAN_PYTHON:-/usr/bin/python3} tools/reference/clan_parity.py --device DEV --out DIR [--tf32 0|1]
+runs the same three iterations from the committed init/inputs on DEV and writes DIR/expected.json (without
+float32_vs_float64, plus "device" and "device_name") and DIR/step{1,2,3}.safetensors. --tf32 0 (default) disables
+TF32 in cuDNN and CUDA matmuls; cuDNN runs deterministic, benchmark off. On cpu the tensors and losses equal the
+fixtures' bit for bit only with the OpenBLAS kernels that made them: Debian's torch picks them by CPU, and the
+fixtures need OPENBLAS_CORETYPE=SkylakeX (on an AMD EPYC the default Haswell kernels differ by ~1e-4 relative).
 """
+import argparse
+import contextlib
 import json
 import math
 import os
@@ -134,10 +144,45 @@ def set_requires_grad(module, flag):
         p.requires_grad = flag
 
 
-def clan_step(G, D, opt_g, opt_d, i, xs, ys, xt, cfg):
-    """One CLAN iteration i (0-based) in the order of clan-reference.md §4. Returns the logged scalars."""
+AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
+
+
+def make_grad_scaler(device_type):
+    """The fp16 GradScaler: torch.amp.GradScaler(device) where it exists (torch ≥ 2.3), else torch.cuda.amp's."""
+    if hasattr(torch, 'amp') and hasattr(torch.amp, 'GradScaler'):
+        return torch.amp.GradScaler(device_type)
+    return torch.cuda.amp.GradScaler()
+
+
+def set_tf32(flag):
+    """TF32 on/off for cuDNN convs and CUDA matmuls: the fp32_precision settings where they exist (torch ≥ 2.9,
+    which deprecates the old flags), else torch.backends.cudnn.allow_tf32 / torch.backends.cuda.matmul.allow_tf32."""
+    if hasattr(torch.backends, 'fp32_precision'):  # the new API (torch.backends.cuda's getattr asserts on 1.13)
+        torch.backends.cuda.matmul.fp32_precision = 'tf32' if flag else 'ieee'
+        torch.backends.cudnn.conv.fp32_precision = 'tf32' if flag else 'ieee'
+    else:
+        torch.backends.cudnn.allow_tf32 = bool(flag)
+        torch.backends.cuda.matmul.allow_tf32 = bool(flag)
+
+
+def clan_step(G, D, opt_g, opt_d, i, xs, ys, xt, cfg, amp='off', scaler=None):
+    """One CLAN iteration i (0-based) in the order of clan-reference.md §4. Returns the logged scalars.
+
+    amp='off' (the parity path): plain float32. amp='bf16'|'fp16': each forward+loss block runs inside
+    torch.autocast(device type, dtype) and every backward() outside it; the weight-discrepancy loss (§4.5) runs
+    without autocast. With a GradScaler (fp16) every backward is scaler.scale(loss).backward() and the steps are
+    scaler.step(opt_g), scaler.step(opt_d), scaler.update(). The logged losses are the unscaled ones."""
     src_size, tgt_size = list(ys.shape[-2:]), list(xt.shape[-2:])
     weighted = i > cfg['preheat']  # strict '>' (§2.5)
+
+    def autocast():
+        if amp == 'off':
+            return contextlib.nullcontext()
+        return torch.autocast(xs.device.type, dtype=AMP_DTYPES[amp])
+
+    def backward(loss):
+        (loss if scaler is None else scaler.scale(loss)).backward()
+
     # §4.1 zero grads, lrs (warm-up/poly on every group, heads keep 10×), damping.
     opt_g.zero_grad()
     opt_d.zero_grad()
@@ -151,35 +196,44 @@ def clan_step(G, D, opt_g, opt_d, i, xs, ys, xt, cfg):
     G.train()
     D.train()
     # §4.3 source forward, L_seg = FL(x1s) + FL(x2s) at the label size.
-    x1s, x2s = G(xs)
-    x1s, x2s = up(x1s, src_size), up(x2s, src_size)
-    loss_seg = (focal_loss(x1s, ys, cfg['gamma'], cfg['ignore_label'])
-                + focal_loss(x2s, ys, cfg['gamma'], cfg['ignore_label']))
-    loss_seg.backward()
+    with autocast():
+        x1s, x2s = G(xs)
+        x1s, x2s = up(x1s, src_size), up(x2s, src_size)
+        loss_seg = (focal_loss(x1s, ys, cfg['gamma'], cfg['ignore_label'])
+                    + focal_loss(x2s, ys, cfg['gamma'], cfg['ignore_label']))
+    backward(loss_seg)
     # §4.4 target forward, M with graph, adversarial loss against the source label 0 (§2.5).
-    x1t, x2t = G(xt)
-    x1t, x2t = up(x1t, tgt_size), up(x2t, tgt_size)
-    m = weight_map(x1t, x2t)  # [N,1,H,W], not detached (§2.3)
-    d_t = up(D(F.softmax(x1t + x2t, dim=1)), tgt_size)
-    loss_adv = weighted_mean(bce_map(d_t, 0), m, weighted, cfg)
-    (cfg['lambda_adv'] * damping * loss_adv).backward()
-    # §4.5 weight discrepancy (§2.2), gradients reach only the heads.
+    with autocast():
+        x1t, x2t = G(xt)
+        x1t, x2t = up(x1t, tgt_size), up(x2t, tgt_size)
+        m = weight_map(x1t, x2t)  # [N,1,H,W], not detached (§2.3)
+        d_t = up(D(F.softmax(x1t + x2t, dim=1)), tgt_size)
+        loss_adv = weighted_mean(bce_map(d_t, 0), m, weighted, cfg)
+    backward(cfg['lambda_adv'] * damping * loss_adv)
+    # §4.5 weight discrepancy (§2.2), gradients reach only the heads; never under autocast.
     cos = head_cosine(G)
     loss_weight = (cos + 1) * cfg['lambda_weight'] * damping * 2
-    loss_weight.backward()
+    backward(loss_weight)
     # §4.6 unfreeze D; detached inputs and M.
     set_requires_grad(D, True)
     # §4.7 D on source, label 0, unweighted (§2.6).
-    d_s = up(D(F.softmax(x1s + x2s, dim=1).detach()), src_size)
-    loss_d_s = bce_map(d_s, 0).mean()
-    loss_d_s.backward()
+    with autocast():
+        d_s = up(D(F.softmax(x1s + x2s, dim=1).detach()), src_size)
+        loss_d_s = bce_map(d_s, 0).mean()
+    backward(loss_d_s)
     # §4.8 D on target, label 1, weighted with the detached M past the preheat (§2.6).
-    d_t2 = up(D(F.softmax(x1t + x2t, dim=1).detach()), tgt_size)
-    loss_d_t = weighted_mean(bce_map(d_t2, 1), m.detach(), weighted, cfg)
-    loss_d_t.backward()
+    with autocast():
+        d_t2 = up(D(F.softmax(x1t + x2t, dim=1).detach()), tgt_size)
+        loss_d_t = weighted_mean(bce_map(d_t2, 1), m.detach(), weighted, cfg)
+    backward(loss_d_t)
     # §4.9 G then D step.
-    opt_g.step()
-    opt_d.step()
+    if scaler is None:
+        opt_g.step()
+        opt_d.step()
+    else:
+        scaler.step(opt_g)
+        scaler.step(opt_d)
+        scaler.update()
     return dict(i=i, seg=loss_seg.item(), adv=loss_adv.item(), weight=loss_weight.item(),
                 d_s=loss_d_s.item(), d_t=loss_d_t.item(), lr_G=lr_g, lr_D=lr_d, damping=damping,
                 weighted=weighted, M_mean=m.mean().item(), cos_W5_W6=cos.item())
@@ -268,12 +322,13 @@ def snapshot(G, D, opt_g, opt_d, init):
     return out
 
 
-def run(cfg, init, inputs, dtype=torch.float32):
-    """Builds G and D, loads `init`, runs cfg['steps'] iterations in `dtype`; returns (logs, snapshots)."""
+def run(cfg, init, inputs, dtype=torch.float32, device='cpu'):
+    """Builds G and D, loads `init`, runs cfg['steps'] iterations in `dtype` on `device`; returns
+    (logs, snapshots), the snapshot tensors on `device`."""
     G, D = build_models(cfg)
-    G.to(dtype)
-    D.to(dtype)
-    cast = lambda m: {n: t.to(dtype) if t.is_floating_point() else t for n, t in m.items()}  # noqa: E731
+    G.to(device, dtype)
+    D.to(device, dtype)
+    cast = lambda m: {n: (t.to(dtype) if t.is_floating_point() else t).to(device) for n, t in m.items()}  # noqa: E731
     init, inputs = cast(init), cast(inputs)
     G.load_state_dict({n[2:]: t for n, t in init.items() if n.startswith('G.')})
     D.load_state_dict({n[2:]: t for n, t in init.items() if n.startswith('D.')})
@@ -330,7 +385,18 @@ def float64_discrepancy(cfg, init, inputs, logs, snaps):
     return out
 
 
-def main():
+LOG_KEYS = ('i', 'seg', 'adv', 'weight', 'd_s', 'd_t', 'lr_G', 'lr_D', 'damping', 'M_mean', 'cos_W5_W6')
+
+
+def write_expected(path, cfg, notes, logs, **extra):
+    with open(path, 'w', encoding='utf-8') as f:
+        json.dump({'torch': torch.__version__, 'config': cfg, 'notes': notes, 'steps': logs, **extra},
+                  f, indent=1, ensure_ascii=False)
+        f.write('\n')
+
+
+def write_fixtures():
+    """Default mode: regenerates test/fixtures/clan on the CPU and self-checks it."""
     torch.set_num_threads(1)
     cfg = PARITY
     os.makedirs(FIXTURES, exist_ok=True)
@@ -344,11 +410,8 @@ def main():
     logs, snaps = run(cfg, init, inputs)
     for k, snap in enumerate(snaps, 1):
         write_safetensors(os.path.join(FIXTURES, f'step{k}.safetensors'), snap, {**meta, 'step': k, 'i': k - 1})
-    expected = {'torch': torch.__version__, 'config': cfg, 'notes': NOTES, 'steps': logs,
-                'float32_vs_float64': float64_discrepancy(cfg, init, inputs, logs, snaps)}
-    with open(os.path.join(FIXTURES, 'expected.json'), 'w', encoding='utf-8') as f:
-        json.dump(expected, f, indent=1, ensure_ascii=False)
-        f.write('\n')
+    write_expected(os.path.join(FIXTURES, 'expected.json'), cfg, NOTES, logs,
+                   float32_vs_float64=float64_discrepancy(cfg, init, inputs, logs, snaps))
 
     # Self-check: re-run from the files just written (exercises the safetensors writer too) and demand
     # bit-identical losses and states.
@@ -367,12 +430,52 @@ def main():
     for log in logs:
         assert all(math.isfinite(log[k]) for k in ('seg', 'adv', 'weight', 'd_s', 'd_t'))
     for log in logs:
-        print(json.dumps({k: log[k] for k in ('i', 'seg', 'adv', 'weight', 'd_s', 'd_t', 'lr_G', 'lr_D',
-                                              'damping', 'M_mean', 'cos_W5_W6')}))
+        print(json.dumps({k: log[k] for k in LOG_KEYS}))
     sizes = {f: os.path.getsize(os.path.join(FIXTURES, f)) for f in sorted(os.listdir(FIXTURES))}
     print(json.dumps(sizes), 'total', sum(sizes.values()), file=sys.stderr)
     print('self-check: deterministic re-run identical', file=sys.stderr)
 
 
+def run_on_device(device, out, tf32):
+    """--device mode: the committed init/inputs of test/fixtures/clan run on `device`; writes OUT/expected.json
+    (no float32_vs_float64) and OUT/step{k}.safetensors with the fixtures' tensor names. tf32=0 turns TF32 off
+    for cuDNN convs and CUDA matmuls; cuDNN is always deterministic with benchmark off."""
+    torch.set_num_threads(1)  # as the fixtures were made: on the CPU the result then equals them bit for bit
+    set_tf32(tf32)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    device = torch.device(device)
+    cfg = PARITY
+    init = read_safetensors(os.path.join(FIXTURES, 'init.safetensors'))
+    inputs = read_safetensors(os.path.join(FIXTURES, 'inputs.safetensors'))
+    logs, snaps = run(cfg, init, inputs, device=device)
+    os.makedirs(out, exist_ok=True)
+    meta = {'generator': f'tools/reference/clan_parity.py --device {device} --tf32 {tf32}',
+            'torch': torch.__version__}
+    for k, snap in enumerate(snaps, 1):
+        write_safetensors(os.path.join(out, f'step{k}.safetensors'), {n: t.cpu() for n, t in snap.items()},
+                          {**meta, 'step': k, 'i': k - 1})
+    name = torch.cuda.get_device_name(device) if device.type == 'cuda' else None
+    notes = [n for n in NOTES if not n.startswith('float32_vs_float64')]
+    notes.append(f'Run on {device} ({name or "cpu"}) from the committed init/inputs, tf32={tf32}.')
+    write_expected(os.path.join(out, 'expected.json'), cfg, notes, logs, device=str(device), device_name=name)
+    for log in logs:
+        print(json.dumps({k: log[k] for k in LOG_KEYS}))
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(description='CLAN parity fixtures. Without flags: regenerate test/fixtures/clan.')
+    ap.add_argument('--device', help='run the committed fixtures\' init/inputs on this device (cpu, cuda, cuda:1)')
+    ap.add_argument('--out', help='with --device: folder for expected.json and step{k}.safetensors')
+    ap.add_argument('--tf32', type=int, choices=(0, 1), default=0, help='with --device: allow TF32 (default 0)')
+    a = ap.parse_args(argv)
+    if a.device is None and a.out is None:
+        write_fixtures()
+    elif a.device is None or a.out is None:
+        ap.error('--device and --out go together')
+    else:
+        run_on_device(a.device, a.out, a.tf32)
+
+
 if __name__ == '__main__':
-    main()
+    main(sys.argv[1:])

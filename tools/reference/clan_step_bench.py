@@ -2,13 +2,26 @@
 """Times one full CLAN training iteration in PyTorch (clan-reference.md §4), for comparison with `clan bench`.
 
     ${CLAN_PYTHON:-/usr/bin/python3} tools/reference/clan_step_bench.py BACKBONE H W THREADS WARMUP ITERS [DEVICE]
+        [--target HxW] [--amp off|bf16|fp16] [--cudnn-benchmark 0|1] [--tf32 0|1]
 
-BACKBONE ∈ resnet101 | resnet50 | resnet18 | tiny (clan_model.BACKBONES). Batch 1 source + 1 target, both
-H×W, 19 classes, D ndf 64, random weights. The iteration index is i = 6000 with the official schedule
+BACKBONE ∈ resnet101 | resnet50 | resnet18 | tiny (clan_model.BACKBONES). Batch 1 source (H×W) + 1 target,
+19 classes, D ndf 64, random weights. The iteration index is i = 6000 with the official schedule
 (max_iter 100000, warm-up/preheat 5000), so the lrs are non-zero and the weighted losses (§2.4-§2.6) run.
 WARMUP untimed iterations, then ITERS timed ones. DEVICE defaults to cpu (Debian's torch has no CUDA).
-Prints one JSON line: {"ms": [...], "torch": ..., "backbone": ..., ...}.
+
+Flags (after the positionals):
+    --target HxW         target image size (default: the source H×W)
+    --amp off|bf16|fp16  autocast of the forward+loss blocks (clan_parity.clan_step); fp16 adds a GradScaler
+                         (torch 1.13's CPU autocast takes bf16 only)
+    --cudnn-benchmark 0|1  torch.backends.cudnn.benchmark (default 0)
+    --tf32 0|1           TF32 for cuDNN convs and CUDA matmuls, clan_parity.set_tf32 (default: PyTorch's own)
+
+Prints one JSON line: {"ms": [...], "torch", "backbone", "H", "W", "target": [Ht, Wt], "threads", "warmup",
+"iters", "device", "device_name", "i", "amp", "cudnn_benchmark", "tf32", "peak_mem_mb", "peak_reserved_mb"}.
+The peaks are torch.cuda.max_memory_allocated / max_memory_reserved in MiB over warm-up + timed iterations
+(null on cpu).
 """
+import argparse
 import json
 import os
 import sys
@@ -18,7 +31,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from clan_model import BACKBONES, FCDiscriminator, build_generator  # noqa: E402
-from clan_parity import PARITY, build_optimizers, clan_step  # noqa: E402
+from clan_parity import PARITY, build_optimizers, clan_step, make_grad_scaler, set_tf32  # noqa: E402
 
 # Official hyper-parameters (clan-reference.md §3); the parity-only keys of PARITY are overridden here.
 BENCH = dict(PARITY, num_classes=19, ndf=64, batch=1, max_iter=100000, warmup=5000, preheat=5000,
@@ -26,39 +39,76 @@ BENCH = dict(PARITY, num_classes=19, ndf=64, batch=1, max_iter=100000, warmup=50
 ITERATION = 6000  # past warm-up and preheat
 
 
+def size_arg(s):
+    """'HxW' → [H, W]."""
+    h, w = s.lower().split('x')
+    return [int(h), int(w)]
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(prog='clan_step_bench.py', description=__doc__.split('\n')[0])
+    ap.add_argument('backbone', choices=list(BACKBONES))
+    for name in ('H', 'W', 'THREADS', 'WARMUP', 'ITERS'):
+        ap.add_argument(name.lower(), metavar=name, type=int)
+    ap.add_argument('device', nargs='?', default='cpu')
+    ap.add_argument('--target', type=size_arg, help='target image size HxW (default: source H×W)')
+    ap.add_argument('--amp', choices=('off', 'bf16', 'fp16'), default='off')
+    ap.add_argument('--cudnn-benchmark', type=int, choices=(0, 1), default=0)
+    ap.add_argument('--tf32', type=int, choices=(0, 1), default=None)
+    return ap.parse_args(argv)
+
+
+def cuda_peaks(device):
+    """(peak allocated, peak reserved) in MiB rounded to 0.1, or (None, None) off CUDA."""
+    if device.type != 'cuda':
+        return None, None
+    return (round(torch.cuda.max_memory_allocated(device) / 2 ** 20, 1),
+            round(torch.cuda.max_memory_reserved(device) / 2 ** 20, 1))
+
+
 def main(argv):
-    if len(argv) not in (6, 7) or argv[0] not in BACKBONES:
-        sys.exit(f'usage: clan_step_bench.py BACKBONE({"|".join(BACKBONES)}) H W THREADS WARMUP ITERS [DEVICE]')
-    backbone, h, w, threads, warmup, iters = argv[0], *map(int, argv[1:6])
-    device = torch.device(argv[6] if len(argv) == 7 else 'cpu')
-    torch.set_num_threads(threads)
+    a = parse_args(argv)
+    h, w = a.h, a.w
+    ht, wt = a.target or [h, w]
+    device = torch.device(a.device)
+    torch.set_num_threads(a.threads)
+    torch.backends.cudnn.benchmark = bool(a.cudnn_benchmark)
+    if a.tf32 is not None:
+        set_tf32(a.tf32)
     torch.manual_seed(0)
     cfg = BENCH
-    G = build_generator(backbone, cfg['num_classes']).to(device)
+    G = build_generator(a.backbone, cfg['num_classes']).to(device)
     D = FCDiscriminator(cfg['num_classes'], ndf=cfg['ndf']).to(device)
     opt_g, opt_d = build_optimizers(G, D, cfg)
+    scaler = make_grad_scaler(device.type) if a.amp == 'fp16' else None
     g = torch.Generator().manual_seed(cfg['input_seed'])
     xs = torch.randn(1, 3, h, w, generator=g).to(device)
     ys = torch.randint(0, cfg['num_classes'], (1, h, w), generator=g)
     ys[torch.rand(1, h, w, generator=g) < cfg['ignore_fraction']] = cfg['ignore_label']
     ys = ys.to(device)
-    xt = torch.randn(1, 3, h, w, generator=g).to(device)
+    xt = torch.randn(1, 3, ht, wt, generator=g).to(device)
 
     def sync():
         if device.type == 'cuda':
             torch.cuda.synchronize()
 
+    if device.type == 'cuda':
+        torch.cuda.reset_peak_memory_stats(device)
     ms = []
-    for k in range(warmup + iters):
+    for k in range(a.warmup + a.iters):
         sync()
         t0 = time.perf_counter()
-        clan_step(G, D, opt_g, opt_d, ITERATION, xs, ys, xt, cfg)  # .item() calls also synchronise
+        clan_step(G, D, opt_g, opt_d, ITERATION, xs, ys, xt, cfg, amp=a.amp, scaler=scaler)  # .item() syncs too
         sync()
-        if k >= warmup:
+        if k >= a.warmup:
             ms.append((time.perf_counter() - t0) * 1000)
-    print(json.dumps({'ms': [round(v, 3) for v in ms], 'torch': torch.__version__, 'backbone': backbone,
-                      'H': h, 'W': w, 'threads': threads, 'warmup': warmup, 'iters': iters,
-                      'device': str(device), 'i': ITERATION}))
+    peak, reserved = cuda_peaks(device)
+    print(json.dumps({'ms': [round(v, 3) for v in ms], 'torch': torch.__version__, 'backbone': a.backbone,
+                      'H': h, 'W': w, 'target': [ht, wt], 'threads': a.threads, 'warmup': a.warmup,
+                      'iters': a.iters, 'device': str(device),
+                      'device_name': torch.cuda.get_device_name(device) if device.type == 'cuda' else None,
+                      'i': ITERATION, 'amp': a.amp, 'cudnn_benchmark': a.cudnn_benchmark, 'tf32': a.tf32,
+                      'peak_mem_mb': peak, 'peak_reserved_mb': reserved}))
 
 
 if __name__ == '__main__':

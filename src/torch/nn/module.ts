@@ -1,6 +1,6 @@
 // Module: named parameters, buffers and sub-modules (torch.nn.Module). Names and their order follow PyTorch
 // (own parameters, own buffers, then children in registration order) so state dicts map 1:1.
-import { Tensor, fromHost } from '../tensor.js';
+import { Tensor, fromHost, type Device } from '../tensor.js';
 import { keep } from '../scope.js';
 import { noGrad } from '../runtime.js';
 import type { HostTensor } from '../dtype.js';
@@ -110,6 +110,27 @@ export class Module {
       }
     });
     return { missing, unexpected };
+  }
+
+  /**
+   * Moves every parameter and buffer to `device` in place, like torch.nn.Module.to(device): the Tensor objects
+   * stay the same, so layers and optimizers that hold them see the moved tensors. Build optimizers after it
+   * or before it alike; their state, if any, must be on the same device (Optimizer.loadStateDict follows p).
+   */
+  to(device: Device): this {
+    noGrad(() => {
+      for (const [, t] of this.stateDict()) {
+        if (t.device === device || (device === 'cuda' && t.device === 'cuda:0')) continue;
+        t._adopt(t.to(device));
+      }
+    });
+    return this;
+  }
+
+  /** The device of the first parameter (or buffer); 'cpu' for a module with neither. */
+  get device(): Device {
+    const first = this.stateDict().values().next();
+    return (first.done ? 'cpu' : first.value.device) as Device;
   }
 
   /** Free every parameter and buffer of this module tree. */

@@ -1,7 +1,7 @@
 // Optimizer base: parameter groups with their own hyper-parameters (CLAN trains its heads at 10× lr), per-
 // parameter state, and a state dict for exact resume. A parameter may appear more than once in a group (the
 // official CLAN optimizer does this, clan-reference.md §3): each entry then updates it again, sharing state.
-import { Tensor } from '../tensor.js';
+import { Tensor, type Device } from '../tensor.js';
 import { keep } from '../scope.js';
 import { noGrad } from '../runtime.js';
 import { CheckpointError } from '../../util/errors.js';
@@ -79,7 +79,8 @@ export abstract class Optimizer<H extends { lr: number }> {
           if (k !== 'step' && (ps.length !== vs.length || ps.some((d, j) => d !== vs[j]))) {
             throw new CheckpointError(`optimizer state '${k}' of parameter ${i} has shape [${vs.join(', ')}], expected [${ps.join(', ')}]`);
           }
-          st[k] = keep(noGrad(() => v.detach().clone()));
+          // Restored state lives where its parameter lives (a CPU checkpoint resumed on CUDA, or the reverse).
+          st[k] = keep(noGrad(() => (v.device === p.device ? v.detach().clone() : v.to(p.device as Device))));
         } else st[k] = v;
       }
       this.state.set(p, st);

@@ -1,0 +1,110 @@
+// The CLAN-iteration parity check shared by the CPU test (committed fixtures of a PyTorch CPU run: exact to
+// float32 noise) and the CUDA test (a PyTorch CUDA run made on the GPU machine: GPU kernels differ in summation
+// order, so the tolerances are looser). Identical initial weights and inputs, 3 iterations with every term
+// active (warm-up 1, preheat 1, lr ×100, batch 2); compared on all five losses, every weight delta, BN running
+// statistics, SGD momentum and Adam moments.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as torch from '../torch/index.js';
+import type { HostTensor } from '../torch/dtype.js';
+import { readSafetensorsFile } from '../io/safetensors.js';
+import { fixturePath } from '../util/paths.js';
+import { stripPrefix } from '../util/prefix.js';
+import { createGenerator } from '../models/registry.js';
+import { FCDiscriminator } from '../models/deeplab.js';
+import { Clan } from './clan.js';
+import { DEFAULT_METHOD_CONFIG } from './uda.js';
+
+interface Expected {
+  config: { num_classes: number; ndf: number; max_iter: number; warmup: number; preheat: number; lr_G: number; lr_D: number };
+  steps: { i: number; seg: number; adv: number; weight: number; d_s: number; d_t: number; lr_G: number; lr_D: number; damping: number; weighted: boolean }[];
+}
+
+export interface ParityOptions {
+  device: torch.Device;
+  refDir: string;          // expected.json and step{1,2,3}.safetensors
+  lossTol: number;         // relative, per loss
+  deltaTol: number;        // ‖Δours − Δref‖/‖Δref‖ per trainable tensor
+  bnTol: number;           // relative, BN running statistics
+  stateTol: number;        // relative, SGD momentum and Adam moments
+}
+
+function relErr(a: torch.Tensor, ref: HostTensor): { rel: number; refNorm: number } {
+  return torch.tidy(() => {
+    const r = torch.fromHost(ref, a.device as torch.Device);
+    const refNorm = r.norm().item();
+    const diff = a.sub(r).norm().item();
+    return { rel: refNorm > 0 ? diff / refNorm : diff, refNorm };
+  });
+}
+
+/** Runs the 3 parity iterations on o.device and asserts every value against the reference; returns the worst errors. */
+export function checkClanParity(o: ParityOptions): { worstLoss: number; worstDelta: number } {
+  let worstDelta = 0; let worstLoss = 0;
+  const ex = JSON.parse(readFileSync(join(o.refDir, 'expected.json'), 'utf8')) as Expected;
+  const init = readSafetensorsFile(fixturePath('clan/init.safetensors')).tensors;
+  const inputs = readSafetensorsFile(fixturePath('clan/inputs.safetensors')).tensors;
+  torch.setNumThreads(1);
+  const G = createGenerator('micro', ex.config.num_classes);
+  const D = new FCDiscriminator(ex.config.num_classes, ex.config.ndf);
+  G.loadStateDict(stripPrefix(init, 'G.'), true, 'init.safetensors G');
+  D.loadStateDict(stripPrefix(init, 'D.'), true, 'init.safetensors D');
+  G.to(o.device); D.to(o.device);
+  const cfg = { ...DEFAULT_METHOD_CONFIG, maxIter: ex.config.max_iter, warmup: ex.config.warmup, preheat: ex.config.preheat,
+    lrG: ex.config.lr_G, lrD: ex.config.lr_D };
+  const clan = new Clan(G, cfg, D);
+  const gNames = new Map(G.namedParameters().map(([n, p]) => [p, n]));
+  const dNames = new Map(D.namedParameters().map(([n, p]) => [p, n]));
+  const w0 = new Map<string, torch.Tensor>([...G.namedParameters().map(([n, p]) => [`G.${n}`, torch.keep(p.detach().clone())] as const),
+    ...D.namedParameters().map(([n, p]) => [`D.${n}`, torch.keep(p.detach().clone())] as const)]);
+  const input = (name: string) => torch.fromHost(inputs.get(name)!, o.device);
+
+  for (const [k, ref] of ex.steps.entries()) {
+    const step = k + 1;
+    const log = torch.tidy(() => clan.trainStep(ref.i, { image: input(`source_image_step${step}`), label: input(`source_label_step${step}`) },
+      { image: input(`target_image_step${step}`), size: [64, 96] }));
+    for (const key of ['seg', 'adv', 'weight', 'd_s', 'd_t'] as const) {
+      const ours = log[key]!;
+      assert.ok(Math.abs(ours - ref[key]) <= o.lossTol * Math.abs(ref[key]) + 1e-7, `step ${step} ${key}: ours ${ours}, torch ${ref[key]}`);
+      worstLoss = Math.max(worstLoss, Math.abs(ours - ref[key]) / Math.abs(ref[key]));
+    }
+    assert.ok(Math.abs(log.lrG - ref.lr_G) < 1e-12 && Math.abs(log.lrD! - ref.lr_D) < 1e-12 && log.damping === ref.damping, `step ${step} schedule`);
+    assert.equal(log.weighted, ref.weighted, `step ${step} weighted`);
+
+    const st = readSafetensorsFile(join(o.refDir, `step${step}.safetensors`)).tensors;
+    let checked = 0; let moved = 0;
+    for (const [name, p] of [...G.namedParameters().map(([n, t]) => [`G.${n}`, t] as const), ...D.namedParameters().map(([n, t]) => [`D.${n}`, t] as const)]) {
+      const ref = st.get(`delta.${name}`);
+      if (!ref) { assert.equal(p.requiresGrad, false, `${name} trains but has no reference delta`); continue; }
+      const delta = torch.tidy(() => p.sub(w0.get(name)!));
+      const { rel, refNorm } = relErr(delta, ref);
+      delta.dispose();
+      if (step > 1) assert.ok(refNorm > 0, `step ${step} ${name}: reference Δw is zero`);
+      if (refNorm > 0) { moved++; worstDelta = Math.max(worstDelta, rel); assert.ok(rel <= o.deltaTol, `step ${step} Δ${name}: ‖Δours − Δref‖/‖Δref‖ = ${rel.toExponential(2)}`); }
+      checked++;
+    }
+    assert.equal(checked, 43, 'trainable tensors compared (33 G + 10 D)');
+    if (step > 1) assert.equal(moved, 43);
+    for (const [n, b] of G.namedBuffers()) {
+      if (!/running_(mean|var)$/.test(n)) continue;
+      const { rel } = relErr(b, st.get(`bn.G.${n}`)!);
+      assert.ok(rel <= o.bnTol, `step ${step} ${n}: rel ${rel}`);
+    }
+    const sgd = clan.optG.stateDict();
+    clan.optG.uniqueParams().forEach((p, idx) => {
+      const { rel } = relErr(sgd.state[idx]!.momentum_buffer as torch.Tensor, st.get(`sgd.${gNames.get(p)}`)!);
+      assert.ok(rel <= o.stateTol, `step ${step} momentum of ${gNames.get(p)}: rel ${rel}`);
+    });
+    const adam = clan.optD.stateDict();
+    clan.optD.uniqueParams().forEach((p, idx) => {
+      for (const m of ['exp_avg', 'exp_avg_sq'] as const) {
+        const { rel } = relErr(adam.state[idx]![m] as torch.Tensor, st.get(`adam.${m}.${dNames.get(p)}`)!);
+        assert.ok(rel <= o.stateTol, `step ${step} Adam ${m} of ${dNames.get(p)}: rel ${rel}`);
+      }
+    });
+  }
+  clan.dispose(); G.dispose(); D.dispose();
+  for (const w of w0.values()) w.dispose();
+  return { worstLoss, worstDelta };
+}
