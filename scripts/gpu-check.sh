@@ -16,7 +16,7 @@ OUT_DIR=${1:-${OUT:-gpu-check-out}}
 mkdir -p "$OUT_DIR"
 exec > >(tee -a "$OUT_DIR/gpu-check.log") 2>&1
 step() { echo "== $(date +%T) $*"; }
-export CLAN_PYTHON=${CLAN_PYTHON:-$(command -v python3)} OMP_WAIT_POLICY=PASSIVE
+export CLAN_PYTHON=${CLAN_PYTHON:-$(command -v python3)} OMP_WAIT_POLICY=PASSIVE CLAN_PARITY_LIVE=1
 
 step "node"
 if ! command -v node >/dev/null; then
@@ -50,12 +50,12 @@ node bin/clan.js doctor
 step "CUDA tests"
 node --test --test-concurrency=1 dist/src/torch/cuda.test.js dist/src/methods/parity-cuda.test.js dist/src/train/device.test.js \
   dist/src/torch/device.test.js dist/src/torch/amp.test.js dist/src/methods/parity.test.js 2>&1 | tee "$OUT_DIR/tests.tap" \
-  | grep -E '^(not )?ok|^# (tests|pass|fail|skipped)|CUDA vs|worst|Error|rel '
+  | grep -E '^(not )?ok|^# (tests|pass|fail|skipped)|CUDA vs|CPU vs|worst|error:'
 
 step "bench step (resnet101, 1280x720 source, 1024x512 target)"
 B="node bin/clan.js bench"
-$B step --device cuda --backbone resnet101 --height 720 --width 1280 --target-size 512x1024 --iters 10 --warmup 3 --rounds 3 --threads 4 --compare | tee -a "$OUT_DIR/bench.jsonl"
-$B step --device cuda --backbone resnet101 --height 720 --width 1280 --target-size 512x1024 --iters 10 --warmup 3 --rounds 3 --threads 4 --compare --amp bf16 | tee -a "$OUT_DIR/bench.jsonl"
+$B step --device cuda --backbone resnet101 --height 720 --width 1280 --target-size 512x1024 --iters 8 --warmup 3 --rounds 3 --threads 4 --compare | tee -a "$OUT_DIR/bench.jsonl"
+$B step --device cuda --backbone resnet101 --height 720 --width 1280 --target-size 512x1024 --iters 8 --warmup 3 --rounds 3 --threads 4 --compare --amp bf16 | tee -a "$OUT_DIR/bench.jsonl"
 step "bench eval (resnet101, 1024x512 → 2048x1024)"
 $B eval --device cuda --backbone resnet101 --height 512 --width 1024 --iters 20 --warmup 5 --rounds 3 --threads 4 --compare | tee -a "$OUT_DIR/bench.jsonl"
 step "done"

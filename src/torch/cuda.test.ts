@@ -27,7 +27,7 @@ test('CUDA: ops and their gradients match the CPU (conv dilated, BN, pooling, bi
     const w0 = torch.keep(torch.randn([6, 4, 3, 3]).mul(0.2));
     const lab0 = torch.keep(torch.randint(0, 6, [2, 33, 45]));
     const run = (dev: torch.Device) => torch.tidy(() => {
-      const x = x0.to(dev).requiresGrad_(true); const w = w0.to(dev).requiresGrad_(true);
+      const x = x0.to(dev).detach().requiresGrad_(true); const w = w0.to(dev).detach().requiresGrad_(true);
       const h = F.conv2d(x, w, null, { padding: [2, 2], dilation: [2, 2] });
       const bn = F.batchNorm(h, { training: true, momentum: 0.1, eps: 1e-5 });
       const p = F.maxPool2d(bn.relu(), [3, 3], { stride: [2, 2], padding: [1, 1], ceilMode: true });
