@@ -4,9 +4,7 @@
 import * as torch from '../src/torch/index.js';
 import { createGenerator } from '../src/models/registry.js';
 import { predictLogits } from '../src/methods/uda.js';
-import { gpuPeakMb, median, peakRssMb, round, runTorchTwin, timeSteps } from './util.js';
-import { torchVersion, INSTALL_TORCH } from '../src/cli/python.js';
-import { ClanError } from '../src/util/errors.js';
+import { benchSetup, gpuPeakMb, median, peakRssMb, round, runTorchTwin, timeSteps } from './util.js';
 
 export interface EvalBenchOptions {
   backbone: string; height: number; width: number; labelHeight: number; labelWidth: number;
@@ -14,12 +12,7 @@ export interface EvalBenchOptions {
 }
 
 export function benchEval(o: EvalBenchOptions, emit: (line: object) => void): void {
-  if (o.compare && torchVersion() === null) throw new ClanError(INSTALL_TORCH);
-  torch.setNumThreads(o.threads);
-  const dev = o.device;
-  const cuda = torch.isCuda(dev);
-  if (cuda) torch.setBackendFlags({ cudnnBenchmark: true });
-  torch.manualSeed(0);
+  const { dev, cuda } = benchSetup(o);
   const G = createGenerator(o.backbone, 19).to(dev).eval();
   const x = torch.keep(torch.randn([1, 3, o.height, o.width], { device: dev }));
   const label: [number, number] = [o.labelHeight, o.labelWidth];

@@ -4,9 +4,7 @@ import * as torch from '../src/torch/index.js';
 import { createGenerator } from '../src/models/registry.js';
 import { Clan } from '../src/methods/clan.js';
 import { DEFAULT_METHOD_CONFIG } from '../src/methods/uda.js';
-import { gpuPeakMb, median, peakRssMb, round, runTorchTwin, timeSteps } from './util.js';
-import { torchVersion, INSTALL_TORCH } from '../src/cli/python.js';
-import { ClanError } from '../src/util/errors.js';
+import { benchSetup, gpuPeakMb, median, peakRssMb, round, runTorchTwin, timeSteps } from './util.js';
 
 export interface StepBenchOptions {
   backbone: string; height: number; width: number; targetHeight: number; targetWidth: number;
@@ -16,12 +14,7 @@ export interface StepBenchOptions {
 const ITERATION = 6000; // past the official warm-up and preheat (5000): every CLAN term runs
 
 export function benchStep(o: StepBenchOptions, emit: (line: object) => void): void {
-  if (o.compare && torchVersion() === null) throw new ClanError(INSTALL_TORCH);
-  torch.setNumThreads(o.threads);
-  const dev = o.device;
-  const cuda = torch.isCuda(dev);
-  if (cuda) torch.setBackendFlags({ cudnnBenchmark: true });
-  torch.manualSeed(0);
+  const { dev, cuda } = benchSetup(o);
   const G = createGenerator(o.backbone, 19).to(dev);
   const clan = new Clan(G, { ...DEFAULT_METHOD_CONFIG, amp: o.amp });
   const xs = torch.keep(torch.randn([1, 3, o.height, o.width], { device: dev }));

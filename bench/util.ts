@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { packageRoot } from '../src/util/paths.js';
-import { pythonPath, INSTALL_TORCH } from '../src/cli/python.js';
+import { pythonPath, torchVersion, INSTALL_TORCH } from '../src/cli/python.js';
 import { ClanError } from '../src/util/errors.js';
 import * as torch from '../src/torch/index.js';
 
@@ -13,6 +13,16 @@ export function median(xs: number[]): number {
 }
 export const round = (x: number, d = 2): number => Math.round(x * 10 ** d) / 10 ** d;
 export function peakRssMb(): number { return round(process.resourceUsage().maxRSS / 1024, 1); }
+/** Common start of the network benchmarks: PyTorch present if comparing, threads, cuDNN autotuning, seed 0. */
+export function benchSetup(o: { compare: boolean; threads: number; device: torch.Device }): { dev: torch.Device; cuda: boolean } {
+  if (o.compare && torchVersion() === null) throw new ClanError(INSTALL_TORCH);
+  torch.setNumThreads(o.threads);
+  const cuda = torch.isCuda(o.device);
+  if (cuda) torch.setBackendFlags({ cudnnBenchmark: true });
+  torch.manualSeed(0);
+  return { dev: o.device, cuda };
+}
+
 /** Peak bytes allocated by tensors on a GPU since the last resetPeakMemoryStats, in MiB (torch.cuda.max_memory_allocated). */
 export function gpuPeakMb(dev: torch.Device): number { return round(torch.cudaMemoryStats(dev).peakAllocated / 2 ** 20, 1); }
 

@@ -65,11 +65,10 @@ export class Clan extends UDAMethod {
       });
       this.backward(adv.mul(c.lambdaAdv * damping));
       // 5. weight discrepancy between C1 and C2 (§2.2), in float32 (no autocast: it reads the weights only)
-      let weight: number | undefined;
+      let lw: Tensor | null = null;
       if (this.useWeightLoss) {
-        const lw = weightDiscrepancy(this.G.layer5.parameters(), this.G.layer6.parameters(), c.lambdaWeight, damping);
+        lw = weightDiscrepancy(this.G.layer5.parameters(), this.G.layer6.parameters(), c.lambdaWeight, damping);
         this.backward(lw);
-        weight = lw.item();
       }
       // 6. unfreeze D; 7. D on detached source; 8. D on detached target, weighted by the detached M
       this.D.requiresGrad_(true);
@@ -79,7 +78,8 @@ export class Clan extends UDAMethod {
       this.backward(dT);
       // 9. step G, then D
       this.stepAll(this.optG, this.optD);
-      return { seg: seg.item(), adv: adv.item(), weight, d_s: dS.item(), d_t: dT.item(), lrG, lrD, damping, weighted, m: M.mean().item() };
+      // .item() only now: each one waits for the GPU, and a wait mid-iteration stalls the queue of kernels
+      return { seg: seg.item(), adv: adv.item(), weight: lw?.item(), d_s: dS.item(), d_t: dT.item(), lrG, lrD, damping, weighted, m: M.mean().item() };
     });
   }
 

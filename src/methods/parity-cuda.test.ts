@@ -1,7 +1,7 @@
 // The CLAN iteration on CUDA against the same iteration in PyTorch CUDA (tools/reference/clan_parity.py --device
 // cuda, run here when $CLAN_PYTHON/python3 has a CUDA torch, or read from $CLAN_CUDA_REFERENCE). TF32 off and
-// deterministic cuDNN on both sides; GPU kernels still sum in other orders than the CPU's, so losses and weight
-// deltas are compared to 1e-3 relative. Skipped (and says why) without a GPU.
+// deterministic cuDNN on both sides; GPU kernels still sum in other orders, so losses and the first two steps'
+// weight deltas are compared to 1e-3 relative, step 3 to its measured conditioning. Skipped (and says why) without a GPU.
 import { test } from 'node:test';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -30,7 +30,7 @@ test('CPU: CLAN iteration equals the PyTorch CPU of the same python as this libt
   { skip: process.env.CLAN_PARITY_LIVE === '1' ? false : 'set CLAN_PARITY_LIVE=1 to compare against a live PyTorch run' }, (t) => {
     const ref = liveReference(t, 'cpu');
     if ('why' in ref) { t.skip(ref.why); return; }
-    const { worstLoss, worstDelta } = checkClanParity({ device: 'cpu', refDir: ref.dir, lossTol: 1e-5, deltaTol: 1e-4, bnTol: 1e-5, stateTol: 1e-4 });
+    const { worstLoss, worstDelta } = checkClanParity({ device: 'cpu', refDir: ref.dir, lossTol: 1e-5, deltaTol: [1e-4, 1e-4, 1e-4], bnTol: 1e-5, stateTol: [1e-4, 1e-4, 1e-4] });
     t.diagnostic(`CPU vs live PyTorch CPU: worst relative loss error ${worstLoss.toExponential(2)}, worst ‖Δours − Δref‖/‖Δref‖ ${worstDelta.toExponential(2)}`);
   });
 
@@ -45,7 +45,11 @@ test('CUDA: CLAN iteration equals PyTorch CUDA over 3 steps (losses, Δw, BN sta
   const before = torch.getBackendFlags();
   torch.setBackendFlags({ allowTF32Cudnn: false, allowTF32Cublas: false, cudnnDeterministic: true, cudnnBenchmark: false });
   try {
-    const { worstLoss, worstDelta } = checkClanParity({ device: 'cuda', refDir, lossTol: 1e-3, deltaTol: 1e-3, bnTol: 1e-3, stateTol: 1e-3 });
+    // Steps 1–2 to 1e-3. Step 3 (CLAN's weighting switches on, lr ×100) moves by up to 3.6e-2 in PyTorch itself
+    // when its inputs change at float32 rounding level (tools/reference/parity_sensitivity.py), which is what a GPU's
+    // other summation order amounts to: measured on an H200, ours vs PyTorch CUDA at step 3 was 6.3e-3 at worst.
+    const tol = [1e-3, 1e-3, 5e-2];
+    const { worstLoss, worstDelta } = checkClanParity({ device: 'cuda', refDir, lossTol: 1e-3, deltaTol: tol, bnTol: 1e-3, stateTol: tol });
     t.diagnostic(`CUDA vs PyTorch CUDA: worst relative loss error ${worstLoss.toExponential(2)}, worst ‖Δours − Δref‖/‖Δref‖ ${worstDelta.toExponential(2)}`);
   } finally { torch.setBackendFlags(before); }
 });

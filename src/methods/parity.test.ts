@@ -10,8 +10,16 @@ import { createGenerator } from '../models/registry.js';
 import { FCDiscriminator } from '../models/deeplab.js';
 import { checkClanParity } from './testing.js';
 
-test('CLAN iteration equals the PyTorch reference over 3 steps (losses, Δw, BN stats, SGD and Adam state)', (t) => {
-  const { worstLoss, worstDelta } = checkClanParity({ device: 'cpu', refDir: fixturePath('clan'), lossTol: 1e-5, deltaTol: 1e-4, bnTol: 1e-5, stateTol: 1e-4 });
+// The fixtures are PyTorch 1.13's (expected.json 'torch'). Another libtorch sums in other orders, and step 3 of this
+// configuration amplifies rounding-level differences to ~4e-2 (tools/reference/parity_sensitivity.py); there
+// the live test of parity-cuda.test.ts compares with that version's PyTorch instead (CLAN_PARITY_LIVE=1).
+const fixtureTorch = loadFixture<{ torch: string }>('clan/expected.json').torch.split('.').slice(0, 2).join('.');
+const ours = torch.buildInfo().version.split('.').slice(0, 2).join('.');
+const otherVersion = ours === fixtureTorch ? false : `fixtures are PyTorch ${fixtureTorch}'s, this libtorch is ${ours}: run with CLAN_PARITY_LIVE=1`;
+
+test('CLAN iteration equals the PyTorch reference over 3 steps (losses, Δw, BN stats, SGD and Adam state)', { skip: otherVersion }, (t) => {
+  const tol = [1e-4, 1e-4, 1e-4];
+  const { worstLoss, worstDelta } = checkClanParity({ device: 'cpu', refDir: fixturePath('clan'), lossTol: 1e-5, deltaTol: tol, bnTol: 1e-5, stateTol: tol });
   t.diagnostic(`worst relative loss error ${worstLoss.toExponential(2)}, worst ‖Δours − Δref‖/‖Δref‖ ${worstDelta.toExponential(2)}`);
 });
 

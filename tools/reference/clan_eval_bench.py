@@ -19,7 +19,6 @@ Prints one JSON line: {"ms": [...], "torch", "backbone", "H", "W", "label": [h, 
 "device", "device_name", "amp", "cudnn_benchmark", "peak_mem_mb" (max_memory_allocated in MiB over the timed images, reset after the warm-up;
 null on cpu), "images_per_s" (1000 / median ms)}.
 """
-import argparse
 import contextlib
 import json
 import os
@@ -31,20 +30,14 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from clan_model import BACKBONES, build_generator  # noqa: E402
+from clan_model import build_generator  # noqa: E402
 from clan_parity import AMP_DTYPES  # noqa: E402
-from clan_step_bench import size_arg  # noqa: E402
+from clan_step_bench import bench_parser, size_arg  # noqa: E402
 
 
 def parse_args(argv):
-    ap = argparse.ArgumentParser(prog='clan_eval_bench.py', description=__doc__.split('\n')[0])
-    ap.add_argument('backbone', choices=list(BACKBONES))
-    for name in ('H', 'W', 'THREADS', 'WARMUP', 'ITERS'):
-        ap.add_argument(name.lower(), metavar=name, type=int)
-    ap.add_argument('device', nargs='?', default='cpu')
+    ap = bench_parser('clan_eval_bench.py', __doc__)
     ap.add_argument('--label', type=size_arg, help='label size HxW (default 2H×2W)')
-    ap.add_argument('--amp', choices=('off', 'bf16', 'fp16'), default='off')
-    ap.add_argument('--cudnn-benchmark', type=int, choices=(0, 1), default=0)
     return ap.parse_args(argv)
 
 

@@ -45,15 +45,21 @@ def size_arg(s):
     return [int(h), int(w)]
 
 
-def parse_args(argv):
-    ap = argparse.ArgumentParser(prog='clan_step_bench.py', description=__doc__.split('\n')[0])
+def bench_parser(prog, doc):
+    """The positionals BACKBONE H W THREADS WARMUP ITERS [DEVICE] and --amp/--cudnn-benchmark, shared by the benches."""
+    ap = argparse.ArgumentParser(prog=prog, description=doc.split('\n')[0])
     ap.add_argument('backbone', choices=list(BACKBONES))
     for name in ('H', 'W', 'THREADS', 'WARMUP', 'ITERS'):
         ap.add_argument(name.lower(), metavar=name, type=int)
     ap.add_argument('device', nargs='?', default='cpu')
-    ap.add_argument('--target', type=size_arg, help='target image size HxW (default: source H×W)')
     ap.add_argument('--amp', choices=('off', 'bf16', 'fp16'), default='off')
     ap.add_argument('--cudnn-benchmark', type=int, choices=(0, 1), default=0)
+    return ap
+
+
+def parse_args(argv):
+    ap = bench_parser('clan_step_bench.py', __doc__)
+    ap.add_argument('--target', type=size_arg, help='target image size HxW (default: source H×W)')
     ap.add_argument('--tf32', type=int, choices=(0, 1), default=None)
     return ap.parse_args(argv)
 
