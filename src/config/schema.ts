@@ -2,6 +2,7 @@
 // allowed), composed with `extends:` (a preset name or another file) and `--set key=value` overrides.
 import { z } from 'zod';
 import { ConfigError } from '../util/errors.js';
+import { DEVICE_PATTERN } from '../util/device.js';
 
 const size = z.tuple([z.number().int().positive(), z.number().int().positive()]);   // [W, H]
 
@@ -56,7 +57,7 @@ export const trainSchema = z.object({
   iters: z.number().int().positive().default(100000),
   batchSize: z.number().int().positive().default(1),
   seed: z.number().int().nonnegative().default(0),
-  device: z.string().regex(/^(cpu|cuda(:\d+)?)$/, 'expected cpu, cuda or cuda:N').default('cpu'), // where G, D, batches and eval run
+  device: z.string().regex(DEVICE_PATTERN, 'expected cpu, cuda or cuda:N').default('cpu'), // where G, D, batches and eval run
   cudnnBenchmark: z.boolean().default(true),          // CUDA: cuDNN autotunes conv algorithms per shape (fixed crop sizes: faster)
   deterministic: z.boolean().default(false),          // CUDA: deterministic cuDNN algorithms, benchmark off (slower; mmseg's deterministic=True)
   amp: z.enum(['off', 'bf16', 'fp16']).default('off'), // mixed precision (fp16 with loss scaling); off = the official fp32 run

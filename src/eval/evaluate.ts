@@ -55,12 +55,8 @@ export async function evaluate(G: DeepLabGenerator, ds: Dataset, o: EvalOptions)
         const x = torch.fromTypedArray(b.images, [1, 3, b.height, b.width], 'float32', device);
         const { logits } = predictLogits(G, x, [b.labelHeight, b.labelWidth]);
         const p = logits.argmax(1).flatten(0, 2);                                      // [h·w] int64
-        if (counts) {
-          const gt = torch.fromTypedArray(b.labels!, [b.labelHeight * b.labelWidth], 'uint8', device);
-          counts.add_(confusionCounts(gt, p, K));
-          return o.onImage ? p.to('uint8').toTypedArray<'uint8'>() : null;
-        }
-        return p.to('uint8').toTypedArray<'uint8'>();                              // [h, w]
+        if (counts) counts.add_(confusionCounts(torch.fromTypedArray(b.labels!, [b.labelHeight * b.labelWidth], 'uint8', device), p, K));
+        return counts && !o.onImage ? null : p.to('uint8').toTypedArray<'uint8'>(); // [h, w] on the host only when needed
       });
       if (pred) {
         if (!counts) metric.process(pred, b.labels!);

@@ -23,7 +23,6 @@ export class GradScaler {
   scale: number;
   growthTracker = 0;                       // clean iterations since the last change of scale
   private foundInf = false;                // any optimizer of this iteration saw a non-finite gradient
-  readonly skipped: Optimizer<{ lr: number }>[] = [];
   readonly opts: GradScalerOptions;
 
   constructor(opts: Partial<GradScalerOptions> = {}) {
@@ -42,7 +41,7 @@ export class GradScaler {
       for (const g of grads) g.mul_(inv);
       return stack(grads.map((g) => g.isfinite().all().logicalNot())).any().item() !== 0;
     }));
-    if (bad) { this.foundInf = true; this.skipped.push(opt); return false; }
+    if (bad) { this.foundInf = true; return false; }
     opt.step();
     return true;
   }
@@ -57,7 +56,6 @@ export class GradScaler {
       this.growthTracker = 0;
     }
     this.foundInf = false;
-    this.skipped.length = 0;
   }
 
   stateDict(): GradScalerState { return { scale: this.scale, growthTracker: this.growthTracker }; }

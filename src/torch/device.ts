@@ -4,20 +4,20 @@ import { native, type BackendFlags, type CudaDeviceInfo, type CudaMemoryStats, t
 import { DTYPES } from './dtype.js';
 import type { Device } from './tensor.js';
 import { TensorError } from '../util/errors.js';
-
-const DEVICE_RE = /^(cpu|cuda)(?::(\d+))?$/;
+import { DEVICE_PATTERN } from '../util/device.js';
 
 export const isCuda = (d: string): boolean => d.startsWith('cuda');
 
 /** GPUs this build can use (0 on a CPU-only libtorch). */
 export function cudaDeviceCount(): number { return native.buildInfo().cuda ? native.cudaDeviceCount() : 0; }
+export function cudaAvailable(): boolean { return cudaDeviceCount() > 0; }
 
 /**
  * Checks a device string against this build and machine; `where` names the flag or config key for the error.
  * CUDA on a CPU-only build is an error naming the build, never a silent CPU fallback.
  */
 export function parseDevice(s: string, where = 'device'): Device {
-  const m = DEVICE_RE.exec(s);
+  const m = DEVICE_PATTERN.exec(s);
   if (!m || (m[1] === 'cpu' && m[2] !== undefined)) throw new TensorError(`${where}: expected cpu, cuda or cuda:N, got '${s}'`);
   if (m[1] === 'cpu') return 'cpu';
   const info = native.buildInfo();

@@ -30,7 +30,6 @@ export function setNumThreads(n: number): void {
 }
 export function getNumThreads(): number { return native.getNumThreads(); }
 export function buildInfo(): BuildInfo { return native.buildInfo(); }
-export function cudaAvailable(): boolean { return native.buildInfo().cuda && native.cudaDeviceCount() > 0; }
 
 /** live: tensors held by wrappers; finalized: freed by the GC safety net (should stay 0); externalBytes: reported to V8. */
 export function memoryStats(): { live: number; finalized: number; externalBytes: number; storages: number } { return native.stats(); }
