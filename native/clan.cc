@@ -2,9 +2,7 @@
 #include "common.h"
 #include <ATen/Parallel.h>
 #include <ATen/core/grad_mode.h>
-#include <c10/core/CPUAllocator.h>
 #include <dlfcn.h>
-#include <map>
 #include <mutex>
 #include <cstring>
 #include <unordered_map>
@@ -121,17 +119,22 @@ at::Scalar Scal(const Napi::Value& v) {
   return at::Scalar(x);
 }
 
-// Order must match DTYPES in src/torch/dtype.ts.
-static const at::ScalarType kTypes[] = {at::kFloat, at::kDouble, at::kHalf, at::kBFloat16, at::kLong, at::kInt, at::kByte, at::kBool};
+// JS passes a dtype as its index here. The names are DTYPES in src/torch/dtype.ts, in the same order: the addon
+// exports them as __dtypes and src/torch/native.test.ts checks the two lists (and each type's bytes) agree.
+static const struct { at::ScalarType type; const char* name; } kTypes[] = {
+  {at::kFloat, "float32"}, {at::kDouble, "float64"}, {at::kHalf, "float16"}, {at::kBFloat16, "bfloat16"},
+  {at::kLong, "int64"}, {at::kInt, "int32"}, {at::kByte, "uint8"}, {at::kBool, "bool"},
+};
+static constexpr int kNumTypes = sizeof(kTypes) / sizeof(kTypes[0]);
 
 at::ScalarType DT(const Napi::Value& v) {
   int i = v.As<Napi::Number>().Int32Value();
-  if (i < 0 || i >= 8) throw Napi::RangeError::New(v.Env(), "bad dtype index");
-  return kTypes[i];
+  if (i < 0 || i >= kNumTypes) throw Napi::RangeError::New(v.Env(), "bad dtype index");
+  return kTypes[i].type;
 }
 
 int DTIndex(at::ScalarType s) {
-  for (int i = 0; i < 8; i++) if (kTypes[i] == s) return i;
+  for (int i = 0; i < kNumTypes; i++) if (kTypes[i].type == s) return i;
   return -1;
 }
 
@@ -151,98 +154,20 @@ at::Device Dev(const Napi::Value& v) {
 
 std::string DevString(const at::Device& d) { return d.str(); }
 
-
-// ---------------------------------------------------------------------------------------------- allocator
-// A size-keyed caching CPU allocator. Why: libtorch allocates with posix_memalign; with glibc's dynamic mmap
-// threshold and V8's own mallocs interleaved, a training loop that frees and re-allocates the same large
-// activations grows RSS without bound (measured: +1 MB per bilinear upsample of 1 MB, +3.5 MB per probe-net
-// step). Reusing freed blocks of the same size keeps RSS at the working set and skips page faults.
-// Blocks below kMinCached go straight to malloc; the cache is capped (CLAN_CPU_CACHE_MB, default 4096) and
-// emptied by emptyCache().
-class CachingCPUAllocator final : public at::Allocator {
- public:
-  static constexpr size_t kMinCached = 64 * 1024;
-  static constexpr size_t kAlign = 64;
-
-  at::DataPtr allocate(size_t n) CLAN_ALLOCATE_CONST override {
-    size_t size = Round(n);
-    void* p = nullptr;
-    if (size >= kMinCached) {
-      std::lock_guard<std::mutex> lock(mu_);
-      auto it = free_.find(size);
-      if (it != free_.end() && !it->second.empty()) {
-        p = it->second.back();
-        it->second.pop_back();
-        cached_ -= size;
-        hits_++;
-      }
-    }
-    if (!p) {
-      if (posix_memalign(&p, kAlign, size ? size : kAlign) != 0) throw std::bad_alloc();
-      std::lock_guard<std::mutex> lock(mu_);
-      misses_++;
-    }
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      sizes_[p] = size;
-    }
-    // context == data, as libtorch's raw_allocate() requires (mkldnn uses it)
-    return at::DataPtr(p, p, &Free, at::Device(at::DeviceType::CPU));
-  }
-  at::DeleterFnPtr raw_deleter() const override { return &Free; }
-  void copy_data(void* dest, const void* src, std::size_t count) const { std::memcpy(dest, src, count); }
-
-  static void Free(void* p) { Instance().Release(p); }
-  void Release(void* p) {
-    if (!p) return;
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = sizes_.find(p);
-    size_t size = it == sizes_.end() ? 0 : it->second;
-    if (it != sizes_.end()) sizes_.erase(it);
-    if (size >= kMinCached) {
-      if (cached_ + size <= limit_) {
-        free_[size].push_back(p);
-        cached_ += size;
-        return;
-      }
-    }
-    std::free(p);
-  }
-  void EmptyCache() {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (auto& kv : free_) for (void* p : kv.second) std::free(p);
-    free_.clear();
-    cached_ = 0;
-  }
-  static CachingCPUAllocator& Instance() {
-    static CachingCPUAllocator* a = new CachingCPUAllocator();  // never destroyed: tensors may outlive statics
-    return *a;
-  }
-  size_t cached() { std::lock_guard<std::mutex> lock(mu_); return cached_; }
-  mutable std::mutex mu_;
-  mutable std::map<size_t, std::vector<void*>> free_;
-  mutable std::unordered_map<void*, size_t> sizes_;
-  mutable size_t cached_ = 0, limit_ = size_t(4096) << 20;
-  mutable uint64_t hits_ = 0, misses_ = 0;
- private:
-  static size_t Round(size_t n) {
-    size_t q = n < (size_t(1) << 20) ? 4096 : 65536;  // coarse buckets so near-equal sizes share blocks
-    return n < kMinCached ? (n + kAlign - 1) / kAlign * kAlign : (n + q - 1) / q * q;
-  }
-};
-
-static void InstallAllocator() {
-  auto& a = CachingCPUAllocator::Instance();
-  if (const char* mb = std::getenv("CLAN_CPU_CACHE_MB")) a.limit_ = size_t(std::strtoull(mb, nullptr, 10)) << 20;
-  if (const char* off = std::getenv("CLAN_CPU_ALLOCATOR"); off && std::string(off) == "default") return;
-  c10::SetCPUAllocator(&a, /*priority=*/200);
+// ---------------------------------------------------------------------------------------------- module
+// Every binding goes through here (CLAN_FN): exports.__signatures records name → arity, which
+// src/torch/native.test.ts compares with the `Native` interface in src/torch/native.ts.
+void Register(Napi::Env env, Napi::Object exports, const char* name, int arity, Napi::Function::Callback fn) {
+  Napi::Object sigs = exports.Get("__signatures").As<Napi::Object>();
+  if (sigs.Has(name)) throw Napi::Error::New(env, std::string("binding '") + name + "' is registered twice");
+  sigs.Set(name, Napi::Number::New(env, arity));
+  exports.Set(name, Napi::Function::New(env, fn));
 }
 
-// ---------------------------------------------------------------------------------------------- module
 static void RegisterCore(Napi::Env env, Napi::Object exports) {
-  CLAN_FN(dispose) JsTensor* w = JsTensor::Unwrap(info[0].As<Napi::Object>()); w->Release(env, false); return env.Undefined(); CLAN_END;
-  CLAN_FN(isDisposed) return Napi::Boolean::New(env, !JsTensor::Unwrap(info[0].As<Napi::Object>())->t.defined()); CLAN_END;
-  CLAN_FN(stats)
+  CLAN_FN(dispose, 1) JsTensor* w = JsTensor::Unwrap(info[0].As<Napi::Object>()); w->Release(env, false); return env.Undefined(); CLAN_END;
+  CLAN_FN(isDisposed, 1) return Napi::Boolean::New(env, !JsTensor::Unwrap(info[0].As<Napi::Object>())->t.defined()); CLAN_END;
+  CLAN_FN(stats, 0)
     AddonData* d = Data(env);
     Napi::Object o = Napi::Object::New(env);
     o.Set("live", Napi::Number::New(env, static_cast<double>(d->live)));
@@ -253,35 +178,35 @@ static void RegisterCore(Napi::Env env, Napi::Object exports) {
   CLAN_END;
 
   // --- metadata
-  CLAN_FN(shape) auto s = T(info[0]).sizes(); Napi::Array a = Napi::Array::New(env, s.size());
-    for (size_t i = 0; i < s.size(); i++) a.Set(i, Napi::Number::New(env, static_cast<double>(s[i]))); return a; CLAN_END;
-  CLAN_FN(strides) auto s = T(info[0]).strides(); Napi::Array a = Napi::Array::New(env, s.size());
-    for (size_t i = 0; i < s.size(); i++) a.Set(i, Napi::Number::New(env, static_cast<double>(s[i]))); return a; CLAN_END;
-  CLAN_FN(dtype) return Napi::Number::New(env, DTIndex(T(info[0]).scalar_type())); CLAN_END;
-  CLAN_FN(device) return Napi::String::New(env, DevString(T(info[0]).device())); CLAN_END;
-  CLAN_FN(requiresGrad) return Napi::Boolean::New(env, T(info[0]).requires_grad()); CLAN_END;
-  CLAN_FN(setRequiresGrad) T(info[0]).set_requires_grad(info[1].ToBoolean()); return env.Undefined(); CLAN_END;
-  CLAN_FN(isLeaf) return Napi::Boolean::New(env, T(info[0]).is_leaf()); CLAN_END;
-  CLAN_FN(sameStorage)
+  CLAN_FN(shape, 1) auto s = T(info[0]).sizes(); Napi::Array a = Napi::Array::New(env, s.size());
+    for (size_t i = 0; i < s.size(); i++) { a.Set(i, Napi::Number::New(env, static_cast<double>(s[i]))); } return a; CLAN_END;
+  CLAN_FN(strides, 1) auto s = T(info[0]).strides(); Napi::Array a = Napi::Array::New(env, s.size());
+    for (size_t i = 0; i < s.size(); i++) { a.Set(i, Napi::Number::New(env, static_cast<double>(s[i]))); } return a; CLAN_END;
+  CLAN_FN(dtype, 1) return Napi::Number::New(env, DTIndex(T(info[0]).scalar_type())); CLAN_END;
+  CLAN_FN(device, 1) return Napi::String::New(env, DevString(T(info[0]).device())); CLAN_END;
+  CLAN_FN(requiresGrad, 1) return Napi::Boolean::New(env, T(info[0]).requires_grad()); CLAN_END;
+  CLAN_FN(setRequiresGrad, 2) T(info[0]).set_requires_grad(info[1].ToBoolean()); return env.Undefined(); CLAN_END;
+  CLAN_FN(isLeaf, 1) return Napi::Boolean::New(env, T(info[0]).is_leaf()); CLAN_END;
+  CLAN_FN(sameStorage, 2)
     const at::Tensor& a = T(info[0]); const at::Tensor& b = T(info[1]);
     return Napi::Boolean::New(env, a.unsafeGetTensorImpl() == b.unsafeGetTensorImpl()); CLAN_END;
 
   // --- autograd
-  CLAN_FN(grad) at::Tensor g = T(info[0]).grad(); return g.defined() ? Napi::Value(Wrap(env, g)) : env.Null(); CLAN_END;
-  CLAN_FN(gradIs)  // is info[1] still the tensor held as info[0].grad? (keeps the TS grad wrapper stable)
+  CLAN_FN(grad, 1) at::Tensor g = T(info[0]).grad(); return g.defined() ? Napi::Value(Wrap(env, g)) : env.Null(); CLAN_END;
+  CLAN_FN(gradIs, 2)  // is info[1] still the tensor held as info[0].grad? (keeps the TS grad wrapper stable)
     at::Tensor g = T(info[0]).grad();
     return Napi::Boolean::New(env, g.defined() && g.unsafeGetTensorImpl() == T(info[1]).unsafeGetTensorImpl()); CLAN_END;
-  CLAN_FN(setGrad) T(info[0]).mutable_grad() = OptT(info[1]); return env.Undefined(); CLAN_END;
-  CLAN_FN(backward)
+  CLAN_FN(setGrad, 2) T(info[0]).mutable_grad() = OptT(info[1]); return env.Undefined(); CLAN_END;
+  CLAN_FN(backward, 3)
     at::Tensor g = OptT(info[1]);
     bool retain = info[2].ToBoolean();
     T(info[0]).backward(g, retain, false);
     return env.Undefined(); CLAN_END;
-  CLAN_FN(setGradEnabled) at::GradMode::set_enabled(info[0].ToBoolean()); return env.Undefined(); CLAN_END;
-  CLAN_FN(isGradEnabled) return Napi::Boolean::New(env, at::GradMode::is_enabled()); CLAN_END;
+  CLAN_FN(setGradEnabled, 1) at::GradMode::set_enabled(info[0].ToBoolean()); return env.Undefined(); CLAN_END;
+  CLAN_FN(isGradEnabled, 0) return Napi::Boolean::New(env, at::GradMode::is_enabled()); CLAN_END;
 
   // --- host buffers. TS validates length and dtype first; these checks are the last line of defence.
-  CLAN_FN(fromBuffer)
+  CLAN_FN(fromBuffer, 3)
     Napi::TypedArray ta = info[0].As<Napi::TypedArray>();
     auto shape = IntList(info[1], "shape");
     at::ScalarType st = DT(info[2]);
@@ -292,7 +217,7 @@ static void RegisterCore(Napi::Env env, Napi::Object exports) {
     return Wrap(env, t); CLAN_END;
   // Zero-copy: the tensor aliases the JS buffer and holds a reference to it, so the buffer outlives the tensor.
   // Safe only while the caller does not transfer/detach that ArrayBuffer (documented in tensor.ts).
-  CLAN_FN(fromBufferShared)
+  CLAN_FN(fromBufferShared, 3)
     Napi::TypedArray ta = info[0].As<Napi::TypedArray>();
     auto shape = IntList(info[1], "shape");
     at::ScalarType st = DT(info[2]);
@@ -302,27 +227,27 @@ static void RegisterCore(Napi::Env env, Napi::Object exports) {
     void* ptr = static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
     at::Tensor t = at::from_blob(ptr, shape, [ref](void*) { delete ref; }, at::TensorOptions().dtype(st));
     return Wrap(env, t); CLAN_END;
-  CLAN_FN(toBuffer)
+  CLAN_FN(toBuffer, 1)
     at::Tensor t = T(info[0]).detach().to(at::kCPU).contiguous();
     size_t nbytes = t.numel() * t.element_size();
     Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, nbytes);
     if (nbytes) std::memcpy(ab.Data(), t.data_ptr(), nbytes);
     return ab; CLAN_END;
-  CLAN_FN(item)
+  CLAN_FN(item, 1)
     at::Tensor t = T(info[0]);
     if (t.numel() != 1) throw Napi::Error::New(env, "item() needs a tensor with one element, got " + std::to_string(t.numel()));
     if (t.scalar_type() == at::kBool) return Napi::Boolean::New(env, t.item<bool>());
     return Napi::Number::New(env, t.item<double>()); CLAN_END;
 
   // --- RNG: the default CPU generator (seeded together with CUDA's by manual_seed)
-  CLAN_FN(manualSeed) at::manual_seed(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value())); return env.Undefined(); CLAN_END;
-  CLAN_FN(getRngState)
+  CLAN_FN(manualSeed, 1) at::manual_seed(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value())); return env.Undefined(); CLAN_END;
+  CLAN_FN(getRngState, 0)
     auto gen = at::detail::getDefaultCPUGenerator();
     at::Tensor s;
     { std::lock_guard<std::mutex> lock(gen.mutex()); s = gen.get_state(); }
     Napi::Buffer<uint8_t> b = Napi::Buffer<uint8_t>::Copy(env, s.data_ptr<uint8_t>(), s.numel());
     return b; CLAN_END;
-  CLAN_FN(setRngState)
+  CLAN_FN(setRngState, 1)
     Napi::Uint8Array u = info[0].As<Napi::Uint8Array>();
     at::Tensor s = at::empty({static_cast<int64_t>(u.ByteLength())}, at::kByte);
     std::memcpy(s.data_ptr(), u.Data(), u.ByteLength());
@@ -331,9 +256,9 @@ static void RegisterCore(Napi::Env env, Napi::Object exports) {
     return env.Undefined(); CLAN_END;
 
   // --- threads and build information
-  CLAN_FN(setNumThreads) at::set_num_threads(info[0].As<Napi::Number>().Int32Value()); return env.Undefined(); CLAN_END;
-  CLAN_FN(getNumThreads) return Napi::Number::New(env, at::get_num_threads()); CLAN_END;
-  CLAN_FN(buildInfo)
+  CLAN_FN(setNumThreads, 1) at::set_num_threads(info[0].As<Napi::Number>().Int32Value()); return env.Undefined(); CLAN_END;
+  CLAN_FN(getNumThreads, 0) return Napi::Number::New(env, at::get_num_threads()); CLAN_END;
+  CLAN_FN(buildInfo, 0)
     Napi::Object o = Napi::Object::New(env);
     o.Set("version", std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." + std::to_string(TORCH_VERSION_PATCH));
     o.Set("build", BuildName());
@@ -347,16 +272,7 @@ static void RegisterCore(Napi::Env env, Napi::Object exports) {
     o.Set("openblasCore", corename ? Napi::Value(Napi::String::New(env, corename())) : env.Null());
     o.Set("openblasConfig", cfg ? Napi::Value(Napi::String::New(env, cfg())) : env.Null());
     return o; CLAN_END;
-  CLAN_FN(allocatorStats)
-    auto& a = CachingCPUAllocator::Instance();
-    Napi::Object o = Napi::Object::New(env);
-    std::lock_guard<std::mutex> lock(a.mu_);
-    o.Set("cachedBytes", Napi::Number::New(env, static_cast<double>(a.cached_)));
-    o.Set("hits", Napi::Number::New(env, static_cast<double>(a.hits_)));
-    o.Set("misses", Napi::Number::New(env, static_cast<double>(a.misses_)));
-    return o; CLAN_END;
-  CLAN_FN(emptyCache) CachingCPUAllocator::Instance().EmptyCache(); return env.Undefined(); CLAN_END;
-  CLAN_FN(cudaDeviceCount) return Napi::Number::New(env, at::hasCUDA() ? static_cast<double>(at::detail::getCUDAHooks().getNumGPUs()) : 0.0); CLAN_END;
+  CLAN_FN(cudaDeviceCount, 0) return Napi::Number::New(env, at::hasCUDA() ? static_cast<double>(at::detail::getCUDAHooks().getNumGPUs()) : 0.0); CLAN_END;
 }
 
 static void KeepData(Napi::Env, AddonData*) {}
@@ -367,9 +283,14 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData<AddonData, KeepData>(d);
   d->ctor = Napi::Persistent(JsTensor::Init(env));
   exports.Set("NativeTensor", d->ctor.Value());
+  Napi::Array dtypes = Napi::Array::New(env, kNumTypes);
+  for (int i = 0; i < kNumTypes; i++) dtypes.Set(i, Napi::String::New(env, kTypes[i].name));
+  exports.Set("__dtypes", dtypes);
+  exports.Set("__signatures", Napi::Object::New(env));
   napi_add_env_cleanup_hook(env, [](void* p) { static_cast<AddonData*>(p)->tearingDown = true; }, d);
   InstallAllocator();
   RegisterCore(env, exports);
+  RegisterAllocator(env, exports);
   RegisterOps(env, exports);
   RegisterDevice(env, exports);
   return exports;

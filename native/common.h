@@ -1,4 +1,4 @@
-// Shared by the two translation units: the JS tensor wrapper and argument helpers.
+// Shared by the translation units: the JS tensor wrapper, argument helpers and the registration macro.
 // The binding stays thin: argument conversion, one libtorch call, result wrapping, error translation.
 #pragma once
 #include <napi.h>
@@ -36,6 +36,9 @@ std::string DevString(const at::Device& d);
 
 void RegisterOps(Napi::Env env, Napi::Object exports);
 void RegisterDevice(Napi::Env env, Napi::Object exports);
+void RegisterAllocator(Napi::Env env, Napi::Object exports);  // allocator.cc: allocatorStats, emptyCache
+void InstallAllocator();  // allocator.cc: the caching CPU allocator becomes libtorch's (once per addon load)
+void Register(Napi::Env env, Napi::Object exports, const char* name, int arity, Napi::Function::Callback fn);
 std::string BuildName();  // "libtorch 2.11.0 (CUDA)" / "… (CPU only)"
 
 // Every binding runs inside this: libtorch errors become JS errors with the message only
@@ -54,7 +57,27 @@ Napi::Value Guard(const Napi::CallbackInfo& info, F&& f) {
   }
 }
 
-#define CLAN_FN(name) exports.Set(#name, Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value { return Guard(info, [&](Napi::Env env) -> Napi::Value {
-#define CLAN_END }); }))
+// A binding's arguments. `arity` is how many it reads; reading past it throws, so the arity a binding declares
+// (exported in __signatures and checked against src/torch/native.ts by native.test.ts) covers every read.
+class Args {
+ public:
+  Args(const Napi::CallbackInfo& info, int arity, const char* name) : info_(info), arity_(arity), name_(name) {}
+  Napi::Value operator[](int i) const {
+    if (i >= arity_) {
+      throw Napi::Error::New(info_.Env(), std::string(name_) + " reads argument " + std::to_string(i) + " but is registered with arity " +
+                                              std::to_string(arity_) + " (native/*.cc CLAN_FN)");
+    }
+    return info_[i];
+  }
+ private:
+  const Napi::CallbackInfo& info_;
+  int arity_;
+  const char* name_;
+};
+
+// CLAN_FN(name, arity) body CLAN_END registers exports.name, taking `arity` JS arguments as info[0 … arity-1].
+#define CLAN_FN(name, arity) Register(env, exports, #name, arity, [](const Napi::CallbackInfo& cb) -> Napi::Value { \
+    const Args info(cb, arity, #name); return Guard(cb, [&](Napi::Env env) -> Napi::Value {
+#define CLAN_END }); })
 
 }  // namespace clan

@@ -67,14 +67,14 @@ static Napi::Object StatObject(Napi::Env env, int idx) {
 
 void RegisterDevice(Napi::Env env, Napi::Object exports) {
   // --- host ↔ device copies
-  CLAN_FN(toDeviceAsync)  // (tensor, device, nonBlocking): non-blocking only overlaps when the source is pinned
+  CLAN_FN(toDeviceAsync, 3)  // (tensor, device, nonBlocking): non-blocking only overlaps when the source is pinned
     const at::Tensor& t = T(info[0]);
     return Wrap(env, t.to(t.options().device(Dev(info[1])), info[2].ToBoolean(), false)); CLAN_END;
-  CLAN_FN(pinMemory) NeedCuda(env, "pinned memory"); return Wrap(env, T(info[0]).pin_memory()); CLAN_END;
-  CLAN_FN(isPinned) return Napi::Boolean::New(env, at::hasCUDA() && T(info[0]).is_pinned()); CLAN_END;
+  CLAN_FN(pinMemory, 1) NeedCuda(env, "pinned memory"); return Wrap(env, T(info[0]).pin_memory()); CLAN_END;
+  CLAN_FN(isPinned, 1) return Napi::Boolean::New(env, at::hasCUDA() && T(info[0]).is_pinned()); CLAN_END;
 
   // --- backend flags (torch.backends.cudnn.benchmark / .deterministic / .allow_tf32, cuda.matmul.allow_tf32)
-  CLAN_FN(setBackendFlags)  // ({cudnnBenchmark?, cudnnDeterministic?, allowTF32Cudnn?, allowTF32Cublas?})
+  CLAN_FN(setBackendFlags, 1)  // ({cudnnBenchmark?, cudnnDeterministic?, allowTF32Cudnn?, allowTF32Cublas?})
     Napi::Object o = info[0].As<Napi::Object>();
     auto& ctx = at::globalContext();
     if (o.Has("cudnnBenchmark")) ctx.setBenchmarkCuDNN(o.Get("cudnnBenchmark").ToBoolean());
@@ -82,7 +82,7 @@ void RegisterDevice(Napi::Env env, Napi::Object exports) {
     if (o.Has("allowTF32Cudnn")) ctx.setAllowTF32CuDNN(o.Get("allowTF32Cudnn").ToBoolean());
     if (o.Has("allowTF32Cublas")) ctx.setAllowTF32CuBLAS(o.Get("allowTF32Cublas").ToBoolean());
     return env.Undefined(); CLAN_END;
-  CLAN_FN(getBackendFlags)
+  CLAN_FN(getBackendFlags, 0)
     auto& ctx = at::globalContext();
     Napi::Object o = Napi::Object::New(env);
     o.Set("cudnnBenchmark", ctx.benchmarkCuDNN());
@@ -92,7 +92,7 @@ void RegisterDevice(Napi::Env env, Napi::Object exports) {
     return o; CLAN_END;
 
   // --- autocast: enter returns the previous [enabled, dtype index] for exit to restore (nested regions work)
-  CLAN_FN(autocastEnter)  // (device, dtype index)
+  CLAN_FN(autocastEnter, 2)  // (device, dtype index)
     at::DeviceType t = AcType(info[0]);
     Napi::Array prev = Napi::Array::New(env, 2);
     prev.Set(0u, Napi::Boolean::New(env, AcEnabled(t)));
@@ -101,7 +101,7 @@ void RegisterDevice(Napi::Env env, Napi::Object exports) {
     AcSetDtype(t, DT(info[1]));
     at::autocast::increment_nesting();
     return prev; CLAN_END;
-  CLAN_FN(autocastExit)  // (device, previous enabled, previous dtype index)
+  CLAN_FN(autocastExit, 3)  // (device, previous enabled, previous dtype index)
     at::DeviceType t = AcType(info[0]);
     // Leaving the outermost region drops the cast copies of the weights, as torch.autocast.__exit__ does.
     if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
@@ -109,11 +109,11 @@ void RegisterDevice(Napi::Env env, Napi::Object exports) {
     int prevDt = info[2].As<Napi::Number>().Int32Value();
     if (prevDt >= 0) AcSetDtype(t, DT(info[2]));
     return env.Undefined(); CLAN_END;
-  CLAN_FN(autocastEnabled) return Napi::Boolean::New(env, AcEnabled(AcType(info[0]))); CLAN_END;
+  CLAN_FN(autocastEnabled, 1) return Napi::Boolean::New(env, AcEnabled(AcType(info[0]))); CLAN_END;
 
   // --- CUDA queries
-  CLAN_FN(cudaSynchronize) NeedCuda(env, "cuda synchronize"); torch::cuda::synchronize(CudaIndex(env, info[0])); return env.Undefined(); CLAN_END;
-  CLAN_FN(cudaVersions)  // runtime and cuDNN as libtorch reports them; NCCL from the loaded library, if any
+  CLAN_FN(cudaSynchronize, 1) NeedCuda(env, "cuda synchronize"); torch::cuda::synchronize(CudaIndex(env, info[0])); return env.Undefined(); CLAN_END;
+  CLAN_FN(cudaVersions, 0)  // runtime and cuDNN as libtorch reports them; NCCL from the loaded library, if any
     Napi::Object o = Napi::Object::New(env);
     const auto& hooks = at::detail::getCUDAHooks();
     bool cuda = at::hasCUDA();
@@ -135,7 +135,7 @@ void RegisterDevice(Napi::Env env, Napi::Object exports) {
     ));
     return o; CLAN_END;
 #ifdef CLAN_HAS_CUDA_HEADERS
-  CLAN_FN(cudaDeviceInfo)  // (device) → name, compute capability, memory, multiprocessors
+  CLAN_FN(cudaDeviceInfo, 1)  // (device) → name, compute capability, memory, multiprocessors
     NeedCuda(env, "cuda device info");
     int idx = CudaIndex(env, info[0]);
     cudaDeviceProp prop;
@@ -148,12 +148,12 @@ void RegisterDevice(Napi::Env env, Napi::Object exports) {
     o.Set("totalMemory", Napi::Number::New(env, static_cast<double>(p->totalGlobalMem)));
     o.Set("multiprocessors", Napi::Number::New(env, p->multiProcessorCount));
     return o; CLAN_END;
-  CLAN_FN(cudaMemoryStats) NeedCuda(env, "cuda memory stats"); return StatObject(env, CudaIndex(env, info[0])); CLAN_END;
-  CLAN_FN(cudaResetPeakMemoryStats)
+  CLAN_FN(cudaMemoryStats, 1) NeedCuda(env, "cuda memory stats"); return StatObject(env, CudaIndex(env, info[0])); CLAN_END;
+  CLAN_FN(cudaResetPeakMemoryStats, 1)
     NeedCuda(env, "cuda memory stats");
     c10::cuda::CUDACachingAllocator::resetPeakStats(static_cast<c10::DeviceIndex>(CudaIndex(env, info[0])));
     return env.Undefined(); CLAN_END;
-  CLAN_FN(cudaEmptyCache) NeedCuda(env, "cuda empty cache"); c10::cuda::CUDACachingAllocator::emptyCache(); return env.Undefined(); CLAN_END;
+  CLAN_FN(cudaEmptyCache, 0) NeedCuda(env, "cuda empty cache"); c10::cuda::CUDACachingAllocator::emptyCache(); return env.Undefined(); CLAN_END;
 #endif
 }
 

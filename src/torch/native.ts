@@ -1,6 +1,9 @@
 // Loads the libtorch addon and gives it a type. Only src/torch/ talks to this module.
 // Every function is wrapped once at load time so that errors thrown by the addon (already free of C++
 // backtraces: the addon uses what_without_backtrace) arrive as TensorError.
+// The C++ side registers each binding with its arity (CLAN_FN(name, arity) in native/*.cc, exported as
+// __signatures) and its dtype order (__dtypes). NATIVE_ARITY below is checked against `Native` by the compiler and
+// against the addon by native.test.ts, so a binding added, renamed or re-argued on one side only fails a test.
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -24,6 +27,8 @@ export interface CudaDeviceInfo { name: string; major: number; minor: number; to
 export interface CudaMemoryStats { allocated: number; peakAllocated: number; reserved: number; peakReserved: number }
 /** Library versions as libtorch reports them (CUDA 13000 = 13.0, cuDNN 91000 = 9.10.0, NCCL 22703 = 2.27.3); null when absent. */
 export interface CudaVersions { cuda: number | null; cudnn: number | null; nccl: number | null; headers: boolean }
+/** The caching CPU allocator (native/allocator.cc): bytes held in its free lists, and reuses vs fresh allocations. */
+export interface CpuAllocatorStats { cachedBytes: number; hits: number; misses: number }
 
 export interface Native {
   dispose(h: H): void; isDisposed(h: H): boolean;
@@ -38,6 +43,8 @@ export interface Native {
   toBuffer(h: H): ArrayBuffer; item(h: H): number | boolean;
   manualSeed(seed: number): void; getRngState(): Uint8Array; setRngState(s: Uint8Array): void;
   setNumThreads(n: number): void; getNumThreads(): number; buildInfo(): BuildInfo; cudaDeviceCount(): number;
+  // native/allocator.cc
+  allocatorStats(): CpuAllocatorStats; emptyCache(): void;
   // native/device.cc. cudaDeviceInfo … cudaEmptyCache exist only when the addon was built with the CUDA headers.
   toDeviceAsync(h: H, dev: string, nonBlocking: boolean): H; pinMemory(h: H): H; isPinned(h: H): boolean;
   setBackendFlags(f: Partial<BackendFlags>): void; getBackendFlags(): BackendFlags;
@@ -86,6 +93,47 @@ export interface Native {
   copy_(a: H, src: H): void; zero_(a: H): void; fill_(a: H, v: number): void; sqrt_(a: H): void;
   normal_(a: H, mean: number, std: number): void; uniform_(a: H, lo: number, hi: number): void;
 }
+
+/** How many JS arguments a binding takes, trailing optional ones included (what its C++ side reads). */
+type Arity<F> = F extends (...args: infer P) => unknown ? Required<P>['length'] : never;
+
+/**
+ * Each binding's arity. `satisfies` makes the compiler check it against `Native`: the same names (no missing, no
+ * extra key) and, per name, the parameter count of its declaration. native.test.ts checks it against the addon.
+ */
+export const NATIVE_ARITY = {
+  // native/clan.cc
+  dispose: 1, isDisposed: 1, stats: 0, shape: 1, strides: 1, dtype: 1, device: 1, requiresGrad: 1, setRequiresGrad: 2,
+  isLeaf: 1, sameStorage: 2, grad: 1, gradIs: 2, setGrad: 2, backward: 3, setGradEnabled: 1, isGradEnabled: 0,
+  fromBuffer: 3, fromBufferShared: 3, toBuffer: 1, item: 1, manualSeed: 1, getRngState: 0, setRngState: 1,
+  setNumThreads: 1, getNumThreads: 0, buildInfo: 0, cudaDeviceCount: 0,
+  // native/allocator.cc
+  allocatorStats: 0, emptyCache: 0,
+  // native/device.cc
+  toDeviceAsync: 3, pinMemory: 1, isPinned: 1, setBackendFlags: 1, getBackendFlags: 0, autocastEnter: 2,
+  autocastExit: 3, autocastEnabled: 1, cudaSynchronize: 1, cudaVersions: 0,
+  cudaDeviceInfo: 1, cudaMemoryStats: 1, cudaResetPeakMemoryStats: 1, cudaEmptyCache: 0,
+  // native/ops.cc
+  empty: 3, zeros: 3, ones: 3, full: 4, arange: 5, rand: 3, randn: 3, randint: 5, randperm: 3,
+  detach: 1, clone: 1, contiguous: 1, toDtype: 2, toDevice: 2, add: 3, sub: 3, rsub: 2, mul: 2, div: 2, pow: 2,
+  eq: 2, ne: 2, lt: 2, le: 2, gt: 2, ge: 2, maximum: 2, minimum: 2, logicalAnd: 2, logicalOr: 2, logicalNot: 1,
+  neg: 1, abs: 1, exp: 1, log: 1, sqrt: 1, rsqrt: 1, sigmoid: 1, tanh: 1, sign: 1, floor: 1, relu: 1, isfinite: 1,
+  isnan: 1, leakyRelu: 2, clamp: 3, where: 3, maskedFill: 3, maskedSelect: 2, dot: 2, norm: 4, matmul: 2, equal: 2,
+  sum: 3, mean: 3, maxAll: 1, minAll: 1, maxDim: 3, minDim: 3, argmax: 3, all: 1, any: 1, bincount: 3,
+  cat: 2, stack: 2, view: 2, reshape: 2, permute: 2, transpose: 3, flatten: 3, squeeze: 2, unsqueeze: 2, expand: 2,
+  slice: 5, flip: 2, indexSelect: 3, gather: 3, oneHot: 2,
+  conv2d: 7, batchNorm: 8, maxPool2d: 6, avgPool2d: 5, upsampleBilinear2d: 3, upsampleNearest2d: 2, softmax: 2,
+  logSoftmax: 2, crossEntropy: 5, nllLoss: 5, bceWithLogits: 5, mseLoss: 3, cosineSimilarity: 4,
+  add_: 2, mul_: 2, div_: 2, addScaled_: 3, addcmul_: 4, addcdiv_: 4, copy_: 2, zero_: 1, fill_: 2, sqrt_: 1,
+  normal_: 3, uniform_: 3,
+} as const satisfies { readonly [K in keyof Native]-?: Arity<NonNullable<Native[K]>> };
+
+/** Bindings registered only when the addon was built with the CUDA runtime's headers (the optional keys of Native). */
+export const CUDA_HEADER_BINDINGS = ['cudaDeviceInfo', 'cudaMemoryStats', 'cudaResetPeakMemoryStats', 'cudaEmptyCache'] as const;
+type OptionalKeys<T> = { [K in keyof T]-?: object extends Pick<T, K> ? K : never }[keyof T];
+type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true : false;
+type Assert<T extends true> = T;
+type _OptionalAreCudaHeaderBindings = Assert<Equal<OptionalKeys<Native>, (typeof CUDA_HEADER_BINDINGS)[number]>>;
 
 const here = dirname(fileURLToPath(import.meta.url));
 
