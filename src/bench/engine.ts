@@ -1,10 +1,10 @@
 // `clan bench engine`: the 7-layer probe net (bench/probe-net.ts) against its PyTorch twin
 // (tools/reference/probe_net.py), same sizes and threads, alternating ours/theirs rounds.
-import * as torch from '../src/torch/index.js';
+import * as torch from '../torch/index.js';
 import { ProbeNet, probeStep, PROBE_CLASSES } from './probe-net.js';
 import { median, peakRssMb, round, runTorchTwin, timeSteps } from './util.js';
-import { torchVersion, INSTALL_TORCH } from '../src/cli/python.js';
-import { ClanError } from '../src/util/errors.js';
+import { torchVersion, INSTALL_TORCH } from '../util/python.js';
+import { ClanError } from '../util/errors.js';
 
 export interface EngineBenchOptions {
   sizes: [number, number][];  // [H, W], default 128×256 and 512×1024

@@ -1,9 +1,9 @@
 // `clan bench eval`: evaluation throughput as `clan eval` runs it — G in eval mode on one H×W image, both heads
 // upsampled to the label size (default 2H×2W, the official 1024×512 → 2048×1024), argmax, the prediction copied
 // to the host — against tools/reference/clan_eval_bench.py, on the CPU or a GPU.
-import * as torch from '../src/torch/index.js';
-import { createGenerator } from '../src/models/registry.js';
-import { predictLogits } from '../src/methods/uda.js';
+import * as torch from '../torch/index.js';
+import { createGenerator } from '../models/registry.js';
+import { predictLogits } from '../models/segmentor.js';
 import { benchSetup, gpuPeakMb, median, peakRssMb, round, runTorchTwin, timeSteps } from './util.js';
 
 export interface EvalBenchOptions {

@@ -17,17 +17,17 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encode } from 'fast-png';
-import * as torch from '../src/torch/index.js';
-import { createGenerator } from '../src/models/registry.js';
-import { Clan } from '../src/methods/clan.js';
-import { DEFAULT_METHOD_CONFIG } from '../src/methods/uda.js';
-import { openDataset } from '../src/data/registry.js';
-import { Loader, type Batch } from '../src/data/loader.js';
-import { preprocess, type TransformOptions } from '../src/data/transforms.js';
-import { decodeRgb, readBytes, type RgbImage } from '../src/data/image.js';
-import { Rng } from '../src/data/rng.js';
-import { sharedFixturesPath } from '../src/util/paths.js';
-import { DataError } from '../src/util/errors.js';
+import * as torch from '../torch/index.js';
+import { createGenerator } from '../models/registry.js';
+import { Clan } from '../methods/clan.js';
+import { DEFAULT_METHOD_CONFIG } from '../methods/config.js';
+import { openDataset } from '../data/registry.js';
+import { Loader, type Batch } from '../data/loader.js';
+import { preprocess, type TransformOptions } from '../data/transforms.js';
+import { decodeRgb, readBytes, type RgbImage } from '../data/image.js';
+import { Rng } from '../data/rng.js';
+import { sharedFixturesPath } from '../util/paths.js';
+import { DataError } from '../util/errors.js';
 import { median, peakRssMb, round } from './util.js';
 
 export interface LoaderBenchOptions {

@@ -1,8 +1,8 @@
 // The 7-layer probe net of the engine benchmark and memory test (same definition as
 // tools/reference/probe_net.py): 3×3 convs 32-32-64-64-128-128-128, three stride 2, the last dilated ×2,
 // each with BN + ReLU, a 1×1 head to 8 classes, bilinear upsampling to the input size, cross-entropy.
-import * as torch from '../src/torch/index.js';
-import { Module, Conv2d, BatchNorm2d, ReLU, Sequential, LeakyReLU, F, type Tensor } from '../src/torch/index.js';
+import * as torch from '../torch/index.js';
+import { Module, Conv2d, BatchNorm2d, ReLU, Sequential, LeakyReLU, F, type Tensor } from '../torch/index.js';
 
 const SPEC: [number, number, number, number][] = [ // [in, out, stride, dilation]
   [3, 32, 2, 1], [32, 32, 1, 1], [32, 64, 2, 1], [64, 64, 1, 1], [64, 128, 2, 1], [128, 128, 1, 1], [128, 128, 1, 2],

@@ -1,9 +1,9 @@
 // `clan bench step`: one full CLAN iteration (source H×W + target image, batch 1, 19 classes, i past the preheat
 // so the weighted losses run, G and D updated) against tools/reference/clan_step_bench.py, on the CPU or a GPU.
-import * as torch from '../src/torch/index.js';
-import { createGenerator } from '../src/models/registry.js';
-import { Clan } from '../src/methods/clan.js';
-import { DEFAULT_METHOD_CONFIG } from '../src/methods/uda.js';
+import * as torch from '../torch/index.js';
+import { createGenerator } from '../models/registry.js';
+import { Clan } from '../methods/clan.js';
+import { DEFAULT_METHOD_CONFIG } from '../methods/config.js';
 import { benchSetup, gpuPeakMb, median, peakRssMb, round, runTorchTwin, timeSteps } from './util.js';
 
 export interface StepBenchOptions {

@@ -1,10 +1,10 @@
 // Shared by the benchmarks: timing, medians, running the PyTorch twin, JSON output.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { packageRoot } from '../src/util/paths.js';
-import { pythonPath, torchVersion, INSTALL_TORCH } from '../src/cli/python.js';
-import { ClanError } from '../src/util/errors.js';
-import * as torch from '../src/torch/index.js';
+import { packageRoot } from '../util/paths.js';
+import { pythonPath, torchVersion, INSTALL_TORCH } from '../util/python.js';
+import { ClanError } from '../util/errors.js';
+import * as torch from '../torch/index.js';
 
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);

@@ -1,14 +1,18 @@
 // Command-line parsing on node's util.parseArgs, with usage errors that name the flag.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UsageError } from '../util/errors.js';
+import type { TrainHooks } from '../train/trainer.js';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** What the entry passes every command besides its arguments: test hooks for training runs (never set by `clan`). */
+export interface CommandContext { trainHooks?: TrainHooks }
 
 export interface Command {
   name: string;
   summary: string;
   usage: string;        // full --help text
-  run(argv: string[]): Promise<number> | number;
+  run(argv: string[], ctx?: CommandContext): Promise<number> | number;
 }
 
 export interface Parsed { values: Record<string, string | boolean | undefined>; positionals: string[] }

@@ -58,7 +58,7 @@ loader   N distinct 1024x512 PNG images + labels written to a temporary folder d
         rounds: { type: 'string' }, 'no-compare': { type: 'boolean' }, json: { type: 'boolean' },
       });
       if (values.help) { console.log(this.usage); return 0; }
-      const { benchEngine } = await import('../../bench/engine.js');
+      const { benchEngine } = await import('../bench/engine.js');
       benchEngine({
         sizes: sizeFlag(values.sizes) ?? [[128, 256], [512, 1024]],
         threads: intFlag('bench', 'threads', values.threads, 1), warmup: intFlag('bench', 'warmup', values.warmup, 3, 0),
@@ -74,7 +74,7 @@ loader   N distinct 1024x512 PNG images + labels written to a temporary folder d
         device: { type: 'string' }, json: { type: 'boolean' }, 'target-size': { type: 'string' }, amp: { type: 'string' },
       });
       if (values.help) { console.log(this.usage); return 0; }
-      const { GENERATORS } = await import('../models/registry.js');
+      const { GENERATORS } = await import('../models/backbones.js');
       const backbone = typeof values.backbone === 'string' ? values.backbone : 'resnet101';
       GENERATORS.get(backbone);
       const amp = typeof values.amp === 'string' ? values.amp : 'off';
@@ -82,7 +82,7 @@ loader   N distinct 1024x512 PNG images + labels written to a temporary folder d
       const device = (await import('./device.js')).cliDevice('bench', typeof values.device === 'string' ? values.device : undefined);
       const height = intFlag('bench', 'height', values.height, 128); const width = intFlag('bench', 'width', values.width, 256);
       const [targetHeight, targetWidth] = sizeFlag(values['target-size'], 'target-size')?.[0] ?? [height, width];
-      const { benchStep } = await import('../../bench/step.js');
+      const { benchStep } = await import('../bench/step.js');
       benchStep({
         backbone, height, width, targetHeight, targetWidth,
         iters: intFlag('bench', 'iters', values.iters, 5), warmup: intFlag('bench', 'warmup', values.warmup, 1, 0),
@@ -98,13 +98,13 @@ loader   N distinct 1024x512 PNG images + labels written to a temporary folder d
         compare: { type: 'boolean' }, device: { type: 'string' }, json: { type: 'boolean' },
       });
       if (values.help) { console.log(this.usage); return 0; }
-      const { GENERATORS } = await import('../models/registry.js');
+      const { GENERATORS } = await import('../models/backbones.js');
       const backbone = typeof values.backbone === 'string' ? values.backbone : 'resnet101';
       GENERATORS.get(backbone);
       const device = (await import('./device.js')).cliDevice('bench', typeof values.device === 'string' ? values.device : undefined);
       const height = intFlag('bench', 'height', values.height, 512); const width = intFlag('bench', 'width', values.width, 1024);
       const [labelHeight, labelWidth] = sizeFlag(values['label-size'], 'label-size')?.[0] ?? [2 * height, 2 * width];
-      const { benchEval } = await import('../../bench/eval.js');
+      const { benchEval } = await import('../bench/eval.js');
       benchEval({
         backbone, height, width, labelHeight, labelWidth, device,
         iters: intFlag('bench', 'iters', values.iters, 10), warmup: intFlag('bench', 'warmup', values.warmup, 2, 0),
@@ -119,10 +119,10 @@ loader   N distinct 1024x512 PNG images + labels written to a temporary folder d
         backbone: { type: 'string' }, threads: { type: 'string' }, json: { type: 'boolean' },
       });
       if (values.help) { console.log(this.usage); return 0; }
-      const { GENERATORS } = await import('../models/registry.js');
+      const { GENERATORS } = await import('../models/backbones.js');
       const backbone = typeof values.backbone === 'string' ? values.backbone : 'tiny';
       GENERATORS.get(backbone);
-      const { benchLoader } = await import('../../bench/loader.js');
+      const { benchLoader } = await import('../bench/loader.js');
       await benchLoader({
         images: intFlag('bench', 'images', values.images, 40), workers: intFlag('bench', 'workers', values.workers, 2, 0),
         prefetch: intFlag('bench', 'prefetch', values.prefetch, 2, 0), steps: intFlag('bench', 'steps', values.steps, 10),

@@ -9,15 +9,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decode } from 'fast-png';
 import { packageRoot } from '../util/paths.js';
-import { readCheckpoint, listCheckpoints } from '../train/checkpoint.js';
+import { readCheckpoint, listCheckpoints } from '../io/checkpoint.js';
 
 const CLAN = join(packageRoot(), 'bin', 'clan.js');
 const tmp = mkdtempSync(join(tmpdir(), 'clan-cli-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 const TINY = ['--preset', 'cpu', '--backbone', 'micro', '--threads', '1', '--set', 'hyper.ndf=8', '--set', 'targetVal.limit=4', '--set', 'logEvery=1'];
 
-function clan(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [CLAN, ...args], { cwd: tmp, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 });
+/** `clan ARGS` through the launcher; with `hooks` through the test entry (src/cli/testing.ts) that sets training hooks. */
+function clan(args: string[], env: Record<string, string> = {}, hooks: string[] = []) {
+  const entry = hooks.length ? [join(packageRoot(), 'dist', 'src', 'cli', 'testing.js'), ...hooks, '--'] : [CLAN];
+  const r = spawnSync(process.execPath, [...entry, ...args], { cwd: tmp, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 });
   return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -107,7 +109,7 @@ test('predict writes label/color/overlay/disagreement PNGs at the input size; co
 
 test('a NaN loss stops the run naming the step and keeps the last good checkpoint', () => {
   const out = join(tmp, 'nan');
-  const r = clan(['train', ...TINY, '--iters', '6', '--set', 'checkpointEvery=2', '--debug-nan-at', '3', '--out', out]);
+  const r = clan(['train', ...TINY, '--iters', '6', '--set', 'checkpointEvery=2', '--out', out], {}, ['--nan-at', '3']);
   const lines = r.stderr.split('\n').filter((l) => l.startsWith('clan:'));
   assert.equal(r.code, 1);
   assert.match(lines[0]!, /loss 'seg' is NaN at step 3; stopped, the last good checkpoint is .*ckpt_0000002/);
@@ -116,7 +118,7 @@ test('a NaN loss stops the run naming the step and keeps the last good checkpoin
 
 test('SIGKILL during a checkpoint write: the temp file is ignored and the previous checkpoint loads', () => {
   const out = join(tmp, 'killed');
-  const r = clan(['train', ...TINY, '--iters', '6', '--set', 'checkpointEvery=2', '--out', out], { CLAN_TEST_KILL_IN_CHECKPOINT: 'ckpt_0000004' });
+  const r = clan(['train', ...TINY, '--iters', '6', '--set', 'checkpointEvery=2', '--out', out], {}, ['--kill-in-checkpoint', 'ckpt_0000004']);
   assert.equal(r.signal, 'SIGKILL');
   const files = readdirSync(join(out, 'checkpoints'));
   assert.ok(files.some((f) => /^\.ckpt_0000004\.safetensors\.tmp-/.test(f)), `temp file left: ${files}`);

@@ -104,8 +104,9 @@ num_batches_tracked counters absent from pre-0.4.1 files are written as 0.`,
     const dInput = str(p, 'discriminator');
     if (!output.endsWith('.safetensors')) throw new UsageError(`convert: OUT must end in .safetensors (got '${output}'); see --help for loading it in PyTorch`);
     // The engine (and with it the addon) loads only now, so `clan convert --help` stays instant.
-    const { GENERATORS, createGenerator } = await import('../models/registry.js');
-    const { FCDiscriminator } = await import('../models/deeplab.js');
+    const { createGenerator } = await import('../models/registry.js');
+    const { GENERATORS } = await import('../models/backbones.js');
+    const { FCDiscriminator } = await import('../models/discriminator.js');
     const inW = readWeights(input);
     // Our own files say what they were made for; flags still win.
     const backbone = str(p, 'backbone') ?? (isOurs(inW) ? inW.metadata.backbone : undefined) ?? 'resnet101';

@@ -30,10 +30,10 @@ export async function runJobHere(job: DemoJob, o: DemoJobOptions, record = false
   const r = await train({ config: await demoConfig(job, o), outDir: job.outDir, commandLine: o.commandLine,
     progress: trainProgress(`${job.method} seed ${job.seed}`, 50), log: (l) => process.stderr.write(l + '\n') });
   if (record) {
-    const { atomicWrite } = await import('../train/checkpoint.js');
+    const { atomicWrite } = await import('../util/atomic.js');
     const fe = r.finalEval;
     const json = { ...r, finalEval: fe ? { ...fe, iou: Array.from(fe.iou, (v) => (Number.isNaN(v) ? null : v)), confusion: Array.from(fe.confusion) } : null };
-    atomicWrite(join(job.outDir, RESULT), new TextEncoder().encode(JSON.stringify(json) + '\n'));
+    atomicWrite(join(job.outDir, RESULT), JSON.stringify(json) + '\n');
   }
   return r;
 }

@@ -1,7 +1,7 @@
 // Sample rows for the demo report: target image, ground truth, source-only and CLAN predictions, CLAN's M map.
 import type { Dataset } from '../data/dataset.js';
-import { loadInferenceModel } from '../train/inference-model.js';
-import { predictImage } from './predict-core.js';
+import { loadInferenceModel } from '../infer/model.js';
+import { predictImage } from '../infer/predict.js';
 import { encodePng, colorize, heatmap, upscale } from '../report/png.js';
 import type { Sample } from '../report/types.js';
 

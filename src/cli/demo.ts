@@ -23,7 +23,8 @@ Writes to --out (default runs/demo-<time>): a checkpoint per method and seed, su
   --val-limit N  evaluate on the first N validation images only
   --device D   where every run trains and evaluates (default cpu; cuda needs a CUDA libtorch)`;
 
-const METHODS = [['source-only', 'source_only', 'Source only'], ['adversarial', 'adversarial', 'Adversarial'], ['clan', 'clan', 'CLAN']] as const;
+// The methods the demo compares, baseline first (names in methods/registry.ts, which gives their keys and labels).
+const DEMO_METHODS = ['source-only', 'adversarial', 'clan'] as const;
 
 function meanStd(xs: number[]): [number, number] {
   const m = xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -57,13 +58,15 @@ export const demoCmd: Command = {
 
     const one = str(p, 'job');
     if (one !== undefined) { // a child of the job pool: one run, result.json for the parent
-      const m = /^(source-only|adversarial|clan):(\d+)$/.exec(one);
+      const m = /^([a-z][a-z0-9-]*):(\d+)$/.exec(one);
       const dir = str(p, 'job-out');
       if (!m || !dir) throw new UsageError(`demo: --job expects METHOD:SEED with --job-out DIR, got '${one}'`);
       await runJobHere({ method: m[1]!, key: '', seed: Number(m[2]), outDir: resolve(dir) }, jobOpts, true);
       return 0;
     }
 
+    const { METHODS: registry } = await import('../methods/registry.js');
+    const METHODS = DEMO_METHODS.map((name) => [name, registry.get(name).key, registry.get(name).label] as const);
     const out = resolve(str(p, 'out') ?? `runs/demo-${new Date().toISOString().replace(/[:.]/g, '-')}`);
     assertWritable(out);
     process.stderr.write(`clan demo: 3 methods × ${seeds} seed(s) × ${iters} iterations on digitscapes → ${out}` +
@@ -82,8 +85,7 @@ export const demoCmd: Command = {
 
     // The untrained network (same init as seed 0) on the same validation images: the floor.
     const { createGenerator } = await import('../models/registry.js');
-    const { openDataset, loadOptionalDatasetTypes } = await import('../data/registry.js');
-    await loadOptionalDatasetTypes();
+    const { openDataset } = await import('../data/registry.js');
     const { evaluate } = await import('../eval/evaluate.js');
     const val = openDataset(base.targetVal!.data);
     torch.manualSeed(0);
@@ -105,8 +107,8 @@ export const demoCmd: Command = {
         iters, seconds: rs.reduce((a, r) => a + r.seconds, 0) / rs.length, checkpoint: resolve(rs[0]!.checkpoint) };
     }
     summary.untrained_target_miou = untrained.miou;
-    const { atomicWrite } = await import('../train/checkpoint.js');
-    atomicWrite(join(out, 'summary.json'), new TextEncoder().encode(JSON.stringify(summary, null, 2) + '\n'));
+    const { atomicWrite } = await import('../util/atomic.js');
+    atomicWrite(join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
 
     // Report: loss curves from seed 0, target mIoU of every seed, per-class means, CLAN's confusion matrix, samples.
     const { writeReport } = await import('../report/html.js');

@@ -2,7 +2,7 @@
 // PyTorch for comparisons — with loud warnings and the fix where a setting costs speed.
 import { readFileSync } from 'node:fs';
 import { parse, type Command } from './args.js';
-import { torchVersion } from './python.js';
+import { torchVersion } from '../util/python.js';
 
 export interface DoctorReport {
   libtorch: string; build: string; cuda: boolean; cudaDevices: number; threads: number; ompWaitPolicy: string | null;

@@ -49,11 +49,10 @@ export const evalCmd: Command = {
     const torch = await import('../torch/index.js');
     if (str(p, 'threads')) torch.setNumThreads(intFlag('eval', 'threads', str(p, 'threads'), 1));
     const device = (await import('./device.js')).cliDevice('eval', str(p, 'device'));
-    const { loadOptionalDatasetTypes, openDataset } = await import('../data/registry.js');
+    const { openDataset } = await import('../data/registry.js');
     const { evaluate, perClassIou } = await import('../eval/evaluate.js');
-    const { loadInferenceModel } = await import('../train/inference-model.js');
+    const { loadInferenceModel } = await import('../infer/model.js');
     const { formatIoU } = await import('../eval/metric.js');
-    await loadOptionalDatasetTypes();
     const ds = openDataset(data, { labels: 'required', warn: (m) => process.stderr.write(m + '\n') });
     const json = p.values.json === true;
 
@@ -73,7 +72,7 @@ export const evalCmd: Command = {
       else console.log(formatIoU(r, names, `mIoU (${r.classes.length} classes, ${r.images} images)`));
       return 0;
     }
-    const { listCheckpoints } = await import('../train/checkpoint.js');
+    const { listCheckpoints } = await import('../io/checkpoint.js');
     const dir = resolve(run!);
     const ckpts = listCheckpoints(join(dir, 'checkpoints')).reverse();
     if (ckpts.length === 0) throw new UsageError(`eval: --run ${run}: no checkpoints in ${join(dir, 'checkpoints')}`);
@@ -93,8 +92,8 @@ export const evalCmd: Command = {
     const header = ['step', 'miou', ...(sel ? ['selection_miou'] : []), ...names, 'best'];
     const csv = [header.join(','), ...rows.map((x) => [x.step, x.miou.toFixed(6), ...(sel ? [x.sel!.toFixed(6)] : []),
       ...Array.from(x.iou, (v) => (Number.isNaN(v) ? '' : v.toFixed(6))), x === best ? 'best' : ''].join(','))].join('\n') + '\n';
-    const { atomicWrite } = await import('../train/checkpoint.js');
-    atomicWrite(join(dir, 'eval.csv'), new TextEncoder().encode(csv));
+    const { atomicWrite } = await import('../util/atomic.js');
+    atomicWrite(join(dir, 'eval.csv'), csv);
     const summary = { best_step: best.step, miou: best.miou, selected_on: sel ? selData : data, checkpoints: rows.length, csv: join(dir, 'eval.csv') };
     if (json) console.log(JSON.stringify(summary));
     else console.log(`best: step ${best.step}, mIoU ${(best.miou * 100).toFixed(2)} (selected on ${summary.selected_on}); wrote ${summary.csv}`);

@@ -3,7 +3,7 @@
 import { UsageError } from '../util/errors.js';
 import { Interrupted } from '../train/interrupted.js';
 import { didYouMean } from '../util/registry.js';
-import type { Command } from './args.js';
+import type { Command, CommandContext } from './args.js';
 import { doctor } from './doctor.js';
 import { bench } from './bench.js';
 import { trainCmd } from './train.js';
@@ -28,7 +28,8 @@ function oneLine(e: unknown): string {
   return msg.split('\n').map((l) => l.trim()).filter(Boolean).join(' ');
 }
 
-export async function main(argv: string[]): Promise<number> {
+/** Runs one command; `ctx` carries test hooks (src/cli/testing.ts), the `clan` launcher passes none. */
+export async function main(argv: string[], ctx: CommandContext = {}): Promise<number> {
   const [name, ...rest] = argv;
   try {
     if (name === undefined) throw new UsageError(`no command given; expected one of: ${COMMANDS.map((c) => c.name).join(', ')} (clan --help for details)`);
@@ -36,7 +37,7 @@ export async function main(argv: string[]): Promise<number> {
     if (name === '--version') { console.log('clan 0.1.0'); return 0; }
     const cmd = COMMANDS.find((c) => c.name === name);
     if (!cmd) throw new UsageError(`unknown command '${name}'${didYouMean(name, COMMANDS.map((c) => c.name))}; expected one of: ${COMMANDS.map((c) => c.name).join(', ')}`);
-    return await cmd.run(rest);
+    return await cmd.run(rest, ctx);
   } catch (e) {
     if (process.env.CLAN_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
     process.stderr.write(`clan: ${oneLine(e)}\n`);

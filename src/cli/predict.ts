@@ -35,11 +35,11 @@ export const predictCmd: Command = {
     assertWritable(resolve(out));
     const torch = await import('../torch/index.js');
     if (str(p, 'threads')) torch.setNumThreads(intFlag('predict', 'threads', str(p, 'threads'), 1));
-    const { loadInferenceModel } = await import('../train/inference-model.js');
-    const { predictImage } = await import('./predict-core.js');
+    const { loadInferenceModel } = await import('../infer/model.js');
+    const { predictImage } = await import('../infer/predict.js');
     const { readBytes, decodeRgb } = await import('../data/image.js');
     const { encodePng, colorize, overlay, heatmap } = await import('../report/png.js');
-    const { atomicWrite } = await import('../train/checkpoint.js');
+    const { atomicWrite } = await import('../util/atomic.js');
     const m = loadInferenceModel(ckpt, (await import('./device.js')).cliDevice('predict', str(p, 'device')));
     const progress = files.length > 1 ? countProgress('predict') : () => {};
     files.forEach((f, i) => {

@@ -10,7 +10,7 @@ function progressLine(label: string, step: number, total: number, elapsed: numbe
   process.stderr.isTTY = false;
   process.stderr.write = ((s: string) => { out += s; return true; }) as typeof process.stderr.write;
   try {
-    trainProgress(label, 1)(step, total, { lrG: 1e-3, seg: 0.5, adv: 0.7, weight: 0.02, d_s: 0.69, d_t: 0.68 }, elapsed);
+    trainProgress(label, 1)(step, total, { lrG: 1e-3, losses: { seg: 0.5, adv: 0.7, weight: 0.02, d_s: 0.69, d_t: 0.68 } }, elapsed);
   } finally {
     process.stderr.write = orig;
     process.stderr.isTTY = tty;

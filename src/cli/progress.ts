@@ -1,4 +1,4 @@
-// A progress bar with ETA and the five losses on stderr (redrawn in place on a TTY, a line every N steps otherwise).
+// A progress bar with ETA and the method's losses on stderr (redrawn in place on a TTY, a line every N steps otherwise).
 import type { StepLog } from '../methods/uda.js';
 
 function fmtTime(s: number): string {
@@ -12,13 +12,15 @@ export function bar(done: number, total: number, width = 24): string {
   return `[${'#'.repeat(f)}${'.'.repeat(width - f)}]`;
 }
 
+/** Shorter labels for the usual loss keys on a crowded line; any other key a method logs prints as it is. */
+const SHORT: Record<string, string> = { weight: 'w', d_s: 'D_s', d_t: 'D_t' };
+
 export function trainProgress(label: string, every: number, startStep = 0): (step: number, total: number, s: StepLog, elapsed: number) => void {
   const tty = process.stderr.isTTY === true;
   return (step, total, s, elapsed) => {
     if (!tty && step % every !== 0 && step !== total) return;
     const rate = elapsed / Math.max(1, step - startStep);
-    const losses = [['seg', s.seg], ['adv', s.adv], ['w', s.weight], ['D_s', s.d_s], ['D_t', s.d_t]]
-      .filter(([, v]) => v !== undefined).map(([k, v]) => `${k} ${(v as number).toFixed(3)}`).join(' ');
+    const losses = Object.entries(s.losses).map(([k, v]) => `${SHORT[k] ?? k} ${v.toFixed(3)}`).join(' ');
     const line = `${label} ${bar(step, total)} ${step}/${total} ETA ${fmtTime(rate * (total - step))} lr ${s.lrG.toExponential(2)} ${losses}`;
     if (tty) process.stderr.write(`\r${line}\x1b[K${step === total ? '\n' : ''}`);
     else process.stderr.write(line + '\n');

@@ -4,9 +4,13 @@ import { join, resolve } from 'node:path';
 import { parse, str, type Command } from './args.js';
 import { trainProgress } from './progress.js';
 import { resolveConfig, type ResolveInput } from '../config/load.js';
+import { PRESETS } from '../config/presets.js';
+import { configHelp } from '../config/reference.js';
+import { METHODS } from '../methods/registry.js';
+import { GENERATORS } from '../models/backbones.js';
 import { UsageError } from '../util/errors.js';
 
-const USAGE = `usage: clan train [--config FILE|PRESET] [--preset NAME] [--method clan|adversarial|source-only]
+const USAGE = `usage: clan train [--config FILE|PRESET] [--preset NAME] [--method ${METHODS.names().join('|')}]
                   [--source TYPE:ROOT[:SPLIT]] [--target SPEC] [--target-val SPEC] [--backbone NAME]
                   [--iters N] [--batch-size N] [--seed N] [--threads N] [--workers N] [--init WEIGHTS]
                   [--device cpu|cuda|cuda:N] [--amp off|bf16|fp16] [--out DIR] [--set key=value ...]
@@ -19,7 +23,9 @@ checkpoints/ (the last --set keepLast=K and the best on --target-val). λ_local 
 with ε to see how much CLAN's per-pixel weighting acts.
 
   --config      a YAML/JSON config file or a preset name (configs compose with 'extends:')
-  --preset      base preset: gta5-cityscapes, synthia-cityscapes, official-exact, cpu
+  --preset      base preset: ${Object.keys(PRESETS).join(', ')}
+  --method      ${METHODS.names().map((n) => `${n}: ${METHODS.get(n).summary}`).join('\n                ')}
+  --backbone    ${GENERATORS.names().join(', ')}
   --source      labelled source dataset, e.g. gta5:/data/GTA5 or folder:/data/mine
   --target      unlabelled target dataset, e.g. cityscapes:/data/Cityscapes:train
   --target-val  labelled target split evaluated during training, e.g. cityscapes:/data/Cityscapes:val
@@ -31,19 +37,22 @@ with ε to see how much CLAN's per-pixel weighting acts.
   --resume      continue RUN_DIR from its newest valid checkpoint (a larger --iters extends the run)
   --set k=v     override any config key, e.g. --set hyper.lambdaLocal=10 --set targetVal.protocol=16
 
-Ctrl-C writes a checkpoint and exits 130. Exit codes: 0 ok, 1 error, 2 usage, 130 interrupted.`;
+Ctrl-C writes a checkpoint and exits 130. Exit codes: 0 ok, 1 error, 2 usage, 130 interrupted.
+
+Config keys (--set KEY=VALUE or a config file; [default]; § = docs/method.md; the same table is docs/config.md):
+${configHelp()}`;
 
 export const trainCmd: Command = {
   name: 'train',
-  summary: 'train source-only / adversarial / clan (config, presets, resume)',
+  summary: `train ${METHODS.names().join(' / ')} (config, presets, resume)`,
   usage: USAGE,
-  async run(argv) {
+  async run(argv, ctx = {}) {
     const p = parse('train', argv, {
       config: { type: 'string' }, preset: { type: 'string' }, method: { type: 'string' }, source: { type: 'string' },
       target: { type: 'string' }, 'target-val': { type: 'string' }, backbone: { type: 'string' }, iters: { type: 'string' },
       'batch-size': { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' }, workers: { type: 'string' },
       init: { type: 'string' }, out: { type: 'string' }, set: { type: 'string', multiple: true }, resume: { type: 'string' },
-      'debug-nan-at': { type: 'string' }, device: { type: 'string' }, amp: { type: 'string' },
+      device: { type: 'string' }, amp: { type: 'string' },
     });
     if (p.values.help) { console.log(USAGE); return 0; }
     const num = (k: string): number | undefined => {
@@ -83,9 +92,8 @@ export const trainCmd: Command = {
     const { assertWritable } = await import('./files.js');
     assertWritable(out);
     const { train } = await import('../train/trainer.js');
-    const nanAt = num('debug-nan-at');
     const r = await train({ config, outDir: out, resume: Boolean(resumeDir), commandLine: ['train', ...argv],
-      progress: trainProgress(config.method, config.logEvery), ...(nanAt ? { debugNanAt: nanAt } : {}) });
+      progress: trainProgress(config.method, config.logEvery), ...(ctx.trainHooks ? { hooks: ctx.trainHooks } : {}) });
     const miou = r.finalEval ? `; target mIoU ${(r.finalEval.miou * 100).toFixed(2)}` : '';
     process.stderr.write(`done: ${r.step} steps in ${r.seconds.toFixed(0)} s${miou}; checkpoint ${r.checkpoint}\n`);
     return 0;

@@ -7,7 +7,7 @@ import { ConfigError } from '../util/errors.js';
 import { didYouMean } from '../util/registry.js';
 import { PRESETS } from './presets.js';
 import { validate, type TrainConfig } from './schema.js';
-import type { MethodConfig } from '../methods/uda.js';
+import { resolveMethodConfig, type MethodConfig } from '../methods/config.js';
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -79,13 +79,5 @@ export function resolveConfig(inp: ResolveInput, where = 'config'): TrainConfig 
   return validate(merged, where);
 }
 
-/** The method hyper-parameters with the derived defaults filled in. */
-export function methodConfig(c: TrainConfig): MethodConfig {
-  const h = c.hyper;
-  const maxIter = h.maxIter ?? c.iters;
-  return {
-    ...h, maxIter, amp: c.amp,
-    warmup: h.warmup ?? Math.floor(c.iters / 20),   // official 5000 of 100000: warm-up ends early in short runs too
-    preheat: h.preheat ?? Math.floor(c.iters / 20),
-  };
-}
+/** The method hyper-parameters with the derived defaults filled in (maxIter = iters; warm-up, preheat = iters/20). */
+export function methodConfig(c: TrainConfig): MethodConfig { return resolveMethodConfig(c.hyper, c.iters, c.amp); }

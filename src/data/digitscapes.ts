@@ -21,7 +21,6 @@ import { DataError, UsageError } from '../util/errors.js';
 import { generatedDatasetType, type GeneratedSource } from './generated.js';
 import { decodeRgb, type RgbImage } from './image.js';
 import { IGNORE_INDEX } from './labels.js';
-import { registerDatasetType } from './registry.js';
 
 export const DIGITSCAPES_SIZE = 64; // scene side in pixels
 export const DIGITSCAPES_CLASSES: string[] = ['background', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
@@ -465,8 +464,8 @@ export function parseDigitscapesSpec(root: string, split: string | undefined): {
   return { split: s, length, seed, texture };
 }
 
-registerDatasetType('digitscapes', generatedDatasetType({
-  module: import.meta.url,
+/** The dataset type, registered as 'digitscapes' in registry.ts. */
+export const digitscapes = generatedDatasetType({
   summary: 'built-in 64x64 MNIST scenes, 11 classes: source (flat colours), target / val (over real photos)',
   make: (root, split): GeneratedSource => {
     const p = parseDigitscapesSpec(root, split);
@@ -480,4 +479,4 @@ registerDatasetType('digitscapes', generatedDatasetType({
       sample: (i) => digitscapesSample(p.split, i, p.seed, p.texture),
     };
   },
-}));
+});

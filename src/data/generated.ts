@@ -30,7 +30,7 @@ export interface GeneratedSource {
 }
 
 export interface GeneratedTypeOptions {
-  module: string;
+  module?: string;
   summary: string;
   make(root: string, split: string | undefined): GeneratedSource;
 }

@@ -1,24 +1,23 @@
 // Dataset types by name (STYLE: registries by name). `openDataset('gta5:/data/GTA5')` parses the spec, looks up
 // the type and opens it (validating headers). Workers rebuild datasets with `reviveDataset(desc)`.
 //
-// Adding a type defined elsewhere (e.g. the synthetic `digitscapes` in src/data/digitscapes.ts): call
-// `registerDatasetType(name, type)` at the top level of that module, and give the descs it creates
-// `module: import.meta.url` so loader workers import it before reviving. `loadOptionalDatasetTypes()` imports
-// ./digitscapes.js if it exists, so callers need not know about it.
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+// Built-in types are registered here, statically. A type defined outside this package: call
+// `registerDatasetType(name, type)` at the top level of its module and give the descs it creates
+// `module: import.meta.url` (generatedDatasetType does), so loader workers import it before reviving.
 import { Registry } from '../util/registry.js';
 import { parseDatasetSpec, type Dataset, type DatasetDesc, type DatasetType, type OpenOptions } from './dataset.js';
 import { cityscapes } from './cityscapes.js';
 import { folder } from './folder.js';
 import { gta5 } from './gta5.js';
 import { synthia } from './synthia.js';
+import { digitscapes } from './digitscapes.js';
 
 export const DATASETS = new Registry<DatasetType>('dataset');
 DATASETS.register('gta5', gta5);
 DATASETS.register('synthia', synthia);
 DATASETS.register('cityscapes', cityscapes);
 DATASETS.register('folder', folder);
+DATASETS.register('digitscapes', digitscapes);
 
 export function registerDatasetType(name: string, type: DatasetType): void {
   DATASETS.register(name, type);
@@ -34,14 +33,4 @@ export function openDataset(spec: string, opts: OpenOptions = {}): Dataset {
 export async function reviveDataset(desc: DatasetDesc): Promise<Dataset> {
   if (desc.module !== undefined && !DATASETS.has(desc.type)) await import(desc.module);
   return DATASETS.get(desc.type).revive(desc);
-}
-
-const OPTIONAL = ['./digitscapes.js'];
-
-/** Imports optional built-in type modules that exist in this build (each registers itself on import). */
-export async function loadOptionalDatasetTypes(): Promise<void> {
-  for (const rel of OPTIONAL) {
-    const url = new URL(rel, import.meta.url);
-    if (existsSync(fileURLToPath(url))) await import(url.href);
-  }
 }

@@ -1,13 +1,12 @@
-// Evaluation exactly as the papers (clan-reference.md §5.3): inputs at the eval size, logits of C1 + C2 upsampled
+// Evaluation exactly as the papers (docs/method.md §5.3): inputs at the eval size, logits of C1 + C2 upsampled
 // (bilinear, align_corners) to the full label size, argmax, ONE confusion matrix over the whole set, IoU per class,
 // mIoU = nan-mean over the protocol's classes (19 / 16 / 13).
 import * as torch from '../torch/index.js';
-import type { DeepLabGenerator } from '../models/deeplab.js';
+import { predictLogits, type Segmentor } from '../models/segmentor.js';
 import type { Dataset } from '../data/dataset.js';
 import { Loader } from '../data/loader.js';
 import { EVAL_SUBSETS } from '../data/labels.js';
 import { IoUMetric, type IoUResult } from './metric.js';
-import { predictLogits } from '../methods/uda.js';
 import { DataError } from '../util/errors.js';
 
 export type Protocol = 19 | 16 | 13;
@@ -34,7 +33,7 @@ export interface EvalOptions {
 
 export interface EvalResult extends IoUResult { images: number; protocol: Protocol; confusion: Float64Array }
 
-export async function evaluate(G: DeepLabGenerator, ds: Dataset, o: EvalOptions): Promise<EvalResult> {
+export async function evaluate(G: Segmentor, ds: Dataset, o: EvalOptions): Promise<EvalResult> {
   if (!ds.hasLabels) throw new DataError(`dataset ${ds.spec} has no labels to evaluate against`);
   const wasTraining = G.training;
   G.eval();

@@ -5,14 +5,14 @@ import { existsSync } from 'node:fs';
 import type { Device } from '../torch/index.js';
 import { readSafetensorsFile } from '../io/safetensors.js';
 import { createGenerator } from '../models/registry.js';
-import type { DeepLabGenerator } from '../models/deeplab.js';
-import { readCheckpoint } from './checkpoint.js';
+import type { Segmentor } from '../models/segmentor.js';
+import { readCheckpoint } from '../io/checkpoint.js';
 import { CITYSCAPES_CLASSES, CITYSCAPES_PALETTE } from '../data/labels.js';
 import { CheckpointError } from '../util/errors.js';
 import { stripPrefix } from '../util/prefix.js';
 
 export interface InferenceModel {
-  G: DeepLabGenerator;
+  G: Segmentor;
   path: string;
   backbone: string;
   numClasses: number;

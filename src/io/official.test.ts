@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import * as torch from '../torch/index.js';
 import type { HostTensor } from '../torch/dtype.js';
 import { createGenerator } from '../models/registry.js';
-import { FCDiscriminator } from '../models/deeplab.js';
+import { FCDiscriminator } from '../models/discriminator.js';
 import { fixturePath } from '../util/paths.js';
 import { loadFixture } from '../torch/testing.js';
 import { readPth } from './pth.js';

@@ -4,11 +4,10 @@
 // start) plus an optional "__metadata__" string→string map. It is our own checkpoint format: simple,
 // no code execution, and readable by the Python safetensors package.
 
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { DTYPE_SIZE, numel, type DType, type HostTensor } from '../torch/dtype.js';
 import { CheckpointError } from '../util/errors.js';
+import { atomicWrite } from '../util/atomic.js';
 import { arrayBytes, bytesToArray } from './hostarray.js';
 
 export type TensorMap = Map<string, HostTensor> | Record<string, HostTensor>;
@@ -124,29 +123,12 @@ export function readSafetensorsFile(path: string): Safetensors {
   return decodeSafetensors(bytes, path);
 }
 
-/**
- * Writes a .safetensors file atomically: a temp file in the same folder is written, fsynced and renamed
- * over `path`, so a crash mid-write never leaves a half-written checkpoint under the real name.
- */
+/** Writes a .safetensors file atomically (util/atomic.ts): a crash mid-write never leaves half a file under `path`. */
 export function writeSafetensorsFile(path: string, tensors: TensorMap, metadata: Record<string, string> = {}): void {
   const bytes = encodeSafetensors(tensors, metadata);
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   try {
-    const fd = openSync(tmp, 'w');
-    try {
-      for (let at = 0; at < bytes.byteLength;) at += writeSync(fd, bytes, at, bytes.byteLength - at);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
+    atomicWrite(path, bytes);
   } catch (e) {
-    rmSync(tmp, { force: true });
     throw new CheckpointError(`${path}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
-  // Persist the rename itself; best effort since not every platform can fsync a directory.
-  try {
-    const dfd = openSync(dirname(path), 'r');
-    try { fsyncSync(dfd); } finally { closeSync(dfd); }
-  } catch { /* directory fsync unsupported */ }
 }

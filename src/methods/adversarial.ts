@@ -1,10 +1,97 @@
-// Output-space adversarial baseline (AdaptSegNet single-level style, the paper's "TAN"): the same G, D, schedule
-// and damping as CLAN, but no per-pixel weighting (plain BCE for G and D) and no weight-discrepancy loss.
-import { Clan } from './clan.js';
-import type { MethodKey } from './uda.js';
+// Output-space adversarial training (AdaptSegNet single-level style, the paper's "TAN"; docs/method.md §2, §4): G
+// segments the source and fools D on the target; D tells source from target predictions. CLAN (clan.ts) is this
+// iteration plus two ingredients, added through the two hooks below. One iteration, in the official order:
+// freeze D; source forward + L_seg; target forward + M + adversarial loss; extra G losses; unfreeze D; D on the
+// detached source (label 0) and target (label 1); step G, then D.
+import * as torch from '../torch/index.js';
+import { F, type Tensor } from '../torch/index.js';
+import { disagreementMap, type Discriminator, type Segmentor } from '../models/segmentor.js';
+import { FCDiscriminator } from '../models/discriminator.js';
+import { UDAMethod, type MethodParts, type SourceBatch, type TargetBatch, type StepLog } from './uda.js';
+import type { MethodConfig } from './config.js';
+import { adversarialBce } from './losses.js';
+import { dampingAt, lrAt } from './schedule.js';
 
-export class Adversarial extends Clan {
-  override readonly key: MethodKey = 'adversarial';
-  protected override readonly weighting = false;
-  protected override readonly useWeightLoss = false;
+const SOURCE = 0; // domain labels (§2.5): D's logit is "probability of being target"
+const TARGET = 1;
+
+/** Per-pixel weights [N, 1, h, w] of G's adversarial loss and of D's target loss; null = plain mean. */
+export interface AdversarialWeights { g: Tensor | null; d: Tensor | null }
+
+export class Adversarial extends UDAMethod {
+  readonly lossKeys: readonly string[] = ['seg', 'adv', 'd_s', 'd_t'];
+  readonly D: Discriminator;
+  readonly optD: torch.Adam;
+
+  /** D defaults to the official FCDiscriminator; the method owns it (dispose() frees it). */
+  constructor(G: Segmentor, cfg: MethodConfig, D?: Discriminator) {
+    super(G, cfg);
+    this.D = D ?? new FCDiscriminator(G.numClasses, cfg.ndf).to(G.device);
+    this.optD = new torch.Adam([{ params: this.D.parameters(), lr: cfg.lrD, beta1: cfg.beta1D, beta2: cfg.beta2D, eps: 1e-8 }]);
+  }
+
+  /** Weights of the adversarial losses at iteration i from the disagreement map m (attached). Here: none. */
+  protected adversarialWeights(_i: number, _m: Tensor): AdversarialWeights { return { g: null, d: null }; }
+
+  /** G losses after the adversarial one, each back-propagated on its own; keys are log keys. Here: none. */
+  protected extraLosses(_damping: number): Record<string, Tensor> { return {}; }
+
+  /** d = up(D(softmax(x1 + x2))) at `size` — the D output is resized to the loss size (§1.4). */
+  private discriminate(x1: Tensor, x2: Tensor, size: [number, number], detach: boolean): Tensor {
+    return torch.tidy(() => {
+      const p = F.softmax(x1.add(x2), 1);
+      return F.interpolate(this.D.forward(detach ? p.detach() : p), size, { alignCorners: true });
+    });
+  }
+
+  trainStep(i: number, source: SourceBatch, target: TargetBatch): StepLog {
+    const c = this.cfg;
+    return torch.tidy(() => {
+      // 1. zero grads, schedules (§3)
+      this.optG.zeroGrad();
+      this.optD.zeroGrad();
+      const lrG = this.setLrG(i);
+      const lrD = lrAt(c.lrD, i, this.schedule);
+      this.optD.setLr(0, lrD);
+      const damping = dampingAt(i, c.maxIter);
+      this.G.train();
+      this.D.train();
+      // 2. freeze D
+      this.D.requiresGrad_(false);
+      // 3. source: L_seg on both heads
+      const srcSize: [number, number] = [source.label.size(1), source.label.size(2)];
+      const [x1s, x2s, seg] = this.amp(() => {
+        const [a, b] = this.forwardUp(source.image, srcSize);
+        return [a, b, this.segLoss(a, b, source.label)] as const;
+      });
+      this.backward(seg);
+      // 4. target: M (§2.3), adversarial loss against the SOURCE label
+      const [x1t, x2t, M, w, adv] = this.amp(() => {
+        const [a, b] = this.forwardUp(target.image, target.size);
+        const m = disagreementMap(a, b);                                           // [N, 1, h, w]
+        const wt = this.adversarialWeights(i, m);
+        return [a, b, m, wt, adversarialBce(this.discriminate(a, b, target.size, false), SOURCE, wt.g, c.epsilon, c.lambdaLocal)] as const;
+      });
+      this.backward(adv.mul(c.lambdaAdv * damping));
+      // 5. extra G losses (CLAN: the weight discrepancy, in float32: it reads the weights only)
+      const extra = this.extraLosses(damping);
+      for (const l of Object.values(extra)) this.backward(l);
+      // 6. unfreeze D; 7. D on detached source; 8. D on detached target
+      this.D.requiresGrad_(true);
+      const dS = this.amp(() => adversarialBce(this.discriminate(x1s, x2s, srcSize, true), SOURCE, null, c.epsilon, c.lambdaLocal));
+      this.backward(dS);
+      const dT = this.amp(() => adversarialBce(this.discriminate(x1t, x2t, target.size, true), TARGET, w.d, c.epsilon, c.lambdaLocal));
+      this.backward(dT);
+      // 9. step G, then D
+      this.stepAll(this.optG, this.optD);
+      // .item() only now: each one waits for the GPU, and a wait mid-iteration stalls the queue of kernels
+      const losses: Record<string, number> = { seg: seg.item(), adv: adv.item() };
+      for (const [k, l] of Object.entries(extra)) losses[k] = l.item();
+      Object.assign(losses, { d_s: dS.item(), d_t: dT.item() });
+      return { losses, lrG, lrD, damping, weighted: w.g !== null, m: M.mean().item() };
+    });
+  }
+
+  override parts(): MethodParts { return { ...super.parts(), D: this.D, optD: this.optD }; }
+  override dispose(): void { super.dispose(); this.optD.dispose(); this.D.dispose(); }
 }

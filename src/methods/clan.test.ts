@@ -4,10 +4,11 @@ import assert from 'node:assert/strict';
 import * as torch from '../torch/index.js';
 import { F } from '../torch/index.js';
 import { createGenerator } from '../models/registry.js';
-import { FCDiscriminator, type DeepLabGenerator } from '../models/deeplab.js';
+import type { DeepLabGenerator } from '../models/deeplab.js';
+import { FCDiscriminator } from '../models/discriminator.js';
 import { Clan } from './clan.js';
-import { DEFAULT_METHOD_CONFIG, type MethodConfig } from './uda.js';
-import { disagreementMap } from './losses.js';
+import { DEFAULT_METHOD_CONFIG, type MethodConfig } from './config.js';
+import { disagreementMap } from '../models/segmentor.js';
 
 const K = 5;
 const SIZE: [number, number] = [32, 32];

@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../torch/index.js';
-import { focalLoss, ceLoss, weightDiscrepancy, disagreementMap, adversarialBce } from './losses.js';
+import { focalLoss, ceLoss, weightDiscrepancy, adversarialBce } from './losses.js';
+import { disagreementMap } from '../models/segmentor.js';
 import { lrAt, dampingAt } from './schedule.js';
 
 const close = (a: number, b: number, tol = 1e-6) => assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${a} vs ${b}`);

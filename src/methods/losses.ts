@@ -1,4 +1,4 @@
-// CLAN's losses as pure tensor functions (clan-reference.md §2). Shapes: logits [N, K, H, W], labels int64
+// CLAN's losses as pure tensor functions (docs/method.md §2); the disagreement map M is models/segmentor.ts. Shapes: logits [N, K, H, W], labels int64
 // [N, H, W] with 255 = ignore, D logits [N, 1, H, W], weight maps [N, 1, H, W].
 import * as torch from '../torch/index.js';
 import { F, type Tensor } from '../torch/index.js';
@@ -36,18 +36,6 @@ export function weightDiscrepancy(c1: Tensor[], c2: Tensor[], lambdaWeight: numb
     const w6 = torch.cat(c2.map((p) => p.flatten()));
     const cos = w5.dot(w6).div(w5.norm().mul(w6.norm()));
     return cos.add(1).mul(lambdaWeight).mul(damping).mul(2);
-  });
-}
-
-/**
- * The local alignment map M = 1 − cos(p1, p2) over the class dim, per pixel and per image (§2.3), with no ε and
- * no normalisation, differentiable (the G step keeps it attached). x1, x2 [N, K, H, W] → M [N, 1, H, W] ∈ [0, 1].
- */
-export function disagreementMap(x1: Tensor, x2: Tensor): Tensor {
-  return torch.tidy(() => {
-    const p1 = F.softmax(x1, 1);
-    const p2 = F.softmax(x2, 1);
-    return p1.mul(p2).sum(1).div(p1.norm(2, 1).mul(p2.norm(2, 1))).rsub(1).unsqueeze(1);
   });
 }
 

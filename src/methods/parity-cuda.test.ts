@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as torch from '../torch/index.js';
 import { packageRoot } from '../util/paths.js';
-import { pythonPath } from '../cli/python.js';
+import { pythonPath } from '../util/python.js';
 import { checkClanParity } from './testing.js';
 
 const skip = torch.cudaDeviceCount() > 0 ? false : `no CUDA device in this build (${torch.buildInfo().build})`;

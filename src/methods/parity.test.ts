@@ -7,7 +7,7 @@ import * as torch from '../torch/index.js';
 import { fixturePath } from '../util/paths.js';
 import { loadFixture } from '../torch/testing.js';
 import { createGenerator } from '../models/registry.js';
-import { FCDiscriminator } from '../models/deeplab.js';
+import { FCDiscriminator } from '../models/discriminator.js';
 import { checkClanParity } from './testing.js';
 
 // The fixtures are PyTorch 1.13's (expected.json 'torch'). Another libtorch sums in other orders, and step 3 of this

@@ -1,15 +1,30 @@
-// Methods by CLI name; JSON/summary keys use snake_case (source_only, adversarial, clan).
+// Methods by name (timm style), loaded on first use: the config schema and the CLI read the names, keys and
+// summaries without loading the engine. A new method is one file with a UDAMethod subclass plus one entry here
+// (docs/contributing.md). `key` is the snake_case name that JSON summaries and reports use.
 import { Registry } from '../util/registry.js';
-import type { DeepLabGenerator } from '../models/deeplab.js';
-import type { MethodConfig, UDAMethod, MethodKey } from './uda.js';
-import { SourceOnly } from './source-only.js';
-import { Clan } from './clan.js';
-import { Adversarial } from './adversarial.js';
+import type { Segmentor } from '../models/segmentor.js';
+import type { MethodConfig } from './config.js';
+import type { UDAMethod } from './uda.js';
 
-export type MethodFactory = (G: DeepLabGenerator, cfg: MethodConfig) => UDAMethod;
-export const METHODS = new Registry<MethodFactory>('method');
-METHODS.register('source-only', (G, c) => new SourceOnly(G, c));
-METHODS.register('adversarial', (G, c) => new Adversarial(G, c));
-METHODS.register('clan', (G, c) => new Clan(G, c));
+export type MethodClass = new (G: Segmentor, cfg: MethodConfig) => UDAMethod;
 
-export const METHOD_KEY: Record<string, MethodKey> = { 'source-only': 'source_only', adversarial: 'adversarial', clan: 'clan' };
+export interface MethodEntry {
+  key: string;                        // JSON/report key (snake_case)
+  label: string;                      // display name in tables and the report
+  summary: string;                    // one line for --help and docs
+  load: () => Promise<MethodClass>;   // imports the method's module
+}
+
+export const METHODS = new Registry<MethodEntry>('method');
+METHODS.register('source-only', { key: 'source_only', label: 'Source only', summary: 'G on labelled source images only (the lower bound)',
+  load: async () => (await import('./source-only.js')).SourceOnly });
+METHODS.register('adversarial', { key: 'adversarial', label: 'Adversarial', summary: 'output-space adversarial training (AdaptSegNet single-level)',
+  load: async () => (await import('./adversarial.js')).Adversarial });
+METHODS.register('clan', { key: 'clan', label: 'CLAN', summary: 'adversarial + per-pixel C1/C2 disagreement weighting + weight discrepancy',
+  load: async () => (await import('./clan.js')).Clan });
+
+/** Creates the method registered as `name` around G (UsageError with a suggestion for an unknown name). */
+export async function createMethod(name: string, G: Segmentor, cfg: MethodConfig): Promise<UDAMethod> {
+  const Method = await METHODS.get(name).load();
+  return new Method(G, cfg);
+}

@@ -1,9 +1,9 @@
 // Source-only baseline: G trained on labelled source images alone (the lower bound of every UDA table).
 import * as torch from '../torch/index.js';
-import { UDAMethod, type SourceBatch, type StepLog, type MethodKey } from './uda.js';
+import { UDAMethod, type SourceBatch, type StepLog } from './uda.js';
 
 export class SourceOnly extends UDAMethod {
-  readonly key: MethodKey = 'source_only';
+  readonly lossKeys = ['seg'] as const;
 
   trainStep(i: number, source: SourceBatch): StepLog {
     return torch.tidy(() => {
@@ -16,7 +16,7 @@ export class SourceOnly extends UDAMethod {
       });
       this.backward(seg);
       this.stepAll(this.optG);
-      return { seg: seg.item(), lrG };
+      return { losses: { seg: seg.item() }, lrG };
     });
   }
 }

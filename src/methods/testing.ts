@@ -12,9 +12,9 @@ import { readSafetensorsFile } from '../io/safetensors.js';
 import { fixturePath } from '../util/paths.js';
 import { stripPrefix } from '../util/prefix.js';
 import { createGenerator } from '../models/registry.js';
-import { FCDiscriminator } from '../models/deeplab.js';
+import { FCDiscriminator } from '../models/discriminator.js';
 import { Clan } from './clan.js';
-import { DEFAULT_METHOD_CONFIG } from './uda.js';
+import { DEFAULT_METHOD_CONFIG } from './config.js';
 
 interface Expected {
   config: { num_classes: number; ndf: number; max_iter: number; warmup: number; preheat: number; lr_G: number; lr_D: number };
@@ -68,7 +68,7 @@ export function checkClanParity(o: ParityOptions): { worstLoss: number; worstDel
     const log = torch.tidy(() => clan.trainStep(ref.i, { image: input(`source_image_step${step}`), label: input(`source_label_step${step}`) },
       { image: input(`target_image_step${step}`), size: [64, 96] }));
     for (const key of ['seg', 'adv', 'weight', 'd_s', 'd_t'] as const) {
-      const ours = log[key]!;
+      const ours = log.losses[key]!;
       check(Math.abs(ours - ref[key]) <= o.lossTol * Math.abs(ref[key]) + 1e-7, `step ${step} ${key}: ours ${ours}, torch ${ref[key]}`, Math.abs(ours - ref[key]) / Math.abs(ref[key]));
       worstLoss = Math.max(worstLoss, Math.abs(ours - ref[key]) / Math.abs(ref[key]));
     }

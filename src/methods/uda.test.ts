@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import * as torch from '../torch/index.js';
 import { createGenerator } from '../models/registry.js';
 import { SourceOnly } from './source-only.js';
-import { DEFAULT_METHOD_CONFIG, type MethodConfig } from './uda.js';
+import { DEFAULT_METHOD_CONFIG, type MethodConfig } from './config.js';
 
 function batch(): { image: torch.Tensor; label: torch.Tensor } {
   torch.manualSeed(3);

@@ -1,8 +1,10 @@
-// DeepLab-v2 ResNet generator G = E + C1 + C2 (clan-reference.md §1.1–1.3), with the official module names
+// DeepLab-v2 ResNet generator G = E + C1 + C2 (docs/method.md §1.1–1.3), with the official module names
 // (conv1, bn1, layer1…layer4, layer5 = C1, layer6 = C2; blocks conv1/bn1/…/downsample.0/.1) so state dicts
 // map 1:1 onto RoyalVane/CLAN:model/CLAN_G.py.
 import * as torch from '../torch/index.js';
 import { Module, Conv2d, BatchNorm2d, ModuleList, F, init, type Tensor } from '../torch/index.js';
+import type { Segmentor } from './segmentor.js';
+import type { GeneratorSpec } from './backbones.js';
 
 /** BN as DeepLab uses it (§1.1): affine params frozen, batch statistics in train mode, running stats updated. */
 function frozenBN(c: number): BatchNorm2d {
@@ -105,25 +107,19 @@ export class Classifier extends Module {
   }
 }
 
-export interface GeneratorSpec {
-  block: 'bottleneck' | 'basic';
-  layers: [number, number, number, number]; // blocks per stage
-  width: number;                            // stem/layer1 planes (64 official)
-  stemPool?: boolean;                       // the stem's 3×3/2 max-pool (official: true); false → output stride 4
-  asppDilations?: number[];                 // ASPP branch dilations (official [6, 12, 18, 24], sized for ~65×129 maps)
-  numClasses: number;
-}
 
 /** G: returns the two heads' logits at 1/8 resolution (§1.3: p = p1 + p2 is formed by the caller). */
-export class DeepLabGenerator extends Module {
+export class DeepLabGenerator extends Module implements Segmentor {
   readonly conv1: Conv2d; readonly bn1: BatchNorm2d;
   readonly layer1: ModuleList; readonly layer2: ModuleList; readonly layer3: ModuleList; readonly layer4: ModuleList;
   readonly layer5: Classifier; readonly layer6: Classifier;
   readonly featureChannels: number;
+  readonly numClasses: number;
   private inplanes: number;
 
   constructor(readonly spec: GeneratorSpec) {
     super();
+    this.numClasses = spec.numClasses;
     const w = spec.width;
     this.inplanes = w;
     this.conv1 = this.registerModule('conv1', conv(3, w, 7, 2, 3));
@@ -168,9 +164,13 @@ export class DeepLabGenerator extends Module {
     });
   }
 
+  /** C1 = layer5, C2 = layer6 (§1.2). */
+  isHeadKey(key: string): boolean { return /^layer[56]\./.test(key); }
+  classifierParameters(): [Tensor[], Tensor[]] { return [this.layer5.parameters(), this.layer6.parameters()]; }
+
   /** Backbone parameters that train (BN affine frozen), in named order — the 1× lr group (§3). */
   backboneParameters(): Tensor[] {
-    return this.namedParameters().filter(([n, p]) => !/^layer[56]\./.test(n) && p.requiresGrad).map(([, p]) => p);
+    return this.namedParameters().filter(([n, p]) => !this.isHeadKey(n) && p.requiresGrad).map(([, p]) => p);
   }
   /** C1 then C2 parameters — the 10× lr group (§3). */
   headParameters(): Tensor[] { return [...this.layer5.parameters(), ...this.layer6.parameters()]; }
@@ -186,24 +186,5 @@ export class DeepLabGenerator extends Module {
       for (const [, m] of top.namedModules()) for (const p of m.parameters()) if (p.requiresGrad) out.push(p);
     }
     return out;
-  }
-}
-
-/** FCDiscriminator (§1.4): five 4×4 stride-2 convs K→ndf→2ndf→4ndf→8ndf→1, LeakyReLU 0.2 after the first four. */
-export class FCDiscriminator extends Module {
-  readonly convs: Conv2d[];
-  constructor(numClasses: number, ndf = 64) {
-    super();
-    const ch = [numClasses, ndf, ndf * 2, ndf * 4, ndf * 8, 1];
-    const names = ['conv1', 'conv2', 'conv3', 'conv4', 'classifier'];
-    this.convs = names.map((n, i) => this.registerModule(n, new Conv2d(ch[i]!, ch[i + 1]!, 4, { stride: 2, padding: 1 })));
-  }
-  /** x [N, K, H, W] → logits [N, 1, H/32, W/32] */
-  forward(x: Tensor): Tensor {
-    return torch.tidy(() => {
-      let y = x;
-      this.convs.forEach((c, i) => { y = c.forward(y); if (i < 4) y = F.leakyRelu(y, 0.2); });
-      return y;
-    });
   }
 }

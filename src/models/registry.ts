@@ -1,17 +1,6 @@
-// Generators by name (timm style): `createGenerator('resnet101', 19)`.
-import { Registry } from '../util/registry.js';
-import { DeepLabGenerator, type GeneratorSpec } from './deeplab.js';
-
-export const GENERATORS = new Registry<Omit<GeneratorSpec, 'numClasses'>>('backbone');
-GENERATORS.register('resnet101', { block: 'bottleneck', layers: [3, 4, 23, 3], width: 64 }); // official CLAN (§1.1)
-GENERATORS.register('resnet50', { block: 'bottleneck', layers: [3, 4, 6, 3], width: 64 });
-GENERATORS.register('resnet18', { block: 'basic', layers: [2, 2, 2, 2], width: 64 });      // 512 channels into the heads
-GENERATORS.register('tiny', { block: 'bottleneck', layers: [1, 1, 1, 1], width: 8 });       // demo: same shape, 256 channels into the heads
-// demo (cpu preset): tiny without the stem max-pool, so 64×64 scenes give 16×16 features (OS 4) at native size.
-// ASPP dilations scaled to that map: with the official 18 and 24 every off-centre tap reads padding, and CLAN's
-// weight-discrepancy loss was met by those dead weights growing anti-parallel (README, "The cpu preset").
-GENERATORS.register('tiny-os4', { block: 'bottleneck', layers: [1, 1, 1, 1], width: 8, stemPool: false, asppDilations: [2, 4, 6, 8] });
-GENERATORS.register('micro', { block: 'bottleneck', layers: [1, 1, 1, 1], width: 4 });      // parity fixtures: 128 channels
+// Networks by backbone name: `createGenerator('resnet101', 19)` (the names and specs are models/backbones.ts).
+import { DeepLabGenerator } from './deeplab.js';
+import { GENERATORS } from './backbones.js';
 
 export function createGenerator(backbone: string, numClasses: number): DeepLabGenerator {
   return new DeepLabGenerator({ ...GENERATORS.get(backbone), numClasses });

@@ -1,12 +1,11 @@
 // One self-contained HTML report: charts as inline SVG, images as data: URIs, CSS inline, no script and no
 // network request (a Content-Security-Policy forbids any). Written atomically by writeReport.
-import { randomBytes } from 'node:crypto';
-import { rename, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { reportCharts, type Chart } from './charts.js';
 import { dataUri, VIRIDIS } from './png.js';
 import { validateReportData, type MethodResult, type ReportData } from './types.js';
 import { makeDirs } from '../util/paths.js';
+import { atomicWrite } from '../util/atomic.js';
 
 export type { MethodResult, MetricRow, ReportData, Sample } from './types.js';
 
@@ -44,19 +43,11 @@ ${data.notes?.length ? `<section id="notes"><h2>Notes</h2><ul>${data.notes.map((
 `;
 }
 
-/** Renders and writes the report atomically: a temporary file in the same folder, then a rename. */
+/** Renders and writes the report atomically (util/atomic.ts). */
 export async function writeReport(path: string, data: ReportData): Promise<void> {
   const html = await renderReport(data);
-  const dir = dirname(path);
-  makeDirs(dir);
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  try {
-    await writeFile(tmp, html, 'utf8');
-    await rename(tmp, path);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
+  makeDirs(dirname(path));
+  atomicWrite(path, html);
 }
 
 /** A fraction as percent with two decimals ("43.16"); "—" when missing. */

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from './index.js';
 import { F } from './index.js';
-import { ProbeNet, smallDisc } from '../../bench/probe-net.js';
+import { ProbeNet, smallDisc } from '../bench/probe-net.js';
 
 test('500 steps at 128×256: live tensors equal at 50 and 500, RSS growth ≤ 30 MB, nothing freed by finalizers', () => {
   torch.setNumThreads(1);

@@ -9,10 +9,11 @@ import { join } from 'node:path';
 import * as torch from '../torch/index.js';
 import { resolveConfig } from '../config/load.js';
 import { train } from './trainer.js';
-import { listCheckpoints, readCheckpoint, restoreParts } from './checkpoint.js';
-import { loadInferenceModel } from './inference-model.js';
+import { listCheckpoints, readCheckpoint } from '../io/checkpoint.js';
+import { restoreParts } from './checkpoint.js';
+import { loadInferenceModel } from '../infer/model.js';
 import { createGenerator } from '../models/registry.js';
-import { METHODS } from '../methods/registry.js';
+import { createMethod } from '../methods/registry.js';
 import { methodConfig } from '../config/load.js';
 import { ConfigError } from '../util/errors.js';
 
@@ -71,7 +72,7 @@ test('CUDA: a checkpoint trained on the GPU loads on the CPU with equal weights,
   const c = cfg({ device: 'cuda' });
   const saved = readCheckpoint(listCheckpoints(join(root, 'cpu', 'checkpoints'))[0]!);
   const G = createGenerator('micro', saved.meta.numClasses).to('cuda');
-  const m = METHODS.get('clan')(G, methodConfig(c));
+  const m = await createMethod('clan', G, methodConfig(c));
   restoreParts(saved, m.parts());
   const st = m.optG.stateDict().state.find((s) => s !== null)!;
   assert.match((Object.values(st).find((v) => v instanceof torch.Tensor) as torch.Tensor).device, /^cuda/);

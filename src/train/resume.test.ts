@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveConfig } from '../config/load.js';
 import { train, Interrupted } from './trainer.js';
-import { listCheckpoints, newestValidCheckpoint, readCheckpoint } from './checkpoint.js';
+import { listCheckpoints, newestValidCheckpoint, readCheckpoint } from '../io/checkpoint.js';
 
 const base = (iters: number, optimizerG: 'adam' | 'sgd' = 'adam') => resolveConfig({ preset: 'cpu', flags: {
   method: 'clan', backbone: 'micro', iters, batchSize: 2, threads: 1, checkpointEvery: 3, evalEvery: 4, logEvery: 1000,
@@ -40,7 +40,7 @@ for (const opt of ['adam', 'sgd'] as const) test(`resume after the preheat switc
   const quiet = { log: () => {} };
   const full = await train({ config: base(12, opt), outDir: join(root, 'full'), ...quiet });
   // interrupted (as by Ctrl-C) at step 7: mid-epoch, past the preheat switch at 3, between checkpoints (every 3)
-  await assert.rejects(train({ config: base(12, opt), outDir: join(root, 'part'), stopAt: 7, ...quiet }),
+  await assert.rejects(train({ config: base(12, opt), outDir: join(root, 'part'), hooks: { stopAfter: (s) => s === 7 }, ...quiet }),
     (e: unknown) => e instanceof Interrupted && /interrupted at step 7; checkpoint .*ckpt_0000007/.test((e as Error).message));
   const resumed = await train({ config: base(12, opt), outDir: join(root, 'part'), resume: true, ...quiet });
   assert.equal(resumed.step, 12);

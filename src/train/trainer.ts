@@ -1,28 +1,38 @@
-// The training loop: datasets → loaders → method.trainStep, with metrics.jsonl, periodic evaluation on the target
-// validation split, checkpoints (keep last K + best), exact resume, Ctrl-C and NaN handling.
+// The training loop, read top to bottom in train(): open the data, build G and the method, resume or initialise,
+// then per step: fetch two batches, method.trainStep, check and log the losses, evaluate, checkpoint. Exact resume
+// (docs/checkpoint.md), Ctrl-C writes a checkpoint, a non-finite loss stops the run. The trainer knows a method only
+// through UDAMethod (its lossKeys and parts) and a network only through Segmentor.
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import YAML from 'yaml';
 import * as torch from '../torch/index.js';
-import { openDataset, loadOptionalDatasetTypes } from '../data/registry.js';
+import { openDataset } from '../data/registry.js';
 import type { Dataset } from '../data/dataset.js';
 import { Loader, type Batch } from '../data/loader.js';
 import { createGenerator } from '../models/registry.js';
-import { METHODS } from '../methods/registry.js';
+import type { Segmentor } from '../models/segmentor.js';
+import { createMethod } from '../methods/registry.js';
 import type { StepLog, UDAMethod } from '../methods/uda.js';
 import { methodConfig } from '../config/load.js';
 import type { TrainConfig } from '../config/schema.js';
 import { evaluate, perClassIou, type EvalResult } from '../eval/evaluate.js';
+import { checkpointName, newestValidCheckpoint, pruneCheckpoints } from '../io/checkpoint.js';
 import { readSafetensorsFile } from '../io/safetensors.js';
 import { ClanError, ConfigError, DataError } from '../util/errors.js';
 import { makeDirs, packageRoot } from '../util/paths.js';
 import { stripPrefix } from '../util/prefix.js';
-import { newestValidCheckpoint, pruneCheckpoints, restoreParts, saveCheckpoint, checkpointName } from './checkpoint.js';
-
+import { restoreParts, saveCheckpoint } from './checkpoint.js';
 import { Interrupted } from './interrupted.js';
 export { Interrupted };
+
+/** Points where a test may act on a run; production code never sets them. */
+export interface TrainHooks {
+  afterStep?: (step: number, log: StepLog) => void;   // before the losses are checked (e.g. make one NaN)
+  stopAfter?: (step: number) => boolean;              // true: behave as if Ctrl-C came during this step
+  midCheckpointWrite?: (path: string) => void;        // half-way through writing a checkpoint file
+}
 
 export interface TrainOptions {
   config: TrainConfig;
@@ -31,8 +41,7 @@ export interface TrainOptions {
   commandLine?: string[];
   log?: (line: string) => void;                 // progress/logs (stderr)
   progress?: (step: number, total: number, s: StepLog, secs: number) => void;
-  debugNanAt?: number;                          // inject a NaN loss at this step (tests)
-  stopAt?: number;                              // behave as if Ctrl-C came during this step (tests)
+  hooks?: TrainHooks;
 }
 
 export interface TrainResult {
@@ -41,16 +50,200 @@ export interface TrainResult {
   classNames: string[]; palette: [number, number, number][] | null; method: string;
 }
 
-const LOSS_KEYS = ['seg', 'adv', 'weight', 'd_s', 'd_t'] as const;
+/** The datasets of a run and the sizes they are read at ([W, H]). */
+interface RunData {
+  src: Dataset; tgt: Dataset; val: Dataset | null; numClasses: number;
+  srcSize: [number, number]; tgtSize: [number, number]; evalSize: [number, number];
+}
 
-function gitHash(): string | null {
-  try { return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: packageRoot(), encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim(); } catch { return null; }
+/** Where a run stands: what resume restores and every checkpoint saves. */
+interface RunState { step: number; consumed: { source: number; target: number }; best: { step: number; miou: number } | null; lastCkpt: string }
+
+export async function train(o: TrainOptions): Promise<TrainResult> {
+  const cfg = o.config;
+  const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  const out = resolve(o.outDir);
+  const ckptDir = join(out, 'checkpoints');
+  makeDirs(ckptDir);
+  const threads = cfg.threads ?? availableParallelism();
+  torch.setNumThreads(threads);
+
+  const data = openData(cfg, log);
+  const device = applyDeviceSettings(cfg);
+  torch.manualSeed(cfg.seed);
+  // Initialised on the CPU (same weights on every device for a seed), then moved before the optimizers exist.
+  const G = createGenerator(cfg.backbone, data.numClasses).to(device);
+  const method = await createMethod(cfg.method, G, methodConfig(cfg));
+  const metricsPath = join(out, 'metrics.jsonl');
+  const state = o.resume ? resumeRun(out, ckptDir, cfg, data, method, threads, log) : freshRun(cfg, G, metricsPath, log);
+  writeRunInfo(out, cfg, o, threads, device, state.step);
+
+  const aug = (d: TrainConfig['source']) => ({ randomScale: d.randomScale, flip: d.flip, normalize: cfg.normalize });
+  const srcLoader = new Loader({ dataset: data.src, seed: cfg.seed, batchSize: cfg.batchSize, workers: cfg.workers,
+    transform: { size: data.srcSize, ...aug(cfg.source) }, startAt: state.consumed.source });
+  const tgtLoader = new Loader({ dataset: data.tgt, seed: cfg.seed + 1, batchSize: cfg.batchSize, workers: cfg.workers,
+    transform: { size: data.tgtSize, ...aug(cfg.target) }, startAt: state.consumed.target });
+  const run: Run = { cfg, data, G, method, device, threads, out, ckptDir, metricsPath, state, srcLoader, tgtLoader, hooks: o.hooks ?? {}, log };
+
+  let interrupted = false;
+  const onSigint = () => { interrupted = true; };
+  process.on('SIGINT', onSigint);
+  const start = state.step;
+  let finalEval: EvalResult | null = null;
+  const t0 = Date.now();
+  try {
+    for (let i = start; i < cfg.iters; i++) {
+      // Let the event loop run once per step: signals (Ctrl-C) and worker messages arrive as macrotasks, which a
+      // loop of already-resolved promises would starve.
+      await new Promise<void>((r) => setImmediate(r));
+      const s = await trainOneStep(run, i);
+      const step = i + 1;
+      o.progress?.(step, cfg.iters, s, (Date.now() - t0) / 1000);
+      const last = step === cfg.iters;
+      const evalDue = step % (cfg.evalEvery ?? cfg.checkpointEvery) === 0 || last;
+      const ckptDue = step % cfg.checkpointEvery === 0 || last;
+      if (evalDue) { const r = await evaluateRun(run, step); if (last) finalEval = r; }
+      if (ckptDue) checkpoint(run, step);
+      if (interrupted || run.hooks.stopAfter?.(step)) {
+        if (!ckptDue) checkpoint(run, step);
+        throw new Interrupted(`interrupted at step ${step}; checkpoint ${state.lastCkpt}; continue with: clan train --resume ${out}`);
+      }
+    }
+    if (start >= cfg.iters) { // resumed a finished run: evaluate its last checkpoint again
+      state.lastCkpt = join(ckptDir, checkpointName(start));
+      finalEval = await evaluateRun(run, start);
+    }
+  } finally {
+    process.off('SIGINT', onSigint);
+    await srcLoader.close();
+    await tgtLoader.close();
+  }
+  method.dispose();
+  G.dispose();
+  return { outDir: out, step: Math.max(start, cfg.iters), seconds: (Date.now() - t0) / 1000, checkpoint: state.lastCkpt,
+    finalEval, best: state.best, classNames: [...data.src.classNames], palette: paletteOf(data.src), method: cfg.method };
+}
+
+/** Everything the steps of a run share. */
+interface Run {
+  cfg: TrainConfig; data: RunData; G: Segmentor; method: UDAMethod; device: torch.Device; threads: number;
+  out: string; ckptDir: string; metricsPath: string; state: RunState; srcLoader: Loader; tgtLoader: Loader;
+  hooks: TrainHooks; log: (l: string) => void;
+}
+
+/** Opens source, target and validation sets; they must agree on the class count. */
+function openData(cfg: TrainConfig, log: (l: string) => void): RunData {
+  const src = openDataset(cfg.source.data, { labels: 'required', warn: log, skipBad: cfg.source.skipBad });
+  const tgt = openDataset(cfg.target.data, { labels: 'none', warn: log, skipBad: cfg.target.skipBad });
+  const val = cfg.targetVal ? openDataset(cfg.targetVal.data, { labels: 'required', warn: log }) : null;
+  const K = src.numClasses;
+  for (const d of [tgt, val]) {
+    if (d && d.numClasses !== K) throw new DataError(`dataset ${d.spec} has ${d.numClasses} classes but the source ${src.spec} has ${K}`);
+  }
+  const tgtSize = sizeOf(tgt, cfg.target.size, 'target.size');
+  return { src, tgt, val, numClasses: K, srcSize: sizeOf(src, cfg.source.size, 'source.size'), tgtSize,
+    evalSize: val ? sizeOf(val, cfg.targetVal!.size ?? cfg.target.size, 'targetVal.size') : tgtSize };
 }
 
 function sizeOf(ds: Dataset, given: readonly [number, number] | undefined, key: string): [number, number] {
   const s = given ?? ds.defaultSize;
   if (!s) throw new ConfigError(`'${key}' is required for dataset ${ds.spec} (it has no default size); give [W, H]`);
   return [s[0], s[1]];
+}
+
+function paletteOf(ds: Dataset): [number, number, number][] | null {
+  return ds.palette ? ds.palette.map((c) => [c[0], c[1], c[2]] as [number, number, number]) : null;
+}
+
+/** A new run: optional --init weights, an empty metrics log. */
+function freshRun(cfg: TrainConfig, G: Segmentor, metricsPath: string, log: (l: string) => void): RunState {
+  if (cfg.init) loadInit(cfg.init, G, cfg.initScope, log);
+  writeFileSync(metricsPath, '');
+  return { step: 0, consumed: { source: 0, target: 0 }, best: null, lastCkpt: '' };
+}
+
+/** --resume: the newest valid checkpoint restores modules, optimizers, RNG and loader positions. */
+function resumeRun(out: string, ckptDir: string, cfg: TrainConfig, data: RunData, method: UDAMethod, threads: number, log: (l: string) => void): RunState {
+  const ck = newestValidCheckpoint(ckptDir, log);
+  if (!ck) throw new ClanError(`--resume ${out}: no valid checkpoint in ${ckptDir}`);
+  if (ck.meta.backbone !== cfg.backbone || ck.meta.numClasses !== data.numClasses) {
+    throw new ClanError(`--resume ${out}: checkpoint is ${ck.meta.backbone} with ${ck.meta.numClasses} classes, config says ${cfg.backbone} with ${data.numClasses}`);
+  }
+  restoreParts(ck, method.parts());
+  torch.setRngState(new Uint8Array(Buffer.from(ck.meta.torchRng, 'base64')));
+  const step = ck.meta.step;
+  if (ck.meta.threads !== threads) log(`warning: the run used ${ck.meta.threads} threads, now ${threads}: results stay correct but are no longer bit-identical to an uninterrupted run`);
+  // Keep the log consistent with the restored state: drop lines written after the checkpoint.
+  const metricsPath = join(out, 'metrics.jsonl');
+  if (existsSync(metricsPath)) {
+    const kept = readFileSync(metricsPath, 'utf8').split('\n').filter((l) => l && (JSON.parse(l) as { step: number }).step <= step);
+    writeFileSync(metricsPath, kept.map((l) => l + '\n').join(''));
+  }
+  log(`resuming ${out} from ${ck.path} (step ${step})`);
+  return { step, consumed: ck.meta.loaders, best: ck.meta.best ?? null, lastCkpt: '' };
+}
+
+/** config.yaml (the resolved config) and run.json (code version, engine, threads, device, command line). */
+function writeRunInfo(out: string, cfg: TrainConfig, o: TrainOptions, threads: number, device: torch.Device, start: number): void {
+  writeFileSync(join(out, 'config.yaml'), YAML.stringify(cfg));
+  writeFileSync(join(out, 'run.json'), JSON.stringify({ git: gitHash(), libtorch: torch.buildInfo().version, threads, device, amp: cfg.amp,
+    command: o.commandLine ?? process.argv.slice(2), resumedAt: o.resume ? start : null, time: new Date().toISOString() }, null, 2) + '\n');
+}
+
+function gitHash(): string | null {
+  try { return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: packageRoot(), encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim(); } catch { return null; }
+}
+
+/** Iteration i: two batches on the device, one method step, the losses checked and appended to metrics.jsonl. */
+async function trainOneStep(run: Run, i: number): Promise<StepLog> {
+  const ts = Date.now();
+  const sb = await run.srcLoader.next();
+  const tb = await run.tgtLoader.next();
+  if (!sb || !tb) throw new DataError('a training loader ended early');
+  const tgtSize: [number, number] = [run.data.tgtSize[1], run.data.tgtSize[0]];
+  const s = torch.tidy(() => {
+    const src = batchTensors(sb, run.device);
+    const tgt = batchTensors(tb, run.device);
+    return run.method.trainStep(i, { image: src.image, label: src.label! }, { image: tgt.image, size: tgtSize });
+  });
+  const step = i + 1;
+  run.hooks.afterStep?.(step, s);
+  for (const k of run.method.lossKeys) {
+    const v = s.losses[k];
+    if (v !== undefined && !Number.isFinite(v)) {
+      throw new ClanError(`loss '${k}' is ${v} at step ${step}; stopped, the last good checkpoint is ${run.state.lastCkpt || '(none yet)'}`);
+    }
+  }
+  appendFileSync(run.metricsPath, JSON.stringify({ step, lr: s.lrG, ...(s.lrD !== undefined ? { lr_d: s.lrD } : {}),
+    ...Object.fromEntries(run.method.lossKeys.filter((k) => s.losses[k] !== undefined).map((k) => [k, s.losses[k]])),
+    ...(s.m !== undefined ? { m: s.m } : {}), seconds: (Date.now() - ts) / 1000 }) + '\n');
+  return s;
+}
+
+/** Evaluates G on the target validation split (if any), logs it, and tracks the best mIoU. */
+async function evaluateRun(run: Run, step: number): Promise<EvalResult | null> {
+  const { val, evalSize, src } = run.data;
+  const tv = run.cfg.targetVal;
+  if (!val || !tv) return null;
+  const r = await evaluate(run.G, val, { size: evalSize, protocol: tv.protocol, normalize: run.cfg.normalize, device: run.device,
+    ...(tv.limit ? { limit: tv.limit } : {}) });
+  appendFileSync(run.metricsPath, JSON.stringify({ step, eval: { miou: r.miou, per_class_iou: perClassIou(r, src.classNames), images: r.images } }) + '\n');
+  if (run.state.best === null || r.miou > run.state.best.miou) run.state.best = { step, miou: r.miou };
+  return r;
+}
+
+/** Saves everything exact resume needs, then prunes to keepLast + the best. */
+function checkpoint(run: Run, step: number): void {
+  const { cfg, data, state } = run;
+  const hook = run.hooks.midCheckpointWrite;
+  state.lastCkpt = saveCheckpoint(run.ckptDir, run.method.parts(), {
+    step, method: cfg.method, backbone: cfg.backbone, numClasses: data.numClasses, classNames: [...data.src.classNames],
+    palette: paletteOf(data.src), normalize: cfg.normalize, evalSize: data.evalSize, config: cfg,
+    torchRng: Buffer.from(torch.getRngState()).toString('base64'),
+    loaders: { source: run.srcLoader.consumed, target: run.tgtLoader.consumed }, libtorch: torch.buildInfo().version,
+    threads: run.threads, device: run.device, ...(state.best ? { best: state.best } : {}),
+  }, hook ? { midWrite: () => hook(join(run.ckptDir, checkpointName(step))) } : {});
+  pruneCheckpoints(run.ckptDir, cfg.keepLast, state.best?.step ?? null);
 }
 
 /** A host batch as tensors on `device`: on CUDA through pinned memory with non-blocking copies; labels travel as uint8. */
@@ -79,161 +272,13 @@ export function applyDeviceSettings(cfg: Pick<TrainConfig, 'device' | 'cudnnBenc
   return device;
 }
 
-export async function train(o: TrainOptions): Promise<TrainResult> {
-  const cfg = o.config;
-  const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
-  const out = resolve(o.outDir);
-  const ckptDir = join(out, 'checkpoints');
-  makeDirs(ckptDir);
-  const threads = cfg.threads ?? availableParallelism();
-  torch.setNumThreads(threads);
-  await loadOptionalDatasetTypes();
-
-  const srcDs = openDataset(cfg.source.data, { labels: 'required', warn: log, skipBad: cfg.source.skipBad });
-  const tgtDs = openDataset(cfg.target.data, { labels: 'none', warn: log, skipBad: cfg.target.skipBad });
-  const valDs = cfg.targetVal ? openDataset(cfg.targetVal.data, { labels: 'required', warn: log }) : null;
-  const K = srcDs.numClasses;
-  for (const d of [tgtDs, valDs]) {
-    if (d && d.numClasses !== K) throw new DataError(`dataset ${d.spec} has ${d.numClasses} classes but the source ${srcDs.spec} has ${K}`);
-  }
-  const srcSize = sizeOf(srcDs, cfg.source.size, 'source.size');
-  const tgtSize = sizeOf(tgtDs, cfg.target.size, 'target.size');
-  const evalSize = valDs ? sizeOf(valDs, cfg.targetVal!.size ?? cfg.target.size, 'targetVal.size') : tgtSize;
-
-  const device = applyDeviceSettings(cfg);
-  torch.manualSeed(cfg.seed);
-  // Initialised on the CPU (same weights on every device for a seed), then moved before the optimizers exist.
-  const G = createGenerator(cfg.backbone, K).to(device);
-  const mcfg = methodConfig(cfg);
-  const method: UDAMethod = METHODS.get(cfg.method)(G, mcfg);
-  const parts = method.parts();
-  const classNames = [...srcDs.classNames];
-  const palette = srcDs.palette ? srcDs.palette.map((c) => [c[0], c[1], c[2]] as [number, number, number]) : null;
-
-  let start = 0;
-  let consumed = { source: 0, target: 0 };
-  let best: { step: number; miou: number } | null = null;
-  const metricsPath = join(out, 'metrics.jsonl');
-  if (o.resume) {
-    const ck = newestValidCheckpoint(ckptDir, log);
-    if (!ck) throw new ClanError(`--resume ${out}: no valid checkpoint in ${ckptDir}`);
-    if (ck.meta.backbone !== cfg.backbone || ck.meta.numClasses !== K) {
-      throw new ClanError(`--resume ${out}: checkpoint is ${ck.meta.backbone} with ${ck.meta.numClasses} classes, config says ${cfg.backbone} with ${K}`);
-    }
-    restoreParts(ck, parts);
-    torch.setRngState(new Uint8Array(Buffer.from(ck.meta.torchRng, 'base64')));
-    start = ck.meta.step;
-    consumed = ck.meta.loaders;
-    best = ck.meta.best ?? null;
-    if (ck.meta.threads !== threads) log(`warning: the run used ${ck.meta.threads} threads, now ${threads}: results stay correct but are no longer bit-identical to an uninterrupted run`);
-    // Keep the log consistent with the restored state: drop lines written after the checkpoint.
-    if (existsSync(metricsPath)) {
-      const kept = readFileSync(metricsPath, 'utf8').split('\n').filter((l) => l && (JSON.parse(l) as { step: number }).step <= start);
-      writeFileSync(metricsPath, kept.map((l) => l + '\n').join(''));
-    }
-    log(`resuming ${out} from ${ck.path} (step ${start})`);
-  } else {
-    if (cfg.init) loadInit(cfg.init, G, cfg.initScope, log);
-    writeFileSync(metricsPath, '');
-  }
-  writeFileSync(join(out, 'config.yaml'), YAML.stringify(cfg));
-  writeFileSync(join(out, 'run.json'), JSON.stringify({ git: gitHash(), libtorch: torch.buildInfo().version, threads, device, amp: cfg.amp,
-    command: o.commandLine ?? process.argv.slice(2), resumedAt: o.resume ? start : null, time: new Date().toISOString() }, null, 2) + '\n');
-
-  const aug = (d: TrainConfig['source']) => ({ randomScale: d.randomScale, flip: d.flip, normalize: cfg.normalize });
-  const srcLoader = new Loader({ dataset: srcDs, seed: cfg.seed, batchSize: cfg.batchSize, workers: cfg.workers,
-    transform: { size: srcSize, ...aug(cfg.source) }, startAt: consumed.source });
-  const tgtLoader = new Loader({ dataset: tgtDs, seed: cfg.seed + 1, batchSize: cfg.batchSize, workers: cfg.workers,
-    transform: { size: tgtSize, ...aug(cfg.target) }, startAt: consumed.target });
-
-  let interrupted = false;
-  const onSigint = () => { interrupted = true; };
-  process.on('SIGINT', onSigint);
-  const evalEvery = cfg.evalEvery ?? cfg.checkpointEvery;
-  let lastCkpt = '';
-  let finalEval: EvalResult | null = null;
-  const t0 = Date.now();
-  const runEval = async (step: number): Promise<EvalResult | null> => {
-    if (!valDs) return null;
-    const r = await evaluate(G, valDs, { size: evalSize, protocol: cfg.targetVal!.protocol, normalize: cfg.normalize, device,
-      ...(cfg.targetVal!.limit ? { limit: cfg.targetVal!.limit } : {}) });
-    appendFileSync(metricsPath, JSON.stringify({ step, eval: { miou: r.miou, per_class_iou: perClassIou(r, classNames), images: r.images } }) + '\n');
-    if (best === null || r.miou > best.miou) best = { step, miou: r.miou };
-    return r;
-  };
-  const checkpoint = (step: number): string => {
-    lastCkpt = saveCheckpoint(ckptDir, parts, {
-      step, method: cfg.method, backbone: cfg.backbone, numClasses: K, classNames, palette, normalize: cfg.normalize,
-      evalSize, config: cfg, torchRng: Buffer.from(torch.getRngState()).toString('base64'),
-      loaders: { source: srcLoader.consumed, target: tgtLoader.consumed }, libtorch: torch.buildInfo().version, threads, device,
-      ...(best ? { best } : {}),
-    });
-    pruneCheckpoints(ckptDir, cfg.keepLast, best ? (best as { step: number }).step : null);
-    return lastCkpt;
-  };
-
-  try {
-    for (let i = start; i < cfg.iters; i++) {
-      // Let the event loop run once per step: signals (Ctrl-C) and worker messages arrive as macrotasks, which a
-      // loop of already-resolved promises would starve.
-      await new Promise<void>((r) => setImmediate(r));
-      const ts = Date.now();
-      const sb = await srcLoader.next();
-      const tb = await tgtLoader.next();
-      if (!sb || !tb) throw new DataError('a training loader ended early');
-      const s = torch.tidy(() => {
-        const src = batchTensors(sb, device);
-        const tgt = batchTensors(tb, device);
-        return method.trainStep(i, { image: src.image, label: src.label! }, { image: tgt.image, size: [tgtSize[1], tgtSize[0]] });
-      });
-      const step = i + 1;
-      if (o.debugNanAt === step) s.seg = NaN;
-      for (const k of LOSS_KEYS) {
-        const v = s[k];
-        if (v !== undefined && !Number.isFinite(v)) {
-          throw new ClanError(`loss '${k}' is ${v} at step ${step}; stopped, the last good checkpoint is ${lastCkpt || '(none yet)'}`);
-        }
-      }
-      const secs = (Date.now() - ts) / 1000;
-      appendFileSync(metricsPath, JSON.stringify({ step, lr: s.lrG, ...(s.lrD !== undefined ? { lr_d: s.lrD } : {}),
-        ...Object.fromEntries(LOSS_KEYS.filter((k) => s[k] !== undefined).map((k) => [k, s[k]])),
-        ...(s.m !== undefined ? { m: s.m } : {}), seconds: secs }) + '\n');
-      o.progress?.(step, cfg.iters, s, (Date.now() - t0) / 1000);
-      const last = step === cfg.iters;
-      if (step % evalEvery === 0 || last) {
-        const r = await runEval(step);
-        if (last) finalEval = r;
-      }
-      if (step % cfg.checkpointEvery === 0 || last) checkpoint(step);
-      if (interrupted || o.stopAt === step) {
-        if (!(step % cfg.checkpointEvery === 0 || last)) checkpoint(step);
-        throw new Interrupted(`interrupted at step ${step}; checkpoint ${lastCkpt}; continue with: clan train --resume ${out}`);
-      }
-    }
-    if (start >= cfg.iters) {
-      lastCkpt = join(ckptDir, checkpointName(start));
-      finalEval = await runEval(start);
-    }
-  } finally {
-    process.off('SIGINT', onSigint);
-    await srcLoader.close();
-    await tgtLoader.close();
-  }
-  const result: TrainResult = { outDir: out, step: Math.max(start, cfg.iters), seconds: (Date.now() - t0) / 1000, checkpoint: lastCkpt,
-    finalEval, best, classNames, palette, method: cfg.method };
-  method.dispose();
-  parts.D?.dispose();
-  G.dispose();
-  return result;
-}
-
-/** --init: converted weights (`clan convert`, keys G.*) into G — the backbone only (heads stay random) or all. */
-export function loadInit(path: string, G: torch.Module, scope: 'backbone' | 'all', log: (l: string) => void): void {
+/** --init: converted weights (`clan convert`, keys G.*) into G — the backbone only (heads stay at init) or all. */
+export function loadInit(path: string, G: Segmentor, scope: 'backbone' | 'all', log: (l: string) => void): void {
   const st = readSafetensorsFile(path);
   const g = stripPrefix(st.tensors, 'G.');
   if (g.size === 0) throw new ClanError(`--init ${path}: no 'G.*' weights (convert PyTorch files first: clan convert IN OUT)`);
-  const wanted = scope === 'backbone' ? new Map([...g].filter(([k]) => !/^layer[56]\./.test(k))) : g;
+  const wanted = scope === 'backbone' ? new Map([...g].filter(([k]) => !G.isHeadKey(k))) : g;
   const r = G.loadStateDict(wanted, false, `--init ${path}`);
-  const missing = r.missing.filter((k) => !(scope === 'backbone' && /^layer[56]\./.test(k)) && !k.endsWith('num_batches_tracked'));
+  const missing = r.missing.filter((k) => !(scope === 'backbone' && G.isHeadKey(k)) && !k.endsWith('num_batches_tracked'));
   log(`--init ${path}: loaded ${wanted.size - r.unexpected.length} tensors (${scope})${missing.length ? `; left at init: ${missing.length}` : ''}${r.unexpected.length ? `; unused: ${r.unexpected.length}` : ''}`);
 }

@@ -1,0 +1,59 @@
+// The config reference, generated from the schema's own descriptions (one source of truth): the key table of
+// docs/config.md and of `clan train --help`. A test keeps docs/config.md equal to configMarkdown().
+import { z } from 'zod';
+import { trainSchema } from './schema.js';
+import { PRESETS } from './presets.js';
+
+export interface ConfigKey { key: string; type: string; default: string; description: string }
+
+/** Every leaf key of the training config in schema order, with its type, default and description. */
+export function configKeys(schema: z.ZodTypeAny = trainSchema, prefix = ''): ConfigKey[] {
+  const out: ConfigKey[] = [];
+  const shape = (unwrap(schema).inner as z.AnyZodObject).shape as Record<string, z.ZodTypeAny>;
+  for (const [name, field] of Object.entries(shape)) {
+    const key = prefix + name;
+    const { inner, def, optional } = unwrap(field);
+    if (inner instanceof z.ZodObject) { out.push(...configKeys(inner, `${key}.`)); continue; }
+    out.push({ key, type: typeName(inner), default: def !== undefined ? JSON.stringify(def) : optional ? '—' : '(required)', description: field.description ?? '' });
+  }
+  return out;
+}
+
+function unwrap(t: z.ZodTypeAny): { inner: z.ZodTypeAny; def: unknown; optional: boolean } {
+  let inner = t; let def: unknown; let optional = false;
+  for (;;) {
+    if (inner instanceof z.ZodDefault) { def = (inner._def as { defaultValue: () => unknown }).defaultValue(); inner = inner._def.innerType as z.ZodTypeAny; }
+    else if (inner instanceof z.ZodOptional || inner instanceof z.ZodNullable) { optional = true; inner = inner.unwrap() as z.ZodTypeAny; }
+    else return { inner, def, optional };
+  }
+}
+
+function typeName(t: z.ZodTypeAny): string {
+  if (t instanceof z.ZodEnum) return (t.options as string[]).join(' | ');
+  if (t instanceof z.ZodUnion) return (t.options as z.ZodLiteral<unknown>[]).map((o) => String(o.value)).join(' | ');
+  if (t instanceof z.ZodTuple) return '[W, H]';
+  if (t instanceof z.ZodNumber) return t.isInt ? 'integer' : 'number';
+  if (t instanceof z.ZodBoolean) return 'boolean';
+  if (t instanceof z.ZodString) return 'string';
+  return t.constructor.name;
+}
+
+/** docs/config.md: presets, then every key. */
+export function configMarkdown(): string {
+  const cell = (s: string) => s.replace(/\|/g, '\\|');
+  const rows = configKeys().map((k) => `| \`${k.key}\` | ${cell(k.type)} | \`${k.default}\` | ${cell(k.description)} |`);
+  return ['# Training configuration', '',
+    '<!-- Generated from src/config/schema.ts and src/methods/config.ts by `npm run docs`; do not edit by hand. -->', '',
+    'A config is YAML or JSON; `extends:` names a preset or another file, and `clan train --set key=value` overrides any',
+    'key below (dotted keys reach into sections). Section numbers (§) refer to [method.md](method.md).', '',
+    '## Presets', '', '| name | what |', '|---|---|',
+    ...Object.entries(PRESETS).map(([n, p]) => `| \`${n}\` | ${p.description} |`), '',
+    '## Keys', '', '| key | type | default | what, and where the default comes from |', '|---|---|---|---|', ...rows, ''].join('\n');
+}
+
+/** The key list for `clan train --help`: key, default, description, one line each. */
+export function configHelp(): string {
+  const keys = configKeys();
+  const w = Math.max(...keys.map((k) => k.key.length));
+  return keys.map((k) => `  ${k.key.padEnd(w)}  ${k.default === '—' ? '' : `[${k.default}] `}${k.description}`).join('\n');
+}

@@ -1,0 +1,116 @@
+// The checkpoint file format (docs/checkpoint.md), host side only: one safetensors file per checkpoint with a JSON
+// header under metadata.clan; a SHA-256 over all tensor bytes is verified on load. Writing the tensors of live
+// modules and optimizers is train/checkpoint.ts; reading for inference is infer/model.ts.
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, statfsSync, unlinkSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import type { HostTensor } from '../torch/dtype.js';
+import { encodeSafetensors, readSafetensorsFile } from './safetensors.js';
+import { atomicWrite, type AtomicWriteOptions } from '../util/atomic.js';
+import { CheckpointError, ClanError } from '../util/errors.js';
+import { makeDirs } from '../util/paths.js';
+
+export const CKPT_FORMAT = 'clan-checkpoint';
+
+/** An optimizer's non-tensor state: its param groups and, per parameter, the scalar entries (e.g. Adam's step). */
+export interface OptimizerMeta { groups: unknown[]; scalars: (Record<string, number> | null)[] }
+
+/** Everything in a checkpoint that is not a tensor. */
+export interface CheckpointMeta {
+  format: typeof CKPT_FORMAT;
+  version: 1;
+  step: number;                       // iterations completed
+  method: string;                     // a name in methods/registry.ts ('clan', 'adversarial', 'source-only')
+  backbone: string;
+  numClasses: number;
+  classNames: string[];
+  palette: [number, number, number][] | null;
+  normalize: 'caffe' | 'imagenet';
+  evalSize: [number, number];         // [W, H] network input at evaluation
+  config: unknown;                    // the resolved training config
+  optG: OptimizerMeta | null;
+  optD: OptimizerMeta | null;
+  torchRng: string;                   // base64 of the libtorch CPU generator state
+  loaders: { source: number; target: number };   // samples consumed (not prefetched)
+  libtorch: string;
+  threads: number;
+  best?: { step: number; miou: number };
+  device?: string;                    // where the run trained (informational: tensors are stored on the CPU and load anywhere)
+  scaler?: { scale: number; growthTracker: number }; // fp16 loss scaler (amp 'fp16' runs)
+  sha256?: string;
+}
+
+/** SHA-256 over every tensor (name, dtype, shape, bytes) in sorted-name order: independent of file layout. */
+export function tensorDigest(tensors: Map<string, HostTensor>): string {
+  const h = createHash('sha256');
+  for (const k of [...tensors.keys()].sort()) {
+    const t = tensors.get(k)!;
+    h.update(`${k}|${t.dtype}|${t.shape.join(',')}|`);
+    h.update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+  }
+  return h.digest('hex');
+}
+
+export function checkpointName(step: number): string { return `ckpt_${String(step).padStart(7, '0')}.safetensors`; }
+
+/** Refuse early when the disk cannot hold another checkpoint (plus the temp copy). */
+export function checkDiskSpace(dir: string, bytes: number): void {
+  try {
+    const s = statfsSync(dir);
+    const free = s.bavail * s.bsize;
+    if (free < bytes * 2) throw new ClanError(`not enough disk space in ${dir}: ${(free / 2 ** 20).toFixed(0)} MiB free, a checkpoint needs ${(bytes * 2 / 2 ** 20).toFixed(0)} MiB (file + temp copy)`);
+  } catch (e) {
+    if (e instanceof ClanError) throw e;
+  }
+}
+
+/** Writes `dir/ckpt_<step>.safetensors` atomically with the digest filled in; returns the path. */
+export function writeCheckpoint(dir: string, tensors: Map<string, HostTensor>, meta: Omit<CheckpointMeta, 'sha256'>, o: AtomicWriteOptions = {}): string {
+  makeDirs(dir);
+  const full: CheckpointMeta = { ...meta, sha256: tensorDigest(tensors) };
+  const bytes = encodeSafetensors(tensors, { clan: JSON.stringify(full) });
+  const path = join(dir, checkpointName(meta.step));
+  checkDiskSpace(dir, bytes.length);
+  atomicWrite(path, bytes, o);
+  return path;
+}
+
+export interface LoadedCheckpoint { path: string; meta: CheckpointMeta; tensors: Map<string, HostTensor> }
+
+/** Read and verify one checkpoint; any damage is a CheckpointError naming the file. */
+export function readCheckpoint(path: string): LoadedCheckpoint {
+  if (!existsSync(path)) throw new CheckpointError(`checkpoint ${path} does not exist`);
+  let st;
+  try { st = readSafetensorsFile(path); } catch (e) {
+    throw new CheckpointError(`checkpoint ${path} is damaged or truncated: ${(e as Error).message.split('\n')[0]}`);
+  }
+  const raw = st.metadata.clan;
+  if (!raw) throw new CheckpointError(`${path} is not a clan checkpoint (no 'clan' metadata; a converted weights file? use --init)`);
+  let meta: CheckpointMeta;
+  try { meta = JSON.parse(raw) as CheckpointMeta; } catch { throw new CheckpointError(`checkpoint ${path} has unreadable metadata`); }
+  if (meta.format !== CKPT_FORMAT) throw new CheckpointError(`${path}: format '${String(meta.format)}', expected '${CKPT_FORMAT}'`);
+  if (meta.sha256 !== tensorDigest(st.tensors)) throw new CheckpointError(`checkpoint ${path} failed its SHA-256 check (corrupted)`);
+  return { path, meta, tensors: st.tensors };
+}
+
+/** Checkpoints of a run folder, newest first (temp files of interrupted writes are ignored). */
+export function listCheckpoints(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).filter((f) => /^ckpt_\d+\.safetensors$/.test(f)).sort().reverse().map((f) => join(dir, f));
+}
+
+/** The newest checkpoint that verifies; damaged ones are reported through `warn` and skipped. */
+export function newestValidCheckpoint(dir: string, warn: (m: string) => void): LoadedCheckpoint | null {
+  for (const p of listCheckpoints(dir)) {
+    try { return readCheckpoint(p); } catch (e) { warn(`${(e as Error).message}; trying the previous one`); }
+  }
+  return null;
+}
+
+/** Delete checkpoints beyond the newest `keep`, never the best one. */
+export function pruneCheckpoints(dir: string, keep: number, bestStep: number | null): void {
+  for (const p of listCheckpoints(dir).slice(keep)) {
+    if (bestStep !== null && basename(p) === checkpointName(bestStep)) continue;
+    try { unlinkSync(p); } catch { /* already gone */ }
+  }
+}

@@ -1,0 +1,43 @@
+// Refactoring check: `node tools/iteration-digest.mjs CHECKOUT` (a built checkout: dist/ and the addon) runs 3
+// iterations of clan, adversarial, source-only and clan with detachM + CE from the parity fixture's initial weights
+// on its inputs, and prints a SHA-256 over every parameter, buffer and optimizer state plus the logged losses.
+// Two checkouts that print the same lines compute bit-identical iterations. It reads the layout before and after
+// the "house" refactor (methods/config.js or methods/uda.js; models/discriminator.js or models/deeplab.js).
+import { createHash } from 'node:crypto';
+const root = process.argv[2];
+const torch = await import(`${root}/dist/src/torch/index.js`);
+const { createGenerator } = await import(`${root}/dist/src/models/registry.js`);
+const { readSafetensorsFile } = await import(`${root}/dist/src/io/safetensors.js`);
+const { stripPrefix } = await import(`${root}/dist/src/util/prefix.js`);
+let DEF, Disc, Clan, Adv, SO;
+try { DEF = (await import(`${root}/dist/src/methods/config.js`)).DEFAULT_METHOD_CONFIG; Disc = (await import(`${root}/dist/src/models/discriminator.js`)).FCDiscriminator; }
+catch { DEF = (await import(`${root}/dist/src/methods/uda.js`)).DEFAULT_METHOD_CONFIG; Disc = (await import(`${root}/dist/src/models/deeplab.js`)).FCDiscriminator; }
+Clan = (await import(`${root}/dist/src/methods/clan.js`)).Clan;
+Adv = (await import(`${root}/dist/src/methods/adversarial.js`)).Adversarial;
+SO = (await import(`${root}/dist/src/methods/source-only.js`)).SourceOnly;
+torch.setNumThreads(1);
+const fx = new URL('../test/fixtures/clan', import.meta.url).pathname;
+const init = readSafetensorsFile(`${fx}/init.safetensors`).tensors;
+const inputs = readSafetensorsFile(`${fx}/inputs.safetensors`).tensors;
+const ex = JSON.parse((await import('node:fs')).readFileSync(`${fx}/expected.json`, 'utf8'));
+const out = [];
+for (const [name, M, extra] of [['clan', Clan, {}], ['adversarial', Adv, {}], ['source', SO, {}], ['clan-detach-ce', Clan, { detachM: true, segLoss: 'ce' }]]) {
+  const G = createGenerator('micro', ex.config.num_classes);
+  G.loadStateDict(stripPrefix(init, 'G.'), true, 'G');
+  const D = new Disc(ex.config.num_classes, ex.config.ndf);
+  D.loadStateDict(stripPrefix(init, 'D.'), true, 'D');
+  const cfg = { ...DEF, maxIter: ex.config.max_iter, warmup: ex.config.warmup, preheat: ex.config.preheat, lrG: ex.config.lr_G, lrD: ex.config.lr_D, ...extra };
+  const m = name === 'source' ? new M(G, cfg) : new M(G, cfg, D);
+  const logs = [];
+  for (let s = 1; s <= 3; s++) {
+    const inp = (n) => torch.fromHost(inputs.get(n));
+    const l = torch.tidy(() => m.trainStep(ex.steps[s - 1].i, { image: inp(`source_image_step${s}`), label: inp(`source_label_step${s}`) }, { image: inp(`target_image_step${s}`), size: [64, 96] }));
+    const losses = l.losses ?? { seg: l.seg, adv: l.adv, weight: l.weight, d_s: l.d_s, d_t: l.d_t };
+    logs.push(JSON.stringify(Object.fromEntries(Object.entries({ ...losses, m: l.m, w: l.weighted }).filter(([, v]) => v !== undefined))));
+  }
+  const h = createHash('sha256');
+  for (const [k, t] of [...G.stateDict(), ...D.stateDict()]) { const ht = t.toHost(); h.update(k); h.update(new Uint8Array(ht.data.buffer, ht.data.byteOffset, ht.data.byteLength)); }
+  for (const opt of [m.optG, m.optD].filter(Boolean)) for (const st of opt.stateDict().state) if (st) for (const [k, v] of Object.entries(st)) { h.update(k); if (v instanceof torch.Tensor) { const ht = v.toHost(); h.update(new Uint8Array(ht.data.buffer, ht.data.byteOffset, ht.data.byteLength)); } else h.update(String(v)); }
+  out.push(`${name} ${h.digest('hex')}\n  ${logs.join('\n  ')}`);
+}
+console.log(out.join('\n'));
