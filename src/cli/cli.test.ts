@@ -38,6 +38,14 @@ before(() => {
   ckpt = listCheckpoints(join(tmp, 'run', 'checkpoints'))[0]!;
 });
 
+test('train --help lists the methods from their registry and every config key with its default', () => {
+  const r = clan(['train', '--help']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /--method +source-only: G on labelled source images only/);
+  assert.match(r.stdout, /^ {2}hyper\.detachM +\[false\] true: M only weights G's adversarial loss/m);
+  assert.match(r.stdout, /^ {2}targetVal\.protocol +\[19\] classes averaged into mIoU/m);
+});
+
 test('usage errors exit 2 with one line', () => {
   assertOneLineError(clan([]), 2, /^clan: no command given; expected one of: demo, train, eval, predict/);
   assertOneLineError(clan(['trian']), 2, /^clan: unknown command 'trian' \(did you mean 'train'\?\)/);

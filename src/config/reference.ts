@@ -55,5 +55,6 @@ export function configMarkdown(): string {
 export function configHelp(): string {
   const keys = configKeys();
   const w = Math.max(...keys.map((k) => k.key.length));
-  return keys.map((k) => `  ${k.key.padEnd(w)}  ${k.default === '—' ? '' : `[${k.default}] `}${k.description}`).join('\n');
+  const def = (d: string) => (d === '—' ? '' : d === '(required)' ? '(required) ' : `[${d}] `);
+  return keys.map((k) => `  ${k.key.padEnd(w)}  ${def(k.default)}${k.description}`).join('\n');
 }

@@ -1,0 +1,42 @@
+// Every registered method through the adapter alone (what the trainer sees): it reports exactly its declared loss
+// keys, finite; dispose() frees everything it created; CLAN is the adversarial iteration plus two ingredients.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as torch from '../torch/index.js';
+import { createGenerator } from '../models/registry.js';
+import { METHODS, createMethod } from './registry.js';
+import { DEFAULT_METHOD_CONFIG } from './config.js';
+import { Adversarial } from './adversarial.js';
+import { Clan } from './clan.js';
+
+const K = 5;
+const CFG = { ...DEFAULT_METHOD_CONFIG, maxIter: 10, warmup: 0, preheat: 1, ndf: 8 };
+
+test('each method logs exactly its lossKeys (finite) and frees what it created', async () => {
+  assert.deepEqual(METHODS.names(), ['source-only', 'adversarial', 'clan']);
+  const expected: Record<string, string[]> = {
+    'source-only': ['seg'], adversarial: ['seg', 'adv', 'd_s', 'd_t'], clan: ['seg', 'adv', 'weight', 'd_s', 'd_t'],
+  };
+  for (const name of METHODS.names()) {
+    torch.manualSeed(0);
+    const image = torch.keep(torch.randn([2, 3, 32, 32]));
+    const label = torch.keep(torch.randint(0, K, [2, 32, 32]));
+    const before = torch.memoryStats().live;
+    const G = createGenerator('micro', K);
+    const m = await createMethod(name, G, CFG);
+    assert.deepEqual([...m.lossKeys], expected[name], name);
+    const log = m.trainStep(3, { image, label }, { image, size: [32, 32] });
+    assert.deepEqual(Object.keys(log.losses), m.lossKeys, `${name}: the log's keys are the declared ones, in order`);
+    for (const [k, v] of Object.entries(log.losses)) assert.ok(Number.isFinite(v) && v > 0, `${name} ${k} = ${v}`);
+    if (name !== 'source-only') assert.equal(log.weighted, name === 'clan', `${name}: weighted past the preheat`);
+    m.dispose();
+    G.dispose(); // G (and the gradients on its parameters) belongs to the caller
+    assert.equal(torch.memoryStats().live, before, `${name}: dispose() frees D, optimizer state and every step tensor`);
+    image.dispose(); label.dispose();
+  }
+});
+
+test('CLAN extends the adversarial baseline, not the other way round', () => {
+  assert.ok(Clan.prototype instanceof Adversarial);
+  assert.ok(!(Adversarial.prototype instanceof Clan));
+});
