@@ -4,7 +4,9 @@
 // Two checkouts that print the same lines compute bit-identical iterations. It reads the layout before and after
 // the "house" refactor (methods/config.js or methods/uda.js; models/discriminator.js or models/deeplab.js).
 import { createHash } from 'node:crypto';
-const root = process.argv[2];
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+const root = pathToFileURL(resolve(process.argv[2] ?? '.')).href;
 const torch = await import(`${root}/dist/src/torch/index.js`);
 const { createGenerator } = await import(`${root}/dist/src/models/registry.js`);
 const { readSafetensorsFile } = await import(`${root}/dist/src/io/safetensors.js`);

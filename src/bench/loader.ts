@@ -39,7 +39,7 @@ export interface LoaderBenchOptions {
   threads: number;   // libtorch intra-op threads (1)
 }
 
-const W = 1024, H = 512;     // Cityscapes nominal size (clan-reference.md §5.3), [W, H]
+const W = 1024, H = 512;     // Cityscapes nominal size (docs/method.md §5.3), [W, H]
 const CLASSES = 19;
 const ITERATION = 6000;      // past the preheat (5000), as bench/step.ts
 const DECODE_SAMPLES = 6;    // images timed for decode_ms_per_image

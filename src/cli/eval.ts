@@ -1,6 +1,6 @@
 // `clan eval`: one checkpoint on a labelled dataset (per-class table, or JSON), or every checkpoint of a run
 // (RUN_DIR/eval.csv, best marked; an optional separate selection split, since the official scripts select
-// checkpoints on the evaluation set itself — clan-reference.md §5.5).
+// checkpoints on the evaluation set itself — docs/method.md §5.5).
 import { join, resolve } from 'node:path';
 import { parse, str, intFlag, type Command } from './args.js';
 import { countProgress } from './progress.js';
@@ -11,7 +11,7 @@ const USAGE = `usage: clan eval --checkpoint CKPT --data TYPE:ROOT[:SPLIT] [--pr
                  [--device cpu|cuda|cuda:N] [--json]
        clan eval --run RUN_DIR --data SPEC [--select-data SPEC] [--protocol …] [--json]
 
-Evaluates as the papers do (clan-reference.md §5.3): input at the eval size (the checkpoint's, or --size),
+Evaluates as the papers do (docs/method.md §5.3): input at the eval size (the checkpoint's, or --size),
 logits of C1 + C2 upsampled to the full label size, argmax, one confusion matrix over the whole set, per-class
 IoU, mIoU = nan-mean over the protocol's classes (19; SYNTHIA: 16 or 13).
   --json         stdout holds only {"miou", "per_class_iou": {name: iou}, "protocol", "images"} (fractions)

@@ -4,7 +4,7 @@ import type { TrainConfigInput } from './schema.js';
 type Preset = Partial<TrainConfigInput> & { description: string };
 
 export const PRESETS: Record<string, Preset> = {
-  // clan-reference.md §3: the official GTA5 → Cityscapes run
+  // docs/method.md §3: the official GTA5 → Cityscapes run
   'gta5-cityscapes': {
     description: 'official CLAN GTA5 → Cityscapes: ResNet-101, 1280×720 / 1024×512, λ_local 40, 100k iterations',
     backbone: 'resnet101',

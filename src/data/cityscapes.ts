@@ -1,4 +1,4 @@
-// Cityscapes reader (clan-reference.md §5.3): ROOT/leftImg8bit/SPLIT/CITY/*_leftImg8bit.png with
+// Cityscapes reader (docs/method.md §5.3): ROOT/leftImg8bit/SPLIT/CITY/*_leftImg8bit.png with
 // ROOT/gtFine/SPLIT/CITY/*_gtFine_labelIds.png, mapped to trainIds as info.json does (default), or the
 // *_gtFine_labelTrainIds.png made by cityscapesScripts (opts.cityscapesLabels = 'labelTrainIds').
 // Target training reads split train without labels (open with labels 'none'); evaluation reads val.

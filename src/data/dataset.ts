@@ -6,7 +6,7 @@ import type { RgbImage } from './image.js';
 /** Labels of one image as trainIds, row-major [H, W]; 255 = ignore. */
 export interface LabelMap { width: number; height: number; data: Uint8Array }
 
-/** One sample at native resolution, before any resize/augmentation (clan-reference.md §5.4 comes after). */
+/** One sample at native resolution, before any resize/augmentation (docs/method.md §5.4 comes after). */
 export interface RawSample {
   index: number;
   name: string;      // stable id for logs and saved predictions, e.g. 'frankfurt/frankfurt_000000_000294'

@@ -1,4 +1,4 @@
-// GTA5 reader (clan-reference.md §5.1): ROOT/images/NNNNN.png + ROOT/labels/NNNNN.png. Labels are palette PNGs
+// GTA5 reader (docs/method.md §5.1): ROOT/images/NNNNN.png + ROOT/labels/NNNNN.png. Labels are palette PNGs
 // whose INDEX is the Cityscapes labelId (decoding them as RGB gives colours, not ids). A few real GTA5 labels
 // differ in size from their images; the reference resizes both to 1280x720 independently, so we allow it
 // (the label is resized to the crop size with NEAREST in transforms.ts) and warn once.

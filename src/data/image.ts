@@ -175,7 +175,7 @@ function samples(png: DecodedPng): Uint8Array | Uint16Array {
 /**
  * One channel of a PNG as raw values [H, W]. Palette PNGs give the palette INDEX (GTA5 labels store the
  * Cityscapes labelId there; reading colours is the classic bug). 16-bit stays 16-bit (SYNTHIA labels,
- * clan-reference.md §5.2).
+ * docs/method.md §5.2).
  */
 export function decodePlane(bytes: Uint8Array, file: string, channel = 0): Plane {
   const png = decodePng(bytes, file);

@@ -1,10 +1,10 @@
-// Class definitions and label-id mappings of the three benchmarks (clan-reference.md §5.1–5.3).
+// Class definitions and label-id mappings of the three benchmarks (docs/method.md §5.1–5.3).
 // Every dataset is mapped to the 19 Cityscapes trainIds; 255 is "ignore" everywhere.
 
 export const IGNORE_INDEX = 255;
 export const NUM_CLASSES = 19;
 
-/** The 19 trainId classes in Cityscapes order (clan-reference.md §5.3; info.json spells "motocycle"). */
+/** The 19 trainId classes in Cityscapes order (docs/method.md §5.3; info.json spells "motocycle"). */
 export const CITYSCAPES_CLASSES: readonly string[] = [
   'road', 'sidewalk', 'building', 'wall', 'fence', 'pole', 'traffic light', 'traffic sign', 'vegetation',
   'terrain', 'sky', 'person', 'rider', 'car', 'truck', 'bus', 'train', 'motorcycle', 'bicycle',
@@ -20,7 +20,7 @@ export const CITYSCAPES_PALETTE: readonly (readonly [number, number, number])[] 
 /** Cityscapes labelIds of trainIds 0..18, in order (info.json label2train; also the GTA5 label ids, §5.1). */
 export const CITYSCAPES_TRAIN_LABEL_IDS: readonly number[] = [7, 8, 11, 12, 13, 17, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 31, 32, 33];
 
-/** SYNTHIA class ids of trainIds 0..18, in order (clan-reference.md §5.2). */
+/** SYNTHIA class ids of trainIds 0..18, in order (docs/method.md §5.2). */
 export const SYNTHIA_TRAIN_IDS: readonly number[] = [3, 4, 2, 21, 5, 7, 15, 9, 6, 16, 1, 10, 17, 8, 18, 19, 20, 12, 11];
 
 /** A lookup table id → trainId of the given size; every id not listed maps to 255. */
@@ -42,7 +42,7 @@ export function mapIds(ids: Uint8Array | Uint16Array, table: Uint8Array): Uint8A
   return out;
 }
 
-/** Evaluation class subsets, as trainId index lists (clan-reference.md §5.2, §5.3). */
+/** Evaluation class subsets, as trainId index lists (docs/method.md §5.2, §5.3). */
 export const EVAL_SUBSETS: Readonly<Record<'cityscapes19' | 'synthia16' | 'synthia13', readonly number[]>> = {
   cityscapes19: Array.from({ length: 19 }, (_, i) => i),
   // 19 minus terrain (9), truck (14), train (16).

@@ -4,7 +4,7 @@
 // index perm_e[g mod N], perm_e drawn from (seed, e). Its augmentation is drawn from (seed, e, index) (rng.ts),
 // in the main thread, before dispatch: results never depend on worker count, prefetch or timing. In a batch of
 // B > 1 all samples take the random SCALE of the batch's first sample (so their sizes agree); flips stay per
-// sample. With B = 1 (the reference, clan-reference.md §3) every sample is independent.
+// sample. With B = 1 (the reference, docs/method.md §3) every sample is independent.
 // Position = samples CONSUMED by the caller (not prefetched); `state()` saves it, `startAt` resumes from it.
 import { Worker } from 'node:worker_threads';
 import { ConfigError, DataError } from '../util/errors.js';

@@ -1,5 +1,5 @@
 // Image resizing that reproduces Pillow (9.x) bit for bit, because the reference pipeline resizes with PIL
-// (clan-reference.md §5.1–5.4): Image.resize(size, BICUBIC) for images, NEAREST for labels.
+// (docs/method.md §5.1–5.4): Image.resize(size, BICUBIC) for images, NEAREST for labels.
 //
 // BICUBIC (libImaging/Resample.c): separable, horizontal pass then vertical pass, each output 8-bit. The cubic
 // kernel (a = −0.5, support 2) is stretched by the downscale factor (antialiasing), normalised per output

@@ -1,4 +1,4 @@
-// SYNTHIA-RAND-CITYSCAPES reader (clan-reference.md §5.2): ROOT/RGB/NNNNNNN.png + ROOT/GT/LABELS/NNNNNNN.png.
+// SYNTHIA-RAND-CITYSCAPES reader (docs/method.md §5.2): ROOT/RGB/NNNNNNN.png + ROOT/GT/LABELS/NNNNNNN.png.
 // Labels are 16-bit, 3-channel PNGs; the class id is channel 0 (what imageio 'PNG-FI' [:,:,0] reads).
 // Training uses all 19 classes; evaluation reports the 16/13-class subsets (labels.ts EVAL_SUBSETS).
 import { resolve } from 'node:path';

@@ -1,4 +1,4 @@
-// Preprocessing and augmentation of one sample (clan-reference.md §5.4):
+// Preprocessing and augmentation of one sample (docs/method.md §5.4):
 //   image: PIL BICUBIC resize to the nominal size × random scale (image only), RGB→BGR, minus the Caffe BGR
 //          mean, no std; → Float32Array CHW [3, H, W];
 //   label: PIL NEAREST resize to the NOMINAL size (never scaled; logits are upsampled to it) → Uint8Array [h, w];

@@ -1,5 +1,5 @@
 // End to end against the PyTorch evaluation (tools/reference/eval_reference.py, CLAN_evaluate.py + CLAN_iou.py,
-// clan-reference.md §5.3–5.4): the fixed `micro` 19-class model of test/fixtures/eval/micro19.safetensors on the
+// docs/method.md §5.3–5.4): the fixed `micro` 19-class model of test/fixtures/eval/micro19.safetensors on the
 // real Cityscapes fixture (../shared/fixtures/cityscapes, val, one 256×128 image) at input size 128×64.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// mIoU as CLAN_iou.py / AdaptSegNet compute_iou.py / ADVENT (clan-reference.md §5.3), in mmseg IoUMetric style:
+// mIoU as CLAN_iou.py / AdaptSegNet compute_iou.py / ADVENT (docs/method.md §5.3), in mmseg IoUMetric style:
 // ONE K×K confusion matrix accumulated over the whole evaluation set (dataset-level, not per-image mean),
 // rows = ground truth, columns = prediction; pixels with gt outside [0, K) (255 = ignore) are skipped.
 // IoU_c = diag / (rowsum + colsum − diag), NaN where class c is absent from both gt and prediction;

@@ -1,10 +1,10 @@
 // Key mapping between the weight files people have and our DeepLab-v2 G / FCDiscriminator D. Our module names
-// are the official ones (RoyalVane/CLAN:model/CLAN_G.py, CLAN_D.py; clan-reference.md §1.1, §1.4), so most
+// are the official ones (RoyalVane/CLAN:model/CLAN_G.py, CLAN_D.py; docs/method.md §1.1, §1.4), so most
 // mappings are prefix surgery; what matters is checking every name and shape and saying what was left out.
 // Host only: the expected names and shapes come from the caller (expectedShapes(model.stateDict())).
 //
 // Sources:
-//  - deeplab-init: DeepLab_resnet_pretrained_init-f81d91e8.pth (ImageNet+COCO, clan-reference.md §7), keys
+//  - deeplab-init: DeepLab_resnet_pretrained_init-f81d91e8.pth (ImageNet+COCO, docs/method.md §7), keys
 //    'Scale.<name>', a VOC classifier as layer5, no layer6, no num_batches_tracked (saved by torch < 0.4.1).
 //    CLAN_train.py drops the first key component and skips layer5 when num_classes == 19 (§1.1).
 //  - official-clan: GTA5_<iter>.pth = CLAN_G.state_dict() and GTA5_<iter>_D.pth = FCDiscriminator.state_dict(),
@@ -119,7 +119,7 @@ function headClasses(expected: ExpectedShapes): number | undefined {
 }
 
 /**
- * The DeepLab-v2 init (`Scale.`-prefixed) → our G. As CLAN_train.py L212-226 (clan-reference.md §1.1): the
+ * The DeepLab-v2 init (`Scale.`-prefixed) → our G. As CLAN_train.py L212-226 (docs/method.md §1.1): the
  * prefix goes, and layer5 (the init's own classifier) is skipped when num_classes == 19. Where the official code
  * would crash on a class-count mismatch (num_classes ≠ 19 and ≠ the init's), layer5 is skipped too, with a note.
  */

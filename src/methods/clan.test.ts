@@ -1,4 +1,4 @@
-// CLAN's G step with and without the gradient through M (hyper.detachM, clan-reference.md §2.3).
+// CLAN's G step with and without the gradient through M (hyper.detachM, docs/method.md §2.3).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../torch/index.js';

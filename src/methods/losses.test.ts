@@ -1,4 +1,4 @@
-// CLAN's losses and schedules on hand-computed values (clan-reference.md §2, §3).
+// CLAN's losses and schedules on hand-computed values (docs/method.md §2, §3).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../torch/index.js';

@@ -1,4 +1,4 @@
-// Schedules (clan-reference.md §3): linear warm-up for i < warmup, then poly(0.9) decay; damping 1 − i/maxIter.
+// Schedules (docs/method.md §3): linear warm-up for i < warmup, then poly(0.9) decay; damping 1 − i/maxIter.
 export interface Schedule {
   maxIter: number;  // total iterations (the poly and damping horizon)
   warmup: number;   // linear warm-up iterations (official 5000 of 100000)

@@ -44,7 +44,7 @@ export function checkClanParity(o: ParityOptions): { worstLoss: number; worstDel
   let worstDelta = 0; let worstLoss = 0;
   // Every comparison is made; the failures are reported together (worst first), so one run shows the pattern.
   const fails: { what: string; rel: number }[] = [];
-  const check = (ok: boolean, what: string, rel: number) => { if (!ok) fails.push({ what, rel }); };
+  const check: Check = (ok, what, rel) => { if (!ok) fails.push({ what, rel }); };
   const ex = JSON.parse(readFileSync(join(o.refDir, 'expected.json'), 'utf8')) as Expected;
   const init = readSafetensorsFile(fixturePath('clan/init.safetensors')).tensors;
   const inputs = readSafetensorsFile(fixturePath('clan/inputs.safetensors')).tensors;
@@ -89,27 +89,35 @@ export function checkClanParity(o: ParityOptions): { worstLoss: number; worstDel
     }
     assert.equal(checked, 43, 'trainable tensors compared (33 G + 10 D)');
     if (step > 1) assert.equal(moved, 43);
-    for (const [n, b] of G.namedBuffers()) {
-      if (!/running_(mean|var)$/.test(n)) continue;
-      const { rel } = relErr(b, st.get(`bn.G.${n}`)!);
-      check(rel <= o.bnTol, `step ${step} ${n}: rel ${rel.toExponential(2)}`, rel);
-    }
-    const sgd = clan.optG.stateDict();
-    clan.optG.uniqueParams().forEach((p, idx) => {
-      const { rel } = relErr(sgd.state[idx]!.momentum_buffer as torch.Tensor, st.get(`sgd.${gNames.get(p)}`)!);
-      check(rel <= o.stateTol[k]!, `step ${step} momentum of ${gNames.get(p)}: rel ${rel.toExponential(2)}`, rel);
-    });
-    const adam = clan.optD.stateDict();
-    clan.optD.uniqueParams().forEach((p, idx) => {
-      for (const m of ['exp_avg', 'exp_avg_sq'] as const) {
-        const { rel } = relErr(adam.state[idx]![m] as torch.Tensor, st.get(`adam.${m}.${dNames.get(p)}`)!);
-        check(rel <= o.stateTol[k]!, `step ${step} Adam ${m} of ${dNames.get(p)}: rel ${rel.toExponential(2)}`, rel);
-      }
-    });
+    checkStatistics(clan, st, step, o.bnTol, o.stateTol[k]!, { G: gNames, D: dNames }, check);
   }
   clan.dispose(); G.dispose(); D.dispose();
   for (const w of w0.values()) w.dispose();
   fails.sort((a, b) => b.rel - a.rel);
   assert.equal(fails.length, 0, `${fails.length} values outside tolerance, worst: ${fails.slice(0, 6).map((f) => f.what).join('; ')}`);
   return { worstLoss, worstDelta };
+}
+
+type Check = (ok: boolean, what: string, rel: number) => void;
+
+/** BN running statistics of G, SGD momentum of G and Adam moments of D against the reference after `step`. */
+function checkStatistics(clan: Clan, st: Map<string, HostTensor>, step: number, bnTol: number, stateTol: number,
+  names: { G: Map<torch.Tensor, string>; D: Map<torch.Tensor, string> }, check: Check): void {
+  for (const [n, b] of clan.G.namedBuffers()) {
+    if (!/running_(mean|var)$/.test(n)) continue;
+    const { rel } = relErr(b, st.get(`bn.G.${n}`)!);
+    check(rel <= bnTol, `step ${step} ${n}: rel ${rel.toExponential(2)}`, rel);
+  }
+  const sgd = clan.optG.stateDict();
+  clan.optG.uniqueParams().forEach((p, idx) => {
+    const { rel } = relErr(sgd.state[idx]!.momentum_buffer as torch.Tensor, st.get(`sgd.${names.G.get(p)}`)!);
+    check(rel <= stateTol, `step ${step} momentum of ${names.G.get(p)}: rel ${rel.toExponential(2)}`, rel);
+  });
+  const adam = clan.optD.stateDict();
+  clan.optD.uniqueParams().forEach((p, idx) => {
+    for (const m of ['exp_avg', 'exp_avg_sq'] as const) {
+      const { rel } = relErr(adam.state[idx]![m] as torch.Tensor, st.get(`adam.${m}.${names.D.get(p)}`)!);
+      check(rel <= stateTol, `step ${step} Adam ${m} of ${names.D.get(p)}: rel ${rel.toExponential(2)}`, rel);
+    }
+  });
 }

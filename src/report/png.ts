@@ -1,5 +1,5 @@
 // Small raster helpers for the report: PNG encoding (fast-png), label colourising, blending, a viridis heat-map
-// for CLAN's classifier disagreement map M (clan-reference.md: M = 1 − cos(p1, p2), in [0, 1]) and data: URIs.
+// for CLAN's classifier disagreement map M (docs/method.md §2.3: M = 1 − cos(p1, p2), in [0, 1]) and data: URIs.
 // Every image is a host array in HWC order: RGB is [H, W, 3], gray or labels [H, W].
 import { encode } from 'fast-png';
 import { DataError } from '../util/errors.js';

@@ -17,7 +17,7 @@ export function rng(seed: number): () => number {
   };
 }
 
-// Per-class IoU (percent) of clan-reference.md §6.1, GTA5 → Cityscapes, ResNet-101.
+// Per-class IoU (percent) of docs/method.md §6.1, GTA5 → Cityscapes, ResNet-101.
 const SOURCE_ONLY = [75.8, 16.8, 77.2, 12.5, 21.0, 25.5, 30.1, 20.1, 81.3, 24.6, 70.3, 53.8, 26.4, 49.9, 17.2, 25.9, 6.5, 25.3, 36.0];
 const ADAPTSEGNET = [86.5, 36.0, 79.9, 23.4, 23.3, 23.9, 35.2, 14.8, 83.4, 33.3, 75.6, 58.5, 27.6, 73.7, 32.5, 35.4, 3.9, 30.1, 28.1];
 const CLAN = [87.0, 27.1, 79.6, 27.3, 23.3, 28.3, 35.5, 24.2, 83.6, 27.4, 74.2, 58.6, 28.0, 76.2, 33.1, 36.7, 6.7, 31.9, 31.4];
@@ -73,7 +73,7 @@ export function syntheticReport(opts: SyntheticOptions = {}): ReportData {
     samples: Array.from({ length: samples }, (_, k) => sampleScene(k, size[0], size[1], rng(100 + k))),
     palette: CITYSCAPES_PALETTE.map((c) => [c[0], c[1], c[2]] as Rgb),
     disagreementRange: [0, 0.5],
-    notes: ['Synthetic data for the report tests; the per-class IoUs follow clan-reference.md §6.1.', 'mIoU is the mean over the 18 classes present in this evaluation subset.'],
+    notes: ['Synthetic data for the report tests; the per-class IoUs follow docs/method.md §6.1.', 'mIoU is the mean over the 18 classes present in this evaluation subset.'],
   };
 }
 

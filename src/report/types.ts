@@ -7,7 +7,7 @@ import type { PngBytes, Rgb } from './png.js';
 export interface MetricRow {
   step: number;
   lr: number;
-  seg: number;     // segmentation (focal) loss on source, clan-reference.md §2.1
+  seg: number;     // segmentation (focal) loss on source, docs/method.md §2.1
   adv?: number;    // generator adversarial loss on target, §2.5
   weight?: number; // weight-discrepancy loss (cos(W5, W6) + 1)·…, §2.2
   d_s?: number;    // discriminator loss on source, §2.6
@@ -35,7 +35,7 @@ export interface Sample {
   gt: PngBytes;           // colourised ground truth
   sourceOnly: PngBytes;   // colourised source-only prediction
   clan: PngBytes;         // colourised CLAN prediction
-  disagreement: PngBytes; // heat-map of M = 1 − cos(p1, p2), clan-reference.md §2.3
+  disagreement: PngBytes; // heat-map of M = 1 − cos(p1, p2), docs/method.md §2.3
 }
 
 export interface ReportData {

@@ -78,50 +78,64 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const state = o.resume ? resumeRun(out, ckptDir, cfg, data, method, threads, log) : freshRun(cfg, G, metricsPath, log);
   writeRunInfo(out, cfg, o, threads, device, state.step);
 
-  const aug = (d: TrainConfig['source']) => ({ randomScale: d.randomScale, flip: d.flip, normalize: cfg.normalize });
-  const srcLoader = new Loader({ dataset: data.src, seed: cfg.seed, batchSize: cfg.batchSize, workers: cfg.workers,
-    transform: { size: data.srcSize, ...aug(cfg.source) }, startAt: state.consumed.source });
-  const tgtLoader = new Loader({ dataset: data.tgt, seed: cfg.seed + 1, batchSize: cfg.batchSize, workers: cfg.workers,
-    transform: { size: data.tgtSize, ...aug(cfg.target) }, startAt: state.consumed.target });
+  const { srcLoader, tgtLoader } = makeLoaders(cfg, data, state.consumed);
   const run: Run = { cfg, data, G, method, device, threads, out, ckptDir, metricsPath, state, srcLoader, tgtLoader, hooks: o.hooks ?? {}, log };
+  const t0 = Date.now();
+  let finalEval: EvalResult | null;
+  try {
+    finalEval = await trainLoop(run, t0, o.progress);
+  } finally {
+    await srcLoader.close();
+    await tgtLoader.close();
+  }
+  method.dispose();
+  G.dispose();
+  return { outDir: out, step: Math.max(state.step, cfg.iters), seconds: (Date.now() - t0) / 1000, checkpoint: state.lastCkpt,
+    finalEval, best: state.best, classNames: [...data.src.classNames], palette: paletteOf(data.src), method: cfg.method };
+}
 
+/** Steps from the run's position to cfg.iters, evaluating and checkpointing on schedule; returns the final evaluation. */
+async function trainLoop(run: Run, t0: number, progress: TrainOptions['progress']): Promise<EvalResult | null> {
+  const { cfg, state } = run;
+  const start = state.step;
   let interrupted = false;
   const onSigint = () => { interrupted = true; };
   process.on('SIGINT', onSigint);
-  const start = state.step;
-  let finalEval: EvalResult | null = null;
-  const t0 = Date.now();
   try {
+    let finalEval: EvalResult | null = null;
     for (let i = start; i < cfg.iters; i++) {
       // Let the event loop run once per step: signals (Ctrl-C) and worker messages arrive as macrotasks, which a
       // loop of already-resolved promises would starve.
       await new Promise<void>((r) => setImmediate(r));
       const s = await trainOneStep(run, i);
       const step = i + 1;
-      o.progress?.(step, cfg.iters, s, (Date.now() - t0) / 1000);
+      progress?.(step, cfg.iters, s, (Date.now() - t0) / 1000);
       const last = step === cfg.iters;
-      const evalDue = step % (cfg.evalEvery ?? cfg.checkpointEvery) === 0 || last;
       const ckptDue = step % cfg.checkpointEvery === 0 || last;
-      if (evalDue) { const r = await evaluateRun(run, step); if (last) finalEval = r; }
+      if (step % (cfg.evalEvery ?? cfg.checkpointEvery) === 0 || last) { const r = await evaluateRun(run, step); if (last) finalEval = r; }
       if (ckptDue) checkpoint(run, step);
       if (interrupted || run.hooks.stopAfter?.(step)) {
         if (!ckptDue) checkpoint(run, step);
-        throw new Interrupted(`interrupted at step ${step}; checkpoint ${state.lastCkpt}; continue with: clan train --resume ${out}`);
+        throw new Interrupted(`interrupted at step ${step}; checkpoint ${state.lastCkpt}; continue with: clan train --resume ${run.out}`);
       }
     }
-    if (start >= cfg.iters) { // resumed a finished run: evaluate its last checkpoint again
-      state.lastCkpt = join(ckptDir, checkpointName(start));
-      finalEval = await evaluateRun(run, start);
-    }
+    if (start < cfg.iters) return finalEval;
+    state.lastCkpt = join(run.ckptDir, checkpointName(start)); // resumed a finished run: evaluate its last checkpoint again
+    return await evaluateRun(run, start);
   } finally {
     process.off('SIGINT', onSigint);
-    await srcLoader.close();
-    await tgtLoader.close();
   }
-  method.dispose();
-  G.dispose();
-  return { outDir: out, step: Math.max(start, cfg.iters), seconds: (Date.now() - t0) / 1000, checkpoint: state.lastCkpt,
-    finalEval, best: state.best, classNames: [...data.src.classNames], palette: paletteOf(data.src), method: cfg.method };
+}
+
+/** The source and target loaders (own seeds, augmentation per domain), positioned where the run stands. */
+function makeLoaders(cfg: TrainConfig, data: RunData, consumed: RunState['consumed']): { srcLoader: Loader; tgtLoader: Loader } {
+  const aug = (d: TrainConfig['source']) => ({ randomScale: d.randomScale, flip: d.flip, normalize: cfg.normalize });
+  return {
+    srcLoader: new Loader({ dataset: data.src, seed: cfg.seed, batchSize: cfg.batchSize, workers: cfg.workers,
+      transform: { size: data.srcSize, ...aug(cfg.source) }, startAt: consumed.source }),
+    tgtLoader: new Loader({ dataset: data.tgt, seed: cfg.seed + 1, batchSize: cfg.batchSize, workers: cfg.workers,
+      transform: { size: data.tgtSize, ...aug(cfg.target) }, startAt: consumed.target }),
+  };
 }
 
 /** Everything the steps of a run share. */

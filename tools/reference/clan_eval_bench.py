@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Times CLAN inference per image as the evaluation does it (clan-reference.md §5.3), for comparison with the TS
+"""Times CLAN inference per image as the evaluation does it (docs/method.md §5.3), for comparison with the TS
 evaluator.
 
     ${CLAN_PYTHON:-/usr/bin/python3} tools/reference/clan_eval_bench.py BACKBONE H W THREADS WARMUP ITERS [DEVICE]

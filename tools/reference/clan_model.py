@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""PyTorch reference models for CLAN, written from the spec (/work/shared/docs/clan-reference.md §1).
+"""PyTorch reference models for CLAN, written from the spec (/work/shared/docs/docs/method.md §1).
 
 Module names follow the official `RoyalVane/CLAN:model/CLAN_G.py` and `model/CLAN_D.py`, so state_dict keys
-match the official checkpoints (clan-reference.md §1.1, §1.2, §1.4):
+match the official checkpoints (docs/method.md §1.1, §1.2, §1.4):
 
     G: conv1, bn1, layer1..layer4 (Bottleneck blocks: conv1 bn1 conv2 bn2 conv3 bn3 downsample.{0,1}),
        layer5 / layer6 (Classifier_Module: conv2d_list.{0..3})
@@ -21,11 +21,11 @@ import torch.nn.functional as F
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'test', 'fixtures', 'clan')
 
-ASPP_DILATIONS = (6, 12, 18, 24)  # clan-reference.md §1.2
+ASPP_DILATIONS = (6, 12, 18, 24)  # docs/method.md §1.2
 
 
 def _frozen_bn(channels):
-    """BN with affine=True whose weight and bias never train (clan-reference.md §1.1 "BatchNorm")."""
+    """BN with affine=True whose weight and bias never train (docs/method.md §1.1 "BatchNorm")."""
     bn = nn.BatchNorm2d(channels, affine=True)
     for p in bn.parameters():
         p.requires_grad = False
@@ -33,7 +33,7 @@ def _frozen_bn(channels):
 
 
 class Bottleneck(nn.Module):
-    """Caffe-style bottleneck: the stride sits on the first 1×1 conv (clan-reference.md §1.1)."""
+    """Caffe-style bottleneck: the stride sits on the first 1×1 conv (docs/method.md §1.1)."""
     expansion = 4
 
     def __init__(self, inplanes, planes, stride=1, dilation=1, downsample=None):
@@ -80,7 +80,7 @@ class BasicBlock(nn.Module):
 
 class Classifier_Module(nn.Module):
     """DeepLab-v2 ASPP head: four 3×3 convs (dilation = padding ∈ {6,12,18,24}, bias), outputs SUMMED over
-    all four branches (clan-reference.md §1.2; AdaptSegNet's early-return bug is not reproduced)."""
+    all four branches (docs/method.md §1.2; AdaptSegNet's early-return bug is not reproduced)."""
 
     def __init__(self, inplanes, num_classes, dilations=ASPP_DILATIONS):
         super().__init__()
@@ -97,7 +97,7 @@ class Classifier_Module(nn.Module):
 
 
 class ResNet(nn.Module):
-    """DeepLab-v2 ResNet generator G (clan-reference.md §1.1-§1.3), output stride 8.
+    """DeepLab-v2 ResNet generator G (docs/method.md §1.1-§1.3), output stride 8.
 
     block_counts: blocks per stage ([3,4,23,3] = ResNet-101). base_width: stem channels and layer1 planes
     (64 official; stage planes are w, 2w, 4w, 8w). forward returns (x1, x2) = (layer5(f), layer6(f))."""
@@ -154,7 +154,7 @@ class ResNet(nn.Module):
 
 
 class FCDiscriminator(nn.Module):
-    """clan-reference.md §1.4: five 4×4 stride-2 pad-1 convs with bias, C→ndf→2ndf→4ndf→8ndf→1,
+    """docs/method.md §1.4: five 4×4 stride-2 pad-1 convs with bias, C→ndf→2ndf→4ndf→8ndf→1,
     LeakyReLU(0.2) after the first four; output is a logit map at 1/32 (upsampling happens outside)."""
 
     def __init__(self, num_classes, ndf=64):

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch reference for the CLAN training iteration (clan-reference.md §2-§4), and the parity fixtures.
+"""PyTorch reference for the CLAN training iteration (docs/method.md §2-§4), and the parity fixtures.
 
 Generalises the official iteration (CLAN_train.py L290-421) to batch size N: the focal loss averages over the
 valid pixels of the whole batch and the weight map is [N,1,H,W] (the official code hard-codes N = 1, §2.1 and
@@ -65,7 +65,7 @@ PARITY = dict(
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Schedules (clan-reference.md §3)
+# Schedules (docs/method.md §3)
 def lr_at(base, i, cfg):
     """Linear warm-up for i < warmup, then poly: base·(1 − i/max_iter)^0.9 (§3 "LR schedule")."""
     if i < cfg['warmup']:
@@ -78,7 +78,7 @@ def damping_at(i, cfg):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Losses (clan-reference.md §2)
+# Losses (docs/method.md §2)
 def up(x, size):
     """nn.Upsample(mode='bilinear', align_corners=True) to (H, W) (§1.4, §1.5)."""
     return F.interpolate(x, size=tuple(size), mode='bilinear', align_corners=True)
@@ -166,7 +166,7 @@ def set_tf32(flag):
 
 
 def clan_step(G, D, opt_g, opt_d, i, xs, ys, xt, cfg, amp='off', scaler=None):
-    """One CLAN iteration i (0-based) in the order of clan-reference.md §4. Returns the logged scalars.
+    """One CLAN iteration i (0-based) in the order of docs/method.md §4. Returns the logged scalars.
 
     amp='off' (the parity path): plain float32. amp='bf16'|'fp16': each forward+loss block runs inside
     torch.autocast(device type, dtype) and every backward() outside it; the weight-discrepancy loss (§4.5) runs

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Times one full CLAN training iteration in PyTorch (clan-reference.md §4), for comparison with `clan bench`.
+"""Times one full CLAN training iteration in PyTorch (docs/method.md §4), for comparison with `clan bench`.
 
     ${CLAN_PYTHON:-/usr/bin/python3} tools/reference/clan_step_bench.py BACKBONE H W THREADS WARMUP ITERS [DEVICE]
         [--target HxW] [--amp off|bf16|fp16] [--cudnn-benchmark 0|1] [--tf32 0|1]
@@ -33,7 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from clan_model import BACKBONES, FCDiscriminator, build_generator  # noqa: E402
 from clan_parity import PARITY, build_optimizers, clan_step, make_grad_scaler, set_tf32  # noqa: E402
 
-# Official hyper-parameters (clan-reference.md §3); the parity-only keys of PARITY are overridden here.
+# Official hyper-parameters (docs/method.md §3); the parity-only keys of PARITY are overridden here.
 BENCH = dict(PARITY, num_classes=19, ndf=64, batch=1, max_iter=100000, warmup=5000, preheat=5000,
              lr_G=2.5e-4, lr_D=1e-4)
 ITERATION = 6000  # past warm-up and preheat

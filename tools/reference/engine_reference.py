@@ -127,7 +127,7 @@ def run_optim(kind):
     if kind == 'sgd':
         opt = torch.optim.SGD([{'params': [w1, w3], 'lr': 0.1}, {'params': [w2], 'lr': 1.0}], lr=0.1, momentum=0.9, weight_decay=5e-4)
     elif kind == 'sgd_duplicates':
-        # The official CLAN optimizer lists backbone parameters several times (clan-reference.md §3) and ran on
+        # The official CLAN optimizer lists backbone parameters several times (docs/method.md §3) and ran on
         # PyTorch 1.0, whose SGD loops over the list entry by entry, adds weight decay INTO p.grad in place and
         # creates the momentum buffer on first sight. torch 1.13 batches the buffers per step, so it differs on
         # duplicates: emulate the 1.0 loop here (the TS SGD's `legacy` option).

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """PyTorch reference for src/eval/evaluate.ts: CLAN_evaluate.py + CLAN_iou.py on the Cityscapes fixture with a
-fixed small model (clan-reference.md §5.3, §5.4).
+fixed small model (docs/method.md §5.3, §5.4).
 
 The model is the `micro` generator (Bottleneck, [1, 1, 1, 1], base width 4, 19 classes) from a fixed seed,
 trained for a few SGD steps on the fixture image + label (in train mode, so the BN running statistics are

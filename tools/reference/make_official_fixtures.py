@@ -13,7 +13,7 @@ draw), so the three mappings can be cross-checked against each other and git sto
                            'Scale.<name>', a 21-class (VOC) layer5, no layer6, no num_batches_tracked
                            (pre-0.4.1 torch), legacy serialization (_use_new_zipfile_serialization=False).
                            layer5's weights are stride-0 expands of a 21-element storage: the head is
-                           skipped for 19 classes (clan-reference.md §1.1), and 4x21x128x9 real floats
+                           skipped for 19 classes (docs/method.md §1.1), and 4x21x128x9 real floats
                            would cost 387 KB.
   clan_G_module.pth        a CLAN G snapshot (GTA5_<iter>.pth, model.state_dict() of CLAN_G) saved from
                            nn.DataParallel, so every key is 'module.<name>'; 2 classes (19 would be 700 KB of

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Stores Pillow resize outputs as test fixtures for src/data/resize.ts (clan-reference.md §5.4).
+"""Stores Pillow resize outputs as test fixtures for src/data/resize.ts (docs/method.md §5.4).
 
 Run from the repo root:  /usr/bin/python3 tools/reference/make_pil_fixtures.py
 Reads the shared fixtures at ../shared/fixtures (never copied into the repo) and writes test/fixtures/pil/:

@@ -1,6 +1,6 @@
 // Optimizer base: parameter groups with their own hyper-parameters (CLAN trains its heads at 10× lr), per-
 // parameter state, and a state dict for exact resume. A parameter may appear more than once in a group (the
-// official CLAN optimizer does this, clan-reference.md §3): each entry then updates it again, sharing state.
+// official CLAN optimizer does this, docs/method.md §3): each entry then updates it again, sharing state.
 import { Tensor, type Device } from '../tensor.js';
 import { keep } from '../scope.js';
 import { noGrad } from '../runtime.js';

@@ -10,7 +10,7 @@ export interface SGDOptions {
   dampening: number;    // momentum dampening (PyTorch default 0)
   nesterov: boolean;
   // PyTorch ≤ 1.4 semantics, which the official CLAN code ran on: weight decay is added INTO p.grad in place.
-  // Identical results unless a parameter is listed twice (the official-exact preset, clan-reference.md §3).
+  // Identical results unless a parameter is listed twice (the official-exact preset, docs/method.md §3).
   legacy: boolean;
 }
 const DEFAULTS: Omit<SGDOptions, 'lr'> = { momentum: 0, weightDecay: 0, dampening: 0, nesterov: false, legacy: false };
