@@ -1,6 +1,7 @@
 // `clan bench engine|step|loader`: benchmarks print JSON lines on stdout (one per configuration).
 import { parse, intFlag, type Command } from './args.js';
 import { UsageError } from '../util/errors.js';
+import { GENERATORS } from '../models/backbones.js';
 
 function sizeFlag(v: string | boolean | undefined, flag = 'sizes'): [number, number][] | null {
   if (typeof v !== 'string') return null;
@@ -22,7 +23,7 @@ engine   the 7-layer probe net (conv/BN/ReLU, dilated conv, bilinear upsample, c
          "peak_rss_mb","torch"}; ratio = median_ms / torch_median_ms. Needs PyTorch ($CLAN_PYTHON or
          /usr/bin/python3 with torch) unless --no-compare.
 
-usage: clan bench step [--backbone resnet101|resnet50|resnet18|tiny] [--height 128] [--width 256]
+usage: clan bench step [--backbone ${GENERATORS.names().join('|')}] [--height 128] [--width 256]
                        [--target-size HxW] [--iters 5] [--warmup 1] [--threads 1] [--rounds 3]
                        [--device cpu|cuda|cuda:N] [--amp off|bf16|fp16] [--compare] [--json]
 
@@ -74,7 +75,6 @@ loader   N distinct 1024x512 PNG images + labels written to a temporary folder d
         device: { type: 'string' }, json: { type: 'boolean' }, 'target-size': { type: 'string' }, amp: { type: 'string' },
       });
       if (values.help) { console.log(this.usage); return 0; }
-      const { GENERATORS } = await import('../models/backbones.js');
       const backbone = typeof values.backbone === 'string' ? values.backbone : 'resnet101';
       GENERATORS.get(backbone);
       const amp = typeof values.amp === 'string' ? values.amp : 'off';
@@ -98,7 +98,6 @@ loader   N distinct 1024x512 PNG images + labels written to a temporary folder d
         compare: { type: 'boolean' }, device: { type: 'string' }, json: { type: 'boolean' },
       });
       if (values.help) { console.log(this.usage); return 0; }
-      const { GENERATORS } = await import('../models/backbones.js');
       const backbone = typeof values.backbone === 'string' ? values.backbone : 'resnet101';
       GENERATORS.get(backbone);
       const device = (await import('./device.js')).cliDevice('bench', typeof values.device === 'string' ? values.device : undefined);
@@ -119,7 +118,6 @@ loader   N distinct 1024x512 PNG images + labels written to a temporary folder d
         backbone: { type: 'string' }, threads: { type: 'string' }, json: { type: 'boolean' },
       });
       if (values.help) { console.log(this.usage); return 0; }
-      const { GENERATORS } = await import('../models/backbones.js');
       const backbone = typeof values.backbone === 'string' ? values.backbone : 'tiny';
       GENERATORS.get(backbone);
       const { benchLoader } = await import('../bench/loader.js');
