@@ -9,5 +9,9 @@ if (threads && /^[1-9][0-9]*$/.test(threads)) process.env.OMP_NUM_THREADS = thre
 // Idle OpenMP workers spin by default; on a shared 2-core machine that steals time from data workers.
 if (!process.env.OMP_WAIT_POLICY) process.env.OMP_WAIT_POLICY = 'PASSIVE';
 
+// libtorch's c10d logs through glog straight to stderr (e.g. a port in use, as three lines); we report every such
+// failure as one error line, so keep glog to fatal messages unless the user asks otherwise.
+if (!process.env.GLOG_minloglevel) process.env.GLOG_minloglevel = '3';
+
 const { main } = await import('../dist/src/cli/main.js');
 process.exitCode = await main(argv);

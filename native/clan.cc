@@ -293,6 +293,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterAllocator(env, exports);
   RegisterOps(env, exports);
   RegisterDevice(env, exports);
+  RegisterDist(env, exports);
   return exports;
 }
 

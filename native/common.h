@@ -36,6 +36,7 @@ std::string DevString(const at::Device& d);
 
 void RegisterOps(Napi::Env env, Napi::Object exports);
 void RegisterDevice(Napi::Env env, Napi::Object exports);
+void RegisterDist(Napi::Env env, Napi::Object exports);       // dist.cc: c10d store + Gloo process group
 void RegisterAllocator(Napi::Env env, Napi::Object exports);  // allocator.cc: allocatorStats, emptyCache
 void InstallAllocator();  // allocator.cc: the caching CPU allocator becomes libtorch's (once per addon load)
 void Register(Napi::Env env, Napi::Object exports, const char* name, int arity, Napi::Function::Callback fn);

@@ -6,7 +6,10 @@ import type { TrainHooks } from '../train/trainer.js';
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
 /** What the entry passes every command besides its arguments: test hooks for training runs (never set by `clan`). */
-export interface CommandContext { trainHooks?: TrainHooks }
+export interface CommandContext {
+  trainHooks?: TrainHooks;
+  entry?: string[];   // how to start this CLI again (data-parallel workers): the script and its own flags; default bin/clan.js
+}
 
 export interface Command {
   name: string;

@@ -8,6 +8,7 @@ export interface DoctorReport {
   libtorch: string; build: string; cuda: boolean; cudaDevices: number; threads: number; ompWaitPolicy: string | null;
   blas: string; blasLibrary: string | null; openblasCore: string | null; openblasCoretypeEnv: string | null;
   pytorch: string | null; warnings: string[];
+  distributed: string[];   // c10d backends compiled in (gloo)
   /** CUDA builds: library versions (null when absent) and each visible GPU. */
   cudaVersion: string | null; cudnnVersion: string | null; ncclVersion: string | null;
   gpus: { name: string; computeCapability: string; memoryGb: number; multiprocessors: number }[];
@@ -45,12 +46,13 @@ export async function doctorReport(): Promise<DoctorReport> {
     const d = torch.cudaDeviceInfo(`cuda:${i}`);
     return { name: d.name, computeCapability: `${d.major}.${d.minor}`, memoryGb: Math.round(d.totalMemory / 2 ** 30 * 10) / 10, multiprocessors: d.multiprocessors };
   }) : [];
+  if (!torch.dist.distBackends().includes('gloo')) warnings.push('data-parallel training is unavailable: the addon was built without the gloo headers. Fix: apt-get install -y libgloo-dev, then npm run build:native');
   if (info.cuda && nGpu > 0 && !v.headers) warnings.push('the addon was built without the CUDA runtime headers: no GPU names or memory statistics. Fix: set CUDA_HOME and rebuild (npm ci)');
   return {
     cudaVersion: torch.formatVersion('cuda', v.cuda), cudnnVersion: torch.formatVersion('cudnn', v.cudnn), ncclVersion: torch.formatVersion('nccl', v.nccl), gpus,
     libtorch: info.version, build: info.build, cuda: info.cuda, cudaDevices: nGpu,
     threads: torch.getNumThreads(), ompWaitPolicy: wait, blas, blasLibrary: lib, openblasCore: info.openblasCore,
-    openblasCoretypeEnv: coretype, pytorch: torchVersion(), warnings,
+    openblasCoretypeEnv: coretype, pytorch: torchVersion(), distributed: torch.dist.distBackends(), warnings,
   };
 }
 
@@ -61,7 +63,7 @@ export const doctor: Command = {
 
 Prints what the engine runs on: libtorch version and build, the BLAS library actually loaded and the OpenBLAS
 kernel in use, intra-op threads, OMP_WAIT_POLICY, CUDA (GPUs, compute capability, CUDA, cuDNN and NCCL
-versions), and whether PyTorch is available for comparisons
+versions), the data-parallel backends (c10d: gloo), and whether PyTorch is available for comparisons
 ($CLAN_PYTHON or /usr/bin/python3). Warnings name the fix.
 
   --json     print one JSON object on stdout`,
@@ -76,6 +78,7 @@ versions), and whether PyTorch is available for comparisons
       ['threads', String(r.threads)], ['OMP_WAIT_POLICY', r.ompWaitPolicy ?? '(unset)'],
       ['CUDA', r.cuda ? `yes (${r.cudaDevices} device(s)); CUDA ${r.cudaVersion ?? '?'}, cuDNN ${r.cudnnVersion ?? '-'}, NCCL ${r.ncclVersion ?? '-'}` : 'no (CPU-only build)'],
       ...r.gpus.map((g, i): [string, string] => [`GPU cuda:${i}`, `${g.name}, compute capability ${g.computeCapability}, ${g.memoryGb} GiB, ${g.multiprocessors} SMs`]),
+      ['distributed', r.distributed.length ? `${r.distributed.join(', ')} (c10d; clan train --nproc-per-node N)` : 'none (built without gloo)'],
       ['PyTorch', r.pytorch ?? 'not found (apt-get install -y python3-torch, or set CLAN_PYTHON)'],
     ];
     for (const [k, v] of rows) console.log(`${k.padEnd(18)} ${v}`);

@@ -15,6 +15,7 @@ const USAGE = `usage: clan train [--config FILE|PRESET] [--preset NAME] [--metho
                   [--iters N] [--batch-size N] [--seed N] [--threads N] [--workers N] [--init WEIGHTS]
                   [--device cpu|cuda|cuda:N] [--amp off|bf16|fp16] [--out DIR] [--set key=value ...]
        clan train --resume RUN_DIR [--iters N] [--set key=value ...]
+       clan train --nproc-per-node N [--nnodes M --node-rank R --master-addr HOST --master-port P] …
 
 Trains a segmentation network on a labelled source and an unlabelled target domain. Progress and the five
 losses go to stderr; RUN_DIR gets config.yaml, run.json, metrics.jsonl (one line per step: step, lr, lr_d, seg,
@@ -37,6 +38,12 @@ with ε to see how much CLAN's per-pixel weighting acts.
   --resume      continue RUN_DIR from its newest valid checkpoint (a larger --iters extends the run)
   --set k=v     override any config key, e.g. --set hyper.lambdaLocal=10 --set targetVal.protocol=16
 
+Data-parallel (README "More than one process or machine"): --nproc-per-node N starts N worker processes here
+(global batch = batchSize × processes; rank 0 logs, evaluates and checkpoints). Several machines: the same
+command on each with --nnodes M --node-rank R --master-addr HOST --master-port P (rank 0's machine and a free
+port). A worker started by another launcher (torchrun-style, SLURM srun) reads RANK, WORLD_SIZE, LOCAL_RANK,
+LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT from its environment. --set distTimeout=S bounds every wait.
+
 Ctrl-C writes a checkpoint and exits 130. Exit codes: 0 ok, 1 error, 2 usage, 130 interrupted.
 
 Config keys (--set KEY=VALUE or a config file; [default]; § = docs/method.md; the same table is docs/config.md):
@@ -52,7 +59,8 @@ export const trainCmd: Command = {
       target: { type: 'string' }, 'target-val': { type: 'string' }, backbone: { type: 'string' }, iters: { type: 'string' },
       'batch-size': { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' }, workers: { type: 'string' },
       init: { type: 'string' }, out: { type: 'string' }, set: { type: 'string', multiple: true }, resume: { type: 'string' },
-      device: { type: 'string' }, amp: { type: 'string' },
+      device: { type: 'string' }, amp: { type: 'string' }, 'nproc-per-node': { type: 'string' }, nnodes: { type: 'string' },
+      'node-rank': { type: 'string' }, 'master-addr': { type: 'string' }, 'master-port': { type: 'string' },
     });
     if (p.values.help) { console.log(USAGE); return 0; }
     const num = (k: string): number | undefined => {
@@ -91,11 +99,39 @@ export const trainCmd: Command = {
     const config = resolveConfig(inp, resumeDir ? `${resumeDir}/config.yaml` : (inp.config ?? 'config'));
     const { assertWritable } = await import('./files.js');
     assertWritable(out);
+    const nproc = num('nproc-per-node');
+    if (nproc !== undefined) {
+      if (nproc < 1) throw new UsageError('train: --nproc-per-node expects an integer ≥ 1');
+      const nnodes = num('nnodes') ?? 1;
+      const nodeRank = num('node-rank') ?? 0;
+      if (nnodes < 1 || nodeRank >= nnodes) throw new UsageError(`train: --node-rank ${nodeRank} must be below --nnodes ${nnodes}`);
+      if (nnodes > 1 && (!str(p, 'master-addr') || num('master-port') === undefined)) throw new UsageError('train: several machines need --master-addr and --master-port (rank 0\'s machine and a free port)');
+      const { launchWorkers } = await import('./launch.js');
+      return await launchWorkers({ nproc, nnodes, nodeRank, masterAddr: str(p, 'master-addr') ?? '127.0.0.1', masterPort: num('master-port') ?? null,
+        args: workerArgs(argv, out), ...(ctx.entry ? { entry: ctx.entry } : {}), ...(config.threads ? { threads: config.threads } : {}), graceSeconds: Math.min(config.distTimeout, 60) });
+    }
     const { train } = await import('../train/trainer.js');
-    const r = await train({ config, outDir: out, resume: Boolean(resumeDir), commandLine: ['train', ...argv],
-      progress: trainProgress(config.method, config.logEvery), ...(ctx.trainHooks ? { hooks: ctx.trainHooks } : {}) });
+    const { distEnvFrom } = await import('../train/ddp.js');
+    const dist = distEnvFrom(process.env);
+    const main = !dist || dist.rank === 0;
+    const r = await train({ config, outDir: out, resume: Boolean(resumeDir), commandLine: ['train', ...argv], dist,
+      ...(main ? { progress: trainProgress(config.method, config.logEvery) } : { log: () => {} }), ...(ctx.trainHooks ? { hooks: ctx.trainHooks } : {}) });
+    if (!main) return 0;
     const miou = r.finalEval ? `; target mIoU ${(r.finalEval.miou * 100).toFixed(2)}` : '';
     process.stderr.write(`done: ${r.step} steps in ${r.seconds.toFixed(0)} s${miou}; checkpoint ${r.checkpoint}\n`);
     return 0;
   },
 };
+
+/** A worker's arguments: the launcher's without its own flags, with the run folder fixed (one for all workers). */
+function workerArgs(argv: string[], out: string): string[] {
+  const own = new Set(['--nproc-per-node', '--nnodes', '--node-rank', '--master-addr', '--master-port', '--out', '--threads']);
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const name = a.split('=')[0]!;
+    if (own.has(name)) { if (!a.includes('=')) i++; continue; }
+    rest.push(a);
+  }
+  return argv.includes('--resume') || argv.some((a) => a.startsWith('--resume=')) ? rest : [...rest, '--out', out];
+}

@@ -115,3 +115,19 @@ test('a process that forgets close() still exits (idle workers are unref\'d)', (
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /got 1/);
 });
+
+test('data-parallel shards (rank r of W): disjoint samples, together the single stream in order; resumable per rank', async () => {
+  const one = { ...base(), batchSize: 1, epochs: 2 };
+  const all = (await take(new Loader(one), 100)).map((b) => [b.indices[0]!, b.epochs[0]!, b.augments[0]!.flip]);
+  assert.equal(all.length, 14);
+  const shards = await Promise.all([0, 1].map(async (rank) => (await take(new Loader({ ...one, rank, worldSize: 2 }), 100))
+    .map((b) => [b.indices[0]!, b.epochs[0]!, b.augments[0]!.flip])));
+  assert.deepEqual(shards.map((s) => s.length), [7, 7]);
+  // Global position g = k·W + r: interleaving the two shards gives the one-process stream back, augmentation included.
+  assert.deepEqual(all, all.map((_, g) => shards[g % 2]![Math.floor(g / 2)]));
+  const epoch0 = [...shards[0]!, ...shards[1]!].filter((s) => s[1] === 0).map((s) => s[0]).sort();
+  assert.deepEqual(epoch0, [0, 1, 2, 3, 4, 5, 6], 'epoch 0 split between the ranks without overlap');
+  const resumed = await take(new Loader({ ...one, rank: 1, worldSize: 2, startAt: 3 }), 100);
+  assert.deepEqual(resumed.map((b) => [b.indices[0]!, b.epochs[0]!, b.augments[0]!.flip]), shards[1]!.slice(3));
+  assert.throws(() => new Loader({ ...one, rank: 2, worldSize: 2 }), /rank 2 of worldSize 2/);
+});

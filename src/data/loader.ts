@@ -6,6 +6,9 @@
 // B > 1 all samples take the random SCALE of the batch's first sample (so their sizes agree); flips stay per
 // sample. With B = 1 (the reference, docs/method.md §3) every sample is independent.
 // Position = samples CONSUMED by the caller (not prefetched); `state()` saves it, `startAt` resumes from it.
+// Data-parallel (rank r of W, like DistributedSampler): this loader's k-th sample is global stream position
+// g = k·W + r, so the ranks read disjoint samples of every epoch and together the global stream; positions and
+// startAt count this rank's samples.
 import { Worker } from 'node:worker_threads';
 import { ConfigError, DataError } from '../util/errors.js';
 import type { Dataset } from './dataset.js';
@@ -22,7 +25,9 @@ export interface LoaderOptions {
   workers?: number;     // worker threads; 0 = decode in this thread (default 0)
   prefetch?: number;    // batches prepared ahead of the consumer when workers > 0 (default 2)
   epochs?: number;      // default Infinity: an endless stream for source/target; 1 for evaluation
-  startAt?: LoaderState | number; // resume: samples already consumed
+  startAt?: LoaderState | number; // resume: samples already consumed (by this rank)
+  rank?: number;        // data-parallel shard: this process's rank (default 0)
+  worldSize?: number;   // number of shards (default 1)
 }
 
 export interface LoaderState { seed: number; consumed: number }
@@ -110,6 +115,8 @@ export class Loader implements AsyncIterable<Batch> {
   private closed = false;
   private failed?: Error;     // a failed batch ends the stream: later next() calls rethrow it
   private readonly origin: number; // resume position; batches start here and every batchSize after
+  private readonly rank: number;
+  private readonly world: number;
 
   constructor(private readonly o: LoaderOptions) {
     this.batchSize = o.batchSize ?? 1;
@@ -120,7 +127,12 @@ export class Loader implements AsyncIterable<Batch> {
     if (N < 1) throw new ConfigError(`loader: dataset ${o.dataset.spec} is empty`);
     const epochs = o.epochs ?? Infinity;
     if (!(epochs > 0)) throw new ConfigError(`loader: epochs must be > 0, got ${epochs}`);
-    this.total = epochs * N;
+    this.rank = o.rank ?? 0;
+    this.world = o.worldSize ?? 1;
+    if (!(Number.isInteger(this.world) && this.world >= 1 && Number.isInteger(this.rank) && this.rank >= 0 && this.rank < this.world)) {
+      throw new ConfigError(`loader: rank ${o.rank} of worldSize ${o.worldSize}: expected 0 ≤ rank < worldSize`);
+    }
+    this.total = epochs === Infinity ? Infinity : Math.max(0, Math.ceil((epochs * N - this.rank) / this.world));
     const start = typeof o.startAt === 'number' ? o.startAt : o.startAt?.consumed ?? 0;
     if (typeof o.startAt === 'object' && o.startAt.seed !== o.seed) {
       throw new ConfigError(`loader: resume state was saved with seed ${o.startAt.seed} but this loader has seed ${o.seed}`);
@@ -189,9 +201,10 @@ export class Loader implements AsyncIterable<Batch> {
     return batch;
   }
 
-  /** Where stream position g points: epoch, dataset index and augmentation (batch-shared scale). */
-  private plan(g: number): { index: number; epoch: number; aug: Augment } {
+  /** Where this rank's position k points: epoch, dataset index and augmentation (batch-shared scale). */
+  private plan(k: number): { index: number; epoch: number; aug: Augment } {
     const N = this.epochLength;
+    const g = k * this.world + this.rank; // the global stream position
     const epoch = Math.floor(g / N);
     let index = g % N;
     if (this.o.shuffle ?? true) {
@@ -204,8 +217,8 @@ export class Loader implements AsyncIterable<Batch> {
       index = perm[index]!;
     }
     const aug = drawAugment(sampleRng(this.seed, epoch, index), this.o.transform);
-    const first = g - ((g - this.origin) % this.batchSize);
-    if (first !== g) aug.scale = this.augs.get(first)!.aug.scale;
+    const first = k - ((k - this.origin) % this.batchSize);
+    if (first !== k) aug.scale = this.augs.get(first)!.aug.scale;
     return { index, epoch, aug };
   }
 

@@ -31,6 +31,8 @@ export abstract class UDAMethod {
   readonly optG: torch.SGD | torch.Adam;
   /** fp16 loss scaling (amp 'fp16' only); its state is checkpointed. */
   readonly scaler: torch.GradScaler | null;
+  /** Data-parallel training sets this: averages the gradients of these parameters across processes (train/ddp.ts). */
+  gradSync: ((params: Tensor[]) => void) | null = null;
 
   constructor(readonly G: Segmentor, readonly cfg: MethodConfig) {
     this.scaler = cfg.amp === 'fp16' ? new torch.GradScaler() : null;
@@ -73,8 +75,12 @@ export abstract class UDAMethod {
     scaled.dispose();
   }
 
-  /** Steps the optimizers in order; with the fp16 scaler each unscales first and skips on inf/NaN gradients. */
+  /**
+   * Steps the optimizers in order; with the fp16 scaler each unscales first and skips on inf/NaN gradients.
+   * Data-parallel: all their gradients are averaged across processes first (one call, so it can bucket them).
+   */
   protected stepAll(...opts: (torch.SGD | torch.Adam)[]): void {
+    this.gradSync?.(opts.flatMap((o) => o.uniqueParams()));
     if (!this.scaler) { for (const o of opts) o.step(); return; }
     for (const o of opts) this.scaler.step(o);
     this.scaler.update();

@@ -4,6 +4,7 @@ export * from './tensor.js';
 export { tidy, keep } from './scope.js';
 export * from './runtime.js';
 export * from './device.js';
+export * as dist from './dist.js';
 export { GradScaler, GRAD_SCALER_DEFAULTS, type GradScalerOptions, type GradScalerState } from './amp.js';
 export * as F from './functional.js';
 export * as init from './nn/init.js';

@@ -14,7 +14,7 @@ import { Loader, type Batch } from '../data/loader.js';
 import { createGenerator } from '../models/registry.js';
 import type { Segmentor } from '../models/segmentor.js';
 import { createMethod } from '../methods/registry.js';
-import type { StepLog, UDAMethod } from '../methods/uda.js';
+import type { MethodParts, StepLog, UDAMethod } from '../methods/uda.js';
 import { methodConfig } from '../config/load.js';
 import type { TrainConfig } from '../config/schema.js';
 import { evaluate, perClassIou, type EvalResult } from '../eval/evaluate.js';
@@ -25,6 +25,7 @@ import { makeDirs, packageRoot } from '../util/paths.js';
 import { stripPrefix } from '../util/prefix.js';
 import { restoreParts, saveCheckpoint } from './checkpoint.js';
 import { Interrupted } from './interrupted.js';
+import { agreeOnStep, broadcastModules, gradientAverager, missingRanks, type DistEnv } from './ddp.js';
 export { Interrupted };
 
 /** Points where a test may act on a run; production code never sets them. */
@@ -32,6 +33,7 @@ export interface TrainHooks {
   afterStep?: (step: number, log: StepLog) => void;   // before the losses are checked (e.g. make one NaN)
   stopAfter?: (step: number) => boolean;              // true: behave as if Ctrl-C came during this step
   midCheckpointWrite?: (path: string) => void;        // half-way through writing a checkpoint file
+  afterRun?: (parts: MethodParts) => void;            // after the last step, before the modules are freed
 }
 
 export interface TrainOptions {
@@ -42,6 +44,8 @@ export interface TrainOptions {
   log?: (line: string) => void;                 // progress/logs (stderr)
   progress?: (step: number, total: number, s: StepLog, secs: number) => void;
   hooks?: TrainHooks;
+  /** Data-parallel: this process's place (from the torchrun environment, train/ddp.ts); absent = one process. */
+  dist?: DistEnv | null;
 }
 
 export interface TrainResult {
@@ -60,12 +64,24 @@ interface RunData {
 interface RunState { step: number; consumed: { source: number; target: number }; best: { step: number; miou: number } | null; lastCkpt: string }
 
 export async function train(o: TrainOptions): Promise<TrainResult> {
+  const dist = o.dist ?? null;
+  if (dist) torch.dist.initProcessGroup({ ...dist, timeoutMs: o.config.distTimeout * 1000 });
+  try {
+    return await trainProcess(o, dist);
+  } finally {
+    if (dist) torch.dist.destroyProcessGroup();
+  }
+}
+
+async function trainProcess(o: TrainOptions, dist: DistEnv | null): Promise<TrainResult> {
   const cfg = o.config;
+  const main = !dist || dist.rank === 0; // rank 0 alone logs, evaluates, writes metrics and checkpoints
   const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
   const out = resolve(o.outDir);
   const ckptDir = join(out, 'checkpoints');
   makeDirs(ckptDir);
-  const threads = cfg.threads ?? availableParallelism();
+  // Data-parallel processes on one machine share its cores (torchrun sets OMP_NUM_THREADS=1; we divide).
+  const threads = cfg.threads ?? Math.max(1, Math.floor(availableParallelism() / (dist?.localWorldSize ?? 1)));
   torch.setNumThreads(threads);
 
   const data = openData(cfg, log);
@@ -75,19 +91,27 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const G = createGenerator(cfg.backbone, data.numClasses).to(device);
   const method = await createMethod(cfg.method, G, methodConfig(cfg));
   const metricsPath = join(out, 'metrics.jsonl');
-  const state = o.resume ? resumeRun(out, ckptDir, cfg, data, method, threads, log) : freshRun(cfg, G, metricsPath, log);
-  writeRunInfo(out, cfg, o, threads, device, state.step);
+  const state = o.resume ? resumeRun(out, ckptDir, cfg, data, method, threads, log, main) : freshRun(cfg, G, metricsPath, log, main);
+  if (main) writeRunInfo(out, cfg, o, threads, device, state.step, dist?.worldSize ?? 1);
+  if (dist) {
+    broadcastModules([G, ...(method.parts().D ? [method.parts().D!] : [])]); // DDP's start: rank 0's weights everywhere
+    method.gradSync = gradientAverager(dist.worldSize);
+  }
 
-  const { srcLoader, tgtLoader } = makeLoaders(cfg, data, state.consumed);
-  const run: Run = { cfg, data, G, method, device, threads, out, ckptDir, metricsPath, state, srcLoader, tgtLoader, hooks: o.hooks ?? {}, log };
+  const { srcLoader, tgtLoader } = makeLoaders(cfg, data, state.consumed, dist);
+  const run: Run = { cfg, data, G, method, device, threads, out, ckptDir, metricsPath, state, srcLoader, tgtLoader, hooks: o.hooks ?? {}, log, dist, main };
   const t0 = Date.now();
   let finalEval: EvalResult | null;
   try {
-    finalEval = await trainLoop(run, t0, o.progress);
+    finalEval = await trainLoop(run, t0, main ? o.progress : undefined);
+  } catch (e) {
+    if (dist && e instanceof torch.dist.DistError) throw await peerFailure(run, e);
+    throw e;
   } finally {
     await srcLoader.close();
     await tgtLoader.close();
   }
+  run.hooks.afterRun?.(method.parts());
   method.dispose();
   G.dispose();
   return { outDir: out, step: Math.max(state.step, cfg.iters), seconds: (Date.now() - t0) / 1000, checkpoint: state.lastCkpt,
@@ -107,14 +131,14 @@ async function trainLoop(run: Run, t0: number, progress: TrainOptions['progress'
       // Let the event loop run once per step: signals (Ctrl-C) and worker messages arrive as macrotasks, which a
       // loop of already-resolved promises would starve.
       await new Promise<void>((r) => setImmediate(r));
-      const s = await trainOneStep(run, i);
       const step = i + 1;
+      const { log: s, stop } = await trainOneStep(run, i, () => interrupted || run.hooks.stopAfter?.(step) === true);
       progress?.(step, cfg.iters, s, (Date.now() - t0) / 1000);
       const last = step === cfg.iters;
       const ckptDue = step % cfg.checkpointEvery === 0 || last;
       if (step % (cfg.evalEvery ?? cfg.checkpointEvery) === 0 || last) { const r = await evaluateRun(run, step); if (last) finalEval = r; }
       if (ckptDue) checkpoint(run, step);
-      if (interrupted || run.hooks.stopAfter?.(step)) {
+      if (stop) {
         if (!ckptDue) checkpoint(run, step);
         throw new Interrupted(`interrupted at step ${step}; checkpoint ${state.lastCkpt}; continue with: clan train --resume ${run.out}`);
       }
@@ -128,13 +152,16 @@ async function trainLoop(run: Run, t0: number, progress: TrainOptions['progress'
 }
 
 /** The source and target loaders (own seeds, augmentation per domain), positioned where the run stands. */
-function makeLoaders(cfg: TrainConfig, data: RunData, consumed: RunState['consumed']): { srcLoader: Loader; tgtLoader: Loader } {
+function makeLoaders(cfg: TrainConfig, data: RunData, consumed: RunState['consumed'], dist: DistEnv | null): { srcLoader: Loader; tgtLoader: Loader } {
   const aug = (d: TrainConfig['source']) => ({ randomScale: d.randomScale, flip: d.flip, normalize: cfg.normalize });
+  // Checkpoints count samples of the global stream, so a run resumes with any world size (at a batch boundary).
+  const world = dist?.worldSize ?? 1;
+  const shard = { rank: dist?.rank ?? 0, worldSize: world };
   return {
-    srcLoader: new Loader({ dataset: data.src, seed: cfg.seed, batchSize: cfg.batchSize, workers: cfg.workers,
-      transform: { size: data.srcSize, ...aug(cfg.source) }, startAt: consumed.source }),
-    tgtLoader: new Loader({ dataset: data.tgt, seed: cfg.seed + 1, batchSize: cfg.batchSize, workers: cfg.workers,
-      transform: { size: data.tgtSize, ...aug(cfg.target) }, startAt: consumed.target }),
+    srcLoader: new Loader({ dataset: data.src, seed: cfg.seed, batchSize: cfg.batchSize, workers: cfg.workers, ...shard,
+      transform: { size: data.srcSize, ...aug(cfg.source) }, startAt: Math.floor(consumed.source / world) }),
+    tgtLoader: new Loader({ dataset: data.tgt, seed: cfg.seed + 1, batchSize: cfg.batchSize, workers: cfg.workers, ...shard,
+      transform: { size: data.tgtSize, ...aug(cfg.target) }, startAt: Math.floor(consumed.target / world) }),
   };
 }
 
@@ -143,6 +170,7 @@ interface Run {
   cfg: TrainConfig; data: RunData; G: Segmentor; method: UDAMethod; device: torch.Device; threads: number;
   out: string; ckptDir: string; metricsPath: string; state: RunState; srcLoader: Loader; tgtLoader: Loader;
   hooks: TrainHooks; log: (l: string) => void;
+  dist: DistEnv | null; main: boolean;   // data-parallel place; main = rank 0 (or the only process)
 }
 
 /** Opens source, target and validation sets; they must agree on the class count. */
@@ -170,14 +198,14 @@ function paletteOf(ds: Dataset): [number, number, number][] | null {
 }
 
 /** A new run: optional --init weights, an empty metrics log. */
-function freshRun(cfg: TrainConfig, G: Segmentor, metricsPath: string, log: (l: string) => void): RunState {
-  if (cfg.init) loadInit(cfg.init, G, cfg.initScope, log);
-  writeFileSync(metricsPath, '');
+function freshRun(cfg: TrainConfig, G: Segmentor, metricsPath: string, log: (l: string) => void, main: boolean): RunState {
+  if (cfg.init && main) loadInit(cfg.init, G, cfg.initScope, log); // data-parallel: the other ranks receive it by broadcast
+  if (main) writeFileSync(metricsPath, '');
   return { step: 0, consumed: { source: 0, target: 0 }, best: null, lastCkpt: '' };
 }
 
 /** --resume: the newest valid checkpoint restores modules, optimizers, RNG and loader positions. */
-function resumeRun(out: string, ckptDir: string, cfg: TrainConfig, data: RunData, method: UDAMethod, threads: number, log: (l: string) => void): RunState {
+function resumeRun(out: string, ckptDir: string, cfg: TrainConfig, data: RunData, method: UDAMethod, threads: number, log: (l: string) => void, main: boolean): RunState {
   const ck = newestValidCheckpoint(ckptDir, log);
   if (!ck) throw new ClanError(`--resume ${out}: no valid checkpoint in ${ckptDir}`);
   if (ck.meta.backbone !== cfg.backbone || ck.meta.numClasses !== data.numClasses) {
@@ -186,21 +214,21 @@ function resumeRun(out: string, ckptDir: string, cfg: TrainConfig, data: RunData
   restoreParts(ck, method.parts());
   torch.setRngState(new Uint8Array(Buffer.from(ck.meta.torchRng, 'base64')));
   const step = ck.meta.step;
-  if (ck.meta.threads !== threads) log(`warning: the run used ${ck.meta.threads} threads, now ${threads}: results stay correct but are no longer bit-identical to an uninterrupted run`);
+  if (main && ck.meta.threads !== threads) log(`warning: the run used ${ck.meta.threads} threads, now ${threads}: results stay correct but are no longer bit-identical to an uninterrupted run`);
   // Keep the log consistent with the restored state: drop lines written after the checkpoint.
   const metricsPath = join(out, 'metrics.jsonl');
-  if (existsSync(metricsPath)) {
+  if (main && existsSync(metricsPath)) {
     const kept = readFileSync(metricsPath, 'utf8').split('\n').filter((l) => l && (JSON.parse(l) as { step: number }).step <= step);
     writeFileSync(metricsPath, kept.map((l) => l + '\n').join(''));
   }
-  log(`resuming ${out} from ${ck.path} (step ${step})`);
+  if (main) log(`resuming ${out} from ${ck.path} (step ${step})`);
   return { step, consumed: ck.meta.loaders, best: ck.meta.best ?? null, lastCkpt: '' };
 }
 
 /** config.yaml (the resolved config) and run.json (code version, engine, threads, device, command line). */
-function writeRunInfo(out: string, cfg: TrainConfig, o: TrainOptions, threads: number, device: torch.Device, start: number): void {
+function writeRunInfo(out: string, cfg: TrainConfig, o: TrainOptions, threads: number, device: torch.Device, start: number, worldSize: number): void {
   writeFileSync(join(out, 'config.yaml'), YAML.stringify(cfg));
-  writeFileSync(join(out, 'run.json'), JSON.stringify({ git: gitHash(), libtorch: torch.buildInfo().version, threads, device, amp: cfg.amp,
+  writeFileSync(join(out, 'run.json'), JSON.stringify({ git: gitHash(), libtorch: torch.buildInfo().version, threads, device, amp: cfg.amp, worldSize,
     command: o.commandLine ?? process.argv.slice(2), resumedAt: o.resume ? start : null, time: new Date().toISOString() }, null, 2) + '\n');
 }
 
@@ -208,8 +236,11 @@ function gitHash(): string | null {
   try { return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: packageRoot(), encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim(); } catch { return null; }
 }
 
-/** Iteration i: two batches on the device, one method step, the losses checked and appended to metrics.jsonl. */
-async function trainOneStep(run: Run, i: number): Promise<StepLog> {
+/**
+ * Iteration i: two batches on the device, one method step, the losses checked and appended to metrics.jsonl.
+ * Data-parallel: the logged losses are the mean over ranks, and `stop` is true on every rank if it is on any.
+ */
+async function trainOneStep(run: Run, i: number, wantStop: () => boolean): Promise<{ log: StepLog; stop: boolean }> {
   const ts = Date.now();
   const sb = await run.srcLoader.next();
   const tb = await run.tgtLoader.next();
@@ -222,23 +253,31 @@ async function trainOneStep(run: Run, i: number): Promise<StepLog> {
   });
   const step = i + 1;
   run.hooks.afterStep?.(step, s);
+  let stop = wantStop();
+  if (run.dist) {
+    const keys = run.method.lossKeys.filter((k) => s.losses[k] !== undefined);
+    const a = agreeOnStep([...keys.map((k) => s.losses[k]!), s.m ?? 0], stop, run.dist.worldSize);
+    keys.forEach((k, j) => { s.losses[k] = a.values[j]!; });
+    if (s.m !== undefined) s.m = a.values[keys.length]!;
+    stop = a.stop;
+  }
   for (const k of run.method.lossKeys) {
     const v = s.losses[k];
     if (v !== undefined && !Number.isFinite(v)) {
       throw new ClanError(`loss '${k}' is ${v} at step ${step}; stopped, the last good checkpoint is ${run.state.lastCkpt || '(none yet)'}`);
     }
   }
-  appendFileSync(run.metricsPath, JSON.stringify({ step, lr: s.lrG, ...(s.lrD !== undefined ? { lr_d: s.lrD } : {}),
+  if (run.main) appendFileSync(run.metricsPath, JSON.stringify({ step, lr: s.lrG, ...(s.lrD !== undefined ? { lr_d: s.lrD } : {}),
     ...Object.fromEntries(run.method.lossKeys.filter((k) => s.losses[k] !== undefined).map((k) => [k, s.losses[k]])),
     ...(s.m !== undefined ? { m: s.m } : {}), seconds: (Date.now() - ts) / 1000 }) + '\n');
-  return s;
+  return { log: s, stop };
 }
 
 /** Evaluates G on the target validation split (if any), logs it, and tracks the best mIoU. */
 async function evaluateRun(run: Run, step: number): Promise<EvalResult | null> {
   const { val, evalSize, src } = run.data;
   const tv = run.cfg.targetVal;
-  if (!val || !tv) return null;
+  if (!val || !tv || !run.main) return null;
   const r = await evaluate(run.G, val, { size: evalSize, protocol: tv.protocol, normalize: run.cfg.normalize, device: run.device,
     ...(tv.limit ? { limit: tv.limit } : {}) });
   appendFileSync(run.metricsPath, JSON.stringify({ step, eval: { miou: r.miou, per_class_iou: perClassIou(r, src.classNames), images: r.images } }) + '\n');
@@ -246,15 +285,24 @@ async function evaluateRun(run: Run, step: number): Promise<EvalResult | null> {
   return r;
 }
 
+/** A collective failed: name the ranks that are gone (train/ddp.ts missingRanks) in one line. */
+async function peerFailure(run: Run, e: Error): Promise<ClanError> {
+  const gone = await missingRanks(run.dist!.rank, run.dist!.worldSize);
+  const who = gone === 'store' ? 'rank 0 (the rendezvous host)' : gone.length ? `rank ${gone.join(', ')}` : 'a rank';
+  return new ClanError(`${who} died or stopped responding (${e.message}); the last checkpoint is ${run.state.lastCkpt || '(none yet)'}; continue with: clan train --resume ${run.out}`);
+}
+
 /** Saves everything exact resume needs, then prunes to keepLast + the best. */
 function checkpoint(run: Run, step: number): void {
   const { cfg, data, state } = run;
+  const world = run.dist?.worldSize ?? 1;
+  if (!run.main) { state.lastCkpt = join(run.ckptDir, checkpointName(step)); return; }
   const hook = run.hooks.midCheckpointWrite;
   state.lastCkpt = saveCheckpoint(run.ckptDir, run.method.parts(), {
     step, method: cfg.method, backbone: cfg.backbone, numClasses: data.numClasses, classNames: [...data.src.classNames],
     palette: paletteOf(data.src), normalize: cfg.normalize, evalSize: data.evalSize, config: cfg,
     torchRng: Buffer.from(torch.getRngState()).toString('base64'),
-    loaders: { source: run.srcLoader.consumed, target: run.tgtLoader.consumed }, libtorch: torch.buildInfo().version,
+    loaders: { source: run.srcLoader.consumed * world, target: run.tgtLoader.consumed * world }, libtorch: torch.buildInfo().version,
     threads: run.threads, device: run.device, ...(state.best ? { best: state.best } : {}),
   }, hook ? { midWrite: () => hook(join(run.ckptDir, checkpointName(step))) } : {});
   pruneCheckpoints(run.ckptDir, cfg.keepLast, state.best?.step ?? null);
