@@ -14,6 +14,7 @@
 #endif
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/csrc/autograd/custom_function.h>
 #endif
 
 namespace clan {
@@ -57,6 +58,68 @@ std::shared_ptr<::gloo::transport::Device> MakeDevice(const std::string& host, c
   if (host == "localhost" || host.rfind("127.", 0) == 0) return ::c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1");
   return ::c10d::ProcessGroupGloo::createDefaultDevice();
 }
+// Sum a small tensor across ranks, synchronously (inside forward/backward of SyncBN).
+void AllreduceNow(at::Tensor& t) {
+  std::vector<at::Tensor> v{t};
+  g->pg->allreduce(v, ::c10d::AllreduceOptions())->wait(g->timeout);
+}
+
+// Synchronised batch norm (torch.nn.SyncBatchNorm's math, training mode): the batch statistics are over every
+// rank's batch (sum, sum of squares and count all-reduced, in double), and the backward all-reduces Σdy and
+// Σdy·(x − μ) so that each rank's input gradient is the exact gradient of the whole batch. Weight and bias
+// gradients stay local: data-parallel averaging sums them like every other parameter.
+struct SyncBN : public torch::autograd::Function<SyncBN> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w, const at::Tensor& b,
+                            at::Tensor rm, at::Tensor rv, double momentum, double eps) {
+    const int64_t C = x.size(1);
+    std::vector<int64_t> dims{0};
+    for (int64_t d = 2; d < x.dim(); d++) dims.push_back(d);
+    std::vector<int64_t> shape(x.dim(), 1);
+    shape[1] = C;
+    at::Tensor xd = x.to(at::kDouble);
+    at::Tensor stats = at::cat({xd.sum(dims), (xd * xd).sum(dims), at::full({1}, static_cast<double>(x.numel() / C), xd.options())});
+    AllreduceNow(stats);
+    const double M = stats[2 * C].item<double>();
+    at::Tensor mean = stats.slice(0, 0, C) / M;
+    at::Tensor var = (stats.slice(0, C, 2 * C) / M - mean * mean).clamp_min(0);
+    at::Tensor invstd = (var + eps).rsqrt();
+    {
+      at::NoGradGuard ng;
+      if (rm.defined()) rm.mul_(1 - momentum).add_(mean.to(rm.scalar_type()) * momentum);
+      if (rv.defined()) rv.mul_(1 - momentum).add_((var * (M / std::max(M - 1, 1.0))).to(rv.scalar_type()) * momentum);
+    }
+    at::Tensor meanF = mean.to(x.scalar_type()).view(shape), invF = invstd.to(x.scalar_type()).view(shape);
+    at::Tensor y = (x - meanF) * invF;
+    if (w.defined()) y = y * w.view(shape);
+    if (b.defined()) y = y + b.view(shape);
+    ctx->save_for_backward({x, w, meanF, invF});
+    ctx->saved_data["M"] = M;
+    ctx->saved_data["wgrad"] = w.defined() && w.requires_grad();
+    ctx->saved_data["bgrad"] = b.defined() && b.requires_grad();
+    return y;
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    const at::Tensor &x = saved[0], &w = saved[1], &mean = saved[2], &invstd = saved[3];
+    const double M = ctx->saved_data["M"].toDouble();
+    at::Tensor dy = grads[0];
+    const int64_t C = x.size(1);
+    std::vector<int64_t> dims{0};
+    for (int64_t d = 2; d < x.dim(); d++) dims.push_back(d);
+    at::Tensor xmu = x - mean;
+    at::Tensor sumDy = dy.sum(dims), sumDyXmu = (dy * xmu).sum(dims);
+    at::Tensor inv1 = invstd.view({C});
+    at::Tensor gw = ctx->saved_data["wgrad"].toBool() ? sumDyXmu * inv1 : at::Tensor();
+    at::Tensor gb = ctx->saved_data["bgrad"].toBool() ? sumDy.clone() : at::Tensor();
+    at::Tensor both = at::cat({sumDy, sumDyXmu}).to(at::kDouble);
+    AllreduceNow(both);
+    at::Tensor meanDy = (both.slice(0, 0, C) / M).to(x.scalar_type()).view_as(mean);
+    at::Tensor meanDyXmu = (both.slice(0, C, 2 * C) / M).to(x.scalar_type()).view_as(mean);
+    at::Tensor scale = w.defined() ? invstd * w.view_as(mean) : invstd;
+    at::Tensor dx = (dy - meanDy - xmu * invstd * invstd * meanDyXmu) * scale;
+    return {dx, gw, gb, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
 }  // namespace
 #endif
 
@@ -173,6 +236,22 @@ void RegisterDist(Napi::Env env, Napi::Object exports) {
     Need(env);
     Wait(env, g->pg->barrier(::c10d::BarrierOptions()), "barrier");
     return env.Undefined();
+#else
+    return NoGloo(env);
+#endif
+  CLAN_END;
+  // syncBatchNorm(x, weight?, bias?, runningMean?, runningVar?, momentum, eps): training-mode BN over all ranks.
+  CLAN_FN(distSyncBatchNorm, 7)
+#ifdef CLAN_HAS_GLOO
+    Need(env);
+    try {
+      return Wrap(env, SyncBN::apply(T(info[0]), OptT(info[1]), OptT(info[2]), OptT(info[3]), OptT(info[4]),
+                                     info[5].As<Napi::Number>().DoubleValue(), info[6].As<Napi::Number>().DoubleValue()));
+    } catch (const c10::Error& e) {
+      throw;
+    } catch (const std::exception& e) {
+      throw Napi::Error::New(env, std::string("distributed sync batch norm failed on rank ") + std::to_string(g->rank) + ": " + Clean(e.what()));
+    }
 #else
     return NoGloo(env);
 #endif

@@ -32,6 +32,12 @@ export function batchNorm(x: Tensor, o: BatchNormOptions = {}): Tensor {
     o.training ?? false, o.momentum ?? 0.1, o.eps ?? 1e-5));
 }
 
+/** Training-mode batch norm over every data-parallel rank's batch (torch.nn.SyncBatchNorm; needs torch.dist initialised). */
+export function syncBatchNorm(x: Tensor, o: BatchNormOptions = {}): Tensor {
+  return new Tensor(native.distSyncBatchNorm(x.handle, o.weight?.handle, o.bias?.handle, o.runningMean?.handle, o.runningVar?.handle,
+    o.momentum ?? 0.1, o.eps ?? 1e-5));
+}
+
 export interface PoolOptions { stride?: Pair; padding?: Pair; dilation?: Pair; ceilMode?: boolean }
 export function maxPool2d(x: Tensor, kernel: Pair, o: PoolOptions = {}): Tensor {
   need4d(x, 'maxPool2d');

@@ -9,7 +9,7 @@ export { GradScaler, GRAD_SCALER_DEFAULTS, type GradScalerOptions, type GradScal
 export * as F from './functional.js';
 export * as init from './nn/init.js';
 export { Module, type Layer, type LoadResult } from './nn/module.js';
-export { Conv2d, BatchNorm2d, ReLU, LeakyReLU, MaxPool2d, Sequential, ModuleList } from './nn/layers.js';
+export { Conv2d, BatchNorm2d, ReLU, LeakyReLU, MaxPool2d, Sequential, ModuleList, convertSyncBatchNorm } from './nn/layers.js';
 export { Optimizer, type OptimizerState, type ParamState } from './optim/optimizer.js';
 export { SGD, type SGDOptions } from './optim/sgd.js';
 export { Adam, type AdamOptions } from './optim/adam.js';

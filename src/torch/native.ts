@@ -56,7 +56,8 @@ export interface Native {
   // native/dist.cc: c10d TCPStore + one Gloo process group per process (each call throws without the gloo headers)
   distBackends(): string[]; distInit(host: string, port: number, rank: number, worldSize: number, timeoutMs: number, iface: string): void;
   distDestroy(): void; distAllreduceStart(ts: H[]): number; distWait(id: number): void; distBroadcast(ts: H[], root: number): void;
-  distAllgather(t: H): H[]; distBarrier(): void; distStoreSet(key: string, value: string): void; distStoreCheck(key: string): boolean;
+  distAllgather(t: H): H[]; distBarrier(): void;
+  distSyncBatchNorm(x: H, w: OptH, b: OptH, rm: OptH, rv: OptH, momentum: number, eps: number): H; distStoreSet(key: string, value: string): void; distStoreCheck(key: string): boolean;
 
   empty(shape: number[], dt: Num, dev: string): H; zeros(shape: number[], dt: Num, dev: string): H;
   ones(shape: number[], dt: Num, dev: string): H; full(shape: number[], v: number, dt: Num, dev: string): H;
@@ -118,7 +119,7 @@ export const NATIVE_ARITY = {
   autocastExit: 3, autocastEnabled: 1, cudaSynchronize: 1, cudaVersions: 0,
   cudaDeviceInfo: 1, cudaMemoryStats: 1, cudaResetPeakMemoryStats: 1, cudaEmptyCache: 0,
   // native/dist.cc
-  distBackends: 0, distInit: 6, distDestroy: 0, distAllreduceStart: 1, distWait: 1, distBroadcast: 2, distAllgather: 1, distBarrier: 0,
+  distBackends: 0, distInit: 6, distDestroy: 0, distAllreduceStart: 1, distWait: 1, distBroadcast: 2, distAllgather: 1, distBarrier: 0, distSyncBatchNorm: 7,
   distStoreSet: 2, distStoreCheck: 1,
   // native/ops.cc
   empty: 3, zeros: 3, ones: 3, full: 4, arange: 5, rand: 3, randn: 3, randint: 5, randperm: 3,

@@ -4,13 +4,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { encode as encodePng } from 'fast-png';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../util/paths.js';
 import { distBackends } from '../torch/dist.js';
 import { readCheckpoint, listCheckpoints } from '../io/checkpoint.js';
+import { Rng } from '../data/rng.js';
 
 const CLAN = join(packageRoot(), 'bin', 'clan.js');
 const ENTRY = join(packageRoot(), 'dist', 'src', 'cli', 'testing.js');
@@ -101,5 +103,54 @@ test('--nproc-per-node 2: the launcher starts both workers, prefixes rank 1, exi
     assert.match(p.stderr(), /done: 3 steps/);
     assert.doesNotMatch(p.stderr(), /\[rank 1\]/, 'rank 1 had nothing to say');
     assert.equal(JSON.parse(readFileSync(join(dir, 'run', 'run.json'), 'utf8')).threads, 1);
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+/** n random 32×32 images with labels 0…3 and no ignored pixel (so a per-image mean equals the batch mean). */
+function folder(root: string, n: number, seed: number): string {
+  const rng = new Rng(seed);
+  mkdirSync(join(root, 'images'), { recursive: true }); mkdirSync(join(root, 'labels'));
+  for (let i = 0; i < n; i++) {
+    writeFileSync(join(root, 'images', `s${i}.png`), encodePng({ width: 32, height: 32, channels: 3, depth: 8, data: Uint8Array.from({ length: 32 * 32 * 3 }, () => rng.int(256)) }));
+    writeFileSync(join(root, 'labels', `s${i}.png`), encodePng({ width: 32, height: 32, channels: 1, depth: 8, data: Uint8Array.from({ length: 32 * 32 }, () => rng.int(4)) }));
+  }
+  writeFileSync(join(root, 'classes.txt'), 'a\nb\nc\nd\n');
+  return root;
+}
+
+test('syncBN: 2 ranks × batch 1 ≡ 1 process × batch 2 over 3 CLAN iterations (losses, weights, BN statistics)', { skip }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'clan-ddp-'));
+  try {
+    const src = folder(join(dir, 'src'), 6, 1); const tgt = folder(join(dir, 'tgt'), 6, 2);
+    const common = ['train', '--source', `folder:${src}`, '--target', `folder:${tgt}`, '--backbone', 'micro', '--iters', '3', '--threads', '1',
+      '--set', 'source.size=[32,32]', '--set', 'target.size=[32,32]', '--set', 'source.randomScale=false', '--set', 'target.randomScale=false',
+      '--set', 'hyper.ndf=8', '--set', 'checkpointEvery=1', '--set', 'keepLast=10'];
+    const one = run([CLAN, ...common, '--batch-size', '2', '--out', join(dir, 'one')]);
+    assert.equal(await one.code, 0, one.stderr());
+    const port = await freePort();
+    const ranks = [0, 1].map((r) => run([CLAN, ...common, '--batch-size', '1', '--set', 'syncBN=true', '--out', join(dir, 'two')], torchrun(r, 2, port)));
+    for (const p of ranks) assert.equal(await p.code, 0, p.stderr());
+    const losses = (d: string) => readFileSync(join(dir, d, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, number>);
+    const [a, b] = [losses('one'), losses('two')];
+    assert.equal(a.length, 3);
+    a.forEach((row, i) => {
+      for (const k of ['seg', 'adv', 'weight', 'd_s', 'd_t', 'm']) {
+        assert.ok(Math.abs(row[k]! - b[i]![k]!) <= 1e-5 * Math.abs(row[k]!), `step ${i + 1} ${k}: one process ${row[k]}, two ranks ${b[i]![k]}`);
+      }
+    });
+    const ck = (d: string, step: number) => readCheckpoint(join(dir, d, 'checkpoints', `ckpt_${String(step).padStart(7, '0')}.safetensors`)).tensors;
+    const [a3, b3, a1] = [ck('one', 3), ck('two', 3), ck('one', 1)];
+    let compared = 0;
+    for (const [k, t] of a3) {
+      if (!/^[GD]\./.test(k) || t.dtype !== 'float32') continue;
+      const x = t.data as Float32Array; const y = b3.get(k)!.data as Float32Array; const x1 = a1.get(k)!.data as Float32Array;
+      let diff = 0, move = 0, norm = 0;
+      for (let i = 0; i < x.length; i++) { diff += (x[i]! - y[i]!) ** 2; move += (x[i]! - x1[i]!) ** 2; norm += x[i]! ** 2; }
+      const scale = /running_/.test(k) ? Math.sqrt(norm) : Math.sqrt(move);
+      if (scale === 0) { assert.equal(diff, 0, k); continue; }
+      assert.ok(Math.sqrt(diff) <= 1e-4 * scale, `${k}: ‖one − two‖ = ${Math.sqrt(diff).toExponential(2)}, scale ${scale.toExponential(2)}`);
+      compared++;
+    }
+    assert.ok(compared > 60, `${compared} tensors compared`);
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });

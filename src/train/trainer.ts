@@ -96,6 +96,7 @@ async function trainProcess(o: TrainOptions, dist: DistEnv | null): Promise<Trai
   if (dist) {
     broadcastModules([G, ...(method.parts().D ? [method.parts().D!] : [])]); // DDP's start: rank 0's weights everywhere
     method.gradSync = gradientAverager(dist.worldSize);
+    if (cfg.syncBN) torch.convertSyncBatchNorm(G);
   }
 
   const { srcLoader, tgtLoader } = makeLoaders(cfg, data, state.consumed, dist);

@@ -4,6 +4,7 @@ import { Tensor, empty, zeros, ones } from '../tensor.js';
 import * as F from '../functional.js';
 import { defaultConvInit } from './init.js';
 import { noGrad } from '../runtime.js';
+import { isInitialized } from '../dist.js';
 
 type Pair = F.Pair;
 
@@ -31,6 +32,8 @@ export class BatchNorm2d extends Module implements Layer {
   readonly numBatchesTracked: Tensor;
   readonly eps: number;
   readonly momentum: number;
+  /** Batch statistics over every data-parallel rank while training (convertSyncBatchNorm sets it). */
+  sync = false;
   constructor(readonly numFeatures: number, o: BatchNormOptions = {}) {
     super();
     this.eps = o.eps ?? 1e-5;          // added to the variance
@@ -44,6 +47,8 @@ export class BatchNorm2d extends Module implements Layer {
   }
   forward(x: Tensor): Tensor {
     if (this.training) noGrad(() => this.numBatchesTracked.add_(1));
+    const o = { weight: this.weight, bias: this.bias, runningMean: this.runningMean, runningVar: this.runningVar, momentum: this.momentum, eps: this.eps };
+    if (this.training && this.sync && isInitialized()) return F.syncBatchNorm(x, o);
     return F.batchNorm(x, { weight: this.weight, bias: this.bias, runningMean: this.runningMean, runningVar: this.runningVar,
       training: this.training, momentum: this.momentum, eps: this.eps });
   }
@@ -85,4 +90,10 @@ export class ModuleList<M extends Module = Module> extends Module {
   push(m: M): void { this.registerModule(String(this.items.length), m); this.items.push(m); }
   get length(): number { return this.items.length; }
   at(i: number): M { return this.items[i]!; }
+}
+
+/** torch.nn.SyncBatchNorm.convert_sync_batchnorm: every BatchNorm2d in `m` computes its training statistics over all ranks. */
+export function convertSyncBatchNorm<M extends Module>(m: M): M {
+  for (const [, sub] of m.namedModules()) if (sub instanceof BatchNorm2d) sub.sync = true;
+  return m;
 }
