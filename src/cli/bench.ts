@@ -1,4 +1,4 @@
-// `clan bench engine|step|loader`: benchmarks print JSON lines on stdout (one per configuration).
+// `clan bench engine|step|eval|loader|ddp`: benchmarks print JSON lines on stdout (one per configuration).
 import { parse, intFlag, type Command } from './args.js';
 import { UsageError } from '../util/errors.js';
 import { GENERATORS } from '../models/backbones.js';
@@ -14,7 +14,7 @@ function sizeFlag(v: string | boolean | undefined, flag = 'sizes'): [number, num
 
 export const bench: Command = {
   name: 'bench',
-  summary: 'benchmarks: engine, step and eval against PyTorch (CPU or CUDA), loader beside a training step; JSON on stdout',
+  summary: 'benchmarks: engine, step and eval against PyTorch (CPU or CUDA), loader beside a training step, ddp scaling; JSON on stdout',
   usage: `usage: clan bench engine [--sizes 128x256,512x1024] [--threads 1] [--warmup 3] [--steps 20] [--rounds 3] [--no-compare] [--json]
 
 engine   the 7-layer probe net (conv/BN/ReLU, dilated conv, bilinear upsample, cross-entropy, SGD momentum)
@@ -49,7 +49,14 @@ loader   N distinct 1024x512 PNG images + labels written to a temporary folder d
          "threads","backbone","step_ms" (pre-made tensors),"step_with_loader_ms","wait_p50_ms","wait_p99_ms"
          (time in one await loader.next(), goal < 5 ms),"wait_p99_excl_preempt_ms" (minus the time the main
          thread was runnable but off-CPU, Linux),"turn_p99_ms" (event-loop turn before the waits),
-         "decode_ms_per_image","preprocess_ms_per_image","peak_rss_mb",…}.`,
+         "decode_ms_per_image","preprocess_ms_per_image","peak_rss_mb",…}.
+
+usage: clan bench ddp [--nproc 2] [--backbone resnet18] [--height 128] [--width 256] [--warmup 2] [--steps 10] [--json]
+
+ddp      data-parallel scaling of the CLAN iteration (batch 1 per process, random data): 1 process × 1 thread,
+         --nproc processes × 1 thread each (c10d Gloo over loopback, gradients averaged every step), and 1 process ×
+         --nproc threads. One JSON line {"bench","backbone","size","nproc","ips_1proc","ips_nproc","efficiency"
+         (= ips_nproc / (nproc × ips_1proc)),"ips_1proc_nthreads","allreduce_ms","allreduce_share",…}.`,
   async run(argv) {
     const [sub, ...rest] = argv;
     if (sub === undefined || sub === '--help' || sub === '-h') { console.log(this.usage); return sub === undefined ? 2 : 0; }
@@ -128,6 +135,20 @@ loader   N distinct 1024x512 PNG images + labels written to a temporary folder d
       }, (l) => console.log(JSON.stringify(l)));
       return 0;
     }
-    throw new UsageError(`bench: unknown benchmark '${sub}'; expected one of: engine, step, eval, loader`);
+    if (sub === 'ddp') {
+      const { values } = parse('bench ddp', rest, {
+        nproc: { type: 'string' }, backbone: { type: 'string' }, height: { type: 'string' }, width: { type: 'string' },
+        warmup: { type: 'string' }, steps: { type: 'string' }, json: { type: 'boolean' },
+      });
+      if (values.help) { console.log(this.usage); return 0; }
+      const backbone = typeof values.backbone === 'string' ? values.backbone : 'resnet18';
+      GENERATORS.get(backbone);
+      const { benchDdp } = await import('../bench/ddp.js');
+      await benchDdp({ nproc: intFlag('bench', 'nproc', values.nproc, 2), backbone, height: intFlag('bench', 'height', values.height, 128),
+        width: intFlag('bench', 'width', values.width, 256), warmup: intFlag('bench', 'warmup', values.warmup, 2, 0),
+        steps: intFlag('bench', 'steps', values.steps, 10) }, (l) => console.log(JSON.stringify(l)));
+      return 0;
+    }
+    throw new UsageError(`bench: unknown benchmark '${sub}'; expected one of: engine, step, eval, loader, ddp`);
   },
 };
