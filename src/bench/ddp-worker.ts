@@ -15,11 +15,16 @@ torch.setNumThreads(o.threads);
 torch.manualSeed(0);
 const G = createGenerator(o.backbone, 19);
 const clan = new Clan(G, DEFAULT_METHOD_CONFIG);
-const reduceMs: number[] = [];
+const reduceMs: number[] = []; const waitMs: number[] = [];
 if (dist) {
   broadcastModules([G, clan.D]);
   const avg = gradientAverager(dist.worldSize);
-  clan.gradSync = (ps) => { const t = process.hrtime.bigint(); avg(ps); reduceMs.push(Number(process.hrtime.bigint() - t) / 1e6); };
+  clan.optG.gradToNone = false; clan.optD.gradToNone = false;
+  // A barrier first separates waiting for the slower rank (waitMs) from the all-reduce itself (reduceMs).
+  clan.gradSync = (ps) => {
+    const t0 = process.hrtime.bigint(); torch.dist.barrier(); const t1 = process.hrtime.bigint(); avg(ps);
+    waitMs.push(Number(t1 - t0) / 1e6); reduceMs.push(Number(process.hrtime.bigint() - t1) / 1e6);
+  };
 }
 torch.manualSeed(1 + (dist?.rank ?? 0)); // each rank its own data
 const xs = torch.keep(torch.randn([1, 3, o.height, o.width]));
@@ -31,7 +36,7 @@ for (let i = 0; i < o.warmup + o.steps; i++) {
   clan.trainStep(6000, { image: xs, label: ys }, { image: xt, size: [o.height, o.width] });
   if (i >= o.warmup) ms.push(Number(process.hrtime.bigint() - t) / 1e6);
 }
-const tail = reduceMs.slice(o.warmup);
-console.log(JSON.stringify({ rank: dist?.rank ?? 0, step_ms: median(ms), allreduce_ms: tail.length ? median(tail) : 0 }));
+const tail = (xs: number[]) => (xs.length > o.warmup ? median(xs.slice(o.warmup)) : 0);
+console.log(JSON.stringify({ rank: dist?.rank ?? 0, step_ms: median(ms), allreduce_ms: tail(reduceMs), wait_ms: tail(waitMs) }));
 clan.dispose(); G.dispose();
 if (dist) torch.dist.destroyProcessGroup();

@@ -8,7 +8,7 @@ import { round } from './util.js';
 
 export interface DdpBenchOptions { nproc: number; backbone: string; height: number; width: number; warmup: number; steps: number }
 
-interface WorkerResult { rank: number; step_ms: number; allreduce_ms: number }
+interface WorkerResult { rank: number; step_ms: number; allreduce_ms: number; wait_ms: number }
 
 async function freePort(): Promise<number> {
   return new Promise((res) => { const s = createServer().listen(0, '127.0.0.1', () => { const a = s.address(); s.close(() => res(typeof a === 'object' && a ? a.port : 29500)); }); });
@@ -41,5 +41,6 @@ export async function benchDdp(o: DdpBenchOptions, emit: (line: object) => void)
   emit({ bench: 'ddp', backbone: o.backbone, size: `${o.height}x${o.width}`, nproc: o.nproc,
     ips_1proc: round(ips1, 3), ips_nproc: round(ipsN, 3), efficiency: round(ipsN / (o.nproc * ips1), 3),
     ips_1proc_nthreads: round(1000 / threaded.step_ms, 3), allreduce_ms: round(reduce), allreduce_share: round(reduce / slowest, 3),
+    wait_ms: round(Math.max(...many.map((r) => r.wait_ms))),
     step_ms_1proc: round(one.step_ms), step_ms_nproc: round(slowest), step_ms_1proc_nthreads: round(threaded.step_ms) });
 }

@@ -101,6 +101,9 @@ export class Tensor {
     native.setGrad(this.handle, g ? g.handle : null);
   }
 
+  /** Whether both tensors view the same storage (e.g. a gradient that is a view of a flat buffer). */
+  sharesStorage(other: Tensor): boolean { return native.sameStorage(this.handle, other.handle); }
+
   backward(gradient?: Tensor, opts: { retainGraph?: boolean } = {}): void {
     native.backward(this.handle, gradient ? gradient.handle : null, opts.retainGraph ?? false);
   }

@@ -45,30 +45,44 @@ export function broadcastModules(modules: torch.Module[]): void {
 }
 
 /**
- * Gradient averaging as DDP does it: grads packed into flat buckets of ≤ bucketBytes (in parameter order), every
- * bucket's all-reduce started before the first is awaited, then divided by the world size and copied back.
- * Parameters without a gradient on this step are left out (the same ones on every rank: one program).
+ * Gradient averaging as DDP does it (gradient_as_bucket_view): each parameter's gradient becomes a view into a flat
+ * bucket of ≤ bucketBytes (parameter order), so backward accumulates straight into the buckets (the optimizers
+ * zero gradients in place: set their gradToNone to false) and no copy is made; every bucket's all-reduce starts
+ * before the first is awaited, then the buckets are divided by the world size. A gradient autograd created anew
+ * (the first step, or after a zeroGrad that dropped it) is copied in once and replaced by its view.
  */
 export function gradientAverager(worldSize: number, bucketBytes = 25 * 2 ** 20): (params: torch.Tensor[]) => void {
-  return (params) => torch.tidy(() => {
-    const grads = params.map((p) => p.grad).filter((g): g is torch.Tensor => g !== null);
-    const buckets: torch.Tensor[][] = [];
+  let layout: { params: torch.Tensor[]; buckets: { flat: torch.Tensor; items: { p: torch.Tensor; view: torch.Tensor }[] }[] } | null = null;
+  const build = (params: torch.Tensor[]) => {
+    for (const b of layout?.buckets ?? []) { b.flat.dispose(); for (const it of b.items) it.view.dispose(); }
+    const groups: torch.Tensor[][] = [];
     let bytes = Infinity;
-    for (const g of grads) {
-      const b = g.numel * 4;
-      if (bytes + b > bucketBytes) { buckets.push([]); bytes = 0; }
-      buckets[buckets.length - 1]!.push(g);
-      bytes += b;
+    for (const p of params) {
+      if (bytes + p.numel * 4 > bucketBytes) { groups.push([]); bytes = 0; }
+      groups[groups.length - 1]!.push(p);
+      bytes += p.numel * 4;
     }
-    const flats = buckets.map((b) => torch.cat(b.map((g) => g.flatten())));
-    const works = flats.map((f) => torch.dist.allReduceAsync([f]));
-    buckets.forEach((b, i) => {
-      works[i]!.wait();
-      const flat = flats[i]!.div_(worldSize);
+    return { params: [...params], buckets: groups.map((ps) => {
+      const flat = torch.keep(torch.zeros([ps.reduce((n, p) => n + p.numel, 0)], { device: ps[0]!.device as torch.Device }));
       let at = 0;
-      for (const g of b) { g.copy_(flat.slice(0, at, at + g.numel).view(...g.shape)); at += g.numel; }
+      const items = ps.map((p) => { const view = torch.keep(torch.tidy(() => flat.slice(0, at, at + p.numel).view(...p.shape))); at += p.numel; return { p, view }; });
+      return { flat, items };
+    }) };
+  };
+  return (params) => {
+    if (!layout || layout.params.length !== params.length || params.some((p, i) => p !== layout!.params[i])) layout = build(params);
+    torch.noGrad(() => {
+      for (const b of layout!.buckets) {
+        for (const { p, view } of b.items) {
+          const g = p.grad;
+          if (g === null) view.zero_();                                   // no gradient on this step (on every rank)
+          else if (!g.sharesStorage(b.flat)) { view.copy_(g); p.grad = view; }
+        }
+      }
+      const works = layout!.buckets.map((b) => torch.dist.allReduceAsync([b.flat]));
+      layout!.buckets.forEach((b, i) => { works[i]!.wait(); b.flat.div_(worldSize); });
     });
-  });
+  };
 }
 
 /** One all-reduce per step: the mean of `values` over ranks (losses for the log) and whether any rank asks to stop. */

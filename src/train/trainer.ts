@@ -96,6 +96,8 @@ async function trainProcess(o: TrainOptions, dist: DistEnv | null): Promise<Trai
   if (dist) {
     broadcastModules([G, ...(method.parts().D ? [method.parts().D!] : [])]); // DDP's start: rank 0's weights everywhere
     method.gradSync = gradientAverager(dist.worldSize);
+    const parts = method.parts();
+    for (const opt of [parts.optG, parts.optD]) if (opt) opt.gradToNone = false; // gradients live in the all-reduce buckets
     if (cfg.syncBN) torch.convertSyncBatchNorm(G);
   }
 

@@ -31,7 +31,10 @@ export abstract class Optimizer<H extends { lr: number }> {
   getLr(group = 0): number { return this.groups[group]!.hp.lr; }
 
   /** Clear gradients. setToNone (PyTorch 2 default) frees them; otherwise they are zeroed in place. */
-  zeroGrad(setToNone = true): void {
+  /** zeroGrad's default: drop the gradients (PyTorch's set_to_none), or zero them in place (data-parallel buckets). */
+  gradToNone = true;
+
+  zeroGrad(setToNone = this.gradToNone): void {
     for (const p of this.uniqueParams()) {
       if (setToNone) p.grad = null;
       else { const g = p.grad; if (g) noGrad(() => g.zero_()); }
