@@ -85,7 +85,8 @@ async function trainProcess(o: TrainOptions, dist: DistEnv | null): Promise<Trai
   torch.setNumThreads(threads);
 
   const data = openData(cfg, log);
-  const device = applyDeviceSettings(cfg);
+  // Data-parallel on GPUs: one process per GPU, `cuda` meaning this process's cuda:LOCAL_RANK (as torchrun users expect).
+  const device = applyDeviceSettings(dist && cfg.device === 'cuda' ? { ...cfg, device: `cuda:${dist.localRank}` } : cfg);
   torch.manualSeed(cfg.seed);
   // Initialised on the CPU (same weights on every device for a seed), then moved before the optimizers exist.
   const G = createGenerator(cfg.backbone, data.numClasses).to(device);
