@@ -2,17 +2,13 @@
 // (batch 1 per process, random data): 1 process × 1 thread, N processes × 1 thread each (Gloo over loopback), and
 // 1 process × N threads. Throughput counts source images per second over all processes.
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { ClanError } from '../util/errors.js';
 import { round } from './util.js';
+import { freePort } from '../util/net.js';
 
 export interface DdpBenchOptions { nproc: number; backbone: string; height: number; width: number; warmup: number; steps: number }
 
 interface WorkerResult { rank: number; step_ms: number; allreduce_ms: number; wait_ms: number }
-
-async function freePort(): Promise<number> {
-  return new Promise((res) => { const s = createServer().listen(0, '127.0.0.1', () => { const a = s.address(); s.close(() => res(typeof a === 'object' && a ? a.port : 29500)); }); });
-}
 
 async function runWorkers(o: DdpBenchOptions, nproc: number, threads: number): Promise<WorkerResult[]> {
   const port = await freePort();

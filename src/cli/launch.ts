@@ -5,11 +5,11 @@
 // same step, rank 0 checkpoints). When a worker fails the others see it in their next collective; any still
 // running after the grace period are killed. Exit: 0 all done, 130 interrupted, else 1.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { packageRoot } from '../util/paths.js';
+import { freePort } from '../util/net.js';
 
 export interface LaunchOptions {
   nproc: number; nnodes: number; nodeRank: number;
@@ -18,15 +18,6 @@ export interface LaunchOptions {
   threads?: number;                                 // per worker (default: cores ÷ nproc)
   graceSeconds: number;                             // how long the others may take to stop after a failure
   entry?: string[];                                 // the CLI script (and its own flags) the workers run; default bin/clan.js
-}
-
-/** A free TCP port on this machine (one machine only: between machines the port must be agreed on). */
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once('error', rej);
-    srv.listen(0, '127.0.0.1', () => { const a = srv.address(); srv.close(() => res(typeof a === 'object' && a ? a.port : 29500)); });
-  });
 }
 
 export async function launchWorkers(o: LaunchOptions): Promise<number> {

@@ -3,15 +3,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { distBackends } from './dist.js';
+import { createServer } from 'node:net';
+import { freePort } from '../util/net.js';
 
 const skip = distBackends().includes('gloo') ? false : 'the addon was built without gloo (libgloo-dev)';
 const TORCH = new URL('./index.js', import.meta.url).href;
-
-async function freePort(): Promise<number> {
-  return new Promise((res) => { const s = createServer().listen(0, '127.0.0.1', () => { const a = s.address(); s.close(() => res(typeof a === 'object' && a ? a.port : 0)); }); });
-}
 
 /** Runs `body` (JS with `torch`, `rank` in scope) as rank `rank` of 2; resolves to its stdout lines and exit code. */
 function rank(r: number, port: number, body: string, world = 2, timeoutMs = 5000): Promise<{ out: string[]; code: number | null }> {

@@ -6,22 +6,18 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { encode as encodePng } from 'fast-png';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../util/paths.js';
 import { distBackends } from '../torch/dist.js';
 import { readCheckpoint, listCheckpoints } from '../io/checkpoint.js';
 import { Rng } from '../data/rng.js';
+import { freePort } from '../util/net.js';
 
 const CLAN = join(packageRoot(), 'bin', 'clan.js');
 const ENTRY = join(packageRoot(), 'dist', 'src', 'cli', 'testing.js');
 const TINY = ['--preset', 'cpu', '--backbone', 'micro', '--threads', '1', '--set', 'hyper.ndf=8', '--set', 'targetVal.limit=4', '--set', 'logEvery=1'];
 const skip = distBackends().includes('gloo') ? false : 'the addon was built without gloo (libgloo-dev)';
-
-async function freePort(): Promise<number> {
-  return new Promise((res) => { const s = createServer().listen(0, '127.0.0.1', () => { const a = s.address(); s.close(() => res(typeof a === 'object' && a ? a.port : 0)); }); });
-}
 
 interface Proc { code: Promise<number | null>; stderr: () => string; kill: (s: NodeJS.Signals) => void; onLine: (re: RegExp) => Promise<void> }
 function run(args: string[], env: Record<string, string> = {}): Proc {
