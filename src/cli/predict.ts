@@ -42,7 +42,9 @@ export const predictCmd: Command = {
     const { atomicWrite } = await import('../util/atomic.js');
     const m = loadInferenceModel(ckpt, (await import('./device.js')).cliDevice('predict', str(p, 'device')));
     const progress = files.length > 1 ? countProgress('predict') : () => {};
-    files.forEach((f, i) => {
+    const { nextTurn } = await import('../util/tick.js');
+    for (const [i, f] of files.entries()) {
+      await nextTurn(); // tensor-wrapper finalizers run between images (util/tick.ts)
       const img = decodeRgb(readBytes(f), f);
       const r = predictImage(m, img, f);
       const color = colorize(r.label, r.width, r.height, m.palette);
@@ -52,7 +54,7 @@ export const predictCmd: Command = {
       atomicWrite(`${stem}_overlay.png`, encodePng(overlay(img.data, color, 0.5), r.width, r.height));
       atomicWrite(`${stem}_disagreement.png`, encodePng(heatmap(r.disagreement, r.width, r.height, { max: Math.max(1e-6, maxOf(r.disagreement)) }), r.width, r.height));
       progress(i + 1, files.length);
-    });
+    }
     m.G.dispose();
     process.stderr.write(`wrote ${files.length * 4} files to ${resolve(out)}\n`);
     return 0;

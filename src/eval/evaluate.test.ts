@@ -134,3 +134,18 @@ test('confusionCounts (the on-device confusion matrix) equals IoUMetric.process,
   assert.ok(m.hist.reduce((a, b) => a + b, 0) < P * 0.9, 'ignored pixels were really dropped');
   assert.throws(() => m2.addCounts(new Float64Array(3)), /3 counts for 5 classes/);
 });
+
+test('evaluation memory is flat: 2000 more forward passes add no RSS (Node-API finalizers get their turn)', async () => {
+  torch.setNumThreads(1);
+  const G = createGenerator('tiny-os4', 11);
+  const ds = openDataset('digitscapes:val');
+  await evaluate(G, ds, { size: [64, 64], limit: 300 }); // warm-up: allocator cache, code, first finalizer rounds
+  const before = process.memoryUsage().rss;
+  let images = 0;
+  for (let k = 0; k < 4; k++) images += (await evaluate(G, ds, { size: [64, 64] })).images; // 4 × the 500 val images
+  const grown = (process.memoryUsage().rss - before) / 2 ** 20;
+  assert.equal(images, 2000);
+  // Without the event-loop turn per image this grew by ~0.35 MB per image (~700 MB here).
+  assert.ok(grown < 40, `RSS grew by ${grown.toFixed(1)} MB over 2000 images`);
+  G.dispose();
+});

@@ -8,6 +8,7 @@ import { Loader } from '../data/loader.js';
 import { EVAL_SUBSETS } from '../data/labels.js';
 import { IoUMetric, type IoUResult } from './metric.js';
 import { DataError } from '../util/errors.js';
+import { nextTurn } from '../util/tick.js';
 
 export type Protocol = 19 | 16 | 13;
 
@@ -48,6 +49,7 @@ export async function evaluate(G: Segmentor, ds: Dataset, o: EvalOptions): Promi
   let done = 0;
   try {
     while (done < n) {
+      await nextTurn(); // lets Node-API free the last image's tensor wrappers: memory stays flat (util/tick.ts)
       const b = await loader.next();
       if (!b) break;
       const pred = torch.tidy(() => {

@@ -22,6 +22,7 @@ import { checkpointName, newestValidCheckpoint, pruneCheckpoints } from '../io/c
 import { readSafetensorsFile } from '../io/safetensors.js';
 import { ClanError, ConfigError, DataError } from '../util/errors.js';
 import { makeDirs, packageRoot } from '../util/paths.js';
+import { nextTurn } from '../util/tick.js';
 import { stripPrefix } from '../util/prefix.js';
 import { restoreParts, saveCheckpoint } from './checkpoint.js';
 import { Interrupted } from './interrupted.js';
@@ -132,9 +133,7 @@ async function trainLoop(run: Run, t0: number, progress: TrainOptions['progress'
   try {
     let finalEval: EvalResult | null = null;
     for (let i = start; i < cfg.iters; i++) {
-      // Let the event loop run once per step: signals (Ctrl-C) and worker messages arrive as macrotasks, which a
-      // loop of already-resolved promises would starve.
-      await new Promise<void>((r) => setImmediate(r));
+      await nextTurn(); // signals, worker messages and tensor-wrapper finalizers run between steps (util/tick.ts)
       const step = i + 1;
       const { log: s, stop } = await trainOneStep(run, i, () => interrupted || run.hooks.stopAfter?.(step) === true);
       progress?.(step, cfg.iters, s, (Date.now() - t0) / 1000);
