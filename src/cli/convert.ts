@@ -113,9 +113,9 @@ num_batches_tracked counters absent from pre-0.4.1 files are written as 0.`,
     const spec = GENERATORS.get(backbone);
     const numClasses = intFlag('convert', 'num-classes', values['num-classes'] ?? (isOurs(inW) ? inW.metadata.num_classes : undefined), 19);
     const source: From | undefined = fromFlag ?? (isOurs(inW) ? 'clan' : detectSource(inW.tensors.keys()));
+    if (inW.tensors.size === 0) throw new CheckpointError(`${input}: holds no tensors; expected a state dict of weights`);
     if (source === undefined) {
-      const first = [...inW.tensors.keys()].slice(0, 3).join(', ');
-      throw new UsageError(`${input}: cannot tell what kind of checkpoint this is (keys ${first}, …: no 'Scale.' prefix, no layer6, no fc.weight); pass --from ${WEIGHTS_SOURCES.join('|')}`);
+      throw new UsageError(`${input}: cannot tell what kind of checkpoint this is (keys ${list([...inW.tensors.keys()])}: no 'Scale.' prefix, no layer6, no fc.weight); pass --from ${WEIGHTS_SOURCES.join('|')}`);
     }
     // Split IN into the G and D state dicts it holds.
     let gIn: Map<string, HostTensor> | undefined; let dIn: Map<string, HostTensor> | undefined;
@@ -244,7 +244,7 @@ function checkG(input: string, source: From, m: Mapping, backbone: string, spec:
   }
   if (m.mapped.size === 0) {
     const detected = detectSource(m.unexpected);
-    throw new CheckpointError(`${input}: no tensor maps onto our G as ${source} (keys ${m.unexpected.slice(0, 3).join(', ')}, …)` +
+    throw new CheckpointError(`${input}: no tensor maps onto our G as ${source} (${m.unexpected.length ? `keys ${list(m.unexpected)}` : 'no G tensors in the file'})` +
       (detected !== undefined && detected !== source ? `; it looks like ${detected}: pass --from ${detected}` : ''));
   }
   const exact = source === 'official-clan' || source === 'clan';

@@ -28,7 +28,7 @@ async function demoConfig(job: DemoJob, o: DemoJobOptions): Promise<TrainConfig>
 export async function runJobHere(job: DemoJob, o: DemoJobOptions, record = false): Promise<TrainResult> {
   const { train } = await import('../train/trainer.js');
   const r = await train({ config: await demoConfig(job, o), outDir: job.outDir, commandLine: o.commandLine,
-    progress: trainProgress(`${job.method} seed ${job.seed}`, 50), log: (l) => process.stderr.write(l + '\n') });
+    progress: trainProgress(`${job.method} seed ${job.seed}`, 50), log: (l) => process.stderr.write(l + '\n'), overwrite: true });
   if (record) {
     const { atomicWrite } = await import('../util/atomic.js');
     const fe = r.finalEval;

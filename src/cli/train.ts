@@ -36,6 +36,8 @@ with ε to see how much CLAN's per-pixel weighting acts.
                 with loss scaling. CUDA settings: --set cudnnBenchmark=false, --set deterministic=true
   --out         run folder (default runs/<method>-<time>)
   --resume      continue RUN_DIR from its newest valid checkpoint (a larger --iters extends the run)
+  --overwrite   start over in an --out folder that already holds a run (deletes its checkpoints and metrics);
+                without it such a folder is refused. One run per folder at a time (RUN_DIR/.lock)
   --set k=v     override any config key, e.g. --set hyper.lambdaLocal=10 --set targetVal.protocol=16
 
 Data-parallel (README "More than one process or machine"): --nproc-per-node N starts N worker processes here
@@ -60,7 +62,7 @@ export const trainCmd: Command = {
       'batch-size': { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' }, workers: { type: 'string' },
       init: { type: 'string' }, out: { type: 'string' }, set: { type: 'string', multiple: true }, resume: { type: 'string' },
       device: { type: 'string' }, amp: { type: 'string' }, 'nproc-per-node': { type: 'string' }, nnodes: { type: 'string' },
-      'node-rank': { type: 'string' }, 'master-addr': { type: 'string' }, 'master-port': { type: 'string' },
+      'node-rank': { type: 'string' }, 'master-addr': { type: 'string' }, 'master-port': { type: 'string' }, overwrite: { type: 'boolean' },
     });
     if (p.values.help) { console.log(USAGE); return 0; }
     const num = (k: string): number | undefined => {
@@ -114,7 +116,7 @@ export const trainCmd: Command = {
     const { distEnvFrom } = await import('../train/ddp.js');
     const dist = distEnvFrom(process.env);
     const main = !dist || dist.rank === 0;
-    const r = await train({ config, outDir: out, resume: Boolean(resumeDir), commandLine: ['train', ...argv], dist,
+    const r = await train({ config, outDir: out, resume: Boolean(resumeDir), commandLine: ['train', ...argv], dist, overwrite: p.values.overwrite === true,
       ...(main ? { progress: trainProgress(config.method, config.logEvery) } : { log: () => {} }), ...(ctx.trainHooks ? { hooks: ctx.trainHooks } : {}) });
     if (!main) return 0;
     const miou = r.finalEval ? `; target mIoU ${(r.finalEval.miou * 100).toFixed(2)}` : '';
@@ -126,6 +128,7 @@ export const trainCmd: Command = {
 /** A worker's arguments: the launcher's without its own flags, with the run folder fixed (one for all workers). */
 function workerArgs(argv: string[], out: string): string[] {
   const own = new Set(['--nproc-per-node', '--nnodes', '--node-rank', '--master-addr', '--master-port', '--out', '--threads']);
+  // (--overwrite passes through: rank 0 applies it)
   const rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;

@@ -2,7 +2,7 @@
 // then per step: fetch two batches, method.trainStep, check and log the losses, evaluate, checkpoint. Exact resume
 // (docs/checkpoint.md), Ctrl-C writes a checkpoint, a non-finite loss stops the run. The trainer knows a method only
 // through UDAMethod (its lossKeys and parts) and a network only through Segmentor.
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -18,7 +18,7 @@ import type { MethodParts, StepLog, UDAMethod } from '../methods/uda.js';
 import { methodConfig } from '../config/load.js';
 import type { TrainConfig } from '../config/schema.js';
 import { evaluate, perClassIou, type EvalResult } from '../eval/evaluate.js';
-import { checkpointName, newestValidCheckpoint, pruneCheckpoints } from '../io/checkpoint.js';
+import { checkpointName, listCheckpoints, newestValidCheckpoint, pruneCheckpoints } from '../io/checkpoint.js';
 import { readSafetensorsFile } from '../io/safetensors.js';
 import { ClanError, ConfigError, DataError } from '../util/errors.js';
 import { makeDirs, packageRoot } from '../util/paths.js';
@@ -26,6 +26,7 @@ import { nextTurn } from '../util/tick.js';
 import { stripPrefix } from '../util/prefix.js';
 import { restoreParts, saveCheckpoint } from './checkpoint.js';
 import { Interrupted } from './interrupted.js';
+import { lockRunFolder } from './runlock.js';
 import { agreeOnStep, broadcastModules, gradientAverager, missingRanks, type DistEnv } from './ddp.js';
 export { Interrupted };
 
@@ -47,6 +48,8 @@ export interface TrainOptions {
   hooks?: TrainHooks;
   /** Data-parallel: this process's place (from the torchrun environment, train/ddp.ts); absent = one process. */
   dist?: DistEnv | null;
+  /** Start over in a run folder that holds a run (its checkpoints and metrics are deleted); without it that is refused. */
+  overwrite?: boolean;
 }
 
 export interface TrainResult {
@@ -66,11 +69,39 @@ interface RunState { step: number; consumed: { source: number; target: number };
 
 export async function train(o: TrainOptions): Promise<TrainResult> {
   const dist = o.dist ?? null;
-  if (dist) torch.dist.initProcessGroup({ ...dist, timeoutMs: o.config.distTimeout * 1000 });
+  // Rank 0 owns the run folder: one writer (a lock), no debris of interrupted writes, no silent mix of two runs.
+  const release = !dist || dist.rank === 0 ? prepareRunFolder(resolve(o.outDir), o) : null;
   try {
+    if (dist) torch.dist.initProcessGroup({ ...dist, timeoutMs: o.config.distTimeout * 1000 });
     return await trainProcess(o, dist);
   } finally {
-    if (dist) torch.dist.destroyProcessGroup();
+    if (dist && torch.dist.isInitialized()) torch.dist.destroyProcessGroup();
+    release?.();
+  }
+}
+
+/** Locks the run folder, removes temp files of interrupted checkpoint writes, and refuses to mix two runs. */
+function prepareRunFolder(out: string, o: TrainOptions): () => void {
+  const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  const ckptDir = join(out, 'checkpoints');
+  makeDirs(ckptDir);
+  const release = lockRunFolder(out, log);
+  try {
+    const debris = readdirSync(ckptDir).filter((f) => /^\.ckpt_\d+\.safetensors\.tmp-/.test(f));
+    for (const f of debris) rmSync(join(ckptDir, f), { force: true });
+    if (debris.length) log(`note: removed ${debris.length} temp file(s) of interrupted checkpoint writes from ${ckptDir}`);
+    const metrics = join(out, 'metrics.jsonl');
+    const held = listCheckpoints(ckptDir).length > 0 || (existsSync(metrics) && statSync(metrics).size > 0);
+    if (held && !o.resume) {
+      if (!o.overwrite) throw new ClanError(`--out ${out} already holds a run (checkpoints, metrics.jsonl); continue it with --resume ${out}, or start over with --overwrite`);
+      for (const c of listCheckpoints(ckptDir)) rmSync(c, { force: true });
+      rmSync(metrics, { force: true });
+      log(`note: --overwrite: deleted the previous run's checkpoints and metrics in ${out}`);
+    }
+    return release;
+  } catch (e) {
+    release();
+    throw e;
   }
 }
 
@@ -220,12 +251,27 @@ function resumeRun(out: string, ckptDir: string, cfg: TrainConfig, data: RunData
   if (main && ck.meta.threads !== threads) log(`warning: the run used ${ck.meta.threads} threads, now ${threads}: results stay correct but are no longer bit-identical to an uninterrupted run`);
   // Keep the log consistent with the restored state: drop lines written after the checkpoint.
   const metricsPath = join(out, 'metrics.jsonl');
-  if (main && existsSync(metricsPath)) {
-    const kept = readFileSync(metricsPath, 'utf8').split('\n').filter((l) => l && (JSON.parse(l) as { step: number }).step <= step);
-    writeFileSync(metricsPath, kept.map((l) => l + '\n').join(''));
-  }
+  if (main && existsSync(metricsPath)) writeFileSync(metricsPath, metricsUpTo(metricsPath, step, log).map((l) => l + '\n').join(''));
   if (main) log(`resuming ${out} from ${ck.path} (step ${step})`);
   return { step, consumed: ck.meta.loaders, best: ck.meta.best ?? null, lastCkpt: '' };
+}
+
+/**
+ * The lines of metrics.jsonl up to `step`. A torn last line (power lost mid-append) is dropped with a note; a
+ * damaged line before it is an error naming the line.
+ */
+function metricsUpTo(path: string, step: number, log: (l: string) => void): string[] {
+  const lines = readFileSync(path, 'utf8').split('\n').filter(Boolean);
+  const kept: string[] = [];
+  for (const [i, l] of lines.entries()) {
+    let row: { step?: unknown };
+    try { row = JSON.parse(l) as { step?: unknown }; } catch {
+      if (i === lines.length - 1) { log(`note: ${path}: dropped a torn last line (an interrupted write)`); break; }
+      throw new ClanError(`${path}: line ${i + 1} is not JSON; repair or delete the file to resume`);
+    }
+    if (typeof row.step === 'number' && row.step <= step) kept.push(l);
+  }
+  return kept;
 }
 
 /** config.yaml (the resolved config) and run.json (code version, engine, threads, device, command line). */
@@ -339,11 +385,25 @@ export function applyDeviceSettings(cfg: Pick<TrainConfig, 'device' | 'cudnnBenc
 
 /** --init: converted weights (`clan convert`, keys G.*) into G — the backbone only (heads stay at init) or all. */
 export function loadInit(path: string, G: Segmentor, scope: 'backbone' | 'all', log: (l: string) => void): void {
-  const st = readSafetensorsFile(path);
+  let st;
+  try { st = readSafetensorsFile(path); } catch (e) {
+    if (existsSync(path) && isPyTorchFile(path)) throw new ClanError(`--init ${path} is a PyTorch file (.pth), not converted weights; convert it first: clan convert ${path} init.safetensors`);
+    throw e;
+  }
   const g = stripPrefix(st.tensors, 'G.');
   if (g.size === 0) throw new ClanError(`--init ${path}: no 'G.*' weights (convert PyTorch files first: clan convert IN OUT)`);
   const wanted = scope === 'backbone' ? new Map([...g].filter(([k]) => !G.isHeadKey(k))) : g;
   const r = G.loadStateDict(wanted, false, `--init ${path}`);
   const missing = r.missing.filter((k) => !(scope === 'backbone' && G.isHeadKey(k)) && !k.endsWith('num_batches_tracked'));
   log(`--init ${path}: loaded ${wanted.size - r.unexpected.length} tensors (${scope})${missing.length ? `; left at init: ${missing.length}` : ''}${r.unexpected.length ? `; unused: ${r.unexpected.length}` : ''}`);
+}
+
+/** A zip archive (torch.save since 1.6) or a pickle stream (older torch.save) by its first bytes. */
+function isPyTorchFile(path: string): boolean {
+  const fd = openSync(path, 'r');
+  try {
+    const b = Buffer.alloc(2);
+    readSync(fd, b, 0, 2, 0);
+    return (b[0] === 0x50 && b[1] === 0x4b) || b[0] === 0x80;
+  } finally { closeSync(fd); }
 }
