@@ -66,7 +66,8 @@ test('official CLAN G + D snapshots → one clan-weights file with G./D. keys, m
   const r = JSON.parse(json) as ConvertReport;
   assert.equal(r.source, 'official-clan');
   assert.deepEqual([r.G!.mapped, r.G!.missing, r.G!.unexpected, r.G!.default_buffers, r.D!.mapped], [MICRO.entries, [], [], 0, 10]);
-  const { tensors, metadata } = readSafetensorsFile(out);
+  const { tensors, metadata: { clan_seal: seal, ...metadata } } = readSafetensorsFile(out);
+  assert.match(seal ?? '', /^[0-9a-f]{64}$/, 'sealed (io/checkpoint.ts)');
   assert.deepEqual(metadata, { format: 'clan-weights', backbone: 'micro', num_classes: '2', source: 'official-clan',
     converted_from: 'clan_G_module.pth', converted_from_d: 'clan_D.pth', ndf: '2' });
   assert.equal(tensors.size, MICRO.entries + 10);

@@ -6,6 +6,7 @@ import { basename } from 'node:path';
 import type { HostTensor } from '../torch/dtype.js';
 import { readPth } from '../io/pth.js';
 import { readSafetensorsFile, writeSafetensorsFile } from '../io/safetensors.js';
+import { checkWeightsSeal, readCheckpoint, sealedMetadata } from '../io/checkpoint.js';
 import {
   OFFICIAL_LOAD_SNIPPET, WEIGHTS_SOURCES, describeBackbone, describeDiscriminator, detectSource, expectedShapes,
   isDiscriminator, mapWeights, summarizeKeys, toOfficial, type Mapping,
@@ -44,6 +45,8 @@ function readWeights(path: string): { tensors: Map<string, HostTensor>; metadata
   if (!existsSync(path)) throw new CheckpointError(`${path}: no such file; expected a PyTorch checkpoint (.pth) or a .safetensors weights file`);
   const r = path.endsWith('.safetensors') ? readSafetensorsFile(path) : { tensors: readPth(path), metadata: {} };
   if (r.tensors.size === 0) throw new CheckpointError(`${path}: holds no tensors; expected a model state dict`);
+  if (r.metadata.format === FORMAT) checkWeightsSeal(path, r.tensors, r.metadata);
+  if (r.metadata.clan !== undefined) readCheckpoint(path); // a training checkpoint: its seal is checked there
   return r;
 }
 
@@ -113,7 +116,6 @@ num_batches_tracked counters absent from pre-0.4.1 files are written as 0.`,
     const spec = GENERATORS.get(backbone);
     const numClasses = intFlag('convert', 'num-classes', values['num-classes'] ?? (isOurs(inW) ? inW.metadata.num_classes : undefined), 19);
     const source: From | undefined = fromFlag ?? (isOurs(inW) ? 'clan' : detectSource(inW.tensors.keys()));
-    if (inW.tensors.size === 0) throw new CheckpointError(`${input}: holds no tensors; expected a state dict of weights`);
     if (source === undefined) {
       throw new UsageError(`${input}: cannot tell what kind of checkpoint this is (keys ${list([...inW.tensors.keys()])}: no 'Scale.' prefix, no layer6, no fc.weight); pass --from ${WEIGHTS_SOURCES.join('|')}`);
     }
@@ -177,7 +179,7 @@ num_batches_tracked counters absent from pre-0.4.1 files are written as 0.`,
     if (dInput !== undefined) meta.converted_from_d = basename(dInput);
     if (gMissing.length) meta.missing = summarizeKeys(gMissing).join(', ');
     if (to === 'clan') {
-      writeSafetensorsFile(output, out, { format: FORMAT, ...meta });
+      writeSafetensorsFile(output, out, sealedMetadata(out, { format: FORMAT, ...meta }));
       report.output.push(output);
     } else {
       // Official names: G to OUT; a D to OUT_D (like GTA5_<iter>_D.pth), or to OUT when there is no G.

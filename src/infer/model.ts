@@ -3,10 +3,11 @@
 // palette, normalisation and eval size.
 import { existsSync } from 'node:fs';
 import type { Device } from '../torch/index.js';
+import type { HostTensor } from '../torch/dtype.js';
 import { readSafetensorsFile } from '../io/safetensors.js';
 import { createGenerator } from '../models/registry.js';
 import type { Segmentor } from '../models/segmentor.js';
-import { readCheckpoint } from '../io/checkpoint.js';
+import { checkWeightsSeal, readCheckpoint } from '../io/checkpoint.js';
 import { CITYSCAPES_CLASSES, CITYSCAPES_PALETTE } from '../data/labels.js';
 import { CheckpointError } from '../util/errors.js';
 import { stripPrefix } from '../util/prefix.js';
@@ -55,7 +56,8 @@ export function loadInferenceModel(path: string, device: Device = 'cpu'): Infere
     const k = Number(meta.num_classes ?? 19);
     const G = createGenerator(backbone, k);
     const st = readSafetensorsFile(path);
-    G.loadStateDict(stripPrefix(st.tensors, 'G.'), false, path);
+    checkWeightsSeal(path, st.tensors, st.metadata);
+    loadComplete(G, stripPrefix(st.tensors, 'G.'), path);
     G.to(device).eval();
     const cs = k === 19;
     return { G, path, backbone, numClasses: k, classNames: cs ? [...CITYSCAPES_CLASSES] : Array.from({ length: k }, (_, i) => `class${i}`),
@@ -63,4 +65,21 @@ export function loadInferenceModel(path: string, device: Device = 'cpu'): Infere
       normalize: 'caffe', evalSize: [1024, 512], step: null };   // the official evaluation input (§5.3)
   }
   throw new CheckpointError(`${path} is neither a clan checkpoint nor converted weights (no 'clan' or 'format: clan-weights' metadata)`);
+}
+
+/**
+ * Converted weights must hold ALL of G to be evaluated (a file without the heads, or without any G tensor, would
+ * otherwise run with random weights and exit 0); names what is missing. Extra tensors are an error too.
+ */
+function loadComplete(G: Segmentor, sd: Map<string, HostTensor>, path: string): void {
+  if (sd.size === 0) { G.dispose(); throw new CheckpointError(`${path}: holds no G.* tensors; expected converted weights of a whole model (clan convert)`); }
+  const r = G.loadStateDict(sd, false, path);
+  const missing = r.missing.filter((k) => !k.endsWith('num_batches_tracked'));
+  if (missing.length || r.unexpected.length) {
+    G.dispose();
+    const heads = missing.length > 0 && missing.every((k) => G.isHeadKey(k));
+    throw new CheckpointError(`${path}: ` + (heads ? 'has no classifier heads (layer5, layer6): a backbone init for --init, not a model to evaluate'
+      : `does not fit ${missing.length ? `(missing ${missing.length}: ${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', …' : ''})` : ''}` +
+        `${r.unexpected.length ? ` (unexpected ${r.unexpected.length}: ${r.unexpected.slice(0, 3).join(', ')}${r.unexpected.length > 3 ? ', …' : ''})` : ''}`));
+  }
 }

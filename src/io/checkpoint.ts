@@ -1,6 +1,8 @@
 // The checkpoint file format (docs/checkpoint.md), host side only: one safetensors file per checkpoint with a JSON
-// header under metadata.clan; a SHA-256 over all tensor bytes is verified on load. Writing the tensors of live
-// modules and optimizers is train/checkpoint.ts; reading for inference is infer/model.ts.
+// header under metadata.clan, sealed whole: metadata.clan_seal is a SHA-256 over every tensor (name, dtype, shape,
+// bytes) AND the exact header text, verified on load, so neither the weights nor the step, loader positions, class
+// names or RNG state can change unnoticed. Converted weights (clan-weights) carry the same seal over their tensors
+// and metadata. Writing the tensors of live modules is train/checkpoint.ts; reading for inference is infer/model.ts.
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, statfsSync, unlinkSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -11,6 +13,7 @@ import { CheckpointError, ClanError } from '../util/errors.js';
 import { makeDirs } from '../util/paths.js';
 
 export const CKPT_FORMAT = 'clan-checkpoint';
+export const SEAL_KEY = 'clan_seal';
 
 /** An optimizer's non-tensor state: its param groups and, per parameter, the scalar entries (e.g. Adam's step). */
 export interface OptimizerMeta { groups: unknown[]; scalars: (Record<string, number> | null)[] }
@@ -18,7 +21,7 @@ export interface OptimizerMeta { groups: unknown[]; scalars: (Record<string, num
 /** Everything in a checkpoint that is not a tensor. */
 export interface CheckpointMeta {
   format: typeof CKPT_FORMAT;
-  version: 1;
+  version: 1 | 2;                     // 2: sealed (clan_seal); 1: older files, tensor digest only (meta.sha256)
   step: number;                       // iterations completed
   method: string;                     // a name in methods/registry.ts ('clan', 'adversarial', 'source-only')
   backbone: string;
@@ -37,7 +40,7 @@ export interface CheckpointMeta {
   best?: { step: number; miou: number };
   device?: string;                    // where the run trained (informational: tensors are stored on the CPU and load anywhere)
   scaler?: { scale: number; growthTracker: number }; // fp16 loss scaler (amp 'fp16' runs)
-  sha256?: string;
+  sha256?: string;                    // version 1 only
 }
 
 /** SHA-256 over every tensor (name, dtype, shape, bytes) in sorted-name order: independent of file layout. */
@@ -50,6 +53,27 @@ export function tensorDigest(tensors: Map<string, HostTensor>): string {
   }
   return h.digest('hex');
 }
+
+/** The seal: SHA-256 over the tensors' digest and the exact metadata text it protects. */
+export function sealOf(tensors: Map<string, HostTensor>, text: string): string {
+  return createHash('sha256').update(`clan-seal-1\n${tensorDigest(tensors)}\n${text}`).digest('hex');
+}
+
+/** Metadata of a converted-weights file with its seal over the tensors and the other entries (sorted by key). */
+export function sealedMetadata(tensors: Map<string, HostTensor>, metadata: Record<string, string>): Record<string, string> {
+  const { [SEAL_KEY]: _old, ...rest } = metadata;
+  return { ...rest, [SEAL_KEY]: sealOf(tensors, canonical(rest)) };
+}
+
+/** Checks a converted-weights file's seal (files converted before seals existed have none and pass). */
+export function checkWeightsSeal(path: string, tensors: Map<string, HostTensor>, metadata: Record<string, string>): void {
+  const { [SEAL_KEY]: seal, ...rest } = metadata;
+  if (seal !== undefined && seal !== sealOf(tensors, canonical(rest))) {
+    throw new CheckpointError(`${path} failed its SHA-256 check (the seal over the tensors and the metadata): changed or corrupted`);
+  }
+}
+
+const canonical = (m: Record<string, string>): string => JSON.stringify(Object.keys(m).sort().map((k) => [k, m[k]]));
 
 export function checkpointName(step: number): string { return `ckpt_${String(step).padStart(7, '0')}.safetensors`; }
 
@@ -67,8 +91,8 @@ export function checkDiskSpace(dir: string, bytes: number): void {
 /** Writes `dir/ckpt_<step>.safetensors` atomically with the digest filled in; returns the path. */
 export function writeCheckpoint(dir: string, tensors: Map<string, HostTensor>, meta: Omit<CheckpointMeta, 'sha256'>, o: AtomicWriteOptions = {}): string {
   makeDirs(dir);
-  const full: CheckpointMeta = { ...meta, sha256: tensorDigest(tensors) };
-  const bytes = encodeSafetensors(tensors, { clan: JSON.stringify(full) });
+  const text = JSON.stringify({ ...meta, version: 2 });
+  const bytes = encodeSafetensors(tensors, { clan: text, [SEAL_KEY]: sealOf(tensors, text) });
   const path = join(dir, checkpointName(meta.step));
   checkDiskSpace(dir, bytes.length);
   atomicWrite(path, bytes, o);
@@ -89,7 +113,12 @@ export function readCheckpoint(path: string): LoadedCheckpoint {
   let meta: CheckpointMeta;
   try { meta = JSON.parse(raw) as CheckpointMeta; } catch { throw new CheckpointError(`checkpoint ${path} has unreadable metadata`); }
   if (meta.format !== CKPT_FORMAT) throw new CheckpointError(`${path}: format '${String(meta.format)}', expected '${CKPT_FORMAT}'`);
-  if (meta.sha256 !== tensorDigest(st.tensors)) throw new CheckpointError(`checkpoint ${path} failed its SHA-256 check (corrupted)`);
+  const seal = st.metadata[SEAL_KEY];
+  if (seal !== undefined || meta.version !== 1) {
+    if (seal !== sealOf(st.tensors, raw)) throw new CheckpointError(`checkpoint ${path} failed its SHA-256 check (the seal over the tensors and the header): changed or corrupted`);
+  } else if (meta.sha256 !== tensorDigest(st.tensors)) {
+    throw new CheckpointError(`checkpoint ${path} failed its SHA-256 check (corrupted)`);
+  }
   return { path, meta, tensors: st.tensors };
 }
 

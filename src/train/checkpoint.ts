@@ -37,7 +37,7 @@ export function saveCheckpoint(dir: string, parts: CheckpointParts, meta: RunMet
   if (parts.D) for (const [k, t] of parts.D.stateDict()) tensors.set(`D.${k}`, t.toHost());
   const optG = optimizerTensors('optG', parts.optG, tensors);
   const optD = optimizerTensors('optD', parts.optD, tensors);
-  return writeCheckpoint(dir, tensors, { format: CKPT_FORMAT, version: 1, ...meta, optG, optD,
+  return writeCheckpoint(dir, tensors, { format: CKPT_FORMAT, version: 2, ...meta, optG, optD,
     ...(parts.scaler ? { scaler: parts.scaler.stateDict() } : {}) }, o);
 }
 
