@@ -16,7 +16,7 @@ export function benchEval(o: EvalBenchOptions, emit: (line: object) => void): vo
   const G = createGenerator(o.backbone, 19).to(dev).eval();
   const x = torch.keep(torch.randn([1, 3, o.height, o.width], { device: dev }));
   const label: [number, number] = [o.labelHeight, o.labelWidth];
-  const one = () => { torch.tidy(() => predictLogits(G, x, label).logits.argmax(1).to('uint8').toTypedArray()); };
+  const one = () => { torch.tidy(() => predictLogits(G, x, label).argmax(1).to('uint8').toTypedArray()); };
   const ours: number[] = []; const theirs: number[] = [];
   let version = ''; let torchPeak: number | null = null;
   const rounds = o.compare ? Math.max(3, o.rounds) : 1;

@@ -54,7 +54,7 @@ export async function evaluate(G: Segmentor, ds: Dataset, o: EvalOptions): Promi
       if (!b) break;
       const pred = torch.tidy(() => {
         const x = torch.fromTypedArray(b.images, [1, 3, b.height, b.width], 'float32', device);
-        const { logits } = predictLogits(G, x, [b.labelHeight, b.labelWidth]);
+        const logits = predictLogits(G, x, [b.labelHeight, b.labelWidth]);      // [1, K, h, w]
         const p = logits.argmax(1).flatten(0, 2);                                      // [h·w] int64
         if (counts) counts.add_(confusionCounts(torch.fromTypedArray(b.labels!, [b.labelHeight * b.labelWidth], 'uint8', device), p, K));
         return counts && !o.onImage ? null : p.to('uint8').toTypedArray<'uint8'>(); // [h, w] on the host only when needed

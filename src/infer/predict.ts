@@ -3,7 +3,7 @@
 import * as torch from '../torch/index.js';
 import { preprocess } from '../data/transforms.js';
 import type { RgbImage } from '../data/image.js';
-import { disagreementMap, predictLogits } from '../models/segmentor.js';
+import { disagreementMap, predictHeads } from '../models/segmentor.js';
 import type { InferenceModel } from './model.js';
 
 export interface Prediction { label: Uint8Array; disagreement: Float32Array; width: number; height: number }
@@ -12,7 +12,7 @@ export function predictImage(m: InferenceModel, img: RgbImage, name = 'image'): 
   const p = preprocess({ index: 0, name, image: img }, { size: m.evalSize, normalize: m.normalize }, { scale: 1, flip: false });
   return torch.tidy(() => torch.noGrad(() => {
     const x = torch.fromTypedArray(p.image, [1, 3, p.height, p.width], 'float32', m.G.device);
-    const { logits, x1, x2 } = predictLogits(m.G, x, [img.height, img.width]);
+    const { logits, x1, x2 } = predictHeads(m.G, x, [img.height, img.width]);
     const label = logits.argmax(1).to('uint8').toTypedArray<'uint8'>();
     const disagreement = disagreementMap(x1, x2).toTypedArray<'float32'>();
     return { label, disagreement, width: img.width, height: img.height };

@@ -25,13 +25,23 @@ export interface Discriminator extends Module {
   forward(x: Tensor): Tensor;
 }
 
-/** Inference (§1.3, §5.3): both heads upsampled (bilinear, align_corners) to `size`, logits = x1 + x2; argmax is the caller's. */
-export function predictLogits(G: Segmentor, x: Tensor, size: [number, number]): { logits: Tensor; x1: Tensor; x2: Tensor } {
+/**
+ * Inference as the official evaluation (§1.3, §5.3): logits = up(x1 + x2), the heads summed at the output stride and
+ * upsampled once (bilinear, align_corners) to `size`; argmax is the caller's. One full-resolution tensor, not three.
+ */
+export function predictLogits(G: Segmentor, x: Tensor, size: [number, number]): Tensor {
   return torch.tidy(() => torch.noGrad(() => {
     const [a, b] = G.forward(x);
-    const x1 = F.interpolate(a, size, { alignCorners: true });
-    const x2 = F.interpolate(b, size, { alignCorners: true });
-    return { logits: x1.add(x2), x1, x2 };
+    return F.interpolate(a.add(b), size, { alignCorners: true });
+  }));
+}
+
+/** Both heads upsampled to `size` (for the disagreement map M) and the official logits up(x1 + x2). */
+export function predictHeads(G: Segmentor, x: Tensor, size: [number, number]): { logits: Tensor; x1: Tensor; x2: Tensor } {
+  return torch.tidy(() => torch.noGrad(() => {
+    const [a, b] = G.forward(x);
+    const up = (t: Tensor) => F.interpolate(t, size, { alignCorners: true });
+    return { logits: up(a.add(b)), x1: up(a), x2: up(b) };
   }));
 }
 
