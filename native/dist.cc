@@ -2,12 +2,12 @@
 // group per process (the default group of torch.distributed), with allreduce (sum), broadcast, allgather, barrier
 // and asynchronous work handles. Every wait has a timeout and every failure is one line: a dead peer, a timeout
 // or a port in use never hangs Node or prints a C++ backtrace. Compiled in when the gloo headers are present
-// (Debian: libgloo-dev); otherwise each call says so.
+// (Debian: libgloo-dev); otherwise, or with -DCLAN_NO_GLOO, each call says so.
 #include "common.h"
 #include <chrono>
 #include <map>
 #include <memory>
-#if __has_include(<gloo/config.h>) && __has_include(<torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>)
+#if !defined(CLAN_NO_GLOO) && __has_include(<gloo/config.h>) && __has_include(<torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>)
 #define CLAN_HAS_GLOO 1
 #ifndef USE_C10D_GLOO
 #define USE_C10D_GLOO 1  // the header's own guard: libtorch was built with Gloo (Debian's and PyTorch's are)

@@ -40,6 +40,13 @@ for f in native/*.cc; do
   g++ $CFLAGS $INCS -c "$f" -o "build/gpu-obj/$(basename "$f" .cc).o" 2> "build/gpu-obj/$(basename "$f" .cc).err" & pids+=($!)
 done
 fail=0; for p in "${pids[@]}"; do wait "$p" || fail=1; done
+# c10d's Gloo API is the least stable part across torch versions: without it the rest still builds and runs.
+others=$(ls build/gpu-obj/*.err | grep -v '/dist\.err$')
+if [ $fail -ne 0 ] && grep -q error build/gpu-obj/dist.err && ! grep -q error $others; then
+  echo "gpu-check: native/dist.cc did not compile against this torch (build/gpu-obj/dist.err); building without data-parallel"
+  grep -h -A4 error build/gpu-obj/dist.err | head -20
+  g++ $CFLAGS -DCLAN_NO_GLOO $INCS -c native/dist.cc -o build/gpu-obj/dist.o && fail=0
+fi
 if [ $fail -ne 0 ]; then grep -h -B2 -A6 'error' build/gpu-obj/*.err | head -80; echo "gpu-check: addon build FAILED"; exit 1; fi
 g++ -shared -o build/Release/clan_native.node build/gpu-obj/*.o $(node native/config.js libs) || { echo "gpu-check: link FAILED"; exit 1; }
 echo "built in $(( $(date +%s) - t0 )) s"
