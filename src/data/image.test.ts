@@ -3,11 +3,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encode as encodePng } from 'fast-png';
+import { crc32, deflateSync, inflateSync } from 'node:zlib';
+import { decode as decodePngRaw, encode as encodePng } from 'fast-png';
 import jpeg from 'jpeg-js';
 import { DataError } from '../util/errors.js';
-import { decodePlane, decodeRgb, probeBytes, probeImage } from './image.js';
-import { sharedFixtures } from './testing.js';
+import { decodePlane, decodeRgb, pngRawBytes, probeBytes, probeImage } from './image.js';
+import { repoRoot, sharedFixtures } from './testing.js';
 
 const PAL = [[10, 20, 30], [40, 50, 60], [70, 80, 90], [100, 110, 120]];
 
@@ -99,4 +100,159 @@ test('fixture 16-bit instanceIds keep ids above 255', (t) => {
   const p = decodePlane(readFileSync(f), f);
   assert.ok(p.data instanceof Uint16Array);
   assert.ok(p.data.includes(26000) && p.data.includes(24000));
+});
+
+// ---- resource limits (src/io/limits.ts) and integrity checks before decoding -------------------------------------
+
+const LIMITS_FIXTURES = join(repoRoot(), 'test', 'fixtures', 'limits');
+
+function withEnv<T>(key: string, value: string, fn: () => T): T {
+  const old = process.env[key];
+  process.env[key] = value;
+  try { return fn(); } finally { if (old === undefined) delete process.env[key]; else process.env[key] = old; }
+}
+
+/** Asserts a DataError with a one-line message matching re. */
+function refused(fn: () => unknown, re: RegExp): void {
+  assert.throws(fn, (e: unknown) => e instanceof DataError && re.test(e.message) && !e.message.includes('\n'));
+}
+
+function chunk(type: string, data: Uint8Array): Uint8Array {
+  const out = new Uint8Array(12 + data.length);
+  const dv = new DataView(out.buffer);
+  dv.setUint32(0, data.length);
+  out.set(new TextEncoder().encode(type), 4);
+  out.set(data, 8);
+  dv.setUint32(8 + data.length, crc32(out.subarray(4, 8 + data.length)));
+  return out;
+}
+
+/** A PNG from its IHDR fields and the raw (filtered, uninflated) image data, deflated into one IDAT. */
+function makePng(width: number, height: number, depth: number, colorType: number, raw: Uint8Array, extra: Uint8Array[] = []): Uint8Array {
+  const ihdr = new Uint8Array(13);
+  const dv = new DataView(ihdr.buffer);
+  dv.setUint32(0, width); dv.setUint32(4, height); ihdr[8] = depth; ihdr[9] = colorType;
+  const sig = Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a);
+  return Buffer.concat([sig, chunk('IHDR', ihdr), ...extra, chunk('IDAT', deflateSync(raw)), chunk('IEND', new Uint8Array(0))]);
+}
+
+test('a PNG over the pixel limit is refused from its IHDR, before decoding (20000x20000 in a few hundred bytes)', (t) => {
+  const bomb = makePng(20000, 20000, 1, 0, new Uint8Array(20000 * 2501)); // 1-bit gray: 50 MB raw, 50 KB deflated
+  const re = /^bomb\.png: 20000x20000 = 400000000 pixels is over the limit of 178956970 \(CLAN_MAX_IMAGE_PIXELS\); a decompression bomb, or raise the limit$/;
+  refused(() => decodeRgb(bomb, 'bomb.png'), re);
+  refused(() => decodePlane(bomb, 'bomb.png'), re);
+  const dir = mkdtempSync(join(tmpdir(), 'clan-img-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'bomb.png'), bomb);
+  refused(() => probeImage(join(dir, 'bomb.png')), /bomb\.png: 20000x20000 = 400000000 pixels is over the limit of 178956970/);
+});
+
+test('CLAN_MAX_IMAGE_PIXELS: an image of exactly the limit decodes unchanged, one pixel more is refused (PNG, JPEG)', () => {
+  const png = encodePng({ width: 7, height: 5, channels: 3, depth: 8, data: Uint8Array.from({ length: 105 }, (_, i) => (i * 5) & 255) });
+  const want = decodeRgb(png, 'p.png');
+  assert.deepEqual([...want.data.subarray(0, 6)], [0, 5, 10, 15, 20, 25]);
+  assert.deepEqual(withEnv('CLAN_MAX_IMAGE_PIXELS', '35', () => decodeRgb(png, 'p.png')), want);
+  assert.deepEqual(withEnv('CLAN_MAX_IMAGE_PIXELS', '35', () => decodePlane(png, 'p.png', 2)), decodePlane(png, 'p.png', 2));
+  refused(() => withEnv('CLAN_MAX_IMAGE_PIXELS', '34', () => decodeRgb(png, 'p.png')), /^p\.png: 7x5 = 35 pixels is over the limit of 34 \(CLAN_MAX_IMAGE_PIXELS\)/);
+  refused(() => withEnv('CLAN_MAX_IMAGE_PIXELS', '34', () => decodePlane(png, 'p.png')), /^p\.png: 7x5 = 35 pixels is over the limit of 34/);
+  const jpg = cellsJpeg(6); // stored 32x48, shown 48x32
+  const jwant = decodeRgb(jpg, 'j.jpg');
+  assert.deepEqual(withEnv('CLAN_MAX_IMAGE_PIXELS', '1536', () => decodeRgb(jpg, 'j.jpg')), jwant);
+  refused(() => withEnv('CLAN_MAX_IMAGE_PIXELS', '1535', () => decodeRgb(jpg, 'j.jpg')), /^j\.jpg: 48x32 = 1536 pixels is over the limit of 1535/);
+});
+
+test('a JPEG whose frame header claims 20000x20000 is refused before decoding', () => {
+  const jpg = cellsJpeg(1).slice();
+  let at = 2;
+  while (!(jpg[at + 1]! >= 0xc0 && jpg[at + 1]! <= 0xc2)) at += 2 + ((jpg[at + 2]! << 8) | jpg[at + 3]!); // walk to SOF0..2
+  new DataView(jpg.buffer).setUint16(at + 5, 20000); // height
+  new DataView(jpg.buffer).setUint16(at + 7, 20000); // width
+  refused(() => decodeRgb(jpg, 'big.jpg'), /^big\.jpg: 20000x20000 = 400000000 pixels is over the limit of 178956970 \(CLAN_MAX_IMAGE_PIXELS\)/);
+});
+
+test('jpeg-js checks every frame header against the same limit (a second SOF after the one the probe reads)', () => {
+  const jpg = cellsJpeg(1);
+  let at = 2;
+  while (!(jpg[at + 1]! >= 0xc0 && jpg[at + 1]! <= 0xc2)) at += 2 + ((jpg[at + 2]! << 8) | jpg[at + 3]!);
+  const sof = jpg.slice(at, at + 2 + ((jpg[at + 2]! << 8) | jpg[at + 3]!));
+  new DataView(sof.buffer).setUint16(5, 20000);
+  new DataView(sof.buffer).setUint16(7, 20000);
+  const two = Buffer.concat([jpg.subarray(0, at + sof.length), sof, jpg.subarray(at + sof.length)]);
+  assert.deepEqual([probeBytes(two).width, probeBytes(two).height], [32, 48]);
+  refused(() => decodeRgb(two, 'two.jpg'), /^two\.jpg: a frame of this JPEG has more pixels than the limit of 178956970 \(CLAN_MAX_IMAGE_PIXELS\)$/);
+});
+
+test('CLAN_MAX_JPEG_MEMORY_MB caps what jpeg-js may allocate', () => {
+  const W = 600, data = new Uint8Array(W * W * 4).fill(200);
+  const jpg = new Uint8Array(jpeg.encode({ width: W, height: W, data }, 90).data); // jpeg-js counts ~8 MB for it
+  refused(() => withEnv('CLAN_MAX_JPEG_MEMORY_MB', '1', () => decodeRgb(jpg, 'm.jpg')),
+    /^m\.jpg: decoding this JPEG needs more memory than the limit of 1 \(CLAN_MAX_JPEG_MEMORY_MB\) MB$/);
+  const img = withEnv('CLAN_MAX_JPEG_MEMORY_MB', '64', () => decodeRgb(jpg, 'm.jpg'));
+  assert.deepEqual([img.width, img.height, img.data.length], [W, W, W * W * 3]);
+  assert.deepEqual(img, decodeRgb(jpg, 'm.jpg'));
+});
+
+test('every PNG chunk CRC is checked: a bad IDAT CRC (which fast-png alone ignores) is refused', () => {
+  const bad = readFileSync(join(LIMITS_FIXTURES, 'bad_idat_crc.png'));
+  assert.equal(decodePngRaw(bad).width, 16, 'fast-png decodes it without complaint');
+  refused(() => decodeRgb(bad, 'crc.png'), /^crc\.png: cannot decode PNG: chunk IDAT at byte 33 has a bad CRC; corrupt$/);
+  refused(() => decodePlane(bad, 'crc.png'), /^crc\.png: cannot decode PNG: chunk IDAT at byte 33 has a bad CRC; corrupt$/);
+  // An ancillary chunk too, and a chunk type that is not four letters.
+  const text = chunk('tEXt', new TextEncoder().encode('Comment\0hi'));
+  const ok = makePng(2, 1, 8, 0, Uint8Array.of(0, 7, 9), [text]);
+  assert.deepEqual([...decodePlane(ok, 'ok.png').data], [7, 9]);
+  const flipped = ok.slice();
+  flipped[33 + 10] ^= 1; // a byte of the tEXt payload
+  refused(() => decodePlane(flipped, 't.png'), /^t\.png: cannot decode PNG: chunk tEXt at byte 33 has a bad CRC; corrupt$/);
+  const junk = ok.slice();
+  junk[33 + 4] = 0x0a;
+  refused(() => decodePlane(junk, 'j.png'), /^j\.png: cannot decode PNG: chunk at byte 33 has an invalid type; corrupt$/);
+});
+
+test('PNG image data may inflate to at most twice what the IHDR needs (fast-png alone would inflate it all)', () => {
+  // 1x1 8-bit gray needs 2 bytes (filter byte + sample); this IDAT inflates to 4 MiB.
+  const bomb = makePng(1, 1, 8, 0, new Uint8Array(4 * 2 ** 20));
+  assert.equal(decodePngRaw(bomb).width, 1, 'fast-png decodes it after inflating 4 MiB');
+  refused(() => decodePlane(bomb, 'z.png'), /^z\.png: PNG image data inflates past 4 bytes, twice what its IHDR needs; corrupt or a decompression bomb$/);
+  // Surplus up to twice the need opens, as in Pillow, with the same pixels.
+  assert.deepEqual([...decodePlane(makePng(1, 1, 8, 0, Uint8Array.of(0, 42, 0, 0)), 's.png').data], [42]);
+  refused(() => decodePlane(makePng(1, 1, 8, 0, Uint8Array.of(0, 42, 0, 0, 0)), 's.png'), /inflates past 4 bytes/);
+});
+
+test('pngRawBytes is the exact inflated size of PNGs written by fast-png, plain and Adam7-interlaced', () => {
+  const idatSize = (png: Uint8Array): number => {
+    const idat: Uint8Array[] = [];
+    for (let pos = 8; pos < png.length;) {
+      const len = new DataView(png.buffer, png.byteOffset).getUint32(pos);
+      if (String.fromCharCode(...png.subarray(pos + 4, pos + 8)) === 'IDAT') idat.push(png.subarray(pos + 8, pos + 8 + len));
+      pos += 12 + len;
+    }
+    return inflateSync(Buffer.concat(idat)).length;
+  };
+  const cases: [number, number, 1 | 3 | 4, 8 | 16][] = [[1, 1, 1, 8], [13, 7, 3, 16], [9, 11, 4, 8], [33, 17, 3, 8], [2, 9, 1, 16]];
+  for (const [w, h, channels, depth] of cases) {
+    const n = w * h * channels;
+    const data = depth === 16 ? Uint16Array.from({ length: n }, (_, i) => i * 977) : Uint8Array.from({ length: n }, (_, i) => i * 7);
+    const plain = encodePng({ width: w, height: h, channels, depth, data });
+    const adam7 = encodePng({ width: w, height: h, channels, depth, data }, { interlace: 'Adam7' });
+    assert.equal(pngRawBytes(w, h, channels * depth, false), idatSize(plain), `${w}x${h}x${channels}@${depth}`);
+    assert.equal(pngRawBytes(w, h, channels * depth, true), idatSize(adam7), `${w}x${h}x${channels}@${depth} Adam7`);
+    assert.deepEqual(decodePlane(adam7, 'a.png', channels - 1), decodePlane(plain, 'p.png', channels - 1));
+  }
+  // Sub-byte Adam7, by hand (fast-png's encoder mis-sizes these): 5x2 at 2 bits has passes 1, 2, 4, 6, 7 of
+  // 1, 1, 1, 2 and 5 pixels in one row each: 2 + 2 + 2 + 2 + (1 + ceil(10 / 8)) = 11 bytes; 3x1 at 1 bit: 2 + 2 + 2.
+  assert.equal(pngRawBytes(5, 2, 2, true), 11);
+  assert.equal(pngRawBytes(3, 1, 1, true), 6);
+  assert.equal(pngRawBytes(5, 2, 2, false), 6); // 2 rows of 1 + ceil(10 / 8)
+});
+
+test('the PIL fixtures decode exactly as fast-png decodes them (the checks change nothing)', () => {
+  for (const f of ['nearest_gta5label_1280x720.png', 'noise_in.png', 'bicubic_cs_131x97.png']) {
+    const bytes = readFileSync(join(repoRoot(), 'test', 'fixtures', 'pil', f));
+    const raw = decodePngRaw(bytes);
+    const plane = decodePlane(bytes, f);
+    assert.deepEqual([plane.width, plane.height], [raw.width, raw.height]);
+    if (raw.channels === 1) assert.deepEqual(plane.data, raw.data, f);
+    else assert.deepEqual(plane.data, (raw.data as Uint8Array).filter((_, i) => i % raw.channels === 0), f);
+  }
 });

@@ -3,9 +3,13 @@
 //   decodeRgb   → 8-bit RGB [H, W, 3] for network input (palette expanded, alpha dropped, 16-bit → high byte);
 //   decodePlane → one channel of raw sample values [H, W] (palette INDEX kept, 16-bit kept) for label files.
 // probeImage reads headers only (PNG IHDR + IEND check, JPEG markers up to SOF), for validation at open time.
+// Files are untrusted: the pixel count is checked against src/io/limits.ts from the header before any decoder
+// allocates, and a PNG's chunk CRCs and inflated size are checked before fast-png sees it.
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { constants as zlibConstants, crc32, inflateSync } from 'node:zlib';
 import { decode as decodePngRaw, type DecodedPng } from 'fast-png';
 import jpeg from 'jpeg-js';
+import { limit, limitText } from '../util/limits.js';
 import { DataError } from '../util/errors.js';
 
 export type ImageFormat = 'png' | 'jpeg';
@@ -38,6 +42,8 @@ const PNG_SIG = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 const PNG_COLOR: Record<number, [ColorType, number]> = {
   0: ['gray', 1], 2: ['rgb', 3], 3: ['palette', 1], 4: ['gray-alpha', 2], 6: ['rgba', 4],
 };
+/** Bit depths allowed per colour type (PNG spec §11.2.2). */
+const PNG_DEPTHS: Record<number, number[]> = { 0: [1, 2, 4, 8, 16], 2: [8, 16], 3: [1, 2, 4, 8], 4: [8, 16], 6: [8, 16] };
 
 type ReadAt = (pos: number, len: number) => Uint8Array;
 
@@ -108,6 +114,7 @@ function exifOrientation(app1: Uint8Array): number | undefined {
 /** Header of an image file without reading its pixels. Throws DataError naming the file. */
 export function probeImage(path: string): ImageHeader {
   let fd: number | undefined;
+  let header: ImageHeader;
   try {
     fd = openSync(path, 'r');
     const size = fstatSync(fd).size;
@@ -117,12 +124,14 @@ export function probeImage(path: string): ImageHeader {
       if (pos >= 0 && buf.length > 0) readSync(f, buf, 0, buf.length, pos);
       return buf;
     };
-    return probeWith(readAt, size);
+    header = probeWith(readAt, size);
   } catch (e) {
     throw new DataError(`${path}: cannot read image header: ${reason(e)}`);
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
+  checkPixels(header.width, header.height, path);
+  return header;
 }
 
 /** Header of in-memory image bytes. */
@@ -146,7 +155,69 @@ export function readBytes(path: string): Uint8Array {
   }
 }
 
+/** Refuses an image over the pixel limit (Pillow's decompression-bomb check), from its header alone. */
+function checkPixels(width: number, height: number, file: string): void {
+  // Both factors are below 2^32, so the product is exact far beyond any limit it is compared with.
+  if (width * height > limit('imagePixels')) {
+    throw new DataError(`${file}: ${width}x${height} = ${width * height} pixels is over ${limitText('imagePixels')}; a decompression bomb, or raise the limit`);
+  }
+}
+
+/**
+ * Walks the PNG's chunks before fast-png sees it: every CRC (fast-png does not look; Pillow checks those of the
+ * header chunks, and verify() all), the pixel limit from the IHDR, and the IDAT stream inflated with a bound
+ * (fast-png would inflate all of it).
+ */
+function checkPng(bytes: Uint8Array, file: string): void {
+  const fail = (what: string): never => { throw new DataError(`${file}: cannot decode PNG: ${what}`); };
+  let ihdr: Uint8Array | undefined;
+  const idat: Uint8Array[] = [];
+  for (let pos = 8; ;) {
+    if (pos + 12 > bytes.length) fail('truncated (no IEND chunk)');
+    const type = bytes.subarray(pos + 4, pos + 8);
+    if (!type.every((c) => (c | 0x20) >= 0x61 && (c | 0x20) <= 0x7a)) fail(`chunk at byte ${pos} has an invalid type; corrupt`);
+    const name = String.fromCharCode(...type), end = pos + 12 + u32be(bytes, pos);
+    if (end > bytes.length) fail(`chunk ${name} at byte ${pos} runs past the end of the file; truncated`);
+    if (crc32(bytes.subarray(pos + 4, end - 4)) >>> 0 !== u32be(bytes, end - 4)) fail(`chunk ${name} at byte ${pos} has a bad CRC; corrupt`);
+    if (ihdr === undefined) {
+      if (name !== 'IHDR' || end - pos !== 25) fail('it does not start with an IHDR chunk');
+      ihdr = bytes.subarray(pos + 8, pos + 21);
+      checkPixels(u32be(ihdr, 0), u32be(ihdr, 4), file);
+      if (!PNG_DEPTHS[ihdr[9]!]?.includes(ihdr[8]!)) fail(`PNG colour type ${ihdr[9]} with bit depth ${ihdr[8]} is invalid`);
+    } else if (name === 'IDAT') idat.push(bytes.subarray(pos + 8, end - 4));
+    else if (name === 'IEND') break;
+    pos = end;
+  }
+  checkInflatedSize(idat, ihdr!, file);
+}
+
+/**
+ * Inflates the IDAT stream natively, stopping at twice what the IHDR needs: the bound on what fast-png will
+ * allocate. Twice, not exactly: Pillow ignores surplus image data, so a sloppy encoder's few extra bytes pass.
+ */
+function checkInflatedSize(idat: Uint8Array[], ihdr: Uint8Array, file: string): void {
+  const need = pngRawBytes(u32be(ihdr, 0), u32be(ihdr, 4), PNG_COLOR[ihdr[9]!]![1] * ihdr[8]!, ihdr[12] === 1);
+  try {
+    // Z_SYNC_FLUSH: a stream cut short is fast-png's to judge; only the size is checked here.
+    inflateSync(Buffer.concat(idat), { maxOutputLength: Math.max(1, 2 * need), finishFlush: zlibConstants.Z_SYNC_FLUSH });
+  } catch (e) {
+    const big = (e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE';
+    throw new DataError(`${file}: ${big ? `PNG image data inflates past ${2 * need} bytes, twice what its IHDR needs; corrupt or a decompression bomb` : `PNG image data is corrupt (zlib: ${reason(e)})`}`);
+  }
+}
+
+/** Bytes of filtered scanlines (one filter byte per row) for a PNG of `bits` per pixel, Adam7 passes summed. */
+export function pngRawBytes(width: number, height: number, bits: number, adam7: boolean): number {
+  const rows = (w: number, h: number): number => (w > 0 && h > 0 ? h * (1 + Math.ceil((w * bits) / 8)) : 0);
+  if (!adam7) return rows(width, height);
+  // [x0, y0, dx, dy] of the seven passes (PNG spec §8.2).
+  const passes = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]];
+  return passes.reduce((sum, [x0, y0, dx, dy]) => sum + rows(Math.ceil((width - x0!) / dx!), Math.ceil((height - y0!) / dy!)), 0);
+}
+
 function decodePng(bytes: Uint8Array, file: string): DecodedPng {
+  if (bytes.length < 8 || !PNG_SIG.every((v, i) => bytes[i] === v)) throw new DataError(`${file}: not a PNG file`);
+  checkPng(bytes, file);
   try {
     return decodePngRaw(bytes);
   } catch (e) {
@@ -193,6 +264,7 @@ export function decodePlane(bytes: Uint8Array, file: string, channel = 0): Plane
 export function decodeRgb(bytes: Uint8Array, file: string): RgbImage {
   let header: ImageHeader;
   try { header = probeBytes(bytes); } catch (e) { throw new DataError(`${file}: ${reason(e)}`); }
+  checkPixels(header.width, header.height, file);
   return header.format === 'png' ? pngToRgb(decodePng(bytes, file)) : jpegToRgb(bytes, file, header.orientation);
 }
 
@@ -223,8 +295,13 @@ function pngToRgb(png: DecodedPng): RgbImage {
 function jpegToRgb(bytes: Uint8Array, file: string, orientation: number): RgbImage {
   let img: { width: number; height: number; data: Uint8Array };
   try {
-    img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: false, maxResolutionInMP: 200, maxMemoryUsageInMB: 2048 });
+    // jpeg-js's own caps as a second line: the SOF was checked already, but its allocations are capped too.
+    // (+0.5: jpeg-js multiplies back by 10^6, and the round trip must not land below the limit.)
+    const maxResolutionInMP = (limit('imagePixels') + 0.5) / 1e6;
+    img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: false, maxResolutionInMP, maxMemoryUsageInMB: limit('jpegMemoryMB') });
   } catch (e) {
+    if (/maxMemoryUsageInMB/.test(reason(e))) throw new DataError(`${file}: decoding this JPEG needs more memory than ${limitText('jpegMemoryMB')} MB`);
+    if (/maxResolutionInMP/.test(reason(e))) throw new DataError(`${file}: a frame of this JPEG has more pixels than ${limitText('imagePixels')}`);
     throw new DataError(`${file}: cannot decode JPEG: ${reason(e)}`);
   }
   return orient(img, orientation);

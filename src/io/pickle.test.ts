@@ -98,3 +98,61 @@ test('other abuse is refused with one-line errors', () => {
   bad(p(0x80, 2, 'C', 2, 0xc3, 0x28, 'ccollections\nOrderedDict\n', 'X', 2, 0, 0, 0, 0xc3, 0x28, '.'), /string is not valid UTF-8/);
   bad(p(0x80, 2, 'c_codecs\nencode\n', ...str('x'), ...str('utf8'), 0x86, 'R.'), /_codecs\.encode is only allowed as \(str, "latin1"\)/);
 });
+
+// ---- resource limits (src/io/limits.ts) ----------------------------------------------------------------------
+
+function withEnv<T>(key: string, value: string, fn: () => T): T {
+  const old = process.env[key];
+  process.env[key] = value;
+  try { return fn(); } finally { if (old === undefined) delete process.env[key]; else process.env[key] = old; }
+}
+
+test('CLAN_MAX_PICKLE_OBJECTS bounds the values built and the memo fan-out', () => {
+  // ['a', 'a', 'a', 'a']: 5 values pushed (the list, the string, three fetches of it from the memo).
+  const fanOut = p(0x80, 2, ']', ...str('a'), 'q', 0, 'a', 'h', 0, 'a', 'h', 0, 'a', 'h', 0, 'a.');
+  assert.deepEqual(withEnv('CLAN_MAX_PICKLE_OBJECTS', '5', () => unpickle(fanOut).value), ['a', 'a', 'a', 'a']);
+  assertOneLine(() => withEnv('CLAN_MAX_PICKLE_OBJECTS', '4', () => unpickle(fanOut, { file: 'f.pkl' })), CheckpointError,
+    /^f\.pkl: pickle: more than the limit of 4 \(CLAN_MAX_PICKLE_OBJECTS\) objects built or fetched from the memo \(opcode 0x68 at byte 15\)$/);
+  // 10^5 empty dicts under one MARK: built one by one, refused at the budget, never all held.
+  const many = Buffer.concat([p(0x80, 2, '('), new Uint8Array(100_000).fill(0x7d), p('l.')]);
+  assert.equal((withEnv('CLAN_MAX_PICKLE_OBJECTS', '100001', () => unpickle(many).value) as PickleValue[]).length, 100_000);
+  assertOneLine(() => withEnv('CLAN_MAX_PICKLE_OBJECTS', '1000', () => unpickle(many, { file: 'm.pkl' })), CheckpointError,
+    /^m\.pkl: pickle: more than the limit of 1000 \(CLAN_MAX_PICKLE_OBJECTS\) objects.*\(opcode 0x7d at byte 1003\)$/);
+});
+
+test('APPENDS of many items works (no argument spread that overflows the call stack)', () => {
+  const n = 300_000;
+  const big = Buffer.concat([p(0x80, 2, ']', '('), new Uint8Array(n).fill(0x4e), p('e.')]);
+  const list = unpickle(big).value as PickleValue[];
+  assert.equal(list.length, n);
+  assert.equal(list[n - 1], null);
+});
+
+/** _rebuild_tensor_v2 over the 6-element FloatStorage with arbitrary (LONG1-encoded) offset, size and stride. */
+function bigView(offset: bigint, size: bigint[], stride: bigint[]): Uint8Array {
+  const long1 = (v: bigint): (number | string)[] => {
+    const b: number[] = [];
+    for (let x = v; x > 0n || b.length === 0 || b[b.length - 1]! & 0x80; x >>= 8n) b.push(Number(x & 0xffn));
+    return [0x8a, b.length, ...b.map((c) => c)];
+  };
+  return p(0x80, 2, 'ctorch._utils\n_rebuild_tensor_v2\n(', '(', ...str('storage'), 'ctorch\nFloatStorage\n', ...str('0'), ...str('cpu'),
+    'K', 6, 'tQ', ...long1(offset), '(', ...size.flatMap(long1), 't(', ...stride.flatMap(long1), 't', 0x89,
+    'ccollections\nOrderedDict\n)R', 'tR.');
+}
+
+test('tensor views are checked in safe-integer arithmetic before anything is materialised', () => {
+  const bad = (bytes: Uint8Array, re: RegExp): void => assertOneLine(() => unpickle(bytes, { persistentLoad, file: 'v.pth' }), CheckpointError, re);
+  // Products that leave the safe range would round; they must fail closed, not wrap into a plausible view.
+  bad(bigView(0n, [2n ** 30n, 2n ** 30n, 2n ** 30n], [0n, 0n, 0n]), /v\.pth: pickle: torch\._utils\._rebuild_tensor_v2: view \[1073741824,1073741824,1073741824\] stride \[0,0,0\] offset 0 has too many elements/);
+  bad(bigView(2n ** 53n - 2n, [2n], [1n]), /view \[2\] stride \[1\] offset 9007199254740990 exceeds storage of 6 elements/);
+  bad(bigView(0n, [2n, 2n], [2n ** 52n, 2n ** 52n]), /view \[2,2\] stride \[4503599627370496,4503599627370496\] offset 0 exceeds storage of 6 elements/);
+  bad(bigView(0n, [7n], [1n]), /view \[7\] stride \[1\] offset 0 exceeds storage of 6 elements/);
+  // In range: a zero-stride view is legal here (its copy is bounded where tensors are materialised, src/io/pth.ts).
+  const z = unpickle(bigView(5n, [3n, 1000n], [0n, 0n]), { persistentLoad }).value as TorchTensorRef;
+  assert.equal(z.byteLength, 12_000);
+  // An empty view touches nothing, whatever its other sizes.
+  assert.equal((unpickle(bigView(6n, [0n, 2n ** 40n], [1n, 1n]), { persistentLoad }).value as TorchTensorRef).byteLength, 0);
+  // The largest view that fits, read back exactly.
+  const full = unpickle(bigView(0n, [3n, 2n], [2n, 1n]), { persistentLoad }).value as TorchTensorRef;
+  assert.deepEqual(Array.from(full.materialize().data as Float32Array), [0, 1, 2, 3, 4, 5]);
+});

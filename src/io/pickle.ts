@@ -4,10 +4,13 @@
 // resolve only the names in ALLOWED below (anything else is refused on the spot, naming the global), and
 // REDUCE/NEWOBJ/BUILD are interpreted in TypeScript for those names alone.
 // Opcode semantics follow CPython's Lib/pickle.py (protocols 0–5; out-of-band buffers are refused).
+// Resources are bounded (limits.ts): values built or fetched from the memo per unpickle (pickleObjects), and a
+// tensor view must lie inside its storage, checked in safe-integer arithmetic before anything is copied.
 
 import { DTYPE_SIZE, type DType, type HostTensor } from '../torch/dtype.js';
 import { CheckpointError } from '../util/errors.js';
 import { bytesToArray, stridedCopy } from './hostarray.js';
+import { limit, limitText } from '../util/limits.js';
 
 /** Python values as they come out of a checkpoint. ints beyond 2^53 stay bigint; tuples are frozen arrays. */
 export type PickleValue =
@@ -23,9 +26,12 @@ export class PickleGlobal {
   get qualname(): string { return `${this.module}.${this.name}`; }
 }
 
-/** A typed storage: `numel` elements of `dtype`. `bytes` is lazy because legacy files store data after the pickle. */
+/**
+ * A typed storage: `numel` elements of `dtype`. `bytes` is lazy because legacy files store data after the pickle.
+ * `base` is the storage this one slices (legacy view metadata), so memory is accounted once per real buffer.
+ */
 export class TorchStorage {
-  constructor(readonly dtype: DType, readonly numel: number, readonly bytes: () => Uint8Array) {}
+  constructor(readonly dtype: DType, readonly numel: number, readonly bytes: () => Uint8Array, readonly base?: TorchStorage) {}
 }
 
 /** A tensor as `torch._utils._rebuild_tensor_v2` describes it: a strided view into a (possibly shared) storage. */
@@ -37,6 +43,11 @@ export class TorchTensorRef {
     readonly stride: number[],
     public requiresGrad: boolean,
   ) {}
+
+  /** Bytes a materialised copy takes; the shape was checked to be a safe product when the view was built. */
+  get byteLength(): number {
+    return this.shape.reduce((n, s) => n * s, DTYPE_SIZE[this.storage.dtype]);
+  }
 
   /** A contiguous copy of the viewed elements (views may share storage, so data are never aliased). */
   materialize(): HostTensor {
@@ -124,7 +135,13 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): { value
   let stack: PickleValue[] = [];
   const marks: PickleValue[][] = [];
   const memo = new Map<number, PickleValue>();
-  const push = (v: PickleValue): void => { stack.push(v); };
+  // Every value pushed is built or fetched from the memo; the budget bounds the graph (and its memo fan-out).
+  const maxObjects = limit('pickleObjects');
+  let pushed = 0;
+  const push = (v: PickleValue): void => {
+    if (++pushed > maxObjects) fail(`more than ${limitText('pickleObjects')} objects built or fetched from the memo`);
+    stack.push(v);
+  };
   const pop = (): PickleValue => (stack.length > 0 ? stack.pop()! : fail('stack underflow'));
   const top = (): PickleValue => (stack.length > 0 ? stack[stack.length - 1] : fail('stack underflow'));
   const popMark = (): PickleValue[] => {
@@ -198,7 +215,7 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): { value
       case 0x8e: case 0x96: push(new Uint8Array(take(u64()))); break; // BINBYTES8, BYTEARRAY8
       case 0x5d: push([]); break; // EMPTY_LIST
       case 0x61: { const v = pop(); listTop().push(v); break; } // APPEND
-      case 0x65: { const items = popMark(); listTop().push(...items); break; } // APPENDS
+      case 0x65: { const items = popMark(), l = listTop(); for (const v of items) l.push(v); break; } // APPENDS (no spread: it overflows the call stack)
       case 0x6c: push(popMark()); break; // LIST
       case 0x29: push(tuple([])); break; // EMPTY_TUPLE
       case 0x74: push(tuple(popMark())); break; // TUPLE
@@ -283,10 +300,7 @@ function call(fn: PickleValue, args: PickleValue, fail: (what: string) => never)
       const shape = ints(size, 'size'), strides = ints(stride, 'stride');
       if (shape.length !== strides.length) fail(`${name}: size has ${shape.length} dims but stride has ${strides.length}`);
       if (!Number.isSafeInteger(offset) || (offset as number) < 0) fail(`${name}: bad storage_offset ${String(offset)}`);
-      // The furthest element the view touches must lie inside the storage.
-      let last = offset as number, n = 1;
-      shape.forEach((s, k) => { n *= s; last += (s - 1) * strides[k]; });
-      if (n > 0 && last >= storage.numel) fail(`${name}: view [${shape}] stride [${strides}] offset ${String(offset)} exceeds storage of ${storage.numel} elements`);
+      checkView(storage, offset as number, shape, strides, (what) => fail(`${name}: ${what}`));
       return new TorchTensorRef(storage, offset as number, [...shape], [...strides], requiresGrad === true);
     }
     case 'torch._utils._rebuild_parameter':
@@ -312,6 +326,25 @@ function call(fn: PickleValue, args: PickleValue, fail: (what: string) => never)
     default:
       return fail(`${name} is not callable`);
   }
+}
+
+/** a·b for non-negative safe integers, or Infinity when the product is not a safe integer (fails every bound). */
+function mulSafe(a: number, b: number): number {
+  const p = a * b;
+  return Number.isSafeInteger(p) ? p : Infinity;
+}
+
+/**
+ * A view (offset, size, stride) must lie inside its storage, and its element and byte counts must be safe
+ * integers: checked here, before anything is materialised, so a huge or zero-stride view is refused early.
+ */
+function checkView(storage: TorchStorage, offset: number, shape: number[], strides: number[], fail: (what: string) => never): void {
+  let n = 1, last = offset; // element count; furthest element touched
+  shape.forEach((s, k) => { n = mulSafe(n, s); last += mulSafe(Math.max(0, s - 1), strides[k]); });
+  if (n === 0) return; // an empty view touches nothing
+  const view = `view [${shape}] stride [${strides}] offset ${offset}`;
+  if (!(mulSafe(n, DTYPE_SIZE[storage.dtype]) < Infinity)) fail(`${view} has too many elements`);
+  if (!(last < storage.numel)) fail(`${view} exceeds storage of ${storage.numel} elements`);
 }
 
 /** BUILD: only OrderedDict instance state, which for a state_dict is `_metadata` (module versions); dropped. */

@@ -2,6 +2,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { CheckpointError } from '../util/errors.js';
 import { TorchTensorRef } from './pickle.js';
 import { loadPthObject, readPth, readPthDetailed } from './pth.js';
@@ -106,4 +107,92 @@ test('legacy storage views (view_metadata) and the endianness check', () => {
   const tensors = readPth(legacyWithView(true), 'old.pth');
   assert.deepEqual(tensors.get('v'), { dtype: 'float32', shape: [2], data: Float32Array.of(3, 4) });
   assertOneLine(() => readPth(legacyWithView(false), 'old.pth'), CheckpointError, /^old\.pth: written on a big-endian machine/);
+});
+
+// ---- resource limits (src/io/limits.ts) ----------------------------------------------------------------------
+
+const LIMITS_FIXTURES = fileURLToPath(new URL('../../../test/fixtures/limits/', import.meta.url));
+
+function withEnv<T>(key: string, value: string, fn: () => T): T {
+  const old = process.env[key];
+  process.env[key] = value;
+  try { return fn(); } finally { if (old === undefined) delete process.env[key]; else process.env[key] = old; }
+}
+
+/** A legacy-format file around an object pickle: header pickles, the object, its storage keys, then each storage. */
+function legacyFile(obj: Uint8Array, storages: [string, Float32Array][]): Uint8Array {
+  const magic = p(0x80, 2, 0x8a, 10, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, '.');
+  const head = p(magic, p(0x80, 2, 'M', 0xe9, 0x03, '.'), p(0x80, 2, '}(', ...str('little_endian'), 0x88, 'u.'));
+  const keys = p(0x80, 2, '](', ...storages.flatMap(([k]) => str(k)), 'e.');
+  const data = storages.map(([, a]) => {
+    const out = new Uint8Array(8 + a.byteLength);
+    new DataView(out.buffer).setBigInt64(0, BigInt(a.length), true);
+    out.set(new Uint8Array(a.buffer), 8);
+    return out;
+  });
+  return Buffer.concat([head, obj, keys, ...data]);
+}
+
+test('a checkpoint of 40 levels of shared dicts (2^40 names from 1.2 KB) is refused, not flattened', () => {
+  assertOneLine(() => readPth(join(LIMITS_FIXTURES, 'shared_dicts.pth')), CheckpointError,
+    /shared_dicts\.pth: its nested dicts flatten to more than the limit of 8000000 \(CLAN_MAX_CHECKPOINT_NAME_CHARS\) characters of dotted names/);
+});
+
+test('CLAN_MAX_CHECKPOINT_NAME_CHARS counts each dotted name plus one: the exact total loads, one less is refused', (t) => {
+  const path = fixture(t, 'net_zip.pth');
+  if (path === undefined) return;
+  const want = readPth(path);
+  const chars = [...want.keys()].reduce((n, k) => n + k.length + 1, 0);
+  assert.equal(chars, 106); // 8 names of 98 characters
+  assert.deepEqual(withEnv('CLAN_MAX_CHECKPOINT_NAME_CHARS', String(chars), () => readPth(path)), want);
+  assertOneLine(() => withEnv('CLAN_MAX_CHECKPOINT_NAME_CHARS', String(chars - 1), () => readPth(path)), CheckpointError,
+    /net_zip\.pth: its nested dicts flatten to more than the limit of 105 \(CLAN_MAX_CHECKPOINT_NAME_CHARS\)/);
+});
+
+test('a zero-stride [20000, 20000] view of 16 bytes is refused before it is copied (zip and legacy files)', () => {
+  for (const f of ['zero_stride.pth', 'zero_stride_legacy.pth']) {
+    assertOneLine(() => readPth(join(LIMITS_FIXTURES, f)), CheckpointError, new RegExp(`${f.replace('.', '\\.')}: tensor 'x' \\[20000,20000\\] would bring ` +
+      'the tensor copies to 1600000000 bytes, more than the 16 bytes of storage they view plus the limit of 268435456 \\(CLAN_MAX_TENSOR_EXPANSION_BYTES\\)'));
+  }
+});
+
+test('views sharing one storage load as equal copies; the copies beyond the storage count against the limit', () => {
+  const path = join(LIMITS_FIXTURES, 'shared_storage.pth');
+  const arange = Float32Array.from({ length: 1024 }, (_, i) => i);
+  const check = (m: Map<string, { shape: number[]; data: unknown }>): void => {
+    assert.deepEqual([...m.keys()], ['v0', 'v1', 'v2', 'v3', 'v4', 'v5', 'v6', 'v7']);
+    m.forEach((v, k) => { assert.deepEqual(v.shape, Number(k[1]) % 2 ? [32, 32] : [1024]); assert.deepEqual(v.data, arange); });
+  };
+  check(readPth(path));
+  // 8 copies of 4096 bytes over one 4096-byte storage: 7·4096 bytes beyond it.
+  check(withEnv('CLAN_MAX_TENSOR_EXPANSION_BYTES', String(7 * 4096), () => readPth(path)));
+  assertOneLine(() => withEnv('CLAN_MAX_TENSOR_EXPANSION_BYTES', String(7 * 4096 - 1), () => readPth(path)), CheckpointError,
+    /shared_storage\.pth: tensor 'v7' \[32,32\] would bring the tensor copies to 32768 bytes, more than the 4096 bytes of storage they view plus the limit of 28671/);
+});
+
+test('300 names over one 1 MiB legacy storage (by key and by whole-storage views) are refused at the 258th copy', () => {
+  const numel = 262_144; // 1 MiB of float32
+  const i32 = (v: number): number[] => [v & 255, (v >> 8) & 255, (v >> 16) & 255, v >>> 24];
+  // Each name names the storage afresh (no memo): as root '0', or as views '1' and '2' covering all of it.
+  const storageId = (i: number): (number | string)[] => ['(', ...str('storage'), 'ctorch\nFloatStorage\n', ...str('0'), ...str('cpu'), 'J', ...i32(numel),
+    ...(i % 3 === 0 ? [] : ['(', ...str(String(i % 3)), 'K', 0, 'J', ...i32(numel), 't']), 'tQ'];
+  const entry = (i: number): (number | string)[] => [...str(`v${i}`), 'ctorch._utils\n_rebuild_tensor_v2\n(', ...storageId(i),
+    'K', 0, 'J', ...i32(numel), 0x85, 'K', 1, 0x85, 0x89, 'ccollections\nOrderedDict\n)R', 'tR'];
+  const obj = p(0x80, 2, '}(', ...Array.from({ length: 300 }, (_, i) => entry(i)).flat(), 'u.');
+  const bytes = legacyFile(obj, [['0', Float32Array.from({ length: numel }, (_, i) => i % 1000)]]);
+  assertOneLine(() => readPth(bytes, 'tied.pth'), CheckpointError,
+    /^tied\.pth: tensor 'v257' \[262144\] would bring the tensor copies to 270532608 bytes, more than the 1048576 bytes of storage they view plus the limit of 268435456 \(CLAN_MAX_TENSOR_EXPANSION_BYTES\)/);
+  // Two names over the same storage are fine and equal.
+  const two = legacyFile(p(0x80, 2, '}(', ...entry(0), ...entry(1), 'u.'), [['0', Float32Array.from({ length: numel }, (_, i) => i % 1000)]]);
+  const m = readPth(two, 'two.pth');
+  assert.deepEqual(m.get('v0')!.data, m.get('v1')!.data);
+  assert.equal((m.get('v1')!.data as Float32Array)[999], 999);
+});
+
+test('error messages describe nested shared tuples to a bounded depth', () => {
+  // A persistent id of 30 levels of a 6-tuple of the level below (memo fetches): 6^30 leaves if printed whole.
+  const levels = Array.from({ length: 30 }, () => ['(', ...new Array<(number | string)[]>(6).fill(['h', 0]).flat(), 't', 'q', 0]).flat();
+  const obj = p(0x80, 2, ...str('x'), 'q', 0, ...levels, 'Q.');
+  assertOneLine(() => readPth(legacyFile(obj, []), 'deep.pth'), CheckpointError,
+    /^deep\.pth: unexpected persistent id \(\(\(\(6 items\), \(6 items\)/);
 });

@@ -5,11 +5,15 @@
 //  - legacy (_use_new_zipfile_serialization=False): pickles of the magic number, the protocol version and
 //    sys_info, then the object (ids ('storage', StorageType, root_key, location, numel, view_metadata)), then the
 //    list of storage keys, then per storage an int64 element count and the raw bytes.
+// Bounded resources (limits.ts): nested dicts flatten to at most checkpointNameChars characters of names (a dict
+// shared under many keys multiplies paths, not objects), and tensor views may materialise at most
+// tensorExpansionBytes beyond the storage bytes they view, counted once per buffer, before any copy is made.
 
 import { readFileSync } from 'node:fs';
-import { DTYPE_SIZE, type HostTensor } from '../torch/dtype.js';
+import { DTYPE_SIZE, type DType, type HostTensor } from '../torch/dtype.js';
 import { CheckpointError, ClanError } from '../util/errors.js';
 import { PickleGlobal, TorchStorage, TorchTensorRef, storageDtype, unpickle, type PickleValue } from './pickle.js';
+import { limit, limitText } from '../util/limits.js';
 import { isZip, openZip } from './zip.js';
 
 export interface PthContents {
@@ -108,34 +112,8 @@ function loadLegacy(bytes: Uint8Array, file: string): PickleValue {
   }
 
   // Storage data come after the object pickle, so storages are registered now and filled in below.
-  const roots = new Map<string, { dtype: TorchStorage['dtype']; numel: number; data?: Uint8Array }>();
-  const views = new Map<string, TorchStorage>();
-  const persistentLoad = (pid: PickleValue): PickleValue => {
-    if (Array.isArray(pid) && pid[0] === 'module') throw new CheckpointError(`${file}: holds a pickled nn.Module; only state dicts are supported (save model.state_dict())`);
-    if (!Array.isArray(pid) || pid[0] !== 'storage' || pid.length < 5 || pid.length > 6) throw new CheckpointError(`${file}: unexpected persistent id ${describe(pid)}`);
-    const [, type, key, , numel, view = null] = pid;
-    const dtype = storageDtype(type);
-    if (dtype === undefined) throw new CheckpointError(`${file}: unsupported storage type ${describe(type)}`);
-    if (typeof key !== 'string' || !Number.isSafeInteger(numel)) throw new CheckpointError(`${file}: malformed storage id ${describe(pid)}`);
-    let root = roots.get(key);
-    if (root === undefined) roots.set(key, (root = { dtype, numel: numel as number }));
-    const r = root;
-    const es = DTYPE_SIZE[dtype];
-    const rootBytes = (): Uint8Array => r.data ?? fail(`storage '${key}' has no data`);
-    if (view === null) return new TorchStorage(dtype, r.numel, rootBytes);
-    // Old torch pickled storage slices as (view_key, offset, size) into the root storage.
-    if (!Array.isArray(view) || view.length !== 3) throw new CheckpointError(`${file}: malformed view metadata ${describe(view)}`);
-    const [viewKey, off, size] = view;
-    if (typeof viewKey !== 'string' || !Number.isSafeInteger(off) || !Number.isSafeInteger(size) || (off as number) + (size as number) > r.numel) {
-      throw new CheckpointError(`${file}: storage view ${describe(view)} out of range of '${key}'`);
-    }
-    let v = views.get(viewKey);
-    if (v === undefined) {
-      v = new TorchStorage(dtype, size as number, () => rootBytes().subarray((off as number) * es, ((off as number) + (size as number)) * es));
-      views.set(viewKey, v);
-    }
-    return v;
-  };
+  const roots = new Map<string, LegacyRoot>();
+  const persistentLoad = legacyPersistentLoad(roots, file);
   const obj = unpickle(bytes, { file, offset: sysInfo.end, persistentLoad });
   const keys = unpickle(bytes, { file, offset: obj.end });
   if (!Array.isArray(keys.value) || !keys.value.every((k) => typeof k === 'string')) fail('storage key list is not a list of strings');
@@ -158,6 +136,45 @@ function loadLegacy(bytes: Uint8Array, file: string): PickleValue {
   }
 }
 
+interface LegacyRoot { dtype: DType; numel: number; data?: Uint8Array; storage: TorchStorage }
+
+/** Resolves legacy storage ids into `roots` (filled with data later) and their sliced views. */
+function legacyPersistentLoad(roots: Map<string, LegacyRoot>, file: string): (pid: PickleValue) => PickleValue {
+  const fail = (what: string): never => { throw new CheckpointError(`${file}: ${what}`); };
+  const views = new Map<string, TorchStorage>();
+  const rootOf = (key: string, dtype: DType, numel: number): LegacyRoot => {
+    let r = roots.get(key);
+    if (r === undefined) {
+      const root = { dtype, numel } as LegacyRoot;
+      // One TorchStorage per key, as in zip files, so views of one buffer are accounted once (checkExpansion).
+      root.storage = new TorchStorage(dtype, numel, () => root.data ?? fail(`storage '${key}' has no data`));
+      roots.set(key, (r = root));
+    }
+    return r.dtype === dtype ? r : fail(`storage '${key}' is used as ${r.dtype} and as ${dtype}`);
+  };
+  return (pid) => {
+    if (Array.isArray(pid) && pid[0] === 'module') fail('holds a pickled nn.Module; only state dicts are supported (save model.state_dict())');
+    if (!Array.isArray(pid) || pid[0] !== 'storage' || pid.length < 5 || pid.length > 6) fail(`unexpected persistent id ${describe(pid)}`);
+    const [, type, key, , numel, view = null] = pid as PickleValue[];
+    const dtype = storageDtype(type) ?? fail(`unsupported storage type ${describe(type)}`);
+    if (typeof key !== 'string' || !Number.isSafeInteger(numel)) fail(`malformed storage id ${describe(pid)}`);
+    const root = rootOf(key as string, dtype, numel as number);
+    if (view === null) return root.storage;
+    // Old torch pickled storage slices as (view_key, offset, size) into the root storage.
+    if (!Array.isArray(view) || view.length !== 3) fail(`malformed view metadata ${describe(view)}`);
+    const [viewKey, off, size] = view as [PickleValue, number, number];
+    const ok = typeof viewKey === 'string' && [off, size].every((x) => Number.isSafeInteger(x) && x >= 0) && off + size <= root.numel;
+    if (!ok) fail(`storage view ${describe(view)} out of range of '${key as string}'`);
+    let v = views.get(viewKey as string);
+    if (v === undefined) {
+      const es = DTYPE_SIZE[dtype];
+      v = new TorchStorage(dtype, size, () => root.storage.bytes().subarray(off * es, (off + size) * es), root.storage);
+      views.set(viewKey as string, v);
+    }
+    return v;
+  };
+}
+
 function checkSize(data: Uint8Array, expected: number, what: string, file: string): Uint8Array {
   if (data.byteLength !== expected) throw new CheckpointError(`${file}: ${what} has ${data.byteLength} bytes, expected ${expected}`);
   return data;
@@ -170,7 +187,9 @@ function splitStateDict(root: PickleValue, file: string): PthContents {
   const tensors = new Map<string, HostTensor>();
   const other = new Map<string, PickleValue>();
   const leaves: [string, PickleValue][] = [];
-  flatten(nestedKey === undefined ? root : (root.get(nestedKey) as PickleValue), '', leaves, new Set(), file);
+  const budget = { left: limit('checkpointNameChars'), file };
+  flatten(nestedKey === undefined ? root : (root.get(nestedKey) as PickleValue), '', leaves, new Set(), budget);
+  checkExpansion(leaves.filter((l): l is [string, TorchTensorRef] => l[1] instanceof TorchTensorRef), file);
   for (const [key, v] of leaves) {
     if (!(v instanceof TorchTensorRef)) { other.set(nestedKey === undefined ? key : `${nestedKey}.${key}`, v); continue; }
     // nn.DataParallel saves parameters as module.<name>; the model itself knows them as <name>.
@@ -180,23 +199,52 @@ function splitStateDict(root: PickleValue, file: string): PthContents {
   }
   if (nestedKey !== undefined) {
     const rest: [string, PickleValue][] = [];
-    flatten(new Map([...root].filter(([k]) => k !== nestedKey)), '', rest, new Set(), file);
+    flatten(new Map([...root].filter(([k]) => k !== nestedKey)), '', rest, new Set(), budget);
     for (const [k, v] of rest) other.set(k, v);
   }
   return { tensors, other };
 }
 
-/** Depth-first flattening of nested dicts into dotted keys; a dict containing itself is an error. */
-function flatten(v: PickleValue, prefix: string, out: [string, PickleValue][], path: Set<PickleValue>, file: string): void {
-  if (!(v instanceof Map) || (v.size === 0 && prefix !== '')) { out.push([prefix.slice(0, -1), v]); return; }
+/**
+ * Depth-first flattening of nested dicts into dotted keys; a dict containing itself is an error. Names are
+ * charged to `budget` before they are made: a shared dict is walked once per path, so paths can outnumber objects.
+ */
+function flatten(v: PickleValue, prefix: string, out: [string, PickleValue][], path: Set<PickleValue>, budget: { left: number; file: string }): void {
+  const { file } = budget;
+  if (!(v instanceof Map) || (v.size === 0 && prefix !== '')) {
+    if ((budget.left -= Math.max(1, prefix.length)) < 0) {
+      throw new CheckpointError(`${file}: its nested dicts flatten to more than ${limitText('checkpointNameChars')} characters of dotted names (a dict shared under many keys?)`);
+    }
+    out.push([prefix.slice(0, -1), v]);
+    return;
+  }
   if (path.has(v)) throw new CheckpointError(`${file}: dict at '${prefix.slice(0, -1)}' contains itself`);
   path.add(v);
-  for (const [k, child] of v) flatten(child, `${prefix}${typeof k === 'string' ? k : describe(k)}.`, out, path, file);
+  for (const [k, child] of v) flatten(child, `${prefix}${typeof k === 'string' ? k : describe(k)}.`, out, path, budget);
   path.delete(v);
 }
 
-/** Short human description of a pickled value for error messages. */
-function describe(v: PickleValue): string {
+/**
+ * Views may share a storage (transposes, slices, tied or expanded weights) while each materialises a copy:
+ * the copies may exceed the storage bytes they view (each buffer counted once) by tensorExpansionBytes only.
+ * Checked before anything is copied, so a zero-stride or many-times-shared view costs nothing to refuse.
+ */
+function checkExpansion(refs: [string, TorchTensorRef][], file: string): void {
+  const allowance = limit('tensorExpansionBytes');
+  const seen = new Set<TorchStorage>();
+  let stored = 0, copied = 0;
+  for (const [name, ref] of refs) {
+    const buffer = ref.storage.base ?? ref.storage;
+    if (!seen.has(buffer)) { seen.add(buffer); stored += buffer.bytes().byteLength; }
+    copied += ref.byteLength;
+    if (copied > stored + allowance) {
+      throw new CheckpointError(`${file}: tensor '${name}' [${ref.shape}] would bring the tensor copies to ${copied} bytes, more than the ${stored} bytes of storage they view plus ${limitText('tensorExpansionBytes')} (views that repeat data)`);
+    }
+  }
+}
+
+/** Short human description of a pickled value for error messages; nesting is cut at depth 3 (tuples can share). */
+function describe(v: PickleValue, depth = 0): string {
   if (v === null) return 'None';
   if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
   if (typeof v !== 'object') return String(v);
@@ -206,5 +254,6 @@ function describe(v: PickleValue): string {
   if (v instanceof Map) return `a dict of ${v.size}`;
   if (v instanceof Set) return `a set of ${v.size}`;
   if (v instanceof Uint8Array) return `bytes of ${v.byteLength}`;
-  return `(${v.slice(0, 6).map(describe).join(', ')}${v.length > 6 ? ', …' : ''})`;
+  if (depth >= 3) return `(${v.length} items)`;
+  return `(${v.slice(0, 6).map((x) => describe(x, depth + 1)).join(', ')}${v.length > 6 ? ', …' : ''})`;
 }

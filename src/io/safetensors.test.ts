@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DTYPE_SIZE, type HostTensor } from '../torch/dtype.js';
 import { CheckpointError } from '../util/errors.js';
-import { decodeSafetensors, encodeSafetensors, readSafetensorsFile, writeSafetensorsFile } from './safetensors.js';
+import { decodeSafetensors, encodeSafetensors, readSafetensorsFile, topLevelKeys, writeSafetensorsFile } from './safetensors.js';
 import { assertOneLine, assertTensor, expectedJson, fixture, type ExpectedTensor } from './testing.js';
 
 // One tensor per dtype, with odd shapes, a scalar and an empty tensor.
@@ -127,4 +127,71 @@ test('writeSafetensorsFile writes atomically and leaves no temp files', () => {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+// ---- strict layout and resource limits (src/io/limits.ts), as the reference Rust reader -------------------------
+
+/** A safetensors buffer from header TEXT (to write duplicate keys, which JSON.stringify cannot). */
+function buildText(json: string, data: number[]): Uint8Array {
+  const head = new TextEncoder().encode(json);
+  const out = new Uint8Array(8 + head.length + data.length);
+  new DataView(out.buffer).setBigUint64(0, BigInt(head.length), true);
+  out.set(head, 8);
+  out.set(data, 8 + head.length);
+  return out;
+}
+
+function withEnv<T>(key: string, value: string, fn: () => T): T {
+  const old = process.env[key];
+  process.env[key] = value;
+  try { return fn(); } finally { if (old === undefined) delete process.env[key]; else process.env[key] = old; }
+}
+
+const bad = (bytes: Uint8Array, re: RegExp): void => assertOneLine(() => decodeSafetensors(bytes, 'm.safetensors'), CheckpointError, re);
+const F = { dtype: 'F32', shape: [1] };
+
+test('tensors must tile the data: holes and trailing bytes are refused, zero-size tensors are fine', () => {
+  const data = Array.from({ length: 12 }, (_, i) => i);
+  bad(build({ x: { ...F, data_offsets: [0, 4] }, y: { ...F, data_offsets: [8, 12] } }, data), /^m\.safetensors: 4 bytes of data before tensor 'y' belong to no tensor \(a hole at \[4, 8\)\)$/);
+  bad(build({ x: { ...F, data_offsets: [4, 8] }, y: { ...F, data_offsets: [8, 12] } }, data), /^m\.safetensors: 4 bytes of data before tensor 'x' belong to no tensor \(a hole at \[0, 4\)\)$/);
+  bad(build({ x: { ...F, data_offsets: [0, 4] }, y: { ...F, data_offsets: [4, 8] } }, data), /^m\.safetensors: 4 trailing bytes after the last tensor \(data is 12 bytes, tensors end at 8\)$/);
+  bad(build({}, [0]), /^m\.safetensors: 1 trailing bytes after the last tensor/);
+  const U = { dtype: 'U8' };
+  const ok = decodeSafetensors(build({ e: { ...U, shape: [0], data_offsets: [4, 4] }, x: { ...U, shape: [4], data_offsets: [0, 4] }, y: { ...U, shape: [2, 4], data_offsets: [4, 12] } }, data));
+  assert.deepEqual([...ok.tensors].map(([k, v]) => [k, v.shape, Array.from(v.data as Uint8Array)]),
+    [['e', [0], []], ['x', [4], [0, 1, 2, 3]], ['y', [2, 4], [4, 5, 6, 7, 8, 9, 10, 11]]]);
+});
+
+test('duplicate tensor keys and a duplicate __metadata__ are refused (JSON.parse would keep the last silently)', () => {
+  const x = '{"dtype":"F32","shape":[1],"data_offsets":[0,4]}';
+  bad(buildText(`{"x":${x},"x":${x}}`, [0, 0, 0, 0]), /^m\.safetensors: header has tensor 'x' twice$/);
+  bad(buildText(`{"x":${x},"\\u0078":${x}}`, [0, 0, 0, 0]), /^m\.safetensors: header has tensor 'x' twice$/); // same key, escaped
+  bad(buildText(`{"__metadata__":{"a":"1"},"x":${x},"__metadata__":{"a":"2"}}`, [0, 0, 0, 0]), /^m\.safetensors: header has __metadata__ twice$/);
+  // Keys repeated inside entries, and quotes, braces and commas inside strings, are not top-level keys.
+  const tricky = `{"__metadata__":{"k":"}{\\",\\"x\\":{[","x":"y"},"x":${x}}`;
+  assert.deepEqual(topLevelKeys(tricky), ['__metadata__', 'x']);
+  assert.deepEqual(decodeSafetensors(buildText(tricky, [0, 0, 0, 0])).metadata, { k: '}{","x":{[', x: 'y' });
+});
+
+test('the header length is limited (100 MB by default, CLAN_MAX_SAFETENSORS_HEADER_BYTES) and the message names the limit', () => {
+  const huge = new Uint8Array(64);
+  new DataView(huge.buffer).setBigUint64(0, 200_000_000n, true);
+  bad(huge, /^m\.safetensors: header length 200000000 is over the limit of 100000000 \(CLAN_MAX_SAFETENSORS_HEADER_BYTES\); corrupt or not safetensors$/);
+  const good = encodeSafetensors({ w: SAMPLE.f32 });
+  const headerLen = Number(new DataView(good.buffer).getBigUint64(0, true));
+  assert.deepEqual(withEnv('CLAN_MAX_SAFETENSORS_HEADER_BYTES', String(headerLen), () => decodeSafetensors(good)).tensors.get('w')!.data, SAMPLE.f32.data);
+  assertOneLine(() => withEnv('CLAN_MAX_SAFETENSORS_HEADER_BYTES', String(headerLen - 1), () => decodeSafetensors(good, 'm.safetensors')), CheckpointError,
+    new RegExp(`header length ${headerLen} is over the limit of ${headerLen - 1} \\(CLAN_MAX_SAFETENSORS_HEADER_BYTES\\)`));
+});
+
+test('absurd shapes are refused naming the file and the tensor (checked products)', () => {
+  const d4 = [0, 0, 0, 0];
+  bad(build({ x: { dtype: 'F32', shape: [1e9], data_offsets: [0, 4] } }, d4), /^m\.safetensors: tensor 'x': 4 bytes but shape \[1000000000\] of F32 needs 4000000000$/);
+  bad(build({ x: { dtype: 'F32', shape: [1e9, 1e9, 1e9], data_offsets: [0, 4] } }, d4), /^m\.safetensors: tensor 'x': shape \[1000000000,1000000000,1000000000\] has too many elements$/);
+  // 2^52 · 2^52 · 0 is 0 in floating point, but the reference's checked_mul overflows first: refused.
+  bad(build({ x: { dtype: 'F32', shape: [2 ** 52, 2 ** 52, 0], data_offsets: [0, 0] } }, []), /^m\.safetensors: tensor 'x': shape \[4503599627370496,4503599627370496,0\] has too many elements$/);
+  bad(build({ x: { dtype: 'F64', shape: [2 ** 51], data_offsets: [0, 4] } }, d4), /tensor 'x': shape \[2251799813685248\] has too many elements/); // 2^54 bytes
+  bad(build({ x: { dtype: 'F32', shape: [-1], data_offsets: [0, 4] } }, d4), /^m\.safetensors: tensor 'x': shape must be a list of non-negative integers$/);
+  // A zero first makes every later product 0: an empty tensor, as in the reference.
+  assert.deepEqual(decodeSafetensors(build({ x: { dtype: 'F32', shape: [0, 2 ** 52, 2 ** 52], data_offsets: [0, 0] } }, [])).tensors.get('x')!.shape, [0, 2 ** 52, 2 ** 52]);
 });

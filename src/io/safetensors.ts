@@ -3,12 +3,15 @@
 // The header maps tensor names to {dtype, shape, data_offsets: [begin, end]} (offsets relative to the data
 // start) plus an optional "__metadata__" string→string map. It is our own checkpoint format: simple,
 // no code execution, and readable by the Python safetensors package.
+// Read as strictly as the reference Rust reader (safetensors/src/tensor.rs, `validate`): tensors tile the data
+// exactly (no overlap, no hole, no trailing bytes), keys are unique, element counts are checked products.
 
 import { readFileSync } from 'node:fs';
 import { DTYPE_SIZE, numel, type DType, type HostTensor } from '../torch/dtype.js';
 import { CheckpointError } from '../util/errors.js';
 import { atomicWrite } from '../util/atomic.js';
 import { arrayBytes, bytesToArray } from './hostarray.js';
+import { limit, limitText } from '../util/limits.js';
 
 export type TensorMap = Map<string, HostTensor> | Record<string, HostTensor>;
 export interface Safetensors {
@@ -20,8 +23,6 @@ const TO_ST: Record<DType, string> = {
   float32: 'F32', float64: 'F64', float16: 'F16', bfloat16: 'BF16', int64: 'I64', int32: 'I32', uint8: 'U8', bool: 'BOOL',
 };
 const FROM_ST = new Map<string, DType>(Object.entries(TO_ST).map(([d, s]) => [s, d as DType]));
-// The reference implementation refuses headers above 100 MB; a bigger one means a corrupt length.
-const MAX_HEADER = 100_000_000;
 
 function entries(tensors: TensorMap): [string, HostTensor][] {
   return tensors instanceof Map ? [...tensors] : Object.entries(tensors);
@@ -59,57 +60,120 @@ export function encodeSafetensors(tensors: TensorMap, metadata: Record<string, s
   return out;
 }
 
+type Fail = (what: string) => never;
+
 /**
  * Parses safetensors bytes. Tensor data are views into `bytes` where aligned (copies otherwise), so the
  * caller must not reuse the buffer. `file` only names the source in error messages.
  */
 export function decodeSafetensors(bytes: Uint8Array, file = '<bytes>'): Safetensors {
   // Explicitly typed so TypeScript narrows after `fail(...)` calls.
-  const fail: (what: string) => never = (what) => { throw new CheckpointError(`${file}: ${what}`); };
-  if (bytes.byteLength < 8) fail(`too short for a safetensors header (${bytes.byteLength} bytes)`);
-  const n = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
-  if (n > BigInt(bytes.byteLength - 8) || n > BigInt(MAX_HEADER)) fail(`header length ${n} exceeds the file (${bytes.byteLength} bytes); truncated or not safetensors`);
-  const dataStart = 8 + Number(n);
-  let header: unknown;
-  try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, dataStart)));
-  } catch (e) {
-    fail(`header is not valid JSON (${(e as Error).message.split('\n')[0]})`);
-  }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) fail('header is not a JSON object');
+  const fail: Fail = (what) => { throw new CheckpointError(`${file}: ${what}`); };
+  const { header, dataStart } = parseHeader(bytes, fail);
   const data = bytes.subarray(dataStart);
   const metadata: Record<string, string> = {};
   const tensors = new Map<string, HostTensor>();
   const spans: [number, number, string][] = [];
-  for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
+  for (const [name, raw] of Object.entries(header)) {
     if (name === '__metadata__') {
-      if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail('__metadata__ is not an object');
-      for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
-        if (typeof v !== 'string') fail(`__metadata__.${k} is not a string`);
-        metadata[k] = v as string;
-      }
+      Object.assign(metadata, parseMetadata(raw, fail));
       continue;
     }
-    const info = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
-    const dtype = FROM_ST.get(String(info.dtype));
-    if (dtype === undefined) fail(`tensor '${name}': unsupported dtype ${JSON.stringify(info.dtype)} (expected one of ${[...FROM_ST.keys()].join(', ')})`);
-    const shape = info.shape;
-    if (!Array.isArray(shape) || !shape.every((s) => Number.isSafeInteger(s) && s >= 0)) fail(`tensor '${name}': shape must be a list of non-negative integers`);
-    const offs = info.data_offsets;
-    if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => Number.isSafeInteger(o) && o >= 0)) fail(`tensor '${name}': data_offsets must be [begin, end]`);
-    const [begin, end] = offs as [number, number];
-    if (begin > end || end > data.byteLength) fail(`tensor '${name}': data_offsets [${begin}, ${end}] out of range (data is ${data.byteLength} bytes)`);
-    const count = numel(shape as number[]);
-    if (end - begin !== count * DTYPE_SIZE[dtype]) fail(`tensor '${name}': ${end - begin} bytes but shape [${shape}] of ${info.dtype} needs ${count * DTYPE_SIZE[dtype]}`);
-    tensors.set(name, { dtype: dtype, shape: [...(shape as number[])], data: bytesToArray(dtype, data.subarray(begin, end), count) });
+    const { dtype, shape, begin, end, count } = parseEntry(name, raw, data.byteLength, fail);
+    tensors.set(name, { dtype, shape, data: bytesToArray(dtype, data.subarray(begin, end), count) });
     spans.push([begin, end, name]);
   }
-  // Overlapping tensors would alias each other's data: the reference reader rejects them too.
-  spans.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  for (let i = 1; i < spans.length; i++) {
-    if (spans[i][0] < spans[i - 1][1]) fail(`tensors '${spans[i - 1][2]}' and '${spans[i][2]}' overlap`);
-  }
+  checkTiling(spans, data.byteLength, fail);
   return { tensors, metadata };
+}
+
+/** The JSON header (an object with unique top-level keys) and where the data start. */
+function parseHeader(bytes: Uint8Array, fail: Fail): { header: Record<string, unknown>; dataStart: number } {
+  if (bytes.byteLength < 8) fail(`too short for a safetensors header (${bytes.byteLength} bytes)`);
+  const n = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
+  if (n > BigInt(limit('safetensorsHeaderBytes'))) fail(`header length ${n} is over ${limitText('safetensorsHeaderBytes')}; corrupt or not safetensors`);
+  if (n > BigInt(bytes.byteLength - 8)) fail(`header length ${n} exceeds the file (${bytes.byteLength} bytes); truncated or not safetensors`);
+  const dataStart = 8 + Number(n);
+  let text = '', header: unknown;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, dataStart));
+    header = JSON.parse(text);
+  } catch (e) {
+    fail(`header is not valid JSON (${(e as Error).message.split('\n')[0]})`);
+  }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) fail('header is not a JSON object');
+  // JSON.parse keeps the last of duplicate keys; the reference reader refuses them, and so do we.
+  const seen = new Set<string>();
+  for (const key of topLevelKeys(text)) {
+    if (seen.has(key)) fail(key === '__metadata__' ? 'header has __metadata__ twice' : `header has tensor '${key}' twice`);
+    seen.add(key);
+  }
+  return { header: header as Record<string, unknown>, dataStart };
+}
+
+/**
+ * The top-level keys of a JSON object text, in order and with duplicates. The text already parsed, so a
+ * scan that tracks nesting and skips strings suffices; keys are decoded by JSON.parse (escapes compare equal).
+ */
+export function topLevelKeys(json: string): string[] {
+  const keys: string[] = [];
+  let depth = 0, expectKey = false;
+  for (let i = 0; i < json.length; i++) {
+    const c = json.charCodeAt(i);
+    if (c === 0x22) { // '"': find the closing quote, skipping escaped characters
+      let j = i + 1;
+      while (json.charCodeAt(j) !== 0x22) j += json.charCodeAt(j) === 0x5c ? 2 : 1;
+      if (depth === 1 && expectKey) keys.push(JSON.parse(json.slice(i, j + 1)) as string);
+      expectKey = false;
+      i = j;
+    } else if (c === 0x7b || c === 0x5b) { depth++; expectKey = depth === 1; } // '{' '['
+    else if (c === 0x7d || c === 0x5d) depth--; // '}' ']'
+    else if (c === 0x2c && depth === 1) expectKey = true; // ','
+  }
+  return keys;
+}
+
+function parseMetadata(raw: unknown, fail: Fail): Record<string, string> {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail('__metadata__ is not an object');
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
+    if (typeof v !== 'string') fail(`__metadata__.${k} is not a string`);
+    out[k] = v as string;
+  }
+  return out;
+}
+
+/** One tensor's header entry, checked against the data: dtype, shape (a safe element count), offsets, size. */
+function parseEntry(name: string, raw: unknown, dataBytes: number, fail: Fail) {
+  const info = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
+  const dtype = FROM_ST.get(String(info.dtype));
+  if (dtype === undefined) return fail(`tensor '${name}': unsupported dtype ${JSON.stringify(info.dtype)} (expected one of ${[...FROM_ST.keys()].join(', ')})`);
+  const shape = info.shape;
+  if (!Array.isArray(shape) || !shape.every((s) => Number.isSafeInteger(s) && s >= 0)) fail(`tensor '${name}': shape must be a list of non-negative integers`);
+  // Checked products (the reference uses checked_mul): an absurd shape must not wrap into a plausible size.
+  let count = 1;
+  for (const s of shape as number[]) count = Number.isSafeInteger(count * s) ? count * s : fail(`tensor '${name}': shape [${shape}] has too many elements`);
+  const size = count * DTYPE_SIZE[dtype];
+  if (!Number.isSafeInteger(size)) fail(`tensor '${name}': shape [${shape}] has too many elements`);
+  const offs = info.data_offsets;
+  if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => Number.isSafeInteger(o) && o >= 0)) fail(`tensor '${name}': data_offsets must be [begin, end]`);
+  const [begin, end] = offs as [number, number];
+  if (begin > end || end > dataBytes) fail(`tensor '${name}': data_offsets [${begin}, ${end}] out of range (data is ${dataBytes} bytes)`);
+  if (end - begin !== size) fail(`tensor '${name}': ${end - begin} bytes but shape [${shape}] of ${info.dtype} needs ${size}`);
+  return { dtype, shape: [...(shape as number[])], begin, end, count };
+}
+
+/** Tensors must tile the data exactly: overlaps would alias, holes and trailing bytes hide data (as the reference). */
+function checkTiling(spans: [number, number, string][], dataBytes: number, fail: Fail): void {
+  spans.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  let at = 0, prev = '';
+  for (const [begin, end, name] of spans) {
+    if (begin < at) fail(`tensors '${prev}' and '${name}' overlap`);
+    if (begin > at) fail(`${begin - at} bytes of data before tensor '${name}' belong to no tensor (a hole at [${at}, ${begin}))`);
+    at = end;
+    prev = name;
+  }
+  if (at !== dataBytes) fail(`${dataBytes - at} trailing bytes after the last tensor (data is ${dataBytes} bytes, tensors end at ${at})`);
 }
 
 /** Reads a .safetensors file (see decodeSafetensors). */

@@ -1,9 +1,12 @@
 // Minimal zip reader for PyTorch's zip checkpoints (APPNOTE.TXT, PKWARE). Entries are located through the
 // central directory (local headers may carry stale sizes when bit 3 is set); torch.save writes STORED
 // entries, DEFLATE is supported via node:zlib; zip64 records are honoured when the 32-bit fields say so.
+// The archive is untrusted: inflating stops at the member's declared size and at the archive's inflate budget
+// (limits.ts) while it runs, and members whose records overlap (the "overlapping zip bomb") are refused.
 
 import { crc32, inflateRawSync } from 'node:zlib';
 import { CheckpointError } from '../util/errors.js';
+import { limit, limitText } from '../util/limits.js';
 
 export interface ZipEntry {
   name: string;
@@ -96,6 +99,22 @@ export function openZip(bytes: Uint8Array, file = '<bytes>'): ZipArchive {
     entries.set(name, { name, method, compressedSize, size, crc, localOffset });
     at += 46 + nameLen + extraLen + commentLen;
   }
+  checkNoOverlap([...entries.values()], cdOffset, fail);
+
+  let inflated = 0; // bytes inflated so far from this archive, against limits.ts zipInflateBytes
+  function inflate(e: ZipEntry, raw: Uint8Array): Uint8Array {
+    const budget = limit('zipInflateBytes') - inflated;
+    if (e.size > budget) fail(`entry '${e.name}' would inflate to ${e.size} bytes, past ${limitText('zipInflateBytes')} for the archive (${inflated} used)`);
+    try {
+      // maxOutputLength stops zlib as soon as the output passes the declared size, instead of after the bomb.
+      const out = inflateRawSync(raw, { maxOutputLength: Math.max(1, e.size) });
+      inflated += out.byteLength;
+      return out;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') fail(`entry '${e.name}' inflates past its declared ${e.size} bytes; corrupt or a zip bomb`);
+      return fail(`entry '${e.name}': deflate data corrupt (${(err as Error).message})`);
+    }
+  }
 
   function read(name: string): Uint8Array {
     const e = entries.get(name);
@@ -104,17 +123,25 @@ export function openZip(bytes: Uint8Array, file = '<bytes>'): ZipArchive {
     const start = e.localOffset + 30 + u16(e.localOffset + 26) + u16(e.localOffset + 28);
     if (start + e.compressedSize > len) fail(`entry '${name}' runs past end of file; truncated`);
     const raw = bytes.subarray(start, start + e.compressedSize);
-    let out: Uint8Array = raw;
-    if (e.method === 8) {
-      try {
-        out = inflateRawSync(raw);
-      } catch (err) {
-        fail(`entry '${name}': deflate data corrupt (${(err as Error).message})`);
-      }
-    }
+    const out = e.method === 8 ? inflate(e, raw) : raw;
     if (out.byteLength !== e.size) fail(`entry '${name}': ${out.byteLength} bytes, central directory says ${e.size}`);
     if (crc32(out) >>> 0 !== e.crc) fail(`entry '${name}': CRC mismatch; file corrupt`);
     return out;
   }
   return { entries, read };
+}
+
+/**
+ * Refuses members whose records overlap one another or the central directory: a zip bomb reuses one
+ * compressed record under many names (each read would inflate, or copy, the same bytes again).
+ * Each record spans at least its 30-byte local header plus its compressed data.
+ */
+function checkNoOverlap(list: ZipEntry[], cdOffset: number, fail: (what: string) => never): void {
+  const sorted = [...list].sort((a, b) => a.localOffset - b.localOffset);
+  sorted.forEach((e, i) => {
+    const next = sorted[i + 1];
+    if (e.localOffset + 30 + e.compressedSize > (next?.localOffset ?? cdOffset)) {
+      fail(`entry '${e.name}' overlaps ${next === undefined ? 'the central directory' : `entry '${next.name}'`}; corrupt or a zip bomb`);
+    }
+  });
 }
