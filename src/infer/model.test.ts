@@ -31,5 +31,8 @@ test('converted weights: whole G loads with equal weights; no heads, no G, or a 
   assert.throws(() => loadInferenceModel(noG), /holds no G\.\* tensors; expected converted weights of a whole model/);
   const forged = write('forged.safetensors', all, { num_classes: '5', backbone: 'micro', source: 'edited after sealing' });
   assert.throws(() => loadInferenceModel(forged), /forged\.safetensors failed its SHA-256 check/);
+  const huge = join(dir, 'huge.safetensors');
+  writeSafetensorsFile(huge, all, sealedMetadata(all, { format: 'clan-weights', backbone: 'micro', num_classes: '1e9' }));
+  assert.throws(() => loadInferenceModel(huge), /huge\.safetensors: num_classes "1e9": expected an integer from 1 to 1000/);
   G.dispose();
 });

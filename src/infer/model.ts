@@ -7,7 +7,7 @@ import type { HostTensor } from '../torch/dtype.js';
 import { readSafetensorsFile } from '../io/safetensors.js';
 import { createGenerator } from '../models/registry.js';
 import type { Segmentor } from '../models/segmentor.js';
-import { checkWeightsSeal, readCheckpoint } from '../io/checkpoint.js';
+import { checkNumClasses, checkWeightsSeal, readCheckpoint } from '../io/checkpoint.js';
 import { CITYSCAPES_CLASSES, CITYSCAPES_PALETTE } from '../data/labels.js';
 import { CheckpointError } from '../util/errors.js';
 import { stripPrefix } from '../util/prefix.js';
@@ -45,7 +45,7 @@ export function loadInferenceModel(path: string, device: Device = 'cpu'): Infere
   if (meta.clan) {
     const ck = readCheckpoint(path);
     const m = ck.meta;
-    const G = createGenerator(m.backbone, m.numClasses);
+    const G = createGenerator(m.backbone, checkNumClasses(path, m.numClasses));
     G.loadStateDict(stripPrefix(ck.tensors, 'G.'), true, path);
     G.to(device).eval();
     return { G, path, backbone: m.backbone, numClasses: m.numClasses, classNames: m.classNames,
@@ -53,7 +53,7 @@ export function loadInferenceModel(path: string, device: Device = 'cpu'): Infere
   }
   if (meta.format === 'clan-weights') {
     const backbone = meta.backbone ?? 'resnet101';
-    const k = Number(meta.num_classes ?? 19);
+    const k = checkNumClasses(path, meta.num_classes ?? '19');
     const G = createGenerator(backbone, k);
     const st = readSafetensorsFile(path);
     checkWeightsSeal(path, st.tensors, st.metadata);

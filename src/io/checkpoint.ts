@@ -75,6 +75,13 @@ export function checkWeightsSeal(path: string, tensors: Map<string, HostTensor>,
 
 const canonical = (m: Record<string, string>): string => JSON.stringify(Object.keys(m).sort().map((k) => [k, m[k]]));
 
+/** A class count read from a file, before a network is built with it (a forged 1e9 would exhaust memory). */
+export function checkNumClasses(path: string, v: unknown): number {
+  const k = typeof v === 'string' ? Number(v) : v;
+  if (typeof k !== 'number' || !Number.isInteger(k) || k < 1 || k > 1000) throw new CheckpointError(`${path}: num_classes ${JSON.stringify(v)}: expected an integer from 1 to 1000`);
+  return k;
+}
+
 export function checkpointName(step: number): string { return `ckpt_${String(step).padStart(7, '0')}.safetensors`; }
 
 /** Refuse early when the disk cannot hold another checkpoint (plus the temp copy). */
