@@ -77,7 +77,14 @@ export function formatIssues(err: z.ZodError, where: string): string {
   return `${where}: ${parts.join('; ')}`;
 }
 
+/** YAML reads 1e309 and .inf as Infinity, which z.number() accepts: no config value may be non-finite. */
+function checkFinite(v: unknown, where: string, path: string[] = []): void {
+  if (typeof v === 'number' && !Number.isFinite(v)) throw new ConfigError(`${where}: '${path.join('.')}' must be a finite number, got ${v}`);
+  if (typeof v === 'object' && v !== null) for (const [k, x] of Object.entries(v)) checkFinite(x, where, [...path, k]);
+}
+
 export function validate(raw: unknown, where: string): TrainConfig {
+  checkFinite(raw, where);
   const r = trainSchema.safeParse(raw);
   if (!r.success) throw new ConfigError(formatIssues(r.error, where));
   return r.data;

@@ -302,7 +302,10 @@ function jpegToRgb(bytes: Uint8Array, file: string, orientation: number): RgbIma
   } catch (e) {
     if (/maxMemoryUsageInMB/.test(reason(e))) throw new DataError(`${file}: decoding this JPEG needs more memory than ${limitText('jpegMemoryMB')} MB`);
     if (/maxResolutionInMP/.test(reason(e))) throw new DataError(`${file}: a frame of this JPEG has more pixels than ${limitText('imagePixels')}`);
-    throw new DataError(`${file}: cannot decode JPEG: ${reason(e)}`);
+    // jpeg-js reports corrupt data as its own messages (strings/Errors), but some corruptions surface as internal
+    // TypeErrors/RangeErrors ("Cannot read properties of undefined"): those say nothing useful to a user.
+    const internal = e instanceof TypeError || e instanceof RangeError;
+    throw new DataError(`${file}: cannot decode JPEG: ${internal ? 'corrupt or truncated data' : reason(e)}`);
   }
   return orient(img, orientation);
 }

@@ -65,8 +65,16 @@ export function sealedMetadata(tensors: Map<string, HostTensor>, metadata: Recor
   return { ...rest, [SEAL_KEY]: sealOf(tensors, canonical(rest)) };
 }
 
-/** Checks a converted-weights file's seal (files converted before seals existed have none and pass). */
+/** The metadata keys `clan convert` writes; anything else (e.g. a renamed seal key) means the file was edited. */
+const WEIGHTS_KEYS = new Set(['format', 'backbone', 'num_classes', 'source', 'converted_from', 'converted_from_d', 'ndf', 'missing', SEAL_KEY]);
+
+/**
+ * Checks a converted-weights file's seal. Files converted before seals existed have none and pass, but only with
+ * exactly the keys clan convert writes: renaming the seal key cannot turn a sealed file into an unchecked one.
+ */
 export function checkWeightsSeal(path: string, tensors: Map<string, HostTensor>, metadata: Record<string, string>): void {
+  const unknown = Object.keys(metadata).filter((k) => !WEIGHTS_KEYS.has(k));
+  if (unknown.length) throw new CheckpointError(`${path}: unknown metadata key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} in converted weights (edited?); expected ${[...WEIGHTS_KEYS].join(', ')}`);
   const { [SEAL_KEY]: seal, ...rest } = metadata;
   if (seal !== undefined && seal !== sealOf(tensors, canonical(rest))) {
     throw new CheckpointError(`${path} failed its SHA-256 check (the seal over the tensors and the metadata): changed or corrupted`);

@@ -3,9 +3,22 @@
 
 export class ClanError extends Error {
   constructor(message: string) {
-    super(message);
+    super(oneLine(message));
     this.name = new.target.name;
   }
+}
+
+/**
+ * Messages quote names and values from files users hand us; a control character there (ESC, NUL, a C1 code, a
+ * stray carriage return) would drive the terminal. Every ClanError's message is cleaned here, once: controls
+ * other than the line break become \xNN, and a line made long by quoted junk keeps its start (the file) and its
+ * end (what is expected) around an ellipsis. Line breaks stay: a few errors list one problem per line, and the
+ * CLI folds every message into one stderr line.
+ */
+export function oneLine(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  const t = s.replace(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return t.split('\n').map((l) => (l.length <= 600 ? l : `${l.slice(0, 480)} … ${l.slice(-100)}`)).join('\n');
 }
 /** Wrong command-line usage (exit code 2). */
 export class UsageError extends ClanError {}
