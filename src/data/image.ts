@@ -172,6 +172,7 @@ function checkPng(bytes: Uint8Array, file: string): void {
   const fail = (what: string): never => { throw new DataError(`${file}: cannot decode PNG: ${what}`); };
   let ihdr: Uint8Array | undefined;
   const idat: Uint8Array[] = [];
+  let plte = false;
   for (let pos = 8; ;) {
     if (pos + 12 > bytes.length) fail('truncated (no IEND chunk)');
     const type = bytes.subarray(pos + 4, pos + 8);
@@ -184,7 +185,12 @@ function checkPng(bytes: Uint8Array, file: string): void {
       ihdr = bytes.subarray(pos + 8, pos + 21);
       checkPixels(u32be(ihdr, 0), u32be(ihdr, 4), file);
       if (!PNG_DEPTHS[ihdr[9]!]?.includes(ihdr[8]!)) fail(`PNG colour type ${ihdr[9]} with bit depth ${ihdr[8]} is invalid`);
-    } else if (name === 'IDAT') idat.push(bytes.subarray(pos + 8, end - 4));
+    } else if (name === 'PLTE') plte = true;
+    else if (name === 'IDAT') {
+      // A palette image needs its PLTE before the data (PNG spec); without it a decoder invents the colours.
+      if (ihdr[9] === 3 && !plte) fail('palette image without a PLTE chunk before IDAT');
+      idat.push(bytes.subarray(pos + 8, end - 4));
+    }
     else if (name === 'IEND') break;
     pos = end;
   }
