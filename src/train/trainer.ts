@@ -20,6 +20,7 @@ import type { TrainConfig } from '../config/schema.js';
 import { evaluate, perClassIou, type EvalResult } from '../eval/evaluate.js';
 import { checkpointName, listCheckpoints, newestValidCheckpoint, pruneCheckpoints } from '../io/checkpoint.js';
 import { readSafetensorsFile } from '../io/safetensors.js';
+import { isZip } from '../io/zip.js';
 import { ClanError, ConfigError, DataError } from '../util/errors.js';
 import { makeDirs, packageRoot } from '../util/paths.js';
 import { nextTurn } from '../util/tick.js';
@@ -398,12 +399,12 @@ export function loadInit(path: string, G: Segmentor, scope: 'backbone' | 'all', 
   log(`--init ${path}: loaded ${wanted.size - r.unexpected.length} tensors (${scope})${missing.length ? `; left at init: ${missing.length}` : ''}${r.unexpected.length ? `; unused: ${r.unexpected.length}` : ''}`);
 }
 
-/** A zip archive (torch.save since 1.6) or a pickle stream (older torch.save) by its first bytes. */
+/** A zip archive (torch.save since 1.6, io/zip.ts isZip) or a pickle stream (older torch.save: PROTO opcode 0x80). */
 function isPyTorchFile(path: string): boolean {
   const fd = openSync(path, 'r');
   try {
-    const b = Buffer.alloc(2);
-    readSync(fd, b, 0, 2, 0);
-    return (b[0] === 0x50 && b[1] === 0x4b) || b[0] === 0x80;
+    const head = new Uint8Array(4);
+    readSync(fd, head, 0, 4, 0);
+    return isZip(head) || head[0] === 0x80;
   } finally { closeSync(fd); }
 }
