@@ -9,6 +9,9 @@ import type { HostTensor } from '../torch/dtype.js';
 import { readPth } from '../io/pth.js';
 import { readSafetensorsFile } from '../io/safetensors.js';
 import { TORCHVISION_NOTE } from '../io/official.js';
+import { CKPT_FORMAT, writeCheckpoint } from '../io/checkpoint.js';
+import { createGenerator } from '../models/registry.js';
+import { FCDiscriminator } from '../models/discriminator.js';
 import { CheckpointError, UsageError } from '../util/errors.js';
 import { fixturePath } from '../util/paths.js';
 import { convert, type ConvertReport } from './convert.js';
@@ -88,6 +91,42 @@ test('official CLAN G + D snapshots → one clan-weights file with G./D. keys, m
   const init = join(tempDir(t), 'init.safetensors');
   await run(t, [out, init, '--to', 'deeplab-init']);
   assert.ok([...readSafetensorsFile(init).tensors.keys()].every((k) => k.startsWith('Scale.')));
+});
+
+/** A sealed training checkpoint of an 11-class micro G and an ndf-4 D, with one optimizer tensor, as the trainer writes. */
+function trainingCheckpoint(dir: string): { path: string; sd: Map<string, HostTensor> } {
+  const G = createGenerator('micro', 11); const D = new FCDiscriminator(11, 4);
+  const sd = new Map<string, HostTensor>();
+  try {
+    for (const [k, v] of G.stateDict()) sd.set(`G.${k}`, v.toHost());
+    for (const [k, v] of D.stateDict()) sd.set(`D.${k}`, v.toHost());
+  } finally { G.dispose(); D.dispose(); }
+  const tensors = new Map([...sd, ['optG.0.exp_avg', { dtype: 'float32', shape: [2], data: Float32Array.of(1, 2) } as HostTensor]]);
+  const path = writeCheckpoint(dir, tensors, { format: CKPT_FORMAT, version: 2, step: 1500, method: 'clan', backbone: 'micro', numClasses: 11,
+    classNames: Array.from({ length: 11 }, (_, i) => `c${i}`), palette: null, normalize: 'caffe', evalSize: [64, 64], config: {}, optG: null,
+    optD: null, torchRng: 'AAAA', loaders: { source: 0, target: 0 }, libtorch: 'test', threads: 1 });
+  return { path, sd };
+}
+
+test('our own training checkpoint converts with no flags: backbone and classes from its header, weights only', async (t) => {
+  const dir = tempDir(t);
+  const { path, sd } = trainingCheckpoint(join(dir, 'checkpoints'));
+  const out = join(dir, 'w.safetensors');
+  const r = JSON.parse(await run(t, [path, out, '--json'])) as ConvertReport;
+  assert.deepEqual([r.source, r.backbone, r.num_classes, r.ndf], ['clan', 'micro', 11, 4]);
+  assert.deepEqual([r.G!.mapped, r.G!.missing, r.G!.unexpected, r.D!.mapped], [MICRO.entries, [], [], 10]);
+  assert.deepEqual(r.notes, ['training checkpoint (clan, step 1500): weights only, its optimizer state and run state are not written']);
+  const { tensors, metadata } = readSafetensorsFile(out);
+  assert.deepEqual([metadata.format, metadata.backbone, metadata.num_classes, metadata.source, metadata.converted_from, metadata.ndf],
+    ['clan-weights', 'micro', '11', 'clan', 'ckpt_0001500.safetensors', '4']);
+  assert.deepEqual([...tensors.keys()].sort(), [...sd.keys()].sort(), 'G and D, no optG');
+  for (const [k, v] of sd) sameValues(tensors.get(k), v, k);
+  // To official names, and through --from clan: still no --backbone / --num-classes needed.
+  const off = join(dir, 'official.safetensors');
+  assert.match(await run(t, [path, off, '--from', 'clan', '--to', 'official']), /\(clan\) → .*official\.safetensors, .*official_D\.safetensors \[backbone micro, 11 classes, D ndf 4\]/);
+  const back = readSafetensorsFile(off).tensors;
+  for (const [k, v] of sd) if (k.startsWith('G.')) sameValues(back.get(k.slice(2)), v, `official ${k}`);
+  await rejects([path, join(dir, 'x.safetensors'), '--num-classes', '19'], CheckpointError, /11-class heads \(layer5\/layer6\) but --num-classes is 19; pass --num-classes 11$/);
 });
 
 test('DeepLab init (auto-detected): backbone only, counters written as 0, layer5 skipped and heads listed missing', async (t) => {

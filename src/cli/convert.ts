@@ -1,12 +1,13 @@
 // `clan convert IN OUT`: official CLAN snapshots, the DeepLab-v2 init and torchvision ResNets → our weights file
 // (safetensors, keys G.<name> / D.<name>), every name and shape checked against the model it is meant for; and
-// back to official names (--to official) for the PyTorch evaluator. Mapping rules: src/io/official.ts.
+// back to official names (--to official) for the PyTorch evaluator. Our own training checkpoints convert too
+// (weights only: G and D, named by their header). Mapping rules: src/io/official.ts.
 import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { HostTensor } from '../torch/dtype.js';
 import { readPth } from '../io/pth.js';
 import { readSafetensorsFile, writeSafetensorsFile } from '../io/safetensors.js';
-import { checkWeightsSeal, readCheckpoint, sealedMetadata } from '../io/checkpoint.js';
+import { checkNumClasses, checkWeightsSeal, readCheckpoint, sealedMetadata, type CheckpointMeta } from '../io/checkpoint.js';
 import {
   OFFICIAL_LOAD_SNIPPET, WEIGHTS_SOURCES, describeBackbone, describeDiscriminator, detectSource, expectedShapes,
   isDiscriminator, mapWeights, summarizeKeys, toOfficial, type Mapping,
@@ -40,18 +41,32 @@ function choice<T extends string>(flag: string, v: string | undefined, known: re
   throw new UsageError(`convert: unknown --${flag} '${v}'${didYouMean(v, known)}; expected one of: ${known.join(', ')}`);
 }
 
-/** A weights file as host tensors plus its safetensors metadata (empty for .pth). */
-function readWeights(path: string): { tensors: Map<string, HostTensor>; metadata: Record<string, string> } {
+/** A weights file as host tensors plus its safetensors metadata (empty for .pth); a training checkpoint's header. */
+interface Weights { tensors: Map<string, HostTensor>; metadata: Record<string, string>; checkpoint?: CheckpointMeta }
+
+function readWeights(path: string): Weights {
   if (!existsSync(path)) throw new CheckpointError(`${path}: no such file; expected a PyTorch checkpoint (.pth) or a .safetensors weights file`);
   const r = path.endsWith('.safetensors') ? readSafetensorsFile(path) : { tensors: readPth(path), metadata: {} };
   if (r.tensors.size === 0) throw new CheckpointError(`${path}: holds no tensors; expected a model state dict`);
   if (r.metadata.format === FORMAT) checkWeightsSeal(path, r.tensors, r.metadata);
-  if (r.metadata.clan !== undefined) readCheckpoint(path); // a training checkpoint: its seal is checked there
+  // A training checkpoint (docs/checkpoint.md): its seal is checked there, and its header says what G it holds.
+  if (r.metadata.clan !== undefined) return { ...r, checkpoint: readCheckpoint(path).meta };
   return r;
 }
 
-function isOurs(w: { tensors: Map<string, HostTensor>; metadata: Record<string, string> }): boolean {
-  return w.metadata.format === FORMAT || [...w.tensors.keys()].every((k) => k.startsWith('G.') || k.startsWith('D.'));
+/** Our own file: converted weights, a training checkpoint, or bare G./D. keys. */
+function isOurs(w: Weights): boolean {
+  return w.metadata.format === FORMAT || w.checkpoint !== undefined || [...w.tensors.keys()].every((k) => k.startsWith('G.') || k.startsWith('D.'));
+}
+
+/** What our own file says it was made for (converted weights: metadata strings; a checkpoint: its header). */
+function ownModel(path: string, w: Weights): { backbone?: string; numClasses?: string } {
+  if (w.checkpoint) {
+    const { backbone, numClasses } = w.checkpoint;
+    if (typeof backbone !== 'string') throw new CheckpointError(`${path}: header backbone ${JSON.stringify(backbone)}: expected a backbone name`);
+    return { backbone, numClasses: String(checkNumClasses(path, numClasses)) };
+  }
+  return isOurs(w) ? { backbone: w.metadata.backbone, numClasses: w.metadata.num_classes } : {};
 }
 
 const shapeStr = (s: readonly number[]): string => `[${s.join(', ')}]`;
@@ -66,7 +81,7 @@ function partReport(m: Mapping): PartReport {
 
 export const convert: Command = {
   name: 'convert',
-  summary: 'convert official CLAN / DeepLab-init / torchvision weights to ours (and back to official names)',
+  summary: 'convert official CLAN / DeepLab-init / torchvision weights, or our checkpoints, to our weights (and back to official names)',
   usage: `usage: clan convert IN OUT [--from official-clan|deeplab-init|torchvision-resnet|clan]
                    [--to clan|official|deeplab-init] [--backbone resnet101] [--num-classes 19]
                    [--discriminator D_IN] [--json]
@@ -80,13 +95,16 @@ D), checks every name and shape against the model of --backbone, and writes OUT 
                       official-clan       GTA5_<iter>.pth (has layer6) or GTA5_<iter>_D.pth (a D), 1:1
                       torchvision-resnet  torchvision ResNet (has fc.weight); fc dropped, heads missing. NOTE: a
                                           different network (stride on conv2, no dilation): fine-tune before use
-                      clan                our own weights file (G./D. keys)
+                      clan                our own weights file (G./D. keys), or a training checkpoint
+                                          (RUN/checkpoints/ckpt_N.safetensors): its G and D, without the
+                                          optimizer and run state; backbone and classes from its header
   --to              clan (default): our weights file, keys G.<name> and D.<name>, metadata format=clan-weights
                     official: official names (G; a D goes to OUT with _D before .safetensors), for PyTorch:
 ${OFFICIAL_LOAD_SNIPPET.split('\n').map((l) => `                        ${l}`).join('\n')}
                     deeplab-init: G with the 'Scale.' prefix of the DeepLab init
-  --backbone        resnet101 (official), resnet50, resnet18, tiny, micro (default resnet101)
-  --num-classes     classes of the heads and of D's input (default 19)
+  --backbone        resnet101 (official), resnet50, resnet18, tiny, micro (default: what our own files say, else
+                    resnet101)
+  --num-classes     classes of the heads and of D's input (default: what our own files say, else 19)
   --discriminator   also convert this D snapshot (GTA5_<iter>_D.pth); its ndf is read from the file
   --json            print one JSON object on stdout instead of the report
 
@@ -112,9 +130,10 @@ num_batches_tracked counters absent from pre-0.4.1 files are written as 0.`,
     const { FCDiscriminator } = await import('../models/discriminator.js');
     const inW = readWeights(input);
     // Our own files say what they were made for; flags still win.
-    const backbone = str(p, 'backbone') ?? (isOurs(inW) ? inW.metadata.backbone : undefined) ?? 'resnet101';
+    const own = ownModel(input, inW);
+    const backbone = str(p, 'backbone') ?? own.backbone ?? 'resnet101';
     const spec = GENERATORS.get(backbone);
-    const numClasses = intFlag('convert', 'num-classes', values['num-classes'] ?? (isOurs(inW) ? inW.metadata.num_classes : undefined), 19);
+    const numClasses = intFlag('convert', 'num-classes', values['num-classes'] ?? own.numClasses, 19);
     const source: From | undefined = fromFlag ?? (isOurs(inW) ? 'clan' : detectSource(inW.tensors.keys()));
     if (source === undefined) {
       throw new UsageError(`${input}: cannot tell what kind of checkpoint this is (keys ${list([...inW.tensors.keys()])}: no 'Scale.' prefix, no layer6, no fc.weight); pass --from ${WEIGHTS_SOURCES.join('|')}`);
@@ -123,7 +142,7 @@ num_batches_tracked counters absent from pre-0.4.1 files are written as 0.`,
     let gIn: Map<string, HostTensor> | undefined; let dIn: Map<string, HostTensor> | undefined;
     let dName = input;
     if (source === 'clan') {
-      gIn = stripPrefix(inW.tensors, 'G.'); dIn = stripPrefix(inW.tensors, 'D.');
+      gIn = stripPrefix(inW.tensors, 'G.'); dIn = stripPrefix(inW.tensors, 'D.'); // a checkpoint's optG./optD. stay behind
       if (gIn.size === 0) gIn = undefined;
       if (dIn.size === 0) dIn = undefined;
     } else if (source === 'official-clan' && isDiscriminator(inW.tensors.keys())) dIn = inW.tensors;
@@ -138,6 +157,8 @@ num_batches_tracked counters absent from pre-0.4.1 files are written as 0.`,
 
     if (gIn === undefined && dIn === undefined) throw new CheckpointError(`${input}: holds no G. or D. tensors; expected a clan-weights file`);
     const report: ConvertReport = { input, output: [], source, to, num_classes: numClasses, notes: [] };
+    const ck = inW.checkpoint;
+    if (ck) report.notes.push(`training checkpoint (${ck.method}, step ${ck.step}): weights only, its optimizer state and run state are not written`);
     const out = new Map<string, HostTensor>(); // our names, G./D. prefixed
     let gMissing: string[] = [];
 

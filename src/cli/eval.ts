@@ -8,16 +8,25 @@ import { UsageError, DataError } from '../util/errors.js';
 import type { Protocol } from '../eval/evaluate.js';
 
 const USAGE = `usage: clan eval --checkpoint CKPT --data TYPE:ROOT[:SPLIT] [--protocol 19|16|13] [--size WxH] [--limit N]
-                 [--device cpu|cuda|cuda:N] [--json]
+                 [--threads N] [--device cpu|cuda|cuda:N] [--skip-bad] [--json]
        clan eval --run RUN_DIR --data SPEC [--select-data SPEC] [--protocol …] [--json]
 
 Evaluates as the papers do (docs/method.md §5.3): input at the eval size (the checkpoint's, or --size),
 logits of C1 + C2 upsampled to the full label size, argmax, one confusion matrix over the whole set, per-class
-IoU, mIoU = nan-mean over the protocol's classes (19; SYNTHIA: 16 or 13).
-  --json         stdout holds only {"miou", "per_class_iou": {name: iou}, "protocol", "images"} (fractions)
+IoU, mIoU = nan-mean over the protocol's classes (19; SYNTHIA: 16 or 13). Beside IoU, what mmsegmentation
+prints: per-class Acc (pixels of the class found), mAcc (their nan-mean over the same classes) and aAcc (all
+pixels right). The table shows percent; JSON holds fractions, null where a class is absent.
+  --json         stdout holds only {"miou", "macc", "aacc", "per_class": [{"class", "iou", "acc"}, …] (every class
+                 in the dataset's class order), "protocol", "images"}; with --run, the best checkpoint's summary
   --run          evaluate every checkpoint of a run into RUN_DIR/eval.csv and mark the best
   --select-data  pick the best checkpoint on this split and report --data at that checkpoint
-  --device       where the forward passes and the confusion matrix run (default cpu)`;
+  --protocol     classes averaged into mIoU and mAcc: 19 (all), 16 or 13 (the SYNTHIA subsets)
+  --size         network input WxH (default: the checkpoint's eval size)
+  --limit        evaluate only the first N images
+  --threads      libtorch CPU threads (default: all cores)
+  --device       where the forward passes and the confusion matrix run (default cpu)
+  --skip-bad     log and skip unreadable or mismatched files found when the dataset is opened (as the config's
+                 source.skipBad does in training) instead of stopping`;
 
 function parseSize(v: string | undefined): [number, number] | undefined {
   if (v === undefined) return undefined;
@@ -34,7 +43,7 @@ export const evalCmd: Command = {
     const p = parse('eval', argv, {
       checkpoint: { type: 'string' }, run: { type: 'string' }, data: { type: 'string' }, 'select-data': { type: 'string' },
       protocol: { type: 'string' }, size: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' }, threads: { type: 'string' },
-      device: { type: 'string' },
+      device: { type: 'string' }, 'skip-bad': { type: 'boolean' },
     });
     if (p.values.help) { console.log(USAGE); return 0; }
     const data = str(p, 'data');
@@ -50,10 +59,12 @@ export const evalCmd: Command = {
     if (str(p, 'threads')) torch.setNumThreads(intFlag('eval', 'threads', str(p, 'threads'), 1));
     const device = (await import('./device.js')).cliDevice('eval', str(p, 'device'));
     const { openDataset } = await import('../data/registry.js');
-    const { evaluate, perClassIou } = await import('../eval/evaluate.js');
+    const { evaluate, perClassMetrics } = await import('../eval/evaluate.js');
     const { loadInferenceModel } = await import('../infer/model.js');
     const { formatIoU } = await import('../eval/metric.js');
-    const ds = openDataset(data, { labels: 'required', warn: (m) => process.stderr.write(m + '\n') });
+    const warn = (m: string) => { process.stderr.write(m + '\n'); };
+    const skipBad = p.values['skip-bad'] === true;
+    const ds = openDataset(data, { labels: 'required', warn, skipBad });
     const json = p.values.json === true;
 
     const evalOne = async (path: string, dataset = ds, quiet = false) => {
@@ -68,7 +79,8 @@ export const evalCmd: Command = {
 
     if (ckpt) {
       const { r, names } = await evalOne(ckpt);
-      if (json) console.log(JSON.stringify({ miou: r.miou, per_class_iou: perClassIou(r, names), protocol, images: r.images }));
+      // (JSON.stringify writes a NaN mean as null; per_class is a list so the classes keep their order)
+      if (json) console.log(JSON.stringify({ miou: r.miou, macc: r.macc, aacc: r.accuracy, per_class: perClassMetrics(r, names), protocol, images: r.images }));
       else console.log(formatIoU(r, names, `mIoU (${r.classes.length} classes, ${r.images} images)`));
       return 0;
     }
@@ -77,7 +89,7 @@ export const evalCmd: Command = {
     const ckpts = listCheckpoints(join(dir, 'checkpoints')).reverse();
     if (ckpts.length === 0) throw new UsageError(`eval: --run ${run}: no checkpoints in ${join(dir, 'checkpoints')}`);
     const selData = str(p, 'select-data');
-    const sel = selData ? openDataset(selData, { labels: 'required' }) : null;
+    const sel = selData ? openDataset(selData, { labels: 'required', warn, skipBad }) : null;
     const rows: { step: number; miou: number; sel: number | null; iou: Float64Array }[] = [];
     let names: string[] = [];
     for (const c of ckpts) {

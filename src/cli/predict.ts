@@ -4,18 +4,50 @@ import { basename, extname, join, resolve } from 'node:path';
 import { parse, str, intFlag, type Command } from './args.js';
 import { countProgress } from './progress.js';
 import { assertWritable } from './files.js';
-import { UsageError, DataError } from '../util/errors.js';
+import { ClanError, UsageError, DataError } from '../util/errors.js';
+import { encodePng, heatmap, type PngBytes } from '../report/png.js';
+
+/**
+ * The fixed upper end of every disagreement map's colour scale (values above are drawn in the top colour): one
+ * scale for every image, so maps compare across images and runs. M = 1 − cos(p1, p2) lies in [0, 1] but is small
+ * once C1 and C2 mostly agree (README: about 0.0015 on average on digitscapes, several times more where the
+ * prediction is wrong), so [0, 1] would paint nearly every map in the darkest colour.
+ */
+export const DISAGREEMENT_MAX = 0.1;
+/** The tEXt keyword under which each disagreement PNG records its scale's maximum. */
+export const DISAGREEMENT_KEY = 'clan:disagreement_max';
 
 const USAGE = `usage: clan predict --checkpoint CKPT --input IMAGE|FOLDER --out DIR [--threads N] [--device cpu|cuda|cuda:N]
+                    [--skip-bad]
 
 Runs the network at the checkpoint's eval size and writes, at each input's own size:
   <stem>_label.png         class ids (8-bit, one channel)
   <stem>_color.png         the classes in the dataset's palette
-  <stem>_overlay.png       the colours blended over the image
-  <stem>_disagreement.png  heat-map of M = 1 − cos(p1, p2): where the two classifiers disagree (CLAN's signal)
-Inputs: PNG or JPEG (EXIF orientation honoured).`;
+  <stem>_overlay.png       the colours blended half over the image; pixels of a class named 'background'
+                           (digitscapes) keep the image as it is
+  <stem>_disagreement.png  heat-map of M = 1 − cos(p1, p2): where the two classifiers disagree (CLAN's signal).
+                           One fixed scale for every image: viridis from M = 0 to M = ${DISAGREEMENT_MAX}, larger
+                           values drawn in the top colour (M is small once C1 and C2 mostly agree); the PNG
+                           records it in a tEXt chunk '${DISAGREEMENT_KEY}'
+Inputs: PNG or JPEG (EXIF orientation honoured).
+  --threads    libtorch CPU threads (default: all cores)
+  --device     where the network runs (default cpu)
+  --skip-bad   log and skip images that cannot be read instead of stopping`;
 
 const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg']);
+
+/** The disagreement map [H, W] as a PNG on the fixed scale [0, DISAGREEMENT_MAX], the scale recorded in it. */
+export function disagreementPng(m: Float32Array, width: number, height: number): PngBytes {
+  return encodePng(heatmap(m, width, height, { max: DISAGREEMENT_MAX }), width, height, 3, {
+    [DISAGREEMENT_KEY]: String(DISAGREEMENT_MAX),
+    Description: `CLAN disagreement M = 1 - cos(p1, p2) per pixel, viridis from 0 to ${DISAGREEMENT_MAX}, larger values clipped`,
+  });
+}
+
+/** Classes an overlay leaves unpainted: those named 'background' (digitscapes class 0, black in its palette). */
+export function backgroundClasses(classNames: readonly string[]): number[] {
+  return classNames.flatMap((n, i) => (n.toLowerCase() === 'background' ? [i] : []));
+}
 
 export const predictCmd: Command = {
   name: 'predict',
@@ -23,7 +55,7 @@ export const predictCmd: Command = {
   usage: USAGE,
   async run(argv) {
     const p = parse('predict', argv, { checkpoint: { type: 'string' }, input: { type: 'string' }, out: { type: 'string' }, threads: { type: 'string' },
-      device: { type: 'string' } });
+      device: { type: 'string' }, 'skip-bad': { type: 'boolean' } });
     if (p.values.help) { console.log(USAGE); return 0; }
     const ckpt = str(p, 'checkpoint'); const input = str(p, 'input'); const out = str(p, 'out');
     if (!ckpt || !input || !out) throw new UsageError('predict: --checkpoint, --input and --out are required');
@@ -33,32 +65,40 @@ export const predictCmd: Command = {
       : [input];
     if (files.length === 0) throw new DataError(`--input ${input} holds no PNG or JPEG images`);
     assertWritable(resolve(out));
+    const skipBad = p.values['skip-bad'] === true;
     const torch = await import('../torch/index.js');
     if (str(p, 'threads')) torch.setNumThreads(intFlag('predict', 'threads', str(p, 'threads'), 1));
     const { loadInferenceModel } = await import('../infer/model.js');
     const { predictImage } = await import('../infer/predict.js');
     const { readBytes, decodeRgb } = await import('../data/image.js');
-    const { encodePng, colorize, overlay, heatmap } = await import('../report/png.js');
+    const { colorize, overlay } = await import('../report/png.js');
     const { atomicWrite } = await import('../util/atomic.js');
     const m = loadInferenceModel(ckpt, (await import('./device.js')).cliDevice('predict', str(p, 'device')));
+    const clear = backgroundClasses(m.classNames);
     const progress = files.length > 1 ? countProgress('predict') : () => {};
     const { nextTurn } = await import('../util/tick.js');
+    let skipped = 0;
     for (const [i, f] of files.entries()) {
       await nextTurn(); // tensor-wrapper finalizers run between images (util/tick.ts)
-      const img = decodeRgb(readBytes(f), f);
+      let img;
+      try { img = decodeRgb(readBytes(f), f); } catch (e) {
+        if (!(e instanceof ClanError)) throw e;
+        if (!skipBad) throw new DataError(`${e.message} (--skip-bad skips unreadable images)`);
+        process.stderr.write(`predict: skipping ${e.message}\n`);
+        skipped++; progress(i + 1, files.length); continue;
+      }
       const r = predictImage(m, img, f);
       const color = colorize(r.label, r.width, r.height, m.palette);
       const stem = join(out, basename(f, extname(f)));
       atomicWrite(`${stem}_label.png`, encodePng(r.label, r.width, r.height, 1));
       atomicWrite(`${stem}_color.png`, encodePng(color, r.width, r.height));
-      atomicWrite(`${stem}_overlay.png`, encodePng(overlay(img.data, color, 0.5), r.width, r.height));
-      atomicWrite(`${stem}_disagreement.png`, encodePng(heatmap(r.disagreement, r.width, r.height, { max: Math.max(1e-6, maxOf(r.disagreement)) }), r.width, r.height));
+      atomicWrite(`${stem}_overlay.png`, encodePng(overlay(img.data, color, 0.5, { label: r.label, classes: clear }), r.width, r.height));
+      atomicWrite(`${stem}_disagreement.png`, disagreementPng(r.disagreement, r.width, r.height));
       progress(i + 1, files.length);
     }
     m.G.dispose();
-    process.stderr.write(`wrote ${files.length * 4} files to ${resolve(out)}\n`);
+    if (skipped === files.length) throw new DataError(`--input ${input}: none of its ${files.length} images could be read (each was skipped above)`);
+    process.stderr.write(`wrote ${(files.length - skipped) * 4} files to ${resolve(out)}${skipped ? `; skipped ${skipped} unreadable image${skipped > 1 ? 's' : ''}` : ''}\n`);
     return 0;
   },
 };
-
-function maxOf(a: Float32Array): number { let m = 0; for (const v of a) if (v > m) m = v; return m; }

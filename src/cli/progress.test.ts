@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RunBoard, boardLine, parseProgressLine, trainProgress } from './progress.js';
+import { RunBoard, boardLine, parseProgressLine, terminalColumns, trainProgress } from './progress.js';
 
 /** What `trainProgress` writes to a non-TTY stderr for one step. */
 function progressLine(label: string, step: number, total: number, elapsed: number): string {
@@ -57,4 +57,20 @@ test('RunBoard on a TTY redraws one status line and prints other child lines abo
   p.finish('clan seed 0');
   p.close();
   assert.equal(plain, line + '\n');
+});
+
+test('a terminal that reports 0 columns (under `script`) gets 80, not a status line cut to "…"', () => {
+  assert.deepEqual([terminalColumns(0), terminalColumns(undefined), terminalColumns(1), terminalColumns(120)], [80, 80, 80, 120]);
+  const cols = Object.getOwnPropertyDescriptor(process.stderr, 'columns');
+  Object.defineProperty(process.stderr, 'columns', { value: 0, configurable: true, writable: true });
+  let out = '';
+  try {
+    const b = new RunBoard(3, true, (s) => { out += s; }); // the default width: read from process.stderr
+    b.start('clan seed 0', 1500);
+  } finally {
+    if (cols) Object.defineProperty(process.stderr, 'columns', cols); else delete (process.stderr as { columns?: number }).columns;
+  }
+  assert.equal(out, '\rdemo 0/3 runs done · clan seed 0 0/1500 ETA --\x1b[K');
+  const long = Array.from({ length: 6 }, (_, i) => ({ label: `clan seed ${i}`, step: 100, total: 1500, eta: '9m00s' }));
+  assert.equal(boardLine(0, 6, long, terminalColumns(0) - 1).length, 79);
 });

@@ -43,6 +43,14 @@ export function parseProgressLine(line: string): RunProgress | null {
   return m ? { label: m[1]!, step: Number(m[2]), total: Number(m[3]), eta: m[4]! } : null;
 }
 
+/**
+ * Usable width of a terminal that reports `columns`: terminals under `script` or some CI runners report 0 (or
+ * nothing), which would cut every status line down to '…'; they get the classic 80.
+ */
+export function terminalColumns(columns: number | undefined): number {
+  return columns !== undefined && Number.isInteger(columns) && columns > 1 ? columns : 80;
+}
+
 /** The demo's one status line over its running children: runs done, then each running run's step and ETA. */
 export function boardLine(done: number, total: number, running: readonly RunProgress[], columns = 160): string {
   const parts = [`demo ${done}/${total} runs done`, ...running.map((r) => `${r.label} ${r.step}/${r.total} ETA ${r.eta}`)];
@@ -60,7 +68,7 @@ export class RunBoard {
   private done = 0;
   constructor(private readonly total: number, private readonly tty = process.stderr.isTTY === true,
     private readonly write: (s: string) => void = (s) => { process.stderr.write(s); },
-    private readonly columns = () => (process.stderr.columns ?? 160) - 1) {}
+    private readonly columns = () => terminalColumns(process.stderr.columns) - 1) {}
 
   /** A line a child wrote to its stderr. */
   line(label: string, text: string): void {

@@ -6,6 +6,7 @@ import YAML from 'yaml';
 import { ConfigError } from '../util/errors.js';
 import { didYouMean } from '../util/registry.js';
 import { PRESETS } from './presets.js';
+import { configKeys } from './reference.js';
 import { validate, type TrainConfig } from './schema.js';
 import { resolveMethodConfig, type MethodConfig } from '../methods/config.js';
 
@@ -57,9 +58,20 @@ export function parseSet(expr: string): Obj {
   const eq = expr.indexOf('=');
   if (eq <= 0) throw new ConfigError(`--set expects key=value, got '${expr}'`);
   const keys = expr.slice(0, eq).split('.');
+  checkSetKey(expr.slice(0, eq), expr);
   let value: unknown;
   try { value = YAML.parse(expr.slice(eq + 1)); } catch { value = expr.slice(eq + 1); }
   return keys.reduceRight<unknown>((acc, k) => ({ [k]: acc }), value) as Obj;
+}
+
+/**
+ * A `--set` key must name a config key or a section of them; a typo gets the nearest key (the schema would only
+ * say "unknown key", and only after every layer was merged).
+ */
+function checkSetKey(key: string, expr: string): void {
+  const known = configKeys().map((k) => k.key);
+  if (known.some((k) => k === key || k.startsWith(`${key}.`))) return;
+  throw new ConfigError(`--set ${expr}: unknown key '${key}'${didYouMean(key, known)}; 'clan train --help' lists every key`);
 }
 
 export interface ResolveInput {

@@ -13,7 +13,7 @@ import type { DeepLabGenerator } from '../models/deeplab.js';
 import { openDataset } from '../data/registry.js';
 import { decodePlane, readBytes } from '../data/image.js';
 import { sharedFixtures } from '../data/testing.js';
-import { evaluate, protocolClasses, confusionCounts, type EvalResult } from './evaluate.js';
+import { evaluate, perClassMetrics, protocolClasses, confusionCounts, type EvalResult } from './evaluate.js';
 import { IoUMetric } from './metric.js';
 import * as torch from '../torch/index.js';
 
@@ -79,6 +79,26 @@ test('prediction, confusion, per-class IoU and mIoU equal the stored PyTorch eva
   }
   assert.ok(Math.abs(r.miou - ex.miou) <= 1e-9, `mIoU ours ${r.miou}, torch ${ex.miou}`);
   assert.ok(ex.miou > 0.1 && ex.miou < 0.9, 'a non-trivial mIoU');
+  // mmseg's Acc / mAcc / aAcc from the reference confusion: diag / gt pixels per class, their nan-mean, diag / all.
+  const rows = ex.confusion.map((row) => row.reduce((a, b) => a + b, 0));
+  const acc = rows.map((n, c) => (n === 0 ? NaN : ex.confusion[c]![c]! / n));
+  assert.deepEqual([...r.acc], acc);
+  const present = acc.filter((v) => !Number.isNaN(v));
+  assert.ok(present.length >= 3 && present.length < 19, 'some classes absent from the ground truth');
+  assert.ok(Math.abs(r.macc - present.reduce((a, b) => a + b, 0) / present.length) <= 1e-12);
+  assert.ok(Math.abs(r.accuracy - ex.confusion.reduce((a, row, c) => a + row[c]!, 0) / rows.reduce((a, b) => a + b, 0)) <= 1e-12);
+});
+
+test('perClassMetrics lists every class in class order with IoU and Acc (null for NaN)', () => {
+  const m = new IoUMetric(11);
+  m.process(new Uint8Array([0, 0, 1, 2]), new Uint8Array([0, 1, 1, 2])); // background, then digit classes '0', '1'
+  const names = ['background', ...Array.from({ length: 10 }, (_, d) => String(d))];
+  const rows = perClassMetrics(m.compute(), names);
+  assert.deepEqual(rows.map((x) => x.class), names);  // an object would list '0'…'9' before 'background'
+  assert.deepEqual(rows.slice(0, 4), [
+    { class: 'background', iou: 1 / 2, acc: 1 }, { class: '0', iou: 1 / 2, acc: 1 / 2 }, { class: '1', iou: 1, acc: 1 },
+    { class: '2', iou: null, acc: null },
+  ]);
 });
 
 test('protocols 16 and 13 average exactly the SYNTHIA subsets of the same confusion', async (t) => {

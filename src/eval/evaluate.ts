@@ -88,7 +88,17 @@ export function confusionCounts(gt: torch.Tensor, pred: torch.Tensor, K: number)
   });
 }
 
-/** Per-class IoU by class name (fractions; null for classes absent from ground truth and prediction), for JSON. */
+/** Per-class IoU by class name (fractions; null for classes absent from ground truth and prediction), for JSON.
+ * Key order is JavaScript's: integer-like names ('0'…'9') come first; `perClassMetrics` keeps the class order. */
 export function perClassIou(r: IoUResult, names: readonly string[]): Record<string, number | null> {
   return Object.fromEntries(names.map((n, i) => [n, Number.isNaN(r.iou[i]!) ? null : r.iou[i]!]));
+}
+
+/** One class's row of `clan eval --json`'s per_class (fractions; null where the value is NaN). */
+export interface ClassMetrics { class: string; iou: number | null; acc: number | null }
+
+/** IoU and Acc of every class as a list in the dataset's class order (an object would reorder integer-like names). */
+export function perClassMetrics(r: IoUResult, names: readonly string[]): ClassMetrics[] {
+  const num = (v: number): number | null => (Number.isNaN(v) ? null : v);
+  return names.map((n, i) => ({ class: n, iou: num(r.iou[i]!), acc: num(r.acc[i]!) }));
 }

@@ -16,6 +16,9 @@ test('hand-made 3-class case: hist rows = gt, cols = pred, 255 ignored', () => {
   close(r.miou, 1 / 3);
   close(r.accuracy, 3 / 5);
   assert.equal(r.pixels, 5);
+  // Acc_c = diag / rowsum (the gt pixels of c found): 1/2, 2/2, 0/1; mAcc their mean
+  close(r.acc[0]!, 1 / 2); close(r.acc[1]!, 1); close(r.acc[2]!, 0);
+  close(r.macc, 1 / 2);
 });
 
 test('absent class → NaN, skipped by the nan-mean; subsets average only their classes', () => {
@@ -27,6 +30,10 @@ test('absent class → NaN, skipped by the nan-mean; subsets average only their 
   close(m.compute([0, 1]).miou, 0.5);
   close(m.compute([1, 3]).miou, 2 / 3);
   assert.ok(Number.isNaN(m.compute([3]).miou));
+  assert.deepEqual([...r.acc], [1 / 2, 1, 0, NaN]);   // class 3 never in gt: NaN, left out of mAcc
+  close(r.macc, 1 / 2);
+  close(m.compute([1, 3]).macc, 1);
+  assert.ok(Number.isNaN(m.compute([3]).macc));
   assert.throws(() => m.compute([4]), /class 4 outside/);
 });
 
@@ -37,6 +44,9 @@ test('predicted-only class gets IoU 0 (not NaN); confusion is dataset-level, not
   const r = m.compute();
   close(r.iou[0]!, 1 / 5); close(r.iou[1]!, 0);
   close(r.miou, 0.1); // per-image mean would be ((0 + 0)/2 + 1)/2 = 0.5
+  // Acc is recall over gt pixels: class 1 is never in gt, so its Acc is NaN although its IoU is 0 (as mmseg)
+  close(r.acc[0]!, 1 / 5); assert.ok(Number.isNaN(r.acc[1]!));
+  close(r.macc, 1 / 5); close(r.accuracy, 1 / 5);
 });
 
 test('merge adds counts; reset clears; errors name what is wrong', () => {
@@ -62,16 +72,19 @@ test('19-class protocol with the SYNTHIA 16/13 subsets', () => {
   close(m.compute(EVAL_SUBSETS.synthia13).miou, (1 / 3 + 12) / 13);
 });
 
-test('formatIoU prints percent with two decimals, one row per subset class, then mIoU', () => {
+test('formatIoU prints IoU and Acc in percent with two decimals, one row per subset class, then mIoU/mAcc and aAcc', () => {
   const m = new IoUMetric(19);
-  m.process(u8(0, 0, 1), u8(0, 1, 1));
+  m.process(u8(0, 0, 1), u8(0, 1, 1)); // road: 1 of 1 found, IoU 1/2; sidewalk: 1 of 2 found, IoU 1/2
   const text = formatIoU(m.compute(EVAL_SUBSETS.synthia13), CITYSCAPES_CLASSES, 'mIoU');
   const lines = text.split('\n');
-  assert.equal(lines.length, 13 + 4);
-  assert.match(lines[2]!, /^road\s+50\.00$/);
-  assert.match(lines[3]!, /^sidewalk\s+50\.00$/);
-  assert.match(lines[4]!, /^building\s+nan$/);
+  assert.equal(lines.length, 13 + 5);
+  assert.match(lines[0]!, /^class\s+IoU\s+Acc$/);
+  assert.match(lines[2]!, /^road\s+50\.00\s+100\.00$/);
+  assert.match(lines[3]!, /^sidewalk\s+50\.00\s+50\.00$/);
+  assert.match(lines[4]!, /^building\s+nan\s+nan$/);
   assert.ok(!/terrain|wall/.test(text));
-  assert.match(lines[16]!, /^mIoU \(13\)\s+50\.00$/);
+  assert.match(lines[16]!, /^mIoU \(13\)\s+50\.00\s+75\.00$/);
+  assert.match(lines[17]!, /^aAcc\s+66\.67$/);
+  assert.equal(lines[17]!.length, lines[16]!.length); // aAcc sits in the Acc column
   assert.equal(pct(0.436849), '43.68');
 });

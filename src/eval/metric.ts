@@ -3,6 +3,8 @@
 // rows = ground truth, columns = prediction; pixels with gt outside [0, K) (255 = ignore) are skipped.
 // IoU_c = diag / (rowsum + colsum − diag), NaN where class c is absent from both gt and prediction;
 // mIoU = nanmean over the protocol's class subset (19 Cityscapes / 16 or 13 SYNTHIA, §5.2), as fractions.
+// Beside IoU, what mmseg's IoUMetric prints: aAcc = diag sum / all counted pixels, per-class Acc_c = diag / rowsum
+// (recall; NaN where c is absent from gt), mAcc = nanmean of Acc over the same classes as mIoU.
 import { DataError } from '../util/errors.js';
 
 export interface IoUResult {
@@ -12,8 +14,12 @@ export interface IoUResult {
   classes: readonly number[];
   /** nanmean of iou over `classes` (fraction); NaN if all of them are NaN. */
   miou: number;
-  /** Overall pixel accuracy over counted pixels (fraction). */
+  /** Overall pixel accuracy over counted pixels (fraction): mmseg's aAcc. */
   accuracy: number;
+  /** Per-class pixel accuracy diag / rowsum for all K classes (fractions); NaN where the class is absent from gt. */
+  acc: Float64Array;
+  /** nanmean of acc over `classes` (fraction): mmseg's mAcc; NaN if all of them are NaN. */
+  macc: number;
   /** Number of counted (non-ignored) pixels. */
   pixels: number;
 }
@@ -63,7 +69,7 @@ export class IoUMetric {
   /** IoU per class and mIoU over `classes` (default: all K). */
   compute(classes: readonly number[] = Array.from({ length: this.numClasses }, (_, i) => i)): IoUResult {
     const K = this.numClasses, h = this.hist;
-    const iou = new Float64Array(K);
+    const iou = new Float64Array(K), acc = new Float64Array(K);
     let diagSum = 0, total = 0;
     for (let c = 0; c < K; c++) {
       let row = 0, col = 0;
@@ -71,12 +77,15 @@ export class IoUMetric {
       const d = h[c * K + c]!;
       const union = row + col - d;
       iou[c] = union === 0 ? NaN : d / union; // numpy: 0/0 → nan
+      acc[c] = row === 0 ? NaN : d / row;
       diagSum += d; total += row;
     }
     for (const c of classes) if (!(Number.isInteger(c) && c >= 0 && c < K)) throw new RangeError(`IoUMetric.compute: class ${c} outside [0, ${K})`);
-    const vals = classes.map((c) => iou[c]!).filter((v) => !Number.isNaN(v));
-    const miou = vals.length === 0 ? NaN : vals.reduce((a, b) => a + b, 0) / vals.length;
-    return { iou, classes, miou, accuracy: total === 0 ? NaN : diagSum / total, pixels: total };
+    const nanMean = (a: Float64Array): number => {
+      const vals = classes.map((c) => a[c]!).filter((v) => !Number.isNaN(v));
+      return vals.length === 0 ? NaN : vals.reduce((x, y) => x + y, 0) / vals.length;
+    };
+    return { iou, classes, miou: nanMean(iou), accuracy: total === 0 ? NaN : diagSum / total, acc, macc: nanMean(acc), pixels: total };
   }
 }
 
@@ -85,14 +94,18 @@ export function pct(x: number): string {
   return Number.isNaN(x) ? 'nan' : (x * 100).toFixed(2);
 }
 
-/** A plain-text table: one row per class in `r.classes`, then mIoU (over those classes). */
+/**
+ * A plain-text table as mmseg prints it: one row per class in `r.classes` with IoU and Acc (percent), then mIoU
+ * and mAcc over those classes, and aAcc over every counted pixel.
+ */
 export function formatIoU(r: IoUResult, classNames: readonly string[], title = 'mIoU'): string {
   const names = r.classes.map((c) => classNames[c] ?? `class ${c}`);
   const last = `${title} (${r.classes.length})`;
   const width = Math.max(8, last.length, ...names.map((n) => n.length));
-  const line = (a: string, b: string): string => `${a.padEnd(width)}  ${b.padStart(6)}`;
-  const rows = [line('class', 'IoU'), '-'.repeat(width + 8)];
-  r.classes.forEach((c, i) => rows.push(line(names[i]!, pct(r.iou[c]!))));
-  rows.push('-'.repeat(width + 8), line(last, pct(r.miou)));
+  const line = (a: string, b: string, c: string): string => `${a.padEnd(width)}  ${b.padStart(6)}  ${c.padStart(6)}`.trimEnd();
+  const rule = '-'.repeat(width + 16);
+  const rows = [line('class', 'IoU', 'Acc'), rule];
+  r.classes.forEach((c, i) => rows.push(line(names[i]!, pct(r.iou[c]!), pct(r.acc[c]!))));
+  rows.push(rule, line(last, pct(r.miou), pct(r.macc)), line('aAcc', '', pct(r.accuracy)));
   return rows.join('\n');
 }

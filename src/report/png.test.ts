@@ -14,6 +14,8 @@ test('encodePng: RGB and gray decode back (fast-png) to the same pixels', () => 
   assert.deepEqual([g.width, g.height, g.channels], [2, 2, 1]);
   assert.deepEqual([...g.data], [0, 64, 128, 255]);
   assert.throws(() => encodePng(new Uint8Array(5), 2, 1), (e: unknown) => e instanceof DataError && /5 values for 2×1×3; expected 6/.test(e.message));
+  assert.deepEqual(decode(encodePng(gray, 2, 2, 1, { 'clan:scale': '0.1' })).text, { 'clan:scale': '0.1' }); // a tEXt chunk
+  assert.deepEqual(g.text, {});
 });
 
 test('colorize: class k → palette[k] and 255 → ignore colour, pixel for pixel', () => {
@@ -32,6 +34,15 @@ test('overlay: round((1 − α)·image + α·colour)', () => {
   assert.deepEqual([...overlay(img, col, 1)], [200, 255, 0]);
   assert.throws(() => overlay(img, new Uint8Array(6)), DataError);
   assert.throws(() => overlay(img, col, 1.5), /alpha = 1.5/);
+});
+
+test('overlay: pixels of the cleared classes keep the image (a black background class does not darken the photo)', () => {
+  const img = new Uint8Array([200, 100, 50, 200, 100, 50, 10, 20, 30]);  // 3×1
+  const col = new Uint8Array([0, 0, 0, 100, 0, 200, 0, 0, 0]);            // background black, class 1, background
+  const label = new Uint8Array([0, 1, 0]);
+  assert.deepEqual([...overlay(img, col, 0.5, { label, classes: [0] })], [200, 100, 50, 150, 50, 125, 10, 20, 30]);
+  assert.deepEqual([...overlay(img, col, 0.5, { label, classes: [] })], [100, 50, 25, 150, 50, 125, 5, 10, 15]);
+  assert.throws(() => overlay(img, col, 0.5, { label: new Uint8Array(2), classes: [0] }), /label has 2 pixels but the image 3/);
 });
 
 test('colormap and heatmap: viridis endpoints, midpoint, clamping, NaN and min/max', () => {

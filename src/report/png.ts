@@ -8,10 +8,13 @@ import { DataError } from '../util/errors.js';
 export type PngBytes = Uint8Array;
 export type Rgb = readonly [number, number, number];
 
-/** 8-bit PNG of an RGB [H, W, 3] (channels = 3) or gray [H, W] (channels = 1) image. */
-export function encodePng(pixels: Uint8Array, width: number, height: number, channels: 1 | 3 = 3): PngBytes {
+/**
+ * 8-bit PNG of an RGB [H, W, 3] (channels = 3) or gray [H, W] (channels = 1) image; `text` becomes tEXt chunks
+ * (Latin-1 keyword → value), e.g. the scale of a heat-map so a reader can turn colours back into values.
+ */
+export function encodePng(pixels: Uint8Array, width: number, height: number, channels: 1 | 3 = 3, text?: Record<string, string>): PngBytes {
   checkSize('encodePng', pixels, width, height, channels);
-  return encode({ width, height, channels, depth: 8, data: pixels });
+  return encode({ width, height, channels, depth: 8, data: pixels, ...(text ? { text } : {}) });
 }
 
 /**
@@ -30,12 +33,23 @@ export function colorize(label: Uint8Array, width: number, height: number, palet
   return out;
 }
 
-/** Per-channel blend round((1 − alpha)·image + alpha·color) of two equally long RGB arrays. */
-export function overlay(imageRgb: Uint8Array, colorRgb: Uint8Array, alpha = 0.5): Uint8Array {
+/** Pixels an overlay leaves as they are: those whose `label` is one of `classes` (e.g. a background class). */
+export interface OverlayClear { label: Uint8Array; classes: readonly number[] }
+
+/**
+ * Per-channel blend round((1 − alpha)·image + alpha·color) of two equally long RGB arrays. Pixels selected by
+ * `clear` keep the image: a background drawn black in the palette would otherwise darken the whole photo.
+ */
+export function overlay(imageRgb: Uint8Array, colorRgb: Uint8Array, alpha = 0.5, clear?: OverlayClear): Uint8Array {
   if (imageRgb.length !== colorRgb.length) throw new DataError(`overlay: image has ${imageRgb.length} values but colour has ${colorRgb.length}; expected the same [H, W, 3] size`);
   if (!(alpha >= 0 && alpha <= 1)) throw new DataError(`overlay: alpha = ${alpha}; expected a number in [0, 1]`);
+  if (clear && clear.label.length * 3 !== imageRgb.length) throw new DataError(`overlay: label has ${clear.label.length} pixels but the image ${imageRgb.length / 3}; expected the same [H, W] size`);
+  const keep = new Uint8Array(256);
+  for (const c of clear?.classes ?? []) keep[c] = 1;
   const out = new Uint8Array(imageRgb.length);
-  for (let i = 0; i < out.length; i++) out[i] = Math.round((1 - alpha) * imageRgb[i]! + alpha * colorRgb[i]!);
+  for (let i = 0; i < out.length; i++) {
+    out[i] = clear && keep[clear.label[(i / 3) | 0]!] ? imageRgb[i]! : Math.round((1 - alpha) * imageRgb[i]! + alpha * colorRgb[i]!);
+  }
   return out;
 }
 
