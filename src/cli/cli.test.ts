@@ -56,6 +56,19 @@ test('usage errors exit 2 with one line', () => {
   assertOneLineError(clan(['eval', '--checkpoint', 'x']), 2, /eval: --data TYPE:ROOT\[:SPLIT\] is required/);
 });
 
+test('a negative number for a numeric flag says what the flag expects (not "argument is ambiguous")', () => {
+  assertOneLineError(clan(['train', '--preset', 'cpu', '--iters', '-5']), 2, /^clan: train: --iters expects a non-negative integer, got '-5'$/);
+  assertOneLineError(clan(['eval', '--checkpoint', ckpt, '--data', 'digitscapes:val', '--limit', '-5']), 2, /^clan: eval: --limit expects a positive integer, got '-5'$/);
+  assertOneLineError(clan(['bench', 'step', '--iters', '-5']), 2, /^clan: bench: --iters expects a positive integer, got '-5'$/);
+  assertOneLineError(clan(['demo', '--seeds', '-1.5']), 2, /^clan: demo: --seeds expects a positive integer, got '-1\.5'$/);
+  assertOneLineError(clan(['eval', '--checkpoint', ckpt, '--data', 'digitscapes:val', '--size', '-64x64']), 2, /^clan: eval: --size expects WxH/);
+  assertOneLineError(clan(['predict', '--out', '-x']), 2, /^clan: predict: --out expects a value, got '-x' \(a value that starts with '-' is written --out=-x\)$/);
+});
+
+test('a misspelt --set key gets the nearest config key', () => {
+  assertOneLineError(clan(['train', '--preset', 'cpu', '--set', 'hyper.lamdaLocal=10']), 1, /^clan: --set hyper\.lamdaLocal=10: unknown key 'hyper\.lamdaLocal' \(did you mean 'hyper\.lambdaLocal'\?\)/);
+});
+
 test('bad paths, empty folders, bad config, bad checkpoints, unwritable --out: one line, exit 1', () => {
   assertOneLineError(clan(['train', '--preset', 'cpu', '--source', 'gta5:/nonexistent/GTA5']), 1, /\/nonexistent\/GTA5/);
   const empty = join(tmp, 'empty'); mkdirSync(empty, { recursive: true });
@@ -84,18 +97,56 @@ test('missing libtorch addon: one line naming the fix', () => {
   assertOneLineError(clan(['doctor'], { CLAN_NATIVE: '/nonexistent/clan_native.node' }), 1, /addon is not built .*apt-get install -y libtorch-dev libopenblas0-openmp/);
 });
 
-test('eval --json prints only JSON with per-class IoU', () => {
+test('eval --json prints only JSON: mIoU, mAcc, aAcc and every class in class order; the table has IoU and Acc', () => {
   const r = clan(['eval', '--checkpoint', ckpt, '--data', 'digitscapes:val', '--limit', '5', '--json']);
   assert.equal(r.code, 0, r.stderr);
-  const o = JSON.parse(r.stdout) as { miou: number; per_class_iou: Record<string, number | null>; protocol: number; images: number };
+  const o = JSON.parse(r.stdout) as { miou: number; macc: number; aacc: number; per_class: { class: string; iou: number | null; acc: number | null }[]; protocol: number; images: number };
   assert.equal(o.images, 5);
-  assert.equal(Object.keys(o.per_class_iou).length, 11);
-  assert.ok(o.miou >= 0 && o.miou <= 1);
+  assert.deepEqual(o.per_class.map((c) => c.class), ['background', ...'0123456789']);
+  for (const x of [o.miou, o.macc, o.aacc]) assert.ok(x >= 0 && x <= 1, String(x));
+  const mean = (k: 'iou' | 'acc') => { const v = o.per_class.map((c) => c[k]).filter((x): x is number => x !== null); return v.reduce((a, b) => a + b, 0) / v.length; };
+  assert.ok(Math.abs(o.miou - mean('iou')) < 1e-12 && Math.abs(o.macc - mean('acc')) < 1e-12);
+  const text = clan(['eval', '--checkpoint', ckpt, '--data', 'digitscapes:val', '--limit', '5']);
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, /^class +IoU +Acc$/m);
+  assert.match(text.stdout, /^background +\d+\.\d\d +\d+\.\d\d$/m);
+  assert.match(text.stdout, new RegExp(`^aAcc +${(o.aacc * 100).toFixed(2)}$`, 'm'));
+});
+
+/** A folder dataset of digitscapes val scenes (11 classes) whose last image is junk. */
+async function folderWithJunk(name: string, n: number): Promise<string> {
+  const { digitscapesSample } = await import('../data/digitscapes.js');
+  const { encodePng } = await import('../report/png.js');
+  const root = join(tmp, name);
+  mkdirSync(join(root, 'images'), { recursive: true }); mkdirSync(join(root, 'labels'), { recursive: true });
+  for (let i = 0; i < n; i++) {
+    const s = digitscapesSample('val', i);
+    writeFileSync(join(root, 'images', `v${i}.png`), i === n - 1 ? 'not a png' : encodePng(s.rgb, 64, 64));
+    writeFileSync(join(root, 'labels', `v${i}.png`), encodePng(s.label, 64, 64, 1));
+  }
+  writeFileSync(join(root, 'classes.txt'), ['background', ...'0123456789'].join('\n') + '\n');
+  return root;
+}
+
+test('eval and predict --skip-bad log and skip an unreadable image; without it, one line naming the file', async () => {
+  const root = await folderWithJunk('junk', 3);
+  assertOneLineError(clan(['eval', '--checkpoint', ckpt, '--data', `folder:${root}`]), 1, /v2\.png/);
+  const e = clan(['eval', '--checkpoint', ckpt, '--data', `folder:${root}`, '--skip-bad', '--json']);
+  assert.equal(e.code, 0, e.stderr);
+  assert.match(e.stderr, /skipping: .*v2\.png/);
+  assert.equal((JSON.parse(e.stdout) as { images: number }).images, 2);
+  const out = join(tmp, 'pred-junk');
+  assertOneLineError(clan(['predict', '--checkpoint', ckpt, '--input', join(root, 'images'), '--out', out]), 1, /v2\.png: .*\(--skip-bad skips unreadable images\)$/);
+  const p = clan(['predict', '--checkpoint', ckpt, '--input', join(root, 'images'), '--out', out, '--skip-bad']);
+  assert.equal(p.code, 0, p.stderr);
+  assert.match(p.stderr, /^predict: skipping .*v2\.png/m);
+  assert.match(p.stderr, /wrote 8 files to .*; skipped 1 unreadable image$/m);
+  assert.ok(existsSync(join(out, 'v1_overlay.png')) && !existsSync(join(out, 'v2_label.png')));
 });
 
 test('predict writes label/color/overlay/disagreement PNGs at the input size; colour = palette[label]', async () => {
   const { digitscapesSample } = await import('../data/digitscapes.js');
-  const { encodePng } = await import('../report/png.js');
+  const { encodePng, colormap } = await import('../report/png.js');
   const inDir = join(tmp, 'imgs'); mkdirSync(inDir, { recursive: true });
   for (let i = 0; i < 2; i++) writeFileSync(join(inDir, `s${i}.png`), encodePng(digitscapesSample('val', i).rgb, 64, 64));
   const r = clan(['predict', '--checkpoint', ckpt, '--input', inDir, '--out', join(tmp, 'pred')]);
@@ -110,8 +161,18 @@ test('predict writes label/color/overlay/disagreement PNGs at the input size; co
       assert.ok(l[q]! < 11 || l[q] === 255);
       assert.deepEqual([c[3 * q], c[3 * q + 1], c[3 * q + 2]], palette[l[q]!], `pixel ${q}`);
     }
+    // The overlay leaves background pixels (class 0, black in the palette) as they are and blends the others.
+    const img = digitscapesSample('val', i).rgb; const o = ov.data as Uint8Array;
+    for (let q = 0; q < 64 * 64 * 3; q++) {
+      const want = l[(q / 3) | 0] === 0 ? img[q]! : Math.round(0.5 * img[q]! + 0.5 * c[q]!);
+      assert.equal(o[q], want, `overlay value ${q}`);
+    }
+    assert.ok(l.some((v) => v === 0), 'some background');
+    // The disagreement map is on the fixed scale it records: viridis colours only.
+    assert.equal(dis.text['clan:disagreement_max'], '0.1');
     const d = dis.data as Uint8Array;
-    assert.ok(new Set(Array.from({ length: 64 * 64 }, (_, q) => d[3 * q]! * 65536 + d[3 * q + 1]! * 256 + d[3 * q + 2]!)).size > 1, 'disagreement map not constant');
+    const viridis = new Set(Array.from({ length: 256 }, (_, j) => colormap(j / 255).join()));
+    for (let q = 0; q < 64 * 64; q++) assert.ok(viridis.has([d[3 * q], d[3 * q + 1], d[3 * q + 2]].join()), `disagreement pixel ${q}`);
   }
 });
 
@@ -148,6 +209,7 @@ test('Ctrl-C (SIGINT) writes a checkpoint and exits 130', async () => {
   assert.equal(code, 130, err);
   assert.match(err, /clan: interrupted at step \d+; checkpoint .*ckpt_\d+\.safetensors; continue with: clan train --resume/);
   assert.equal(listCheckpoints(join(out, 'checkpoints')).length, 1);
+  assert.match(readFileSync(join(out, 'report.html'), 'utf8'), /<h1>CLAN — sigint<\/h1>/); // the report of what ran
 });
 
 test('demo: SIGINT to the parent reaches every child run; each checkpoints, the demo exits 130', async () => {

@@ -11,16 +11,18 @@ import type { TrainResult } from '../train/trainer.js';
 import type { TrainConfig } from '../config/schema.js';
 import { RunBoard, trainProgress } from './progress.js';
 
-export interface DemoJob { method: string; key: string; seed: number; outDir: string }
-export interface DemoJobOptions { iters: number; threads?: number; valLimit?: number; device?: string; commandLine: string[] }
+/** One training run of the demo; `init`: start from these weights (all of G: the shared source-only start). */
+export interface DemoJob { method: string; key: string; seed: number; outDir: string; iters: number; init?: string }
+export interface DemoJobOptions { threads?: number; valLimit?: number; device?: string; commandLine: string[] }
 
 const RESULT = 'result.json';
 
 /** The config of one demo run: the cpu preset with the demo's schedule. */
 async function demoConfig(job: DemoJob, o: DemoJobOptions): Promise<TrainConfig> {
   const { resolveConfig } = await import('../config/load.js');
-  return resolveConfig({ preset: 'cpu', flags: { method: job.method, seed: job.seed, iters: o.iters,
-    checkpointEvery: Math.max(1, Math.round(o.iters / 4)), ...(o.threads ? { threads: o.threads } : {}), ...(o.device ? { device: o.device } : {}),
+  return resolveConfig({ preset: 'cpu', flags: { method: job.method, seed: job.seed, iters: job.iters,
+    checkpointEvery: Math.max(1, Math.round(job.iters / 4)), ...(o.threads ? { threads: o.threads } : {}), ...(o.device ? { device: o.device } : {}),
+    ...(job.init ? { init: job.init, initScope: 'all' } : {}),
     ...(o.valLimit ? { targetVal: { data: 'digitscapes:val', limit: o.valLimit } } : {}) } });
 }
 
@@ -59,13 +61,13 @@ export async function runJobsInChildren(list: DemoJob[], jobs: number, threads: 
   const stopAll = () => { for (const c of children) c.kill('SIGINT'); }; // each child checkpoints and exits 130
   const runOne = (idx: number): Promise<void> => new Promise((resolveJob) => {
     const job = list[idx]!;
-    const args = [script, 'demo', '--job', `${job.method}:${job.seed}`, '--job-out', job.outDir, '--iters', String(o.iters),
+    const args = [script, 'demo', '--job', `${job.method}:${job.seed}`, '--job-out', job.outDir, '--iters', String(job.iters), ...(job.init ? ['--job-init', job.init] : []),
       '--threads', String(threads), ...(o.valLimit ? ['--val-limit', String(o.valLimit)] : []), ...(o.device ? ['--device', o.device] : [])];
     // stdout is ignored (children print nothing there); stderr (progress, one-line errors) goes to the board
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     children.add(child);
     const label = `${job.method} seed ${job.seed}`;
-    board.start(label, o.iters);
+    board.start(label, job.iters);
     let lastLine = '';
     let partial = ''; // a chunk may end inside a line
     child.stderr!.on('data', (b: Buffer) => {

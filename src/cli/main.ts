@@ -11,8 +11,9 @@ import { evalCmd } from './eval.js';
 import { convert } from './convert.js';
 import { predictCmd } from './predict.js';
 import { demoCmd } from './demo.js';
+import { reportCmd } from './report.js';
 
-const COMMANDS: Command[] = [demoCmd, trainCmd, evalCmd, predictCmd, convert, bench, doctor];
+const COMMANDS: Command[] = [demoCmd, trainCmd, evalCmd, predictCmd, reportCmd, convert, bench, doctor];
 
 function usage(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));

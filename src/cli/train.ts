@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse, str, type Command } from './args.js';
 import { trainProgress } from './progress.js';
-import { resolveConfig, type ResolveInput } from '../config/load.js';
+import { methodConfig, resolveConfig, type ResolveInput } from '../config/load.js';
 import { PRESETS } from '../config/presets.js';
 import { configHelp } from '../config/reference.js';
 import { METHODS } from '../methods/registry.js';
@@ -35,7 +35,9 @@ with ε to see how much CLAN's per-pixel weighting acts.
   --amp         mixed precision on the GPU (config 'amp', default off = the official fp32 run); bf16, or fp16
                 with loss scaling. CUDA settings: --set cudnnBenchmark=false, --set deterministic=true
   --out         run folder (default runs/<method>-<time>)
-  --resume      continue RUN_DIR from its newest valid checkpoint (a larger --iters extends the run)
+  --resume      continue RUN_DIR from its newest valid checkpoint. A larger --iters extends the run on its
+                original schedule (poly-lr and damping horizon, warm-up, preheat: what the run started with,
+                so the lr does not jump); --set hyper.maxIter=N stretches the schedule to N instead
   --overwrite   start over in an --out folder that already holds a run (deletes its checkpoints and metrics);
                 without it such a folder is refused. One run per folder at a time (RUN_DIR/.lock)
   --set k=v     override any config key, e.g. --set hyper.lambdaLocal=10 --set targetVal.protocol=16
@@ -91,7 +93,7 @@ export const trainCmd: Command = {
       const cfgPath = join(resolve(resumeDir), 'config.yaml');
       if (!existsSync(cfgPath)) throw new UsageError(`train: --resume ${resumeDir} is not a run folder (no config.yaml)`);
       if (str(p, 'config') || str(p, 'preset')) throw new UsageError('train: --resume takes the run\'s own config; use --set or flags to change it');
-      inp = { config: cfgPath, flags, sets };
+      inp = { config: cfgPath, flags: keepSchedule(cfgPath, flags, sets), sets };
       out = resolve(resumeDir);
     } else {
       inp = { flags, sets, ...(str(p, 'config') ? { config: str(p, 'config')! } : {}), ...(str(p, 'preset') ? { preset: str(p, 'preset')! } : {}) };
@@ -116,14 +118,50 @@ export const trainCmd: Command = {
     const { distEnvFrom } = await import('../train/ddp.js');
     const dist = distEnvFrom(process.env);
     const main = !dist || dist.rank === 0;
-    const r = await train({ config, outDir: out, resume: Boolean(resumeDir), commandLine: ['train', ...argv], dist, overwrite: p.values.overwrite === true,
-      ...(main ? { progress: trainProgress(config.method, config.logEvery) } : { log: () => {} }), ...(ctx.trainHooks ? { hooks: ctx.trainHooks } : {}) });
+    let r;
+    try {
+      r = await train({ config, outDir: out, resume: Boolean(resumeDir), commandLine: ['train', ...argv], dist, overwrite: p.values.overwrite === true,
+        ...(main ? { progress: trainProgress(config.method, config.logEvery) } : { log: () => {} }), ...(ctx.trainHooks ? { hooks: ctx.trainHooks } : {}) });
+    } catch (e) {
+      const { Interrupted } = await import('../train/interrupted.js');
+      if (main && e instanceof Interrupted) await runReport(out, true); // Ctrl-C: the report of what ran so far
+      throw e;
+    }
     if (!main) return 0;
+    await runReport(out);
     const miou = r.finalEval ? `; target mIoU ${(r.finalEval.miou * 100).toFixed(2)}` : '';
     process.stderr.write(`done: ${r.step} steps in ${r.seconds.toFixed(0)} s${miou}; checkpoint ${r.checkpoint}\n`);
     return 0;
   },
 };
+
+/**
+ * --resume with another --iters: the lr schedule stays the run's own (maxIter, warm-up and preheat derive from
+ * iters unless set, so they are pinned to the values the run started with) unless `--set hyper.…` sets them.
+ */
+function keepSchedule(cfgPath: string, flags: Record<string, unknown>, sets: string[]): Record<string, unknown> {
+  if (flags.iters === undefined) return flags;
+  const before = resolveConfig({ config: cfgPath }, cfgPath);
+  if (before.iters === flags.iters) return flags;
+  const h = methodConfig(before);
+  const setKeys = new Set(sets.map((s) => s.split('=')[0]!.trim()));
+  const pinned = Object.fromEntries((['maxIter', 'warmup', 'preheat'] as const).filter((k) => !setKeys.has(`hyper.${k}`)).map((k) => [k, h[k]]));
+  if (Object.keys(pinned).length === 0) return flags;
+  process.stderr.write(`note: --iters ${String(flags.iters)} keeps the run's schedule (${Object.entries(pinned).map(([k, v]) => `hyper.${k}=${v}`).join(', ')});` +
+    ` --set hyper.maxIter=N to stretch it${Number(flags.iters) > h.maxIter ? `; steps after ${h.maxIter} train with lr 0 unless you do` : ''}\n`);
+  return { ...flags, hyper: { ...(flags.hyper as Record<string, unknown> | undefined), ...pinned } };
+}
+
+/** RUN/report.html (train/report.ts); a report that cannot be made is a warning, never a failed run. */
+async function runReport(out: string, quiet = false): Promise<void> {
+  try {
+    const { writeRunsReport } = await import('../train/report.js');
+    await writeRunsReport(join(out, 'report.html'), [out], { log: (l) => process.stderr.write(l + '\n') });
+    if (!quiet) process.stderr.write(`report: ${join(out, 'report.html')}\n`); // (after Ctrl-C the one line is the interruption's)
+  } catch (e) {
+    process.stderr.write(`warning: no report for ${out}: ${(e as Error).message.split('\n')[0]}\n`);
+  }
+}
 
 /** A worker's arguments: the launcher's without its own flags, with the run folder fixed (one for all workers). */
 function workerArgs(argv: string[], out: string): string[] {

@@ -52,6 +52,7 @@ export const trainSchema = z.object({
   evalEvery: z.number().int().positive().optional().describe('evaluate on targetVal every N steps; default: checkpointEvery'),
   checkpointEvery: z.number().int().positive().default(2000).describe('checkpoint every N steps (official SAVE_PRED_EVERY 2000, §3)'),
   keepLast: z.number().int().positive().default(3).describe('checkpoints kept besides the best'),
+  tensorboard: z.boolean().default(true).describe('write TensorBoard event files into the run folder (losses, lr, M, mIoU, per-class IoU, sample predictions)'),
   syncBN: z.boolean().default(false)
     .describe('data-parallel: batch-norm statistics over every rank\'s batch (SyncBatchNorm, exact backward); false: per process, as DDP'),
   distTimeout: z.number().positive().default(1800)

@@ -58,4 +58,6 @@ test('schedule: linear warm-up from 0, then poly 0.9 with the jump at the switch
   close(lrAt(2.5e-4, 5000, s), 2.5e-4 * 0.95 ** 0.9);            // ≈ 0.955·base (§3)
   assert.equal(lrAt(2.5e-4, 100000, s), 0);
   close(dampingAt(25000, 100000), 0.75);
+  assert.equal(dampingAt(120, 100), 0); // past the horizon: no sign flip
+  assert.equal(lrAt(1, 120, { maxIter: 100, warmup: 5, power: 0.9 }), 0);
 });

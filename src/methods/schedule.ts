@@ -11,5 +11,8 @@ export function lrAt(base: number, i: number, s: Schedule): number {
   return base * Math.max(0, 1 - i / s.maxIter) ** s.power;
 }
 
-/** The linear damping of the adversarial and weight terms (§2, "use damping instead of early stopping"). */
-export function dampingAt(i: number, maxIter: number): number { return 1 - i / maxIter; }
+/**
+ * The linear damping of the adversarial and weight terms (§2, "use damping instead of early stopping"); 0 past
+ * maxIter (a run extended beyond its schedule), where the official formula would turn the terms' sign.
+ */
+export function dampingAt(i: number, maxIter: number): number { return Math.max(0, 1 - i / maxIter); }

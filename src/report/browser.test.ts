@@ -42,7 +42,7 @@ test('report in headless Chromium: images load, no console error, no network, ma
     await page.goto(pathToFileURL(file).href, { waitUntil: 'load' });
 
     const imgs = await page.$$eval('img', (els) => els.map((e) => ({ complete: e.complete, w: e.naturalWidth, h: e.naturalHeight, alt: e.alt })));
-    assert.equal(imgs.length, 5 * data.samples.length);
+    assert.equal(imgs.length, 6 * data.samples.length);
     for (const im of imgs) assert.ok(im.complete && im.w === 256 && im.h === 128, `image not loaded: ${JSON.stringify(im)}`);
 
     const charts = await page.$$eval('figure.chart', (figs, sep) => figs.map((f) => {

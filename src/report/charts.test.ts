@@ -35,6 +35,11 @@ test('reportCharts: one mark or more per series; a method without a loss is no s
     assert.ok(c.svg.startsWith('<svg'), c.id);
     for (const s of c.series) assert.ok(seriesMarks(c.svg, s) >= 1, `${c.id}: no mark for series ${s}`);
   }
+  // M on a log axis: decade ticks (0.001, 0.01) rather than a linear 0…0.02 axis where late values look flat.
+  const mSvg = charts.get('disagreement')!.svg;
+  assert.match(mSvg, /log scale/);
+  assert.match(mSvg, />0\.01</);
+  assert.ok(!/>0\.015</.test(mSvg), 'a linear tick on the M axis');
   // Loss lines: a raw and a smoothed path per series (300 points ≥ 30).
   assert.equal(seriesMarks(charts.get('loss-seg')!.svg, 'CLAN'), 2);
   assert.equal(seriesMarks(charts.get('loss-adv')!.svg, 'Source only'), 0);

@@ -26,6 +26,7 @@ const CURVE_TITLES: Record<CurveKey, string> = {
   m: 'C1/C2 disagreement M on target (mean)',
 };
 
+const LOG_KEYS: ReadonlySet<CurveKey> = new Set(['m']); // curves drawn on a log axis
 const SMOOTH_BETA = 0.9;   // EMA factor of the bold loss lines (raw values are drawn faintly behind them)
 const SMOOTH_MIN_POINTS = 30; // fewer points than this: raw line only
 const SMALL = { width: 330, height: 170 }; // one small-multiple chart, px
@@ -128,7 +129,8 @@ function curveSpec(methods: readonly MethodResult[], key: CurveKey, colors: Map<
   const rows: Record<string, unknown>[] = [];
   const series: string[] = [];
   for (const m of methods) {
-    const pts = m.metrics.filter((r) => Number.isFinite(r[key])).map((r) => ({ step: r.step, value: r[key]! }));
+    // M falls by orders of magnitude once C1 and C2 agree: a log axis (positive values only) keeps it readable.
+    const pts = m.metrics.filter((r) => Number.isFinite(r[key]) && (!LOG_KEYS.has(key) || r[key]! > 0)).map((r) => ({ step: r.step, value: r[key]! }));
     if (pts.length === 0) continue;
     series.push(m.label);
     for (const p of pts) rows.push({ ...p, series: m.label, kind: 'raw', aria: `${m.label}${SEP}raw` });
@@ -142,11 +144,11 @@ function curveSpec(methods: readonly MethodResult[], key: CurveKey, colors: Map<
     series,
     spec: {
       config: CONFIG, ...SMALL,
-      title: { text: CURVE_TITLES[key], subtitle: `faint: raw, bold: EMA ${SMOOTH_BETA}` },
+      title: { text: CURVE_TITLES[key], subtitle: `faint: raw, bold: EMA ${SMOOTH_BETA}${LOG_KEYS.has(key) ? ', log scale' : ''}` },
       data: { values: rows },
       encoding: {
         x: { field: 'step', type: 'quantitative', title: 'iteration' },
-        y: { field: 'value', type: 'quantitative', title: key, scale: { zero: false } },
+        y: { field: 'value', type: 'quantitative', title: key, scale: LOG_KEYS.has(key) ? { type: 'log' } : { zero: false } },
         color: colorEncoding(series, colors),
         description: { field: 'aria' },
       },

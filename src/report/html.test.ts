@@ -30,13 +30,13 @@ test('renderReport: one self-contained page, no network URL, images inline, one 
   assert.ok(!/<script\b/i.test(html));
   assert.ok(!/<link\b[^>]*stylesheet/i.test(html));
   const refs = urls(html);
-  assert.ok(refs.length >= 5 * data.samples.length);
+  assert.ok(refs.length >= 6 * data.samples.length);
   for (const u of refs) assert.ok(!/^\s*(https?:)?\/\//i.test(u), `network URL in src/href: ${u.slice(0, 80)}`);
   assert.ok(!/url\(\s*["']?(https?:)?\/\//i.test(html), 'network URL in CSS');
   assert.match(html, /Content-Security-Policy" content="default-src 'none'/);
   // Images: 5 per sample row, each a PNG data URI that decodes to the sample's size (128×64 scenes at 2×).
   const imgs = [...html.matchAll(/<img\b[^>]*\bsrc="([^"]+)"/g)].map((m) => m[1]!);
-  assert.equal(imgs.length, 5 * data.samples.length);
+  assert.equal(imgs.length, 6 * data.samples.length);
   for (const src of imgs) {
     assert.ok(src.startsWith('data:image/png;base64,'));
     const png = decode(Buffer.from(src.slice(22), 'base64'));
@@ -71,6 +71,25 @@ test('renderReport: summary and per-class tables in percent with two decimals', 
   const withSeeds = await renderReport({ ...d, methods: m.map((x, i) => ({ ...x, perSeed: [[0.3588, 0.37, 0.3723], [0.41, 0.4366, 0.4244], [0.43, 0.4252, 0.4395]][i]! })) });
   assert.match(withSeeds, /<th>per seed \(%\)/);
   assert.match(withSeeds, /<td class="num best">43\.16 ± 0\.55<\/td><td class="num">\+6\.52<\/td><td class="num">—<\/td><td class="num">43\.00, 42\.52, 43\.95<\/td>/);
+});
+
+test('renderReport: one seed shows no ± column, the sample grid has a column per method, the colour bar is rounded, the per-class table is open', async () => {
+  const d = syntheticReport({ samples: 2, iters: 200 });
+  const one = d.methods.map((x) => ({ ...x, seeds: 1, miouStd: 0, evals: x.evals.filter((e) => e.seed === 0) }));
+  const html = await renderReport({ ...d, methods: one, disagreementRange: [0, 0.123456789012345], disagreementOf: 'adversarial' });
+  assert.ok(!html.replace(/<svg[\s\S]*?<\/svg>/g, '').includes('±'), 'a ± for one seed');
+  assert.match(html, /final checkpoint/);
+  assert.match(html, /<th>ground truth<\/th><th>Source only<\/th><th>Adversarial \(AdaptSegNet\)<\/th><th>CLAN<\/th><th>M = /);
+  assert.match(html, /C1\/C2 disagreement \(Adversarial \(AdaptSegNet\)\)/);
+  assert.match(html, /<span>M = 0<\/span><span class="bar"[^>]*><\/span><span>0\.123<\/span>/);
+  assert.match(html, /<details open><summary>Per-class IoU table/);
+  assert.match(html, /alt="frankfurt_000001: Adversarial \(AdaptSegNet\)"/);
+  // Without M maps there is no M column and no colour bar.
+  const noM = await renderReport({ ...d, samples: d.samples.map(({ disagreement: _m, ...s }) => s) });
+  assert.ok(!noM.includes('class="colorbar"') && !noM.includes('M = 1 − cos'));
+  assert.equal([...noM.matchAll(/<img\b/g)].length, 5 * d.samples.length);
+  await assert.rejects(renderReport({ ...d, samples: [{ ...d.samples[0]!, predictions: [] }] }), (e: unknown) => e instanceof DataError && /samples\[0\]\.predictions has 0 images; expected 3/.test(e.message));
+  await assert.rejects(renderReport({ ...d, disagreementOf: 'dann' }), (e: unknown) => e instanceof DataError && /disagreementOf 'dann' is not a method key/.test(e.message));
 });
 
 test('renderReport: text is escaped, notes listed, inconsistent data rejected with DataError', async () => {

@@ -73,14 +73,14 @@ function summaryTable(methods: readonly MethodResult[]): string {
     const peak = m.evals.reduce<{ step: number; miou: number } | undefined>((a, e) => (a === undefined || e.miou > a.miou ? e : a), undefined);
     const gain = base && m !== base ? `${m.miouMean >= base.miouMean ? '+' : '−'}${pct(Math.abs(m.miouMean - base.miouMean))}` : '';
     return `<tr><th scope="row"><span class="chip ${esc(m.key)}"></span>${esc(m.label)}</th>`
-      + `<td class="num${m.miouMean === best ? ' best' : ''}">${pct(m.miouMean)} ± ${pct(m.miouStd)}</td>`
+      + `<td class="num${m.miouMean === best ? ' best' : ''}">${pct(m.miouMean)}${m.seeds > 1 ? ` ± ${pct(m.miouStd)}` : ''}</td>`
       + `<td class="num">${gain}</td>`
       + `<td class="num">${peak ? `${pct(peak.miou)} <span class="muted">@ ${peak.step}</span>` : '—'}</td>`
       + (perSeed ? `<td class="num">${m.perSeed?.map((v) => pct(v)).join(', ') ?? '—'}</td>` : '')
       + `<td class="num">${m.seeds}</td><td class="num">${int(m.iters)}</td>`
       + `<td class="num">${int(Math.round(m.seconds))} <span class="muted">(${duration(m.seconds)})</span></td></tr>`;
   });
-  return `<table class="summary"><thead><tr><th>Method</th><th>target mIoU (%)<br><span class="muted">mean ± std over seeds</span></th>`
+  return `<table class="summary"><thead><tr><th>Method</th><th>target mIoU (%)<br><span class="muted">${methods.some((m) => m.seeds > 1) ? 'mean ± std over seeds' : 'final checkpoint'}</span></th>`
     + `<th>Δ vs source only<br><span class="muted">(points)</span></th><th>best checkpoint (%)<br><span class="muted">first seed</span></th>`
     + (perSeed ? '<th>per seed (%)<br><span class="muted">seed 0, 1, …</span></th>' : '')
     + `<th>seeds</th><th>iterations</th><th>seconds</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
@@ -94,30 +94,37 @@ function perClassTable(d: ReportData): string {
     return `<tr><th scope="row">${esc(name)}</th>${vals.map((v) => `<td class="num${v !== null && v === best ? ' best' : ''}">${pct(v)}</td>`).join('')}</tr>`;
   });
   const mean = d.methods.map((m) => `<td class="num">${pct(meanOf(m.perClassIou))}</td>`).join('');
-  return `<details><summary>Per-class IoU table (%)</summary><table class="perclass"><thead><tr><th>class</th>${head}</tr></thead>`
+  return `<details open><summary>Per-class IoU table (%)</summary><table class="perclass"><thead><tr><th>class</th>${head}</tr></thead>`
     + `<tbody>${rows.join('')}</tbody><tfoot><tr><th scope="row">mean (present classes)</th>${mean}</tr></tfoot></table></details>`;
 }
 
 function samplesSection(d: ReportData): string {
   if (d.samples.length === 0) return '';
-  const so = d.methods.find((m) => m.key === 'source_only')?.label ?? 'Source only';
-  const clan = d.methods.find((m) => m.key === 'clan')?.label ?? 'CLAN';
+  const mOf = d.methods.find((m) => m.key === d.disagreementOf) ?? d.methods[d.methods.length - 1]!;
+  const withM = d.samples.some((s) => s.disagreement);
   const img = (png: Uint8Array, alt: string, cls = '') => `<img${cls ? ` class="${cls}"` : ''} src="${dataUri(png)}" alt="${esc(alt)}">`;
   const rows = d.samples.map((s) => `<tr><th scope="row">${esc(s.name)}</th>`
     + `<td>${img(s.image, `${s.name}: image`)}</td><td>${img(s.gt, `${s.name}: ground truth`, 'label')}</td>`
-    + `<td>${img(s.sourceOnly, `${s.name}: ${so}`, 'label')}</td><td>${img(s.clan, `${s.name}: ${clan}`, 'label')}</td>`
-    + `<td>${img(s.disagreement, `${s.name}: M`, 'label')}</td></tr>`);
+    + s.predictions.map((p, k) => `<td>${img(p, `${s.name}: ${d.methods[k]!.label}`, 'label')}</td>`).join('')
+    + (withM ? `<td>${s.disagreement ? img(s.disagreement, `${s.name}: M`, 'label') : ''}</td>` : '') + '</tr>');
   const [lo, hi] = d.disagreementRange ?? [0, 1];
   const gradient = VIRIDIS.map((c, i) => `rgb(${c.join(',')}) ${((100 * i) / (VIRIDIS.length - 1)).toFixed(1)}%`).join(', ');
   const legend = d.palette
     ? `<ul class="palette">${d.classNames.map((n, k) => `<li><span class="sw" style="background:rgb(${d.palette![k]!.join(',')})"></span>${esc(n)}</li>`).join('')}</ul>`
     : '';
+  const mHead = withM ? `<th>M = 1 − cos(p₁, p₂)<br><span class="muted">C1/C2 disagreement (${esc(mOf.label)})</span></th>` : '';
+  const bar = withM ? `<div class="colorbar"><span>M = ${sig(lo)}</span><span class="bar" style="background:linear-gradient(to right, ${gradient})"></span><span>${sig(hi)}</span></div>` : '';
   return `<section id="samples"><h2>Target samples</h2>
-<table class="samples"><thead><tr><th></th><th>image</th><th>ground truth</th><th>${esc(so)}</th><th>${esc(clan)}</th><th>M = 1 − cos(p₁, p₂)<br><span class="muted">C1/C2 disagreement (${esc(clan)})</span></th></tr></thead>
+<table class="samples"><thead><tr><th></th><th>image</th><th>ground truth</th>${d.methods.map((m) => `<th>${esc(m.label)}</th>`).join('')}${mHead}</tr></thead>
 <tbody>${rows.join('\n')}</tbody></table>
 <div class="legends">${legend}
-<div class="colorbar"><span>M = ${lo}</span><span class="bar" style="background:linear-gradient(to right, ${gradient})"></span><span>${hi}</span></div></div>
+${bar}</div>
 </section>`;
+}
+
+/** A number with at most 3 significant digits, no trailing zeros ("0.0123", "1", "0.5"). */
+export function sig(v: number): string {
+  return Number.isFinite(v) ? String(Number(v.toPrecision(3))) : String(v);
 }
 
 function meanOf(v: readonly (number | null)[]): number | null {

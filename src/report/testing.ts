@@ -144,7 +144,7 @@ function sampleScene(k: number, w: number, h: number, r: () => number): Sample {
     for (let i = 0; i < out.length; i++) if (r() < 0.02 * p) out[i] = Math.floor(r() * 19);
     return out;
   };
-  const so = corrupt(1), cl = corrupt(0.35);
+  const so = corrupt(1), ad = corrupt(0.5), cl = corrupt(0.35);
   // M: high where the two predictions (a stand-in for C1 and C2) disagree and near edges, small elsewhere.
   const m = new Float32Array(w * h);
   for (let i = 0; i < m.length; i++) m[i] = 0.02 * r() + (so[i] !== cl[i] ? 0.25 + 0.2 * r() : 0) + (gt[i] === 255 ? 0.15 : 0);
@@ -161,8 +161,7 @@ function sampleScene(k: number, w: number, h: number, r: () => number): Sample {
     name: `frankfurt_${String(k).padStart(6, '0')}`,
     image: up(image),
     gt: up(colorize(gt, w, h, pal)),
-    sourceOnly: up(colorize(so, w, h, pal)),
-    clan: up(colorize(cl, w, h, pal)),
+    predictions: [up(colorize(so, w, h, pal)), up(colorize(ad, w, h, pal)), up(colorize(cl, w, h, pal))],
     disagreement: up(heatmap(m, w, h, { max: 0.5 })),
   };
 }

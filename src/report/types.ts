@@ -31,11 +31,10 @@ export interface MethodResult {
 
 export interface Sample {
   name: string;
-  image: PngBytes;        // target image
-  gt: PngBytes;           // colourised ground truth
-  sourceOnly: PngBytes;   // colourised source-only prediction
-  clan: PngBytes;         // colourised CLAN prediction
-  disagreement: PngBytes; // heat-map of M = 1 − cos(p1, p2), docs/method.md §2.3
+  image: PngBytes;          // target image
+  gt: PngBytes;             // colourised ground truth
+  predictions: PngBytes[];  // colourised prediction of each method, in `ReportData.methods` order
+  disagreement?: PngBytes;  // heat-map of M = 1 − cos(p1, p2) of `ReportData.disagreementOf`, docs/method.md §2.3
 }
 
 export interface ReportData {
@@ -45,6 +44,7 @@ export interface ReportData {
   confusion?: { method: string; matrix: number[][] }; // method key; K×K counts, rows = ground truth
   samples: Sample[];
   palette?: Rgb[];                        // class colours, for the legend under the samples
+  disagreementOf?: string;                // method key whose M map the samples show (default: the last method)
   disagreementRange?: [number, number];   // values at the two ends of the M heat-map (default [0, 1])
   notes?: string[];
 }
@@ -77,6 +77,10 @@ export function validateReportData(d: ReportData): void {
     if (!keys.has(method)) fail('confusion.method', `'${method}' is not a method key; expected one of: ${[...keys].join(', ')}`);
     if (matrix.length !== K || matrix.some((r) => r.length !== K)) fail('confusion.matrix', `is not ${K}×${K}`);
   }
+  d.samples.forEach((s, i) => {
+    if (s.predictions.length !== d.methods.length) fail(`samples[${i}].predictions`, `has ${s.predictions.length} images; expected ${d.methods.length} (one per method)`);
+  });
+  if (d.disagreementOf !== undefined && !keys.has(d.disagreementOf)) fail('disagreementOf', `'${d.disagreementOf}' is not a method key; expected one of: ${[...keys].join(', ')}`);
   if (d.palette && d.palette.length < K) fail('palette', `has ${d.palette.length} colours; expected ${K}`);
 }
 

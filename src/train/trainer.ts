@@ -28,6 +28,10 @@ import { stripPrefix } from '../util/prefix.js';
 import { restoreParts, saveCheckpoint } from './checkpoint.js';
 import { Interrupted } from './interrupted.js';
 import { lockRunFolder } from './runlock.js';
+import { TfEventsWriter } from '../report/tfevents.js';
+import { encodePng } from '../report/png.js';
+import { defaultPalette, type InferenceModel } from '../infer/model.js';
+import { predictionStrip } from './report.js';
 import { agreeOnStep, broadcastModules, gradientAverager, missingRanks, type DistEnv } from './ddp.js';
 export { Interrupted };
 
@@ -67,6 +71,8 @@ interface RunData {
 
 /** Where a run stands: what resume restores and every checkpoint saves. */
 interface RunState { step: number; consumed: { source: number; target: number }; best: { step: number; miou: number } | null; lastCkpt: string }
+
+let eventFiles = 0; // events files this process opened (two runs of one process may start in the same second)
 
 export async function train(o: TrainOptions): Promise<TrainResult> {
   const dist = o.dist ?? null;
@@ -126,7 +132,11 @@ async function trainProcess(o: TrainOptions, dist: DistEnv | null): Promise<Trai
   const method = await createMethod(cfg.method, G, methodConfig(cfg));
   const metricsPath = join(out, 'metrics.jsonl');
   const state = o.resume ? resumeRun(out, ckptDir, cfg, data, method, threads, log, main) : freshRun(cfg, G, metricsPath, log, main);
-  if (main) writeRunInfo(out, cfg, o, threads, device, state.step, dist?.worldSize ?? 1);
+  // TensorBoard: a new events file per process start; a resumed run first tells TensorBoard to forget the steps
+  // after its checkpoint (they are run again), as SummaryWriter(purge_step=…) does.
+  const tb = main && cfg.tensorboard ? new TfEventsWriter(out, { suffix: `${process.pid}.${++eventFiles}` }) : null; // unique: pid and count, as SummaryWriter
+  if (tb && o.resume) tb.sessionStart(state.step + 1);
+  if (main) writeRunInfo(out, cfg, o, { threads, device, start: state.step, worldSize: dist?.worldSize ?? 1, classNames: [...data.src.classNames], palette: paletteOf(data.src) });
   if (dist) {
     broadcastModules([G, ...(method.parts().D ? [method.parts().D!] : [])]); // DDP's start: rank 0's weights everywhere
     method.gradSync = gradientAverager(dist.worldSize);
@@ -136,7 +146,7 @@ async function trainProcess(o: TrainOptions, dist: DistEnv | null): Promise<Trai
   }
 
   const { srcLoader, tgtLoader } = makeLoaders(cfg, data, state.consumed, dist);
-  const run: Run = { cfg, data, G, method, device, threads, out, ckptDir, metricsPath, state, srcLoader, tgtLoader, hooks: o.hooks ?? {}, log, dist, main };
+  const run: Run = { cfg, data, G, method, device, threads, out, ckptDir, metricsPath, state, srcLoader, tgtLoader, hooks: o.hooks ?? {}, log, dist, main, tb };
   const t0 = Date.now();
   let finalEval: EvalResult | null;
   try {
@@ -147,6 +157,7 @@ async function trainProcess(o: TrainOptions, dist: DistEnv | null): Promise<Trai
   } finally {
     await srcLoader.close();
     await tgtLoader.close();
+    tb?.close();
   }
   run.hooks.afterRun?.(method.parts());
   method.dispose();
@@ -206,6 +217,7 @@ interface Run {
   out: string; ckptDir: string; metricsPath: string; state: RunState; srcLoader: Loader; tgtLoader: Loader;
   hooks: TrainHooks; log: (l: string) => void;
   dist: DistEnv | null; main: boolean;   // data-parallel place; main = rank 0 (or the only process)
+  tb: TfEventsWriter | null;             // TensorBoard events (rank 0, config 'tensorboard')
 }
 
 /** Opens source, target and validation sets; they must agree on the class count. */
@@ -275,11 +287,14 @@ function metricsUpTo(path: string, step: number, log: (l: string) => void): stri
   return kept;
 }
 
-/** config.yaml (the resolved config) and run.json (code version, engine, threads, device, command line). */
-function writeRunInfo(out: string, cfg: TrainConfig, o: TrainOptions, threads: number, device: torch.Device, start: number, worldSize: number): void {
+interface RunInfo { threads: number; device: torch.Device; start: number; worldSize: number; classNames: string[]; palette: [number, number, number][] | null }
+
+/** config.yaml (the resolved config) and run.json (code version, engine, threads, device, command line, classes). */
+function writeRunInfo(out: string, cfg: TrainConfig, o: TrainOptions, i: RunInfo): void {
   writeFileSync(join(out, 'config.yaml'), YAML.stringify(cfg));
-  writeFileSync(join(out, 'run.json'), JSON.stringify({ git: gitHash(), libtorch: torch.buildInfo().version, threads, device, amp: cfg.amp, worldSize,
-    command: o.commandLine ?? process.argv.slice(2), resumedAt: o.resume ? start : null, time: new Date().toISOString() }, null, 2) + '\n');
+  writeFileSync(join(out, 'run.json'), JSON.stringify({ git: gitHash(), libtorch: torch.buildInfo().version, threads: i.threads, device: i.device, amp: cfg.amp,
+    worldSize: i.worldSize, command: o.commandLine ?? process.argv.slice(2), resumedAt: o.resume ? i.start : null, time: new Date().toISOString(),
+    classNames: i.classNames, palette: i.palette }, null, 2) + '\n');
 }
 
 function gitHash(): string | null {
@@ -317,9 +332,12 @@ async function trainOneStep(run: Run, i: number, wantStop: () => boolean): Promi
       throw new ClanError(`loss '${k}' is ${v} at step ${step}; stopped, the last good checkpoint is ${run.state.lastCkpt || '(none yet)'}`);
     }
   }
+  const losses = run.method.lossKeys.filter((k) => s.losses[k] !== undefined).map((k) => [k, s.losses[k]!] as const);
+  const seconds = (Date.now() - ts) / 1000;
   if (run.main) appendFileSync(run.metricsPath, JSON.stringify({ step, lr: s.lrG, ...(s.lrD !== undefined ? { lr_d: s.lrD } : {}),
-    ...Object.fromEntries(run.method.lossKeys.filter((k) => s.losses[k] !== undefined).map((k) => [k, s.losses[k]])),
-    ...(s.m !== undefined ? { m: s.m } : {}), seconds: (Date.now() - ts) / 1000 }) + '\n');
+    ...Object.fromEntries(losses), ...(s.m !== undefined ? { m: s.m } : {}), seconds }) + '\n');
+  run.tb?.scalars(step, { ...Object.fromEntries(losses.map(([k, v]) => [`loss/${k}`, v])), 'lr/G': s.lrG, ...(s.lrD !== undefined ? { 'lr/D': s.lrD } : {}),
+    ...(s.m !== undefined ? { 'disagreement/M': s.m } : {}), 'time/step_seconds': seconds });
   return { log: s, stop };
 }
 
@@ -330,9 +348,32 @@ async function evaluateRun(run: Run, step: number): Promise<EvalResult | null> {
   if (!val || !tv || !run.main) return null;
   const r = await evaluate(run.G, val, { size: evalSize, protocol: tv.protocol, normalize: run.cfg.normalize, device: run.device,
     ...(tv.limit ? { limit: tv.limit } : {}) });
-  appendFileSync(run.metricsPath, JSON.stringify({ step, eval: { miou: r.miou, per_class_iou: perClassIou(r, src.classNames), images: r.images } }) + '\n');
+  // iou (class order, null = absent) and the confusion matrix (rows = ground truth, flat) feed the run report.
+  appendFileSync(run.metricsPath, JSON.stringify({ step, eval: { miou: r.miou, per_class_iou: perClassIou(r, src.classNames), images: r.images,
+    iou: Array.from(r.iou, (v) => (Number.isNaN(v) ? null : v)), confusion: Array.from(r.confusion) } }) + '\n');
   if (run.state.best === null || r.miou > run.state.best.miou) run.state.best = { step, miou: r.miou };
+  if (run.tb) tbEval(run, step, r, val);
   return r;
+}
+
+const TB_SAMPLES = 3; // validation images drawn into TensorBoard at each evaluation
+
+/** val/mIoU, val/IoU/<class> and [image | ground truth | prediction] strips of the first validation images. */
+function tbEval(run: Run, step: number, r: EvalResult, val: Dataset): void {
+  const names = run.data.src.classNames;
+  run.tb!.scalars(step, { 'val/mIoU': r.miou, ...Object.fromEntries(names.flatMap((n, c) => (Number.isNaN(r.iou[c]!) ? [] : [[`val/IoU/${n}`, r.iou[c]!]]))) });
+  const m: InferenceModel = { G: run.G, path: run.out, backbone: run.cfg.backbone, numClasses: run.data.numClasses, classNames: [...names],
+    palette: paletteOf(run.data.src) ?? defaultPalette(run.data.numClasses), normalize: run.cfg.normalize, evalSize: run.data.evalSize, step };
+  const wasTraining = run.G.training;
+  run.G.eval();
+  try {
+    for (let i = 0; i < Math.min(TB_SAMPLES, val.length); i++) {
+      const st = predictionStrip(m, val.load(i));
+      run.tb!.image(`val/sample_${i}`, encodePng(st.rgb, st.width, st.height), st.width, st.height, step);
+    }
+  } finally {
+    if (wasTraining) run.G.train();
+  }
 }
 
 /** A collective failed: name the ranks that are gone (train/ddp.ts missingRanks) in one line. */
