@@ -90,7 +90,7 @@ test('clan train writes report.html; clan report rebuilds it and compares runs (
   const std = Math.abs(seedMious[0]! - seedMious[1]!) / Math.SQRT2;
   assert.match(r.stdout, new RegExp(`CLAN +target mIoU ${(mean * 100).toFixed(2)} ± ${(std * 100).toFixed(2)} \\(2 seeds\\)`));
   const html = readFileSync(cmp, 'utf8');
-  assert.match(html, /<h1>2 runs compared<\/h1>/);
+  assert.match(html, /<h1>2 methods compared \(3 runs\)<\/h1>/);
   assert.match(html, /<th>ground truth<\/th><th>Source only<\/th><th>CLAN<\/th><th>M = /);
   assert.equal([...html.matchAll(/<img\b/g)].length, 2 * 5);
   assert.ok(existsSync(join(tmp, 'clan-0', 'report.html')));

@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import YAML from 'yaml';
 import { METHODS } from '../methods/registry.js';
+import { validate } from '../config/schema.js';
 import { listCheckpoints } from '../io/checkpoint.js';
 import { loadInferenceModel, type InferenceModel } from '../infer/model.js';
 import type { RgbImage } from '../data/image.js';
@@ -95,12 +96,13 @@ export interface RunsReportOptions {
   log?: (line: string) => void;
 }
 
-/** Groups runs that differ only in seed (and machine settings) into one method, in the order first seen. */
+/** Groups runs that differ only in seed (machine settings, --init file) into one method, in the order first seen. */
 export function groupRuns(runs: readonly RunRecord[]): { key: string; label: string; runs: RunRecord[] }[] {
   const groups = new Map<string, RunRecord[]>();
   for (const r of runs) {
-    const { seed: _s, threads: _t, workers: _w, device: _d, ...rest } = r.config;
-    const id = JSON.stringify(rest);
+    // Seeds of one setting: the seed, machine settings and the start file (a shared start is one per seed) may differ.
+    const { seed: _s, threads: _t, workers: _w, device: _d, init, ...rest } = withDefaults(r.config);
+    const id = JSON.stringify({ ...rest, init: init !== undefined });
     groups.set(id, [...(groups.get(id) ?? []), r]);
   }
   const list = [...groups.values()];
@@ -120,6 +122,11 @@ export function groupRuns(runs: readonly RunRecord[]): { key: string; label: str
     }
     return { key, label, runs: [...g].sort((a, b) => a.seed - b.seed) };
   });
+}
+
+/** The config with the schema's defaults filled in: a key added to the schema later does not split two runs. */
+function withDefaults(c: Record<string, unknown>): Record<string, unknown> {
+  try { return validate(c, 'config') as unknown as Record<string, unknown>; } catch { return c; }
 }
 
 function commonParent(dirs: readonly string[]): string {
@@ -160,7 +167,7 @@ export function runsReportData(runs: readonly RunRecord[], o: RunsReportOptions 
   const samples = o.samples ?? 4;
   const sampled = samples > 0 ? buildSamples(groups.map((g) => g.runs[0]!), samples, o.log) : null;
   return {
-    title: o.title ?? (groups.length === 1 ? `${last.label} — ${basename(last.runs[0]!.dir)}` : `${groups.length} runs compared`),
+    title: o.title ?? (groups.length === 1 ? `${last.label} — ${basename(last.runs[0]!.dir)}` : `${groups.length} methods compared (${runs.length} runs)`),
     classNames, methods, ...(conf ? { confusion: { method: last.key, matrix: conf } } : {}),
     samples: sampled?.samples ?? [], ...(sampled ? { disagreementRange: [0, sampled.mMax] as [number, number], disagreementOf: last.key } : {}),
     ...(runs[0]!.palette ? { palette: runs[0]!.palette } : {}),
