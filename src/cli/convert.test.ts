@@ -1,5 +1,6 @@
-// `clan convert` on the small checkpoints of test/fixtures/official (tools/reference/make_official_fixtures.py):
-// output keys, metadata and values, the report, the export back to official names, and the one-line errors.
+// `clan convert` on the small checkpoints of test/fixtures/official (tools/reference/make_official_fixtures.py)
+// and test/fixtures/vgg (tools/reference/vgg_parity.py): output keys, metadata and values, the report, the export
+// back to official names, and the one-line errors.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -8,22 +9,28 @@ import { join } from 'node:path';
 import type { HostTensor } from '../torch/dtype.js';
 import { readPth } from '../io/pth.js';
 import { readSafetensorsFile } from '../io/safetensors.js';
-import { TORCHVISION_NOTE } from '../io/official.js';
+import { TORCHVISION_NOTE, TORCHVISION_VGG_NOTE } from '../io/official.js';
 import { CKPT_FORMAT, writeCheckpoint } from '../io/checkpoint.js';
 import { createGenerator } from '../models/registry.js';
 import { FCDiscriminator } from '../models/discriminator.js';
 import { CheckpointError, UsageError } from '../util/errors.js';
 import { fixturePath } from '../util/paths.js';
+import { loadFixture } from '../torch/testing.js';
+import { loadInit } from '../train/trainer.js';
+import { DeepLabVGG } from '../models/vgg.js';
 import { convert, type ConvertReport } from './convert.js';
 
 const MICRO = { entries: 118, counters: 17, heads: 16 }; // see src/io/official.test.ts
 
-/** The fixture paths, or undefined after skipping (failing under CI=true) when the generator was not run. */
+/**
+ * The fixture paths (test/fixtures/official/NAME, or DIR/NAME as given), or undefined after skipping (failing
+ * under CI=true) when the generator was not run.
+ */
 function fixtures(t: TestContext, ...names: string[]): string[] | undefined {
-  const paths = names.map((n) => fixturePath(`official/${n}`));
+  const paths = names.map((n) => fixturePath(n.includes('/') ? n : `official/${n}`));
   const gone = paths.filter((p) => !existsSync(p));
   if (gone.length === 0) return paths;
-  const msg = `fixtures ${gone.join(', ')} missing (run tools/reference/make_official_fixtures.py)`;
+  const msg = `fixtures ${gone.join(', ')} missing (run tools/reference/make_official_fixtures.py or vgg_parity.py)`;
   if (process.env.CI === 'true') assert.fail(msg);
   t.skip(msg);
   return undefined;
@@ -162,6 +169,40 @@ test('torchvision ResNet: fc dropped, the stride/dilation note printed', async (
   sameValues(tensors.get('G.layer2.0.conv2.weight'), readPth(f[0]!).get('layer2.0.conv2.weight'), 'layer2.0.conv2.weight');
 });
 
+test('torchvision VGG-16 (auto-detected, legacy .pth) → vgg16: convs renumbered past pool4 key by key, then --init', async (t) => {
+  const f = fixtures(t, 'vgg/torchvision_vgg16.pth', 'clan_G_module.pth');
+  if (f === undefined) return;
+  const [tvPath, resnet] = f as [string, string];
+  const dir = tempDir(t);
+  const out = join(dir, 'vgg16.safetensors');
+  const text = await run(t, [tvPath, out]); // no --from, no --backbone: both follow from the file
+  assert.match(text, /\(torchvision-vgg16\) → .*vgg16\.safetensors \[backbone vgg16, 19 classes\]/);
+  assert.match(text, /^G: 26 mapped, 20 missing, 0 unexpected, 6 skipped$/m);
+  assert.match(text, /missing \(left to the model's init\): features\.\* \(4\), layer5\.\* \(8\), layer6\.\* \(8\)$/m);
+  assert.match(text, /skipped: classifier\.0\.weight, classifier\.0\.bias, classifier\.3\.weight, classifier\.3\.bias, classifier\.6\.weight, classifier\.6\.bias$/m);
+  assert.match(text, /^note: classifier \(torchvision's fc6\/fc7\/fc8 as Linear layers .*\) is not used: deeplab_vgg\.py builds fc6\/fc7 fresh/m);
+  assert.ok(text.includes(`note: ${TORCHVISION_VGG_NOTE}`));
+  const { tensors, metadata } = readSafetensorsFile(out);
+  assert.deepEqual([metadata.backbone, metadata.source, metadata.missing], ['vgg16', 'torchvision-vgg16', 'features.* (4), layer5.* (8), layer6.* (8)']);
+  // Key by key against the twin's mapping (parameter identity through deeplab_vgg.py's surgery, vgg_parity.py).
+  const mapping = Object.entries(loadFixture<{ torchvision_to_ours: Record<string, string> }>('vgg/expected.json').torchvision_to_ours);
+  const sd = readPth(tvPath);
+  assert.deepEqual([...tensors.keys()].sort(), mapping.map(([, ours]) => `G.${ours}`).sort());
+  for (const [tv, ours] of mapping) sameValues(tensors.get(`G.${ours}`), sd.get(tv), `${tv} → G.${ours}`);
+  assert.notDeepEqual(tensors.get('G.features.23.weight')!.data, tensors.get('G.features.25.weight')!.data, 'the file tells the convs apart');
+  // --init (scope backbone) into a vgg16: the 26 load, fc6/fc7 stay at init and are named, the heads are not.
+  const G = new DeepLabVGG({ arch: 'vgg16', width: 64, numClasses: 19 });
+  try {
+    const lines: string[] = [];
+    loadInit(out, G, 'backbone', (l) => lines.push(l));
+    assert.deepEqual(lines, [`--init ${out}: loaded 26 tensors (backbone); left at init: 4`]);
+    sameValues(G.stateDict().get('features.25.weight')!.toHost(), sd.get('features.26.weight'), 'loaded conv5_2');
+  } finally { G.dispose(); }
+  // The other family: a VGG into a ResNet, a ResNet into the VGG.
+  await rejects([tvPath, join(dir, 'x.safetensors'), '--backbone', 'micro'], CheckpointError, /torchvision_vgg16\.pth: holds a VGG \(features\.\*\) but backbone micro is a ResNet; pass --backbone vgg16$/);
+  await rejects([resnet, join(dir, 'y.safetensors'), '--backbone', 'vgg16', '--num-classes', '2'], CheckpointError, /clan_G_module\.pth: checkpoint has 128-channel layer4 but backbone vgg16 expects 1024; pass --backbone micro$/);
+});
+
 test('errors: one line naming the file and what is expected', async (t) => {
   const f = fixtures(t, 'clan_G_module.pth', 'clan_D.pth', 'forward.safetensors');
   if (f === undefined) return;
@@ -172,12 +213,12 @@ test('errors: one line naming the file and what is expected', async (t) => {
   writeFileSync(text, 'not a checkpoint\n');
   await rejects([join(dir, 'nope.pth'), out], CheckpointError, /nope\.pth: no such file; expected a PyTorch checkpoint \(\.pth\) or a \.safetensors weights file$/);
   await rejects([text, out], CheckpointError, /notes\.pth: not a PyTorch checkpoint/);
-  await rejects([g, out, '--from', 'offical-clan'], UsageError, /unknown --from 'offical-clan' \(did you mean 'official-clan'\?\); expected one of: official-clan, deeplab-init, torchvision-resnet, clan$/);
+  await rejects([g, out, '--from', 'offical-clan'], UsageError, /unknown --from 'offical-clan' \(did you mean 'official-clan'\?\); expected one of: official-clan, deeplab-init, torchvision-resnet, torchvision-vgg16, clan$/);
   await rejects([g, out], CheckpointError, /clan_G_module\.pth: checkpoint has 128-channel layer4 but backbone resnet101 expects 2048; pass --backbone micro$/);
   await rejects([g, out, '--backbone', 'tiny'], CheckpointError, /128-channel layer4 but backbone tiny expects 256; pass --backbone micro$/);
   await rejects([g, out, '--backbone', 'micro'], CheckpointError, /checkpoint has 2-class heads \(layer5\/layer6\) but --num-classes is 19; pass --num-classes 2$/);
   await rejects([d, out], CheckpointError, /clan_D\.pth: checkpoint D takes 2 classes but --num-classes is 19; pass --num-classes 2$/);
-  await rejects([fwd, out], UsageError, /forward\.safetensors: cannot tell what kind of checkpoint this is .*; pass --from official-clan\|deeplab-init\|torchvision-resnet$/);
+  await rejects([fwd, out], UsageError, /forward\.safetensors: cannot tell what kind of checkpoint this is .*; pass --from official-clan\|deeplab-init\|torchvision-resnet\|torchvision-vgg16$/);
   await rejects([g, out, '--from', 'deeplab-init', '--backbone', 'micro'], CheckpointError, /no tensor maps onto our G as deeplab-init .*it looks like official-clan: pass --from official-clan$/);
   await rejects([g, join(dir, 'o.pth')], UsageError, /OUT must end in \.safetensors/);
   await rejects([g], UsageError, /expected IN and OUT, got 1 argument/);

@@ -1,4 +1,4 @@
-// `clan convert IN OUT`: official CLAN snapshots, the DeepLab-v2 init and torchvision ResNets → our weights file
+// `clan convert IN OUT`: official CLAN snapshots, the DeepLab-v2 init and torchvision ResNets/VGG-16 → our weights file
 // (safetensors, keys G.<name> / D.<name>), every name and shape checked against the model it is meant for; and
 // back to official names (--to official) for the PyTorch evaluator. Our own training checkpoints convert too
 // (weights only: G and D, named by their header). Mapping rules: src/io/official.ts.
@@ -14,6 +14,7 @@ import {
 } from '../io/official.js';
 import { CheckpointError, UsageError } from '../util/errors.js';
 import { didYouMean } from '../util/registry.js';
+import { isVgg, type BackboneSpec } from '../models/backbones.js';
 import { intFlag, parse, str, type Command } from './args.js';
 import { stripPrefix } from '../util/prefix.js';
 
@@ -82,7 +83,7 @@ function partReport(m: Mapping): PartReport {
 export const convert: Command = {
   name: 'convert',
   summary: 'convert official CLAN / DeepLab-init / torchvision weights, or our checkpoints, to our weights (and back to official names)',
-  usage: `usage: clan convert IN OUT [--from official-clan|deeplab-init|torchvision-resnet|clan]
+  usage: `usage: clan convert IN OUT [--from official-clan|deeplab-init|torchvision-resnet|torchvision-vgg16|clan]
                    [--to clan|official|deeplab-init] [--backbone resnet101] [--num-classes 19]
                    [--discriminator D_IN] [--json]
 
@@ -95,6 +96,10 @@ D), checks every name and shape against the model of --backbone, and writes OUT 
                       official-clan       GTA5_<iter>.pth (has layer6) or GTA5_<iter>_D.pth (a D), 1:1
                       torchvision-resnet  torchvision ResNet (has fc.weight); fc dropped, heads missing. NOTE: a
                                           different network (stride on conv2, no dilation): fine-tune before use
+                      torchvision-vgg16   torchvision VGG-16 (vgg16-397923af.pth; features.N and a Linear
+                                          classifier) into --backbone vgg16 (the default for this source): the 13
+                                          convs renumbered past the removed pool4; the classifier dropped, fc6/fc7
+                                          and the heads start from their init, as AdaptSegNet's deeplab_vgg.py
                       clan                our own weights file (G./D. keys), or a training checkpoint
                                           (RUN/checkpoints/ckpt_N.safetensors): its G and D, without the
                                           optimizer and run state; backbone and classes from its header
@@ -102,8 +107,8 @@ D), checks every name and shape against the model of --backbone, and writes OUT 
                     official: official names (G; a D goes to OUT with _D before .safetensors), for PyTorch:
 ${OFFICIAL_LOAD_SNIPPET.split('\n').map((l) => `                        ${l}`).join('\n')}
                     deeplab-init: G with the 'Scale.' prefix of the DeepLab init
-  --backbone        resnet101 (official), resnet50, resnet18, tiny, micro (default: what our own files say, else
-                    resnet101)
+  --backbone        resnet101 (official), resnet50, resnet18, tiny, micro, vgg16 (default: what our own files say,
+                    vgg16 for torchvision-vgg16, else resnet101)
   --num-classes     classes of the heads and of D's input (default: what our own files say, else 19)
   --discriminator   also convert this D snapshot (GTA5_<iter>_D.pth); its ndf is read from the file
   --json            print one JSON object on stdout instead of the report
@@ -131,13 +136,13 @@ num_batches_tracked counters absent from pre-0.4.1 files are written as 0.`,
     const inW = readWeights(input);
     // Our own files say what they were made for; flags still win.
     const own = ownModel(input, inW);
-    const backbone = str(p, 'backbone') ?? own.backbone ?? 'resnet101';
-    const spec = GENERATORS.get(backbone);
-    const numClasses = intFlag('convert', 'num-classes', values['num-classes'] ?? own.numClasses, 19);
     const source: From | undefined = fromFlag ?? (isOurs(inW) ? 'clan' : detectSource(inW.tensors.keys()));
     if (source === undefined) {
-      throw new UsageError(`${input}: cannot tell what kind of checkpoint this is (keys ${list([...inW.tensors.keys()])}: no 'Scale.' prefix, no layer6, no fc.weight); pass --from ${WEIGHTS_SOURCES.join('|')}`);
+      throw new UsageError(`${input}: cannot tell what kind of checkpoint this is (keys ${list([...inW.tensors.keys()])}: no 'Scale.' prefix, no layer6, no fc.weight, no features.0 with a classifier); pass --from ${WEIGHTS_SOURCES.join('|')}`);
     }
+    const backbone = str(p, 'backbone') ?? own.backbone ?? (source === 'torchvision-vgg16' ? 'vgg16' : 'resnet101');
+    const spec = GENERATORS.get(backbone);
+    const numClasses = intFlag('convert', 'num-classes', values['num-classes'] ?? own.numClasses, 19);
     // Split IN into the G and D state dicts it holds.
     let gIn: Map<string, HostTensor> | undefined; let dIn: Map<string, HostTensor> | undefined;
     let dName = input;
@@ -239,31 +244,36 @@ function problems(m: Mapping): string {
   return p.join('; ');
 }
 
-type Spec = { block: 'bottleneck' | 'basic'; layers: readonly number[]; width: number };
-
 /**
  * Refuses a G mapping that does not fit, with the fix: the backbone (read off the file's shapes), the class
  * count, then any other mismatch. Official CLAN files must map 1:1; the others may leave keys missing.
  */
-function checkG(input: string, source: From, m: Mapping, backbone: string, spec: Spec, channels: number, numClasses: number,
-  registry: { names(): string[]; get(n: string): Spec }): void {
+function checkG(input: string, source: From, m: Mapping, backbone: string, spec: BackboneSpec, channels: number, numClasses: number,
+  registry: { names(): string[]; get(n: string): BackboneSpec }): void {
+  // A VGG file (features.*) into a ResNet model; the other way round is caught below (describeBackbone reads ResNets).
+  const vggName = registry.names().find((n) => isVgg(registry.get(n)));
+  if (!isVgg(spec) && (source === 'torchvision-vgg16' || m.renamed.has('features.0.weight'))) {
+    throw new CheckpointError(`${input}: holds a VGG (features.*) but backbone ${backbone} is a ResNet; pass --backbone ${vggName}`);
+  }
   const file = describeBackbone(m.renamed);
   if (file !== undefined) {
     const match = registry.names().find((n) => {
       const s = registry.get(n);
-      return s.block === file.block && s.width === file.width && s.layers.every((c, i) => c === file.layers[i]);
+      return !isVgg(s) && s.block === file.block && s.width === file.width && s.layers.every((c, i) => c === file.layers[i]);
     });
     const hint = match !== undefined ? `pass --backbone ${match}` : `no registered backbone matches (${file.block} blocks [${file.layers}], width ${file.width})`;
     if (file.channels !== channels) {
       throw new CheckpointError(`${input}: checkpoint has ${file.channels}-channel layer4 but backbone ${backbone} expects ${channels}; ${hint}`);
     }
+    if (isVgg(spec)) throw new CheckpointError(`${input}: checkpoint is a ResNet (${file.block} blocks [${file.layers}], width ${file.width}) but backbone ${backbone} is a VGG; ${hint}`);
     if (file.block !== spec.block || file.width !== spec.width || file.layers.some((c, i) => c !== spec.layers[i])) {
       throw new CheckpointError(`${input}: checkpoint has ${file.block} blocks [${file.layers}] (width ${file.width}) but backbone ${backbone} has ${spec.block} [${spec.layers}] (width ${spec.width}); ${hint}`);
     }
-    const headsLoaded = source === 'official-clan' || source === 'clan';
-    if (headsLoaded && file.headClasses !== undefined && file.headClasses !== numClasses) {
-      throw new CheckpointError(`${input}: checkpoint has ${file.headClasses}-class heads (layer5/layer6) but --num-classes is ${numClasses}; pass --num-classes ${file.headClasses}`);
-    }
+  }
+  const headClasses = (m.renamed.get('layer6.conv2d_list.0.weight') ?? m.renamed.get('layer5.conv2d_list.0.weight'))?.shape[0];
+  const headsLoaded = source === 'official-clan' || source === 'clan';
+  if (headsLoaded && headClasses !== undefined && headClasses !== numClasses) {
+    throw new CheckpointError(`${input}: checkpoint has ${headClasses}-class heads (layer5/layer6) but --num-classes is ${numClasses}; pass --num-classes ${headClasses}`);
   }
   if (m.mapped.size === 0) {
     const detected = detectSource(m.unexpected);

@@ -10,7 +10,7 @@ Writes the self-contained HTML report of training runs from their folders (confi
 the newest checkpoint): loss, lr and M curves, target mIoU over checkpoints, per-class IoU, the confusion matrix
 of the last evaluation, and sample predictions on the target validation split.
 One RUN_DIR: writes RUN_DIR/report.html (what 'clan train' writes when a run ends or is interrupted).
-Several: one page comparing them; runs whose configs differ only in seed, threads, workers, device or the --init
+Several: one page comparing them; runs whose configs differ only in seed, threads, workers, device or the init
 file (a shared start per seed) are one method, shown as mean ± std over their seeds.
   --out FILE    where to write (default: RUN_DIR/report.html for one run, ./report.html for several)
   --samples N   target-validation images with each method's prediction (default 4; 0: none)

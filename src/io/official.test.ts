@@ -1,6 +1,7 @@
 // Key mapping between official/DeepLab/torchvision weight files and our G/D (src/io/official.ts). Full-size name
-// lists come from test/fixtures/clan/official_keys.json and test/fixtures/official/torchvision_keys.json; the
-// small checkpoints and the PyTorch forward output from tools/reference/make_official_fixtures.py.
+// lists come from test/fixtures/clan/official_keys.json, test/fixtures/official/torchvision_keys.json and
+// test/fixtures/vgg/expected.json; the small checkpoints and the PyTorch forward output from
+// tools/reference/make_official_fixtures.py and tools/reference/vgg_parity.py.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -13,8 +14,9 @@ import { loadFixture } from '../torch/testing.js';
 import { readPth } from './pth.js';
 import { readSafetensorsFile } from './safetensors.js';
 import {
-  TORCHVISION_BASIC_NOTE, TORCHVISION_NOTE, describeBackbone, describeDiscriminator, detectSource, expectedShapes,
-  fromDeeplabInit, fromOfficialClan, fromTorchvisionResnet, isDiscriminator, summarizeKeys, toOfficial, type Shaped,
+  TORCHVISION_BASIC_NOTE, TORCHVISION_NOTE, TORCHVISION_VGG_NOTE, describeBackbone, describeDiscriminator, detectSource,
+  expectedShapes, fromDeeplabInit, fromOfficialClan, fromTorchvisionResnet, fromTorchvisionVgg, isDiscriminator, mapWeights,
+  summarizeKeys, toOfficial, type Shaped,
 } from './official.js';
 
 type KeyList = [string, number[]][];
@@ -108,6 +110,36 @@ test('torchvision resnet101 / resnet18: every backbone tensor maps with its shap
   assert.deepEqual(ds(tv.resnet101.map(([k]) => k)), ['layer1.0', 'layer2.0', 'layer3.0', 'layer4.0'].map((b) => `${b}.downsample.0.weight`));
   assert.deepEqual(ds(e18.keys()), ds(tv.resnet18.map(([k]) => k)));
   assert.match(TORCHVISION_NOTE, /stride on the 3x3 conv \(conv2\).*first 1x1 \(conv1\)/);
+});
+
+test('torchvision vgg16 → our vgg16 key by key, as deeplab_vgg.py moves the modules; classifier skipped, fc6/fc7 + heads missing', () => {
+  // The twin found torchvision key → deeplab_vgg.py key by parameter identity through the surgery (vgg_parity.py).
+  const vgg = loadFixture<{ torchvision_state_dict: KeyList; torchvision_to_ours: Record<string, string> }>('vgg/expected.json');
+  const G = createGenerator('vgg16', 19);
+  const e = expectedShapes(G.stateDict());
+  G.dispose();
+  const sd = stubs(vgg.torchvision_state_dict);
+  for (const [source, m] of [['direct', fromTorchvisionVgg(sd, e)], ['dispatch', mapWeights('torchvision-vgg16', sd, e)]] as const) {
+    const pairs = Object.entries(vgg.torchvision_to_ours);
+    assert.equal(pairs.length, 26, '13 convs × (weight, bias)');
+    assert.equal(m.mapped.size, 26, source);
+    for (const [tv, ours] of pairs) assert.equal(m.mapped.get(ours), sd.get(tv), `${source}: ${tv} → ${ours}`);
+    assert.deepEqual(m.skipped, ['classifier.0.weight', 'classifier.0.bias', 'classifier.3.weight', 'classifier.3.bias', 'classifier.6.weight', 'classifier.6.bias']);
+    assert.deepEqual(m.missing, [...e.keys()].filter((k) => isHead(k) || /^features\.(29|31)\./.test(k)), 'fc6, fc7 and the heads keep their init');
+    assert.equal(m.missing.length, 4 + 16);
+    assert.deepEqual([m.unexpected, m.shapeMismatch, m.defaultBuffers], [[], [], []]);
+    assert.deepEqual(m.notes, [m.notes[0], TORCHVISION_VGG_NOTE]);
+    assert.match(m.notes[0]!, /^classifier .*Linear.* not used: deeplab_vgg\.py builds fc6\/fc7 fresh/);
+  }
+  // Into a ResNet nothing maps; a pool index (23, 30) names no tensor; the name of a tensor past pool5 is unknown.
+  assert.equal(fromTorchvisionVgg(sd, shapesOf(official.G)).mapped.size, 0);
+  const odd = fromTorchvisionVgg(stubs([['features.23.weight', [512, 512, 3, 3]], ['features.30.weight', [1]], ['features.1.weight', [1]]]), e);
+  assert.deepEqual(odd.unexpected, ['features.23.weight', 'features.30.weight', 'features.1.weight']);
+  // Detection: torchvision's layout (Linear classifier.N), but not AdaptSegNet's DeeplabVGG (classifier.conv2d_list).
+  assert.equal(detectSource(sd.keys()), 'torchvision-vgg16');
+  assert.equal(detectSource([...e.keys()].map((k) => `module.${k}`)), 'official-clan', 'our vgg16 exported: layer6');
+  assert.equal(detectSource(['features.0.weight', 'features.29.weight', 'classifier.conv2d_list.0.weight']), undefined);
+  assert.equal(describeBackbone(new Map([...e].map(([k, s]) => [k, { shape: s }]))), undefined, 'describeBackbone reads ResNets only');
 });
 
 test('mismatched shapes, unknown keys and missing keys are reported, not mapped', () => {

@@ -11,12 +11,15 @@
 //    possibly 'module.'-prefixed (nn.DataParallel): 1:1.
 //  - torchvision-resnet: torchvision ResNet state dicts; same names for the backbone, fc dropped, heads missing,
 //    but a different network (TORCHVISION_NOTE).
+//  - torchvision-vgg16: torchvision VGG-16 (vgg16-397923af.pth) → our vgg16 (AdaptSegNet model/deeplab_vgg.py,
+//    docs/method.md §1.6): the 13 convs, renumbered past the removed pool4; the Linear classifier dropped, fc6/fc7
+//    and the heads missing (deeplab_vgg.py builds fc6/fc7 fresh as dilated 3×3 convs) (TORCHVISION_VGG_NOTE).
 //
 // Export (toOfficial) goes the other way; the result is written as safetensors with official names and loads
 // into the official PyTorch model as OFFICIAL_LOAD_SNIPPET shows.
 import type { HostTensor } from '../torch/dtype.js';
 
-export const WEIGHTS_SOURCES = ['official-clan', 'deeplab-init', 'torchvision-resnet'] as const;
+export const WEIGHTS_SOURCES = ['official-clan', 'deeplab-init', 'torchvision-resnet', 'torchvision-vgg16'] as const;
 export type WeightsSource = (typeof WEIGHTS_SOURCES)[number];
 
 /** Anything with a shape: HostTensor, an engine Tensor, or a {shape} stub (the 1:1 key tests use those). */
@@ -61,6 +64,18 @@ export const TORCHVISION_BASIC_NOTE =
   'torchvision ResNet weights: torchvision does not dilate layer3/layer4 (stride 2 each) while DeepLab runs them at ' +
   'stride 1 with dilation 2 and 4, so the 3x3 convs there see a different sampling grid than in training; every ' +
   'tensor loads with its shape, but fine-tune before relying on the features';
+
+/** Shown whenever torchvision VGG-16 weights are converted into our vgg16 (docs/method.md §1.6). */
+export const TORCHVISION_VGG_NOTE =
+  'torchvision VGG-16 weights in DeepLab-v2 VGG (AdaptSegNet deeplab_vgg.py): pool4 and pool5 are removed and ' +
+  'conv5_1..conv5_3 run at dilation 2, so they see a different sampling grid than in training; fc6/fc7 (3x3 convs, ' +
+  "dilation 4) and both heads start from their init, as deeplab_vgg.py does. torchvision's own file " +
+  '(vgg16-397923af.pth) expects RGB in [0, 1] normalised by the ImageNet mean/std: train with normalize: imagenet ' +
+  '(a Caffe-converted VGG-16 in the same layout expects the default, caffe)';
+/** Why torchvision's classifier is not converted: a different layer, not a different name. */
+const TORCHVISION_VGG_SKIP =
+  "classifier (torchvision's fc6/fc7/fc8 as Linear layers 25088→4096→4096→1000) is not used: deeplab_vgg.py builds " +
+  'fc6/fc7 fresh as 3x3 dilated convs (512→1024→1024) with their default init';
 
 /** How to load an exported official-names file into the official PyTorch model (RoyalVane/CLAN). */
 export const OFFICIAL_LOAD_SNIPPET = `import torch
@@ -155,12 +170,31 @@ export function fromTorchvisionResnet<T extends Shaped>(sd: ReadonlyMap<string, 
   return m;
 }
 
+/**
+ * torchvision VGG-16 → our vgg16 (names of deeplab_vgg.py): features.0..21 keep their index, pool4 (23) is
+ * gone so conv5_1..conv5_3 (24, 26, 28) become 23, 25, 27; classifier.* is skipped (TORCHVISION_VGG_SKIP);
+ * fc6 (features.29), fc7 (features.31), layer5 and layer6 stay missing. See TORCHVISION_VGG_NOTE.
+ */
+export function fromTorchvisionVgg<T extends Shaped>(sd: ReadonlyMap<string, T>, expected: ExpectedShapes): Mapping<T> {
+  const m = mapWith('torchvision-vgg16', sd, expected, (key) => {
+    if (key.startsWith('classifier.')) return { skip: TORCHVISION_VGG_SKIP };
+    const f = /^features\.(\d+)\.(weight|bias)$/.exec(key);
+    if (f === null) return undefined;
+    const i = Number(f[1]);
+    if (i < 23) return key;
+    return i < 30 ? `features.${i - 1}.${f[2]}` : undefined; // torchvision's 23 and 30 are pools: no tensors
+  });
+  m.notes.push(TORCHVISION_VGG_NOTE);
+  return m;
+}
+
 /** Dispatch by source name. */
 export function mapWeights<T extends Shaped>(source: WeightsSource, sd: ReadonlyMap<string, T>, expected: ExpectedShapes, numClasses?: number): Mapping<T> {
   switch (source) {
     case 'deeplab-init': return fromDeeplabInit(sd, expected, numClasses);
     case 'official-clan': return fromOfficialClan(sd, expected);
     case 'torchvision-resnet': return fromTorchvisionResnet(sd, expected);
+    case 'torchvision-vgg16': return fromTorchvisionVgg(sd, expected);
   }
 }
 
@@ -181,13 +215,15 @@ export function isDiscriminator(keys: Iterable<string>): boolean {
 
 /**
  * What a file looks like: a `Scale.` prefix → deeplab-init; layer6 (CLAN's second head) or a D → official-clan;
- * fc.weight → torchvision-resnet; otherwise undefined (the caller asks for --from).
+ * fc.weight → torchvision-resnet; features.0 with a Linear classifier.N → torchvision-vgg16; otherwise undefined
+ * (the caller asks for --from; AdaptSegNet's DeeplabVGG has classifier.conv2d_list and lands here).
  */
 export function detectSource(keys: Iterable<string>): WeightsSource | undefined {
   const ks = [...keys].map((k) => (k.startsWith(DP_PREFIX) ? k.slice(DP_PREFIX.length) : k));
   if (ks.some((k) => k.startsWith(INIT_PREFIX))) return 'deeplab-init';
   if (ks.some((k) => k.startsWith('layer6.')) || isDiscriminator(ks)) return 'official-clan';
   if (ks.includes('fc.weight')) return 'torchvision-resnet';
+  if (ks.includes('features.0.weight') && ks.some((k) => /^classifier\.\d+\.weight$/.test(k))) return 'torchvision-vgg16';
   return undefined;
 }
 

@@ -12,13 +12,34 @@ export interface GeneratorSpec {
   numClasses: number;
 }
 
-export const GENERATORS = new Registry<Omit<GeneratorSpec, 'numClasses'>>('backbone');
-GENERATORS.register('resnet101', { block: 'bottleneck', layers: [3, 4, 23, 3], width: 64 }); // official CLAN (§1.1)
-GENERATORS.register('resnet50', { block: 'bottleneck', layers: [3, 4, 6, 3], width: 64 });
-GENERATORS.register('resnet18', { block: 'basic', layers: [2, 2, 2, 2], width: 64 });      // 512 channels into the heads
-GENERATORS.register('tiny', { block: 'bottleneck', layers: [1, 1, 1, 1], width: 8 });       // demo: same shape, 256 channels into the heads
-// demo (cpu preset): tiny without the stem max-pool, so 64×64 scenes give 16×16 features (OS 4) at native size.
-// ASPP dilations scaled to that map: with the official 18 and 24 every off-centre tap reads padding, and CLAN's
-// weight-discrepancy loss was met by those dead weights growing anti-parallel (README, "The cpu preset").
-GENERATORS.register('tiny-os4', { block: 'bottleneck', layers: [1, 1, 1, 1], width: 8, stemPool: false, asppDilations: [2, 4, 6, 8] });
-GENERATORS.register('micro', { block: 'bottleneck', layers: [1, 1, 1, 1], width: 4 });      // parity fixtures: 128 channels
+/** The shape of a DeepLab-v2 VGG-16 generator (docs/method.md §1.6, AdaptSegNet model/deeplab_vgg.py). */
+export interface VggSpec {
+  arch: 'vgg16';
+  width: number;                            // conv1 channels (64): stages w, 2w, 4w, 8w, 8w; fc6/fc7 16w (1024)
+  asppDilations?: number[];                 // as GeneratorSpec (official [6, 12, 18, 24])
+  numClasses: number;
+}
+
+export type ResNetBackbone = Omit<GeneratorSpec, 'numClasses'>;
+export type VggBackbone = Omit<VggSpec, 'numClasses'>;
+export type BackboneSpec = ResNetBackbone | VggBackbone;
+
+export function isVgg(spec: BackboneSpec): spec is VggBackbone { return 'arch' in spec && spec.arch === 'vgg16'; }
+
+const RESNETS = {
+  resnet101: { block: 'bottleneck', layers: [3, 4, 23, 3], width: 64 }, // official CLAN (§1.1)
+  resnet50: { block: 'bottleneck', layers: [3, 4, 6, 3], width: 64 },
+  resnet18: { block: 'basic', layers: [2, 2, 2, 2], width: 64 },       // 512 channels into the heads
+  tiny: { block: 'bottleneck', layers: [1, 1, 1, 1], width: 8 },       // demo: same shape, 256 channels into the heads
+  // demo (cpu preset): tiny without the stem max-pool, so 64×64 scenes give 16×16 features (OS 4) at native size.
+  // ASPP dilations scaled to that map: with the official 18 and 24 every off-centre tap reads padding, and CLAN's
+  // weight-discrepancy loss was met by those dead weights growing anti-parallel (README, "The cpu preset").
+  'tiny-os4': { block: 'bottleneck', layers: [1, 1, 1, 1], width: 8, stemPool: false, asppDilations: [2, 4, 6, 8] },
+  micro: { block: 'bottleneck', layers: [1, 1, 1, 1], width: 4 },      // parity fixtures: 128 channels
+} satisfies Record<string, ResNetBackbone>;
+/** The ResNet names: `createGenerator` returns a DeepLabGenerator for these (models/registry.ts). */
+export type ResNetName = keyof typeof RESNETS;
+
+export const GENERATORS = new Registry<BackboneSpec>('backbone');
+for (const [name, spec] of Object.entries(RESNETS)) GENERATORS.register(name, spec);
+GENERATORS.register('vgg16', { arch: 'vgg16', width: 64 }); // DeepLab-v2 VGG-16 (§1.6), 1024 channels into the heads

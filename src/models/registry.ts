@@ -1,7 +1,15 @@
 // Networks by backbone name: `createGenerator('resnet101', 19)` (the names and specs are models/backbones.ts).
 import { DeepLabGenerator } from './deeplab.js';
-import { GENERATORS } from './backbones.js';
+import { DeepLabVGG } from './vgg.js';
+import { GENERATORS, isVgg, type ResNetName } from './backbones.js';
 
-export function createGenerator(backbone: string, numClasses: number): DeepLabGenerator {
-  return new DeepLabGenerator({ ...GENERATORS.get(backbone), numClasses });
+/** Every generator implements Segmentor and names its heads layer5/layer6; featureChannels go into the heads. */
+export type Generator = DeepLabGenerator | DeepLabVGG;
+
+/** A ResNet name gives the DeepLabGenerator (tests reach into its layers); any other registered name a Generator. */
+export function createGenerator(backbone: ResNetName, numClasses: number): DeepLabGenerator;
+export function createGenerator(backbone: string, numClasses: number): Generator;
+export function createGenerator(backbone: string, numClasses: number): Generator {
+  const spec = GENERATORS.get(backbone);
+  return isVgg(spec) ? new DeepLabVGG({ ...spec, numClasses }) : new DeepLabGenerator({ ...spec, numClasses });
 }
