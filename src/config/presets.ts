@@ -32,6 +32,29 @@ export const PRESETS: Record<string, Preset> = {
     extends: 'gta5-cityscapes',
     hyper: { officialDuplicateParams: true },
   },
+  // docs/method.md §9.1: ADVENT's AdvEnt GTA5 → Cityscapes run (valeoai/ADVENT advent/domain_adaptation/config.py and
+  // train_UDA.py) on our adapter; `--method minent` on top gives its MinEnt run. Not ADVENT's: our two layer4 heads (no
+  // layer3 aux head, aux λs unused) and D's output upsampled to the loss size (§1.4).
+  advent: {
+    description: 'ADVENT (AdvEnt; --method minent: MinEnt) GTA5 → Cityscapes: official code values, poly over 250k iterations stopped at 120k, no warm-up, no augmentation',
+    extends: 'gta5-cityscapes',
+    method: 'advent',
+    source: { data: 'gta5:data/GTA5', size: [1280, 720], randomScale: false, flip: false },  // INPUT_SIZE_SOURCE; ADVENT's loaders do not augment
+    target: { data: 'cityscapes:data/Cityscapes:train', size: [1024, 512], randomScale: false, flip: false }, // INPUT_SIZE_TARGET
+    iters: 120000,                                    // EARLY_STOP: train_advent/train_minent run range(EARLY_STOP)
+    checkpointEvery: 2000,                            // SAVE_PRED_EVERY
+    hyper: {
+      maxIter: 250000,                                // MAX_ITERS: the poly horizon
+      warmup: 0,                                      // none: lr_poly from i = 0
+      lrG: 2.5e-4, momentum: 0.9, weightDecay: 5e-4,  // LEARNING_RATE, MOMENTUM, WEIGHT_DECAY (heads at 10×, as ours)
+      lrD: 1e-4, beta1D: 0.9, beta2D: 0.99,           // LEARNING_RATE_D, Adam betas
+      lambdaAdv: 0.001,                               // LAMBDA_ADV_MAIN (LAMBDA_ADV_AUX 0.0002: no aux head here)
+      lambdaEnt: 0.001,                               // LAMBDA_ENT_MAIN (LAMBDA_ENT_AUX 0.0002: no aux head here)
+      segLoss: 'ce',                                  // cross_entropy_2d, LAMBDA_SEG_MAIN 1.0 (on each of our two heads)
+      damping: false,                                 // ADVENT stops early instead
+      halveDLoss: true,                               // loss_d_main / 2 for source and target
+    },
+  },
   // What trains on 2 CPU cores in minutes (README, "The cpu preset", says why each value differs from the official):
   cpu: {
     description: 'digitscapes on 2 CPU cores: tiny-os4 backbone at 64×64, batch 8, Adam, 1500 iterations',
@@ -49,7 +72,8 @@ export const PRESETS: Record<string, Preset> = {
       headLrMult: 1,      // Adam normalises per parameter; the 10× head multiple is an SGD-ism
       weightDecay: 0,     // as the sweep that chose these values
       lrD: 1e-4,          // official
-      lambdaAdv: 0.05,    // ×50 the official 0.001: the adversarial signal must act within 1500 steps
+      lambdaAdv: 0.05,    // ×50 the official 0.001: the adversarial signal must act within 1500 steps (clan, adversarial, advent)
+      lambdaEnt: 0.05,    // minent: ×50 ADVENT's 0.001, the same rule
       lambdaLocal: 10,    // the SYNTHIA value (GTA5 uses 40)
       epsilon: 1,         // official 0.4: at 0.4 confident-but-wrong target pixels (photo texture as '8') got too little adversarial push
       ndf: 32,            // half-width D for 11 input classes

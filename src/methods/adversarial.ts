@@ -1,6 +1,8 @@
 // Output-space adversarial training (AdaptSegNet single-level style, the paper's "TAN"; docs/method.md §2, §4): G
 // segments the source and fools D on the target; D tells source from target predictions. CLAN (clan.ts) is this
-// iteration plus two ingredients, added through the two hooks below. One iteration, in the official order:
+// iteration plus two ingredients, added through the two hooks below; AdvEnt (advent.ts) changes what D sees through
+// a third, and its conventions (no damping, halved D losses) are hyper.damping / hyper.halveDLoss with its own
+// defaults. One iteration, in the official order:
 // freeze D; source forward + L_seg; target forward + M + adversarial loss; extra G losses; unfreeze D; D on the
 // detached source (label 0) and target (label 1); step G, then D.
 import * as torch from '../torch/index.js';
@@ -30,17 +32,23 @@ export class Adversarial extends UDAMethod {
     this.optD = new torch.Adam([{ params: this.D.parameters(), lr: cfg.lrD, beta1: cfg.beta1D, beta2: cfg.beta2D, eps: 1e-8 }]);
   }
 
+  /** The method's own conventions where hyper.damping / hyper.halveDLoss are null: CLAN's code (§3, §2.6). */
+  protected readonly ownDefaults = { damping: true, halveDLoss: false };
+
   /** Weights of the adversarial losses at iteration i from the disagreement map m (attached). Here: none. */
   protected adversarialWeights(_i: number, _m: Tensor): AdversarialWeights { return { g: null, d: null }; }
 
   /** G losses after the adversarial one, each back-propagated on its own; keys are log keys. Here: none. */
   protected extraLosses(_damping: number): Record<string, Tensor> { return {}; }
 
-  /** d = up(D(softmax(x1 + x2))) at `size` — the D output is resized to the loss size (§1.4). */
+  /** What D sees of the prediction p = softmax(x1 + x2) [N, K, h, w] (§1.3; detached in D's steps). Here: p itself. */
+  protected discriminatorInput(p: Tensor): Tensor { return p; }
+
+  /** d = up(D(input(softmax(x1 + x2)))) at `size` — the D output is resized to the loss size (§1.4). */
   private discriminate(x1: Tensor, x2: Tensor, size: [number, number], detach: boolean): Tensor {
     return torch.tidy(() => {
       const p = F.softmax(x1.add(x2), 1);
-      return F.interpolate(this.D.forward(detach ? p.detach() : p), size, { alignCorners: true });
+      return F.interpolate(this.D.forward(this.discriminatorInput(detach ? p.detach() : p)), size, { alignCorners: true });
     });
   }
 
@@ -53,7 +61,8 @@ export class Adversarial extends UDAMethod {
       const lrG = this.setLrG(i);
       const lrD = lrAt(c.lrD, i, this.schedule);
       this.optD.setLr(0, lrD);
-      const damping = dampingAt(i, c.maxIter);
+      const damping = (c.damping ?? this.ownDefaults.damping) ? dampingAt(i, c.maxIter) : 1;
+      const dScale = (l: Tensor) => ((c.halveDLoss ?? this.ownDefaults.halveDLoss) ? l.div(2) : l); // ADVENT: each D term / 2
       this.G.train();
       this.D.train();
       // 2. freeze D
@@ -78,9 +87,9 @@ export class Adversarial extends UDAMethod {
       for (const l of Object.values(extra)) this.backward(l);
       // 6. unfreeze D; 7. D on detached source; 8. D on detached target
       this.D.requiresGrad_(true);
-      const dS = this.amp(() => adversarialBce(this.discriminate(x1s, x2s, srcSize, true), SOURCE, null, c.epsilon, c.lambdaLocal));
+      const dS = this.amp(() => dScale(adversarialBce(this.discriminate(x1s, x2s, srcSize, true), SOURCE, null, c.epsilon, c.lambdaLocal)));
       this.backward(dS);
-      const dT = this.amp(() => adversarialBce(this.discriminate(x1t, x2t, target.size, true), TARGET, w.d, c.epsilon, c.lambdaLocal));
+      const dT = this.amp(() => dScale(adversarialBce(this.discriminate(x1t, x2t, target.size, true), TARGET, w.d, c.epsilon, c.lambdaLocal)));
       this.backward(dT);
       // 9. step G, then D
       this.stepAll(this.optG, this.optD);

@@ -1,8 +1,10 @@
-// CLAN's losses and schedules on hand-computed values (docs/method.md §2, §3).
+// CLAN's losses and schedules, and ADVENT's entropy terms, on hand-computed values (docs/method.md §2, §3, §9.1).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../torch/index.js';
-import { focalLoss, ceLoss, weightDiscrepancy, adversarialBce } from './losses.js';
+import { F } from '../torch/index.js';
+import { gradcheck } from '../torch/testing.js';
+import { focalLoss, ceLoss, weightDiscrepancy, adversarialBce, selfInformation, entropyLoss } from './losses.js';
 import { disagreementMap } from '../models/segmentor.js';
 import { lrAt, dampingAt } from './schedule.js';
 
@@ -60,4 +62,51 @@ test('schedule: linear warm-up from 0, then poly 0.9 with the jump at the switch
   close(dampingAt(25000, 100000), 0.75);
   assert.equal(dampingAt(120, 100), 0); // past the horizon: no sign flip
   assert.equal(lrAt(1, 120, { maxIter: 100, warmup: 5, power: 0.9 }), 0);
+});
+
+test('self-information map (ADVENT prob_2_entropy): −p·log2 p / log2 K per class; p = 0 gives 0, not NaN', () => torch.tidy(() => {
+  // K = 2, one pixel p = [.25, .75]: [−.25·log2 .25, −.75·log2 .75] / log2 2 = [0.5, 0.3112781…]
+  const I2 = selfInformation(torch.tensor([[[[0.25]], [[0.75]]]]));
+  assert.deepEqual(I2.shape, [1, 2, 1, 1]);
+  const v2 = I2.toArray();
+  close(v2[0]!, 0.5);
+  close(v2[1]!, -0.75 * Math.log2(0.75));
+  // K = 4, two pixels: p = [.5, .5, 0, 0] → [.5·1, .5·1, 0, 0] / 2; uniform .25 → .25·2 / 2 = .25 each (Σ_c = 1, the maximum)
+  const p4 = torch.tensor([[[[0.5, 0.25]], [[0.5, 0.25]], [[0, 0.25]], [[0, 0.25]]]]);   // [1, 4, 1, 2]
+  const v4 = selfInformation(p4).toArray();
+  const expect4 = [0.25, 0.25, 0.25, 0.25, 0, 0.25, 0, 0.25];   // [c][w]
+  expect4.forEach((e, k) => close(v4[k]!, e));
+  assert.ok(v4.every(Number.isFinite));
+}));
+
+test('entropy loss (ADVENT entropy_loss): mean over pixels of Σ_c −p·log2 p / log2 K', () => torch.tidy(() => {
+  // K = 2, N = 2, 1×1 pixels: p = [.25, .75] → 0.8112781…, p = [.5, .5] → 1; mean 0.9056390…
+  const p = torch.tensor([[[[0.25]], [[0.75]]], [[[0.5]], [[0.5]]]]);
+  const h = -(0.25 * Math.log2(0.25) + 0.75 * Math.log2(0.75));
+  close(entropyLoss(p).item(), (h + 1) / 2);
+  // K = 5, 2×3 pixels: one-hot everywhere → 0; uniform everywhere → 1 (the normalisation by log2 K)
+  close(entropyLoss(torch.zeros([1, 5, 2, 3]).add(0.2)).item(), 1, 1e-6);
+  const oneHot = F.oneHot(torch.tensor([[[0, 1, 2], [3, 4, 0]]], { dtype: 'int64' }), 5).permute(0, 3, 1, 2).to('float32');
+  assert.ok(entropyLoss(oneHot).item() === 0, "one-hot: zero entropy (−0 allowed)");
+  // the loss is the mean of the self-information map summed over classes
+  close(entropyLoss(p).item(), selfInformation(p).sum(1).mean().item());
+}));
+
+test('entropy loss and self-information map: gradients w.r.t. the logits by finite differences (float64)', () => {
+  torch.manualSeed(11);
+  const x = torch.randn([2, 4, 3, 2], { dtype: 'float64' }).mul(2);
+  const e1 = gradcheck((z) => entropyLoss(F.softmax(z, 1)), [x]);
+  assert.ok(e1 < 1e-7, `entropy loss: ${e1}`);
+  const e2 = gradcheck((z) => selfInformation(F.softmax(z, 1)), [x]);
+  assert.ok(e2 < 1e-7, `self-information map: ${e2}`);
+  // closed form for one pixel: ∂L/∂x_j = −p_j·(ln p_j + H) / ln K, H = −Σ p ln p (natural log)
+  torch.tidy(() => {
+    const z = torch.tensor([[[[0.3]], [[-1.2]], [[2]]]], { dtype: 'float64' }).requiresGrad_(true);
+    entropyLoss(F.softmax(z, 1)).backward();
+    const zs = [0.3, -1.2, 2]; const s = zs.reduce((a, v) => a + Math.exp(v), 0);
+    const p = zs.map((v) => Math.exp(v) / s); const H = -p.reduce((a, v) => a + v * Math.log(v), 0);
+    const g = z.grad!.toArray();
+    p.forEach((pj, j) => close(g[j]!, -pj * (Math.log(pj) + H) / Math.log(3), 1e-12));
+  });
+  x.dispose();
 });

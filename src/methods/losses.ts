@@ -1,5 +1,6 @@
-// CLAN's losses as pure tensor functions (docs/method.md §2); the disagreement map M is models/segmentor.ts. Shapes: logits [N, K, H, W], labels int64
-// [N, H, W] with 255 = ignore, D logits [N, 1, H, W], weight maps [N, 1, H, W].
+// CLAN's losses as pure tensor functions (docs/method.md §2), and ADVENT's entropy terms (§9.1); the disagreement map M
+// is models/segmentor.ts. Shapes: logits [N, K, H, W], labels int64 [N, H, W] with 255 = ignore, D logits
+// [N, 1, H, W], weight maps [N, 1, H, W], probabilities [N, K, H, W].
 import * as torch from '../torch/index.js';
 import { F, type Tensor } from '../torch/index.js';
 
@@ -47,5 +48,28 @@ export function adversarialBce(d: Tensor, target: 0 | 1, weight: Tensor | null, 
   return torch.tidy(() => {
     const l = F.binaryCrossEntropyWithLogits(d, torch.fullLike(d, target), { reduction: 'none' });
     return weight ? l.mul(weight.mul(lambdaLocal).add(epsilon)).mean() : l.mean();
+  });
+}
+
+// ADVENT (advent/utils/func.py) adds 1e-30 inside the log so that p = 0 gives 0·log(1e-30) = 0, not 0·(−∞) = NaN.
+const ADVENT_EPS = 1e-30;
+
+/**
+ * ADVENT's weighted self-information map (`prob_2_entropy`, §9.1): I_c = −p_c·log2(p_c + 1e-30) / log2(K) per class,
+ * [N, K, H, W] from probabilities p [N, K, H, W]; Σ_c I_c is the pixel's entropy normalised to [0, 1]. Written with
+ * the natural log: log2 x / log2 K = ln x / ln K, so the value is the same (the engine has no log2).
+ */
+export function selfInformation(p: Tensor): Tensor {
+  return torch.tidy(() => p.mul(p.add(ADVENT_EPS).log()).neg().div(Math.log(p.size(1))));
+}
+
+/**
+ * ADVENT's `entropy_loss` (§9.1): the mean over the N·H·W pixels of Σ_c −p_c·log2(p_c + 1e-30) / log2(K), a scalar,
+ * in the official order (one sum over everything, then the division); natural log as in selfInformation.
+ */
+export function entropyLoss(p: Tensor): Tensor {
+  return torch.tidy(() => {
+    const [n, k, h, w] = p.shape as [number, number, number, number];
+    return p.mul(p.add(ADVENT_EPS).log()).sum().neg().div(n * h * w * Math.log(k));
   });
 }

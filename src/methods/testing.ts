@@ -2,7 +2,9 @@
 // float32 noise) and the CUDA test (a PyTorch CUDA run made on the GPU machine: GPU kernels differ in summation
 // order, so the tolerances are looser). Identical initial weights and inputs, 3 iterations with every term
 // active (warm-up 1, preheat 1, lr ×100, batch 2); compared on all five losses, every weight delta, BN running
-// statistics, SGD momentum and Adam moments.
+// statistics, SGD momentum and Adam moments. The same check runs MinEnt and AdvEnt against their reference
+// (tools/reference/advent_parity.py: same init and inputs, its own lrs and λs in expected.json; the optimizer state
+// only where a step file holds it).
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,12 +16,19 @@ import { stripPrefix } from '../util/prefix.js';
 import { createGenerator } from '../models/registry.js';
 import { FCDiscriminator } from '../models/discriminator.js';
 import { Clan } from './clan.js';
+import { AdvEnt } from './advent.js';
+import { MinEnt } from './minent.js';
+import type { UDAMethod } from './uda.js';
 import { DEFAULT_METHOD_CONFIG } from './config.js';
 
 interface Expected {
-  config: { num_classes: number; ndf: number; max_iter: number; warmup: number; preheat: number; lr_G: number; lr_D: number };
-  steps: { i: number; seg: number; adv: number; weight: number; d_s: number; d_t: number; lr_G: number; lr_D: number; damping: number; weighted: boolean }[];
+  config: { num_classes: number; ndf: number; max_iter: number; warmup: number; preheat: number; lr_G: number; lr_D: number;
+    lambda_adv: number; lambda_ent?: number };
+  // the method's losses by log key, and the schedule
+  steps: ({ i: number; lr_G: number; lr_D?: number; damping: number; weighted?: boolean } & Record<string, number>)[];
 }
+
+export type ParityMethod = 'clan' | 'minent' | 'advent';
 
 export interface ParityOptions {
   device: torch.Device;
@@ -28,6 +37,7 @@ export interface ParityOptions {
   deltaTol: number[];      // per step 1, 2, 3: ‖Δours − Δref‖/‖Δref‖ per trainable tensor
   bnTol: number;           // relative, BN running statistics
   stateTol: number[];      // per step: relative, SGD momentum and Adam moments
+  method?: ParityMethod;   // what refDir holds a run of (default clan); init and inputs are always the clan fixture's
 }
 
 function relErr(a: torch.Tensor, ref: HostTensor): { rel: number; refNorm: number } {
@@ -41,6 +51,7 @@ function relErr(a: torch.Tensor, ref: HostTensor): { rel: number; refNorm: numbe
 
 /** Runs the 3 parity iterations on o.device and asserts every value against the reference; returns the worst errors. */
 export function checkClanParity(o: ParityOptions): { worstLoss: number; worstDelta: number } {
+  const name = o.method ?? 'clan';
   let worstDelta = 0; let worstLoss = 0;
   // Every comparison is made; the failures are reported together (worst first), so one run shows the pattern.
   const fails: { what: string; rel: number }[] = [];
@@ -54,44 +65,51 @@ export function checkClanParity(o: ParityOptions): { worstLoss: number; worstDel
   G.loadStateDict(stripPrefix(init, 'G.'), true, 'init.safetensors G');
   D.loadStateDict(stripPrefix(init, 'D.'), true, 'init.safetensors D');
   G.to(o.device); D.to(o.device);
+  // damping and halveDLoss stay null: each method's own convention is part of what is compared
   const cfg = { ...DEFAULT_METHOD_CONFIG, maxIter: ex.config.max_iter, warmup: ex.config.warmup, preheat: ex.config.preheat,
-    lrG: ex.config.lr_G, lrD: ex.config.lr_D };
-  const clan = new Clan(G, cfg, D);
+    lrG: ex.config.lr_G, lrD: ex.config.lr_D, lambdaAdv: ex.config.lambda_adv, lambdaEnt: ex.config.lambda_ent ?? DEFAULT_METHOD_CONFIG.lambdaEnt };
+  const method: UDAMethod & { optD?: torch.Adam } = name === 'minent' ? new MinEnt(G, cfg) : new (name === 'advent' ? AdvEnt : Clan)(G, cfg, D);
+  const trained = (): [string, torch.Tensor][] => [...G.namedParameters().map(([n, t]) => [`G.${n}`, t] as [string, torch.Tensor]),
+    ...(name === 'minent' ? [] : D.namedParameters().map(([n, t]) => [`D.${n}`, t] as [string, torch.Tensor]))];
   const gNames = new Map(G.namedParameters().map(([n, p]) => [p, n]));
   const dNames = new Map(D.namedParameters().map(([n, p]) => [p, n]));
-  const w0 = new Map<string, torch.Tensor>([...G.namedParameters().map(([n, p]) => [`G.${n}`, torch.keep(p.detach().clone())] as const),
-    ...D.namedParameters().map(([n, p]) => [`D.${n}`, torch.keep(p.detach().clone())] as const)]);
+  const w0 = new Map<string, torch.Tensor>(trained().map(([n, p]) => [n, torch.keep(p.detach().clone())] as const));
   const input = (name: string) => torch.fromHost(inputs.get(name)!, o.device);
 
   for (const [k, ref] of ex.steps.entries()) {
     const step = k + 1;
-    const log = torch.tidy(() => clan.trainStep(ref.i, { image: input(`source_image_step${step}`), label: input(`source_label_step${step}`) },
+    const log = torch.tidy(() => method.trainStep(ref.i, { image: input(`source_image_step${step}`), label: input(`source_label_step${step}`) },
       { image: input(`target_image_step${step}`), size: [64, 96] }));
-    for (const key of ['seg', 'adv', 'weight', 'd_s', 'd_t'] as const) {
-      const ours = log.losses[key]!;
-      check(Math.abs(ours - ref[key]) <= o.lossTol * Math.abs(ref[key]) + 1e-7, `step ${step} ${key}: ours ${ours}, torch ${ref[key]}`, Math.abs(ours - ref[key]) / Math.abs(ref[key]));
-      worstLoss = Math.max(worstLoss, Math.abs(ours - ref[key]) / Math.abs(ref[key]));
+    for (const key of method.lossKeys) {
+      const ours = log.losses[key]!; const theirs = ref[key]!;
+      assert.ok(typeof theirs === 'number', `step ${step}: the reference has no loss '${key}'`);
+      check(Math.abs(ours - theirs) <= o.lossTol * Math.abs(theirs) + 1e-7, `step ${step} ${key}: ours ${ours}, torch ${theirs}`, Math.abs(ours - theirs) / Math.abs(theirs));
+      worstLoss = Math.max(worstLoss, Math.abs(ours - theirs) / Math.abs(theirs));
     }
-    assert.ok(Math.abs(log.lrG - ref.lr_G) < 1e-12 && Math.abs(log.lrD! - ref.lr_D) < 1e-12 && log.damping === ref.damping, `step ${step} schedule`);
+    const lrD = ref.lr_D === undefined ? log.lrD === undefined : Math.abs(log.lrD! - ref.lr_D) < 1e-12;
+    assert.ok(Math.abs(log.lrG - ref.lr_G) < 1e-12 && lrD && log.damping === ref.damping, `step ${step} schedule`);
     assert.equal(log.weighted, ref.weighted, `step ${step} weighted`);
 
     const st = readSafetensorsFile(join(o.refDir, `step${step}.safetensors`)).tensors;
     let checked = 0; let moved = 0;
-    for (const [name, p] of [...G.namedParameters().map(([n, t]) => [`G.${n}`, t] as const), ...D.namedParameters().map(([n, t]) => [`D.${n}`, t] as const)]) {
-      const ref = st.get(`delta.${name}`);
-      if (!ref) { assert.equal(p.requiresGrad, false, `${name} trains but has no reference delta`); continue; }
-      const delta = torch.tidy(() => p.sub(w0.get(name)!));
+    for (const [pname, p] of trained()) {
+      const ref = st.get(`delta.${pname}`);
+      if (!ref) { assert.equal(p.requiresGrad, false, `${pname} trains but has no reference delta`); continue; }
+      const delta = torch.tidy(() => p.sub(w0.get(pname)!));
       const { rel, refNorm } = relErr(delta, ref);
       delta.dispose();
-      if (step > 1) assert.ok(refNorm > 0, `step ${step} ${name}: reference Δw is zero`);
-      if (refNorm > 0) { moved++; worstDelta = Math.max(worstDelta, rel); check(rel <= o.deltaTol[k]!, `step ${step} Δ${name}: ‖Δours − Δref‖/‖Δref‖ = ${rel.toExponential(2)}`, rel); }
+      if (step > 1) assert.ok(refNorm > 0, `step ${step} ${pname}: reference Δw is zero`);
+      if (refNorm > 0) { moved++; worstDelta = Math.max(worstDelta, rel); check(rel <= o.deltaTol[k]!, `step ${step} Δ${pname}: ‖Δours − Δref‖/‖Δref‖ = ${rel.toExponential(2)}`, rel); }
       checked++;
     }
-    assert.equal(checked, 43, 'trainable tensors compared (33 G + 10 D)');
-    if (step > 1) assert.equal(moved, 43);
-    checkStatistics(clan, st, step, o.bnTol, o.stateTol[k]!, { G: gNames, D: dNames }, check);
+    const trainable = name === 'minent' ? 33 : 43;
+    assert.equal(checked, trainable, 'trainable tensors compared (33 G + 10 D; MinEnt has no D)');
+    if (step > 1) assert.equal(moved, trainable);
+    const hasState = [...st.keys()].some((n) => n.startsWith('sgd.'));
+    if (step === ex.steps.length) assert.ok(hasState, `step ${step}: the reference holds no optimizer state`);
+    checkStatistics(method, st, step, o.bnTol, hasState ? o.stateTol[k]! : null, { G: gNames, D: dNames }, check);
   }
-  clan.dispose(); G.dispose(); D.dispose();
+  method.dispose(); G.dispose(); D.dispose();
   for (const w of w0.values()) w.dispose();
   fails.sort((a, b) => b.rel - a.rel);
   assert.equal(fails.length, 0, `${fails.length} values outside tolerance, worst: ${fails.slice(0, 6).map((f) => f.what).join('; ')}`);
@@ -100,21 +118,26 @@ export function checkClanParity(o: ParityOptions): { worstLoss: number; worstDel
 
 type Check = (ok: boolean, what: string, rel: number) => void;
 
-/** BN running statistics of G, SGD momentum of G and Adam moments of D against the reference after `step`. */
-function checkStatistics(clan: Clan, st: Map<string, HostTensor>, step: number, bnTol: number, stateTol: number,
+/**
+ * BN running statistics of G, and (stateTol not null: the step file holds them) SGD momentum of G and Adam moments
+ * of D (methods with a D) against the reference after `step`.
+ */
+function checkStatistics(m: UDAMethod & { optD?: torch.Adam }, st: Map<string, HostTensor>, step: number, bnTol: number, stateTol: number | null,
   names: { G: Map<torch.Tensor, string>; D: Map<torch.Tensor, string> }, check: Check): void {
-  for (const [n, b] of clan.G.namedBuffers()) {
+  for (const [n, b] of m.G.namedBuffers()) {
     if (!/running_(mean|var)$/.test(n)) continue;
     const { rel } = relErr(b, st.get(`bn.G.${n}`)!);
     check(rel <= bnTol, `step ${step} ${n}: rel ${rel.toExponential(2)}`, rel);
   }
-  const sgd = clan.optG.stateDict();
-  clan.optG.uniqueParams().forEach((p, idx) => {
+  if (stateTol === null) return;
+  const sgd = m.optG.stateDict();
+  m.optG.uniqueParams().forEach((p, idx) => {
     const { rel } = relErr(sgd.state[idx]!.momentum_buffer as torch.Tensor, st.get(`sgd.${names.G.get(p)}`)!);
     check(rel <= stateTol, `step ${step} momentum of ${names.G.get(p)}: rel ${rel.toExponential(2)}`, rel);
   });
-  const adam = clan.optD.stateDict();
-  clan.optD.uniqueParams().forEach((p, idx) => {
+  if (!m.optD) return;
+  const adam = m.optD.stateDict();
+  m.optD.uniqueParams().forEach((p, idx) => {
     for (const m of ['exp_avg', 'exp_avg_sq'] as const) {
       const { rel } = relErr(adam.state[idx]![m] as torch.Tensor, st.get(`adam.${m}.${names.D.get(p)}`)!);
       check(rel <= stateTol, `step ${step} Adam ${m} of ${names.D.get(p)}: rel ${rel.toExponential(2)}`, rel);

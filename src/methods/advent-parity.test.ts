@@ -1,0 +1,22 @@
+// Parity of MinEnt and AdvEnt with their PyTorch reference (tools/reference/advent_parity.py, checks in ./testing.ts):
+// the CLAN parity fixture's initial weights and inputs, 3 iterations with ADVENT's conventions (no warm-up, no
+// damping, D terms / 2; lrs ×10, λ_ent 0.01, λ_adv 0.1 so that the method's own term is ~10% of G's step), compared on
+// every loss, every weight delta and BN running statistics per step, and SGD momentum and Adam moments after step 3.
+import { test } from 'node:test';
+import * as torch from '../torch/index.js';
+import { fixturePath } from '../util/paths.js';
+import { loadFixture } from '../torch/testing.js';
+import { checkClanParity, type ParityMethod } from './testing.js';
+
+// As parity.test.ts: the fixtures are PyTorch 1.13's; another libtorch sums in other orders.
+const fixtureTorch = loadFixture<{ torch: string }>('advent/advent/expected.json').torch.split('.').slice(0, 2).join('.');
+const ours = torch.buildInfo().version.split('.').slice(0, 2).join('.');
+const otherVersion = ours === fixtureTorch ? false : `fixtures are PyTorch ${fixtureTorch}'s, this libtorch is ${ours}`;
+
+for (const method of ['minent', 'advent'] as ParityMethod[]) {
+  test(`${method} iteration equals the PyTorch reference over 3 steps (losses, Δw, BN stats; SGD and Adam state)`, { skip: otherVersion }, (t) => {
+    const tol = [1e-4, 1e-4, 1e-4];   // as the CLAN parity test; 0 with the fixtures' OpenBLAS kernels (OPENBLAS_CORETYPE=SkylakeX)
+    const { worstLoss, worstDelta } = checkClanParity({ device: 'cpu', refDir: fixturePath(`advent/${method}`), lossTol: 1e-5, deltaTol: tol, bnTol: 1e-5, stateTol: tol, method });
+    t.diagnostic(`worst relative loss error ${worstLoss.toExponential(2)}, worst ‖Δours − Δref‖/‖Δref‖ ${worstDelta.toExponential(2)}`);
+  });
+}
