@@ -1,33 +1,44 @@
-// `clan demo`: source-only, adversarial and CLAN on the built-in digitscapes data with the `cpu` preset, each
-// evaluated on digitscapes:val; a per-class table, summary.json, a checkpoint per method and report.html.
+// `clan demo`: source-only, adversarial and CLAN (or any --methods) on the built-in digitscapes data with the `cpu`
+// preset, each evaluated on digitscapes:val (which checkpoints are compared on) and on the held-out
+// digitscapes:test (which chooses nothing); a per-class table, summary.json, a checkpoint per run, report.html.
 import { join, resolve } from 'node:path';
 import { parse, str, intFlag, type Command } from './args.js';
 import { assertWritable } from './files.js';
 import type { TrainResult } from '../train/trainer.js';
+import type { RunRecord } from '../train/report.js';
 import { availableParallelism } from 'node:os';
 import { UsageError } from '../util/errors.js';
 import { runJobHere, runJobsInChildren, type DemoJob } from './demo-jobs.js';
 
-const USAGE = `usage: clan demo [--quick] [--seeds N] [--iters N] [--shared-start N] [--out DIR] [--jobs N] [--threads N] [--val-limit N] [--device D]
+// The default comparison, baseline first (names in methods/registry.ts, which gives keys and labels), and --all.
+const DEFAULT_METHODS = ['source-only', 'adversarial', 'clan'];
+const ALL = ['source-only', 'adversarial', 'clan', 'minent', 'advent', 'clan+cotrain'];
+const COTRAIN = 'clan+cotrain';  // CLAN, then `clan selftrain` rounds from its last checkpoint
+const METHOD_NAMES = 'source-only, adversarial, clan, minent, advent';
+const QUICK = { sharedStart: 300, iters: 200, valLimit: 200 }; // measured: README, "The demo"
+const SELFTRAIN = { rounds: 2, portion: 0.2, portionStep: 0.05, portionMax: 0.5 }; // CBST's p schedule, 2 rounds
+
+const USAGE = `usage: clan demo [--quick] [--methods LIST | --all] [--seeds N] [--iters N] [--shared-start N] [--out DIR]
+                 [--jobs N] [--threads N] [--val-limit N] [--device D]
 
 Trains source-only, adversarial (output-space, AdaptSegNet-style) and CLAN on the built-in digitscapes data
 (synthetic source: flat-coloured MNIST digits; target: the same digits painted over real photographs) with the
-'cpu' preset, evaluates each on digitscapes:val and prints the per-class IoU and the three target mIoUs.
-Writes to --out (default runs/demo-<time>): a checkpoint per method and seed, summary.json, report.html.
+'cpu' preset, evaluates each on digitscapes:val and on the held-out digitscapes:test, and prints the per-class IoU
+and the target mIoUs. Writes to --out (default runs/demo-<time>): a checkpoint per method and seed,
+summary.json, report.html.
   --quick      ≈2 minutes on 2 cores: a source-only start of 300 iterations per seed, then each method
                200 iterations from it (--shared-start 300 --iters 200 --val-limit 200)
+  --methods L  comma-separated methods: ${METHOD_NAMES}, and clan+cotrain (CLAN, then
+               co-training self-training rounds from its checkpoint: clan selftrain); default source-only,adversarial,clan
+  --all        every method: ${ALL.join(',')}
   --seeds N    train each method with N seeds; mIoU is reported as mean ± std
   --iters N    iterations per method (default: the cpu preset's 1500; with --quick 200)
   --shared-start N  first train source-only N iterations per seed, then start every method from those weights
                (all of G; optimizers, D and schedules fresh): the methods then differ only in what they add
   --jobs N     training runs at once, each in its own process (default: min(3, cores / threads))
   --threads N  libtorch threads per run (default: cores / jobs)
-  --val-limit N  evaluate on the first N validation images only
+  --val-limit N  evaluate on the first N validation (and test) images only
   --device D   where every run trains and evaluates (default cpu; cuda needs a CUDA libtorch)`;
-
-// The methods the demo compares, baseline first (names in methods/registry.ts, which gives their keys and labels).
-const DEMO_METHODS = ['source-only', 'adversarial', 'clan'] as const;
-const QUICK = { sharedStart: 300, iters: 200, valLimit: 200 }; // measured: README, "The demo"
 
 function meanStd(xs: number[]): [number, number] {
   const m = xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -37,11 +48,12 @@ function meanStd(xs: number[]): [number, number] {
 
 export const demoCmd: Command = {
   name: 'demo',
-  summary: 'train the three methods on built-in data and show that adaptation works',
+  summary: 'train the methods on built-in data and show that adaptation works',
   usage: USAGE,
   async run(argv) {
     const p = parse('demo', argv, { quick: { type: 'boolean' }, seeds: { type: 'string' }, iters: { type: 'string' }, out: { type: 'string' },
       threads: { type: 'string' }, 'val-limit': { type: 'string' }, jobs: { type: 'string' }, 'shared-start': { type: 'string' },
+      methods: { type: 'string' }, all: { type: 'boolean' },
       job: { type: 'string' }, 'job-out': { type: 'string' }, 'job-init': { type: 'string' }, device: { type: 'string' } }); // --job*: one run, for the parent's job pool
     if (p.values.help) { console.log(USAGE); return 0; }
     const quick = p.values.quick === true;
@@ -70,12 +82,17 @@ export const demoCmd: Command = {
     }
 
     const { METHODS: registry } = await import('../methods/registry.js');
+    if (p.values.all === true && str(p, 'methods')) throw new UsageError('demo: give --methods or --all, not both');
+    const names = p.values.all === true ? ALL : (str(p, 'methods')?.split(',').map((x) => x.trim()).filter(Boolean) ?? DEFAULT_METHODS);
+    for (const n of names) if (n !== COTRAIN) registry.get(n); // an unknown name: one line with "did you mean"
+    const cotrain = names.includes(COTRAIN);
+    const trained = [...new Set([...names.filter((n) => n !== COTRAIN), ...(cotrain ? ['clan'] : [])])]; // plain training runs
+    const entryOf = (n: string) => (n === COTRAIN ? { key: 'clan_cotrain', label: 'CLAN + co-training' } : { key: registry.get(n).key, label: registry.get(n).label });
     const { checkpointName } = await import('../io/checkpoint.js');
-    const METHODS = DEMO_METHODS.map((name) => [name, registry.get(name).key, registry.get(name).label] as const);
     const out = resolve(str(p, 'out') ?? `runs/demo-${new Date().toISOString().replace(/[:.]/g, '-')}`);
     assertWritable(out);
-    process.stderr.write(`clan demo: ${sharedStart ? `a shared source-only start of ${sharedStart} iterations per seed, then ` : ''}3 methods × ${seeds} seed(s) × ${iters} iterations on digitscapes → ${out}` +
-      ` (${Math.min(jobs, 3 * seeds)} at a time, ${threads} thread(s) each)\n`);
+    process.stderr.write(`clan demo: ${sharedStart ? `a shared source-only start of ${sharedStart} iterations per seed, then ` : ''}${names.join(', ')} × ${seeds} seed(s) × ${iters} iterations on digitscapes → ${out}` +
+      ` (${Math.min(jobs, trained.length * seeds)} at a time, ${threads} thread(s) each)\n`);
     const pool = async (list: DemoJob[]): Promise<TrainResult[]> => {
       if (jobs > 1 && list.length > 1) return runJobsInChildren(list, jobs, threads, jobOpts);
       const r: TrainResult[] = [];
@@ -87,59 +104,97 @@ export const demoCmd: Command = {
     const startOf = (s: number) => join(out, 'shared-start', `seed-${s}`);
     if (sharedStart) await pool(Array.from({ length: seeds }, (_, s) => ({ method: 'source-only', key: 'source_only', seed: s, outDir: startOf(s), iters: sharedStart })));
     const init = (s: number) => (sharedStart ? { init: join(startOf(s), 'checkpoints', checkpointName(sharedStart)) } : {});
-    // Longest runs first (CLAN, adversarial, then source-only) so that the job pool ends together.
+    // Longest runs first (the adversarial ones) so that the job pool ends together.
     const list: DemoJob[] = [];
-    for (const [name, key] of [...METHODS].reverse()) for (let s = 0; s < seeds; s++) list.push({ method: name, key, seed: s, outDir: join(out, key, `seed-${s}`), iters, ...init(s) });
+    for (const name of [...trained].reverse()) for (let s = 0; s < seeds; s++) list.push({ method: name, key: entryOf(name).key, seed: s, outDir: join(out, entryOf(name).key, `seed-${s}`), iters, ...init(s) });
     const ran = await pool(list);
-    const results: Record<string, TrainResult[]> = {};
-    for (const [, key] of METHODS) results[key] = list.flatMap((j, i) => (j.key === key ? [ran[i]!] : []));
-    const classNames = results.clan![0]!.classNames;
+    const dirsOf: Record<string, string[]> = {};
+    for (const name of trained) dirsOf[name] = list.flatMap((j) => (j.method === name ? [j.outDir] : []));
+
+    // CLAN + co-training: self-training rounds (train/selftrain.ts) from each seed's CLAN checkpoint, here.
+    if (cotrain) {
+      const { selftrain } = await import('../train/selftrain.js');
+      const { trainProgress } = await import('./progress.js');
+      dirsOf[COTRAIN] = [];
+      for (let s = 0; s < seeds; s++) {
+        const clanRun = ran[list.findIndex((j) => j.method === 'clan' && j.seed === s)]!;
+        const dir = join(out, 'clan_cotrain', `seed-${s}`);
+        const config = resolveConfig({ preset: 'cpu', flags: { method: 'cotrain', seed: s, iters: Math.max(1, Math.round(iters / SELFTRAIN.rounds)), threads: Math.max(1, cores),
+          checkpointEvery: Math.max(1, Math.round(iters / SELFTRAIN.rounds / 2)), ...(device !== 'cpu' ? { device } : {}),
+          ...(valLimit ? { targetVal: { data: 'digitscapes:val', limit: valLimit } } : {}) } });
+        const rs = await selftrain({ from: clanRun.checkpoint, ...SELFTRAIN, variant: 'cotrain', config }, dir,
+          { progress: trainProgress(`clan+cotrain seed ${s}`, 50), commandLine: ['demo', ...argv] });
+        dirsOf[COTRAIN].push(join(dir, `round-${rs.length}`));
+      }
+    }
+
+    // Every run read back (train/report.ts), evaluated once more on the held-out test split.
+    const { readRun, writeRunsReport } = await import('../train/report.js');
+    const { loadInferenceModel } = await import('../infer/model.js');
+    const { openDataset } = await import('../data/registry.js');
+    const { evaluate } = await import('../eval/evaluate.js');
+    const test = openDataset('digitscapes:test');
+    const testMiou = async (ckpt: string): Promise<number> => {
+      const m = loadInferenceModel(ckpt, device);
+      try { return (await evaluate(m.G, test, { size: m.evalSize, device, ...(valLimit ? { limit: valLimit } : {}) })).miou; } finally { m.G.dispose(); }
+    };
+    const rows: { name: string; key: string; label: string; runs: RunRecord[]; val: number[]; test: number[]; perClass: (number | null)[] }[] = [];
+    for (const n of names) {
+      const runs = dirsOf[n]!.map((d) => readRun(d));
+      const val = runs.map((r) => r.final!.miou);
+      const tst: number[] = [];
+      for (const r of runs) tst.push(await testMiou(r.checkpoint!));
+      const perClass = runs[0]!.classNames.map((_, c) => {
+        const v = runs.map((r) => r.final!.perClassIou[c]).filter((x): x is number => typeof x === 'number');
+        return v.length ? v.reduce((a, b) => a + b, 0) / v.length : null;
+      });
+      rows.push({ name: n, ...entryOf(n), runs, val, test: tst, perClass });
+    }
+    const classNames = rows[0]!.runs[0]!.classNames;
 
     // The untrained network (same init as seed 0) on the same validation images: the floor.
     const torch = await import('../torch/index.js');
     const { createGenerator } = await import('../models/registry.js');
-    const { openDataset } = await import('../data/registry.js');
-    const { evaluate } = await import('../eval/evaluate.js');
-    const val = openDataset(base.targetVal!.data);
+    const valDs = openDataset(base.targetVal!.data);
     torch.manualSeed(0);
-    const G0 = createGenerator(base.backbone, val.numClasses).to(device);
-    const untrained = await evaluate(G0, val, { size: base.targetVal!.size ?? [64, 64], device, ...(valLimit ? { limit: valLimit } : {}) });
+    const G0 = createGenerator(base.backbone, valDs.numClasses).to(device);
+    const untrained = await evaluate(G0, valDs, { size: base.targetVal!.size ?? [64, 64], device, ...(valLimit ? { limit: valLimit } : {}) });
     G0.dispose();
 
     const summary: Record<string, unknown> = {};
-    const rows = METHODS.map(([, key, label]) => {
-      const rs = results[key]!;
-      const mious = rs.map((r) => r.finalEval!.miou);
-      const [mean, std] = meanStd(mious);
-      const perClass = classNames.map((_, c) => {
-        const vals = rs.map((r) => r.finalEval!.iou[c]!).filter((v) => !Number.isNaN(v));
-        return vals.length ? vals.reduce((a, b) => a + b, 0) / vals.length : null;
-      });
-      summary[key] = { target_miou: mean, target_miou_std: std, per_seed: mious,
-        per_class_iou: classNames.map((n, c) => ({ class: n, iou: perClass[c] })),
-        iters, seconds: rs.reduce((a, r) => a + r.seconds, 0) / rs.length, checkpoint: resolve(rs[0]!.checkpoint) };
-      return { label, mean, std, perClass };
-    });
+    for (const r of rows) {
+      const [mean, std] = meanStd(r.val);
+      const [tm, ts] = meanStd(r.test);
+      summary[r.key] = { target_miou: mean, target_miou_std: std, per_seed: r.val, test_miou: tm, test_miou_std: ts, test_per_seed: r.test,
+        per_class_iou: classNames.map((n, c) => ({ class: n, iou: r.perClass[c] })), iters: r.runs[0]!.iters,
+        seconds: r.runs.reduce((a, x) => a + x.seconds, 0) / r.runs.length, checkpoint: r.runs[0]!.checkpoint };
+    }
     summary.untrained_target_miou = untrained.miou;
     if (sharedStart) summary.shared_start = { iters: sharedStart, checkpoints: Array.from({ length: seeds }, (_, s) => init(s).init) };
+    if (cotrain) summary.selftrain = { ...SELFTRAIN, iters_per_round: Math.max(1, Math.round(iters / SELFTRAIN.rounds)), variant: 'cotrain' };
     const { atomicWrite } = await import('../util/atomic.js');
     atomicWrite(join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
 
-    // The report of the method runs (train/report.ts: curves, per-class IoU, CLAN's confusion matrix, samples).
-    const { writeRunsReport } = await import('../train/report.js');
-    await writeRunsReport(join(out, 'report.html'), METHODS.flatMap(([, key]) => results[key]!.map((r) => r.outDir)), {
+    await writeRunsReport(join(out, 'report.html'), rows.flatMap((r) => r.runs.map((x) => x.dir)), {
       title: `clan demo — digitscapes, ${sharedStart ? `${sharedStart} shared source-only + ` : ''}${iters} iterations × ${seeds} seed(s)`, samples: 6,
-      notes: [`untrained network: target mIoU ${(untrained.miou * 100).toFixed(2)}`, `summary: ${join(out, 'summary.json')}`,
+      notes: [`untrained network: target mIoU ${(untrained.miou * 100).toFixed(2)}`, `summary (with the held-out digitscapes:test mIoU): ${join(out, 'summary.json')}`,
+        ...rows.map((r) => `${r.label}: digitscapes:test mIoU ${(100 * meanStd(r.test)[0]).toFixed(2)}${seeds > 1 ? ` ± ${(100 * meanStd(r.test)[1]).toFixed(2)}` : ''}`),
         ...(sharedStart ? [`every method of a seed started from the same source-only weights (${sharedStart} iterations, ${startOf(0)}…)`] : [])],
     });
 
-    // Per-class table and the three mIoUs.
+    // Per-class table and the mIoUs (val: what checkpoints are compared on; test: held out, chooses nothing).
     const w = Math.max(...classNames.map((n) => n.length), 10);
-    const pct = (v: number | null) => (v === null ? '   -  ' : (v * 100).toFixed(2).padStart(6));
-    console.log(`${'class'.padEnd(w)}  source-only  adversarial    clan`);
-    classNames.forEach((n, c) => console.log(`${n.padEnd(w)}  ${pct(rows[0]!.perClass[c]!)}       ${pct(rows[1]!.perClass[c]!)}       ${pct(rows[2]!.perClass[c]!)}`));
-    for (const m of rows) console.log(`${m.label.padEnd(12)} target mIoU ${(m.mean * 100).toFixed(2)}${seeds > 1 ? ` ± ${(m.std * 100).toFixed(2)}` : ''}`);
-    console.log(`untrained    target mIoU ${(untrained.miou * 100).toFixed(2)}`);
+    const cw = Math.max(12, ...rows.map((r) => r.name.length + 1));
+    const pct = (v: number | null) => (v === null ? '-' : (v * 100).toFixed(2)).padStart(cw);
+    console.log(`${'class'.padEnd(w)}${rows.map((r) => r.name.padStart(cw)).join('')}`);
+    classNames.forEach((n, c) => console.log(`${n.padEnd(w)}${rows.map((r) => pct(r.perClass[c]!)).join('')}`));
+    const lw = Math.max(...rows.map((r) => r.label.length), 12);
+    for (const r of rows) {
+      const [m, sd] = meanStd(r.val), [tm, tsd] = meanStd(r.test);
+      const pm = (a: number, b: number) => `${(a * 100).toFixed(2)}${seeds > 1 ? ` ± ${(b * 100).toFixed(2)}` : ''}`;
+      console.log(`${r.label.padEnd(lw)} target mIoU ${pm(m, sd)}   test ${pm(tm, tsd)}`);
+    }
+    console.log(`${'untrained'.padEnd(lw)} target mIoU ${(untrained.miou * 100).toFixed(2)}`);
     console.log(`wrote ${join(out, 'summary.json')} and ${join(out, 'report.html')}`);
     return 0;
   },

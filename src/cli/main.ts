@@ -12,8 +12,9 @@ import { convert } from './convert.js';
 import { predictCmd } from './predict.js';
 import { demoCmd } from './demo.js';
 import { reportCmd } from './report.js';
+import { selftrainCmd } from './selftrain.js';
 
-const COMMANDS: Command[] = [demoCmd, trainCmd, evalCmd, predictCmd, reportCmd, convert, bench, doctor];
+const COMMANDS: Command[] = [demoCmd, trainCmd, selftrainCmd, evalCmd, predictCmd, reportCmd, convert, bench, doctor];
 
 function usage(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));

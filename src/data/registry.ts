@@ -11,6 +11,7 @@ import { folder } from './folder.js';
 import { gta5 } from './gta5.js';
 import { synthia } from './synthia.js';
 import { digitscapes } from './digitscapes.js';
+import { pseudoType } from './pseudo.js';
 
 export const DATASETS = new Registry<DatasetType>('dataset');
 DATASETS.register('gta5', gta5);
@@ -18,6 +19,7 @@ DATASETS.register('synthia', synthia);
 DATASETS.register('cityscapes', cityscapes);
 DATASETS.register('folder', folder);
 DATASETS.register('digitscapes', digitscapes);
+DATASETS.register('pseudo', pseudoType((spec, o) => openDataset(spec, o), (d) => DATASETS.get(d.type).revive(d)));
 
 export function registerDatasetType(name: string, type: DatasetType): void {
   DATASETS.register(name, type);

@@ -24,6 +24,14 @@ export const methodSchema = z.object({
   beta2D: z.number().min(0).max(1).default(0.99).describe('Adam β2 of D (official, §3)'),
   lambdaAdv: z.number().min(0).default(0.001).describe('λ_adv, weight of G\'s adversarial loss (official, §2.7)'),
   lambdaWeight: z.number().min(0).default(0.01).describe('λ_weight of the C1/C2 weight-discrepancy loss; ×2 in the loss (official, §2.2)'),
+  lambdaEnt: z.number().min(0).default(0.001)
+    .describe('λ_ent of MinEnt\'s target entropy loss (ADVENT config.py LAMBDA_ENT_MAIN 0.001; its aux head has no counterpart here, §9.1)'),
+  lambdaPseudo: z.number().min(0).default(1)
+    .describe('weight of cotrain\'s target loss on pseudo-labels, C1 on C2\'s and C2 on C1\'s (clan selftrain; CBST/CRST weigh source and target equally)'),
+  damping: z.boolean().nullable().default(null)
+    .describe('multiply G\'s adversarial, weight and entropy terms by 1 − i/maxIter; null = the method\'s own: on for clan and adversarial (CLAN\'s code, §3), off for minent and advent (ADVENT\'s code has none, §9.1)'),
+  halveDLoss: z.boolean().nullable().default(null)
+    .describe('divide each of D\'s two losses by 2; null = the method\'s own: off for clan and adversarial (CLAN\'s code, §2.6), on for advent (ADVENT and AdaptSegNet, §9.1)'),
   lambdaLocal: z.number().min(0).default(40).describe('λ_local in ε + λ_local·M (official GTA5 40, SYNTHIA 10, §2.4)'),
   epsilon: z.number().min(0).default(0.4).describe('ε in ε + λ_local·M (official, §2.4)'),
   detachM: z.boolean().default(false)

@@ -8,14 +8,16 @@ import { METHODS, createMethod } from './registry.js';
 import { DEFAULT_METHOD_CONFIG } from './config.js';
 import { Adversarial } from './adversarial.js';
 import { Clan } from './clan.js';
+import { AdvEnt } from './advent.js';
 
 const K = 5;
 const CFG = { ...DEFAULT_METHOD_CONFIG, maxIter: 10, warmup: 0, preheat: 1, ndf: 8 };
 
 test('each method logs exactly its lossKeys (finite) and frees what it created', async () => {
-  assert.deepEqual(METHODS.names(), ['source-only', 'adversarial', 'clan']);
+  assert.deepEqual(METHODS.names(), ['source-only', 'adversarial', 'clan', 'minent', 'advent', 'cotrain']);
   const expected: Record<string, string[]> = {
     'source-only': ['seg'], adversarial: ['seg', 'adv', 'd_s', 'd_t'], clan: ['seg', 'adv', 'weight', 'd_s', 'd_t'],
+    minent: ['seg', 'ent'], advent: ['seg', 'adv', 'd_s', 'd_t'], cotrain: ['seg', 'pseudo'],
   };
   for (const name of METHODS.names()) {
     torch.manualSeed(0);
@@ -25,10 +27,13 @@ test('each method logs exactly its lossKeys (finite) and frees what it created',
     const G = createGenerator('micro', K);
     const m = await createMethod(name, G, CFG);
     assert.deepEqual([...m.lossKeys], expected[name], name);
-    const log = m.trainStep(3, { image, label }, { image, size: [32, 32] });
+    // cotrain learns pseudo-labels: two stacked maps [N, 2h, w] (data/pseudo.ts), here the source labels twice
+    const pseudo = m.targetLabels ? { label: torch.cat([label, label], 1) } : {};
+    const log = m.trainStep(3, { image, label }, { image, size: [32, 32], ...pseudo });
+    if (m.targetLabels) pseudo.label!.dispose();
     assert.deepEqual(Object.keys(log.losses), m.lossKeys, `${name}: the log's keys are the declared ones, in order`);
     for (const [k, v] of Object.entries(log.losses)) assert.ok(Number.isFinite(v) && v > 0, `${name} ${k} = ${v}`);
-    if (name !== 'source-only') assert.equal(log.weighted, name === 'clan', `${name}: weighted past the preheat`);
+    if (['adversarial', 'clan', 'advent'].includes(name)) assert.equal(log.weighted, name === 'clan', `${name}: weighted past the preheat`);
     m.dispose();
     G.dispose(); // G (and the gradients on its parameters) belongs to the caller
     assert.equal(torch.memoryStats().live, before, `${name}: dispose() frees D, optimizer state and every step tensor`);
@@ -36,7 +41,8 @@ test('each method logs exactly its lossKeys (finite) and frees what it created',
   }
 });
 
-test('CLAN extends the adversarial baseline, not the other way round', () => {
+test('CLAN and AdvEnt extend the adversarial baseline, not the other way round', () => {
   assert.ok(Clan.prototype instanceof Adversarial);
+  assert.ok(AdvEnt.prototype instanceof Adversarial);
   assert.ok(!(Adversarial.prototype instanceof Clan));
 });

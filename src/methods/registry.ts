@@ -22,6 +22,12 @@ METHODS.register('adversarial', { key: 'adversarial', label: 'Adversarial', summ
   load: async () => (await import('./adversarial.js')).Adversarial });
 METHODS.register('clan', { key: 'clan', label: 'CLAN', summary: 'adversarial + per-pixel C1/C2 disagreement weighting + weight discrepancy',
   load: async () => (await import('./clan.js')).Clan });
+METHODS.register('minent', { key: 'minent', label: 'MinEnt', summary: 'source L_seg + λ_ent · entropy of the target prediction (ADVENT MinEnt)',
+  load: async () => (await import('./minent.js')).MinEnt });
+METHODS.register('advent', { key: 'advent', label: 'AdvEnt', summary: 'adversarial training on self-information maps −p·log p instead of p (ADVENT AdvEnt)',
+  load: async () => (await import('./advent.js')).AdvEnt });
+METHODS.register('cotrain', { key: 'cotrain', label: 'Co-training', summary: 'self-training round: source L_seg + C1 on C2\'s and C2 on C1\'s confident target pseudo-labels (clan selftrain)',
+  load: async () => (await import('./cotrain.js')).CoTrain });
 
 /** Creates the method registered as `name` around G (UsageError with a suggestion for an unknown name). */
 export async function createMethod(name: string, G: Segmentor, cfg: MethodConfig): Promise<UDAMethod> {

@@ -11,7 +11,11 @@ import { lrAt, type Schedule } from './schedule.js';
 const AMP_DTYPE = { off: null, bf16: 'bfloat16', fp16: 'float16' } as const;
 
 export interface SourceBatch { image: Tensor; label: Tensor }           // [N, 3, H, W] f32, [N, h, w] int64 (255 ignore)
-export interface TargetBatch { image: Tensor; size: [number, number] }  // [N, 3, H', W'], nominal [h, w] for upsampling
+export interface TargetBatch {
+  image: Tensor;          // [N, 3, H', W']
+  size: [number, number]; // nominal [h, w] for upsampling
+  label?: Tensor;         // [N, 2h, w] int64: pseudo-labels for C1 (rows 0..h−1) and C2 (h..2h−1), data/pseudo.ts; only for methods with targetLabels
+}
 
 /** What one iteration reports: the method's losses (keys = its lossKeys) plus the schedule values. */
 export interface StepLog {
@@ -28,6 +32,8 @@ export interface MethodParts {
 export abstract class UDAMethod {
   /** The losses trainStep() reports, in log order (metrics.jsonl columns, NaN checks, progress). */
   abstract readonly lossKeys: readonly string[];
+  /** True for methods that train on target labels (self-training on pseudo-labels): the trainer loads them. */
+  readonly targetLabels: boolean = false;
   readonly optG: torch.SGD | torch.Adam;
   /** fp16 loss scaling (amp 'fp16' only); its state is checkpointed. */
   readonly scaler: torch.GradScaler | null;

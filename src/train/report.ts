@@ -101,8 +101,10 @@ export function groupRuns(runs: readonly RunRecord[]): { key: string; label: str
   const groups = new Map<string, RunRecord[]>();
   for (const r of runs) {
     // Seeds of one setting: the seed, machine settings and the start file (a shared start is one per seed) may differ.
-    const { seed: _s, threads: _t, workers: _w, device: _d, init, ...rest } = withDefaults(r.config);
-    const id = JSON.stringify({ ...rest, init: init !== undefined });
+    // (a self-training round's target is that seed's pseudo-label folder: the same setting for every seed)
+    const { seed: _s, threads: _t, workers: _w, device: _d, init, target, ...rest } = withDefaults(r.config);
+    const t = target as { data?: string } | undefined;
+    const id = JSON.stringify({ ...rest, init: init !== undefined, target: t?.data?.startsWith('pseudo:') ? { ...t, data: 'pseudo' } : t });
     groups.set(id, [...(groups.get(id) ?? []), r]);
   }
   const list = [...groups.values()];

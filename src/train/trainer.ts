@@ -132,6 +132,7 @@ async function trainProcess(o: TrainOptions, dist: DistEnv | null): Promise<Trai
   // Initialised on the CPU (same weights on every device for a seed), then moved before the optimizers exist.
   const G = createGenerator(cfg.backbone, data.numClasses).to(device);
   const method = await createMethod(cfg.method, G, methodConfig(cfg));
+  if (method.targetLabels) data.tgt = openDataset(cfg.target.data, { labels: 'required', warn: log, skipBad: cfg.target.skipBad }); // pseudo-labels
   const metricsPath = join(out, 'metrics.jsonl');
   const state = o.resume ? resumeRun(out, ckptDir, cfg, data, method, threads, log, main) : freshRun(cfg, G, metricsPath, log, main);
   // TensorBoard: a new events file per process start; a resumed run first tells TensorBoard to forget the steps
@@ -147,7 +148,7 @@ async function trainProcess(o: TrainOptions, dist: DistEnv | null): Promise<Trai
     if (cfg.syncBN) torch.convertSyncBatchNorm(G);
   }
 
-  const { srcLoader, tgtLoader } = makeLoaders(cfg, data, state.consumed, dist);
+  const { srcLoader, tgtLoader } = makeLoaders(cfg, data, state.consumed, dist, method.targetLabels);
   const run: Run = { cfg, data, G, method, device, threads, out, ckptDir, metricsPath, state, srcLoader, tgtLoader, hooks: o.hooks ?? {}, log, dist, main, tb, signal: o.signal ?? null };
   const t0 = Date.now();
   let finalEval: EvalResult | null;
@@ -200,7 +201,7 @@ async function trainLoop(run: Run, t0: number, progress: TrainOptions['progress'
 }
 
 /** The source and target loaders (own seeds, augmentation per domain), positioned where the run stands. */
-function makeLoaders(cfg: TrainConfig, data: RunData, consumed: RunState['consumed'], dist: DistEnv | null): { srcLoader: Loader; tgtLoader: Loader } {
+function makeLoaders(cfg: TrainConfig, data: RunData, consumed: RunState['consumed'], dist: DistEnv | null, targetLabels: boolean): { srcLoader: Loader; tgtLoader: Loader } {
   const aug = (d: TrainConfig['source']) => ({ randomScale: d.randomScale, flip: d.flip, normalize: cfg.normalize });
   // Checkpoints count samples of the global stream, so a run resumes with any world size (at a batch boundary).
   const world = dist?.worldSize ?? 1;
@@ -209,7 +210,8 @@ function makeLoaders(cfg: TrainConfig, data: RunData, consumed: RunState['consum
     srcLoader: new Loader({ dataset: data.src, seed: cfg.seed, batchSize: cfg.batchSize, workers: cfg.workers, ...shard,
       transform: { size: data.srcSize, ...aug(cfg.source) }, startAt: Math.floor(consumed.source / world) }),
     tgtLoader: new Loader({ dataset: data.tgt, seed: cfg.seed + 1, batchSize: cfg.batchSize, workers: cfg.workers, ...shard,
-      transform: { size: data.tgtSize, ...aug(cfg.target) }, startAt: Math.floor(consumed.target / world) }),
+      // pseudo-labels are written at the training size as two stacked maps (data/pseudo.ts): never resized
+      transform: { size: data.tgtSize, ...aug(cfg.target), ...(targetLabels ? { labelSize: 'native' as const } : {}) }, startAt: Math.floor(consumed.target / world) }),
   };
 }
 
@@ -317,7 +319,7 @@ async function trainOneStep(run: Run, i: number, wantStop: () => boolean): Promi
   const s = torch.tidy(() => {
     const src = batchTensors(sb, run.device);
     const tgt = batchTensors(tb, run.device);
-    return run.method.trainStep(i, { image: src.image, label: src.label! }, { image: tgt.image, size: tgtSize });
+    return run.method.trainStep(i, { image: src.image, label: src.label! }, { image: tgt.image, size: tgtSize, ...(run.method.targetLabels && tgt.label ? { label: tgt.label } : {}) });
   });
   const step = i + 1;
   run.hooks.afterStep?.(step, s);

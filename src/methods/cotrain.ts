@@ -1,0 +1,48 @@
+// Co-training self-training (docs/method.md §10): G learns the labelled source as every method does, and on the target
+// each classifier learns the OTHER one's confident predictions — C1 from C2's pseudo-labels, C2 from C1's — the two
+// views of co-training that the seed explains CLAN's two heads with; pixels below the class-balanced thresholds are
+// ignored (255). With variant 'plain' both heads learn the same labels from p = softmax(x1 + x2). The pseudo-labels
+// of a round are fixed and come with the target batch (train/pseudo.ts writes them, data/pseudo.ts reads them);
+// `clan selftrain` runs the rounds.
+import * as torch from '../torch/index.js';
+import type { Tensor } from '../torch/index.js';
+import { UDAMethod, type SourceBatch, type StepLog, type TargetBatch } from './uda.js';
+import { ceLoss, focalLoss } from './losses.js';
+import { ClanError } from '../util/errors.js';
+
+export class CoTrain extends UDAMethod {
+  readonly lossKeys: readonly string[] = ['seg', 'pseudo'];
+  override readonly targetLabels = true;
+
+  trainStep(i: number, source: SourceBatch, target: TargetBatch): StepLog {
+    if (!target.label) throw new ClanError('method cotrain trains on pseudo-labels: run it through clan selftrain (its target is pseudo:DIR)');
+    return torch.tidy(() => {
+      this.optG.zeroGrad();
+      const lrG = this.setLrG(i);
+      this.G.train();
+      const seg = this.amp(() => {
+        const [x1, x2] = this.forwardUp(source.image, [source.label.size(1), source.label.size(2)]);
+        return this.segLoss(x1, x2, source.label);
+      });
+      this.backward(seg);
+      const [h, w] = target.size;
+      const label = target.label!;                                   // [N, 2h, w]
+      if (label.size(1) !== 2 * h || label.size(2) !== w) throw new ClanError(`cotrain: pseudo-labels are ${label.size(1)}x${label.size(2)}; expected ${2 * h}x${w} (two maps at the target size)`);
+      const pseudo = this.amp(() => {
+        const [x1, x2] = this.forwardUp(target.image, target.size);  // [N, C, h, w] each
+        return this.headLoss(x1, label.slice(1, 0, h)).add(this.headLoss(x2, label.slice(1, h, 2 * h))).mul(this.cfg.lambdaPseudo);
+      });
+      this.backward(pseudo);
+      this.stepAll(this.optG);
+      return { losses: { seg: seg.item(), pseudo: pseudo.item() }, lrG };
+    });
+  }
+
+  /** The segmentation loss of one head on its labels; 0 (still a graph) where a batch has no confident pixel. */
+  private headLoss(x: Tensor, label: Tensor): Tensor {
+    return torch.tidy(() => {
+      if (this.cfg.segLoss === 'focal') return focalLoss(x, label, this.cfg.gamma); // handles an all-ignored batch
+      return label.ne(255).sum().item() === 0 ? x.sum().mul(0) : ceLoss(x, label);  // (mean over no pixel is NaN)
+    });
+  }
+}
