@@ -109,7 +109,36 @@ export class Classifier extends Module {
 
 
 /** G: returns the two heads' logits at 1/8 resolution (§1.3: p = p1 + p2 is formed by the caller). */
-export class DeepLabGenerator extends Module implements Segmentor {
+/**
+ * What every DeepLab-v2 generator shares: a feature extractor (`features`) and CLAN's two ASPP heads on its output,
+ * layer5 = C1 and layer6 = C2 (§1.2), registered by the subclass after its backbone so state dicts keep their order.
+ */
+export abstract class TwoHeadGenerator extends Module {
+  abstract readonly layer5: Classifier;
+  abstract readonly layer6: Classifier;
+  abstract features(x: Tensor): Tensor;
+
+  /** x [N, 3, H, W] → [x1, x2], each [N, K, h, w] (raw logits of C1 and C2). */
+  forward(x: Tensor): [Tensor, Tensor] {
+    return torch.tidy(() => {
+      const f = this.features(x);
+      return [this.layer5.forward(f), this.layer6.forward(f)];
+    });
+  }
+
+  /** C1 = layer5, C2 = layer6 (§1.2). */
+  isHeadKey(key: string): boolean { return /^layer[56]\./.test(key); }
+  classifierParameters(): [Tensor[], Tensor[]] { return [this.layer5.parameters(), this.layer6.parameters()]; }
+
+  /** Backbone parameters that train (ResNet's BN affine is frozen; VGG has no BN), in named order — the 1× lr group (§3). */
+  backboneParameters(): Tensor[] {
+    return this.namedParameters().filter(([n, p]) => !this.isHeadKey(n) && p.requiresGrad).map(([, p]) => p);
+  }
+  /** C1 then C2 parameters — the 10× lr group (§3). */
+  headParameters(): Tensor[] { return [...this.layer5.parameters(), ...this.layer6.parameters()]; }
+}
+
+export class DeepLabGenerator extends TwoHeadGenerator implements Segmentor {
   readonly conv1: Conv2d; readonly bn1: BatchNorm2d;
   readonly layer1: ModuleList; readonly layer2: ModuleList; readonly layer3: ModuleList; readonly layer4: ModuleList;
   readonly layer5: Classifier; readonly layer6: Classifier;
@@ -156,24 +185,6 @@ export class DeepLabGenerator extends Module implements Segmentor {
     });
   }
 
-  /** x [N, 3, H, W] → [x1, x2], each [N, K, h, w] (raw logits of C1 and C2). */
-  forward(x: Tensor): [Tensor, Tensor] {
-    return torch.tidy(() => {
-      const f = this.features(x);
-      return [this.layer5.forward(f), this.layer6.forward(f)];
-    });
-  }
-
-  /** C1 = layer5, C2 = layer6 (§1.2). */
-  isHeadKey(key: string): boolean { return /^layer[56]\./.test(key); }
-  classifierParameters(): [Tensor[], Tensor[]] { return [this.layer5.parameters(), this.layer6.parameters()]; }
-
-  /** Backbone parameters that train (BN affine frozen), in named order — the 1× lr group (§3). */
-  backboneParameters(): Tensor[] {
-    return this.namedParameters().filter(([n, p]) => !this.isHeadKey(n) && p.requiresGrad).map(([, p]) => p);
-  }
-  /** C1 then C2 parameters — the 10× lr group (§3). */
-  headParameters(): Tensor[] { return [...this.layer5.parameters(), ...this.layer6.parameters()]; }
 
   /**
    * The official optimizer's parameter list (§3): `for j in b[i].modules(): for k in j.parameters()` repeats each

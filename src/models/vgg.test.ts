@@ -175,7 +175,9 @@ test('every registered method trains a vgg16 unchanged: finite losses, and dispo
     const G = narrow();
     const w0 = G.backboneParameters()[0]!.toArray();
     const m = await createMethod(name, G, cfg);
-    const log = m.trainStep(3, { image, label }, { image, size: [32, 32] });
+    const pseudo = m.targetLabels ? { label: torch.cat([label, label], 1) } : {}; // cotrain: stacked pseudo-labels
+    const log = m.trainStep(3, { image, label }, { image, size: [32, 32], ...pseudo });
+    if (m.targetLabels) pseudo.label!.dispose();
     assert.deepEqual(Object.keys(log.losses), [...m.lossKeys], name);
     for (const [k, v] of Object.entries(log.losses)) assert.ok(Number.isFinite(v), `${name} ${k} = ${v}`);
     assert.notDeepEqual(G.backboneParameters()[0]!.toArray(), w0, `${name}: conv1_1 moved`);

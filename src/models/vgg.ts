@@ -6,7 +6,7 @@
 // shifted by one (src/io/official.ts). No BatchNorm and no dropout: train and eval mode compute the same.
 import * as torch from '../torch/index.js';
 import { Module, Conv2d, ReLU, MaxPool2d, Sequential, init, type Layer, type Tensor } from '../torch/index.js';
-import { Classifier } from './deeplab.js';
+import { Classifier, TwoHeadGenerator } from './deeplab.js';
 import type { Segmentor } from './segmentor.js';
 import type { VggSpec } from './backbones.js';
 
@@ -46,7 +46,7 @@ function vggFeatures(w: number): Sequential {
 }
 
 /** G: returns the two heads' logits at 1/8 resolution (§1.3: p = p1 + p2 is formed by the caller). */
-export class DeepLabVGG extends Module implements Segmentor {
+export class DeepLabVGG extends TwoHeadGenerator implements Segmentor {
   readonly featureLayers: Sequential;
   readonly layer5: Classifier; readonly layer6: Classifier;
   readonly featureChannels: number;
@@ -65,25 +65,6 @@ export class DeepLabVGG extends Module implements Segmentor {
   features(x: Tensor): Tensor {
     return torch.tidy(() => this.featureLayers.forward(x));
   }
-
-  /** x [N, 3, H, W] → [x1, x2], each [N, K, h, w] (raw logits of C1 and C2). */
-  forward(x: Tensor): [Tensor, Tensor] {
-    return torch.tidy(() => {
-      const f = this.features(x);
-      return [this.layer5.forward(f), this.layer6.forward(f)];
-    });
-  }
-
-  /** C1 = layer5, C2 = layer6 (§1.2). */
-  isHeadKey(key: string): boolean { return /^layer[56]\./.test(key); }
-  classifierParameters(): [Tensor[], Tensor[]] { return [this.layer5.parameters(), this.layer6.parameters()]; }
-
-  /** features (13 convs, fc6, fc7), in named order — the 1× lr group (§3). Nothing is frozen: there is no BN. */
-  backboneParameters(): Tensor[] {
-    return this.namedParameters().filter(([n, p]) => !this.isHeadKey(n) && p.requiresGrad).map(([, p]) => p);
-  }
-  /** C1 then C2 parameters — the 10× lr group (§3). */
-  headParameters(): Tensor[] { return [...this.layer5.parameters(), ...this.layer6.parameters()]; }
 
   /**
    * No official CLAN VGG code was published (§1.6), so there is no official optimizer list to copy; AdaptSegNet's
