@@ -20,10 +20,7 @@ export class CoTrain extends UDAMethod {
       this.optG.zeroGrad();
       const lrG = this.setLrG(i);
       this.G.train();
-      const seg = this.amp(() => {
-        const [x1, x2] = this.forwardUp(source.image, [source.label.size(1), source.label.size(2)]);
-        return this.segLoss(x1, x2, source.label);
-      });
+      const seg = this.sourceSegLoss(source);
       this.backward(seg);
       const [h, w] = target.size;
       const label = target.label!;                                   // [N, 2h, w]

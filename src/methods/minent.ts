@@ -20,10 +20,7 @@ export class MinEnt extends UDAMethod {
       const lrG = this.setLrG(i);
       const damping = (c.damping ?? false) ? dampingAt(i, c.maxIter) : 1;   // ADVENT: none
       this.G.train();
-      const seg = this.amp(() => {
-        const [x1, x2] = this.forwardUp(source.image, [source.label.size(1), source.label.size(2)]);
-        return this.segLoss(x1, x2, source.label);
-      });
+      const seg = this.sourceSegLoss(source);
       this.backward(seg);
       // L_ent = mean over pixels of Σ_c −p_c·log2 p_c / log2 K (ADVENT entropy_loss), p = softmax(x1 + x2) [N, K, h, w]
       const [ent, M] = this.amp(() => {

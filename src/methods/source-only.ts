@@ -10,10 +10,7 @@ export class SourceOnly extends UDAMethod {
       this.optG.zeroGrad();
       const lrG = this.setLrG(i);
       this.G.train();
-      const seg = this.amp(() => {
-        const [x1, x2] = this.forwardUp(source.image, [source.label.size(1), source.label.size(2)]);
-        return this.segLoss(x1, x2, source.label);
-      });
+      const seg = this.sourceSegLoss(source);
       this.backward(seg);
       this.stepAll(this.optG);
       return { losses: { seg: seg.item() }, lrG };

@@ -99,6 +99,14 @@ export abstract class UDAMethod {
       : ceLoss(x1, label).add(ceLoss(x2, label)));
   }
 
+  /** L_seg of both heads on a source batch at its label size (§2.1), under autocast when amp is on. */
+  protected sourceSegLoss(source: SourceBatch): Tensor {
+    return this.amp(() => {
+      const [x1, x2] = this.forwardUp(source.image, [source.label.size(1), source.label.size(2)]);
+      return this.segLoss(x1, x2, source.label);
+    });
+  }
+
   /** G forward with both heads upsampled (bilinear, align_corners=True, §1.5) to `size`. */
   protected forwardUp(x: Tensor, size: [number, number]): [Tensor, Tensor] {
     return torch.tidy(() => {
