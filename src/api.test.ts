@@ -71,9 +71,11 @@ test('train: an AbortSignal stops the run as Ctrl-C does (checkpoint at that ste
   const root = mkdtempSync(join(tmpdir(), 'clan-api-abort-'));
   try {
     const ac = new AbortController();
+    const before = torch.memoryStats().live;
     await assert.rejects(train({ extends: 'cpu', ...FLAGS, iters: 50, checkpointEvery: 50 }, { outDir: join(root, 'run'), signal: ac.signal,
       onStep: (s) => { if (s.step === 2) ac.abort(); }, ...quiet }),
     (e: unknown) => e instanceof Interrupted && /interrupted at step 3; checkpoint .*ckpt_0000003\.safetensors/.test((e as Error).message));
+    assert.equal(torch.memoryStats().live, before, 'an interrupted run frees G, D and the optimizers at once (not at GC)');
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

@@ -131,42 +131,48 @@ async function trainProcess(o: TrainOptions, dist: DistEnv | null): Promise<Trai
   torch.manualSeed(cfg.seed);
   // Initialised on the CPU (same weights on every device for a seed), then moved before the optimizers exist.
   const G = createGenerator(cfg.backbone, data.numClasses).to(device);
-  const method = await createMethod(cfg.method, G, methodConfig(cfg));
-  if (method.targetLabels) data.tgt = openDataset(cfg.target.data, { labels: 'required', warn: log, skipBad: cfg.target.skipBad }); // pseudo-labels
-  const metricsPath = join(out, 'metrics.jsonl');
-  const state = o.resume ? resumeRun(out, ckptDir, cfg, data, method, threads, log, main) : freshRun(cfg, G, metricsPath, log, main);
-  // TensorBoard: a new events file per process start; a resumed run first tells TensorBoard to forget the steps
-  // after its checkpoint (they are run again), as SummaryWriter(purge_step=…) does.
-  const tb = main && cfg.tensorboard ? new TfEventsWriter(out, { suffix: `${process.pid}.${++eventFiles}` }) : null; // unique: pid and count, as SummaryWriter
-  if (tb && o.resume) tb.sessionStart(state.step + 1);
-  if (main) writeRunInfo(out, cfg, o, { threads, device, start: state.step, worldSize: dist?.worldSize ?? 1, classNames: [...data.src.classNames], palette: paletteOf(data.src) });
-  if (dist) {
-    broadcastModules([G, ...(method.parts().D ? [method.parts().D!] : [])]); // DDP's start: rank 0's weights everywhere
-    method.gradSync = gradientAverager(dist.worldSize);
-    const parts = method.parts();
-    for (const opt of [parts.optG, parts.optD]) if (opt) opt.gradToNone = false; // gradients live in the all-reduce buckets
-    if (cfg.syncBN) torch.convertSyncBatchNorm(G);
-  }
-
-  const { srcLoader, tgtLoader } = makeLoaders(cfg, data, state.consumed, dist, method.targetLabels);
-  const run: Run = { cfg, data, G, method, device, threads, out, ckptDir, metricsPath, state, srcLoader, tgtLoader, hooks: o.hooks ?? {}, log, dist, main, tb, signal: o.signal ?? null };
-  const t0 = Date.now();
-  let finalEval: EvalResult | null;
+  let owned: UDAMethod | null = null;
+  // Freed on every exit — an error or Ctrl-C too: a library caller's process goes on, nothing may wait for GC.
   try {
-    finalEval = await trainLoop(run, t0, main ? o.progress : undefined);
-  } catch (e) {
-    if (dist && e instanceof torch.dist.DistError) throw await peerFailure(run, e);
-    throw e;
+    const method = await createMethod(cfg.method, G, methodConfig(cfg));
+    owned = method;
+    if (method.targetLabels) data.tgt = openDataset(cfg.target.data, { labels: 'required', warn: log, skipBad: cfg.target.skipBad }); // pseudo-labels
+    const metricsPath = join(out, 'metrics.jsonl');
+    const state = o.resume ? resumeRun(out, ckptDir, cfg, data, method, threads, log, main) : freshRun(cfg, G, metricsPath, log, main);
+    // TensorBoard: a new events file per process start; a resumed run first tells TensorBoard to forget the steps
+    // after its checkpoint (they are run again), as SummaryWriter(purge_step=…) does.
+    const tb = main && cfg.tensorboard ? new TfEventsWriter(out, { suffix: `${process.pid}.${++eventFiles}` }) : null; // unique: pid and count, as SummaryWriter
+    if (tb && o.resume) tb.sessionStart(state.step + 1);
+    if (main) writeRunInfo(out, cfg, o, { threads, device, start: state.step, worldSize: dist?.worldSize ?? 1, classNames: [...data.src.classNames], palette: paletteOf(data.src) });
+    if (dist) {
+      broadcastModules([G, ...(method.parts().D ? [method.parts().D!] : [])]); // DDP's start: rank 0's weights everywhere
+      method.gradSync = gradientAverager(dist.worldSize);
+      const parts = method.parts();
+      for (const opt of [parts.optG, parts.optD]) if (opt) opt.gradToNone = false; // gradients live in the all-reduce buckets
+      if (cfg.syncBN) torch.convertSyncBatchNorm(G);
+    }
+
+    const { srcLoader, tgtLoader } = makeLoaders(cfg, data, state.consumed, dist, method.targetLabels);
+    const run: Run = { cfg, data, G, method, device, threads, out, ckptDir, metricsPath, state, srcLoader, tgtLoader, hooks: o.hooks ?? {}, log, dist, main, tb, signal: o.signal ?? null };
+    const t0 = Date.now();
+    let finalEval: EvalResult | null;
+    try {
+      finalEval = await trainLoop(run, t0, main ? o.progress : undefined);
+    } catch (e) {
+      if (dist && e instanceof torch.dist.DistError) throw await peerFailure(run, e);
+      throw e;
+    } finally {
+      await srcLoader.close();
+      await tgtLoader.close();
+      tb?.close();
+    }
+    run.hooks.afterRun?.(method.parts());
+    return { outDir: out, step: Math.max(state.step, cfg.iters), seconds: (Date.now() - t0) / 1000, checkpoint: state.lastCkpt,
+      finalEval, best: state.best, classNames: [...data.src.classNames], palette: paletteOf(data.src), method: cfg.method };
   } finally {
-    await srcLoader.close();
-    await tgtLoader.close();
-    tb?.close();
+    owned?.dispose();
+    G.dispose();
   }
-  run.hooks.afterRun?.(method.parts());
-  method.dispose();
-  G.dispose();
-  return { outDir: out, step: Math.max(state.step, cfg.iters), seconds: (Date.now() - t0) / 1000, checkpoint: state.lastCkpt,
-    finalEval, best: state.best, classNames: [...data.src.classNames], palette: paletteOf(data.src), method: cfg.method };
 }
 
 /** Steps from the run's position to cfg.iters, evaluating and checkpointing on schedule; returns the final evaluation. */
