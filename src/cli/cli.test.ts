@@ -57,7 +57,8 @@ test('usage errors exit 2 with one line', () => {
 });
 
 test('a negative number for a numeric flag says what the flag expects (not "argument is ambiguous")', () => {
-  assertOneLineError(clan(['train', '--preset', 'cpu', '--iters', '-5']), 2, /^clan: train: --iters expects a non-negative integer, got '-5'$/);
+  assertOneLineError(clan(['train', '--preset', 'cpu', '--iters', '-5']), 2, /^clan: train: --iters expects a positive integer, got '-5'$/);
+  assertOneLineError(clan(['train', '--preset', 'cpu', '--seed', '-1']), 2, /^clan: train: --seed expects a non-negative integer, got '-1'$/);
   assertOneLineError(clan(['eval', '--checkpoint', ckpt, '--data', 'digitscapes:val', '--limit', '-5']), 2, /^clan: eval: --limit expects a positive integer, got '-5'$/);
   assertOneLineError(clan(['bench', 'step', '--iters', '-5']), 2, /^clan: bench: --iters expects a positive integer, got '-5'$/);
   assertOneLineError(clan(['demo', '--seeds', '-1.5']), 2, /^clan: demo: --seeds expects a positive integer, got '-1\.5'$/);

@@ -71,7 +71,8 @@ export const trainCmd: Command = {
       const v = str(p, k);
       if (v === undefined) return undefined;
       const n = Number(v);
-      if (!Number.isInteger(n) || n < 0) throw new UsageError(`train: --${k} expects a non-negative integer, got '${v}'`);
+      const min = ['seed', 'workers', 'node-rank'].includes(k) ? 0 : 1; // the others count something or name a port
+      if (!Number.isInteger(n) || n < min) throw new UsageError(`train: --${k} expects a ${min ? 'positive' : 'non-negative'} integer, got '${v}'`);
       return n;
     };
     const flags: Record<string, unknown> = {};
