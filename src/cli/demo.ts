@@ -40,12 +40,6 @@ summary.json, report.html.
   --val-limit N  evaluate on the first N validation (and test) images only
   --device D   where every run trains and evaluates (default cpu; cuda needs a CUDA libtorch)`;
 
-function meanStd(xs: number[]): [number, number] {
-  const m = xs.reduce((a, b) => a + b, 0) / xs.length;
-  const v = xs.length > 1 ? xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1) : 0;
-  return [m, Math.sqrt(v)];
-}
-
 export const demoCmd: Command = {
   name: 'demo',
   summary: 'train the methods on built-in data and show that adaptation works',
@@ -129,7 +123,7 @@ export const demoCmd: Command = {
     }
 
     // Every run read back (train/report.ts), evaluated once more on the held-out test split.
-    const { readRun, writeRunsReport } = await import('../train/report.js');
+    const { meanPerClassIou, meanStd, readRun, writeRunsReport } = await import('../train/report.js');
     const { loadInferenceModel } = await import('../infer/model.js');
     const { openDataset } = await import('../data/registry.js');
     const { evaluate } = await import('../eval/evaluate.js');
@@ -144,10 +138,7 @@ export const demoCmd: Command = {
       const val = runs.map((r) => r.final!.miou);
       const tst: number[] = [];
       for (const r of runs) tst.push(await testMiou(r.checkpoint!));
-      const perClass = runs[0]!.classNames.map((_, c) => {
-        const v = runs.map((r) => r.final!.perClassIou[c]).filter((x): x is number => typeof x === 'number');
-        return v.length ? v.reduce((a, b) => a + b, 0) / v.length : null;
-      });
+      const perClass = meanPerClassIou(runs, runs[0]!.classNames.length);
       rows.push({ name: n, ...entryOf(n), runs, val, test: tst, perClass });
     }
     const classNames = rows[0]!.runs[0]!.classNames;

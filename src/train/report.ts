@@ -137,10 +137,19 @@ function commonParent(dirs: readonly string[]): string {
   return p;
 }
 
-function meanStd(xs: readonly number[]): [number, number] {
+/** Mean and sample standard deviation (0 for one value): how the report and the demo summarise seeds. */
+export function meanStd(xs: readonly number[]): [number, number] {
   const m = xs.reduce((a, b) => a + b, 0) / xs.length;
   const v = xs.length > 1 ? xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1) : 0;
   return [m, Math.sqrt(v)];
+}
+
+/** Per-class IoU of the runs' last evaluations, each class averaged over the runs where it was present (null: none). */
+export function meanPerClassIou(runs: readonly RunRecord[], K: number): (number | null)[] {
+  return Array.from({ length: K }, (_, c) => {
+    const v = runs.map((r) => r.final?.perClassIou[c]).filter((x): x is number => typeof x === 'number');
+    return v.length ? v.reduce((a, b) => a + b, 0) / v.length : null;
+  });
 }
 
 /** The report page's data for a set of runs (which must share their class list). */
@@ -155,10 +164,7 @@ export function runsReportData(runs: readonly RunRecord[], o: RunsReportOptions 
     const done = g.runs.filter((r) => r.final);
     const mious = done.map((r) => r.final!.miou);
     const [mean, std] = mious.length ? meanStd(mious) : [0, 0];
-    const perClassIou = classNames.map((_, c) => {
-      const v = done.map((r) => r.final!.perClassIou[c]).filter((x): x is number => typeof x === 'number');
-      return v.length ? v.reduce((a, b) => a + b, 0) / v.length : null;
-    });
+    const perClassIou = meanPerClassIou(done, classNames.length);
     return { key: g.key, label: g.label, metrics: g.runs[0]!.metrics,
       evals: g.runs.flatMap((r, seed) => r.evals.map((e) => ({ ...e, seed }))), perClassIou, miouMean: mean, miouStd: std,
       seeds: done.length || 1, ...(done.length > 1 ? { perSeed: mious } : {}),

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { resolveConfig } from '../config/load.js';
 import { readSafetensorsFile } from '../io/safetensors.js';
 import { train, Interrupted } from './trainer.js';
+import { ConfigError } from '../util/errors.js';
 import { portionAt, selftrain, type SelfTrainPlan } from './selftrain.js';
 
 const root = mkdtempSync(join(tmpdir(), 'clan-selftrain-'));
@@ -51,6 +52,12 @@ test('selftrain: two rounds, each with its pseudo-labels and run folder; p grows
     assert.ok(existsSync(join(dir, 'round.json')));
   }
   assert.deepEqual(JSON.parse(readFileSync(join(out, 'selftrain.json'), 'utf8')).rounds, 2);
+});
+
+test('cotrain on a plain target (no pseudo-labels) is refused in one line before any step', async () => {
+  const config = resolveConfig({ preset: 'cpu', flags: { ...FLAGS, method: 'cotrain', iters: 2 } });
+  await assert.rejects(train({ config, outDir: join(root, 'plain'), ...quiet }),
+    (e: unknown) => e instanceof ConfigError && /method 'cotrain' trains on target pseudo-labels: 'target\.data' must be pseudo:DIR .*got digitscapes:target,n=8$/.test((e as Error).message));
 });
 
 test('selftrain: stopped in round 2 and resumed, it ends bit-identical to the uninterrupted run', async () => {

@@ -136,7 +136,8 @@ async function trainProcess(o: TrainOptions, dist: DistEnv | null): Promise<Trai
   try {
     const method = await createMethod(cfg.method, G, methodConfig(cfg));
     owned = method;
-    if (method.targetLabels) data.tgt = openDataset(cfg.target.data, { labels: 'required', warn: log, skipBad: cfg.target.skipBad }); // pseudo-labels
+    // A pseudo:DIR target always carries its labels (data/pseudo.ts), however it was opened.
+    if (method.targetLabels && !data.tgt.hasLabels) throw new ConfigError(`method '${cfg.method}' trains on target pseudo-labels: 'target.data' must be pseudo:DIR (clan selftrain writes it), got ${cfg.target.data}`);
     const metricsPath = join(out, 'metrics.jsonl');
     const state = o.resume ? resumeRun(out, ckptDir, cfg, data, method, threads, log, main) : freshRun(cfg, G, metricsPath, log, main);
     // TensorBoard: a new events file per process start; a resumed run first tells TensorBoard to forget the steps
