@@ -123,24 +123,10 @@ export const demoCmd: Command = {
     }
 
     // Every run read back (train/report.ts), evaluated once more on the held-out test split.
-    const { meanPerClassIou, meanStd, readRun, writeRunsReport } = await import('../train/report.js');
-    const { loadInferenceModel } = await import('../infer/model.js');
+    const { writeRunsReport } = await import('../train/report.js');
     const { openDataset } = await import('../data/registry.js');
     const { evaluate } = await import('../eval/evaluate.js');
-    const test = openDataset('digitscapes:test');
-    const testMiou = async (ckpt: string): Promise<number> => {
-      const m = loadInferenceModel(ckpt, device);
-      try { return (await evaluate(m.G, test, { size: m.evalSize, device, ...(valLimit ? { limit: valLimit } : {}) })).miou; } finally { m.G.dispose(); }
-    };
-    const rows: { name: string; key: string; label: string; runs: RunRecord[]; val: number[]; test: number[]; perClass: (number | null)[] }[] = [];
-    for (const n of names) {
-      const runs = dirsOf[n]!.map((d) => readRun(d));
-      const val = runs.map((r) => r.final!.miou);
-      const tst: number[] = [];
-      for (const r of runs) tst.push(await testMiou(r.checkpoint!));
-      const perClass = meanPerClassIou(runs, runs[0]!.classNames.length);
-      rows.push({ name: n, ...entryOf(n), runs, val, test: tst, perClass });
-    }
+    const rows = await demoRows(names.map((n) => ({ name: n, ...entryOf(n), dirs: dirsOf[n]! })), device, valLimit);
     const classNames = rows[0]!.runs[0]!.classNames;
 
     // The untrained network (same init as seed 0) on the same validation images: the floor.
@@ -154,8 +140,8 @@ export const demoCmd: Command = {
 
     const summary: Record<string, unknown> = {};
     for (const r of rows) {
-      const [mean, std] = meanStd(r.val);
-      const [tm, ts] = meanStd(r.test);
+      const [mean, std] = r.valStats;
+      const [tm, ts] = r.testStats;
       summary[r.key] = { target_miou: mean, target_miou_std: std, per_seed: r.val, test_miou: tm, test_miou_std: ts, test_per_seed: r.test,
         per_class_iou: classNames.map((n, c) => ({ class: n, iou: r.perClass[c] })), iters: r.runs[0]!.iters,
         seconds: r.runs.reduce((a, x) => a + x.seconds, 0) / r.runs.length, checkpoint: r.runs[0]!.checkpoint };
@@ -169,24 +155,54 @@ export const demoCmd: Command = {
     await writeRunsReport(join(out, 'report.html'), rows.flatMap((r) => r.runs.map((x) => x.dir)), {
       title: `clan demo — digitscapes, ${sharedStart ? `${sharedStart} shared source-only + ` : ''}${iters} iterations × ${seeds} seed(s)`, samples: 6,
       notes: [`untrained network: target mIoU ${(untrained.miou * 100).toFixed(2)}`, `summary (with the held-out digitscapes:test mIoU): ${join(out, 'summary.json')}`,
-        ...rows.map((r) => `${r.label}: digitscapes:test mIoU ${(100 * meanStd(r.test)[0]).toFixed(2)}${seeds > 1 ? ` ± ${(100 * meanStd(r.test)[1]).toFixed(2)}` : ''}`),
+        ...rows.map((r) => `${r.label}: digitscapes:test mIoU ${(100 * r.testStats[0]).toFixed(2)}${seeds > 1 ? ` ± ${(100 * r.testStats[1]).toFixed(2)}` : ''}`),
         ...(sharedStart ? [`every method of a seed started from the same source-only weights (${sharedStart} iterations, ${startOf(0)}…)`] : [])],
     });
 
-    // Per-class table and the mIoUs (val: what checkpoints are compared on; test: held out, chooses nothing).
-    const w = Math.max(...classNames.map((n) => n.length), 10);
-    const cw = Math.max(12, ...rows.map((r) => r.name.length + 1));
-    const pct = (v: number | null) => (v === null ? '-' : (v * 100).toFixed(2)).padStart(cw);
-    console.log(`${'class'.padEnd(w)}${rows.map((r) => r.name.padStart(cw)).join('')}`);
-    classNames.forEach((n, c) => console.log(`${n.padEnd(w)}${rows.map((r) => pct(r.perClass[c]!)).join('')}`));
-    const lw = Math.max(...rows.map((r) => r.label.length), 12);
-    for (const r of rows) {
-      const [m, sd] = meanStd(r.val), [tm, tsd] = meanStd(r.test);
-      const pm = (a: number, b: number) => `${(a * 100).toFixed(2)}${seeds > 1 ? ` ± ${(b * 100).toFixed(2)}` : ''}`;
-      console.log(`${r.label.padEnd(lw)} target mIoU ${pm(m, sd)}   test ${pm(tm, tsd)}`);
-    }
-    console.log(`${'untrained'.padEnd(lw)} target mIoU ${(untrained.miou * 100).toFixed(2)}`);
+    printDemo(rows, classNames, untrained.miou, seeds);
     console.log(`wrote ${join(out, 'summary.json')} and ${join(out, 'report.html')}`);
     return 0;
   },
 };
+
+/** One demo method: its runs read back (train/report.ts), val mIoU per seed, mIoU on the held-out test split. */
+interface DemoRow {
+  name: string; key: string; label: string; runs: RunRecord[]; val: number[]; test: number[]; perClass: (number | null)[];
+  valStats: [number, number]; testStats: [number, number]; // mean, std over seeds
+}
+
+async function demoRows(methods: { name: string; key: string; label: string; dirs: string[] }[], device: string, valLimit: number | undefined): Promise<DemoRow[]> {
+  const { meanPerClassIou, meanStd, readRun } = await import('../train/report.js');
+  const { loadInferenceModel } = await import('../infer/model.js');
+  const { openDataset } = await import('../data/registry.js');
+  const { evaluate } = await import('../eval/evaluate.js');
+  const { parseDevice } = await import('../torch/index.js');
+  const dev = parseDevice(device, '--device');
+  const test = openDataset('digitscapes:test');
+  const testMiou = async (ckpt: string): Promise<number> => {
+    const m = loadInferenceModel(ckpt, dev);
+    try { return (await evaluate(m.G, test, { size: m.evalSize, device: dev, ...(valLimit ? { limit: valLimit } : {}) })).miou; } finally { m.G.dispose(); }
+  };
+  const rows: DemoRow[] = [];
+  for (const { dirs, ...entry } of methods) {
+    const runs = dirs.map((d) => readRun(d));
+    const test: number[] = [];
+    for (const r of runs) test.push(await testMiou(r.checkpoint!));
+    const val = runs.map((r) => r.final!.miou);
+    rows.push({ ...entry, runs, val, test, perClass: meanPerClassIou(runs, runs[0]!.classNames.length), valStats: meanStd(val), testStats: meanStd(test) });
+  }
+  return rows;
+}
+
+/** The per-class table and the mIoUs (val: what checkpoints are compared on; test: held out, chooses nothing). */
+function printDemo(rows: DemoRow[], classNames: readonly string[], untrained: number, seeds: number): void {
+  const w = Math.max(...classNames.map((n) => n.length), 10);
+  const cw = Math.max(12, ...rows.map((r) => r.name.length + 1));
+  const pct = (v: number | null) => (v === null ? '-' : (v * 100).toFixed(2)).padStart(cw);
+  console.log(`${'class'.padEnd(w)}${rows.map((r) => r.name.padStart(cw)).join('')}`);
+  classNames.forEach((n, c) => console.log(`${n.padEnd(w)}${rows.map((r) => pct(r.perClass[c]!)).join('')}`));
+  const lw = Math.max(...rows.map((r) => r.label.length), 12);
+  const pm = ([a, b]: [number, number]) => `${(a * 100).toFixed(2)}${seeds > 1 ? ` ± ${(b * 100).toFixed(2)}` : ''}`;
+  for (const r of rows) console.log(`${r.label.padEnd(lw)} target mIoU ${pm(r.valStats)}   test ${pm(r.testStats)}`);
+  console.log(`${'untrained'.padEnd(lw)} target mIoU ${(untrained * 100).toFixed(2)}`);
+}
