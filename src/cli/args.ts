@@ -75,3 +75,11 @@ export function intFlag(cmd: string, name: string, v: string | boolean | undefin
   }
   return n;
 }
+
+/** A `--size WxH` flag (both positive integers), or undefined when absent. */
+export function sizeFlag(cmd: string, name: string, v: string | undefined): [number, number] | undefined {
+  if (v === undefined) return undefined;
+  const m = /^([1-9]\d{0,4})x([1-9]\d{0,4})$/.exec(v);
+  if (!m) throw new UsageError(`${cmd}: --${name} expects WxH (e.g. 1024x512), got '${v}'`);
+  return [Number(m[1]), Number(m[2])];
+}

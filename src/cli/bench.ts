@@ -1,4 +1,4 @@
-// `clan bench engine|step|eval|loader|ddp`: benchmarks print JSON lines on stdout (one per configuration).
+// `clan bench engine|step|eval|infer|loader|ddp`: benchmarks print JSON lines on stdout (one per configuration).
 import { parse, intFlag, type Command } from './args.js';
 import { UsageError } from '../util/errors.js';
 import { GENERATORS } from '../models/backbones.js';
@@ -14,7 +14,7 @@ function sizeFlag(v: string | boolean | undefined, flag = 'sizes'): [number, num
 
 export const bench: Command = {
   name: 'bench',
-  summary: 'benchmarks: engine, step and eval against PyTorch (CPU or CUDA), loader beside a training step, ddp scaling; JSON on stdout',
+  summary: 'benchmarks: engine, step and eval against PyTorch (CPU or CUDA), loader beside a training step, ddp scaling, infer (libtorch vs onnxruntime); JSON on stdout',
   usage: `usage: clan bench engine [--sizes 128x256,512x1024] [--threads 1] [--warmup 3] [--steps 20] [--rounds 3] [--no-compare] [--json]
 
 engine   the 7-layer probe net (conv/BN/ReLU, dilated conv, bilinear upsample, cross-entropy, SGD momentum)
@@ -56,7 +56,16 @@ usage: clan bench ddp [--nproc 2] [--backbone resnet18] [--height 128] [--width 
 ddp      data-parallel scaling of the CLAN iteration (batch 1 per process, random data): 1 process × 1 thread,
          --nproc processes × 1 thread each (c10d Gloo over loopback, gradients averaged every step), and 1 process ×
          --nproc threads. One JSON line {"bench","backbone","size","nproc","ips_1proc","ips_nproc","efficiency"
-         (= ips_nproc / (nproc × ips_1proc)),"ips_1proc_nthreads","allreduce_ms","allreduce_share",…}.`,
+         (= ips_nproc / (nproc × ips_1proc)),"ips_1proc_nthreads","allreduce_ms","allreduce_share",…}.
+
+usage: clan bench infer [--backbone resnet101] [--sizes 512x1024,1024x2048] [--threads 1,N] [--engine torch|onnx|both]
+                        [--iters 3] [--warmup 1] [--json]
+
+infer    the deployed model: our libtorch forward vs onnxruntime-node running the same weights exported by
+         'clan export' (output labels), at each H×W, with each thread count (default 1 and every core). Both do G,
+         up(x1 + x2) to H×W, argmax and copy the labels out. One JSON line per size and thread count {"bench",
+         "backbone","size","threads","torch_ms","torch_images_per_s","onnx_ms","onnx_images_per_s","ratio" (onnx
+         time / libtorch time),"label_agreement","peak_rss_mb"}.`,
   async run(argv) {
     const [sub, ...rest] = argv;
     if (sub === undefined || sub === '--help' || sub === '-h') { console.log(this.usage); return sub === undefined ? 2 : 0; }
@@ -119,6 +128,25 @@ ddp      data-parallel scaling of the CLAN iteration (batch 1 per process, rando
       }, (l) => console.log(JSON.stringify(l)));
       return 0;
     }
+    if (sub === 'infer') {
+      const { values } = parse('bench infer', rest, {
+        backbone: { type: 'string' }, sizes: { type: 'string' }, threads: { type: 'string' }, engine: { type: 'string' },
+        iters: { type: 'string' }, warmup: { type: 'string' }, json: { type: 'boolean' },
+      });
+      if (values.help) { console.log(this.usage); return 0; }
+      const backbone = typeof values.backbone === 'string' ? values.backbone : 'resnet101';
+      GENERATORS.get(backbone);
+      const engine = typeof values.engine === 'string' ? values.engine : 'both';
+      if (!['torch', 'onnx', 'both'].includes(engine)) throw new UsageError(`bench: --engine expects torch, onnx or both, got '${engine}'`);
+      const { benchInfer, defaultThreads } = await import('../bench/infer.js');
+      const threads = typeof values.threads === 'string' ? values.threads.split(',').map((t) => intFlag('bench', 'threads', t, 1)) : defaultThreads();
+      await benchInfer({
+        backbone, sizes: sizeFlag(values.sizes) ?? [[512, 1024], [1024, 2048]], threads,
+        engines: engine === 'both' ? ['torch', 'onnx'] : [engine as 'torch' | 'onnx'],
+        iters: intFlag('bench', 'iters', values.iters, 3), warmup: intFlag('bench', 'warmup', values.warmup, 1, 0),
+      }, (l) => console.log(JSON.stringify(l)));
+      return 0;
+    }
     if (sub === 'loader') {
       const { values } = parse('bench loader', rest, {
         images: { type: 'string' }, workers: { type: 'string' }, prefetch: { type: 'string' }, steps: { type: 'string' },
@@ -149,6 +177,6 @@ ddp      data-parallel scaling of the CLAN iteration (batch 1 per process, rando
         steps: intFlag('bench', 'steps', values.steps, 10) }, (l) => console.log(JSON.stringify(l)));
       return 0;
     }
-    throw new UsageError(`bench: unknown benchmark '${sub}'; expected one of: engine, step, eval, loader, ddp`);
+    throw new UsageError(`bench: unknown benchmark '${sub}'; expected one of: engine, step, eval, infer, loader, ddp`);
   },
 };

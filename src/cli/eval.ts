@@ -2,7 +2,7 @@
 // (RUN_DIR/eval.csv, best marked; an optional separate selection split, since the official scripts select
 // checkpoints on the evaluation set itself — docs/method.md §5.5).
 import { join, resolve } from 'node:path';
-import { parse, str, intFlag, type Command } from './args.js';
+import { parse, str, intFlag, sizeFlag, type Command } from './args.js';
 import { countProgress } from './progress.js';
 import { UsageError, DataError } from '../util/errors.js';
 import type { Protocol } from '../eval/evaluate.js';
@@ -28,13 +28,6 @@ pixels right). The table shows percent; JSON holds fractions, null where a class
   --skip-bad     log and skip unreadable or mismatched files found when the dataset is opened (as the config's
                  source.skipBad does in training) instead of stopping`;
 
-function parseSize(v: string | undefined): [number, number] | undefined {
-  if (v === undefined) return undefined;
-  const m = /^(\d+)x(\d+)$/.exec(v);
-  if (!m) throw new UsageError(`eval: --size expects WxH (e.g. 1024x512), got '${v}'`);
-  return [Number(m[1]), Number(m[2])];
-}
-
 export const evalCmd: Command = {
   name: 'eval',
   summary: 'mIoU of a checkpoint (or every checkpoint of a run) on a labelled dataset',
@@ -53,7 +46,7 @@ export const evalCmd: Command = {
     const protoRaw = str(p, 'protocol') ?? '19';
     if (!['19', '16', '13'].includes(protoRaw)) throw new UsageError(`eval: --protocol must be 19, 16 or 13, got '${protoRaw}'`);
     const protocol = Number(protoRaw) as Protocol;
-    const size = parseSize(str(p, 'size'));
+    const size = sizeFlag('eval', 'size', str(p, 'size'));
     const limit = str(p, 'limit') ? intFlag('eval', 'limit', str(p, 'limit'), 0) : undefined;
     const torch = await import('../torch/index.js');
     if (str(p, 'threads')) torch.setNumThreads(intFlag('eval', 'threads', str(p, 'threads'), 1));

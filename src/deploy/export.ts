@@ -17,7 +17,7 @@ export interface ExportOptions {
   size?: [number, number] | 'dynamic'; // [W, H] the graph takes (default: the checkpoint's eval size), or any size
   output?: OnnxOutput;                 // what the main output is (default 'logits'); x1 and x2 are always there
   opset?: number;                      // ONNX opset (default 17; 13 is the oldest with every op used here)
-  configHash?: string | null;          // the training config's hash, recorded in the metadata
+  configHash?: string | null;          // recorded in the metadata (default: the hash of the checkpoint's config)
 }
 export const DEFAULT_OPSET = 17;
 export const MIN_OPSET = 13;           // Resize with align_corners + sizes, Slice with inputs, Softmax over one axis
@@ -131,7 +131,7 @@ export function onnxInfo(m: InferenceModel, o: ExportOptions = {}): OnnxModelInf
   const size = o.size ?? m.evalSize;
   return { format: 'clan-onnx', version: 1, backbone: m.backbone, numClasses: m.numClasses, classNames: m.classNames,
     palette: m.palette, normalize: m.normalize, inputSize: size === 'dynamic' ? null : size, evalSize: m.evalSize,
-    output: o.output ?? 'logits', configHash: o.configHash ?? null, step: m.step, source: m.path.split('/').pop() ?? m.path };
+    output: o.output ?? 'logits', configHash: o.configHash !== undefined ? o.configHash : m.config == null ? null : configHash(m.config), step: m.step, source: m.path.split('/').pop() ?? m.path };
 }
 
 /** G of `m` as the bytes of an ONNX ModelProto (G must be in eval mode: batch norm uses its running statistics). */

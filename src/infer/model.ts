@@ -22,6 +22,7 @@ export interface InferenceModel {
   normalize: 'caffe' | 'imagenet';
   evalSize: [number, number];         // [W, H]
   step: number | null;
+  config: unknown;                    // the training run's resolved config (null for converted weights)
 }
 
 /** A fixed, distinct default palette for datasets without one (class 0 black, then well-separated hues). */
@@ -49,7 +50,7 @@ export function loadInferenceModel(path: string, device: Device = 'cpu'): Infere
     G.loadStateDict(stripPrefix(ck.tensors, 'G.'), true, path);
     G.to(device).eval();
     return { G, path, backbone: m.backbone, numClasses: m.numClasses, classNames: m.classNames,
-      palette: m.palette ?? defaultPalette(m.numClasses), normalize: m.normalize, evalSize: m.evalSize, step: m.step };
+      palette: m.palette ?? defaultPalette(m.numClasses), normalize: m.normalize, evalSize: m.evalSize, step: m.step, config: m.config ?? null };
   }
   if (meta.format === 'clan-weights') {
     const backbone = meta.backbone ?? 'resnet101';
@@ -62,7 +63,7 @@ export function loadInferenceModel(path: string, device: Device = 'cpu'): Infere
     const cs = k === 19;
     return { G, path, backbone, numClasses: k, classNames: cs ? [...CITYSCAPES_CLASSES] : Array.from({ length: k }, (_, i) => `class${i}`),
       palette: cs ? CITYSCAPES_PALETTE.map((c) => [c[0], c[1], c[2]] as [number, number, number]) : defaultPalette(k),
-      normalize: 'caffe', evalSize: [1024, 512], step: null };   // the official evaluation input (§5.3)
+      normalize: 'caffe', evalSize: [1024, 512], step: null, config: null };   // the official evaluation input (§5.3)
   }
   throw new CheckpointError(`${path} is neither a clan checkpoint nor converted weights (no 'clan' or 'format: clan-weights' metadata)`);
 }

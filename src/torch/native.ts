@@ -165,7 +165,7 @@ function translate(e: unknown): Error {
 function load(): Native {
   const path = addonPath();
   if (!existsSync(path)) {
-    throw new TensorError(`the libtorch addon is not built (${path} is missing): run 'npm ci' (needs: apt-get install -y libtorch-dev libopenblas0-openmp)`);
+    throw new TensorError(`the libtorch addon is not built (${path} is missing): run 'npm ci' (needs: apt-get install -y libtorch-dev libopenblas0-openmp); exported ONNX models run without it: clan predict --engine onnx`);
   }
   const require = createRequire(import.meta.url);
   let raw: Record<string, unknown>;

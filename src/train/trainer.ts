@@ -375,7 +375,7 @@ function tbEval(run: Run, step: number, r: EvalResult, val: Dataset): void {
   const names = run.data.src.classNames;
   run.tb!.scalars(step, { 'val/mIoU': r.miou, ...Object.fromEntries(names.flatMap((n, c) => (Number.isNaN(r.iou[c]!) ? [] : [[`val/IoU/${n}`, r.iou[c]!]]))) });
   const m: InferenceModel = { G: run.G, path: run.out, backbone: run.cfg.backbone, numClasses: run.data.numClasses, classNames: [...names],
-    palette: paletteOf(run.data.src) ?? defaultPalette(run.data.numClasses), normalize: run.cfg.normalize, evalSize: run.data.evalSize, step };
+    palette: paletteOf(run.data.src) ?? defaultPalette(run.data.numClasses), normalize: run.cfg.normalize, evalSize: run.data.evalSize, step, config: run.cfg };
   const wasTraining = run.G.training;
   run.G.eval();
   try {
