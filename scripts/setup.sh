@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash .ci/setup.sh
+# onnxruntime-node's install script would fetch its CUDA provider from nuget.org (unreachable offline, and the
+# CPU runtime inside the npm package is all `clan predict --engine onnx` needs).
+export ONNXRUNTIME_NODE_INSTALL="${ONNXRUNTIME_NODE_INSTALL:-skip}"
 npm ci
 npm run build
 npm link >/dev/null 2>&1 || npm link

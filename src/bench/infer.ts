@@ -8,7 +8,7 @@ import { exportOnnx } from '../deploy/export.js';
 import { createGenerator } from '../models/registry.js';
 import { plausibleInit } from '../models/plausible.js';
 import { defaultPalette, type InferenceModel } from '../infer/model.js';
-import { ClanError } from '../util/errors.js';
+import { importOrt } from '../deploy/ort.js';
 import { IMG_MEAN_BGR } from '../data/transforms.js';
 import { median, peakRssMb, round } from './util.js';
 
@@ -28,16 +28,10 @@ async function timeAsync(warmup: number, iters: number, fn: () => Promise<void>)
   return out;
 }
 
-async function loadOrt(): Promise<typeof import('onnxruntime-node')> {
-  try { return (await import('onnxruntime-node')).default as unknown as typeof import('onnxruntime-node'); } catch {
-    throw new ClanError('bench infer --engine onnx needs the npm package onnxruntime-node (npm install onnxruntime-node)');
-  }
-}
-
 export const defaultThreads = (): number[] => [...new Set([1, availableParallelism()])];
 
 export async function benchInfer(o: InferBenchOptions, emit: (line: object) => void): Promise<void> {
-  const ort = o.engines.includes('onnx') ? await loadOrt() : null;
+  const ort = o.engines.includes('onnx') ? await importOrt() : null;
   for (const [h, w] of o.sizes) {
     // Plausible (O(1)-logit) random weights: timing does not depend on the values, agreement is printed as a check.
     const G = createGenerator(o.backbone, 19);

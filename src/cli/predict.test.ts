@@ -1,9 +1,24 @@
-// The disagreement PNG of `clan predict`: one fixed scale for every image, recorded in the file.
+// The disagreement PNG of `clan predict`: one fixed scale for every image, recorded in the file; the ONNX engine
+// writes the libtorch engine's label PNGs without loading libtorch; each engine's flags are refused by the other.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { decode } from 'fast-png';
-import { colormap } from '../report/png.js';
-import { DISAGREEMENT_KEY, DISAGREEMENT_MAX, backgroundClasses, disagreementPng } from './predict.js';
+import { colormap, encodePng } from '../report/png.js';
+import type { HostTensor } from '../torch/dtype.js';
+import { writeSafetensorsFile } from '../io/safetensors.js';
+import { sealedMetadata } from '../io/checkpoint.js';
+import { loadInferenceModel } from '../infer/model.js';
+import { readBytes } from '../data/image.js';
+import { digitscapesSample } from '../data/digitscapes.js';
+import { sharedFixtures } from '../data/testing.js';
+import { exportOnnx } from '../deploy/export.js';
+import { plausibleModel } from '../deploy/testing.js';
+import { packageRoot } from '../util/paths.js';
+import { DISAGREEMENT_KEY, DISAGREEMENT_MAX, backgroundClasses, disagreementPng, predictCmd } from './predict.js';
 
 const pixel = (d: ArrayLike<number>, i: number) => [d[3 * i]!, d[3 * i + 1]!, d[3 * i + 2]!];
 
@@ -26,4 +41,52 @@ test('the overlay leaves classes named background unpainted', () => {
   assert.deepEqual(backgroundClasses(['background', '0', '1']), [0]);
   assert.deepEqual(backgroundClasses(['road', 'Background']), [1]);
   assert.deepEqual(backgroundClasses(['road', 'sidewalk']), []);
+});
+
+test('predict --engine onnx: the libtorch engine\'s label PNGs (≥ 99.9 % of pixels), all four files, with the addon unreachable', async (t) => {
+  const fixtures = sharedFixtures(t);
+  if (!fixtures) return;
+  const dir = mkdtempSync(join(tmpdir(), 'clan-predict-onnx-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  // converted weights of a micro model with O(1) logits (deploy/testing.ts); they evaluate at 1024×512
+  const G = plausibleModel('micro', 19, 5, [1024, 512]).G;
+  const sd = new Map<string, HostTensor>([...G.stateDict()].map(([k, v]) => [`G.${k}`, v.toHost()]));
+  G.dispose();
+  const ckpt = join(dir, 'micro.safetensors');
+  writeSafetensorsFile(ckpt, sd, sealedMetadata(sd, { format: 'clan-weights', backbone: 'micro', num_classes: '19' }));
+  const m = loadInferenceModel(ckpt);
+  const model = join(dir, 'micro.onnx');
+  try { writeFileSync(model, exportOnnx(m)); } finally { m.G.dispose(); }
+  const images = join(dir, 'images');
+  mkdirSync(images);
+  writeFileSync(join(images, 'city.png'), readBytes(join(fixtures, 'cityscapes/leftImg8bit/val/frankfurt/frankfurt_000000_000294_leftImg8bit.png')));
+  writeFileSync(join(images, 'scene.png'), encodePng(digitscapesSample('val', 2).rgb, 64, 64));
+  assert.equal(await predictCmd.run(['--checkpoint', ckpt, '--input', images, '--out', join(dir, 'torch'), '--threads', '1']), 0);
+  // CLAN_NATIVE names no file: importing src/torch would fail, so this run proves the ONNX path never does
+  const r = spawnSync(process.execPath, [join(packageRoot(), 'bin', 'clan.js'), 'predict', '--engine', 'onnx', '--model', model, '--input', images,
+    '--out', join(dir, 'onnx'), '--threads', '1'], { encoding: 'utf8', env: { ...process.env, CLAN_NATIVE: join(dir, 'no-addon.node') }, timeout: 120_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(readdirSync(join(dir, 'onnx')).sort(), readdirSync(join(dir, 'torch')).sort());
+  assert.equal(readdirSync(join(dir, 'onnx')).length, 8);
+  for (const [stem, n] of [['city', 256 * 128], ['scene', 64 * 64]] as const) {
+    const label = (engine: string) => decode(new Uint8Array(readFileSync(join(dir, engine, `${stem}_label.png`)))).data as Uint8Array;
+    const a = label('torch'), b = label('onnx');
+    assert.deepEqual([a.length, b.length], [n, n]);
+    let same = 0;
+    for (let i = 0; i < n; i++) if (a[i] === b[i]) same++;
+    t.diagnostic(`${stem}: label PNGs equal on ${same} of ${n} pixels`);
+    assert.ok(same / n >= 0.999, `${stem}: ${same} of ${n}`);
+    assert.ok(new Set(a).size > 2, `${stem}: more than two classes predicted`);
+  }
+});
+
+test('predict: each engine refuses the other\'s flags in one line, before loading anything', async () => {
+  const run = async (args: string[]): Promise<number> => predictCmd.run(['--input', 'in.png', '--out', 'o', ...args]);
+  await assert.rejects(run(['--engine', 'tf', '--checkpoint', 'c']), { name: 'UsageError', message: "predict: --engine expects torch or onnx, got 'tf'" });
+  await assert.rejects(run(['--engine', 'onnx', '--model', 'm.onnx', '--device', 'cuda']),
+    { name: 'UsageError', message: 'predict: --device is for the libtorch engine; --engine onnx runs on the CPU' });
+  await assert.rejects(run(['--engine', 'onnx', '--checkpoint', 'c']), { name: 'UsageError', message: 'predict: --engine onnx takes --model MODEL.onnx, not --checkpoint' });
+  await assert.rejects(run(['--engine', 'onnx']), { name: 'UsageError', message: 'predict: --model, --input and --out are required' });
+  await assert.rejects(run(['--model', 'm.onnx']), { name: 'UsageError', message: 'predict: --model is for --engine onnx; the libtorch engine takes --checkpoint CKPT' });
+  await assert.rejects(run(['--engine', 'onnx', '--model', 'm.onnx', '--threads', '0']), { name: 'UsageError', message: "predict: --threads expects a positive integer, got '0'" });
 });

@@ -30,3 +30,5 @@ export class DataError extends ClanError {}
 export class CheckpointError extends ClanError {}
 /** An invalid tensor operation (shape, dtype, disposed tensor), raised in TS or translated from libtorch. */
 export class TensorError extends ClanError {}
+/** An optional inference engine cannot be loaded (onnxruntime-node missing or broken). */
+export class EngineError extends ClanError {}
