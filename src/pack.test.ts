@@ -11,6 +11,12 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { packageRoot } from './util/paths.js';
 import { evaluate, loadModel } from './api.js';
+import { decode as decodePng } from 'fast-png';
+import { sharedFixtures } from './data/testing.js';
+import { decodeRgb, readBytes } from './data/image.js';
+import { predictImage } from './infer/predict.js';
+import { exportOnnx } from './deploy/export.js';
+import { plausibleModel } from './deploy/testing.js';
 
 const ROOT = packageRoot();
 const EXAMPLE = join(ROOT, 'examples', 'use-from-typescript.ts');
@@ -20,19 +26,20 @@ const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
  * The environment for child npm/node processes. Under `npm test`, npm_config_local_prefix and friends point at
  * this repository: a child `npm install` would install into it. Only the cache location is kept.
  */
-function childEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
+function childEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  // onnxruntime-node's install script would fetch a CUDA provider from nuget.org: offline, skip it (CPU is built in)
+  const env: NodeJS.ProcessEnv = { ONNXRUNTIME_NODE_INSTALL: 'skip', ...extra };
   for (const [k, v] of Object.entries(process.env)) if (!k.toLowerCase().startsWith('npm_') || k.toLowerCase() === 'npm_config_cache') env[k] = v;
   return env;
 }
 
-function run(cmd: string, args: string[], cwd: string, timeoutMs: number): SpawnSyncReturns<string> {
-  return spawnSync(cmd, args, { cwd, env: childEnv(), encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 * 2 ** 20 });
+function run(cmd: string, args: string[], cwd: string, timeoutMs: number, env: NodeJS.ProcessEnv = {}): SpawnSyncReturns<string> {
+  return spawnSync(cmd, args, { cwd, env: childEnv(env), encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 * 2 ** 20 });
 }
 
 /** stdout of a command that must succeed; on failure the assertion shows its stderr. */
-function ok(cmd: string, args: string[], cwd: string, timeoutMs = 120_000): string {
-  const r = run(cmd, args, cwd, timeoutMs);
+function ok(cmd: string, args: string[], cwd: string, timeoutMs = 120_000, env: NodeJS.ProcessEnv = {}): string {
+  const r = run(cmd, args, cwd, timeoutMs, env);
   assert.equal(r.status, 0, `${cmd} ${args.join(' ')} (in ${cwd}) failed: ${r.error?.message ?? ''}\n${r.stderr}\n${r.stdout}`.slice(0, 6000));
   return r.stdout;
 }
@@ -114,6 +121,44 @@ test('npm pack → install into a fresh folder → type-check and run the exampl
   }
 });
 
+test('installed without libtorch: the install succeeds with one note, predict --engine onnx works, libtorch commands say so', { timeout: 600_000 }, async (t) => {
+  if (!npmOrSkip(t)) return;
+  const dir = sharedFixtures(t);
+  if (!dir) return;
+  const tmp = mkdtempSync(join(tmpdir(), 'clan-pack-onnx-'));
+  const app = join(tmp, 'app');
+  const m = plausibleModel('tiny', 19, 11, [256, 128]);
+  try {
+    const packed = (JSON.parse(ok('npm', ['pack', '--json', '--pack-destination', tmp], ROOT)) as { filename: string; integrity: string }[])[0]!;
+    writeApp(app, packed);
+    // LIBTORCH pointing nowhere hides the system libtorch from the install script, as on a machine without it.
+    const noTorch = { LIBTORCH: join(tmp, 'no-libtorch') };
+    const log = ok('npm', ['ci', '--offline', '--no-audit', '--no-fund', '--foreground-scripts', '--loglevel=error'], app, 300_000, noTorch);
+    const notes = log.split('\n').filter((l) => l.startsWith('clan: '));
+    assert.equal(notes.length, 1, `one note from the install script, got:\n${log}`);
+    assert.match(notes[0]!, /libtorch not found .*the libtorch addon was not built; ONNX inference \(clan predict --engine onnx\) works/);
+    assert.ok(!existsSync(join(app, 'node_modules', 'clan', 'build', 'Release', 'clan_native.node')), 'no addon was built');
+
+    const image = join(dir, 'cityscapes/leftImg8bit/val/frankfurt/frankfurt_000000_000294_leftImg8bit.png');
+    writeFileSync(join(tmp, 'm.onnx'), exportOnnx(m));
+    const clan = join(app, 'node_modules', 'clan', 'bin', 'clan.js');
+    ok(process.execPath, [clan, 'predict', '--engine', 'onnx', '--model', join(tmp, 'm.onnx'), '--input', image, '--out', join(tmp, 'out')], app, 300_000, noTorch);
+    const label = decodePng(readFileSync(join(tmp, 'out', 'frankfurt_000000_000294_leftImg8bit_label.png'))).data;
+    const ours = predictImage(m, decodeRgb(readBytes(image), image)).label;
+    let same = 0;
+    for (let i = 0; i < ours.length; i++) if (ours[i] === label[i]) same++;
+    t.diagnostic(`onnx predict in the libtorch-free install: ${same} of ${ours.length} label pixels equal libtorch's here`);
+    assert.ok(same / ours.length >= 0.999);
+
+    const r = run(process.execPath, [clan, 'eval', '--checkpoint', join(tmp, 'm.onnx'), '--data', 'digitscapes:val'], app, 60_000, noTorch);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /^clan: the libtorch addon is not built \(.*\): .*exported ONNX models run without it: clan predict --engine onnx\n$/);
+  } finally {
+    m.G.dispose();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
 type LockEntry = { version?: string; dev?: boolean; devOptional?: boolean; dependencies?: Record<string, string>; optionalDependencies?: Record<string, string>; peerDependencies?: Record<string, string> };
 
 /**
@@ -123,16 +168,16 @@ type LockEntry = { version?: string; dev?: boolean; devOptional?: boolean; depen
  * reach, found in the repository's lock as npm resolves them (nearest node_modules first).
  */
 function writeApp(app: string, packed: { filename: string; integrity: string }): void {
-  const repoPkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as Record<string, unknown> & { dependencies: Record<string, string> };
+  const repoPkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as Record<string, unknown> & { dependencies: Record<string, string>; optionalDependencies: Record<string, string> };
   const repoLock = (JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, LockEntry> }).packages;
   const extra = { mnist: installed('mnist'), '@types/node': installed('@types/node') };
   const packages: Record<string, unknown> = {
     '': { name: 'clan-pack-test', dependencies: { clan: `file:../${packed.filename}`, ...extra } },
     'node_modules/clan': { version: repoPkg.version, resolved: `file:../${packed.filename}`, integrity: packed.integrity, hasInstallScript: true,
-      license: repoPkg.license, dependencies: repoPkg.dependencies, peerDependencies: repoPkg.peerDependencies,
+      license: repoPkg.license, dependencies: repoPkg.dependencies, optionalDependencies: repoPkg.optionalDependencies, peerDependencies: repoPkg.peerDependencies,
       peerDependenciesMeta: repoPkg.peerDependenciesMeta, bin: repoPkg.bin, engines: repoPkg.engines },
   };
-  const todo: [string, string][] = Object.keys({ ...repoPkg.dependencies, ...extra }).map((d) => ['', d]);
+  const todo: [string, string][] = Object.keys({ ...repoPkg.dependencies, ...repoPkg.optionalDependencies, ...extra }).map((d) => ['', d]);
   while (todo.length) {
     const [from, name] = todo.pop()!;
     let key: string | undefined;

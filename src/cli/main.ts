@@ -13,8 +13,10 @@ import { predictCmd } from './predict.js';
 import { demoCmd } from './demo.js';
 import { reportCmd } from './report.js';
 import { selftrainCmd } from './selftrain.js';
+import { serveCmd } from './serve.js';
+import { exportCmd } from './export.js';
 
-const COMMANDS: Command[] = [demoCmd, trainCmd, selftrainCmd, evalCmd, predictCmd, reportCmd, convert, bench, doctor];
+const COMMANDS: Command[] = [demoCmd, trainCmd, selftrainCmd, evalCmd, predictCmd, exportCmd, serveCmd, reportCmd, convert, bench, doctor];
 
 function usage(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));

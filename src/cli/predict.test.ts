@@ -8,15 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decode } from 'fast-png';
 import { colormap, encodePng } from '../report/png.js';
-import type { HostTensor } from '../torch/dtype.js';
-import { writeSafetensorsFile } from '../io/safetensors.js';
-import { sealedMetadata } from '../io/checkpoint.js';
-import { loadInferenceModel } from '../infer/model.js';
 import { readBytes } from '../data/image.js';
 import { digitscapesSample } from '../data/digitscapes.js';
 import { sharedFixtures } from '../data/testing.js';
-import { exportOnnx } from '../deploy/export.js';
-import { plausibleModel } from '../deploy/testing.js';
+import { writePlausibleWeights } from '../deploy/testing.js';
+import { exportCmd } from './export.js';
 import { packageRoot } from '../util/paths.js';
 import { DISAGREEMENT_KEY, DISAGREEMENT_MAX, backgroundClasses, disagreementPng, predictCmd } from './predict.js';
 
@@ -49,14 +45,10 @@ test('predict --engine onnx: the libtorch engine\'s label PNGs (≥ 99.9 % of pi
   const dir = mkdtempSync(join(tmpdir(), 'clan-predict-onnx-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   // converted weights of a micro model with O(1) logits (deploy/testing.ts); they evaluate at 1024×512
-  const G = plausibleModel('micro', 19, 5, [1024, 512]).G;
-  const sd = new Map<string, HostTensor>([...G.stateDict()].map(([k, v]) => [`G.${k}`, v.toHost()]));
-  G.dispose();
   const ckpt = join(dir, 'micro.safetensors');
-  writeSafetensorsFile(ckpt, sd, sealedMetadata(sd, { format: 'clan-weights', backbone: 'micro', num_classes: '19' }));
-  const m = loadInferenceModel(ckpt);
+  writePlausibleWeights(ckpt, 'micro', 19, 5);
   const model = join(dir, 'micro.onnx');
-  try { writeFileSync(model, exportOnnx(m)); } finally { m.G.dispose(); }
+  assert.equal(await exportCmd.run([ckpt, model]), 0);
   const images = join(dir, 'images');
   mkdirSync(images);
   writeFileSync(join(images, 'city.png'), readBytes(join(fixtures, 'cityscapes/leftImg8bit/val/frankfurt/frankfurt_000000_000294_leftImg8bit.png')));

@@ -1,44 +1,29 @@
 // The report in a real headless Chromium (Debian's /usr/bin/chromium, driven by playwright-core): images load,
 // no console error, no network request, every chart has a mark per series, nothing overflows the page width.
 // Without Chromium the test skips with a message, except under CI=true where that is a failure.
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { writeReport } from './html.js';
 import { syntheticReport } from './testing.js';
+import { chromiumOrSkip, launchChromium, watchPage } from '../util/testing.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARGS = ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
 /** Full-page screenshot of the synthetic report, kept for a person to look at. */
 const SCREENSHOT = join(tmpdir(), 'clan-report-screenshot.png');
 const VIEWPORT = { width: 1300, height: 900 };
 
-function chromiumOrSkip(t: TestContext): boolean {
-  if (existsSync(CHROMIUM)) return true;
-  const msg = `Chromium not found at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH)`;
-  if (process.env.CI === 'true') assert.fail(`${msg}; it is required when CI=true`);
-  t.skip(`${msg}: browser test skipped`);
-  return false;
-}
-
 test('report in headless Chromium: images load, no console error, no network, marks per series', { timeout: 180_000 }, async (t) => {
   if (!chromiumOrSkip(t)) return;
-  const { chromium } = await import('playwright-core');
   const dir = mkdtempSync(join(tmpdir(), 'clan-report-browser-'));
-  const profile = join(dir, 'profile'); // fresh user-data-dir: no cached state, no first-run fetches
-  const ctx = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, args: ARGS, headless: true, viewport: VIEWPORT });
+  const { ctx, page } = await launchChromium(dir, VIEWPORT);
   try {
     const data = syntheticReport();
     const file = join(dir, 'report.html');
     await writeReport(file, data);
-    const page = ctx.pages()[0] ?? (await ctx.newPage());
-    const requests: string[] = [], errors: string[] = [];
-    page.on('request', (r) => requests.push(r.url()));
-    page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') errors.push(`${m.type()}: ${m.text()}`); });
-    page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+    const { requests, errors } = watchPage(page);
     await page.goto(pathToFileURL(file).href, { waitUntil: 'load' });
 
     const imgs = await page.$$eval('img', (els) => els.map((e) => ({ complete: e.complete, w: e.naturalWidth, h: e.naturalHeight, alt: e.alt })));
