@@ -4,14 +4,18 @@ import * as torch from '../torch/index.js';
 import { createGenerator } from '../models/registry.js';
 import { Clan } from '../methods/clan.js';
 import { DEFAULT_METHOD_CONFIG } from '../methods/config.js';
-import { benchSetup, gpuPeakMb, median, peakRssMb, round, runTorchTwin, timeSteps } from './util.js';
+import { benchSetup, gpuPeakMb, median, peakRssMb, round, runRounds, TwinRounds } from './util.js';
+import { clanIterationFlops } from './flops.js';
+import { measurePeak } from './peak.js';
 
 export interface StepBenchOptions {
   backbone: string; height: number; width: number; targetHeight: number; targetWidth: number;
   iters: number; warmup: number; threads: number; compare: boolean; rounds: number;
   device: torch.Device; amp: 'off' | 'bf16' | 'fp16';
+  peak: boolean;     // also measure `clan bench peak` (CPU only) for peak_share
 }
 const ITERATION = 6000; // past the official warm-up and preheat (5000): every CLAN term runs
+const PEAK_REPS = 3;
 
 export function benchStep(o: StepBenchOptions, emit: (line: object) => void): void {
   const { dev, cuda } = benchSetup(o);
@@ -22,36 +26,27 @@ export function benchStep(o: StepBenchOptions, emit: (line: object) => void): vo
   const xt = torch.keep(torch.randn([1, 3, o.targetHeight, o.targetWidth], { device: dev }));
   const size: [number, number] = [o.targetHeight, o.targetWidth];
   const step = () => { clan.trainStep(ITERATION, { image: xs, label: ys }, { image: xt, size }); torch.synchronize(dev); };
-  const ours: number[] = []; const theirs: number[] = []; const ratios: number[] = [];
-  let version = ''; let torchPeak: number | null = null; let deviceName: string | null = null;
-  const rounds = o.compare ? Math.max(3, o.rounds) : 1;
-  for (let i = 0; i < o.warmup; i++) step();
-  if (cuda) torch.resetPeakMemoryStats(dev); // steady state: cuDNN's autotuner tries big workspaces in the warm-up
-  for (let r = 0; r < rounds; r++) {
-    const mine = timeSteps(0, o.iters, step);
-    ours.push(...mine);
-    if (o.compare) {
-      const t = runTorchTwin('clan_step_bench.py', [o.backbone, o.height, o.width, o.threads, o.warmup, o.iters, dev,
-        '--target', `${o.targetHeight}x${o.targetWidth}`, '--amp', o.amp, '--cudnn-benchmark', cuda ? 1 : 0], o.threads);
-      theirs.push(...t.ms); version = t.torch;
-      torchPeak = typeof t.extra.peak_mem_mb === 'number' ? Math.max(torchPeak ?? 0, t.extra.peak_mem_mb) : null;
-      deviceName = typeof t.extra.device_name === 'string' ? t.extra.device_name : null;
-      ratios.push(median(mine) / median(t.ms));
-    }
-  }
+  const twin = o.compare ? new TwinRounds('clan_step_bench.py', [o.backbone, o.height, o.width, o.threads, o.warmup, o.iters, dev,
+    '--target', `${o.targetHeight}x${o.targetWidth}`, '--amp', o.amp, '--cudnn-benchmark', cuda ? 1 : 0], o.threads) : null;
+  const { ours, torchPeakMb, torchDevice } = runRounds(o, dev, step, twin);
+  const ms = median(ours);
+  const gflop = clanIterationFlops(G, clan.D, [o.height, o.width], [o.targetHeight, o.targetWidth]).total / 1e9;
   const line: Record<string, unknown> = { bench: 'step', backbone: o.backbone, size: `${o.height}x${o.width}`,
-    target: `${o.targetHeight}x${o.targetWidth}`, device: dev, amp: o.amp, threads: o.threads, median_ms: round(median(ours)) };
-  if (o.compare) {
-    const tm = median(theirs);
-    Object.assign(line, { torch_median_ms: round(tm), ratio: round(median(ours) / tm, 3), ratio_spread: [round(Math.min(...ratios), 3), round(Math.max(...ratios), 3)] });
-  }
+    target: `${o.targetHeight}x${o.targetWidth}`, device: dev, amp: o.amp, threads: o.threads, median_ms: round(ms),
+    gflop: round(gflop, 3), gflops: round(gflop / (ms / 1000), 1) };
+  if (twin) Object.assign(line, twin.fields(ms));
   line.peak_rss_mb = peakRssMb();
   if (cuda) {
     line.peak_gpu_mb = gpuPeakMb(dev);
-    if (torchPeak !== null) Object.assign(line, { torch_peak_gpu_mb: torchPeak, peak_gpu_ratio: round(gpuPeakMb(dev) / torchPeak, 3) });
-    line.gpu = deviceName ?? torch.cudaDeviceInfo(dev).name;
+    if (torchPeakMb !== null) Object.assign(line, { torch_peak_gpu_mb: torchPeakMb, peak_gpu_ratio: round(gpuPeakMb(dev) / torchPeakMb, 3) });
+    line.gpu = torchDevice ?? torch.cudaDeviceInfo(dev).name;
   }
-  if (o.compare) line.torch = version;
+  if (o.peak) { // the better of the two kernels at the same threads (bench/peak.ts)
+    const p = measurePeak({ threads: o.threads, reps: PEAK_REPS });
+    const best = Math.max(p.convGflops, p.sgemmGflops);
+    Object.assign(line, { peak_gflops: round(best, 1), peak_share: round(gflop / (ms / 1000) / best, 3) });
+  }
+  if (twin) line.torch = twin.version;
   emit(line);
   clan.dispose(); G.dispose(); xs.dispose(); ys.dispose(); xt.dispose();
 }

@@ -1,4 +1,4 @@
-// `clan bench engine|step|eval|infer|loader|ddp`: benchmarks print JSON lines on stdout (one per configuration).
+// `clan bench engine|step|eval|peak|infer|loader|ddp`: benchmarks print JSON lines on stdout (one per configuration).
 import { parse, intFlag, type Command } from './args.js';
 import { UsageError } from '../util/errors.js';
 import { GENERATORS } from '../models/backbones.js';
@@ -14,7 +14,7 @@ function sizeFlag(v: string | boolean | undefined, flag = 'sizes'): [number, num
 
 export const bench: Command = {
   name: 'bench',
-  summary: 'benchmarks: engine, step and eval against PyTorch (CPU or CUDA), loader beside a training step, ddp scaling, infer (libtorch vs onnxruntime); JSON on stdout',
+  summary: 'benchmarks: engine, step and eval against PyTorch (CPU or CUDA), peak CPU kernel GFLOP/s, loader beside a training step, ddp scaling, infer (libtorch vs onnxruntime); JSON on stdout',
   usage: `usage: clan bench engine [--sizes 128x256,512x1024] [--threads 1] [--warmup 3] [--steps 20] [--rounds 3] [--no-compare] [--json]
 
 engine   the 7-layer probe net (conv/BN/ReLU, dilated conv, bilinear upsample, cross-entropy, SGD momentum)
@@ -25,13 +25,18 @@ engine   the 7-layer probe net (conv/BN/ReLU, dilated conv, bilinear upsample, c
 
 usage: clan bench step [--backbone ${GENERATORS.names().join('|')}] [--height 128] [--width 256]
                        [--target-size HxW] [--iters 5] [--warmup 1] [--threads 1] [--rounds 3]
-                       [--device cpu|cuda|cuda:N] [--amp off|bf16|fp16] [--compare] [--json]
+                       [--device cpu|cuda|cuda:N] [--amp off|bf16|fp16] [--compare] [--peak] [--json]
 
 step     one full CLAN iteration (source H×W + target image, default the same size; batch 1, 19 classes, past
          the preheat, G and D updated). One JSON line {"bench","backbone","size","target","device","amp",
-         "threads","median_ms","peak_rss_mb"}; on CUDA also "peak_gpu_mb" (max allocated) and "gpu"; with
-         --compare the PyTorch reference runs too (same device and amp), alternating rounds, adding
-         torch_median_ms, ratio, ratio_spread and on CUDA torch_peak_gpu_mb and peak_gpu_ratio.
+         "threads","median_ms","gflop","gflops","peak_rss_mb"}: gflop counts the iteration's conv FLOPs from the
+         layer shapes (forward and backward passes as the iteration runs them, src/bench/flops.ts), gflops =
+         gflop / median seconds; on CUDA also "peak_gpu_mb" (max allocated) and "gpu". With --compare the
+         PyTorch reference runs too (same device and amp), each round ours, PyTorch as shipped, PyTorch with
+         glibc malloc tuned (MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_ 4 GiB), adding torch_median_ms,
+         ratio, ratio_spread (as shipped), torch_tuned_median_ms, ratio_tuned, ratio_tuned_spread, and on CUDA
+         torch_peak_gpu_mb and peak_gpu_ratio. --peak (CPU) also measures 'bench peak' at the same threads,
+         adding peak_gflops (the better kernel) and peak_share = gflops / peak_gflops.
          The paper's job on a GPU: --backbone resnet101 --height 720 --width 1280 --target-size 512x1024 --device cuda
 
 usage: clan bench eval [--backbone resnet101] [--height 512] [--width 1024] [--label-size HxW] [--iters 10]
@@ -39,7 +44,17 @@ usage: clan bench eval [--backbone resnet101] [--height 512] [--width 1024] [--l
 
 eval     evaluation throughput: G (eval mode) on one H×W image, logits upsampled to the label size (default
          2H×2W), argmax, prediction copied to the host. One JSON line {"bench","backbone","size","label","device",
-         "median_ms","images_per_s",…}; with --compare the PyTorch twin: torch_median_ms, torch_images_per_s, ratio.
+         "median_ms","images_per_s",…}; with --compare the PyTorch twin as shipped and with malloc tuned (as
+         step): torch_median_ms, torch_images_per_s, ratio, ratio_spread, torch_tuned_median_ms, ratio_tuned,
+         ratio_tuned_spread.
+
+usage: clan bench peak [--threads 1] [--reps 5] [--json]
+
+peak     what the CPU kernels reach through our engine, forward only, best of --reps after one untimed run: a
+         3×3 dilated conv as layer4 runs it (512→512 channels, dilation 2, on 65×65) and a 2048³ sgemm
+         (matmul). One JSON line {"bench","threads","reps","conv","conv_gflops","sgemm","sgemm_gflops",
+         "conv_kernel" (onednn where libtorch has it, else im2col+blas),"openblas_core" (the addon's OpenBLAS),
+         "openblas_coretype" ($OPENBLAS_CORETYPE),"libtorch"}.
 
 usage: clan bench loader [--images 40] [--workers 2] [--prefetch 2] [--steps 10] [--backbone tiny] [--threads 1] [--json]
 
@@ -89,6 +104,7 @@ infer    the deployed model: our libtorch forward vs onnxruntime-node running th
         backbone: { type: 'string' }, height: { type: 'string' }, width: { type: 'string' }, iters: { type: 'string' },
         warmup: { type: 'string' }, threads: { type: 'string' }, rounds: { type: 'string' }, compare: { type: 'boolean' },
         device: { type: 'string' }, json: { type: 'boolean' }, 'target-size': { type: 'string' }, amp: { type: 'string' },
+        peak: { type: 'boolean' },
       });
       if (values.help) { console.log(this.usage); return 0; }
       const backbone = typeof values.backbone === 'string' ? values.backbone : 'resnet101';
@@ -96,6 +112,7 @@ infer    the deployed model: our libtorch forward vs onnxruntime-node running th
       const amp = typeof values.amp === 'string' ? values.amp : 'off';
       if (!['off', 'bf16', 'fp16'].includes(amp)) throw new UsageError(`bench: --amp expects off, bf16 or fp16, got '${amp}'`);
       const device = (await import('./device.js')).cliDevice('bench', typeof values.device === 'string' ? values.device : undefined);
+      if (values.peak && device !== 'cpu') throw new UsageError(`bench: --peak measures the CPU kernels; it does not apply to --device ${device}`);
       const height = intFlag('bench', 'height', values.height, 128); const width = intFlag('bench', 'width', values.width, 256);
       const [targetHeight, targetWidth] = sizeFlag(values['target-size'], 'target-size')?.[0] ?? [height, width];
       const { benchStep } = await import('../bench/step.js');
@@ -103,8 +120,16 @@ infer    the deployed model: our libtorch forward vs onnxruntime-node running th
         backbone, height, width, targetHeight, targetWidth,
         iters: intFlag('bench', 'iters', values.iters, 5), warmup: intFlag('bench', 'warmup', values.warmup, 1, 0),
         threads: intFlag('bench', 'threads', values.threads, 1), rounds: intFlag('bench', 'rounds', values.rounds, 3),
-        compare: values.compare === true, device, amp: amp as 'off' | 'bf16' | 'fp16',
+        compare: values.compare === true, device, amp: amp as 'off' | 'bf16' | 'fp16', peak: values.peak === true,
       }, (l) => console.log(JSON.stringify(l)));
+      return 0;
+    }
+    if (sub === 'peak') {
+      const { values } = parse('bench peak', rest, { threads: { type: 'string' }, reps: { type: 'string' }, json: { type: 'boolean' } });
+      if (values.help) { console.log(this.usage); return 0; }
+      const { benchPeak } = await import('../bench/peak.js');
+      benchPeak({ threads: intFlag('bench', 'threads', values.threads, 1), reps: intFlag('bench', 'reps', values.reps, 5) },
+        (l) => console.log(JSON.stringify(l)));
       return 0;
     }
     if (sub === 'eval') {
@@ -177,6 +202,6 @@ infer    the deployed model: our libtorch forward vs onnxruntime-node running th
         steps: intFlag('bench', 'steps', values.steps, 10) }, (l) => console.log(JSON.stringify(l)));
       return 0;
     }
-    throw new UsageError(`bench: unknown benchmark '${sub}'; expected one of: engine, step, eval, infer, loader, ddp`);
+    throw new UsageError(`bench: unknown benchmark '${sub}'; expected one of: engine, step, eval, peak, infer, loader, ddp`);
   },
 };

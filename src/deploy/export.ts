@@ -5,7 +5,7 @@
 // The graph's contract (input 'image', outputs 'x1', 'x2' and logits|probs|labels) is in deploy/onnx-meta.ts.
 import { createHash } from 'node:crypto';
 import { BatchNorm2d, Conv2d, MaxPool2d, ReLU, type Module, type Tensor } from '../torch/index.js';
-import { BasicBlock, Bottleneck, Classifier, DeepLabGenerator } from '../models/deeplab.js';
+import { BasicBlock, Bottleneck, Classifier, DeepLabGenerator, STEM_POOL } from '../models/deeplab.js';
 import { DeepLabVGG } from '../models/vgg.js';
 import { IMAGENET_MEAN_RGB, IMAGENET_STD_RGB, IMG_MEAN_BGR } from '../data/transforms.js';
 import type { InferenceModel } from '../infer/model.js';
@@ -90,7 +90,7 @@ class Walker {
 
   resnet(G: DeepLabGenerator, x: string): string {
     let y = this.relu(this.conv(G.conv1, x, 'conv1', G.bn1));
-    if (G.spec.stemPool !== false) y = this.maxPool(y, 3, { stride: 2, padding: 1, ceilMode: true });
+    if (G.spec.stemPool !== false) y = this.maxPool(y, STEM_POOL.kernel, STEM_POOL);
     for (const [li, layer] of [G.layer1, G.layer2, G.layer3, G.layer4].entries()) {
       for (const [bi, b] of layer.items.entries()) {
         if (!(b instanceof Bottleneck || b instanceof BasicBlock)) throw unknown(b, `layer${li + 1}.${bi}`);

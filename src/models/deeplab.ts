@@ -20,7 +20,11 @@ function conv(i: number, o: number, k: number, stride = 1, padding = 0, dilation
   return c;
 }
 
-class Downsample extends Module {
+/** The stem's max-pool (§1.1): 3×3, stride 2, padding 1, ceil mode (Caffe's rounding); bench/flops.ts reads it too. */
+export const STEM_POOL = { kernel: 3, stride: 2, padding: 1, ceilMode: true } as const;
+
+/** The 1×1 (strided) conv + frozen BN on a block's shortcut, as `downsample.0`/`downsample.1`. */
+export class Downsample extends Module {
   constructor(i: number, o: number, stride: number) {
     super();
     this.registerModule('0', conv(i, o, 1, stride));
@@ -177,7 +181,7 @@ export class DeepLabGenerator extends TwoHeadGenerator implements Segmentor {
   features(x: Tensor): Tensor {
     return torch.tidy(() => {
       let y = this.bn1.forward(this.conv1.forward(x)).relu();
-      if (this.spec.stemPool !== false) y = F.maxPool2d(y, 3, { stride: 2, padding: 1, ceilMode: true });
+      if (this.spec.stemPool !== false) y = F.maxPool2d(y, STEM_POOL.kernel, STEM_POOL);
       for (const layer of [this.layer1, this.layer2, this.layer3, this.layer4]) {
         for (const b of layer.items as Block[]) y = b.forward(y);
       }
