@@ -47,7 +47,7 @@ test('train --help lists the methods from their registry and every config key wi
 });
 
 test('usage errors exit 2 with one line', () => {
-  assertOneLineError(clan([]), 2, /^clan: no command given; expected one of: demo, train, selftrain, eval, predict, report/);
+  assertOneLineError(clan([]), 2, /^clan: no command given; expected one of: demo, train, selftrain, eval, predict, export, serve, report/);
   assertOneLineError(clan(['trian']), 2, /^clan: unknown command 'trian' \(did you mean 'train'\?\)/);
   assertOneLineError(clan(['train', '--bogus']), 2, /^clan: train: Unknown option '--bogus'/);
   assertOneLineError(clan(['train']), 2, /give --config, --preset or --source/);
