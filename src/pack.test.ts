@@ -16,7 +16,7 @@ import { sharedFixtures } from './data/testing.js';
 import { decodeRgb, readBytes } from './data/image.js';
 import { predictImage } from './infer/predict.js';
 import { exportOnnx } from './deploy/export.js';
-import { plausibleModel } from './deploy/testing.js';
+import { plausibleModel } from './infer/plausible.js';
 
 const ROOT = packageRoot();
 const EXAMPLE = join(ROOT, 'examples', 'use-from-typescript.ts');

@@ -8,7 +8,7 @@
 /* global document, window, navigator, performance, createImageBitmap, crossOriginIsolated, fetch, location, URL */
 import * as ort from './ort.wasm.bundle.min.mjs';
 import { resizeBicubic } from './resize.js';
-import { labelsFromHeads } from './host-ops.js';
+import { labelsFromHeads, rawChw } from './host-ops.js';
 
 const $ = (id) => document.getElementById(id);
 const ALPHA = 0.5; // the overlay's blend, as `clan predict`'s <stem>_overlay.png
@@ -59,8 +59,7 @@ async function decode(file) {
 async function predict({ info, session }, img) {
   const [W, H] = info.inputSize ?? info.evalSize;
   const small = resizeBicubic(img, W, H);
-  const plane = W * H, chw = new Float32Array(3 * plane); // [1, 3, H, W], RGB 0..255
-  for (let i = 0; i < plane; i++) for (let c = 0; c < 3; c++) chw[c * plane + i] = small.data[3 * i + c];
+  const chw = rawChw(small.data, W, H); // [1, 3, H, W], RGB 0..255
   const t0 = performance.now();
   const out = await session.run({ image: new ort.Tensor('float32', chw, [1, 3, H, W]) }, ['x1', 'x2']);
   const ms = performance.now() - t0;

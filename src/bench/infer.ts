@@ -5,11 +5,11 @@ import { availableParallelism } from 'node:os';
 import * as torch from '../torch/index.js';
 import { predictLogits } from '../models/segmentor.js';
 import { exportOnnx } from '../deploy/export.js';
-import { createGenerator } from '../models/registry.js';
-import { plausibleInit } from '../models/plausible.js';
-import { defaultPalette, type InferenceModel } from '../infer/model.js';
+import { plausibleModel } from '../infer/plausible.js';
+import { rawChw } from '../deploy/host-ops.js';
+import { preprocess } from '../data/transforms.js';
+import type { RgbImage } from '../data/image.js';
 import { importOrt } from '../deploy/ort.js';
-import { IMG_MEAN_BGR } from '../data/transforms.js';
 import { median, peakRssMb, round } from './util.js';
 
 export type InferEngine = 'torch' | 'onnx';
@@ -34,16 +34,13 @@ export async function benchInfer(o: InferBenchOptions, emit: (line: object) => v
   const ort = o.engines.includes('onnx') ? await importOrt() : null;
   for (const [h, w] of o.sizes) {
     // Plausible (O(1)-logit) random weights: timing does not depend on the values, agreement is printed as a check.
-    const G = createGenerator(o.backbone, 19);
-    plausibleInit(G, 0);
-    const m: InferenceModel = { G: G.eval(), path: 'bench', backbone: o.backbone, numClasses: 19, classNames: Array.from({ length: 19 }, (_, i) => `c${i}`),
-      palette: defaultPalette(19), normalize: 'caffe', evalSize: [w, h], step: null, config: null };
+    const m = plausibleModel(o.backbone, 19, 0, [w, h]);
     const bytes = ort ? exportOnnx(m, { size: [w, h], output: 'labels' }) : null;
-    const x = new Float32Array(3 * h * w).map((_, i) => (i * 7919) % 256);
-    // the graph's input is RGB 0..255; ours the Caffe-normalised BGR the graph computes inside (data/transforms.ts)
-    const n = h * w, bgr = new Float32Array(3 * n);
-    for (let c = 0; c < 3; c++) for (let i = 0; i < n; i++) bgr[c * n + i] = x[(2 - c) * n + i]! - IMG_MEAN_BGR[c]!;
-    const xt = torch.keep(torch.fromTypedArray(bgr, [1, 3, h, w]));
+    const image: RgbImage = { width: w, height: h, data: new Uint8Array(3 * h * w).map((_, i) => (i * 7919) % 256) };
+    const x = rawChw(image.data, w, h); // the graph's input: RGB 0..255, normalised inside the graph
+    // ours: the same pixels normalised as `clan predict` does (data/transforms.ts)
+    const p = preprocess({ index: 0, name: 'bench', image }, { size: [w, h], normalize: m.normalize }, { scale: 1, flip: false });
+    const xt = torch.keep(torch.fromTypedArray(p.image, [1, 3, h, w]));
     for (const threads of o.threads) {
       const line: Record<string, unknown> = { bench: 'infer', backbone: o.backbone, size: `${h}x${w}`, threads };
       let ours: Uint8Array | null = null, theirs: Uint8Array | null = null;

@@ -15,7 +15,8 @@ import type { InferenceModel } from '../infer/model.js';
 import { exportOnnx, onnxInfo, configHash, type ExportOptions } from './export.js';
 import { readMetadataProps } from './onnx.js';
 import { parseInfo } from './onnx-meta.js';
-import { plausibleModel } from './testing.js';
+import { plausibleModel } from '../infer/plausible.js';
+import { rawChw } from './host-ops.js';
 
 type Ort = typeof import('onnxruntime-node');
 const ort: Ort = (await import('onnxruntime-node')).default as unknown as Ort;
@@ -25,9 +26,7 @@ async function both(m: InferenceModel, img: RgbImage, o: ExportOptions = {}) {
   const bytes = exportOnnx(m, o);
   const s = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1 });
   const { width: w, height: h } = img;
-  const raw = new Float32Array(3 * w * h);
-  for (let i = 0; i < w * h; i++) for (let c = 0; c < 3; c++) raw[c * w * h + i] = img.data[3 * i + c]!;
-  const out = await s.run({ image: new ort.Tensor('float32', raw, [1, 3, h, w]) });
+  const out = await s.run({ image: new ort.Tensor('float32', rawChw(img.data, w, h), [1, 3, h, w]) });
   await s.release();
   const p = preprocess({ index: 0, name: 'x', image: img }, { size: [w, h], normalize: m.normalize }, { scale: 1, flip: false });
   const ours = torch.tidy(() => {

@@ -172,3 +172,10 @@ export function labelsFromHeads(x1: Float32Array, x2: Float32Array, k: number, h
   }
   return label;
 }
+
+/** HWC uint8 RGB → CHW float32, raw 0..255: the exported graph's input (it normalises inside), [3, h, w]. */
+export function rawChw(rgb: Uint8Array, w: number, h: number): Float32Array {
+  const n = w * h, out = new Float32Array(3 * n);
+  for (let i = 0; i < n; i++) { out[i] = rgb[3 * i]!; out[n + i] = rgb[3 * i + 1]!; out[2 * n + i] = rgb[3 * i + 2]!; }
+  return out;
+}

@@ -13,7 +13,7 @@ import { decodeRgb, readBytes, type RgbImage } from '../data/image.js';
 import { digitscapesSample } from '../data/digitscapes.js';
 import { sharedFixtures } from '../data/testing.js';
 import { exportOnnx, type ExportOptions } from './export.js';
-import { plausibleModel } from './testing.js';
+import { plausibleModel } from '../infer/plausible.js';
 import { importOrt, loadOnnxModel } from './ort.js';
 
 const CITYSCAPES = 'cityscapes/leftImg8bit/val/frankfurt/frankfurt_000000_000294_leftImg8bit.png';

@@ -11,7 +11,7 @@ import { resizeBicubic } from '../data/resize.js';
 import { DataError, EngineError } from '../util/errors.js';
 import { readMetadataProps } from './onnx.js';
 import { parseInfo, type OnnxModelInfo } from './onnx-meta.js';
-import { headsToPrediction } from './host-ops.js';
+import { headsToPrediction, rawChw } from './host-ops.js';
 
 type Ort = typeof OrtNs;
 
@@ -39,13 +39,6 @@ export async function importOrt(specifier = 'onnxruntime-node'): Promise<Ort> {
     throw new EngineError(`the ONNX engine could not load onnxruntime-node (${firstLine(e)}); reinstall it: npm install onnxruntime-node`);
   }
   return mod.default ?? mod; // a CommonJS package: its exports are the default export under ESM
-}
-
-/** HWC uint8 RGB → CHW float32, raw 0..255 (the graph normalises): [3, h, w]. */
-function rawChw(rgb: Uint8Array, w: number, h: number): Float32Array {
-  const n = w * h, out = new Float32Array(3 * n);
-  for (let i = 0; i < n; i++) { out[i] = rgb[3 * i]!; out[n + i] = rgb[3 * i + 1]!; out[2 * n + i] = rgb[3 * i + 2]!; }
-  return out;
 }
 
 function readModel(path: string): Uint8Array {

@@ -16,7 +16,7 @@ import { encodePng } from '../report/png.js';
 import { chromiumOrSkip, launchChromium, watchPage } from '../util/testing.js';
 import { exportOnnx, onnxInfo } from './export.js';
 import { serveStatic } from './serve.js';
-import { plausibleModel } from './testing.js';
+import { plausibleModel } from '../infer/plausible.js';
 import { ORT_FILES, writeWebApp } from './web.js';
 
 const SCREENSHOT = join(tmpdir(), 'clan-web-screenshot.png');
