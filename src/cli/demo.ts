@@ -12,8 +12,12 @@ import { runJobHere, runJobsInChildren, type DemoJob } from './demo-jobs.js';
 
 // The default comparison, baseline first (names in methods/registry.ts, which gives keys and labels), and --all.
 const DEFAULT_METHODS = ['source-only', 'adversarial', 'clan'];
-const ALL = ['source-only', 'adversarial', 'clan', 'minent', 'advent', 'clan+cotrain'];
-const COTRAIN = 'clan+cotrain';  // CLAN, then `clan selftrain` rounds from its last checkpoint
+const ALL = ['source-only', 'adversarial', 'clan', 'minent', 'advent', 'clan+cotrain', 'clan+clan-cotrain'];
+// CLAN, then `clan selftrain` rounds of this method from its last checkpoint
+const SELFTRAINED: Record<string, { method: string; key: string; label: string }> = {
+  'clan+cotrain': { method: 'cotrain', key: 'clan_cotrain', label: 'CLAN + co-training' },
+  'clan+clan-cotrain': { method: 'clan-cotrain', key: 'clan_cotrain_clan', label: 'CLAN + co-training with CLAN losses' },
+};
 const METHOD_NAMES = 'source-only, adversarial, clan, minent, advent';
 const QUICK = { sharedStart: 300, iters: 200, valLimit: 200 }; // measured: README, "The demo"
 const SELFTRAIN = { rounds: 2, portion: 0.2, portionStep: 0.05, portionMax: 0.5 }; // CBST's p schedule, 2 rounds
@@ -29,7 +33,8 @@ summary.json, report.html.
   --quick      ≈2 minutes on 2 cores: a source-only start of 300 iterations per seed, then each method
                200 iterations from it (--shared-start 300 --iters 200 --val-limit 200)
   --methods L  comma-separated methods: ${METHOD_NAMES}, and clan+cotrain (CLAN, then
-               co-training self-training rounds from its checkpoint: clan selftrain); default source-only,adversarial,clan
+               co-training self-training rounds from its checkpoint: clan selftrain), clan+clan-cotrain (the same
+               rounds with CLAN's losses on top); default source-only,adversarial,clan
   --all        every method: ${ALL.join(',')}
   --seeds N    train each method with N seeds; mIoU is reported as mean ± std
   --iters N    iterations per method (default: the cpu preset's 1500; with --quick 200)
@@ -78,10 +83,10 @@ export const demoCmd: Command = {
     const { METHODS: registry } = await import('../methods/registry.js');
     if (p.values.all === true && str(p, 'methods')) throw new UsageError('demo: give --methods or --all, not both');
     const names = p.values.all === true ? ALL : (str(p, 'methods')?.split(',').map((x) => x.trim()).filter(Boolean) ?? DEFAULT_METHODS);
-    for (const n of names) if (n !== COTRAIN) registry.get(n); // an unknown name: one line with "did you mean"
-    const cotrain = names.includes(COTRAIN);
-    const trained = [...new Set([...names.filter((n) => n !== COTRAIN), ...(cotrain ? ['clan'] : [])])]; // plain training runs
-    const entryOf = (n: string) => (n === COTRAIN ? { key: 'clan_cotrain', label: 'CLAN + co-training' } : { key: registry.get(n).key, label: registry.get(n).label });
+    for (const n of names) if (!SELFTRAINED[n]) registry.get(n); // an unknown name: one line with "did you mean"
+    const selftrained = names.filter((n) => SELFTRAINED[n]);
+    const trained = [...new Set([...names.filter((n) => !SELFTRAINED[n]), ...(selftrained.length ? ['clan'] : [])])]; // plain training runs
+    const entryOf = (n: string) => SELFTRAINED[n] ?? { key: registry.get(n).key, label: registry.get(n).label };
     const { checkpointName } = await import('../io/checkpoint.js');
     const out = resolve(str(p, 'out') ?? `runs/demo-${new Date().toISOString().replace(/[:.]/g, '-')}`);
     assertWritable(out);
@@ -106,19 +111,21 @@ export const demoCmd: Command = {
     for (const name of trained) dirsOf[name] = list.flatMap((j) => (j.method === name ? [j.outDir] : []));
 
     // CLAN + co-training: self-training rounds (train/selftrain.ts) from each seed's CLAN checkpoint, here.
-    if (cotrain) {
+    const roundIters = Math.max(1, Math.round(iters / SELFTRAIN.rounds));
+    for (const name of selftrained) {
       const { selftrain } = await import('../train/selftrain.js');
       const { trainProgress } = await import('./progress.js');
-      dirsOf[COTRAIN] = [];
+      const { method, key } = SELFTRAINED[name]!;
+      dirsOf[name] = [];
       for (let s = 0; s < seeds; s++) {
         const clanRun = ran[list.findIndex((j) => j.method === 'clan' && j.seed === s)]!;
-        const dir = join(out, 'clan_cotrain', `seed-${s}`);
-        const config = resolveConfig({ preset: 'cpu', flags: { method: 'cotrain', seed: s, iters: Math.max(1, Math.round(iters / SELFTRAIN.rounds)), threads: Math.max(1, cores),
-          checkpointEvery: Math.max(1, Math.round(iters / SELFTRAIN.rounds / 2)), ...(device !== 'cpu' ? { device } : {}),
+        const dir = join(out, key, `seed-${s}`);
+        const config = resolveConfig({ preset: 'cpu', flags: { method, seed: s, iters: roundIters, threads: Math.max(1, cores),
+          checkpointEvery: Math.max(1, Math.round(roundIters / 2)), ...(device !== 'cpu' ? { device } : {}),
           ...(valLimit ? { targetVal: { data: 'digitscapes:val', limit: valLimit } } : {}) } });
         const rs = await selftrain({ from: clanRun.checkpoint, ...SELFTRAIN, variant: 'cotrain', config }, dir,
-          { progress: trainProgress(`clan+cotrain seed ${s}`, 50), commandLine: ['demo', ...argv] });
-        dirsOf[COTRAIN].push(join(dir, `round-${rs.length}`));
+          { progress: trainProgress(`${name} seed ${s}`, 50), commandLine: ['demo', ...argv] });
+        dirsOf[name].push(join(dir, `round-${rs.length}`));
       }
     }
 
@@ -148,7 +155,7 @@ export const demoCmd: Command = {
     }
     summary.untrained_target_miou = untrained.miou;
     if (sharedStart) summary.shared_start = { iters: sharedStart, checkpoints: Array.from({ length: seeds }, (_, s) => init(s).init) };
-    if (cotrain) summary.selftrain = { ...SELFTRAIN, iters_per_round: Math.max(1, Math.round(iters / SELFTRAIN.rounds)), variant: 'cotrain' };
+    if (selftrained.length) summary.selftrain = { ...SELFTRAIN, iters_per_round: roundIters, variant: 'cotrain', methods: selftrained.map((n) => SELFTRAINED[n]!.method) };
     const { atomicWrite } = await import('../util/atomic.js');
     atomicWrite(join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
 

@@ -5,7 +5,7 @@ import { parse, str, intFlag, type Command } from './args.js';
 import { trainProgress } from './progress.js';
 import { UsageError } from '../util/errors.js';
 
-const USAGE = `usage: clan selftrain --from CKPT [--out DIR] [--rounds R] [--iters N] [--variant cotrain|plain]
+const USAGE = `usage: clan selftrain --from CKPT [--out DIR] [--rounds R] [--iters N] [--method M] [--variant cotrain|plain]
                       [--portion P] [--portion-step DP] [--portion-max PMAX] [--threads N] [--device D] [--set key=value ...]
        clan selftrain --resume DIR
 
@@ -14,7 +14,8 @@ training set with the current weights, keeps per class the most confident p of i
 (class-balanced as CBST; p = P, P + DP, … up to PMAX) and trains on source + pseudo-labelled target from those
 weights. --variant cotrain (default): C1 learns C2's confident predictions and C2 learns C1's (co-training with
 CLAN's two classifiers); plain: both heads learn the labels of p = softmax(x1 + x2).
-The round's config is the checkpoint's own (source, target, target-val, backbone, optimiser) with method cotrain;
+The round's config is the checkpoint's own (source, target, target-val, backbone, optimiser) with method cotrain
+(or clan-cotrain: the CLAN iteration with the pseudo-label loss on top; D starts fresh each round);
 --set changes any key (e.g. --set hyper.lambdaPseudo=0.5). DIR gets selftrain.json (the plan), round-r/ run
 folders (pseudo/ labels as PNGs with stats.json: thresholds, per-class counts, precision on target-val; metrics,
 checkpoints, report.html, TensorBoard), selftrain-summary.json and report.html over the rounds.
@@ -22,6 +23,7 @@ checkpoints, report.html, TensorBoard), selftrain-summary.json and report.html o
   --out           run folder (default runs/selftrain-<time>)
   --rounds        R, default 3
   --iters         training iterations per round (default: the checkpoint's iterations / R)
+  --method        cotrain (default: source L_seg + pseudo-labels) or clan-cotrain (CLAN's losses on top)
   --variant       cotrain (default) or plain
   --portion       p of round 1 (default 0.2, CBST's start)
   --portion-step  p's growth per round (default 0.05, CBST)
@@ -38,7 +40,7 @@ export const selftrainCmd: Command = {
   usage: USAGE,
   async run(argv) {
     const p = parse('selftrain', argv, { from: { type: 'string' }, out: { type: 'string' }, rounds: { type: 'string' }, iters: { type: 'string' },
-      variant: { type: 'string' }, portion: { type: 'string' }, 'portion-step': { type: 'string' }, 'portion-max': { type: 'string' },
+      method: { type: 'string' }, variant: { type: 'string' }, portion: { type: 'string' }, 'portion-step': { type: 'string' }, 'portion-max': { type: 'string' },
       threads: { type: 'string' }, device: { type: 'string' }, set: { type: 'string', multiple: true }, resume: { type: 'string' } });
     if (p.values.help) { console.log(USAGE); return 0; }
     const { PLAN_FILE, selftrain } = await import('../train/selftrain.js');
@@ -66,9 +68,11 @@ export const selftrainCmd: Command = {
       };
       const variant = str(p, 'variant') ?? 'cotrain';
       if (variant !== 'cotrain' && variant !== 'plain') throw new UsageError(`selftrain: --variant expects cotrain or plain, got '${variant}'`);
+      const method = str(p, 'method') ?? 'cotrain';
+      if (method !== 'cotrain' && method !== 'clan-cotrain') throw new UsageError(`selftrain: --method expects cotrain or clan-cotrain, got '${method}'`);
       const base = ck.meta.config as Record<string, unknown>;
       const { resolveConfig } = await import('../config/load.js');
-      const flags: Record<string, unknown> = { ...base, method: 'cotrain', init: undefined,
+      const flags: Record<string, unknown> = { ...base, method, init: undefined,
         iters: intFlag('selftrain', 'iters', str(p, 'iters'), Math.max(1, Math.round(Number(base.iters) / rounds))),
         hyper: { ...(base.hyper as Record<string, unknown>), maxIter: undefined, warmup: undefined, preheat: undefined },
         ...(str(p, 'threads') ? { threads: intFlag('selftrain', 'threads', str(p, 'threads'), 1) } : {}), ...(str(p, 'device') ? { device: str(p, 'device') } : {}) };
@@ -77,7 +81,7 @@ export const selftrainCmd: Command = {
       out = resolve(str(p, 'out') ?? `runs/selftrain-${new Date().toISOString().replace(/[:.]/g, '-')}`);
       if (existsSync(join(out, PLAN_FILE))) throw new UsageError(`selftrain: --out ${out} already holds a self-training run; continue it with --resume ${out}`);
     }
-    const rs = await selftrain(plan, out, { progress: trainProgress('cotrain', plan.config.logEvery), commandLine: ['selftrain', ...argv] });
+    const rs = await selftrain(plan, out, { progress: trainProgress(plan.config.method, plan.config.logEvery), commandLine: ['selftrain', ...argv] });
     const { atomicWrite } = await import('../util/atomic.js');
     atomicWrite(join(out, 'selftrain-summary.json'), JSON.stringify(rs, null, 1) + '\n');
     const { writeRunsReport } = await import('../train/report.js');

@@ -3,8 +3,8 @@
 // iteration plus two ingredients, added through the two hooks below; AdvEnt (advent.ts) changes what D sees through
 // a third, and its conventions (no damping, halved D losses) are hyper.damping / hyper.halveDLoss with its own
 // defaults. One iteration, in the official order:
-// freeze D; source forward + L_seg; target forward + M + adversarial loss; extra G losses; unfreeze D; D on the
-// detached source (label 0) and target (label 1); step G, then D.
+// freeze D; source forward + L_seg; target forward + M + adversarial loss (+ target losses: clan-cotrain); extra G
+// losses; unfreeze D; D on the detached source (label 0) and target (label 1); step G, then D.
 import * as torch from '../torch/index.js';
 import { F, type Tensor } from '../torch/index.js';
 import { disagreementMap, type Discriminator, type Segmentor } from '../models/segmentor.js';
@@ -41,6 +41,12 @@ export class Adversarial extends UDAMethod {
   /** G losses after the adversarial one, each back-propagated on its own; keys are log keys. Here: none. */
   protected extraLosses(_damping: number): Record<string, Tensor> { return {}; }
 
+  /**
+   * G losses on the target outputs x1, x2 [N, K, h, w] (attached), added to the adversarial term before its backward
+   * (the target graph is freed by that backward); keys are log keys. Here: none (clan-cotrain: pseudo-labels).
+   */
+  protected targetLosses(_x1: Tensor, _x2: Tensor, _target: TargetBatch): Record<string, Tensor> { return {}; }
+
   /** What D sees of the prediction p = softmax(x1 + x2) [N, K, h, w] (§1.3; detached in D's steps). Here: p itself. */
   protected discriminatorInput(p: Tensor): Tensor { return p; }
 
@@ -75,13 +81,14 @@ export class Adversarial extends UDAMethod {
       });
       this.backward(seg);
       // 4. target: M (§2.3), adversarial loss against the SOURCE label
-      const [x1t, x2t, M, w, adv] = this.amp(() => {
+      const [x1t, x2t, M, w, adv, onTarget] = this.amp(() => {
         const [a, b] = this.forwardUp(target.image, target.size);
         const m = disagreementMap(a, b);                                           // [N, 1, h, w]
         const wt = this.adversarialWeights(i, m);
-        return [a, b, m, wt, adversarialBce(this.discriminate(a, b, target.size, false), SOURCE, wt.g, c.epsilon, c.lambdaLocal)] as const;
+        return [a, b, m, wt, adversarialBce(this.discriminate(a, b, target.size, false), SOURCE, wt.g, c.epsilon, c.lambdaLocal),
+          this.targetLosses(a, b, target)] as const;
       });
-      this.backward(adv.mul(c.lambdaAdv * damping));
+      this.backward(Object.values(onTarget).reduce((sum, l) => sum.add(l), adv.mul(c.lambdaAdv * damping)));
       // 5. extra G losses (CLAN: the weight discrepancy, in float32: it reads the weights only)
       const extra = this.extraLosses(damping);
       for (const l of Object.values(extra)) this.backward(l);
@@ -95,7 +102,7 @@ export class Adversarial extends UDAMethod {
       this.stepAll(this.optG, this.optD);
       // .item() only now: each one waits for the GPU, and a wait mid-iteration stalls the queue of kernels
       const losses: Record<string, number> = { seg: seg.item(), adv: adv.item() };
-      for (const [k, l] of Object.entries(extra)) losses[k] = l.item();
+      for (const [k, l] of Object.entries({ ...onTarget, ...extra })) losses[k] = l.item();
       Object.assign(losses, { d_s: dS.item(), d_t: dT.item() });
       return { losses, lrG, lrD, damping, weighted: w.g !== null, m: M.mean().item() };
     });

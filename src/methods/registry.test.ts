@@ -14,10 +14,11 @@ const K = 5;
 const CFG = { ...DEFAULT_METHOD_CONFIG, maxIter: 10, warmup: 0, preheat: 1, ndf: 8 };
 
 test('each method logs exactly its lossKeys (finite) and frees what it created', async () => {
-  assert.deepEqual(METHODS.names(), ['source-only', 'adversarial', 'clan', 'minent', 'advent', 'cotrain']);
+  assert.deepEqual(METHODS.names(), ['source-only', 'adversarial', 'clan', 'minent', 'advent', 'cotrain', 'clan-cotrain']);
   const expected: Record<string, string[]> = {
     'source-only': ['seg'], adversarial: ['seg', 'adv', 'd_s', 'd_t'], clan: ['seg', 'adv', 'weight', 'd_s', 'd_t'],
     minent: ['seg', 'ent'], advent: ['seg', 'adv', 'd_s', 'd_t'], cotrain: ['seg', 'pseudo'],
+    'clan-cotrain': ['seg', 'adv', 'pseudo', 'weight', 'd_s', 'd_t'],
   };
   for (const name of METHODS.names()) {
     torch.manualSeed(0);
@@ -33,7 +34,7 @@ test('each method logs exactly its lossKeys (finite) and frees what it created',
     if (m.targetLabels) pseudo.label!.dispose();
     assert.deepEqual(Object.keys(log.losses), m.lossKeys, `${name}: the log's keys are the declared ones, in order`);
     for (const [k, v] of Object.entries(log.losses)) assert.ok(Number.isFinite(v) && v > 0, `${name} ${k} = ${v}`);
-    if (['adversarial', 'clan', 'advent'].includes(name)) assert.equal(log.weighted, name === 'clan', `${name}: weighted past the preheat`);
+    if (['adversarial', 'clan', 'advent', 'clan-cotrain'].includes(name)) assert.equal(log.weighted, name.startsWith('clan'), `${name}: weighted past the preheat`);
     m.dispose();
     G.dispose(); // G (and the gradients on its parameters) belongs to the caller
     assert.equal(torch.memoryStats().live, before, `${name}: dispose() frees D, optimizer state and every step tensor`);

@@ -28,6 +28,8 @@ METHODS.register('advent', { key: 'advent', label: 'AdvEnt', summary: 'adversari
   load: async () => (await import('./advent.js')).AdvEnt });
 METHODS.register('cotrain', { key: 'cotrain', label: 'Co-training', summary: 'self-training round: source L_seg + C1 on C2\'s and C2 on C1\'s confident target pseudo-labels (clan selftrain)',
   load: async () => (await import('./cotrain.js')).CoTrain });
+METHODS.register('clan-cotrain', { key: 'cotrain_clan', label: 'Co-training + CLAN losses', summary: 'self-training round with CLAN\'s losses on top: the CLAN iteration + C1 on C2\'s and C2 on C1\'s pseudo-labels (clan selftrain --method clan-cotrain)',
+  load: async () => (await import('./clan-cotrain.js')).ClanCoTrain });
 
 /** Creates the method registered as `name` around G (UsageError with a suggestion for an unknown name). */
 export async function createMethod(name: string, G: Segmentor, cfg: MethodConfig): Promise<UDAMethod> {

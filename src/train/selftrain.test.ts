@@ -74,3 +74,18 @@ test('selftrain: stopped in round 2 and resumed, it ends bit-identical to the un
   assert.equal(rs[1]!.miou, full.miou);
   assert.equal(weights(rs[1]!.checkpoint), weights(full.checkpoint), 'final G weights');
 });
+
+test('selftrain with method clan-cotrain: a round logs the CLAN and pseudo-label losses; D is checkpointed', async () => {
+  const p = await thePlan();
+  const out = join(root, 'clan-cotrain');
+  const rs = await selftrain({ ...p, rounds: 1, config: { ...p.config, method: 'clan-cotrain' } }, out, quiet);
+  const rows = readFileSync(join(out, 'round-1', 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>)
+    .filter((r) => typeof r.step === 'number' && typeof r.loss === 'undefined');
+  const steps = rows.filter((r) => 'seg' in r);
+  assert.equal(steps.length, 4);
+  for (const r of steps) for (const k of ['seg', 'adv', 'pseudo', 'weight', 'd_s', 'd_t']) assert.ok(typeof r[k] === 'number' && Number.isFinite(r[k]), `${k} in ${JSON.stringify(r)}`);
+  const t = readSafetensorsFile(rs[0]!.checkpoint).tensors;
+  assert.ok([...t.keys()].some((k) => k.startsWith('D.')), 'D in the checkpoint');
+  const cotrain = JSON.parse(readFileSync(join(root, 'full', 'round-1', 'round.json'), 'utf8')) as { checkpoint: string };
+  assert.notEqual(weights(rs[0]!.checkpoint), weights(cotrain.checkpoint), 'not the cotrain round');
+});

@@ -1,6 +1,7 @@
 // Self-training rounds (docs/method.md §10; `clan selftrain`): round r = 1…R predicts the target training set with
 // the weights round r starts from (round 1: --from, any method's checkpoint; then the previous round's last),
 // writes class-balanced pseudo-labels (train/pseudo.ts, p growing per round as CBST), and trains method `cotrain`
+// (or `clan-cotrain`: CLAN's losses on top)
 // on source + pseudo-labelled target from those weights (all of G; optimizers and schedule fresh each round).
 // Each round is an ordinary run folder OUT/round-r (metrics, checkpoints, report, TensorBoard); a round resumes
 // exactly from its checkpoints, a round whose labels are incomplete makes them again, a finished round
@@ -26,7 +27,7 @@ export interface SelfTrainPlan {
   portionStep: number;          // p grows by this per round (CBST: 0.05)
   portionMax: number;           // and stops here (CBST: 0.5)
   variant: 'cotrain' | 'plain'; // C1 ⇄ C2 co-training, or both heads on p = softmax(x1 + x2)
-  config: TrainConfig;          // a round's training config (method cotrain; init and target are set per round)
+  config: TrainConfig;          // a round's training config (method cotrain or clan-cotrain; init and target set per round)
 }
 
 export interface RoundResult { round: number; portion: number; pseudo: PseudoStats | null; checkpoint: string; miou: number | null }
