@@ -39,7 +39,7 @@ export class CoTrain extends UDAMethod {
  * [N, 2h, w] that come with the target batch (x1, x2 [N, C, h, w] at the target size). cotrain and clan-cotrain.
  */
 export function pseudoLabelLoss(cfg: MethodConfig, x1: Tensor, x2: Tensor, target: TargetBatch): Tensor {
-  const [h, w] = target.size;
+  const h = target.size[0];
   const label = target.label!;
   return torch.tidy(() => headLoss(cfg, x1, label.slice(1, 0, h)).add(headLoss(cfg, x2, label.slice(1, h, 2 * h))).mul(cfg.lambdaPseudo));
 }
