@@ -13,7 +13,16 @@ import { RunBoard, trainProgress } from './progress.js';
 
 /** One training run of the demo; `init`: start from these weights (all of G: the shared source-only start). */
 export interface DemoJob { method: string; key: string; seed: number; outDir: string; iters: number; init?: string }
-export interface DemoJobOptions { threads?: number; valLimit?: number; device?: string; commandLine: string[] }
+export interface DemoJobOptions { threads?: number; valLimit?: number; device?: string; texture?: string; commandLine: string[] }
+
+/**
+ * The demo's target-side datasets: digitscapes target/val/test, or with `texture` (e.g. '56789') those digits painted
+ * with photo texture on all three (a shift that differs by class; data/digitscapes.ts).
+ */
+export function demoData(texture: string | undefined): { target: string; val: string; test: string } {
+  const t = texture ? `,texture=${texture}` : '';
+  return { target: `digitscapes:target${t}`, val: `digitscapes:val${t}`, test: `digitscapes:test${t}` };
+}
 
 const RESULT = 'result.json';
 
@@ -23,7 +32,14 @@ async function demoConfig(job: DemoJob, o: DemoJobOptions): Promise<TrainConfig>
   return resolveConfig({ preset: 'cpu', flags: { method: job.method, seed: job.seed, iters: job.iters,
     checkpointEvery: Math.max(1, Math.round(job.iters / 4)), ...(o.threads ? { threads: o.threads } : {}), ...(o.device ? { device: o.device } : {}),
     ...(job.init ? { init: job.init, initScope: 'all' } : {}),
-    ...(o.valLimit ? { targetVal: { data: 'digitscapes:val', limit: o.valLimit } } : {}) } });
+    ...demoTargetFlags(o) } });
+}
+
+/** Config flags of the demo's target side: the texture variant's data, the validation limit. */
+export function demoTargetFlags(o: Pick<DemoJobOptions, 'valLimit' | 'texture'>): Record<string, unknown> {
+  const d = demoData(o.texture);
+  return { ...(o.texture ? { target: { data: d.target } } : {}),
+    ...(o.valLimit || o.texture ? { targetVal: { data: d.val, ...(o.valLimit ? { limit: o.valLimit } : {}) } } : {}) };
 }
 
 /** Trains one job here; `record` also writes result.json for a parent process. */
@@ -62,7 +78,8 @@ export async function runJobsInChildren(list: DemoJob[], jobs: number, threads: 
   const runOne = (idx: number): Promise<void> => new Promise((resolveJob) => {
     const job = list[idx]!;
     const args = [script, 'demo', '--job', `${job.method}:${job.seed}`, '--job-out', job.outDir, '--iters', String(job.iters), ...(job.init ? ['--job-init', job.init] : []),
-      '--threads', String(threads), ...(o.valLimit ? ['--val-limit', String(o.valLimit)] : []), ...(o.device ? ['--device', o.device] : [])];
+      '--threads', String(threads), ...(o.valLimit ? ['--val-limit', String(o.valLimit)] : []), ...(o.device ? ['--device', o.device] : []),
+      ...(o.texture ? ['--texture', o.texture] : [])];
     // stdout is ignored (children print nothing there); stderr (progress, one-line errors) goes to the board
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     children.add(child);

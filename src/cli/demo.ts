@@ -8,7 +8,7 @@ import type { TrainResult } from '../train/trainer.js';
 import type { RunRecord } from '../train/report.js';
 import { availableParallelism } from 'node:os';
 import { UsageError } from '../util/errors.js';
-import { runJobHere, runJobsInChildren, type DemoJob } from './demo-jobs.js';
+import { demoData, demoTargetFlags, runJobHere, runJobsInChildren, type DemoJob } from './demo-jobs.js';
 
 // The default comparison, baseline first (names in methods/registry.ts, which gives keys and labels), and --all.
 const DEFAULT_METHODS = ['source-only', 'adversarial', 'clan'];
@@ -23,7 +23,7 @@ const QUICK = { sharedStart: 300, iters: 200, valLimit: 200 }; // measured: READ
 const SELFTRAIN = { rounds: 2, portion: 0.2, portionStep: 0.05, portionMax: 0.5 }; // CBST's p schedule, 2 rounds
 
 const USAGE = `usage: clan demo [--quick] [--methods LIST | --all] [--seeds N] [--iters N] [--shared-start N] [--out DIR]
-                 [--jobs N] [--threads N] [--val-limit N] [--device D]
+                 [--jobs N] [--threads N] [--val-limit N] [--device D] [--texture DIGITS]
 
 Trains source-only, adversarial (output-space, AdaptSegNet-style) and CLAN on the built-in digitscapes data
 (synthetic source: flat-coloured MNIST digits; target: the same digits painted over real photographs) with the
@@ -43,7 +43,9 @@ summary.json, report.html.
   --jobs N     training runs at once, each in its own process (default: min(3, cores / threads))
   --threads N  libtorch threads per run (default: cores / jobs)
   --val-limit N  evaluate on the first N validation (and test) images only
-  --device D   where every run trains and evaluates (default cpu; cuda needs a CUDA libtorch)`;
+  --device D   where every run trains and evaluates (default cpu; cuda needs a CUDA libtorch)
+  --texture DIGITS  target, val and test paint these digits with photo texture (e.g. 56789: a shift that
+               differs by class; digitscapes:target,texture=56789 …)`;
 
 export const demoCmd: Command = {
   name: 'demo',
@@ -52,7 +54,7 @@ export const demoCmd: Command = {
   async run(argv) {
     const p = parse('demo', argv, { quick: { type: 'boolean' }, seeds: { type: 'string' }, iters: { type: 'string' }, out: { type: 'string' },
       threads: { type: 'string' }, 'val-limit': { type: 'string' }, jobs: { type: 'string' }, 'shared-start': { type: 'string' },
-      methods: { type: 'string' }, all: { type: 'boolean' },
+      methods: { type: 'string' }, all: { type: 'boolean' }, texture: { type: 'string' },
       job: { type: 'string' }, 'job-out': { type: 'string' }, 'job-init': { type: 'string' }, device: { type: 'string' } }); // --job*: one run, for the parent's job pool
     if (p.values.help) { console.log(USAGE); return 0; }
     const quick = p.values.quick === true;
@@ -68,7 +70,10 @@ export const demoCmd: Command = {
     const jobs = str(p, 'jobs') ? intFlag('demo', 'jobs', str(p, 'jobs'), 1) : Math.min(3, Math.max(1, Math.floor(cores / (threadsFlag ?? 1))));
     const threads = threadsFlag ?? Math.max(1, Math.floor(cores / jobs));
     const device = (await import('./device.js')).cliDevice('demo', str(p, 'device'));
-    const jobOpts = { threads, ...(valLimit ? { valLimit } : {}), ...(device !== 'cpu' ? { device } : {}), commandLine: ['demo', ...argv] };
+    const texture = str(p, 'texture');
+    if (texture !== undefined && !(/^\d{1,10}$/.test(texture) && new Set(texture).size === texture.length)) throw new UsageError(`demo: --texture expects distinct digits 0-9 (e.g. 56789), got '${texture}'`);
+    const data = demoData(texture);
+    const jobOpts = { threads, ...(valLimit ? { valLimit } : {}), ...(device !== 'cpu' ? { device } : {}), ...(texture ? { texture } : {}), commandLine: ['demo', ...argv] };
 
     const one = str(p, 'job');
     if (one !== undefined) { // a child of the job pool: one run, result.json for the parent
@@ -122,7 +127,7 @@ export const demoCmd: Command = {
         const dir = join(out, key, `seed-${s}`);
         const config = resolveConfig({ preset: 'cpu', flags: { method, seed: s, iters: roundIters, threads: Math.max(1, cores),
           checkpointEvery: Math.max(1, Math.round(roundIters / 2)), ...(device !== 'cpu' ? { device } : {}),
-          ...(valLimit ? { targetVal: { data: 'digitscapes:val', limit: valLimit } } : {}) } });
+          ...demoTargetFlags(jobOpts) } });
         const rs = await selftrain({ from: clanRun.checkpoint, ...SELFTRAIN, variant: 'cotrain', config }, dir,
           { progress: trainProgress(`${name} seed ${s}`, 50), commandLine: ['demo', ...argv] });
         dirsOf[name].push(join(dir, `round-${rs.length}`));
@@ -133,13 +138,13 @@ export const demoCmd: Command = {
     const { writeRunsReport } = await import('../train/report.js');
     const { openDataset } = await import('../data/registry.js');
     const { evaluate } = await import('../eval/evaluate.js');
-    const rows = await demoRows(names.map((n) => ({ name: n, ...entryOf(n), dirs: dirsOf[n]! })), device, valLimit);
+    const rows = await demoRows(names.map((n) => ({ name: n, ...entryOf(n), dirs: dirsOf[n]! })), device, valLimit, data.test);
     const classNames = rows[0]!.runs[0]!.classNames;
 
     // The untrained network (same init as seed 0) on the same validation images: the floor.
     const torch = await import('../torch/index.js');
     const { createGenerator } = await import('../models/registry.js');
-    const valDs = openDataset(base.targetVal!.data);
+    const valDs = openDataset(data.val);
     torch.manualSeed(0);
     const G0 = createGenerator(base.backbone, valDs.numClasses).to(device);
     const untrained = await evaluate(G0, valDs, { size: base.targetVal!.size ?? [64, 64], device, ...(valLimit ? { limit: valLimit } : {}) });
@@ -154,15 +159,16 @@ export const demoCmd: Command = {
         seconds: r.runs.reduce((a, x) => a + x.seconds, 0) / r.runs.length, checkpoint: r.runs[0]!.checkpoint };
     }
     summary.untrained_target_miou = untrained.miou;
+    summary.data = data;
     if (sharedStart) summary.shared_start = { iters: sharedStart, checkpoints: Array.from({ length: seeds }, (_, s) => init(s).init) };
     if (selftrained.length) summary.selftrain = { ...SELFTRAIN, iters_per_round: roundIters, variant: 'cotrain', methods: selftrained.map((n) => SELFTRAINED[n]!.method) };
     const { atomicWrite } = await import('../util/atomic.js');
     atomicWrite(join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
 
     await writeRunsReport(join(out, 'report.html'), rows.flatMap((r) => r.runs.map((x) => x.dir)), {
-      title: `clan demo — digitscapes, ${sharedStart ? `${sharedStart} shared source-only + ` : ''}${iters} iterations × ${seeds} seed(s)`, samples: 6,
-      notes: [`untrained network: target mIoU ${(untrained.miou * 100).toFixed(2)}`, `summary (with the held-out digitscapes:test mIoU): ${join(out, 'summary.json')}`,
-        ...rows.map((r) => `${r.label}: digitscapes:test mIoU ${(100 * r.testStats[0]).toFixed(2)}${seeds > 1 ? ` ± ${(100 * r.testStats[1]).toFixed(2)}` : ''}`),
+      title: `clan demo — digitscapes${texture ? ` (texture=${texture})` : ''}, ${sharedStart ? `${sharedStart} shared source-only + ` : ''}${iters} iterations × ${seeds} seed(s)`, samples: 6,
+      notes: [`untrained network: target mIoU ${(untrained.miou * 100).toFixed(2)}`, `summary (with the held-out ${data.test} mIoU): ${join(out, 'summary.json')}`,
+        ...rows.map((r) => `${r.label}: ${data.test} mIoU ${(100 * r.testStats[0]).toFixed(2)}${seeds > 1 ? ` ± ${(100 * r.testStats[1]).toFixed(2)}` : ''}`),
         ...(sharedStart ? [`every method of a seed started from the same source-only weights (${sharedStart} iterations, ${startOf(0)}…)`] : [])],
     });
 
@@ -178,14 +184,14 @@ interface DemoRow {
   valStats: [number, number]; testStats: [number, number]; // mean, std over seeds
 }
 
-async function demoRows(methods: { name: string; key: string; label: string; dirs: string[] }[], device: string, valLimit: number | undefined): Promise<DemoRow[]> {
+async function demoRows(methods: { name: string; key: string; label: string; dirs: string[] }[], device: string, valLimit: number | undefined, testSpec: string): Promise<DemoRow[]> {
   const { meanPerClassIou, meanStd, readRun } = await import('../train/report.js');
   const { loadInferenceModel } = await import('../infer/model.js');
   const { openDataset } = await import('../data/registry.js');
   const { evaluate } = await import('../eval/evaluate.js');
   const { parseDevice } = await import('../torch/index.js');
   const dev = parseDevice(device, '--device');
-  const test = openDataset('digitscapes:test');
+  const test = openDataset(testSpec);
   const testMiou = async (ckpt: string): Promise<number> => {
     const m = loadInferenceModel(ckpt, dev);
     try { return (await evaluate(m.G, test, { size: m.evalSize, device: dev, ...(valLimit ? { limit: valLimit } : {}) })).miou; } finally { m.G.dispose(); }
