@@ -1,7 +1,7 @@
 {
   "targets": [{
     "target_name": "clan_native",
-    "sources": ["native/clan.cc", "native/ops.cc", "native/device.cc", "native/allocator.cc", "native/dist.cc"],
+    "sources": ["native/clan.cc", "native/ops.cc", "native/device.cc", "native/allocator.cc", "native/dist.cc", "native/profile.cc"],
     "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "<!@(node native/config.js includes)"],
     "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
     "cflags!": ["-fno-exceptions", "-fno-rtti"],

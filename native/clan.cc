@@ -294,6 +294,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterOps(env, exports);
   RegisterDevice(env, exports);
   RegisterDist(env, exports);
+  RegisterProfile(env, exports);
   return exports;
 }
 

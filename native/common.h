@@ -38,6 +38,7 @@ void RegisterOps(Napi::Env env, Napi::Object exports);
 void RegisterDevice(Napi::Env env, Napi::Object exports);
 void RegisterDist(Napi::Env env, Napi::Object exports);       // dist.cc: c10d store + Gloo process group
 void RegisterAllocator(Napi::Env env, Napi::Object exports);  // allocator.cc: allocatorStats, emptyCache
+void RegisterProfile(Napi::Env env, Napi::Object exports);    // profile.cc: libtorch's op profiler → Chrome trace
 void InstallAllocator();  // allocator.cc: the caching CPU allocator becomes libtorch's (once per addon load)
 void Register(Napi::Env env, Napi::Object exports, const char* name, int arity, Napi::Function::Callback fn);
 std::string BuildName();  // "libtorch 2.11.0 (CUDA)" / "… (CPU only)"

@@ -4,32 +4,40 @@
 import * as torch from '../torch/index.js';
 import { createGenerator } from '../models/registry.js';
 import { predictLogits } from '../models/segmentor.js';
+import { profileCalls } from './profile.js';
 import { benchSetup, gpuPeakMb, median, peakRssMb, round, runRounds, TwinRounds } from './util.js';
 
 export interface EvalBenchOptions {
   backbone: string; height: number; width: number; labelHeight: number; labelWidth: number;
   iters: number; warmup: number; threads: number; compare: boolean; rounds: number; device: torch.Device;
+  pointwiseOnednn: boolean; twinPointwise: boolean; // as bench step
+  profile: number; trace?: string;                  // as bench step
 }
 
 export function benchEval(o: EvalBenchOptions, emit: (line: object) => void): void {
   const { dev, cuda } = benchSetup(o);
+  torch.setPointwiseOnednn(o.pointwiseOnednn);
   const G = createGenerator(o.backbone, 19).to(dev).eval();
   const x = torch.keep(torch.randn([1, 3, o.height, o.width], { device: dev }));
   const label: [number, number] = [o.labelHeight, o.labelWidth];
   const one = () => { torch.tidy(() => predictLogits(G, x, label).argmax(1).to('uint8').toTypedArray()); };
   const twin = o.compare ? new TwinRounds('clan_eval_bench.py', [o.backbone, o.height, o.width, o.threads, o.warmup, o.iters, dev,
-    '--label', `${o.labelHeight}x${o.labelWidth}`, '--cudnn-benchmark', cuda ? 1 : 0], o.threads) : null;
+    '--label', `${o.labelHeight}x${o.labelWidth}`, '--cudnn-benchmark', cuda ? 1 : 0, '--pointwise-onednn', o.twinPointwise ? 1 : 0], o.threads) : null;
   const { ours, torchPeakMb } = runRounds(o, dev, one, twin);
   const ms = median(ours);
   const line: Record<string, unknown> = { bench: 'eval', backbone: o.backbone, size: `${o.height}x${o.width}`,
-    label: `${o.labelHeight}x${o.labelWidth}`, device: dev, threads: o.threads, median_ms: round(ms), images_per_s: round(1000 / ms) };
+    label: `${o.labelHeight}x${o.labelWidth}`, device: dev, threads: o.threads, pointwise_onednn: o.pointwiseOnednn,
+    median_ms: round(ms), images_per_s: round(1000 / ms) };
+  if (twin) line.twin_pointwise_onednn = o.twinPointwise;
   if (twin) Object.assign(line, twin.fields(ms), { torch_images_per_s: round(1000 / median(twin.shipped)) });
   line.peak_rss_mb = peakRssMb();
   if (cuda) {
     line.peak_gpu_mb = gpuPeakMb(dev);
     if (torchPeakMb !== null) line.torch_peak_gpu_mb = torchPeakMb;
   }
+  if (o.profile > 0) Object.assign(line, profileCalls(o.profile, one, o.trace ? { keep: o.trace } : {}));
   if (twin) line.torch = twin.version;
+  torch.setPointwiseOnednn(false);
   emit(line);
   G.dispose(); x.dispose();
 }

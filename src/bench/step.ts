@@ -7,18 +7,24 @@ import { DEFAULT_METHOD_CONFIG } from '../methods/config.js';
 import { benchSetup, gpuPeakMb, median, peakRssMb, round, runRounds, TwinRounds } from './util.js';
 import { clanIterationFlops } from './flops.js';
 import { measurePeak } from './peak.js';
+import { profileCalls } from './profile.js';
 
 export interface StepBenchOptions {
   backbone: string; height: number; width: number; targetHeight: number; targetWidth: number;
   iters: number; warmup: number; threads: number; compare: boolean; rounds: number;
   device: torch.Device; amp: 'off' | 'bf16' | 'fp16';
   peak: boolean;     // also measure `clan bench peak` (CPU only) for peak_share
+  pointwiseOnednn: boolean; // CPU 1×1 convolutions through oneDNN (torch.setPointwiseOnednn; same math)
+  twinPointwise: boolean;   // the PyTorch twin does the same (a PyTorch user can too)
+  profile: number;          // this many more iterations under libtorch's op profiler (0: none)
+  trace?: string;           // keep the profiler's Chrome trace here
 }
 const ITERATION = 6000; // past the official warm-up and preheat (5000): every CLAN term runs
 const PEAK_REPS = 3;
 
 export function benchStep(o: StepBenchOptions, emit: (line: object) => void): void {
   const { dev, cuda } = benchSetup(o);
+  torch.setPointwiseOnednn(o.pointwiseOnednn);
   const G = createGenerator(o.backbone, 19).to(dev);
   const clan = new Clan(G, { ...DEFAULT_METHOD_CONFIG, amp: o.amp });
   const xs = torch.keep(torch.randn([1, 3, o.height, o.width], { device: dev }));
@@ -27,13 +33,14 @@ export function benchStep(o: StepBenchOptions, emit: (line: object) => void): vo
   const size: [number, number] = [o.targetHeight, o.targetWidth];
   const step = () => { clan.trainStep(ITERATION, { image: xs, label: ys }, { image: xt, size }); torch.synchronize(dev); };
   const twin = o.compare ? new TwinRounds('clan_step_bench.py', [o.backbone, o.height, o.width, o.threads, o.warmup, o.iters, dev,
-    '--target', `${o.targetHeight}x${o.targetWidth}`, '--amp', o.amp, '--cudnn-benchmark', cuda ? 1 : 0], o.threads) : null;
+    '--target', `${o.targetHeight}x${o.targetWidth}`, '--amp', o.amp, '--cudnn-benchmark', cuda ? 1 : 0, '--pointwise-onednn', o.twinPointwise ? 1 : 0], o.threads) : null;
   const { ours, torchPeakMb, torchDevice } = runRounds(o, dev, step, twin);
   const ms = median(ours);
   const gflop = clanIterationFlops(G, clan.D, [o.height, o.width], [o.targetHeight, o.targetWidth]).total / 1e9;
   const line: Record<string, unknown> = { bench: 'step', backbone: o.backbone, size: `${o.height}x${o.width}`,
-    target: `${o.targetHeight}x${o.targetWidth}`, device: dev, amp: o.amp, threads: o.threads, median_ms: round(ms),
-    gflop: round(gflop, 3), gflops: round(gflop / (ms / 1000), 1) };
+    target: `${o.targetHeight}x${o.targetWidth}`, device: dev, amp: o.amp, threads: o.threads, pointwise_onednn: o.pointwiseOnednn,
+    median_ms: round(ms), gflop: round(gflop, 3), gflops: round(gflop / (ms / 1000), 1) };
+  if (twin) line.twin_pointwise_onednn = o.twinPointwise;
   if (twin) Object.assign(line, twin.fields(ms));
   line.peak_rss_mb = peakRssMb();
   if (cuda) {
@@ -46,7 +53,12 @@ export function benchStep(o: StepBenchOptions, emit: (line: object) => void): vo
     const best = Math.max(p.convGflops, p.sgemmGflops);
     Object.assign(line, { peak_gflops: round(best, 1), peak_share: round(gflop / (ms / 1000) / best, 3) });
   }
+  if (o.profile > 0) {
+    const p = profileCalls(o.profile, step, o.trace ? { keep: o.trace } : {});
+    Object.assign(line, p, { conv_gflops: round(gflop / (p.conv_ms / 1000), 1) });
+  }
   if (twin) line.torch = twin.version;
+  torch.setPointwiseOnednn(false);
   emit(line);
   clan.dispose(); G.dispose(); xs.dispose(); ys.dispose(); xt.dispose();
 }

@@ -73,6 +73,7 @@ export const MALLOC_TUNED: Readonly<Record<string, string>> = { MALLOC_MMAP_THRE
  */
 export class TwinRounds {
   readonly shipped: number[] = []; readonly tuned: number[] = [];
+  private rss = { shipped: 0, tuned: 0 }; // the twins' largest peak RSS (MiB; CPU: getrusage ru_maxrss)
   private readonly ratios: number[] = []; private readonly tunedRatios: number[] = [];
   version = '';
   constructor(private readonly script: string, private readonly args: (string | number)[], private readonly threads: number) {}
@@ -82,16 +83,23 @@ export class TwinRounds {
     const s = runTorchTwin(this.script, this.args, this.threads);
     const t = runTorchTwin(this.script, this.args, this.threads, MALLOC_TUNED);
     this.shipped.push(...s.ms); this.tuned.push(...t.ms); this.version = s.torch;
+    const rssOf = (r: TwinResult) => (typeof r.extra.peak_rss_mb === 'number' ? r.extra.peak_rss_mb : 0);
+    this.rss = { shipped: Math.max(this.rss.shipped, rssOf(s)), tuned: Math.max(this.rss.tuned, rssOf(t)) };
     this.ratios.push(median(mine) / median(s.ms)); this.tunedRatios.push(median(mine) / median(t.ms));
     return s;
   }
 
-  /** torch_median_ms, ratio (ours / as shipped), ratio_spread and the same for the tuned twin, from our median `ours` (ms). */
-  fields(ours: number): Record<string, unknown> {
+  /**
+   * torch_median_ms, ratio (ours / as shipped), ratio_spread and the same for the tuned twin, from our median `ours`
+   * (ms); the twins' peak RSS (MiB) and ours over the smaller of them (peak_rss_ratio) where they report it.
+   */
+  fields(ours: number, oursRssMb = peakRssMb()): Record<string, unknown> {
     const spread = (rs: number[]) => [round(Math.min(...rs), 3), round(Math.max(...rs), 3)];
     const tm = median(this.shipped); const tt = median(this.tuned);
+    const rss = this.rss.shipped > 0 && this.rss.tuned > 0
+      ? { torch_peak_rss_mb: this.rss.shipped, torch_tuned_peak_rss_mb: this.rss.tuned, peak_rss_ratio: round(oursRssMb / Math.min(this.rss.shipped, this.rss.tuned), 3) } : {};
     return { torch_median_ms: round(tm), ratio: round(ours / tm, 3), ratio_spread: spread(this.ratios),
-      torch_tuned_median_ms: round(tt), ratio_tuned: round(ours / tt, 3), ratio_tuned_spread: spread(this.tunedRatios) };
+      torch_tuned_median_ms: round(tt), ratio_tuned: round(ours / tt, 3), ratio_tuned_spread: spread(this.tunedRatios), ...rss };
   }
 }
 

@@ -12,6 +12,13 @@ function sizeFlag(v: string | boolean | undefined, flag = 'sizes'): [number, num
   });
 }
 
+/** --pointwise-onednn, --twin-pointwise-onednn, --profile N, --trace FILE of bench step and eval. */
+function speedFlags(v: Record<string, string | boolean | (string | boolean)[] | undefined>): { pointwiseOnednn: boolean; twinPointwise: boolean; profile: number; trace?: string } {
+  const trace = typeof v.trace === 'string' ? v.trace : undefined;
+  const profile = v.profile === undefined ? (trace ? 3 : 0) : intFlag('bench', 'profile', v.profile as string, 3, 0);
+  return { pointwiseOnednn: v['pointwise-onednn'] === true, twinPointwise: v['twin-pointwise-onednn'] === true, profile, ...(trace ? { trace } : {}) };
+}
+
 export const bench: Command = {
   name: 'bench',
   summary: 'benchmarks: engine, step and eval against PyTorch (CPU or CUDA), peak CPU kernel GFLOP/s, loader beside a training step, ddp scaling, infer (libtorch vs onnxruntime); JSON on stdout',
@@ -25,7 +32,8 @@ engine   the 7-layer probe net (conv/BN/ReLU, dilated conv, bilinear upsample, c
 
 usage: clan bench step [--backbone ${GENERATORS.names().join('|')}] [--height 128] [--width 256]
                        [--target-size HxW] [--iters 5] [--warmup 1] [--threads 1] [--rounds 3]
-                       [--device cpu|cuda|cuda:N] [--amp off|bf16|fp16] [--compare] [--peak] [--json]
+                       [--device cpu|cuda|cuda:N] [--amp off|bf16|fp16] [--compare] [--peak] [--pointwise-onednn]
+                       [--twin-pointwise-onednn] [--profile N] [--trace FILE] [--json]
 
 step     one full CLAN iteration (source H×W + target image, default the same size; batch 1, 19 classes, past
          the preheat, G and D updated). One JSON line {"bench","backbone","size","target","device","amp",
@@ -36,17 +44,24 @@ step     one full CLAN iteration (source H×W + target image, default the same s
          glibc malloc tuned (MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_ 4 GiB), adding torch_median_ms,
          ratio, ratio_spread (as shipped), torch_tuned_median_ms, ratio_tuned, ratio_tuned_spread, and on CUDA
          torch_peak_gpu_mb and peak_gpu_ratio. --peak (CPU) also measures 'bench peak' at the same threads,
-         adding peak_gflops (the better kernel) and peak_share = gflops / peak_gflops.
+         adding peak_gflops (the better kernel) and peak_share = gflops / peak_gflops. The twins' peak RSS:
+         torch_peak_rss_mb, torch_tuned_peak_rss_mb, peak_rss_ratio (ours / the smaller).
+         --pointwise-onednn: CPU 1×1 convolutions through oneDNN (same math, oneDNN's rounding; docs/speed.md);
+         --twin-pointwise-onednn: the PyTorch twin does the same. --profile N: N more iterations under libtorch's
+         op profiler: "profile" (top ops by self time per iteration: op, calls, ms, share), "profile_ms",
+         "conv_ms" (the convolution kernels' self time) and "conv_gflops" = gflop / conv seconds; --trace FILE
+         keeps the Chrome trace (chrome://tracing, ui.perfetto.dev; implies --profile 3).
          The paper's job on a GPU: --backbone resnet101 --height 720 --width 1280 --target-size 512x1024 --device cuda
 
 usage: clan bench eval [--backbone resnet101] [--height 512] [--width 1024] [--label-size HxW] [--iters 10]
-                       [--warmup 2] [--threads 1] [--rounds 3] [--device cpu|cuda|cuda:N] [--compare] [--json]
+                       [--warmup 2] [--threads 1] [--rounds 3] [--device cpu|cuda|cuda:N] [--compare]
+                       [--pointwise-onednn] [--twin-pointwise-onednn] [--profile N] [--trace FILE] [--json]
 
 eval     evaluation throughput: G (eval mode) on one H×W image, logits upsampled to the label size (default
          2H×2W), argmax, prediction copied to the host. One JSON line {"bench","backbone","size","label","device",
          "median_ms","images_per_s",…}; with --compare the PyTorch twin as shipped and with malloc tuned (as
          step): torch_median_ms, torch_images_per_s, ratio, ratio_spread, torch_tuned_median_ms, ratio_tuned,
-         ratio_tuned_spread.
+         ratio_tuned_spread. --pointwise-onednn, --twin-pointwise-onednn, --profile, --trace: as step.
 
 usage: clan bench peak [--threads 1] [--reps 5] [--json]
 
@@ -104,7 +119,8 @@ infer    the deployed model: our libtorch forward vs onnxruntime-node running th
         backbone: { type: 'string' }, height: { type: 'string' }, width: { type: 'string' }, iters: { type: 'string' },
         warmup: { type: 'string' }, threads: { type: 'string' }, rounds: { type: 'string' }, compare: { type: 'boolean' },
         device: { type: 'string' }, json: { type: 'boolean' }, 'target-size': { type: 'string' }, amp: { type: 'string' },
-        peak: { type: 'boolean' },
+        peak: { type: 'boolean' }, 'pointwise-onednn': { type: 'boolean' }, 'twin-pointwise-onednn': { type: 'boolean' },
+        profile: { type: 'string' }, trace: { type: 'string' },
       });
       if (values.help) { console.log(this.usage); return 0; }
       const backbone = typeof values.backbone === 'string' ? values.backbone : 'resnet101';
@@ -121,6 +137,7 @@ infer    the deployed model: our libtorch forward vs onnxruntime-node running th
         iters: intFlag('bench', 'iters', values.iters, 5), warmup: intFlag('bench', 'warmup', values.warmup, 1, 0),
         threads: intFlag('bench', 'threads', values.threads, 1), rounds: intFlag('bench', 'rounds', values.rounds, 3),
         compare: values.compare === true, device, amp: amp as 'off' | 'bf16' | 'fp16', peak: values.peak === true,
+        ...speedFlags(values),
       }, (l) => console.log(JSON.stringify(l)));
       return 0;
     }
@@ -137,6 +154,7 @@ infer    the deployed model: our libtorch forward vs onnxruntime-node running th
         backbone: { type: 'string' }, height: { type: 'string' }, width: { type: 'string' }, 'label-size': { type: 'string' },
         iters: { type: 'string' }, warmup: { type: 'string' }, threads: { type: 'string' }, rounds: { type: 'string' },
         compare: { type: 'boolean' }, device: { type: 'string' }, json: { type: 'boolean' },
+        'pointwise-onednn': { type: 'boolean' }, 'twin-pointwise-onednn': { type: 'boolean' }, profile: { type: 'string' }, trace: { type: 'string' },
       });
       if (values.help) { console.log(this.usage); return 0; }
       const backbone = typeof values.backbone === 'string' ? values.backbone : 'resnet101';
@@ -149,7 +167,7 @@ infer    the deployed model: our libtorch forward vs onnxruntime-node running th
         backbone, height, width, labelHeight, labelWidth, device,
         iters: intFlag('bench', 'iters', values.iters, 10), warmup: intFlag('bench', 'warmup', values.warmup, 2, 0),
         threads: intFlag('bench', 'threads', values.threads, 1), rounds: intFlag('bench', 'rounds', values.rounds, 3),
-        compare: values.compare === true,
+        compare: values.compare === true, ...speedFlags(values),
       }, (l) => console.log(JSON.stringify(l)));
       return 0;
     }

@@ -8,7 +8,7 @@ import { UsageError, DataError } from '../util/errors.js';
 import type { Protocol } from '../eval/evaluate.js';
 
 const USAGE = `usage: clan eval --checkpoint CKPT --data TYPE:ROOT[:SPLIT] [--protocol 19|16|13] [--size WxH] [--limit N]
-                 [--threads N] [--device cpu|cuda|cuda:N] [--skip-bad] [--json]
+                 [--threads N] [--pointwise-onednn] [--device cpu|cuda|cuda:N] [--skip-bad] [--json]
        clan eval --run RUN_DIR --data SPEC [--select-data SPEC] [--protocol …] [--json]
 
 Evaluates as the papers do (docs/method.md §5.3): input at the eval size (the checkpoint's, or --size),
@@ -24,6 +24,7 @@ pixels right). The table shows percent; JSON holds fractions, null where a class
   --size         network input WxH (default: the checkpoint's eval size)
   --limit        evaluate only the first N images
   --threads      libtorch CPU threads (default: all cores)
+  --pointwise-onednn  CPU 1×1 convolutions through oneDNN (same math, faster on one thread; docs/speed.md)
   --device       where the forward passes and the confusion matrix run (default cpu)
   --skip-bad     log and skip unreadable or mismatched files found when the dataset is opened (as the config's
                  source.skipBad does in training) instead of stopping`;
@@ -35,7 +36,7 @@ export const evalCmd: Command = {
   async run(argv) {
     const p = parse('eval', argv, {
       checkpoint: { type: 'string' }, run: { type: 'string' }, data: { type: 'string' }, 'select-data': { type: 'string' },
-      protocol: { type: 'string' }, size: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' }, threads: { type: 'string' },
+      protocol: { type: 'string' }, size: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' }, threads: { type: 'string' }, 'pointwise-onednn': { type: 'boolean' },
       device: { type: 'string' }, 'skip-bad': { type: 'boolean' },
     });
     if (p.values.help) { console.log(USAGE); return 0; }
@@ -50,6 +51,7 @@ export const evalCmd: Command = {
     const limit = str(p, 'limit') ? intFlag('eval', 'limit', str(p, 'limit'), 0) : undefined;
     const torch = await import('../torch/index.js');
     if (str(p, 'threads')) torch.setNumThreads(intFlag('eval', 'threads', str(p, 'threads'), 1));
+    if (p.values['pointwise-onednn'] === true) torch.setPointwiseOnednn(true);
     const device = (await import('./device.js')).cliDevice('eval', str(p, 'device'));
     const { openDataset } = await import('../data/registry.js');
     const { evaluate, perClassMetrics } = await import('../eval/evaluate.js');

@@ -44,6 +44,8 @@ export const trainSchema = z.object({
   deterministic: z.boolean().default(false).describe('CUDA: deterministic cuDNN algorithms, benchmark off (slower; mmseg\'s deterministic=True)'),
   amp: z.enum(['off', 'bf16', 'fp16']).default('off').describe('mixed precision (fp16 with loss scaling, CUDA only); off = the official fp32 run'),
   threads: z.number().int().positive().optional().describe('intra-op CPU threads; default: all cores'),
+  pointwiseOnednn: z.boolean().default(false)
+    .describe('CPU: 1×1 convolutions through oneDNN also on one thread (same math, oneDNN\'s rounding; faster: docs/speed.md); false = PyTorch\'s dispatch, bit-identical to the reference'),
   workers: z.number().int().nonnegative().default(0).describe('data worker threads (0: decode on the main thread)'),
   normalize: z.enum(['caffe', 'imagenet']).default('caffe').describe('input normalisation: caffe = BGR minus the mean, as the official code (§5.4)'),
   init: z.string().optional().describe('converted weights (clan convert) to start from; default: random init'),

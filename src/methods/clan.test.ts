@@ -72,3 +72,48 @@ test('detachM: the G gradient loses exactly ∇ λ_adv·damping·λ_local·mean(
   D.dispose(); G.dispose();
   b.src.image.dispose(); b.src.label.dispose(); b.tgt.dispose();
 });
+
+test('CLAN with 1×1 convolutions through oneDNN (setPointwiseOnednn) moves the weights no more than a rounding of the input does', () => {
+  // A random-init ResNet's first step is ill-conditioned (batch-1 BN backward cancels): swapping OpenBLAS's Haswell
+  // kernels for SkylakeX ones changes this step's weight deltas by 1.2 % (measured, docs/speed.md). So the yardstick
+  // is the same step with every source pixel moved by a float32 rounding (relative ±2⁻²⁴, random signs; a uniform
+  // scale would be normalised away by the stem's BN): oneDNN's sums may move the step no more than 5× that
+  // (measured: 1.5 % vs 0.6 %; OpenBLAS SkylakeX for Haswell: 1.2 %).
+  torch.setNumThreads(1);
+  const run = (on: boolean, nudge = false) => {
+    torch.setPointwiseOnednn(on);
+    torch.manualSeed(0);
+    const G = createGenerator('resnet50', K);
+    const D = new FCDiscriminator(K, 16);
+    const m = new Clan(G, { ...CFG, lrG: 1e-3 }, D);
+    const w0 = G.parameters().map((p) => torch.keep(p.detach().clone()));
+    torch.manualSeed(1);
+    const x0 = torch.randn([1, 3, 96, 128]); const ys = torch.keep(torch.randint(0, K, [1, 96, 128])); const xt = torch.keep(torch.randn([1, 3, 96, 128]));
+    const xs = torch.keep(nudge ? x0.mul(torch.rand([1, 3, 96, 128]).lt(0.5).to('float32').mul(2 ** -23).add(1 - 2 ** -24)) : x0);
+    const losses = m.trainStep(I, { image: xs, label: ys }, { image: xt, size: [96, 128] }).losses;
+    const deltas = G.parameters().map((p, k) => torch.keep(p.detach().sub(w0[k]!)));
+    m.dispose(); G.dispose();
+    for (const t of [xs, ys, xt, ...w0]) t.dispose();
+    return { losses, deltas };
+  };
+  const off = run(false);
+  const on = run(true);
+  const nudged = run(false, true);
+  torch.setPointwiseOnednn(false);
+  const worst = (x: typeof off) => {
+    let w = 0;
+    for (const [k, d] of off.deltas.entries()) {
+      const n = torch.tidy(() => d.norm().item());
+      if (n > 0) w = Math.max(w, torch.tidy(() => x.deltas[k]!.sub(d).norm().item() / n));
+    }
+    return w;
+  };
+  for (const key of Object.keys(off.losses)) {
+    const a = on.losses[key]!; const b = off.losses[key]!;
+    assert.ok(Math.abs(a - b) <= 1e-5 * Math.abs(b) + 1e-7, `${key}: ${a} vs ${b}`);
+  }
+  const kernel = worst(on); const rounding = worst(nudged);
+  assert.ok(kernel > 0 && rounding > 0, `both change something: ${kernel}, ${rounding}`);
+  assert.ok(kernel <= 5 * rounding, `oneDNN moves the weight deltas by ${kernel}, a rounding of the input by ${rounding}`);
+  for (const t of [...off.deltas, ...on.deltas, ...nudged.deltas]) t.dispose();
+});

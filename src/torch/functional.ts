@@ -18,9 +18,26 @@ export interface Conv2dOptions { stride?: Pair; padding?: Pair; dilation?: Pair;
 /** x [N, C, H, W], weight [O, C/groups, kh, kw], bias [O] → [N, O, H', W']. */
 export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, o: Conv2dOptions = {}): Tensor {
   need4d(x, 'conv2d');
-  return new Tensor(native.conv2d(x.handle, weight.handle, bias?.handle, pair(o.stride ?? 1), pair(o.padding ?? 0),
-    pair(o.dilation ?? 1), o.groups ?? 1));
+  let dilation = pair(o.dilation ?? 1);
+  const stride = pair(o.stride ?? 1);
+  if (pointwiseOnednn && dilation[0] === 1 && dilation[1] === 1 && stride[0] === 1 && stride[1] === 1 && (o.groups ?? 1) === 1 && weight.shape[2] === 1 && weight.shape[3] === 1) {
+    const [n, c, h, w] = x.shape as [number, number, number, number];
+    // where libtorch then takes oneDNN (batch > 1 or over 20480 values; else a dilated THNN kernel would run)
+    if ((n > 1 || n * c * h * w > 20480) && x.device === 'cpu') dilation = [2, 2]; // the same 1×1 convolution: see setPointwiseOnednn
+  }
+  return new Tensor(native.conv2d(x.handle, weight.handle, bias?.handle, stride, pair(o.padding ?? 0), dilation, o.groups ?? 1));
 }
+
+let pointwiseOnednn = false;
+/**
+ * On: CPU 1×1 stride-1 convolutions run through oneDNN, forward and backward. libtorch 1.13 sends an undilated, unstrided 1×1
+ * convolution of a batch < 16 on one thread to THNN (im2col-free sgemm in OpenBLAS; ~60–90 GFLOP/s here) and
+ * everything else to oneDNN (~125–190); it reads dilation 2 as "dilated" and so picks oneDNN, while a 1×1 kernel
+ * computes exactly the same sums at any dilation. The math is unchanged; the float rounding is oneDNN's
+ * (docs/speed.md). Off by default: PyTorch's dispatch, bit-identical to the PyTorch reference.
+ */
+export function setPointwiseOnednn(on: boolean): void { pointwiseOnednn = on; }
+export function getPointwiseOnednn(): boolean { return pointwiseOnednn; }
 
 export interface BatchNormOptions {
   weight?: Tensor | null; bias?: Tensor | null; runningMean?: Tensor | null; runningVar?: Tensor | null;

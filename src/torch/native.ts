@@ -45,6 +45,7 @@ export interface Native {
   setNumThreads(n: number): void; getNumThreads(): number; buildInfo(): BuildInfo; cudaDeviceCount(): number;
   // native/allocator.cc
   allocatorStats(): CpuAllocatorStats; emptyCache(): void;
+  profilerStart(path: string): void; profilerStop(): void;
   // native/device.cc. cudaDeviceInfo … cudaEmptyCache exist only when the addon was built with the CUDA headers.
   toDeviceAsync(h: H, dev: string, nonBlocking: boolean): H; pinMemory(h: H): H; isPinned(h: H): boolean;
   setBackendFlags(f: Partial<BackendFlags>): void; getBackendFlags(): BackendFlags;
@@ -113,7 +114,7 @@ export const NATIVE_ARITY = {
   fromBuffer: 3, fromBufferShared: 3, toBuffer: 1, item: 1, manualSeed: 1, getRngState: 0, setRngState: 1,
   setNumThreads: 1, getNumThreads: 0, buildInfo: 0, cudaDeviceCount: 0,
   // native/allocator.cc
-  allocatorStats: 0, emptyCache: 0,
+  allocatorStats: 0, emptyCache: 0, profilerStart: 1, profilerStop: 0,
   // native/device.cc
   toDeviceAsync: 3, pinMemory: 1, isPinned: 1, setBackendFlags: 1, getBackendFlags: 0, autocastEnter: 2,
   autocastExit: 3, autocastEnabled: 1, cudaSynchronize: 1, cudaVersions: 0,

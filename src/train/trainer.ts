@@ -124,6 +124,7 @@ async function trainProcess(o: TrainOptions, dist: DistEnv | null): Promise<Trai
   // Data-parallel processes on one machine share its cores (torchrun sets OMP_NUM_THREADS=1; we divide).
   const threads = cfg.threads ?? Math.max(1, Math.floor(availableParallelism() / (dist?.localWorldSize ?? 1)));
   torch.setNumThreads(threads);
+  const pointwiseBefore = torch.getPointwiseOnednn(); // a process-wide switch: restored when train() returns
 
   const data = openData(cfg, log);
   // Data-parallel on GPUs: one process per GPU, `cuda` meaning this process's cuda:LOCAL_RANK (as torchrun users expect).
@@ -134,6 +135,7 @@ async function trainProcess(o: TrainOptions, dist: DistEnv | null): Promise<Trai
   let owned: UDAMethod | null = null;
   // Freed on every exit — an error or Ctrl-C too: a library caller's process goes on, nothing may wait for GC.
   try {
+    torch.setPointwiseOnednn(cfg.pointwiseOnednn);
     const method = await createMethod(cfg.method, G, methodConfig(cfg));
     owned = method;
     // A pseudo:DIR target always carries its labels (data/pseudo.ts), however it was opened.
@@ -173,6 +175,7 @@ async function trainProcess(o: TrainOptions, dist: DistEnv | null): Promise<Trai
   } finally {
     owned?.dispose();
     G.dispose();
+    torch.setPointwiseOnednn(pointwiseBefore);
   }
 }
 

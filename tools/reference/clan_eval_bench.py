@@ -14,6 +14,7 @@ Flags (after the positionals):
     --label HxW          label size the logits are upsampled to (default 2H×2W, e.g. 512×1024 → 1024×2048)
     --amp off|bf16|fp16  the whole image (forward, upsampling, sum, argmax) under torch.autocast(device, dtype)
     --cudnn-benchmark 0|1  torch.backends.cudnn.benchmark (default 0)
+    --pointwise-onednn 0|1  CPU 1×1 convolutions through oneDNN (clan_step_bench.pointwise_onednn), default 0
 
 Prints one JSON line: {"ms": [...], "torch", "backbone", "H", "W", "label": [h, w], "threads", "warmup", "iters",
 "device", "device_name", "amp", "cudnn_benchmark", "peak_mem_mb" (max_memory_allocated in MiB over the timed images, reset after the warm-up;
@@ -32,7 +33,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from clan_model import build_generator  # noqa: E402
 from clan_parity import AMP_DTYPES  # noqa: E402
-from clan_step_bench import bench_parser, size_arg  # noqa: E402
+from clan_step_bench import bench_parser, peak_rss_mb, pointwise_onednn, size_arg  # noqa: E402
 
 
 def parse_args(argv):
@@ -57,6 +58,8 @@ def main(argv):
     device = torch.device(a.device)
     torch.set_num_threads(a.threads)
     torch.backends.cudnn.benchmark = bool(a.cudnn_benchmark)
+    if a.pointwise_onednn:
+        pointwise_onednn()
     torch.manual_seed(0)
     G = build_generator(a.backbone, 19).to(device).eval()
     x = torch.randn(1, 3, a.h, a.w, generator=torch.Generator().manual_seed(1234)).to(device)
@@ -79,6 +82,7 @@ def main(argv):
     assert pred is None or (list(pred.shape) == label and pred.dtype == torch.uint8)
     cuda = device.type == 'cuda'
     print(json.dumps({'ms': [round(v, 3) for v in ms], 'torch': torch.__version__, 'backbone': a.backbone,
+                      'peak_rss_mb': peak_rss_mb(), 'pointwise_onednn': a.pointwise_onednn,
                       'H': a.h, 'W': a.w, 'label': label, 'threads': a.threads, 'warmup': a.warmup,
                       'iters': a.iters, 'device': str(device),
                       'device_name': torch.cuda.get_device_name(device) if cuda else None,

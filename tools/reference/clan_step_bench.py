@@ -15,6 +15,8 @@ Flags (after the positionals):
                          (torch 1.13's CPU autocast takes bf16 only)
     --cudnn-benchmark 0|1  torch.backends.cudnn.benchmark (default 0)
     --tf32 0|1           TF32 for cuDNN convs and CUDA matmuls, clan_parity.set_tf32 (default: PyTorch's own)
+    --pointwise-onednn 0|1  CPU 1×1 convolutions through oneDNN as `clan bench --pointwise-onednn` does
+                         (dilation 2 where libtorch then picks oneDNN; same math), default 0
 
 Prints one JSON line: {"ms": [...], "torch", "backbone", "H", "W", "target": [Ht, Wt], "threads", "warmup",
 "iters", "device", "device_name", "i", "amp", "cudnn_benchmark", "tf32", "peak_mem_mb", "peak_reserved_mb"}.
@@ -24,6 +26,7 @@ The peaks are torch.cuda.max_memory_allocated / max_memory_reserved in MiB over 
 import argparse
 import json
 import os
+import resource
 import sys
 import time
 
@@ -54,7 +57,22 @@ def bench_parser(prog, doc):
     ap.add_argument('device', nargs='?', default='cpu')
     ap.add_argument('--amp', choices=('off', 'bf16', 'fp16'), default='off')
     ap.add_argument('--cudnn-benchmark', type=int, choices=(0, 1), default=0)
+    ap.add_argument('--pointwise-onednn', type=int, choices=(0, 1), default=0)
     return ap
+
+
+def pointwise_onednn():
+    """Every nn.Conv2d with a 1×1 kernel, stride 1, dilation 1 and groups 1 runs with dilation 2 on a CPU input of batch > 1 or
+    over 20480 values: libtorch then takes oneDNN (forward and backward) instead of THNN; the sums are the same
+    (src/torch/functional.ts setPointwiseOnednn)."""
+    plain = torch.nn.Conv2d._conv_forward
+
+    def conv_forward(self, x, weight, bias):
+        if (self.kernel_size == (1, 1) and self.dilation == (1, 1) and self.stride == (1, 1) and self.groups == 1 and x.device.type == 'cpu'
+                and (x.shape[0] > 1 or x.numel() > 20480)):
+            return torch.nn.functional.conv2d(x, weight, bias, self.stride, self.padding, (2, 2), 1)
+        return plain(self, x, weight, bias)
+    torch.nn.Conv2d._conv_forward = conv_forward
 
 
 def parse_args(argv):
@@ -62,6 +80,11 @@ def parse_args(argv):
     ap.add_argument('--target', type=size_arg, help='target image size HxW (default: source H×W)')
     ap.add_argument('--tf32', type=int, choices=(0, 1), default=None)
     return ap.parse_args(argv)
+
+
+def peak_rss_mb():
+    """The process's peak resident set (getrusage ru_maxrss, KiB on Linux) in MiB."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def cuda_peaks(device):
@@ -79,6 +102,8 @@ def main(argv):
     device = torch.device(a.device)
     torch.set_num_threads(a.threads)
     torch.backends.cudnn.benchmark = bool(a.cudnn_benchmark)
+    if a.pointwise_onednn:
+        pointwise_onednn()
     if a.tf32 is not None:
         set_tf32(a.tf32)
     torch.manual_seed(0)
@@ -110,7 +135,7 @@ def main(argv):
             # steady state: cuDNN's autotuner tries workspaces in the warm-up that no training step needs
             torch.cuda.reset_peak_memory_stats(device)
     peak, reserved = cuda_peaks(device)
-    print(json.dumps({'ms': [round(v, 3) for v in ms], 'torch': torch.__version__, 'backbone': a.backbone,
+    print(json.dumps({'peak_rss_mb': peak_rss_mb(), 'pointwise_onednn': a.pointwise_onednn, 'ms': [round(v, 3) for v in ms], 'torch': torch.__version__, 'backbone': a.backbone,
                       'H': h, 'W': w, 'target': [ht, wt], 'threads': a.threads, 'warmup': a.warmup,
                       'iters': a.iters, 'device': str(device),
                       'device_name': torch.cuda.get_device_name(device) if device.type == 'cuda' else None,
