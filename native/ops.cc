@@ -135,6 +135,8 @@ void RegisterOps(Napi::Env env, Napi::Object exports) {
   CLAN_FN(avgPool2d, 5)
     return Wrap(env, at::avg_pool2d(T(info[0]), IntList(info[1], "kernel"), IntList(info[2], "stride"), IntList(info[3], "padding"),
                                     B(info[4]), true)); CLAN_END;
+  CLAN_FN(adaptiveAvgPool2d, 2)  // (input, [outH, outW])
+    return Wrap(env, at::adaptive_avg_pool2d(T(info[0]), IntList(info[1], "size"))); CLAN_END;
   CLAN_FN(upsampleBilinear2d, 3)  // (input, [outH, outW], alignCorners) — F.interpolate(size=…) semantics
     return Wrap(env, at::upsample_bilinear2d(T(info[0]), IntList(info[1], "size"), B(info[2]), CLAN_NULLOPT, CLAN_NULLOPT)); CLAN_END;
   CLAN_FN(upsampleNearest2d, 2)

@@ -50,12 +50,22 @@ export class Adversarial extends UDAMethod {
   /** What D sees of the prediction p = softmax(x1 + x2) [N, K, h, w] (§1.3; detached in D's steps). Here: p itself. */
   protected discriminatorInput(p: Tensor): Tensor { return p; }
 
-  /** d = up(D(input(softmax(x1 + x2)))) at `size` — the D output is resized to the loss size (§1.4). */
+  /**
+   * d = up(D(input(softmax(x1 + x2)))) at `size` — the D output is resized to the loss size (§1.4); with
+   * hyper.dFullSize false it stays at D's own size [N, 1, h/32, w/32] (AdaptSegNet, ADVENT).
+   */
   private discriminate(x1: Tensor, x2: Tensor, size: [number, number], detach: boolean): Tensor {
     return torch.tidy(() => {
       const p = F.softmax(x1.add(x2), 1);
-      return F.interpolate(this.D.forward(this.discriminatorInput(detach ? p.detach() : p)), size, { alignCorners: true });
+      const d = this.D.forward(this.discriminatorInput(detach ? p.detach() : p));
+      return this.cfg.dFullSize ? F.interpolate(d, size, { alignCorners: true }) : d;
     });
+  }
+
+  /** A per-pixel weight [N, 1, h, w] at the size of D's output d: area-averaged where D's output is smaller. */
+  private static fit(w: Tensor | null, d: Tensor): Tensor | null {
+    if (!w || (w.size(2) === d.size(2) && w.size(3) === d.size(3))) return w;
+    return F.adaptiveAvgPool2d(w, [d.size(2), d.size(3)]);
   }
 
   trainStep(i: number, source: SourceBatch, target: TargetBatch): StepLog {
@@ -85,7 +95,8 @@ export class Adversarial extends UDAMethod {
         const [a, b] = this.forwardUp(target.image, target.size);
         const m = disagreementMap(a, b);                                           // [N, 1, h, w]
         const wt = this.adversarialWeights(i, m);
-        return [a, b, m, wt, adversarialBce(this.discriminate(a, b, target.size, false), SOURCE, wt.g, c.epsilon, c.lambdaLocal),
+        const d = this.discriminate(a, b, target.size, false);
+        return [a, b, m, wt, adversarialBce(d, SOURCE, Adversarial.fit(wt.g, d), c.epsilon, c.lambdaLocal),
           this.targetLosses(a, b, target)] as const;
       });
       this.backward(Object.values(onTarget).reduce((sum, l) => sum.add(l), adv.mul(c.lambdaAdv * damping)));
@@ -96,7 +107,10 @@ export class Adversarial extends UDAMethod {
       this.D.requiresGrad_(true);
       const dS = this.amp(() => dScale(adversarialBce(this.discriminate(x1s, x2s, srcSize, true), SOURCE, null, c.epsilon, c.lambdaLocal)));
       this.backward(dS);
-      const dT = this.amp(() => dScale(adversarialBce(this.discriminate(x1t, x2t, target.size, true), TARGET, w.d, c.epsilon, c.lambdaLocal)));
+      const dT = this.amp(() => {
+        const d = this.discriminate(x1t, x2t, target.size, true);
+        return dScale(adversarialBce(d, TARGET, Adversarial.fit(w.d, d), c.epsilon, c.lambdaLocal));
+      });
       this.backward(dT);
       // 9. step G, then D
       this.stepAll(this.optG, this.optD);

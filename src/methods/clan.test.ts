@@ -117,3 +117,40 @@ test('CLAN with 1×1 convolutions through oneDNN (setPointwiseOnednn) moves the 
   assert.ok(kernel <= 5 * rounding, `oneDNN moves the weight deltas by ${kernel}, a rounding of the input by ${rounding}`);
   for (const t of [...off.deltas, ...on.deltas, ...nudged.deltas]) t.dispose();
 });
+
+test('dFullSize false: the adversarial losses at D\'s own size, CLAN\'s weight map area-averaged to it (recomputed)', () => {
+  const S: [number, number] = [64, 96]; // D's output: 2×3
+  const make = (dFullSize: boolean) => {
+    const { G, D } = nets();
+    torch.manualSeed(7);
+    const b = { src: { image: torch.keep(torch.randn([2, 3, ...S])), label: torch.keep(torch.randint(0, K, [2, ...S])) }, tgt: torch.keep(torch.randn([2, 3, ...S])) };
+    return { G, D, b, m: new Clan(G, { ...CFG, dFullSize }, D) };
+  };
+  // what the step's target forward computes, from the same weights (train-mode BN: batch statistics)
+  const want = (() => {
+    const { G, D, b, m } = make(false);
+    G.train(); D.train();
+    const r = torch.tidy(() => torch.noGrad(() => {
+      const [a, c] = G.forward(b.tgt);
+      const x1 = F.interpolate(a, S, { alignCorners: true }), x2 = F.interpolate(c, S, { alignCorners: true });
+      const d = D.forward(F.softmax(x1.add(x2), 1));                              // [2, 1, 2, 3]: not upsampled
+      assert.deepEqual(d.shape, [2, 1, 2, 3]);
+      const w = F.adaptiveAvgPool2d(disagreementMap(x1, x2), [2, 3]).mul(CFG.lambdaLocal).add(CFG.epsilon);
+      return F.binaryCrossEntropyWithLogits(d, torch.zerosLike(d), { reduction: 'none' }).mul(w).mean().item();
+    }));
+    m.dispose(); D.dispose(); G.dispose();
+    for (const t of [b.src.image, b.src.label, b.tgt]) t.dispose();
+    return r;
+  })();
+  const adv = (dFullSize: boolean) => {
+    const { G, D, b, m } = make(dFullSize);
+    const log = m.trainStep(I, b.src, { image: b.tgt, size: S });
+    m.dispose(); D.dispose(); G.dispose();
+    for (const t of [b.src.image, b.src.label, b.tgt]) t.dispose();
+    return log.losses.adv!;
+  };
+  const small = adv(false);
+  assert.ok(Math.abs(small - want) <= 1e-6 * want, `${small} vs ${want}`);
+  const full = adv(true);
+  assert.ok(Math.abs(full - want) > 1e-6 * want, `the official full-size loss is another number: ${full} vs ${want}`);
+});

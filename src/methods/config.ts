@@ -39,6 +39,8 @@ export const methodSchema = z.object({
   segLoss: z.enum(['focal', 'ce']).default('focal').describe('segmentation loss: the official code\'s focal loss, or the paper\'s cross-entropy (§2.1)'),
   gamma: z.number().min(0).default(2).describe('focal-loss γ (official, §2.1)'),
   ndf: z.number().int().positive().default(64).describe('D\'s base width (official, §1.4)'),
+  dFullSize: z.boolean().default(true)
+    .describe('D\'s output upsampled to the label size before its losses (CLAN\'s code, §1.4); false: the losses at D\'s own size (1/32), as AdaptSegNet and ADVENT, with CLAN\'s weight map area-averaged to it (faster, not official)'),
   officialDuplicateParams: z.boolean().default(false)
     .describe('list backbone parameters several times in G\'s optimizer, as the official code does (§3; official-exact preset)'),
 }).strict();

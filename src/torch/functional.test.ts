@@ -50,3 +50,13 @@ test('setPointwiseOnednn: 1×1 convolutions through oneDNN, same values and grad
   for (const p of params) p.grad = null;
   for (const t of [x, small, ...params, off.y, on.y, ...off.grads, ...on.grads]) t.dispose();
 });
+
+test('adaptiveAvgPool2d: each cell the mean of the input cells it covers (start ⌊i·H/h⌋, end ⌈(i+1)·H/h⌉), with its gradient', () => {
+  // 1×1×2×5 → 1×1×1×2: columns [0, 3) and [2, 5) (overlapping at 2), both rows
+  const x = torch.keep(torch.tensor([[[[1, 2, 3, 4, 5], [6, 7, 8, 9, 10]]]]).to('float32').requiresGrad_(true));
+  const y = torch.tidy(() => torch.keep(torch.F.adaptiveAvgPool2d(x, [1, 2])));
+  assert.deepEqual(y.toArray(), [(1 + 2 + 3 + 6 + 7 + 8) / 6, (3 + 4 + 5 + 8 + 9 + 10) / 6]);
+  torch.tidy(() => y.sum().backward());
+  assert.deepEqual(x.grad!.toArray(), [1, 1, 2, 1, 1, 1, 1, 2, 1, 1].map((v) => Math.fround(v / 6)));
+  x.grad = null; x.dispose(); y.dispose();
+});

@@ -66,6 +66,12 @@ export function avgPool2d(x: Tensor, kernel: Pair, o: Omit<PoolOptions, 'dilatio
   return new Tensor(native.avgPool2d(x.handle, pair(kernel), pair(o.stride ?? kernel), pair(o.padding ?? 0), o.ceilMode ?? false));
 }
 
+/** x [N, C, H, W] → [N, C, h, w]: each output cell the mean of the input cells it covers (torch's adaptive_avg_pool2d). */
+export function adaptiveAvgPool2d(x: Tensor, size: [number, number]): Tensor {
+  need4d(x, 'adaptiveAvgPool2d');
+  return new Tensor(native.adaptiveAvgPool2d(x.handle, size));
+}
+
 export interface InterpolateOptions { mode?: 'bilinear' | 'nearest'; alignCorners?: boolean }
 /** F.interpolate(x, size=[H, W]) for 4-D input. Bilinear needs an explicit alignCorners (the reference uses true). */
 export function interpolate(x: Tensor, size: [number, number], o: InterpolateOptions = {}): Tensor {
