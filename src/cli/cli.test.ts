@@ -260,6 +260,24 @@ test('demo writes a checkpoint per method and seed, summary.json and a self-cont
   assert.match(r.stdout, /CLAN +target mIoU \d+\.\d\d ± \d+\.\d\d/);
 });
 
+test('demo --texture and --set reach every run, child processes included; a misspelt --set key stops it at once', () => {
+  const out = join(tmp, 'demo-texture');
+  const r = clan(['demo', '--iters', '2', '--seeds', '1', '--val-limit', '4', '--methods', 'adversarial,clan', '--jobs', '2', '--threads', '1',
+    '--texture', '56789', '--set', 'hyper.dFullSize=false', '--out', out], {});
+  assert.equal(r.code, 0, r.stderr);
+  for (const m of ['adversarial', 'clan']) {
+    const cfg = readFileSync(join(out, m, 'seed-0', 'config.yaml'), 'utf8');
+    assert.match(cfg, /data: digitscapes:target,texture=56789/);
+    assert.match(cfg, /data: digitscapes:val,texture=56789/);
+    assert.match(cfg, /dFullSize: false/);
+  }
+  const s = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { data: { test: string }; sets: string[] };
+  assert.equal(s.data.test, 'digitscapes:test,texture=56789');
+  assert.deepEqual(s.sets, ['hyper.dFullSize=false']);
+  assertOneLineError(clan(['demo', '--set', 'hyper.dFullsize=false', '--out', join(tmp, 'demo-bad')]), 1, /unknown key 'hyper\.dFullsize' \(did you mean 'hyper\.dFullSize'\?\)/);
+  assertOneLineError(clan(['demo', '--texture', '5a', '--out', join(tmp, 'demo-bad')]), 2, /^clan: demo: --texture expects distinct digits 0-9 \(e\.g\. 56789\), got '5a'$/);
+});
+
 test('demo: runs in child processes (--jobs 2) and in this process (--jobs 1) give identical results', () => {
   type Summary = Record<string, { per_seed: number[]; per_class_iou: Record<string, number | null> }>;
   const read = (dir: string) => JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as Summary;

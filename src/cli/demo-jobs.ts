@@ -13,7 +13,7 @@ import { RunBoard, trainProgress } from './progress.js';
 
 /** One training run of the demo; `init`: start from these weights (all of G: the shared source-only start). */
 export interface DemoJob { method: string; key: string; seed: number; outDir: string; iters: number; init?: string }
-export interface DemoJobOptions { threads?: number; valLimit?: number; device?: string; texture?: string; commandLine: string[] }
+export interface DemoJobOptions { threads?: number; valLimit?: number; device?: string; texture?: string; sets?: string[]; commandLine: string[] }
 
 /**
  * The demo's target-side datasets: digitscapes target/val/test, or with `texture` (e.g. '56789') those digits painted
@@ -32,7 +32,7 @@ async function demoConfig(job: DemoJob, o: DemoJobOptions): Promise<TrainConfig>
   return resolveConfig({ preset: 'cpu', flags: { method: job.method, seed: job.seed, iters: job.iters,
     checkpointEvery: Math.max(1, Math.round(job.iters / 4)), ...(o.threads ? { threads: o.threads } : {}), ...(o.device ? { device: o.device } : {}),
     ...(job.init ? { init: job.init, initScope: 'all' } : {}),
-    ...demoTargetFlags(o) } });
+    ...demoTargetFlags(o) }, sets: o.sets ?? [] });
 }
 
 /** Config flags of the demo's target side: the texture variant's data, the validation limit. */
@@ -79,7 +79,7 @@ export async function runJobsInChildren(list: DemoJob[], jobs: number, threads: 
     const job = list[idx]!;
     const args = [script, 'demo', '--job', `${job.method}:${job.seed}`, '--job-out', job.outDir, '--iters', String(job.iters), ...(job.init ? ['--job-init', job.init] : []),
       '--threads', String(threads), ...(o.valLimit ? ['--val-limit', String(o.valLimit)] : []), ...(o.device ? ['--device', o.device] : []),
-      ...(o.texture ? ['--texture', o.texture] : [])];
+      ...(o.texture ? ['--texture', o.texture] : []), ...(o.sets ?? []).flatMap((x) => ['--set', x])];
     // stdout is ignored (children print nothing there); stderr (progress, one-line errors) goes to the board
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     children.add(child);

@@ -23,7 +23,7 @@ const QUICK = { sharedStart: 300, iters: 200, valLimit: 200 }; // measured: READ
 const SELFTRAIN = { rounds: 2, portion: 0.2, portionStep: 0.05, portionMax: 0.5 }; // CBST's p schedule, 2 rounds
 
 const USAGE = `usage: clan demo [--quick] [--methods LIST | --all] [--seeds N] [--iters N] [--shared-start N] [--out DIR]
-                 [--jobs N] [--threads N] [--val-limit N] [--device D] [--texture DIGITS]
+                 [--jobs N] [--threads N] [--val-limit N] [--device D] [--texture DIGITS] [--set k=v ...]
 
 Trains source-only, adversarial (output-space, AdaptSegNet-style) and CLAN on the built-in digitscapes data
 (synthetic source: flat-coloured MNIST digits; target: the same digits painted over real photographs) with the
@@ -45,7 +45,8 @@ summary.json, report.html.
   --val-limit N  evaluate on the first N validation (and test) images only
   --device D   where every run trains and evaluates (default cpu; cuda needs a CUDA libtorch)
   --texture DIGITS  target, val and test paint these digits with photo texture (e.g. 56789: a shift that
-               differs by class; digitscapes:target,texture=56789 …)`;
+               differs by class; digitscapes:target,texture=56789 …)
+  --set k=v    a config key of every run (as clan train --set), e.g. --set amp=bf16 --set hyper.dFullSize=false`;
 
 export const demoCmd: Command = {
   name: 'demo',
@@ -54,7 +55,7 @@ export const demoCmd: Command = {
   async run(argv) {
     const p = parse('demo', argv, { quick: { type: 'boolean' }, seeds: { type: 'string' }, iters: { type: 'string' }, out: { type: 'string' },
       threads: { type: 'string' }, 'val-limit': { type: 'string' }, jobs: { type: 'string' }, 'shared-start': { type: 'string' },
-      methods: { type: 'string' }, all: { type: 'boolean' }, texture: { type: 'string' },
+      methods: { type: 'string' }, all: { type: 'boolean' }, texture: { type: 'string' }, set: { type: 'string', multiple: true },
       job: { type: 'string' }, 'job-out': { type: 'string' }, 'job-init': { type: 'string' }, device: { type: 'string' } }); // --job*: one run, for the parent's job pool
     if (p.values.help) { console.log(USAGE); return 0; }
     const quick = p.values.quick === true;
@@ -73,7 +74,9 @@ export const demoCmd: Command = {
     const texture = str(p, 'texture');
     if (texture !== undefined && !(/^\d{1,10}$/.test(texture) && new Set(texture).size === texture.length)) throw new UsageError(`demo: --texture expects distinct digits 0-9 (e.g. 56789), got '${texture}'`);
     const data = demoData(texture);
-    const jobOpts = { threads, ...(valLimit ? { valLimit } : {}), ...(device !== 'cpu' ? { device } : {}), ...(texture ? { texture } : {}), commandLine: ['demo', ...argv] };
+    const sets = (p.values.set as unknown as string[] | undefined) ?? [];
+    if (sets.length) resolveConfig({ preset: 'cpu', sets }, 'demo --set'); // a bad key fails now, in one line, not in every run
+    const jobOpts = { threads, ...(valLimit ? { valLimit } : {}), ...(device !== 'cpu' ? { device } : {}), ...(texture ? { texture } : {}), sets, commandLine: ['demo', ...argv] };
 
     const one = str(p, 'job');
     if (one !== undefined) { // a child of the job pool: one run, result.json for the parent
@@ -127,7 +130,7 @@ export const demoCmd: Command = {
         const dir = join(out, key, `seed-${s}`);
         const config = resolveConfig({ preset: 'cpu', flags: { method, seed: s, iters: roundIters, threads: Math.max(1, cores),
           checkpointEvery: Math.max(1, Math.round(roundIters / 2)), ...(device !== 'cpu' ? { device } : {}),
-          ...demoTargetFlags(jobOpts) } });
+          ...demoTargetFlags(jobOpts) }, sets });
         const rs = await selftrain({ from: clanRun.checkpoint, ...SELFTRAIN, variant: 'cotrain', config }, dir,
           { progress: trainProgress(`${name} seed ${s}`, 50), commandLine: ['demo', ...argv] });
         dirsOf[name].push(join(dir, `round-${rs.length}`));
@@ -161,6 +164,7 @@ export const demoCmd: Command = {
     summary.untrained_target_miou = untrained.miou;
     summary.data = data;
     if (sharedStart) summary.shared_start = { iters: sharedStart, checkpoints: Array.from({ length: seeds }, (_, s) => init(s).init) };
+    if (sets.length) summary.sets = sets;
     if (selftrained.length) summary.selftrain = { ...SELFTRAIN, iters_per_round: roundIters, variant: 'cotrain', methods: selftrained.map((n) => SELFTRAINED[n]!.method) };
     const { atomicWrite } = await import('../util/atomic.js');
     atomicWrite(join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
