@@ -16,6 +16,7 @@ export interface StepBenchOptions {
   peak: boolean;     // also measure `clan bench peak` (CPU only) for peak_share
   pointwiseOnednn: boolean; // CPU 1×1 convolutions through oneDNN (torch.setPointwiseOnednn; same math)
   twinPointwise: boolean;   // the PyTorch twin does the same (a PyTorch user can too)
+  dOwnSize: boolean;        // hyper.dFullSize false: D's losses at its own size (changes the math; ours only)
   profile: number;          // this many more iterations under libtorch's op profiler (0: none)
   trace?: string;           // keep the profiler's Chrome trace here
 }
@@ -26,7 +27,7 @@ export function benchStep(o: StepBenchOptions, emit: (line: object) => void): vo
   const { dev, cuda } = benchSetup(o);
   torch.setPointwiseOnednn(o.pointwiseOnednn);
   const G = createGenerator(o.backbone, 19).to(dev);
-  const clan = new Clan(G, { ...DEFAULT_METHOD_CONFIG, amp: o.amp });
+  const clan = new Clan(G, { ...DEFAULT_METHOD_CONFIG, amp: o.amp, dFullSize: !o.dOwnSize });
   const xs = torch.keep(torch.randn([1, 3, o.height, o.width], { device: dev }));
   const ys = torch.keep(torch.randint(0, 19, [1, o.height, o.width], { device: dev }));
   const xt = torch.keep(torch.randn([1, 3, o.targetHeight, o.targetWidth], { device: dev }));
@@ -39,7 +40,7 @@ export function benchStep(o: StepBenchOptions, emit: (line: object) => void): vo
   const gflop = clanIterationFlops(G, clan.D, [o.height, o.width], [o.targetHeight, o.targetWidth]).total / 1e9;
   const line: Record<string, unknown> = { bench: 'step', backbone: o.backbone, size: `${o.height}x${o.width}`,
     target: `${o.targetHeight}x${o.targetWidth}`, device: dev, amp: o.amp, threads: o.threads, pointwise_onednn: o.pointwiseOnednn,
-    median_ms: round(ms), gflop: round(gflop, 3), gflops: round(gflop / (ms / 1000), 1) };
+    d_own_size: o.dOwnSize, median_ms: round(ms), gflop: round(gflop, 3), gflops: round(gflop / (ms / 1000), 1) };
   if (twin) line.twin_pointwise_onednn = o.twinPointwise;
   if (twin) Object.assign(line, twin.fields(ms));
   line.peak_rss_mb = peakRssMb();

@@ -33,7 +33,7 @@ engine   the 7-layer probe net (conv/BN/ReLU, dilated conv, bilinear upsample, c
 usage: clan bench step [--backbone ${GENERATORS.names().join('|')}] [--height 128] [--width 256]
                        [--target-size HxW] [--iters 5] [--warmup 1] [--threads 1] [--rounds 3]
                        [--device cpu|cuda|cuda:N] [--amp off|bf16|fp16] [--compare] [--peak] [--pointwise-onednn]
-                       [--twin-pointwise-onednn] [--profile N] [--trace FILE] [--json]
+                       [--twin-pointwise-onednn] [--d-own-size] [--profile N] [--trace FILE] [--json]
 
 step     one full CLAN iteration (source H×W + target image, default the same size; batch 1, 19 classes, past
          the preheat, G and D updated). One JSON line {"bench","backbone","size","target","device","amp",
@@ -50,7 +50,8 @@ step     one full CLAN iteration (source H×W + target image, default the same s
          --twin-pointwise-onednn: the PyTorch twin does the same. --profile N: N more iterations under libtorch's
          op profiler: "profile" (top ops by self time per iteration: op, calls, ms, share), "profile_ms",
          "conv_ms" (the convolution kernels' self time) and "conv_gflops" = gflop / conv seconds; --trace FILE
-         keeps the Chrome trace (chrome://tracing, ui.perfetto.dev; implies --profile 3).
+         keeps the Chrome trace (chrome://tracing, ui.perfetto.dev; implies --profile 3). --d-own-size: D's
+         losses at its own size (hyper.dFullSize false; changes the math, ours only; the twin stays official).
          The paper's job on a GPU: --backbone resnet101 --height 720 --width 1280 --target-size 512x1024 --device cuda
 
 usage: clan bench eval [--backbone resnet101] [--height 512] [--width 1024] [--label-size HxW] [--iters 10]
@@ -120,7 +121,7 @@ infer    the deployed model: our libtorch forward vs onnxruntime-node running th
         warmup: { type: 'string' }, threads: { type: 'string' }, rounds: { type: 'string' }, compare: { type: 'boolean' },
         device: { type: 'string' }, json: { type: 'boolean' }, 'target-size': { type: 'string' }, amp: { type: 'string' },
         peak: { type: 'boolean' }, 'pointwise-onednn': { type: 'boolean' }, 'twin-pointwise-onednn': { type: 'boolean' },
-        profile: { type: 'string' }, trace: { type: 'string' },
+        profile: { type: 'string' }, trace: { type: 'string' }, 'd-own-size': { type: 'boolean' },
       });
       if (values.help) { console.log(this.usage); return 0; }
       const backbone = typeof values.backbone === 'string' ? values.backbone : 'resnet101';
@@ -137,7 +138,7 @@ infer    the deployed model: our libtorch forward vs onnxruntime-node running th
         iters: intFlag('bench', 'iters', values.iters, 5), warmup: intFlag('bench', 'warmup', values.warmup, 1, 0),
         threads: intFlag('bench', 'threads', values.threads, 1), rounds: intFlag('bench', 'rounds', values.rounds, 3),
         compare: values.compare === true, device, amp: amp as 'off' | 'bf16' | 'fp16', peak: values.peak === true,
-        ...speedFlags(values),
+        ...speedFlags(values), dOwnSize: values['d-own-size'] === true,
       }, (l) => console.log(JSON.stringify(l)));
       return 0;
     }
