@@ -50,14 +50,21 @@ export class Adversarial extends UDAMethod {
   /** What D sees of the prediction p = softmax(x1 + x2) [N, K, h, w] (§1.3; detached in D's steps). Here: p itself. */
   protected discriminatorInput(p: Tensor): Tensor { return p; }
 
-  /**
-   * d = up(D(input(softmax(x1 + x2)))) at `size` — the D output is resized to the loss size (§1.4); with
-   * hyper.dFullSize false it stays at D's own size [N, 1, h/32, w/32] (AdaptSegNet, ADVENT).
-   */
-  private discriminate(x1: Tensor, x2: Tensor, size: [number, number], detach: boolean): Tensor {
+  /** What D reads of the prediction: input(p), p = softmax(x1 + x2) [N, K, h, w] (§1.3); detached for D's steps. */
+  private dInput(x1: Tensor, x2: Tensor, detach: boolean): Tensor {
     return torch.tidy(() => {
       const p = F.softmax(x1.add(x2), 1);
-      const d = this.D.forward(this.discriminatorInput(detach ? p.detach() : p));
+      return this.discriminatorInput(detach ? p.detach() : p);
+    });
+  }
+
+  /**
+   * d = up(D(input)) at `size` — the D output is resized to the loss size (§1.4); with hyper.dFullSize false it
+   * stays at D's own size [N, 1, h/32, w/32] (AdaptSegNet, ADVENT).
+   */
+  private discriminate(input: Tensor, size: [number, number]): Tensor {
+    return torch.tidy(() => {
+      const d = this.D.forward(input);
       return this.cfg.dFullSize ? F.interpolate(d, size, { alignCorners: true }) : d;
     });
   }
@@ -91,12 +98,13 @@ export class Adversarial extends UDAMethod {
       });
       this.backward(seg);
       // 4. target: M (§2.3), adversarial loss against the SOURCE label
-      const [x1t, x2t, M, w, adv, onTarget] = this.amp(() => {
+      const [dInT, M, w, adv, onTarget] = this.amp(() => {
         const [a, b] = this.forwardUp(target.image, target.size);
         const m = disagreementMap(a, b);                                           // [N, 1, h, w]
         const wt = this.adversarialWeights(i, m);
-        const d = this.discriminate(a, b, target.size, false);
-        return [a, b, m, wt, adversarialBce(d, SOURCE, Adversarial.fit(wt.g, d), c.epsilon, c.lambdaLocal),
+        const din = this.dInput(a, b, false);                                      // kept: D's target step reads it detached
+        const d = this.discriminate(din, target.size);
+        return [din, m, wt, adversarialBce(d, SOURCE, Adversarial.fit(wt.g, d), c.epsilon, c.lambdaLocal),
           this.targetLosses(a, b, target)] as const;
       });
       this.backward(Object.values(onTarget).reduce((sum, l) => sum.add(l), adv.mul(c.lambdaAdv * damping)));
@@ -105,10 +113,10 @@ export class Adversarial extends UDAMethod {
       for (const l of Object.values(extra)) this.backward(l);
       // 6. unfreeze D; 7. D on detached source; 8. D on detached target
       this.D.requiresGrad_(true);
-      const dS = this.amp(() => dScale(adversarialBce(this.discriminate(x1s, x2s, srcSize, true), SOURCE, null, c.epsilon, c.lambdaLocal)));
+      const dS = this.amp(() => dScale(adversarialBce(this.discriminate(this.dInput(x1s, x2s, true), srcSize), SOURCE, null, c.epsilon, c.lambdaLocal)));
       this.backward(dS);
       const dT = this.amp(() => {
-        const d = this.discriminate(x1t, x2t, target.size, true);
+        const d = this.discriminate(dInT.detach(), target.size); // the G pass's D input, not computed again (same values)
         return dScale(adversarialBce(d, TARGET, Adversarial.fit(w.d, d), c.epsilon, c.lambdaLocal));
       });
       this.backward(dT);
