@@ -94,8 +94,14 @@ test('bad paths, empty folders, bad config, bad checkpoints, unwritable --out: o
   }
 });
 
-test('missing libtorch addon: one line naming the fix', () => {
-  assertOneLineError(clan(['doctor'], { CLAN_NATIVE: '/nonexistent/clan_native.node' }), 1, /addon is not built .*apt-get install -y libtorch-dev libopenblas0-openmp/);
+test('missing libtorch addon: doctor reports it with the fix (exit 1); other commands fail in one line', () => {
+  assertOneLineError(clan(['eval', '--checkpoint', ckpt, '--data', 'digitscapes:val'], { CLAN_NATIVE: '/nonexistent/clan_native.node' }), 1,
+    /^clan: the libtorch addon is not built \(\/nonexistent\/clan_native\.node is missing\): build it with 'npm run build:native' in a checkout or 'npm rebuild clan'/);
+  const noAddon = clan(['doctor'], { CLAN_NATIVE: '/nonexistent/clan_native.node' }); // the report still comes, then exit 1
+  assert.equal(noAddon.code, 1, noAddon.stderr);
+  assert.match(noAddon.stdout, /^libtorch +not built$/m);
+  assert.match(noAddon.stdout, /^PyTorch +\S/m);
+  assert.match(noAddon.stdout, /^WARNING: the libtorch addon is not built .*'npm rebuild clan' .*apt-get install -y libtorch-dev libopenblas0-openmp/m);
 });
 
 test('eval --json prints only JSON: mIoU, mAcc, aAcc and every class in class order; the table has IoU and Acc', () => {

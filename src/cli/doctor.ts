@@ -23,8 +23,19 @@ function loadedBlas(): string | null {
   } catch { return null; }
 }
 
+/** What doctor says without the addon: the reason (with the fix) as its warning, PyTorch still looked for. */
+function noAddonReport(reason: string): DoctorReport {
+  return { libtorch: 'not built', build: '-', cuda: false, cudaDevices: 0, threads: 0, ompWaitPolicy: process.env.OMP_WAIT_POLICY ?? null,
+    blas: '-', blasLibrary: null, openblasCore: null, openblasCoretypeEnv: process.env.OPENBLAS_CORETYPE ?? null, pytorch: torchVersion(),
+    warnings: [reason], distributed: [], cudaVersion: null, cudnnVersion: null, ncclVersion: null, gpus: [] };
+}
+
 export async function doctorReport(): Promise<DoctorReport> {
-  const torch = await import('../torch/index.js');
+  let torch: typeof import('../torch/index.js');
+  try { torch = await import('../torch/index.js'); } catch (e) { // the addon loads with the module
+    if (e instanceof Error && /addon is not built|^cannot load /.test(e.message)) return noAddonReport(e.message);
+    throw e;
+  }
   const info = torch.buildInfo();
   const lib = loadedBlas();
   const warnings: string[] = [];
@@ -71,18 +82,21 @@ versions), the data-parallel backends (c10d: gloo), and whether PyTorch is avail
     const { values } = parse('doctor', argv, { json: { type: 'boolean' } });
     if (values.help) { console.log(this.usage); return 0; }
     const r = await doctorReport();
-    if (values.json) { console.log(JSON.stringify(r)); return 0; }
-    const rows: [string, string][] = [
+    const ok = r.libtorch !== 'not built'; // without the engine: the report, then exit 1
+    if (values.json) { console.log(JSON.stringify(r)); return ok ? 0 : 1; }
+    const pytorch: [string, string] = ['PyTorch', r.pytorch ?? 'not found (apt-get install -y python3-torch, or set CLAN_PYTHON)'];
+    const rows: [string, string][] = !ok ? [['libtorch', r.libtorch], ['OPENBLAS_CORETYPE', r.openblasCoretypeEnv ?? '(unset)'],
+      ['OMP_WAIT_POLICY', r.ompWaitPolicy ?? '(unset)'], pytorch] : [
       ['libtorch', `${r.libtorch} — ${r.build}`], ['BLAS', r.blas], ['BLAS library', r.blasLibrary ?? '-'],
       ['OpenBLAS kernel', r.openblasCore ?? '-'], ['OPENBLAS_CORETYPE', r.openblasCoretypeEnv ?? '(unset)'],
       ['threads', String(r.threads)], ['OMP_WAIT_POLICY', r.ompWaitPolicy ?? '(unset)'],
       ['CUDA', r.cuda ? `yes (${r.cudaDevices} device(s)); CUDA ${r.cudaVersion ?? '?'}, cuDNN ${r.cudnnVersion ?? '-'}, NCCL ${r.ncclVersion ?? '-'}` : 'no (CPU-only build)'],
       ...r.gpus.map((g, i): [string, string] => [`GPU cuda:${i}`, `${g.name}, compute capability ${g.computeCapability}, ${g.memoryGb} GiB, ${g.multiprocessors} SMs`]),
       ['distributed', r.distributed.length ? `${r.distributed.join(', ')} (c10d; clan train --nproc-per-node N)` : 'none (built without gloo)'],
-      ['PyTorch', r.pytorch ?? 'not found (apt-get install -y python3-torch, or set CLAN_PYTHON)'],
+      pytorch,
     ];
     for (const [k, v] of rows) console.log(`${k.padEnd(18)} ${v}`);
     for (const w of r.warnings) console.log(`WARNING: ${w}`);
-    return 0;
+    return ok ? 0 : 1;
   },
 };

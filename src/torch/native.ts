@@ -166,7 +166,7 @@ function translate(e: unknown): Error {
 function load(): Native {
   const path = addonPath();
   if (!existsSync(path)) {
-    throw new TensorError(`the libtorch addon is not built (${path} is missing): run 'npm ci' (needs: apt-get install -y libtorch-dev libopenblas0-openmp); exported ONNX models run without it: clan predict --engine onnx`);
+    throw new TensorError(`the libtorch addon is not built (${path} is missing): build it with 'npm run build:native' in a checkout or 'npm rebuild clan' where clan is installed (needs: apt-get install -y libtorch-dev libopenblas0-openmp); exported ONNX models run without it: clan predict --engine onnx`);
   }
   const require = createRequire(import.meta.url);
   let raw: Record<string, unknown>;
