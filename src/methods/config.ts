@@ -28,6 +28,14 @@ export const methodSchema = z.object({
     .describe('λ_ent of MinEnt\'s target entropy loss (ADVENT config.py LAMBDA_ENT_MAIN 0.001; its aux head has no counterpart here, §9.1)'),
   lambdaPseudo: z.number().min(0).default(1)
     .describe('weight of cotrain\'s target loss on pseudo-labels, C1 on C2\'s and C2 on C1\'s (clan selftrain; CBST/CRST weigh source and target equally)'),
+  lambdaMix: z.number().min(0).default(1)
+    .describe('dacs: weight of the loss on the ClassMix images (DACS\'s unsupervised weight 1)'),
+  emaAlpha: z.number().min(0).max(1).default(0.99)
+    .describe('dacs: the mean teacher\'s EMA factor α (DACS alpha_teacher 0.99; min(1 − 1/(i+1), α) early on)'),
+  pseudoThreshold: z.number().min(0).max(1).default(0.968)
+    .describe('dacs: a teacher pixel is confident when its max p ≥ this (DACS 0.968)'),
+  pseudoWeight: z.enum(['share', 'pixel']).default('share')
+    .describe('dacs: weight of the mixed images\' target pixels — share: the batch\'s share of confident pixels (DACS); pixel: 1 where confident, 0 elsewhere'),
   damping: z.boolean().nullable().default(null)
     .describe('multiply G\'s adversarial, weight and entropy terms by 1 − i/maxIter; null = the method\'s own: on for clan and adversarial (CLAN\'s code, §3), off for minent and advent (ADVENT\'s code has none, §9.1)'),
   halveDLoss: z.boolean().nullable().default(null)

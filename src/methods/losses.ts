@@ -22,6 +22,20 @@ export function focalLoss(logits: Tensor, labels: Tensor, gamma = 2): Tensor {
   });
 }
 
+/**
+ * The segmentation loss per pixel, [N, H, W], 0 where the label is ignored: focal (as focalLoss, before its mean) or
+ * cross-entropy. DACS weighs it per pixel and averages over every pixel (methods/dacs.ts).
+ */
+export function pixelLoss(kind: 'focal' | 'ce', logits: Tensor, labels: Tensor, gamma = 2): Tensor {
+  return torch.tidy(() => {
+    if (kind === 'ce') return F.crossEntropy(logits, labels, { ignoreIndex: IGNORE, reduction: 'none' });
+    const valid = labels.ge(0).logicalAnd(labels.ne(IGNORE));
+    const P = F.softmax(logits, 1).clamp(1e-9, 1 - 1e-9);
+    const pt = P.gather(1, labels.clamp(0).maskedFill(valid.logicalNot(), 0).unsqueeze(1)).squeeze(1); // [N, H, W]
+    return pt.rsub(1).pow(gamma).neg().mul(pt.log()).maskedFill(valid.logicalNot(), 0);
+  });
+}
+
 /** Plain cross-entropy over valid pixels (AdaptSegNet/ADVENT, and the paper's form). */
 export function ceLoss(logits: Tensor, labels: Tensor): Tensor {
   return F.crossEntropy(logits, labels, { ignoreIndex: IGNORE });

@@ -14,10 +14,10 @@ const K = 5;
 const CFG = { ...DEFAULT_METHOD_CONFIG, maxIter: 10, warmup: 0, preheat: 1, ndf: 8 };
 
 test('each method logs exactly its lossKeys (finite) and frees what it created', async () => {
-  assert.deepEqual(METHODS.names(), ['source-only', 'adversarial', 'clan', 'minent', 'advent', 'cotrain', 'clan-cotrain']);
+  assert.deepEqual(METHODS.names(), ['source-only', 'adversarial', 'clan', 'minent', 'advent', 'dacs', 'cotrain', 'clan-cotrain']);
   const expected: Record<string, string[]> = {
     'source-only': ['seg'], adversarial: ['seg', 'adv', 'd_s', 'd_t'], clan: ['seg', 'adv', 'weight', 'd_s', 'd_t'],
-    minent: ['seg', 'ent'], advent: ['seg', 'adv', 'd_s', 'd_t'], cotrain: ['seg', 'pseudo'],
+    minent: ['seg', 'ent'], advent: ['seg', 'adv', 'd_s', 'd_t'], dacs: ['seg', 'mix'], cotrain: ['seg', 'pseudo'],
     'clan-cotrain': ['seg', 'adv', 'pseudo', 'weight', 'd_s', 'd_t'],
   };
   for (const name of METHODS.names()) {

@@ -26,6 +26,8 @@ METHODS.register('minent', { key: 'minent', label: 'MinEnt', summary: 'source L_
   load: async () => (await import('./minent.js')).MinEnt });
 METHODS.register('advent', { key: 'advent', label: 'AdvEnt', summary: 'adversarial training on self-information maps −p·log p instead of p (ADVENT AdvEnt)',
   load: async () => (await import('./advent.js')).AdvEnt });
+METHODS.register('dacs', { key: 'dacs', label: 'DACS', summary: 'ClassMix source pixels onto target images, pseudo-labels from a mean teacher (DACS; self-training without rounds)',
+  load: async () => (await import('./dacs.js')).Dacs });
 METHODS.register('cotrain', { key: 'cotrain', label: 'Co-training', summary: 'self-training round: source L_seg + C1 on C2\'s and C2 on C1\'s confident target pseudo-labels (clan selftrain)',
   load: async () => (await import('./cotrain.js')).CoTrain });
 METHODS.register('clan-cotrain', { key: 'cotrain_clan', label: 'Co-training + CLAN losses', summary: 'self-training round with CLAN\'s losses on top: the CLAN iteration + C1 on C2\'s and C2 on C1\'s pseudo-labels (clan selftrain --method clan-cotrain)',

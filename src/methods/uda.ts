@@ -27,6 +27,7 @@ export interface StepLog {
 /** Modules, optimizers and the fp16 loss scaler to checkpoint, by role (D and optD null without a discriminator). */
 export interface MethodParts {
   G: Segmentor; D: torch.Module | null; optG: torch.SGD | torch.Adam; optD: torch.Adam | null; scaler: torch.GradScaler | null;
+  modules?: Record<string, torch.Module>; // further state to checkpoint, by tensor-key prefix (DACS: { EMA: teacher })
 }
 
 export abstract class UDAMethod {

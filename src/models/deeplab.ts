@@ -166,6 +166,8 @@ export class DeepLabGenerator extends TwoHeadGenerator implements Segmentor {
     this.layer6 = this.registerModule('layer6', new Classifier(this.inplanes, spec.numClasses, spec.asppDilations));
   }
 
+  replica(): DeepLabGenerator { return new DeepLabGenerator(this.spec); }
+
   private makeLayer(planes: number, blocks: number, stride: number, dilation: number): ModuleList {
     const B = this.spec.block === 'bottleneck' ? Bottleneck : BasicBlock;
     const out = planes * B.expansion;

@@ -18,6 +18,8 @@ export interface Segmentor extends Module {
   officialBackboneParameterList(): Tensor[];
   /** True for a state-dict key of a classifier head (`--init` with scope 'backbone' leaves those at their init). */
   isHeadKey(key: string): boolean;
+  /** A new network of the same architecture, freshly initialised, on the CPU (a mean teacher's body: methods/dacs.ts). */
+  replica(): Segmentor;
 }
 
 export interface Discriminator extends Module {

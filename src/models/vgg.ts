@@ -61,6 +61,8 @@ export class DeepLabVGG extends TwoHeadGenerator implements Segmentor {
     this.layer6 = this.registerModule('layer6', new Classifier(this.featureChannels, spec.numClasses, spec.asppDilations));
   }
 
+  replica(): DeepLabVGG { return new DeepLabVGG(this.spec); }
+
   /** E: x [N, 3, H, W] → fc7 features [N, 16w, ⌊⌊⌊H/2⌋/2⌋/2⌋, ⌊⌊⌊W/2⌋/2⌋/2⌋] (output stride 8, floor pooling). */
   features(x: Tensor): Tensor {
     return torch.tidy(() => this.featureLayers.forward(x));

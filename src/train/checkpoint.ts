@@ -11,6 +11,8 @@ export interface CheckpointParts {
   G: torch.Module; D: torch.Module | null;
   optG: torch.Optimizer<{ lr: number }> | null; optD: torch.Optimizer<{ lr: number }> | null;
   scaler?: torch.GradScaler | null;
+  /** Further modules a method keeps (DACS: its EMA teacher), saved under `<name>.` like G and D. */
+  modules?: Record<string, torch.Module>;
 }
 
 function optimizerTensors(prefix: string, opt: torch.Optimizer<{ lr: number }> | null, out: Map<string, HostTensor>): OptimizerMeta | null {
@@ -35,6 +37,7 @@ export function saveCheckpoint(dir: string, parts: CheckpointParts, meta: RunMet
   const tensors = new Map<string, HostTensor>();
   for (const [k, t] of parts.G.stateDict()) tensors.set(`G.${k}`, t.toHost());
   if (parts.D) for (const [k, t] of parts.D.stateDict()) tensors.set(`D.${k}`, t.toHost());
+  for (const [name, m] of Object.entries(parts.modules ?? {})) for (const [k, t] of m.stateDict()) tensors.set(`${name}.${k}`, t.toHost());
   const optG = optimizerTensors('optG', parts.optG, tensors);
   const optD = optimizerTensors('optD', parts.optD, tensors);
   return writeCheckpoint(dir, tensors, { format: CKPT_FORMAT, version: 2, ...meta, optG, optD,
@@ -45,6 +48,7 @@ export function saveCheckpoint(dir: string, parts: CheckpointParts, meta: RunMet
 export function restoreParts(ck: LoadedCheckpoint, parts: CheckpointParts): void {
   parts.G.loadStateDict(stripPrefix(ck.tensors, 'G.'), true, `${ck.path} (G)`);
   if (parts.D) parts.D.loadStateDict(stripPrefix(ck.tensors, 'D.'), true, `${ck.path} (D)`);
+  for (const [name, m] of Object.entries(parts.modules ?? {})) m.loadStateDict(stripPrefix(ck.tensors, `${name}.`), true, `${ck.path} (${name})`);
   const restore = (prefix: string, opt: torch.Optimizer<{ lr: number }> | null, m: OptimizerMeta | null) => {
     if (!opt || !m) return;
     const tens = stripPrefix(ck.tensors, `${prefix}.`);

@@ -10,8 +10,8 @@ import { resolveConfig } from '../config/load.js';
 import { train, Interrupted } from './trainer.js';
 import { listCheckpoints, newestValidCheckpoint, readCheckpoint } from '../io/checkpoint.js';
 
-const base = (iters: number, optimizerG: 'adam' | 'sgd' = 'adam') => resolveConfig({ preset: 'cpu', flags: {
-  method: 'clan', backbone: 'micro', iters, batchSize: 2, threads: 1, checkpointEvery: 3, evalEvery: 4, logEvery: 1000,
+const base = (iters: number, optimizerG: 'adam' | 'sgd' = 'adam', method = 'clan') => resolveConfig({ preset: 'cpu', flags: {
+  method, backbone: 'micro', iters, batchSize: 2, threads: 1, checkpointEvery: 3, evalEvery: 4, logEvery: 1000,
   source: { data: 'digitscapes:source', randomScale: true }, target: { data: 'digitscapes:target', randomScale: true }, // flip is on by default
   targetVal: { data: 'digitscapes:val', limit: 4 },
   hyper: { maxIter: 12, warmup: 2, preheat: 3, ndf: 8, optimizerG },            // same schedule whatever `iters` is
@@ -27,7 +27,7 @@ function losses(dir: string): string[] {
 function weightsDigest(ckpt: string): string {
   const ck = readCheckpoint(ckpt);
   const h = createHash('sha256');
-  for (const k of [...ck.tensors.keys()].filter((k) => k.startsWith('G.') || k.startsWith('D.')).sort()) {
+  for (const k of [...ck.tensors.keys()].filter((k) => /^(G|D|EMA)\./.test(k)).sort()) {
     const t = ck.tensors.get(k)!;
     h.update(k); h.update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
   }
@@ -50,6 +50,19 @@ for (const opt of ['adam', 'sgd'] as const) test(`resume after the preheat switc
   assert.ok(a.some((l) => /"weight"/.test(l)) && a.some((l) => /"d_t"/.test(l)));
   assert.equal(weightsDigest(resumed.checkpoint), weightsDigest(full.checkpoint), 'final weights SHA-256');
   assert.equal(full.finalEval!.miou, resumed.finalEval!.miou);
+});
+
+test('dacs: resume is bit-identical too — the mean teacher (EMA.*) and the ClassMix draws come back with the checkpoint', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'clan-resume-dacs-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const quiet = { log: () => {} };
+  const full = await train({ config: base(9, 'adam', 'dacs'), outDir: join(root, 'full'), ...quiet });
+  await assert.rejects(train({ config: base(9, 'adam', 'dacs'), outDir: join(root, 'part'), hooks: { stopAfter: (s) => s === 5 }, ...quiet }), Interrupted);
+  const resumed = await train({ config: base(9, 'adam', 'dacs'), outDir: join(root, 'part'), resume: true, ...quiet });
+  assert.deepEqual(losses(join(root, 'part')), losses(join(root, 'full')));
+  assert.ok(losses(join(root, 'full')).some((l) => /"mix"/.test(l)));
+  assert.ok([...readCheckpoint(full.checkpoint).tensors.keys()].some((k) => k.startsWith('EMA.')), 'the teacher is in the checkpoint');
+  assert.equal(weightsDigest(resumed.checkpoint), weightsDigest(full.checkpoint), 'final G and teacher weights SHA-256');
 });
 
 test('a truncated or corrupted newest checkpoint is refused and the previous one used', async (t) => {

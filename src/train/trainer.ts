@@ -148,7 +148,8 @@ async function trainProcess(o: TrainOptions, dist: DistEnv | null): Promise<Trai
     if (tb && o.resume) tb.sessionStart(state.step + 1);
     if (main) writeRunInfo(out, cfg, o, { threads, device, start: state.step, worldSize: dist?.worldSize ?? 1, classNames: [...data.src.classNames], palette: paletteOf(data.src) });
     if (dist) {
-      broadcastModules([G, ...(method.parts().D ? [method.parts().D!] : [])]); // DDP's start: rank 0's weights everywhere
+      const parts0 = method.parts(); // DDP's start: rank 0's weights everywhere
+      broadcastModules([G, ...(parts0.D ? [parts0.D] : []), ...Object.values(parts0.modules ?? {})]);
       method.gradSync = gradientAverager(dist.worldSize);
       const parts = method.parts();
       for (const opt of [parts.optG, parts.optD]) if (opt) opt.gradToNone = false; // gradients live in the all-reduce buckets
