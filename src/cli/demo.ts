@@ -12,13 +12,13 @@ import { demoData, demoTargetFlags, runJobHere, runJobsInChildren, type DemoJob 
 
 // The default comparison, baseline first (names in methods/registry.ts, which gives keys and labels), and --all.
 const DEFAULT_METHODS = ['source-only', 'adversarial', 'clan'];
-const ALL = ['source-only', 'adversarial', 'clan', 'minent', 'advent', 'clan+cotrain', 'clan+clan-cotrain'];
+const ALL = ['source-only', 'adversarial', 'clan', 'minent', 'advent', 'dacs', 'clan+cotrain', 'clan+clan-cotrain'];
 // CLAN, then `clan selftrain` rounds of this method from its last checkpoint
 const SELFTRAINED: Record<string, { method: string; key: string; label: string }> = {
   'clan+cotrain': { method: 'cotrain', key: 'clan_cotrain', label: 'CLAN + co-training' },
   'clan+clan-cotrain': { method: 'clan-cotrain', key: 'clan_cotrain_clan', label: 'CLAN + co-training with CLAN losses' },
 };
-const METHOD_NAMES = 'source-only, adversarial, clan, minent, advent';
+const METHOD_NAMES = 'source-only, adversarial, clan, minent, advent, dacs';
 const QUICK = { sharedStart: 300, iters: 200, valLimit: 200 }; // measured: README, "The demo"
 const SELFTRAIN = { rounds: 2, portion: 0.2, portionStep: 0.05, portionMax: 0.5 }; // CBST's p schedule, 2 rounds
 
