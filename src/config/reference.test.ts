@@ -19,7 +19,7 @@ test('every config key has a description, and the table carries the schema defau
     assert.equal(byKey.get(`hyper.${k}`)?.default, JSON.stringify(DEFAULT_METHOD_CONFIG[k]), k);
   }
   assert.equal(byKey.get('source.data')?.default, '(required)');
-  assert.equal(byKey.get('method')?.type, 'source-only | adversarial | clan | minent | advent | cotrain');
+  assert.equal(byKey.get('method')?.type, 'source-only | adversarial | clan | minent | advent | dacs | cotrain | clan-cotrain');
   assert.equal(byKey.get('targetVal.protocol')?.type, '19 | 16 | 13');
 });
 
