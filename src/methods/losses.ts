@@ -13,12 +13,21 @@ export const IGNORE = 255;
  */
 export function focalLoss(logits: Tensor, labels: Tensor, gamma = 2): Tensor {
   return torch.tidy(() => {
+    const { loss, valid } = focalMap(logits, labels, gamma);
+    const picked = loss.maskedSelect(valid);                                   // [V]
+    if (picked.numel === 0) return logits.sum().mul(0);                        // no valid pixel: 0, still a graph
+    return picked.mean();
+  });
+}
+
+/** −(1 − p_t)^γ · log p_t per pixel [N, H, W] (any value where `valid` is false) and the valid-pixel mask. */
+function focalMap(logits: Tensor, labels: Tensor, gamma: number): { loss: Tensor; valid: Tensor } {
+  return torch.tidy(() => {
     const valid = labels.ge(0).logicalAnd(labels.ne(IGNORE));                  // [N, H, W] bool
     const P = F.softmax(logits, 1).clamp(1e-9, 1 - 1e-9);
     const index = labels.clamp(0).maskedFill(valid.logicalNot(), 0);           // any class where ignored
-    const pt = P.gather(1, index.unsqueeze(1)).squeeze(1).maskedSelect(valid); // [V]
-    if (pt.numel === 0) return logits.sum().mul(0);                            // no valid pixel: 0, still a graph
-    return pt.rsub(1).pow(gamma).neg().mul(pt.log()).mean();
+    const pt = P.gather(1, index.unsqueeze(1)).squeeze(1);                     // [N, H, W]
+    return { loss: pt.rsub(1).pow(gamma).neg().mul(pt.log()), valid };
   });
 }
 
@@ -29,10 +38,8 @@ export function focalLoss(logits: Tensor, labels: Tensor, gamma = 2): Tensor {
 export function pixelLoss(kind: 'focal' | 'ce', logits: Tensor, labels: Tensor, gamma = 2): Tensor {
   return torch.tidy(() => {
     if (kind === 'ce') return F.crossEntropy(logits, labels, { ignoreIndex: IGNORE, reduction: 'none' });
-    const valid = labels.ge(0).logicalAnd(labels.ne(IGNORE));
-    const P = F.softmax(logits, 1).clamp(1e-9, 1 - 1e-9);
-    const pt = P.gather(1, labels.clamp(0).maskedFill(valid.logicalNot(), 0).unsqueeze(1)).squeeze(1); // [N, H, W]
-    return pt.rsub(1).pow(gamma).neg().mul(pt.log()).maskedFill(valid.logicalNot(), 0);
+    const { loss, valid } = focalMap(logits, labels, gamma);
+    return loss.maskedFill(valid.logicalNot(), 0);
   });
 }
 
