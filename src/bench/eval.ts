@@ -16,7 +16,6 @@ export interface EvalBenchOptions {
 
 export function benchEval(o: EvalBenchOptions, emit: (line: object) => void): void {
   const { dev, cuda } = benchSetup(o);
-  torch.setPointwiseOnednn(o.pointwiseOnednn);
   const G = createGenerator(o.backbone, 19).to(dev).eval();
   const x = torch.keep(torch.randn([1, 3, o.height, o.width], { device: dev }));
   const label: [number, number] = [o.labelHeight, o.labelWidth];
@@ -28,8 +27,7 @@ export function benchEval(o: EvalBenchOptions, emit: (line: object) => void): vo
   const line: Record<string, unknown> = { bench: 'eval', backbone: o.backbone, size: `${o.height}x${o.width}`,
     label: `${o.labelHeight}x${o.labelWidth}`, device: dev, threads: o.threads, pointwise_onednn: o.pointwiseOnednn,
     median_ms: round(ms), images_per_s: round(1000 / ms) };
-  if (twin) line.twin_pointwise_onednn = o.twinPointwise;
-  if (twin) Object.assign(line, twin.fields(ms), { torch_images_per_s: round(1000 / median(twin.shipped)) });
+  if (twin) Object.assign(line, { twin_pointwise_onednn: o.twinPointwise }, twin.fields(ms), { torch_images_per_s: round(1000 / median(twin.shipped)) });
   line.peak_rss_mb = peakRssMb();
   if (cuda) {
     line.peak_gpu_mb = gpuPeakMb(dev);

@@ -25,7 +25,6 @@ const PEAK_REPS = 3;
 
 export function benchStep(o: StepBenchOptions, emit: (line: object) => void): void {
   const { dev, cuda } = benchSetup(o);
-  torch.setPointwiseOnednn(o.pointwiseOnednn);
   const G = createGenerator(o.backbone, 19).to(dev);
   const clan = new Clan(G, { ...DEFAULT_METHOD_CONFIG, amp: o.amp, dFullSize: !o.dOwnSize });
   const xs = torch.keep(torch.randn([1, 3, o.height, o.width], { device: dev }));
@@ -41,8 +40,7 @@ export function benchStep(o: StepBenchOptions, emit: (line: object) => void): vo
   const line: Record<string, unknown> = { bench: 'step', backbone: o.backbone, size: `${o.height}x${o.width}`,
     target: `${o.targetHeight}x${o.targetWidth}`, device: dev, amp: o.amp, threads: o.threads, pointwise_onednn: o.pointwiseOnednn,
     d_own_size: o.dOwnSize, median_ms: round(ms), gflop: round(gflop, 3), gflops: round(gflop / (ms / 1000), 1) };
-  if (twin) line.twin_pointwise_onednn = o.twinPointwise;
-  if (twin) Object.assign(line, twin.fields(ms));
+  if (twin) Object.assign(line, { twin_pointwise_onednn: o.twinPointwise }, twin.fields(ms));
   line.peak_rss_mb = peakRssMb();
   if (cuda) {
     line.peak_gpu_mb = gpuPeakMb(dev);

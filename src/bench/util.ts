@@ -13,10 +13,14 @@ export function median(xs: number[]): number {
 }
 export const round = (x: number, d = 2): number => Math.round(x * 10 ** d) / 10 ** d;
 export function peakRssMb(): number { return round(process.resourceUsage().maxRSS / 1024, 1); }
-/** Common start of the network benchmarks: PyTorch present if comparing, threads, cuDNN autotuning, seed 0. */
-export function benchSetup(o: { compare: boolean; threads: number; device: torch.Device }): { dev: torch.Device; cuda: boolean } {
+/**
+ * Common start of the network benchmarks: PyTorch present if comparing, threads, 1×1 convolutions through oneDNN or
+ * not (a process-wide switch: the caller puts it back with `torch.setPointwiseOnednn(false)`), cuDNN autotuning, seed 0.
+ */
+export function benchSetup(o: { compare: boolean; threads: number; device: torch.Device; pointwiseOnednn?: boolean }): { dev: torch.Device; cuda: boolean } {
   if (o.compare && torchVersion() === null) throw new ClanError(INSTALL_TORCH);
   torch.setNumThreads(o.threads);
+  torch.setPointwiseOnednn(o.pointwiseOnednn ?? false);
   const cuda = torch.isCuda(o.device);
   if (cuda) torch.setBackendFlags({ cudnnBenchmark: true });
   torch.manualSeed(0);
