@@ -62,6 +62,7 @@ test('a negative number for a numeric flag says what the flag expects (not "argu
   assertOneLineError(clan(['eval', '--checkpoint', ckpt, '--data', 'digitscapes:val', '--limit', '-5']), 2, /^clan: eval: --limit expects a positive integer, got '-5'$/);
   assertOneLineError(clan(['bench', 'step', '--iters', '-5']), 2, /^clan: bench: --iters expects a positive integer, got '-5'$/);
   assertOneLineError(clan(['demo', '--seeds', '-1.5']), 2, /^clan: demo: --seeds expects a positive integer, got '-1\.5'$/);
+  assertOneLineError(clan(['selftrain', '--from', ckpt, '--method', 'clan'], {}), 2, /^clan: selftrain: --method expects cotrain or clan-cotrain, got 'clan'$/);
   assertOneLineError(clan(['eval', '--checkpoint', ckpt, '--data', 'digitscapes:val', '--size', '-64x64']), 2, /^clan: eval: --size expects WxH/);
   assertOneLineError(clan(['predict', '--out', '-x']), 2, /^clan: predict: --out expects a value, got '-x' \(a value that starts with '-' is written --out=-x\)$/);
 });
