@@ -153,7 +153,8 @@ void RegisterOps(Napi::Env env, Napi::Object exports) {
   CLAN_FN(mseLoss, 3) return Wrap(env, at::mse_loss(T(info[0], "input"), T(info[1], "target"), I(info[2]))); CLAN_END;
   CLAN_FN(cosineSimilarity, 4) return Wrap(env, at::cosine_similarity(T(info[0]), T(info[1], "other"), I(info[2]), D(info[3]))); CLAN_END;
 
-  // --- in-place updates (optimizers, initialisation); they bypass autograd's leaf checks only under no_grad
+  // --- in-place updates (optimizers, initialisation; relu_ and add_ in the ResNet blocks); on a leaf that
+  // requires grad only under no_grad, on other tensors autograd records them and checks their versions
   INPLACE_BINARY(add_, add_);
   INPLACE_BINARY(mul_, mul_);
   INPLACE_BINARY(div_, div_);
@@ -164,6 +165,7 @@ void RegisterOps(Napi::Env env, Napi::Object exports) {
   CLAN_FN(zero_, 1) T(info[0]).zero_(); return env.Undefined(); CLAN_END;
   CLAN_FN(fill_, 2) T(info[0]).fill_(Scal(info[1])); return env.Undefined(); CLAN_END;
   CLAN_FN(sqrt_, 1) T(info[0]).sqrt_(); return env.Undefined(); CLAN_END;
+  CLAN_FN(relu_, 1) T(info[0]).relu_(); return env.Undefined(); CLAN_END;  // ResNet blocks, as nn.ReLU(inplace=True)
   CLAN_FN(normal_, 3) T(info[0]).normal_(D(info[1]), D(info[2])); return env.Undefined(); CLAN_END;
   CLAN_FN(uniform_, 3) T(info[0]).uniform_(D(info[1]), D(info[2])); return env.Undefined(); CLAN_END;
 }

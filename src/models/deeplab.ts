@@ -55,11 +55,13 @@ export class Bottleneck extends Module implements Block {
   }
   forward(x: Tensor): Tensor {
     return torch.tidy(() => {
-      let out = this.bn1.forward(this.conv1.forward(x)).relu();
-      out = this.bn2.forward(this.conv2.forward(out)).relu();
+      // in place, as the official ResNet (ReLU(inplace=True), out += residual): BN's backward reads its input, not
+      // its output, so autograd allows it; the same values, fewer [N, C, H, W] buffers written (docs/speed.md)
+      let out = this.bn1.forward(this.conv1.forward(x)).relu_();
+      out = this.bn2.forward(this.conv2.forward(out)).relu_();
       out = this.bn3.forward(this.conv3.forward(out));
       const residual = this.downsample ? this.downsample.forward(x) : x;
-      return out.add(residual).relu();
+      return out.add_(residual).relu_();
     });
   }
 }
@@ -79,10 +81,10 @@ export class BasicBlock extends Module implements Block {
   }
   forward(x: Tensor): Tensor {
     return torch.tidy(() => {
-      let out = this.bn1.forward(this.conv1.forward(x)).relu();
+      let out = this.bn1.forward(this.conv1.forward(x)).relu_(); // in place: as Bottleneck
       out = this.bn2.forward(this.conv2.forward(out));
       const residual = this.downsample ? this.downsample.forward(x) : x;
-      return out.add(residual).relu();
+      return out.add_(residual).relu_();
     });
   }
 }
@@ -182,7 +184,7 @@ export class DeepLabGenerator extends TwoHeadGenerator implements Segmentor {
   /** E: x [N, 3, H, W] → features [N, C, ⌈H/8⌉', ⌈W/8⌉'] (output stride 8; 4 without the stem pool). */
   features(x: Tensor): Tensor {
     return torch.tidy(() => {
-      let y = this.bn1.forward(this.conv1.forward(x)).relu();
+      let y = this.bn1.forward(this.conv1.forward(x)).relu_();
       if (this.spec.stemPool !== false) y = F.maxPool2d(y, STEM_POOL.kernel, STEM_POOL);
       for (const layer of [this.layer1, this.layer2, this.layer3, this.layer4]) {
         for (const b of layer.items as Block[]) y = b.forward(y);

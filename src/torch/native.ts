@@ -96,7 +96,7 @@ export interface Native {
   cosineSimilarity(a: H, b: H, d: number, eps: number): H;
   add_(a: H, b: HOrNum): void; mul_(a: H, b: HOrNum): void; div_(a: H, b: HOrNum): void; addScaled_(a: H, b: H, alpha: number): void;
   addcmul_(a: H, t1: H, t2: H, v: number): void; addcdiv_(a: H, t1: H, t2: H, v: number): void;
-  copy_(a: H, src: H): void; zero_(a: H): void; fill_(a: H, v: number): void; sqrt_(a: H): void;
+  copy_(a: H, src: H): void; zero_(a: H): void; fill_(a: H, v: number): void; sqrt_(a: H): void; relu_(a: H): void;
   normal_(a: H, mean: number, std: number): void; uniform_(a: H, lo: number, hi: number): void;
 }
 
@@ -133,7 +133,7 @@ export const NATIVE_ARITY = {
   slice: 5, flip: 2, indexSelect: 3, gather: 3, oneHot: 2,
   conv2d: 7, batchNorm: 8, maxPool2d: 6, avgPool2d: 5, adaptiveAvgPool2d: 2, upsampleBilinear2d: 3, upsampleNearest2d: 2, softmax: 2,
   logSoftmax: 2, crossEntropy: 5, nllLoss: 5, bceWithLogits: 5, mseLoss: 3, cosineSimilarity: 4,
-  add_: 2, mul_: 2, div_: 2, addScaled_: 3, addcmul_: 4, addcdiv_: 4, copy_: 2, zero_: 1, fill_: 2, sqrt_: 1,
+  add_: 2, mul_: 2, div_: 2, addScaled_: 3, addcmul_: 4, addcdiv_: 4, copy_: 2, zero_: 1, fill_: 2, sqrt_: 1, relu_: 1,
   normal_: 3, uniform_: 3,
 } as const satisfies { readonly [K in keyof Native]-?: Arity<NonNullable<Native[K]>> };
 

@@ -118,6 +118,20 @@ test('autograd: backward with an explicit gradient, stable grad wrapper, noGrad'
   assert.equal(torch.isGradEnabled(), true);
 }));
 
+test('in-place relu_ and add_ under autograd: the gradients of the out-of-place ops; a saved tensor modified is refused', () => torch.tidy(() => {
+  const x = torch.tensor([-2, -0.5, 1, 3]).requiresGrad_();
+  const r = torch.tensor([1, 1, -2, 0.5]);
+  // y = relu(2x + r): 2x = [-4, -1, 2, 6], + r = [-3, 0, 0, 6.5] → relu [0, 0, 0, 6.5]
+  const y = x.mul(2).add_(r).relu_();
+  assert.deepEqual(y.toArray(), [0, 0, 0, 6.5]);
+  y.backward(torch.tensor([1, 10, 100, 1000]));
+  assert.deepEqual(x.grad!.toArray(), [0, 0, 0, 2000]);  // relu's gradient at 0 is 0, as out of place
+  // sigmoid's backward reads its output: changing that output in place makes the backward a one-line error
+  const s = x.sigmoid();
+  s.relu_();
+  assert.throws(() => s.sum().backward(), (e: Error) => e instanceof TensorError && /modified by an inplace operation/.test(e.message) && !e.message.includes('\n'));
+}));
+
 test('RNG: manualSeed reproduces; state save/restore resumes the exact stream', () => torch.tidy(() => {
   torch.manualSeed(42);
   const a = torch.rand([5]).toArray();

@@ -241,7 +241,8 @@ export class Tensor {
   gather(dim: number, index: Tensor): Tensor { return new Tensor(native.gather(this.handle, dim, index.handle)); }
 
   // ------------------------------------------------------------------------------------------- in place
-  // Used by optimizers and initialisers (under noGrad for leaves that require grad). They return `this`.
+  // Used by optimizers and initialisers (under noGrad for leaves that require grad), and relu_/add_ by the ResNet
+  // blocks on activations autograd does not save (it refuses a backward through a modified saved tensor). They return `this`.
   add_(o: TensorOrScalar, alpha?: number): this {
     if (alpha === undefined || typeof o === 'number') native.add_(this.handle, typeof o === 'number' ? o * (alpha ?? 1) : o.handle);
     else native.addScaled_(this.handle, o.handle, alpha);
@@ -255,6 +256,7 @@ export class Tensor {
   zero_(): this { native.zero_(this.handle); return this; }
   fill_(v: number): this { native.fill_(this.handle, v); return this; }
   sqrt_(): this { native.sqrt_(this.handle); return this; }
+  relu_(): this { native.relu_(this.handle); return this; }
   normal_(mean = 0, std = 1): this { native.normal_(this.handle, mean, std); return this; }
   uniform_(lo = 0, hi = 1): this { native.uniform_(this.handle, lo, hi); return this; }
 
