@@ -15,7 +15,7 @@ export interface EvalBenchOptions {
 }
 
 export function benchEval(o: EvalBenchOptions, emit: (line: object) => void): void {
-  const { dev, cuda } = benchSetup(o);
+  const { dev, cuda, restore } = benchSetup(o);
   const G = createGenerator(o.backbone, 19).to(dev).eval();
   const x = torch.keep(torch.randn([1, 3, o.height, o.width], { device: dev }));
   const label: [number, number] = [o.labelHeight, o.labelWidth];
@@ -35,7 +35,7 @@ export function benchEval(o: EvalBenchOptions, emit: (line: object) => void): vo
   }
   if (o.profile > 0) Object.assign(line, profileCalls(o.profile, one, o.trace ? { keep: o.trace } : {}));
   if (twin) line.torch = twin.version;
-  torch.setPointwiseOnednn(false);
+  restore();
   emit(line);
   G.dispose(); x.dispose();
 }

@@ -24,7 +24,7 @@ const ITERATION = 6000; // past the official warm-up and preheat (5000): every C
 const PEAK_REPS = 3;
 
 export function benchStep(o: StepBenchOptions, emit: (line: object) => void): void {
-  const { dev, cuda } = benchSetup(o);
+  const { dev, cuda, restore } = benchSetup(o);
   const G = createGenerator(o.backbone, 19).to(dev);
   const clan = new Clan(G, { ...DEFAULT_METHOD_CONFIG, amp: o.amp, dFullSize: !o.dOwnSize });
   const xs = torch.keep(torch.randn([1, 3, o.height, o.width], { device: dev }));
@@ -57,7 +57,7 @@ export function benchStep(o: StepBenchOptions, emit: (line: object) => void): vo
     Object.assign(line, p, { conv_gflops: round(gflop / (p.conv_ms / 1000), 1) });
   }
   if (twin) line.torch = twin.version;
-  torch.setPointwiseOnednn(false);
+  restore();
   emit(line);
   clan.dispose(); G.dispose(); xs.dispose(); ys.dispose(); xt.dispose();
 }

@@ -15,16 +15,17 @@ export const round = (x: number, d = 2): number => Math.round(x * 10 ** d) / 10 
 export function peakRssMb(): number { return round(process.resourceUsage().maxRSS / 1024, 1); }
 /**
  * Common start of the network benchmarks: PyTorch present if comparing, threads, 1×1 convolutions through oneDNN or
- * not (a process-wide switch: the caller puts it back with `torch.setPointwiseOnednn(false)`), cuDNN autotuning, seed 0.
+ * not (a process-wide switch: the caller puts back what it was with `restore()`), cuDNN autotuning, seed 0.
  */
-export function benchSetup(o: { compare: boolean; threads: number; device: torch.Device; pointwiseOnednn?: boolean }): { dev: torch.Device; cuda: boolean } {
+export function benchSetup(o: { compare: boolean; threads: number; device: torch.Device; pointwiseOnednn?: boolean }): { dev: torch.Device; cuda: boolean; restore: () => void } {
   if (o.compare && torchVersion() === null) throw new ClanError(INSTALL_TORCH);
   torch.setNumThreads(o.threads);
+  const before = torch.getPointwiseOnednn();
   torch.setPointwiseOnednn(o.pointwiseOnednn ?? false);
   const cuda = torch.isCuda(o.device);
   if (cuda) torch.setBackendFlags({ cudnnBenchmark: true });
   torch.manualSeed(0);
-  return { dev: o.device, cuda };
+  return { dev: o.device, cuda, restore: () => { torch.setPointwiseOnednn(before); } };
 }
 
 /** Peak bytes allocated by tensors on a GPU since the last resetPeakMemoryStats, in MiB (torch.cuda.max_memory_allocated). */

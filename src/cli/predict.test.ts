@@ -54,6 +54,8 @@ test('predict --engine onnx: the libtorch engine\'s label PNGs (≥ 99.9 % of pi
   writeFileSync(join(images, 'city.png'), readBytes(join(fixtures, 'cityscapes/leftImg8bit/val/frankfurt/frankfurt_000000_000294_leftImg8bit.png')));
   writeFileSync(join(images, 'scene.png'), encodePng(digitscapesSample('val', 2).rgb, 64, 64));
   assert.equal(await predictCmd.run(['--checkpoint', ckpt, '--input', images, '--out', join(dir, 'torch'), '--threads', '1']), 0);
+  // the micro net's bottlenecks hold 1×1 convolutions: oneDNN sums them in its own order, the labels stay
+  assert.equal(await predictCmd.run(['--checkpoint', ckpt, '--input', images, '--out', join(dir, 'pointwise'), '--threads', '1', '--pointwise-onednn']), 0);
   // CLAN_NATIVE names no file: importing src/torch would fail, so this run proves the ONNX path never does
   const r = spawnSync(process.execPath, [join(packageRoot(), 'bin', 'clan.js'), 'predict', '--engine', 'onnx', '--model', model, '--input', images,
     '--out', join(dir, 'onnx'), '--threads', '1'], { encoding: 'utf8', env: { ...process.env, CLAN_NATIVE: join(dir, 'no-addon.node') }, timeout: 120_000 });
@@ -62,12 +64,15 @@ test('predict --engine onnx: the libtorch engine\'s label PNGs (≥ 99.9 % of pi
   assert.equal(readdirSync(join(dir, 'onnx')).length, 8);
   for (const [stem, n] of [['city', 256 * 128], ['scene', 64 * 64]] as const) {
     const label = (engine: string) => decode(new Uint8Array(readFileSync(join(dir, engine, `${stem}_label.png`)))).data as Uint8Array;
-    const a = label('torch'), b = label('onnx');
-    assert.deepEqual([a.length, b.length], [n, n]);
-    let same = 0;
-    for (let i = 0; i < n; i++) if (a[i] === b[i]) same++;
-    t.diagnostic(`${stem}: label PNGs equal on ${same} of ${n} pixels`);
-    assert.ok(same / n >= 0.999, `${stem}: ${same} of ${n}`);
+    const a = label('torch');
+    for (const other of ['onnx', 'pointwise']) {
+      const b = label(other);
+      assert.deepEqual([a.length, b.length], [n, n]);
+      let same = 0;
+      for (let i = 0; i < n; i++) if (a[i] === b[i]) same++;
+      t.diagnostic(`${stem}: ${other} label PNGs equal libtorch's on ${same} of ${n} pixels`);
+      assert.ok(same / n >= 0.999, `${stem} (${other}): ${same} of ${n}`);
+    }
     assert.ok(new Set(a).size > 2, `${stem}: more than two classes predicted`);
   }
 });
@@ -77,6 +82,8 @@ test('predict: each engine refuses the other\'s flags in one line, before loadin
   await assert.rejects(run(['--engine', 'tf', '--checkpoint', 'c']), { name: 'UsageError', message: "predict: --engine expects torch or onnx, got 'tf'" });
   await assert.rejects(run(['--engine', 'onnx', '--model', 'm.onnx', '--device', 'cuda']),
     { name: 'UsageError', message: 'predict: --device is for the libtorch engine; --engine onnx runs on the CPU' });
+  await assert.rejects(run(['--engine', 'onnx', '--model', 'm.onnx', '--pointwise-onednn']),
+    { name: 'UsageError', message: 'predict: --pointwise-onednn is for the libtorch engine; onnxruntime picks its own kernels' });
   await assert.rejects(run(['--engine', 'onnx', '--checkpoint', 'c']), { name: 'UsageError', message: 'predict: --engine onnx takes --model MODEL.onnx, not --checkpoint' });
   await assert.rejects(run(['--engine', 'onnx']), { name: 'UsageError', message: 'predict: --model, --input and --out are required' });
   await assert.rejects(run(['--model', 'm.onnx']), { name: 'UsageError', message: 'predict: --model is for --engine onnx; the libtorch engine takes --checkpoint CKPT' });

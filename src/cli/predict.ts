@@ -20,7 +20,7 @@ export const DISAGREEMENT_MAX = 0.1;
 export const DISAGREEMENT_KEY = 'clan:disagreement_max';
 
 const USAGE = `usage: clan predict --checkpoint CKPT --input IMAGE|FOLDER --out DIR [--threads N] [--device cpu|cuda|cuda:N]
-                    [--skip-bad]
+                    [--pointwise-onednn] [--skip-bad]
        clan predict --engine onnx --model MODEL.onnx --input IMAGE|FOLDER --out DIR [--threads N] [--skip-bad]
 
 Runs the network at the checkpoint's eval size (an ONNX model: the size in its metadata) and writes, at each
@@ -40,6 +40,8 @@ Inputs: PNG or JPEG (EXIF orientation honoured).
                class names and palette
   --threads    CPU threads: libtorch's, or onnxruntime's intra-op threads (default: all cores)
   --device     where the network runs (default cpu; libtorch only: the ONNX engine runs on the CPU)
+  --pointwise-onednn  CPU 1×1 convolutions through oneDNN (libtorch only; same math, faster on one thread;
+               docs/speed.md)
   --skip-bad   log and skip images that cannot be read instead of stopping`;
 
 const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg']);
@@ -66,13 +68,16 @@ interface Engine {
 }
 
 /** libtorch and a checkpoint; every engine module is imported here, so the ONNX path never loads the addon. */
-async function torchEngine(ckpt: string, threads: number | undefined, device: string | undefined): Promise<Engine> {
+async function torchEngine(ckpt: string, threads: number | undefined, device: string | undefined, pointwise: boolean): Promise<Engine> {
   const torch = await import('../torch/index.js');
   if (threads !== undefined) torch.setNumThreads(threads);
+  const pointwiseBefore = torch.getPointwiseOnednn(); // a process-wide switch: restored on close
+  if (pointwise) torch.setPointwiseOnednn(true);
   const { loadInferenceModel } = await import('../infer/model.js');
   const { predictImage } = await import('../infer/predict.js');
   const m = loadInferenceModel(ckpt, (await import('./device.js')).cliDevice('predict', device));
-  return { classNames: m.classNames, palette: m.palette, predict: (img, name) => predictImage(m, img, name), close: () => m.G.dispose() };
+  return { classNames: m.classNames, palette: m.palette, predict: (img, name) => predictImage(m, img, name),
+    close: () => { m.G.dispose(); torch.setPointwiseOnednn(pointwiseBefore); } };
 }
 
 /** onnxruntime-node and a model written by `clan export` (deploy/ort.ts): no libtorch. */
@@ -89,6 +94,7 @@ function engineFlags(p: Parsed): { onnx: boolean; source: string | undefined } {
   const onnx = engine === 'onnx';
   if (onnx && str(p, 'checkpoint')) throw new UsageError('predict: --engine onnx takes --model MODEL.onnx, not --checkpoint');
   if (onnx && str(p, 'device')) throw new UsageError('predict: --device is for the libtorch engine; --engine onnx runs on the CPU');
+  if (onnx && p.values['pointwise-onednn'] === true) throw new UsageError('predict: --pointwise-onednn is for the libtorch engine; onnxruntime picks its own kernels');
   if (!onnx && str(p, 'model')) throw new UsageError('predict: --model is for --engine onnx; the libtorch engine takes --checkpoint CKPT');
   return { onnx, source: str(p, onnx ? 'model' : 'checkpoint') };
 }
@@ -129,7 +135,8 @@ export const predictCmd: Command = {
   usage: USAGE,
   async run(argv) {
     const p = parse('predict', argv, { checkpoint: { type: 'string' }, input: { type: 'string' }, out: { type: 'string' }, threads: { type: 'string' },
-      device: { type: 'string' }, 'skip-bad': { type: 'boolean' }, engine: { type: 'string' }, model: { type: 'string' } });
+      device: { type: 'string' }, 'skip-bad': { type: 'boolean' }, engine: { type: 'string' }, model: { type: 'string' },
+      'pointwise-onednn': { type: 'boolean' } });
     if (p.values.help) { console.log(USAGE); return 0; }
     const { onnx, source } = engineFlags(p);
     const input = str(p, 'input'); const out = str(p, 'out');
@@ -142,7 +149,7 @@ export const predictCmd: Command = {
     if (files.length === 0) throw new DataError(`--input ${input} holds no PNG or JPEG images`);
     assertWritable(resolve(out));
     const skipBad = p.values['skip-bad'] === true;
-    const m = onnx ? await onnxEngine(source, threads) : await torchEngine(source, threads, str(p, 'device'));
+    const m = onnx ? await onnxEngine(source, threads) : await torchEngine(source, threads, str(p, 'device'), p.values['pointwise-onednn'] === true);
     let skipped: number;
     try { skipped = await predictFiles(m, files, out, skipBad); } finally { await m.close(); }
     if (skipped === files.length) throw new DataError(`--input ${input}: none of its ${files.length} images could be read (each was skipped above)`);
