@@ -8,7 +8,7 @@ import { DEFAULT_METHOD_CONFIG } from '../methods/config.js';
 import { broadcastModules, distEnvFrom, gradientAverager } from '../train/ddp.js';
 import { median } from './util.js';
 
-const o = JSON.parse(process.argv[2]!) as { backbone: string; height: number; width: number; warmup: number; steps: number; threads: number };
+const o = JSON.parse(process.argv[2]!) as { backbone: string; height: number; width: number; warmup: number; steps: number; threads: number; overlap: boolean };
 const dist = distEnvFrom(process.env);
 if (dist) torch.dist.initProcessGroup({ ...dist, timeoutMs: 600_000 });
 torch.setNumThreads(o.threads);
@@ -18,12 +18,16 @@ const clan = new Clan(G, DEFAULT_METHOD_CONFIG);
 const reduceMs: number[] = []; const waitMs: number[] = [];
 if (dist) {
   broadcastModules([G, clan.D]);
-  const avg = gradientAverager(dist.worldSize);
+  const avg = gradientAverager(dist.worldSize, { overlap: o.overlap });
   clan.optG.gradToNone = false; clan.optD.gradToNone = false;
-  // A barrier first separates waiting for the slower rank (waitMs) from the all-reduce itself (reduceMs).
-  clan.gradSync = (ps) => {
-    const t0 = process.hrtime.bigint(); torch.dist.barrier(); const t1 = process.hrtime.bigint(); avg(ps);
-    waitMs.push(Number(t1 - t0) / 1e6); reduceMs.push(Number(process.hrtime.bigint() - t1) / 1e6);
+  // A barrier at the step's first gradient call separates waiting for the slower rank (waitMs) from the time the
+  // step is blocked in the all-reduce (reduceMs: starting it, and waiting for what has not arrived by the optimizer step).
+  let first = true; let blocked = 0;
+  const timed = (fn: () => void) => { const t = process.hrtime.bigint(); fn(); blocked += Number(process.hrtime.bigint() - t) / 1e6; };
+  const barrier = () => { if (!first) return; first = false; const t = process.hrtime.bigint(); torch.dist.barrier(); waitMs.push(Number(process.hrtime.bigint() - t) / 1e6); };
+  clan.gradSync = {
+    ready: (ps) => { if (o.overlap) barrier(); timed(() => avg.ready(ps)); },
+    finish: (ps) => { barrier(); timed(() => avg.finish(ps)); reduceMs.push(blocked); first = true; blocked = 0; },
   };
 }
 torch.manualSeed(1 + (dist?.rank ?? 0)); // each rank its own data

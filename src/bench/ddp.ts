@@ -6,13 +6,13 @@ import { ClanError } from '../util/errors.js';
 import { round } from './util.js';
 import { freePort } from '../util/net.js';
 
-export interface DdpBenchOptions { nproc: number; backbone: string; height: number; width: number; warmup: number; steps: number }
+export interface DdpBenchOptions { nproc: number; backbone: string; height: number; width: number; warmup: number; steps: number; overlap: boolean }
 
 interface WorkerResult { rank: number; step_ms: number; allreduce_ms: number; wait_ms: number }
 
 async function runWorkers(o: DdpBenchOptions, nproc: number, threads: number): Promise<WorkerResult[]> {
   const port = await freePort();
-  const arg = JSON.stringify({ backbone: o.backbone, height: o.height, width: o.width, warmup: o.warmup, steps: o.steps, threads });
+  const arg = JSON.stringify({ backbone: o.backbone, height: o.height, width: o.width, warmup: o.warmup, steps: o.steps, threads, overlap: o.overlap });
   const runs = Array.from({ length: nproc }, (_, rank) => new Promise<WorkerResult>((res, rej) => {
     const env = { ...process.env, OMP_NUM_THREADS: String(threads), ...(nproc > 1 ? { RANK: String(rank), WORLD_SIZE: String(nproc),
       LOCAL_RANK: String(rank), LOCAL_WORLD_SIZE: String(nproc), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port) } : { WORLD_SIZE: '1' }) };
@@ -34,7 +34,7 @@ export async function benchDdp(o: DdpBenchOptions, emit: (line: object) => void)
   const ips1 = 1000 / one.step_ms;
   const ipsN = (o.nproc * 1000) / slowest;
   const reduce = Math.max(...many.map((r) => r.allreduce_ms));
-  emit({ bench: 'ddp', backbone: o.backbone, size: `${o.height}x${o.width}`, nproc: o.nproc,
+  emit({ bench: 'ddp', backbone: o.backbone, size: `${o.height}x${o.width}`, nproc: o.nproc, overlap: o.overlap,
     ips_1proc: round(ips1, 3), ips_nproc: round(ipsN, 3), efficiency: round(ipsN / (o.nproc * ips1), 3),
     ips_1proc_nthreads: round(1000 / threaded.step_ms, 3), allreduce_ms: round(reduce), allreduce_share: round(reduce / slowest, 3),
     wait_ms: round(Math.max(...many.map((r) => r.wait_ms))),

@@ -82,12 +82,15 @@ loader   N distinct 1024x512 PNG images + labels written to a temporary folder d
          thread was runnable but off-CPU, Linux),"turn_p99_ms" (event-loop turn before the waits),
          "decode_ms_per_image","preprocess_ms_per_image","peak_rss_mb",…}.
 
-usage: clan bench ddp [--nproc 2] [--backbone resnet18] [--height 128] [--width 256] [--warmup 2] [--steps 10] [--json]
+usage: clan bench ddp [--nproc 2] [--backbone resnet18] [--height 128] [--width 256] [--warmup 2] [--steps 10]
+                      [--overlap] [--json]
 
 ddp      data-parallel scaling of the CLAN iteration (batch 1 per process, random data): 1 process × 1 thread,
          --nproc processes × 1 thread each (c10d Gloo over loopback, gradients averaged every step), and 1 process ×
-         --nproc threads. One JSON line {"bench","backbone","size","nproc","ips_1proc","ips_nproc","efficiency"
-         (= ips_nproc / (nproc × ips_1proc)),"ips_1proc_nthreads","allreduce_ms","allreduce_share",…}.
+         --nproc threads. One JSON line {"bench","backbone","size","nproc","overlap","ips_1proc","ips_nproc",
+         "efficiency" (= ips_nproc / (nproc × ips_1proc)),"ips_1proc_nthreads","allreduce_ms" (time a step is
+         blocked in the gradient all-reduce),"allreduce_share","wait_ms" (waiting for the slower rank),…}.
+         --overlap: G's all-reduce starts while D's passes run (config ddpOverlap), not with D's at the optimizer step.
 
 usage: clan bench infer [--backbone resnet101] [--sizes 512x1024,1024x2048] [--threads 1,N] [--engine torch|onnx|both]
                         [--iters 3] [--warmup 1] [--json]
@@ -210,7 +213,7 @@ infer    the deployed model: our libtorch forward vs onnxruntime-node running th
     if (sub === 'ddp') {
       const { values } = parse('bench ddp', rest, {
         nproc: { type: 'string' }, backbone: { type: 'string' }, height: { type: 'string' }, width: { type: 'string' },
-        warmup: { type: 'string' }, steps: { type: 'string' }, json: { type: 'boolean' },
+        warmup: { type: 'string' }, steps: { type: 'string' }, json: { type: 'boolean' }, overlap: { type: 'boolean' },
       });
       if (values.help) { console.log(this.usage); return 0; }
       const backbone = typeof values.backbone === 'string' ? values.backbone : 'resnet18';
@@ -218,7 +221,7 @@ infer    the deployed model: our libtorch forward vs onnxruntime-node running th
       const { benchDdp } = await import('../bench/ddp.js');
       await benchDdp({ nproc: intFlag('bench', 'nproc', values.nproc, 2), backbone, height: intFlag('bench', 'height', values.height, 128),
         width: intFlag('bench', 'width', values.width, 256), warmup: intFlag('bench', 'warmup', values.warmup, 2, 0),
-        steps: intFlag('bench', 'steps', values.steps, 10) }, (l) => console.log(JSON.stringify(l)));
+        steps: intFlag('bench', 'steps', values.steps, 10), overlap: values.overlap === true }, (l) => console.log(JSON.stringify(l)));
       return 0;
     }
     throw new UsageError(`bench: unknown benchmark '${sub}'; expected one of: engine, step, eval, peak, infer, loader, ddp`);

@@ -57,6 +57,8 @@ export const trainSchema = z.object({
   tensorboard: z.boolean().default(true).describe('write TensorBoard event files into the run folder (losses, lr, M, mIoU, per-class IoU, sample predictions)'),
   syncBN: z.boolean().default(false)
     .describe('data-parallel: batch-norm statistics over every rank\'s batch (SyncBatchNorm, exact backward); false: per process, as DDP'),
+  ddpOverlap: z.boolean().default(false)
+    .describe('data-parallel: start G\'s gradient all-reduce while D\'s passes run (same result; no gain measured with as many processes as cores: docs/speed.md)'),
   distTimeout: z.number().positive().default(1800)
     .describe('data-parallel: seconds a rank waits for the others (rendezvous, each collective; rank 0 evaluates meanwhile)'),
   hyper: methodSchema.default({}).describe('the method\'s hyper-parameters (below)'),

@@ -111,6 +111,9 @@ export class Adversarial extends UDAMethod {
       // 5. extra G losses (CLAN: the weight discrepancy, in float32: it reads the weights only)
       const extra = this.extraLosses(damping);
       for (const l of Object.values(extra)) this.backward(l);
+      // G's gradients are final here (D's passes below read detached inputs): data-parallel, their all-reduce
+      // travels while D's passes compute (train/ddp.ts)
+      this.gradSync?.ready(this.optG.uniqueParams());
       // 6. unfreeze D; 7. D on detached source; 8. D on detached target
       this.D.requiresGrad_(true);
       const dS = this.amp(() => dScale(adversarialBce(this.discriminate(this.dInput(x1s, x2s, true), srcSize), SOURCE, null, c.epsilon, c.lambdaLocal)));

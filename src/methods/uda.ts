@@ -30,6 +30,14 @@ export interface MethodParts {
   modules?: Record<string, torch.Module>; // further state to checkpoint, by tensor-key prefix (DACS: { EMA: teacher })
 }
 
+/** Gradient averaging across processes, as a method drives it (train/ddp.ts implements it). */
+export interface GradSync {
+  /** These gradients are final for this step: their all-reduce may start now, while later passes run. */
+  ready(params: Tensor[]): void;
+  /** Before the optimizer steps: every gradient of `params` averaged (those ready() did not start, start now). */
+  finish(params: Tensor[]): void;
+}
+
 export abstract class UDAMethod {
   /** The losses trainStep() reports, in log order (metrics.jsonl columns, NaN checks, progress). */
   abstract readonly lossKeys: readonly string[];
@@ -38,8 +46,8 @@ export abstract class UDAMethod {
   readonly optG: torch.SGD | torch.Adam;
   /** fp16 loss scaling (amp 'fp16' only); its state is checkpointed. */
   readonly scaler: torch.GradScaler | null;
-  /** Data-parallel training sets this: averages the gradients of these parameters across processes (train/ddp.ts). */
-  gradSync: ((params: Tensor[]) => void) | null = null;
+  /** Data-parallel training sets this: averages gradients across processes (train/ddp.ts). */
+  gradSync: GradSync | null = null;
 
   constructor(readonly G: Segmentor, readonly cfg: MethodConfig) {
     this.scaler = cfg.amp === 'fp16' ? new torch.GradScaler() : null;
@@ -87,7 +95,7 @@ export abstract class UDAMethod {
    * Data-parallel: all their gradients are averaged across processes first (one call, so it can bucket them).
    */
   protected stepAll(...opts: (torch.SGD | torch.Adam)[]): void {
-    this.gradSync?.(opts.flatMap((o) => o.uniqueParams()));
+    this.gradSync?.finish(opts.flatMap((o) => o.uniqueParams()));
     if (!this.scaler) { for (const o of opts) o.step(); return; }
     for (const o of opts) this.scaler.step(o);
     this.scaler.update();

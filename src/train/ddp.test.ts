@@ -114,7 +114,7 @@ function folder(root: string, n: number, seed: number): string {
   return root;
 }
 
-test('syncBN: 2 ranks × batch 1 ≡ 1 process × batch 2 over 3 CLAN iterations (losses, weights, BN statistics)', { skip }, async () => {
+test('syncBN: 2 ranks × batch 1 ≡ 1 process × batch 2 over 3 CLAN iterations (losses, weights, BN statistics); ddpOverlap bitwise the same', { skip }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'clan-ddp-'));
   try {
     const src = folder(join(dir, 'src'), 6, 1); const tgt = folder(join(dir, 'tgt'), 6, 2);
@@ -126,6 +126,10 @@ test('syncBN: 2 ranks × batch 1 ≡ 1 process × batch 2 over 3 CLAN iterations
     const port = await freePort();
     const ranks = [0, 1].map((r) => run([CLAN, ...common, '--batch-size', '1', '--set', 'syncBN=true', '--out', join(dir, 'two')], torchrun(r, 2, port)));
     for (const p of ranks) assert.equal(await p.code, 0, p.stderr());
+    // ddpOverlap: G's all-reduce starts before D's passes, in buckets of its own; with 2 ranks each sum is a + b either way
+    const port2 = await freePort();
+    const early = [0, 1].map((r) => run([CLAN, ...common, '--batch-size', '1', '--set', 'syncBN=true', '--set', 'ddpOverlap=true', '--out', join(dir, 'early')], torchrun(r, 2, port2)));
+    for (const p of early) assert.equal(await p.code, 0, p.stderr());
     const losses = (d: string) => readFileSync(join(dir, d, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, number>);
     const [a, b] = [losses('one'), losses('two')];
     assert.equal(a.length, 3);
@@ -148,5 +152,7 @@ test('syncBN: 2 ranks × batch 1 ≡ 1 process × batch 2 over 3 CLAN iterations
       compared++;
     }
     assert.ok(compared > 60, `${compared} tensors compared`);
+    const e3 = ck('early', 3);
+    for (const [k, t] of b3) if (/^[GD]\./.test(k)) assert.deepEqual(e3.get(k)!.data, t.data, `${k}: ddpOverlap changed the result`);
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });

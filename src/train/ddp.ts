@@ -4,6 +4,7 @@
 // averaged for the log; every rank stops at the same step when any was interrupted or saw a NaN).
 import * as torch from '../torch/index.js';
 import { ConfigError } from '../util/errors.js';
+import type { GradSync } from '../methods/uda.js';
 
 /** The torchrun environment of one worker (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT). */
 export interface DistEnv {
@@ -44,17 +45,25 @@ export function broadcastModules(modules: torch.Module[]): void {
   });
 }
 
+interface Bucket { flat: torch.Tensor; items: { p: torch.Tensor; view: torch.Tensor }[] }
+interface Layout { params: torch.Tensor[]; buckets: Bucket[] }
+
 /**
  * Gradient averaging as DDP does it (gradient_as_bucket_view): each parameter's gradient becomes a view into a flat
  * bucket of ≤ bucketBytes (parameter order), so backward accumulates straight into the buckets (the optimizers
  * zero gradients in place: set their gradToNone to false) and no copy is made; every bucket's all-reduce starts
  * before the first is awaited, then the buckets are divided by the world size. A gradient autograd created anew
  * (the first step, or after a zeroGrad that dropped it) is copied in once and replaced by its view.
+ * With `overlap`, gradients a method declares final early (ready(): CLAN's G gradients, before D's passes) start
+ * their all-reduce at once and travel while D's passes compute; finish() starts the rest and waits for all.
  */
-export function gradientAverager(worldSize: number, bucketBytes = 25 * 2 ** 20): (params: torch.Tensor[]) => void {
-  let layout: { params: torch.Tensor[]; buckets: { flat: torch.Tensor; items: { p: torch.Tensor; view: torch.Tensor }[] }[] } | null = null;
-  const build = (params: torch.Tensor[]) => {
-    for (const b of layout?.buckets ?? []) { b.flat.dispose(); for (const it of b.items) it.view.dispose(); }
+export function gradientAverager(worldSize: number, o: { bucketBytes?: number; overlap?: boolean } = {}): GradSync {
+  const bucketBytes = o.bucketBytes ?? 25 * 2 ** 20; const overlap = o.overlap ?? false;
+  const layouts: Layout[] = [];                    // one per launch in a step (CLAN with overlap: G's, then D's)
+  let inFlight: { flat: torch.Tensor; work: torch.dist.Work }[] = [];
+  const launched = new Set<torch.Tensor>();       // parameters whose all-reduce started this step
+  let launches = 0;
+  const build = (params: torch.Tensor[]): Layout => {
     const groups: torch.Tensor[][] = [];
     let bytes = Infinity;
     for (const p of params) {
@@ -69,19 +78,34 @@ export function gradientAverager(worldSize: number, bucketBytes = 25 * 2 ** 20):
       return { flat, items };
     }) };
   };
-  return (params) => {
-    if (!layout || layout.params.length !== params.length || params.some((p, i) => p !== layout!.params[i])) layout = build(params);
+  const launch = (all: torch.Tensor[]) => {
+    const params = all.filter((p) => !launched.has(p));
+    if (params.length === 0) return;
+    for (const p of params) launched.add(p);
+    const k = launches++;
+    const old = layouts[k];
+    if (!old || old.params.length !== params.length || params.some((p, i) => p !== old.params[i])) {
+      for (const b of old?.buckets ?? []) { b.flat.dispose(); for (const it of b.items) it.view.dispose(); }
+      layouts[k] = build(params);
+    }
     torch.noGrad(() => {
-      for (const b of layout!.buckets) {
+      for (const b of layouts[k]!.buckets) {
         for (const { p, view } of b.items) {
           const g = p.grad;
           if (g === null) view.zero_();                                   // no gradient on this step (on every rank)
           else if (!g.sharesStorage(b.flat)) { view.copy_(g); p.grad = view; }
         }
+        inFlight.push({ flat: b.flat, work: torch.dist.allReduceAsync([b.flat]) });
       }
-      const works = layout!.buckets.map((b) => torch.dist.allReduceAsync([b.flat]));
-      layout!.buckets.forEach((b, i) => { works[i]!.wait(); b.flat.div_(worldSize); });
     });
+  };
+  return {
+    ready: (params) => { if (overlap) launch(params); },
+    finish: (params) => {
+      launch(params);
+      torch.noGrad(() => { for (const { flat, work } of inFlight) { work.wait(); flat.div_(worldSize); } });
+      inFlight = []; launched.clear(); launches = 0;
+    },
   };
 }
 

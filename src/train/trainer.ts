@@ -150,7 +150,7 @@ async function trainProcess(o: TrainOptions, dist: DistEnv | null): Promise<Trai
     if (dist) {
       const parts0 = method.parts(); // DDP's start: rank 0's weights everywhere
       broadcastModules([G, ...(parts0.D ? [parts0.D] : []), ...Object.values(parts0.modules ?? {})]);
-      method.gradSync = gradientAverager(dist.worldSize);
+      method.gradSync = gradientAverager(dist.worldSize, { overlap: cfg.ddpOverlap });
       const parts = method.parts();
       for (const opt of [parts.optG, parts.optD]) if (opt) opt.gradToNone = false; // gradients live in the all-reduce buckets
       if (cfg.syncBN) torch.convertSyncBatchNorm(G);
