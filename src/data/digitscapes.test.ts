@@ -10,7 +10,7 @@ import { DataError, UsageError } from '../util/errors.js';
 import {
   DIGITSCAPES_CLASSES, DIGITSCAPES_LENGTHS, DIGITSCAPES_PALETTE, DIGITSCAPES_PARAMS, DIGITSCAPES_PHOTOS,
   digitscapesDigitPool, digitscapesGridPng, digitscapesLength, digitscapesPhotoDir, digitscapesPhotoPool,
-  digitscapesSample, digitscapesScene, loadDigitscapesPhotos, mnistCount, parseDigitscapesSpec,
+  digitscapesSample, digitscapesScene, loadDigitscapesPhotos, mnistCount, parseDigitscapesSpec, textureDigits,
   type DigitscapesSample, type DigitscapesSplit,
 } from './digitscapes.js';
 import { Loader } from './loader.js';
@@ -245,6 +245,9 @@ test('digitscapes texture option: only the listed digits change, their ink is ph
   assert.ok(textured >= 20, `${textured} textured last digits`);
   assert.equal(createHash('sha256').update(digitscapesSample('val', 0, 0, tex).rgb).digest('hex').slice(0, 16), TEXTURED_FROZEN);
   assert.deepEqual(parseDigitscapesSpec('val,texture=97856', undefined), { split: 'val', length: 500, seed: 0, texture: [5, 6, 7, 8, 9] });
+  assert.deepEqual(textureDigits('97856'), [5, 6, 7, 8, 9]);
+  assert.deepEqual(textureDigits('0123456789'), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  for (const bad of ['', '55', '5a', '-5', '01234567890']) assert.equal(textureDigits(bad), undefined, `'${bad}'`);
   assert.deepEqual(openDataset('digitscapes:target,texture=56789').load(4).image.data, digitscapesSample('target', 4, 0, tex).rgb);
   for (const bad of ['digitscapes:source,texture=5', 'digitscapes:val,texture=55', 'digitscapes:val,texture=', 'digitscapes:val,texture=5a']) {
     assert.throws(() => openDataset(bad), UsageError, bad);

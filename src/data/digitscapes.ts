@@ -448,6 +448,12 @@ export function writeDigitscapesGrid(path: string, splits: readonly DigitscapesS
 // test; `target:val` is the same as `val`, `target:test` as `test` and `target:train` as `target`. Examples: digitscapes:source,
 // digitscapes:target, digitscapes:val, digitscapes:source,n=200,seed=1, digitscapes:val,texture=56789.
 
+/** The digits of a texture option ('97856' → [5, 6, 7, 8, 9]), or undefined unless 1-10 distinct digits 0-9. */
+export function textureDigits(s: string): number[] | undefined {
+  if (!/^\d{1,10}$/.test(s) || new Set(s).size !== s.length) return undefined;
+  return [...s].map(Number).sort((a, b) => a - b);
+}
+
 /** Parses the ROOT/SPLIT of a digitscapes spec. */
 export function parseDigitscapesSpec(root: string, split: string | undefined): { split: DigitscapesSplit; length: number; seed: number; texture: number[] } {
   const usage = `expected digitscapes:DOMAIN[,n=LENGTH][,seed=SEED][,texture=DIGITS][:SPLIT] with DOMAIN one of ${DIGITSCAPES_SPLITS.join(', ')}, e.g. digitscapes:source or digitscapes:val,n=100`;
@@ -460,9 +466,10 @@ export function parseDigitscapesSpec(root: string, split: string | undefined): {
   else throw new UsageError(`digitscapes: unknown domain/split '${domain}${split === undefined ? '' : ':' + split}'; ${usage}`);
   let length: number = DIGITSCAPES_LENGTHS[s], seed = 0, texture: number[] = [];
   for (const o of opts) {
-    const t = /^texture=(\d{1,10})$/.exec(o);
-    if (t && s !== 'source' && new Set(t[1]).size === t[1]!.length) { texture = [...t[1]!].map(Number).sort((a, b) => a - b); continue; }
-    if (t) throw new UsageError(`digitscapes: bad option '${o}' in '${root}': texture=DIGITS lists distinct digits 0-9 (e.g. texture=56789) and applies to target and val only`);
+    const t = o.startsWith('texture=') ? o.slice('texture='.length) : undefined;
+    const digits = t === undefined ? undefined : textureDigits(t);
+    if (digits && s !== 'source') { texture = digits; continue; }
+    if (t !== undefined) throw new UsageError(`digitscapes: bad option '${o}' in '${root}': texture=DIGITS lists distinct digits 0-9 (e.g. texture=56789) and applies to target and val only`);
     const m = /^(n|seed)=(-?\d+)$/.exec(o);
     const v = m ? Number(m[2]) : NaN;
     if (!m || !Number.isSafeInteger(v) || (m[1] === 'n' && v < 1)) throw new UsageError(`digitscapes: bad option '${o}' in '${root}'; ${usage}`);
