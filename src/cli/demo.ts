@@ -8,6 +8,7 @@ import type { TrainResult } from '../train/trainer.js';
 import type { RunRecord } from '../train/report.js';
 import { availableParallelism } from 'node:os';
 import { UsageError } from '../util/errors.js';
+import type { Device } from '../torch/index.js';
 import { demoData, demoTargetFlags, runJobHere, runJobsInChildren, type DemoJob } from './demo-jobs.js';
 
 // The default comparison, baseline first (names in methods/registry.ts, which gives keys and labels), and --all.
@@ -72,7 +73,7 @@ export const demoCmd: Command = {
     const threads = threadsFlag ?? Math.max(1, Math.floor(cores / jobs));
     const device = (await import('./device.js')).cliDevice('demo', str(p, 'device'));
     const texture = str(p, 'texture');
-    if (texture !== undefined && !(/^\d{1,10}$/.test(texture) && new Set(texture).size === texture.length)) throw new UsageError(`demo: --texture expects distinct digits 0-9 (e.g. 56789), got '${texture}'`);
+    if (texture !== undefined && !(await import('../data/digitscapes.js')).textureDigits(texture)) throw new UsageError(`demo: --texture expects distinct digits 0-9 (e.g. 56789), got '${texture}'`);
     const data = demoData(texture);
     const sets = (p.values.set as unknown as string[] | undefined) ?? [];
     if (sets.length) resolveConfig({ preset: 'cpu', sets }, 'demo --set'); // a bad key fails now, in one line, not in every run
@@ -120,49 +121,19 @@ export const demoCmd: Command = {
 
     // CLAN + co-training: self-training rounds (train/selftrain.ts) from each seed's CLAN checkpoint, here.
     const roundIters = Math.max(1, Math.round(iters / SELFTRAIN.rounds));
+    const clanCheckpoint = (s: number) => ran[list.findIndex((j) => j.method === 'clan' && j.seed === s)]!.checkpoint;
     for (const name of selftrained) {
-      const { selftrain } = await import('../train/selftrain.js');
-      const { trainProgress } = await import('./progress.js');
-      const { method, key } = SELFTRAINED[name]!;
-      dirsOf[name] = [];
-      for (let s = 0; s < seeds; s++) {
-        const clanRun = ran[list.findIndex((j) => j.method === 'clan' && j.seed === s)]!;
-        const dir = join(out, key, `seed-${s}`);
-        const config = resolveConfig({ preset: 'cpu', flags: { method, seed: s, iters: roundIters, threads: Math.max(1, cores),
-          checkpointEvery: Math.max(1, Math.round(roundIters / 2)), ...(device !== 'cpu' ? { device } : {}),
-          ...demoTargetFlags(jobOpts) }, sets });
-        const rs = await selftrain({ from: clanRun.checkpoint, ...SELFTRAIN, variant: 'cotrain', config }, dir,
-          { progress: trainProgress(`${name} seed ${s}`, 50), commandLine: ['demo', ...argv] });
-        dirsOf[name].push(join(dir, `round-${rs.length}`));
-      }
+      dirsOf[name] = await selftrainRuns(name, seeds, clanCheckpoint, { out, roundIters, threads: Math.max(1, cores), device, jobOpts, sets, argv });
     }
 
     // Every run read back (train/report.ts), evaluated once more on the held-out test split.
     const { writeRunsReport } = await import('../train/report.js');
-    const { openDataset } = await import('../data/registry.js');
-    const { evaluate } = await import('../eval/evaluate.js');
     const rows = await demoRows(names.map((n) => ({ name: n, ...entryOf(n), dirs: dirsOf[n]! })), device, valLimit, data.test);
     const classNames = rows[0]!.runs[0]!.classNames;
 
-    // The untrained network (same init as seed 0) on the same validation images: the floor.
-    const torch = await import('../torch/index.js');
-    const { createGenerator } = await import('../models/registry.js');
-    const valDs = openDataset(data.val);
-    torch.manualSeed(0);
-    const G0 = createGenerator(base.backbone, valDs.numClasses).to(device);
-    const untrained = await evaluate(G0, valDs, { size: base.targetVal!.size ?? [64, 64], device, ...(valLimit ? { limit: valLimit } : {}) });
-    G0.dispose();
+    const untrained = await untrainedMiou(base.backbone, data.val, base.targetVal!.size ?? [64, 64], device, valLimit);
 
-    const summary: Record<string, unknown> = {};
-    for (const r of rows) {
-      const [mean, std] = r.valStats;
-      const [tm, ts] = r.testStats;
-      summary[r.key] = { target_miou: mean, target_miou_std: std, per_seed: r.val, test_miou: tm, test_miou_std: ts, test_per_seed: r.test,
-        per_class_iou: classNames.map((n, c) => ({ class: n, iou: r.perClass[c] })), iters: r.runs[0]!.iters,
-        seconds: r.runs.reduce((a, x) => a + x.seconds, 0) / r.runs.length, checkpoint: r.runs[0]!.checkpoint };
-    }
-    summary.untrained_target_miou = untrained.miou;
-    summary.data = data;
+    const summary = demoSummary(rows, classNames, untrained, data);
     if (sharedStart) summary.shared_start = { iters: sharedStart, checkpoints: Array.from({ length: seeds }, (_, s) => init(s).init) };
     if (sets.length) summary.sets = sets;
     if (selftrained.length) summary.selftrain = { ...SELFTRAIN, iters_per_round: roundIters, variant: 'cotrain', methods: selftrained.map((n) => SELFTRAINED[n]!.method) };
@@ -171,16 +142,64 @@ export const demoCmd: Command = {
 
     await writeRunsReport(join(out, 'report.html'), rows.flatMap((r) => r.runs.map((x) => x.dir)), {
       title: `clan demo — digitscapes${texture ? ` (texture=${texture})` : ''}, ${sharedStart ? `${sharedStart} shared source-only + ` : ''}${iters} iterations × ${seeds} seed(s)`, samples: 6,
-      notes: [`untrained network: target mIoU ${(untrained.miou * 100).toFixed(2)}`, `summary (with the held-out ${data.test} mIoU): ${join(out, 'summary.json')}`,
+      notes: [`untrained network: target mIoU ${(untrained * 100).toFixed(2)}`, `summary (with the held-out ${data.test} mIoU): ${join(out, 'summary.json')}`,
         ...rows.map((r) => `${r.label}: ${data.test} mIoU ${(100 * r.testStats[0]).toFixed(2)}${seeds > 1 ? ` ± ${(100 * r.testStats[1]).toFixed(2)}` : ''}`),
         ...(sharedStart ? [`every method of a seed started from the same source-only weights (${sharedStart} iterations, ${startOf(0)}…)`] : [])],
     });
 
-    printDemo(rows, classNames, untrained.miou, seeds);
+    printDemo(rows, classNames, untrained, seeds);
     console.log(`wrote ${join(out, 'summary.json')} and ${join(out, 'report.html')}`);
     return 0;
   },
 };
+
+/** `clan selftrain` rounds of SELFTRAINED[name] from each seed's CLAN checkpoint; the last round's run folder per seed. */
+async function selftrainRuns(name: string, seeds: number, clanCheckpoint: (seed: number) => string, o: {
+  out: string; roundIters: number; threads: number; device: Device; jobOpts: Parameters<typeof demoTargetFlags>[0]; sets: string[]; argv: string[];
+}): Promise<string[]> {
+  const { resolveConfig } = await import('../config/load.js');
+  const { selftrain } = await import('../train/selftrain.js');
+  const { trainProgress } = await import('./progress.js');
+  const { method, key } = SELFTRAINED[name]!;
+  const dirs: string[] = [];
+  for (let s = 0; s < seeds; s++) {
+    const dir = join(o.out, key, `seed-${s}`);
+    const config = resolveConfig({ preset: 'cpu', flags: { method, seed: s, iters: o.roundIters, threads: o.threads,
+      checkpointEvery: Math.max(1, Math.round(o.roundIters / 2)), ...(o.device !== 'cpu' ? { device: o.device } : {}),
+      ...demoTargetFlags(o.jobOpts) }, sets: o.sets });
+    const rs = await selftrain({ from: clanCheckpoint(s), ...SELFTRAIN, variant: 'cotrain', config }, dir,
+      { progress: trainProgress(`${name} seed ${s}`, 50), commandLine: ['demo', ...o.argv] });
+    dirs.push(join(dir, `round-${rs.length}`));
+  }
+  return dirs;
+}
+
+/** The untrained network (the same init as seed 0) on the validation images: the floor every method is read against. */
+async function untrainedMiou(backbone: string, valSpec: string, size: [number, number], device: Device, valLimit: number | undefined): Promise<number> {
+  const torch = await import('../torch/index.js');
+  const { createGenerator } = await import('../models/registry.js');
+  const { openDataset } = await import('../data/registry.js');
+  const { evaluate } = await import('../eval/evaluate.js');
+  const valDs = openDataset(valSpec);
+  torch.manualSeed(0);
+  const G0 = createGenerator(backbone, valDs.numClasses).to(device);
+  try { return (await evaluate(G0, valDs, { size, device, ...(valLimit ? { limit: valLimit } : {}) })).miou; } finally { G0.dispose(); }
+}
+
+/** summary.json's body: per method the val and test mIoU (mean, std, per seed) and the per-class IoU. */
+function demoSummary(rows: DemoRow[], classNames: readonly string[], untrained: number, data: object): Record<string, unknown> {
+  const summary: Record<string, unknown> = {};
+  for (const r of rows) {
+    const [mean, std] = r.valStats;
+    const [tm, ts] = r.testStats;
+    summary[r.key] = { target_miou: mean, target_miou_std: std, per_seed: r.val, test_miou: tm, test_miou_std: ts, test_per_seed: r.test,
+      per_class_iou: classNames.map((n, c) => ({ class: n, iou: r.perClass[c] })), iters: r.runs[0]!.iters,
+      seconds: r.runs.reduce((a, x) => a + x.seconds, 0) / r.runs.length, checkpoint: r.runs[0]!.checkpoint };
+  }
+  summary.untrained_target_miou = untrained;
+  summary.data = data;
+  return summary;
+}
 
 /** One demo method: its runs read back (train/report.ts), val mIoU per seed, mIoU on the held-out test split. */
 interface DemoRow {
