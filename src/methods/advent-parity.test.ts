@@ -3,6 +3,7 @@
 // damping, D terms / 2; lrs ×10, λ_ent 0.01, λ_adv 0.1 so that the method's own term is ~10% of G's step), compared on
 // every loss, every weight delta and BN running statistics per step, and SGD momentum and Adam moments after step 3.
 import { test } from 'node:test';
+import assert from 'node:assert/strict';
 import * as torch from '../torch/index.js';
 import { fixturePath } from '../util/paths.js';
 import { loadFixture } from '../torch/testing.js';
@@ -13,10 +14,23 @@ const fixtureTorch = loadFixture<{ torch: string }>('advent/advent/expected.json
 const ours = torch.buildInfo().version.split('.').slice(0, 2).join('.');
 const otherVersion = ours === fixtureTorch ? false : `fixtures are PyTorch ${fixtureTorch}'s, this libtorch is ${ours}`;
 
+// AdvEnt's steps amplify float32 rounding (D's Adam moves an element whose gradient is at rounding level by a whole
+// step either way), so its reference is recorded with two CPU kernel sets: AVX-512 (advent/advent) and AVX2
+// (advent/advent-avx2; PyTorch itself on an AVX2 CPU lies 8e-2 from the AVX-512 record at step 3). Ours must match
+// one of them to the same 1e-4; the diagnostic names which. MinEnt has no Adam and matches one record everywhere.
+const RECORDS: Record<ParityMethod, string[]> = { minent: ['advent/minent'], advent: ['advent/advent', 'advent/advent-avx2'], clan: [] };
+
 for (const method of ['minent', 'advent'] as ParityMethod[]) {
   test(`${method} iteration equals the PyTorch reference over 3 steps (losses, Δw, BN stats; SGD and Adam state)`, { skip: otherVersion }, (t) => {
-    const tol = [1e-4, 1e-4, 1e-4];   // as the CLAN parity test; 0 with the fixtures' OpenBLAS kernels (OPENBLAS_CORETYPE=SkylakeX)
-    const { worstLoss, worstDelta } = checkClanParity({ device: 'cpu', refDir: fixturePath(`advent/${method}`), lossTol: 1e-5, deltaTol: tol, bnTol: 1e-5, stateTol: tol, method });
-    t.diagnostic(`worst relative loss error ${worstLoss.toExponential(2)}, worst ‖Δours − Δref‖/‖Δref‖ ${worstDelta.toExponential(2)}`);
+    const tol = [1e-4, 1e-4, 1e-4];   // as the CLAN parity test; 0 with the record's own kernels
+    const failures: string[] = [];
+    for (const record of RECORDS[method]) {
+      try {
+        const { worstLoss, worstDelta } = checkClanParity({ device: 'cpu', refDir: fixturePath(record), lossTol: 1e-5, deltaTol: tol, bnTol: 1e-5, stateTol: tol, method });
+        t.diagnostic(`${record}: worst relative loss error ${worstLoss.toExponential(2)}, worst ‖Δours − Δref‖/‖Δref‖ ${worstDelta.toExponential(2)}`);
+        return;
+      } catch (e) { failures.push(`${record}: ${(e as Error).message.split('\n')[0]}`); }
+    }
+    assert.fail(`no recorded kernel set matches — ${failures.join(' | ')}`);
   });
 }

@@ -148,7 +148,10 @@ test('syncBN: 2 ranks × batch 1 ≡ 1 process × batch 2 over 3 CLAN iterations
       for (let i = 0; i < x.length; i++) { diff += (x[i]! - y[i]!) ** 2; move += (x[i]! - x1[i]!) ** 2; norm += x[i]! ** 2; }
       const scale = /running_/.test(k) ? Math.sqrt(norm) : Math.sqrt(move);
       if (scale === 0) { assert.equal(diff, 0, k); continue; }
-      assert.ok(Math.sqrt(diff) <= 1e-4 * scale, `${k}: ‖one − two‖ = ${Math.sqrt(diff).toExponential(2)}, scale ${scale.toExponential(2)}`);
+      // D is stepped by Adam, which moves an element whose gradient is at rounding level by a whole step either way:
+      // measured on an AVX2 CPU, G ≤ 2.1e-5 and D ≤ 1.95e-4 of the step 1→3 movement (AVX-512: both under 1e-4)
+      const tol = k.startsWith('D.') ? 1e-3 : 1e-4;
+      assert.ok(Math.sqrt(diff) <= tol * scale, `${k}: ‖one − two‖ = ${Math.sqrt(diff).toExponential(2)}, scale ${scale.toExponential(2)}`);
       compared++;
     }
     assert.ok(compared > 60, `${compared} tensors compared`);
