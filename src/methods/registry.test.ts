@@ -1,5 +1,6 @@
 // Every registered method through the adapter alone (what the trainer sees): it reports exactly its declared loss
-// keys, finite; dispose() frees everything it created; 300 steps leave memory flat; CLAN is the adversarial iteration plus two ingredients.
+// keys, finite; dispose() frees everything it created; 300 steps leave memory flat; CLAN is the adversarial
+// iteration plus two ingredients.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../torch/index.js';
