@@ -12,6 +12,8 @@ if (!process.env.OMP_WAIT_POLICY) process.env.OMP_WAIT_POLICY = 'PASSIVE';
 // libtorch's c10d logs through glog straight to stderr (e.g. a port in use, as three lines); we report every such
 // failure as one error line, so keep glog to fatal messages unless the user asks otherwise.
 if (!process.env.GLOG_minloglevel) process.env.GLOG_minloglevel = '3';
+// The same for PyTorch 2.x's own logging (c10, no glog): NNPACK's start-up complaint, c10d's socket warnings.
+if (!process.env.TORCH_CPP_LOG_LEVEL) process.env.TORCH_CPP_LOG_LEVEL = 'ERROR';
 
 const { main } = await import('../dist/src/cli/main.js');
 process.exitCode = await main(argv);

@@ -2,8 +2,10 @@
 #include "common.h"
 #include <ATen/Parallel.h>
 #include <ATen/core/grad_mode.h>
+#include <c10/util/Logging.h>
 #include <dlfcn.h>
 #include <mutex>
+#include <cstdlib>
 #include <cstring>
 #include <unordered_map>
 
@@ -138,16 +140,27 @@ int DTIndex(at::ScalarType s) {
   return -1;
 }
 
+// Compiled against a CUDA libtorch (native/config.js: libtorch_cuda.so linked), whether or not a GPU is visible now.
+bool CudaBuild() {
+#ifdef CLAN_CUDA_BUILD
+  return true;
+#else
+  return false;
+#endif
+}
+
 std::string BuildName() {
+  const char* kind = at::hasCUDA() ? " (CUDA)" : CudaBuild() ? " (CUDA build, no GPU visible)" : " (CPU only)";
   return std::string("libtorch ") + std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +
-         std::to_string(TORCH_VERSION_PATCH) + (at::hasCUDA() ? " (CUDA)" : " (CPU only)");
+         std::to_string(TORCH_VERSION_PATCH) + kind;
 }
 
 at::Device Dev(const Napi::Value& v) {
   std::string s = v.As<Napi::String>().Utf8Value();
   at::Device d(s);  // parses "cpu", "cuda", "cuda:1"; throws c10::Error on junk
   if (d.is_cuda() && !at::hasCUDA()) {
-    throw Napi::Error::New(v.Env(), "device '" + s + "' requested but this " + BuildName() + " has no CUDA support");
+    throw Napi::Error::New(v.Env(), "device '" + s + "' requested but this " + BuildName() +
+                                        (CudaBuild() ? " sees no GPU (check the NVIDIA driver and CUDA_VISIBLE_DEVICES)" : " has no CUDA support"));
   }
   return d;
 }
@@ -263,6 +276,7 @@ static void RegisterCore(Napi::Env env, Napi::Object exports) {
     o.Set("version", std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." + std::to_string(TORCH_VERSION_PATCH));
     o.Set("build", BuildName());
     o.Set("cuda", at::hasCUDA());
+    o.Set("cudaBuild", CudaBuild());
     o.Set("config", at::show_config());
     o.Set("parallel", at::get_parallel_info());
     // OpenBLAS exports these; with the reference BLAS they are absent (doctor warns: 8x slower ResNet steps).
@@ -289,6 +303,15 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("__signatures", Napi::Object::New(env));
   napi_add_env_cleanup_hook(env, [](void* p) { static_cast<AddonData*>(p)->tearingDown = true; }, d);
   InstallAllocator();
+#if TORCH_VERSION_MAJOR >= 2
+  // NNPACK: Debian's 1.13 is built without it, PyTorch's wheels with it, and where its start-up check fails
+  // ("Could not initialize NNPACK! Reason: Unsupported hardware.") libtorch logs that line again and again. Off, as
+  // on 1.13, so every build picks the same CPU convolutions; CLAN_NNPACK=1 keeps it on.
+  if (const char* nn = std::getenv("CLAN_NNPACK"); !nn || std::string(nn) != "1") at::globalContext().setUserEnabledNNPACK(false);
+  // c10's own logging (2.x wheels do not use glog): take TORCH_CPP_LOG_LEVEL from the environment, as `import torch`
+  // does, so c10d's warnings follow the same switch as in PyTorch (bin/clan.js sets ERROR unless the user chose).
+  c10::initLogging();
+#endif
   RegisterCore(env, exports);
   RegisterAllocator(env, exports);
   RegisterOps(env, exports);

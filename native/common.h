@@ -41,7 +41,8 @@ void RegisterAllocator(Napi::Env env, Napi::Object exports);  // allocator.cc: a
 void RegisterProfile(Napi::Env env, Napi::Object exports);    // profile.cc: libtorch's op profiler → Chrome trace
 void InstallAllocator();  // allocator.cc: the caching CPU allocator becomes libtorch's (once per addon load)
 void Register(Napi::Env env, Napi::Object exports, const char* name, int arity, Napi::Function::Callback fn);
-std::string BuildName();  // "libtorch 2.11.0 (CUDA)" / "… (CPU only)"
+std::string BuildName();  // "libtorch 2.11.0 (CUDA)" / "… (CUDA build, no GPU visible)" / "… (CPU only)"
+bool CudaBuild();         // compiled against a CUDA libtorch (CLAN_CUDA_BUILD)
 
 // Every binding runs inside this: libtorch errors become JS errors with the message only
 // (what_without_backtrace: no C++ frames), never an abort of the Node process.

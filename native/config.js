@@ -48,18 +48,62 @@ export function cxx11Abi(t) {
   return '1';
 }
 
-// A CUDA libtorch: the folder holding cuda_runtime_api.h (CUDA_HOME, the toolkit, or the pip 'nvidia' packages
-// beside a Python torch), so the addon can read the CUDA allocator's statistics and device properties.
-export function cudaInclude(t) {
-  if (!existsSync(join(t.libdir, 'libtorch_cuda.so'))) return null;
-  const site = dirname(t.root);
-  const nv = join(site, 'nvidia');
-  const pip = existsSync(nv) ? readdirSync(nv).map((d) => join(nv, d, 'include')) : [];
-  const dirs = [process.env.CUDA_HOME && join(process.env.CUDA_HOME, 'include'), '/usr/local/cuda/include', ...pip, '/usr/include'];
-  return dirs.filter(Boolean).find((d) => existsSync(join(d, 'cuda_runtime_api.h'))) ?? null;
+// A CUDA libtorch: libtorch_cuda.so beside libtorch_cpu.so. The addon then links it (see libs) and says so
+// (`clan doctor --json`: cudaBuild), whether or not a GPU is visible on this machine.
+export function isCudaBuild(t) { return existsSync(join(t.libdir, 'libtorch_cuda.so')); }
+
+// Where a CUDA libtorch's companions keep their headers: CUDA_HOME if set, the pip 'nvidia' packages beside a Python
+// torch (nvidia/cu13/include, nvidia/nccl/include, …: the versions that torch was built with), the toolkit, the system.
+function headerDirs(t) {
+  const nv = join(dirname(t.root), 'nvidia');
+  const pip = existsSync(nv) ? readdirSync(nv).sort().map((d) => join(nv, d, 'include')) : [];
+  return [process.env.CUDA_HOME && join(process.env.CUDA_HOME, 'include'), ...pip, '/usr/local/cuda/include', '/usr/include']
+    .filter(Boolean);
+}
+const findHeader = (t, h) => headerDirs(t).find((d) => existsSync(join(d, h))) ?? null;
+
+// The folders holding these headers, or null when one is missing.
+function foldersFor(t, headers) {
+  const dirs = headers.map((h) => findHeader(t, h));
+  return dirs.includes(null) ? null : dirs.filter((d, i) => dirs.indexOf(d) === i);
 }
 
-function libs(t) {
+// The CUDA runtime's headers, so the addon can read the CUDA allocator's statistics and device properties
+// (CLAN_WITH_CUDA); null on a CPU libtorch or when they are not installed.
+export function cudaIncludes(t) { return isCudaBuild(t) ? foldersFor(t, ['cuda_runtime_api.h', 'crt/host_config.h']) : null; }
+
+// NCCL's header and those of the CUDA libraries that ProcessGroupNCCL.hpp includes, when libtorch ships that header:
+// the addon then binds ProcessGroupNCCL (CLAN_WITH_NCCL).
+export function ncclIncludes(t) {
+  const pg = t.includes.some((d) => existsSync(join(d, 'torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp')));
+  return pg && isCudaBuild(t) ? foldersFor(t, ['cuda_runtime_api.h', 'crt/host_config.h', 'nccl.h', 'cusparse.h', 'cublas_v2.h', 'cublasLt.h', 'cusolverDn.h']) : null;
+}
+
+// The C++ standard libtorch's headers ask for: ATen.h says `#error C++20 or later …` under `__cplusplus < 202002L`
+// from PyTorch 2.14 (C++17 before; Debian's 1.13 has no such line and builds as C++17). CLAN_CXX_STD=17|20 overrides.
+export function cxxStd(t) {
+  const env = process.env.CLAN_CXX_STD;
+  if (env === '17' || env === '20') return `c++${env}`;
+  const aten = t.includes.map((d) => join(d, 'ATen/ATen.h')).find(existsSync);
+  const m = aten ? /__cplusplus\s*<\s*(\d{6})L/.exec(readFileSync(aten, 'utf8')) : null;
+  return m && Number(m[1]) >= 202002 ? 'c++20' : 'c++17';
+}
+
+// Everything the compiler needs, one place (binding.gyp and native/build.js both read it). libtorch's and CUDA's
+// headers come in as system headers (-isystem), so the compiler's warnings are about our code only.
+export function cflags(t) {
+  const cuda = cudaIncludes(t);
+  return [`-D_GLIBCXX_USE_CXX11_ABI=${cxx11Abi(t)}`, `-std=${cxxStd(t)}`, ...includes(t).map((d) => `-isystem${d}`),
+    ...(isCudaBuild(t) ? ['-DCLAN_CUDA_BUILD'] : []), ...(cuda ? ['-DCLAN_WITH_CUDA'] : []), ...(ncclIncludes(t) ? ['-DCLAN_WITH_NCCL'] : []),
+    '-Wno-unused-parameter'];
+}
+
+export function includes(t) {
+  const extra = [...(cudaIncludes(t) ?? []), ...(ncclIncludes(t) ?? [])];
+  return [...t.includes, ...extra.filter((d, i) => extra.indexOf(d) === i && !t.includes.includes(d))];
+}
+
+export function libs(t) {
   const have = new Set(readdirSync(t.libdir));
   const out = [`-L${t.libdir}`];
   if (t.rpath) out.push(`-Wl,-rpath,${t.libdir}`);
@@ -80,10 +124,12 @@ if (isMain) {
     if (what === 'report') { console.log('libtorch: not found'); process.exit(1); }
     process.exit(1);
   }
-  const cuda = cudaInclude(t);
-  if (what === 'includes') console.log([...t.includes, ...(cuda ? [cuda] : [])].join(' '));
-  else if (what === 'cflags') console.log([`-D_GLIBCXX_USE_CXX11_ABI=${cxx11Abi(t)}`, ...(cuda ? ['-DCLAN_WITH_CUDA'] : []), '-std=c++17', '-Wno-unused-parameter', '-Wno-deprecated-declarations'].join(' '));
+  if (what === 'includes') console.log(includes(t).join(' '));
+  else if (what === 'cflags') console.log(cflags(t).join(' '));
   else if (what === 'libs') console.log(libs(t).join(' '));
-  else if (what === 'report') console.log(JSON.stringify({ ...t, cxx11Abi: cxx11Abi(t), cudaInclude: cuda }));
+  else if (what === 'report') {
+    console.log(JSON.stringify({ ...t, cxx11Abi: cxx11Abi(t), cxxStd: cxxStd(t), cudaBuild: isCudaBuild(t), cudaIncludes: cudaIncludes(t),
+      ncclIncludes: ncclIncludes(t) }));
+  }
   else { console.error('usage: node native/config.js includes|cflags|libs|report'); process.exit(2); }
 }

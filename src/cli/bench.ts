@@ -3,12 +3,13 @@ import { parse, intFlag, type Command } from './args.js';
 import { UsageError } from '../util/errors.js';
 import { GENERATORS } from '../models/backbones.js';
 
+/** `--sizes WxH[,WxH…]` (W×H as every size flag and the config's [W, H]), returned as [H, W] pairs for the benches. */
 function sizeFlag(v: string | boolean | undefined, flag = 'sizes'): [number, number][] | null {
   if (typeof v !== 'string') return null;
   return v.split(',').map((s) => {
     const m = /^(\d+)x(\d+)$/.exec(s.trim());
-    if (!m) throw new UsageError(`bench: --${flag} expects HxW${flag === 'sizes' ? '[,HxW…]' : ''}, got '${v}'`);
-    return [Number(m[1]), Number(m[2])] as [number, number];
+    if (!m) throw new UsageError(`bench: --${flag} expects WxH${flag === 'sizes' ? '[,WxH…]' : ''} (e.g. 1024x512), got '${v}'`);
+    return [Number(m[2]), Number(m[1])] as [number, number];
   });
 }
 
@@ -22,7 +23,7 @@ function speedFlags(v: Record<string, string | boolean | (string | boolean)[] | 
 export const bench: Command = {
   name: 'bench',
   summary: 'benchmarks: engine, step and eval against PyTorch (CPU or CUDA), peak CPU kernel GFLOP/s, loader beside a training step, ddp scaling, infer (libtorch vs onnxruntime); JSON on stdout',
-  usage: `usage: clan bench engine [--sizes 128x256,512x1024] [--threads 1] [--warmup 3] [--steps 20] [--rounds 3] [--no-compare] [--json]
+  usage: `usage: clan bench engine [--sizes 256x128,1024x512] [--threads 1] [--warmup 3] [--steps 20] [--rounds 3] [--no-compare] [--json]
 
 engine   the 7-layer probe net (conv/BN/ReLU, dilated conv, bilinear upsample, cross-entropy, SGD momentum)
          against the same net in PyTorch run by the bench itself, alternating ours/theirs rounds.
@@ -31,7 +32,7 @@ engine   the 7-layer probe net (conv/BN/ReLU, dilated conv, bilinear upsample, c
          /usr/bin/python3 with torch) unless --no-compare.
 
 usage: clan bench step [--backbone ${GENERATORS.names().join('|')}] [--height 128] [--width 256]
-                       [--target-size HxW] [--iters 5] [--warmup 1] [--threads 1] [--rounds 3]
+                       [--target-size WxH] [--iters 5] [--warmup 1] [--threads 1] [--rounds 3]
                        [--device cpu|cuda|cuda:N] [--amp off|bf16|fp16] [--compare] [--peak] [--pointwise-onednn]
                        [--twin-pointwise-onednn] [--d-own-size] [--profile N] [--trace FILE] [--json]
 
@@ -52,9 +53,9 @@ step     one full CLAN iteration (source H×W + target image, default the same s
          "conv_ms" (the convolution kernels' self time) and "conv_gflops" = gflop / conv seconds; --trace FILE
          keeps the Chrome trace (chrome://tracing, ui.perfetto.dev; implies --profile 3). --d-own-size: D's
          losses at its own size (hyper.dFullSize false; changes the math, ours only; the twin stays official).
-         The paper's job on a GPU: --backbone resnet101 --height 720 --width 1280 --target-size 512x1024 --device cuda
+         The paper's job on a GPU: --backbone resnet101 --height 720 --width 1280 --target-size 1024x512 --device cuda
 
-usage: clan bench eval [--backbone resnet101] [--height 512] [--width 1024] [--label-size HxW] [--iters 10]
+usage: clan bench eval [--backbone resnet101] [--height 512] [--width 1024] [--label-size WxH] [--iters 10]
                        [--warmup 2] [--threads 1] [--rounds 3] [--device cpu|cuda|cuda:N] [--compare]
                        [--pointwise-onednn] [--twin-pointwise-onednn] [--profile N] [--trace FILE] [--json]
 
@@ -92,7 +93,7 @@ ddp      data-parallel scaling of the CLAN iteration (batch 1 per process, rando
          blocked in the gradient all-reduce),"allreduce_share","wait_ms" (waiting for the slower rank),…}.
          --overlap: G's all-reduce starts while D's passes run (config ddpOverlap), not with D's at the optimizer step.
 
-usage: clan bench infer [--backbone resnet101] [--sizes 512x1024,1024x2048] [--threads 1,N] [--engine torch|onnx|both]
+usage: clan bench infer [--backbone resnet101] [--sizes 1024x512,2048x1024] [--threads 1,N] [--engine torch|onnx|both]
                         [--iters 3] [--warmup 1] [--json]
 
 infer    the deployed model: our libtorch forward vs onnxruntime-node running the same weights exported by

@@ -5,10 +5,11 @@ import { parse, type Command } from './args.js';
 import { torchVersion } from '../util/python.js';
 
 export interface DoctorReport {
-  libtorch: string; build: string; cuda: boolean; cudaDevices: number; threads: number; ompWaitPolicy: string | null;
+  /** cuda: a GPU is usable now; cudaBuild: the addon was compiled against a CUDA libtorch (with or without a GPU). */
+  libtorch: string; build: string; cuda: boolean; cudaBuild: boolean; cudaDevices: number; threads: number; ompWaitPolicy: string | null;
   blas: string; blasLibrary: string | null; openblasCore: string | null; openblasCoretypeEnv: string | null;
   pytorch: string | null; warnings: string[];
-  distributed: string[];   // c10d backends compiled in (gloo)
+  distributed: string[];   // c10d backends compiled in (gloo, nccl)
   /** CUDA builds: library versions (null when absent) and each visible GPU. */
   cudaVersion: string | null; cudnnVersion: string | null; ncclVersion: string | null;
   gpus: { name: string; computeCapability: string; memoryGb: number; multiprocessors: number }[];
@@ -25,7 +26,7 @@ function loadedBlas(): string | null {
 
 /** What doctor says without the addon: the reason (with the fix) as its warning, PyTorch still looked for. */
 function noAddonReport(reason: string): DoctorReport {
-  return { libtorch: 'not built', build: '-', cuda: false, cudaDevices: 0, threads: 0, ompWaitPolicy: process.env.OMP_WAIT_POLICY ?? null,
+  return { libtorch: 'not built', build: '-', cuda: false, cudaBuild: false, cudaDevices: 0, threads: 0, ompWaitPolicy: process.env.OMP_WAIT_POLICY ?? null,
     blas: '-', blasLibrary: null, openblasCore: null, openblasCoretypeEnv: process.env.OPENBLAS_CORETYPE ?? null, pytorch: torchVersion(),
     warnings: [reason], distributed: [], cudaVersion: null, cudnnVersion: null, ncclVersion: null, gpus: [] };
 }
@@ -57,13 +58,16 @@ export async function doctorReport(): Promise<DoctorReport> {
     const d = torch.cudaDeviceInfo(`cuda:${i}`);
     return { name: d.name, computeCapability: `${d.major}.${d.minor}`, memoryGb: Math.round(d.totalMemory / 2 ** 30 * 10) / 10, multiprocessors: d.multiprocessors };
   }) : [];
-  if (!torch.dist.distBackends().includes('gloo')) warnings.push('data-parallel training is unavailable: the addon was built without the gloo headers. Fix: apt-get install -y libgloo-dev, then npm run build:native');
+  const backends = torch.dist.distBackends();
+  if (!backends.includes('gloo')) warnings.push('data-parallel training on the CPU is unavailable: the addon was built without the gloo headers. Fix: apt-get install -y libgloo-dev, then npm run build:native');
+  if (info.cudaBuild && !backends.includes('nccl')) warnings.push('data-parallel on GPUs is unavailable over NCCL: nccl.h (and the CUDA headers) were not found when the addon was built. Fix: pip install nvidia-nccl-cu13 beside torch, or set CUDA_HOME to a CUDA toolkit with NCCL, then rebuild');
+  if (info.cudaBuild && !info.cuda) warnings.push(`this CUDA build sees no GPU: check the NVIDIA driver (nvidia-smi) and CUDA_VISIBLE_DEVICES (${process.env.CUDA_VISIBLE_DEVICES === undefined ? 'unset' : `'${process.env.CUDA_VISIBLE_DEVICES}'`})`);
   if (info.cuda && nGpu > 0 && !v.headers) warnings.push('the addon was built without the CUDA runtime headers: no GPU names or memory statistics. Fix: set CUDA_HOME and rebuild (npm ci)');
   return {
     cudaVersion: torch.formatVersion('cuda', v.cuda), cudnnVersion: torch.formatVersion('cudnn', v.cudnn), ncclVersion: torch.formatVersion('nccl', v.nccl), gpus,
-    libtorch: info.version, build: info.build, cuda: info.cuda, cudaDevices: nGpu,
+    libtorch: info.version, build: info.build, cuda: info.cuda, cudaBuild: info.cudaBuild, cudaDevices: nGpu,
     threads: torch.getNumThreads(), ompWaitPolicy: wait, blas, blasLibrary: lib, openblasCore: info.openblasCore,
-    openblasCoretypeEnv: coretype, pytorch: torchVersion(), distributed: torch.dist.distBackends(), warnings,
+    openblasCoretypeEnv: coretype, pytorch: torchVersion(), distributed: backends, warnings,
   };
 }
 
@@ -74,7 +78,8 @@ export const doctor: Command = {
 
 Prints what the engine runs on: libtorch version and build, the BLAS library actually loaded and the OpenBLAS
 kernel in use, intra-op threads, OMP_WAIT_POLICY, CUDA (GPUs, compute capability, CUDA, cuDNN and NCCL
-versions), the data-parallel backends (c10d: gloo), and whether PyTorch is available for comparisons
+versions; whether the addon is a CUDA build even when no GPU is visible), the data-parallel backends (c10d:
+gloo, nccl), and whether PyTorch is available for comparisons
 ($CLAN_PYTHON or /usr/bin/python3). Warnings name the fix.
 
   --json     print one JSON object on stdout`,
@@ -90,9 +95,10 @@ versions), the data-parallel backends (c10d: gloo), and whether PyTorch is avail
       ['libtorch', `${r.libtorch} — ${r.build}`], ['BLAS', r.blas], ['BLAS library', r.blasLibrary ?? '-'],
       ['OpenBLAS kernel', r.openblasCore ?? '-'], ['OPENBLAS_CORETYPE', r.openblasCoretypeEnv ?? '(unset)'],
       ['threads', String(r.threads)], ['OMP_WAIT_POLICY', r.ompWaitPolicy ?? '(unset)'],
-      ['CUDA', r.cuda ? `yes (${r.cudaDevices} device(s)); CUDA ${r.cudaVersion ?? '?'}, cuDNN ${r.cudnnVersion ?? '-'}, NCCL ${r.ncclVersion ?? '-'}` : 'no (CPU-only build)'],
+      ['CUDA', r.cuda ? `yes (${r.cudaDevices} device(s)); CUDA ${r.cudaVersion ?? '?'}, cuDNN ${r.cudnnVersion ?? '-'}, NCCL ${r.ncclVersion ?? '-'}`
+        : r.cudaBuild ? 'CUDA build, but no GPU is visible (see the warning)' : 'no (CPU-only build)'],
       ...r.gpus.map((g, i): [string, string] => [`GPU cuda:${i}`, `${g.name}, compute capability ${g.computeCapability}, ${g.memoryGb} GiB, ${g.multiprocessors} SMs`]),
-      ['distributed', r.distributed.length ? `${r.distributed.join(', ')} (c10d; clan train --nproc-per-node N)` : 'none (built without gloo)'],
+      ['distributed', r.distributed.length ? `${r.distributed.join(', ')} (c10d; clan train --nproc-per-node N)` : 'none (built without gloo or NCCL)'],
       pytorch,
     ];
     for (const [k, v] of rows) console.log(`${k.padEnd(18)} ${v}`);

@@ -98,3 +98,15 @@ test('clan train writes report.html; clan report rebuilds it and compares runs (
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /^clan: .*nope is not a run folder \(expected config\.yaml and metrics\.jsonl\)\n$/);
 });
+
+test('a short training prints only its own lines on stderr, on every libtorch build (no NNPACK or c10d chatter)', () => {
+  const env = { ...process.env };
+  delete env.GLOG_minloglevel; delete env.TORCH_CPP_LOG_LEVEL; // the launcher's defaults, as a user has them
+  const out = join(tmp, 'quiet');
+  const r = spawnSync(process.execPath, [CLAN, 'train', ...TINY, '--iters', '3', '--batch-size', '2', '--out', out], { cwd: tmp, encoding: 'utf8', env, timeout: 120_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stderr.split(/[\r\n]+/).filter((l) => l.trim());
+  // progress (one line per logEvery step when stderr is not a terminal), the report and the result: nothing else
+  for (const l of lines) assert.match(l, /^(clan \[|report: |done: )/, `unexpected stderr line: ${l}`);
+  assert.ok(lines.length <= 5, `${lines.length} stderr lines:\n${r.stderr}`);
+});

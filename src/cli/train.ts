@@ -111,6 +111,7 @@ export const trainCmd: Command = {
       const nodeRank = num('node-rank') ?? 0;
       if (nnodes < 1 || nodeRank >= nnodes) throw new UsageError(`train: --node-rank ${nodeRank} must be below --nnodes ${nnodes}`);
       if (nnodes > 1 && (!str(p, 'master-addr') || num('master-port') === undefined)) throw new UsageError('train: several machines need --master-addr and --master-port (rank 0\'s machine and a free port)');
+      if (config.device !== 'cpu') await assertGpuPerProcess(config.device, nproc);
       const { launchWorkers } = await import('./launch.js');
       return await launchWorkers({ nproc, nnodes, nodeRank, masterAddr: str(p, 'master-addr') ?? '127.0.0.1', masterPort: num('master-port') ?? null,
         args: workerArgs(argv, out), ...(ctx.entry ? { entry: ctx.entry } : {}), ...(config.threads ? { threads: config.threads } : {}), graceSeconds: Math.min(config.distTimeout, 60) });
@@ -162,6 +163,15 @@ async function runReport(out: string, quiet = false): Promise<void> {
   } catch (e) {
     process.stderr.write(`warning: no report for ${out}: ${(e as Error).message.split('\n')[0]}\n`);
   }
+}
+
+/** Data-parallel on GPUs is one process per GPU, each on its cuda:LOCAL_RANK (NCCL refuses two ranks on one GPU). */
+async function assertGpuPerProcess(device: string, nproc: number): Promise<void> {
+  const torch = await import('../torch/index.js');
+  torch.parseDevice(device, 'train: --device');
+  if (device !== 'cuda') throw new UsageError(`train: --nproc-per-node takes --device cuda (each process uses cuda:LOCAL_RANK), got '${device}'`);
+  const n = torch.cudaDeviceCount();
+  if (nproc > n) throw new UsageError(`train: --nproc-per-node ${nproc} with --device cuda needs one GPU per process, and ${n} GPU(s) are visible`);
 }
 
 /** A worker's arguments: the launcher's without its own flags, with the run folder fixed (one for all workers). */

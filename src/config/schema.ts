@@ -59,6 +59,8 @@ export const trainSchema = z.object({
     .describe('data-parallel: batch-norm statistics over every rank\'s batch (SyncBatchNorm, exact backward); false: per process, as DDP'),
   ddpOverlap: z.boolean().default(false)
     .describe('data-parallel: start G\'s gradient all-reduce while D\'s passes run (same result; no gain measured with as many processes as cores: docs/speed.md)'),
+  distBackend: z.enum(['auto', 'gloo', 'nccl']).default('auto')
+    .describe('data-parallel: c10d backend; auto = NCCL on CUDA where the addon has it (Gloo beside it for CPU tensors), else Gloo (torch.distributed\'s choice)'),
   distTimeout: z.number().positive().default(1800)
     .describe('data-parallel: seconds a rank waits for the others (rendezvous, each collective; rank 0 evaluates meanwhile)'),
   hyper: methodSchema.default({}).describe('the method\'s hyper-parameters (below)'),

@@ -4,23 +4,20 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../torch/index.js';
-import { fixturePath } from '../util/paths.js';
 import { loadFixture } from '../torch/testing.js';
 import { createGenerator } from '../models/registry.js';
 import { FCDiscriminator } from '../models/discriminator.js';
-import { checkClanParity } from './testing.js';
+import { checkClanParity, parityRecords } from './testing.js';
 
-// The fixtures are PyTorch 1.13's (expected.json 'torch'). Another libtorch sums in other orders, and step 3 of this
-// configuration amplifies rounding-level differences to ~4e-2 (tools/reference/parity_sensitivity.py); there
-// the live test of parity-cuda.test.ts compares with that version's PyTorch instead (CLAN_PARITY_LIVE=1).
-const fixtureTorch = loadFixture<{ torch: string }>('clan/expected.json').torch.split('.').slice(0, 2).join('.');
-const ours = torch.buildInfo().version.split('.').slice(0, 2).join('.');
-const otherVersion = ours === fixtureTorch ? false : `fixtures are PyTorch ${fixtureTorch}'s, this libtorch is ${ours}: run with CLAN_PARITY_LIVE=1`;
+// Each libtorch version compares with its own PyTorch's records (parityRecords: 1.13's in test/fixtures/clan, 2.x's in
+// test/fixtures/torch-2.x/clan); the live test of parity-cuda.test.ts runs the reference beside us (CLAN_PARITY_LIVE=1).
+const records = parityRecords(['clan'], 'clan');
 
-test('CLAN iteration equals the PyTorch reference over 3 steps (losses, Δw, BN stats, SGD and Adam state)', { skip: otherVersion }, (t) => {
+test('CLAN iteration equals the PyTorch reference over 3 steps (losses, Δw, BN stats, SGD and Adam state)', { skip: 'skip' in records ? records.skip : false }, (t) => {
   const tol = [1e-4, 1e-4, 1e-4];
-  const { worstLoss, worstDelta } = checkClanParity({ device: 'cpu', refDir: fixturePath('clan'), lossTol: 1e-5, deltaTol: tol, bnTol: 1e-5, stateTol: tol });
-  t.diagnostic(`worst relative loss error ${worstLoss.toExponential(2)}, worst ‖Δours − Δref‖/‖Δref‖ ${worstDelta.toExponential(2)}`);
+  const refDir = 'dirs' in records ? records.dirs[0]! : '';
+  const { worstLoss, worstDelta } = checkClanParity({ device: 'cpu', refDir, lossTol: 1e-5, deltaTol: tol, bnTol: 1e-5, stateTol: tol });
+  t.diagnostic(`${refDir}: worst relative loss error ${worstLoss.toExponential(2)}, worst ‖Δours − Δref‖/‖Δref‖ ${worstDelta.toExponential(2)}`);
 });
 
 test('the full resnet101 G and D map 1:1 onto the official key names and shapes (§1.1)', () => {

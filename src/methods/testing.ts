@@ -6,7 +6,7 @@
 // (tools/reference/advent_parity.py: same init and inputs, its own lrs and λs in expected.json; the optimizer state
 // only where a step file holds it).
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as torch from '../torch/index.js';
 import type { HostTensor } from '../torch/dtype.js';
@@ -20,6 +20,23 @@ import { AdvEnt } from './advent.js';
 import { MinEnt } from './minent.js';
 import type { UDAMethod } from './uda.js';
 import { DEFAULT_METHOD_CONFIG } from './config.js';
+
+/**
+ * The reference records for this libtorch. PyTorch versions sum in other orders, and three steps of the parity
+ * configuration amplify rounding-level differences to ~4e-2 (tools/reference/parity_sensitivity.py), so each
+ * version compares with its own PyTorch's run: 1.13's records are the `legacy` folders (test/fixtures/clan, …),
+ * another version's are test/fixtures/torch-<major.minor>/<name> (clan_parity.py --device cpu --out …,
+ * advent_parity.py --out …). Returns the folders, or the reason to skip when this version has none.
+ */
+export function parityRecords(legacy: string[], name: string): { dirs: string[] } | { skip: string } {
+  const minor = (v: string) => v.split('.').slice(0, 2).join('.');
+  const ours = minor(torch.buildInfo().version);
+  const legacyTorch = minor((JSON.parse(readFileSync(join(fixturePath(legacy[0]!), 'expected.json'), 'utf8')) as { torch: string }).torch);
+  if (ours === legacyTorch) return { dirs: legacy.map(fixturePath) };
+  const own = fixturePath(`torch-${ours}/${name}`);
+  if (existsSync(join(own, 'expected.json'))) return { dirs: [own] };
+  return { skip: `no ${name} parity record of PyTorch ${ours} (recorded: ${legacyTorch} and test/fixtures/torch-*): run with CLAN_PARITY_LIVE=1` };
+}
 
 interface Expected {
   config: { num_classes: number; ndf: number; max_iter: number; warmup: number; preheat: number; lr_G: number; lr_D: number;

@@ -21,6 +21,11 @@ export function parseDevice(s: string, where = 'device'): Device {
   if (!m || (m[1] === 'cpu' && m[2] !== undefined)) throw new TensorError(`${where}: expected cpu, cuda or cuda:N, got '${s}'`);
   if (m[1] === 'cpu') return 'cpu';
   const info = native.buildInfo();
+  if (!info.cuda && info.cudaBuild) {
+    const cvd = process.env.CUDA_VISIBLE_DEVICES;
+    throw new TensorError(`${where} '${s}': this CUDA build (libtorch ${info.version}) sees no GPU: check the NVIDIA driver (nvidia-smi)` +
+      ` and CUDA_VISIBLE_DEVICES (${cvd === undefined ? 'unset' : `'${cvd}'`})`);
+  }
   if (!info.cuda) {
     throw new TensorError(`${where} '${s}': the addon is built against ${info.build}; rebuild it against a CUDA libtorch (LIBTORCH=… npm ci, README "GPU")`);
   }

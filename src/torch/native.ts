@@ -18,7 +18,8 @@ type HOrNum = H | number;
 type OptH = H | null | undefined;
 
 export interface BuildInfo {
-  version: string; build: string; cuda: boolean; config: string; parallel: string;
+  /** cuda: a GPU is usable now; cudaBuild: the addon was compiled against a CUDA libtorch (GPU visible or not). */
+  version: string; build: string; cuda: boolean; cudaBuild: boolean; config: string; parallel: string;
   openblasCore: string | null; openblasConfig: string | null;
 }
 
@@ -54,8 +55,9 @@ export interface Native {
   cudaSynchronize(dev: string): void; cudaVersions(): CudaVersions;
   cudaDeviceInfo?(dev: string): CudaDeviceInfo; cudaMemoryStats?(dev: string): CudaMemoryStats;
   cudaResetPeakMemoryStats?(dev: string): void; cudaEmptyCache?(): void;
-  // native/dist.cc: c10d TCPStore + one Gloo process group per process (each call throws without the gloo headers)
-  distBackends(): string[]; distInit(host: string, port: number, rank: number, worldSize: number, timeoutMs: number, iface: string): void;
+  // native/dist.cc: c10d TCPStore + the process's group: Gloo and/or NCCL (each call throws when neither is compiled in)
+  distBackends(): string[];
+  distInit(host: string, port: number, rank: number, worldSize: number, timeoutMs: number, iface: string, backend: string, cudaIndex: number): void;
   distDestroy(): void; distAllreduceStart(ts: H[]): number; distWait(id: number): void; distBroadcast(ts: H[], root: number): void;
   distAllgather(t: H): H[]; distBarrier(): void;
   distSyncBatchNorm(x: H, w: OptH, b: OptH, rm: OptH, rv: OptH, momentum: number, eps: number): H; distStoreSet(key: string, value: string): void; distStoreCheck(key: string): boolean;
@@ -120,7 +122,7 @@ export const NATIVE_ARITY = {
   autocastExit: 3, autocastEnabled: 1, cudaSynchronize: 1, cudaVersions: 0,
   cudaDeviceInfo: 1, cudaMemoryStats: 1, cudaResetPeakMemoryStats: 1, cudaEmptyCache: 0,
   // native/dist.cc
-  distBackends: 0, distInit: 6, distDestroy: 0, distAllreduceStart: 1, distWait: 1, distBroadcast: 2, distAllgather: 1, distBarrier: 0, distSyncBatchNorm: 7,
+  distBackends: 0, distInit: 8, distDestroy: 0, distAllreduceStart: 1, distWait: 1, distBroadcast: 2, distAllgather: 1, distBarrier: 0, distSyncBatchNorm: 7,
   distStoreSet: 2, distStoreCheck: 1,
   // native/ops.cc
   empty: 3, zeros: 3, ones: 3, full: 4, arange: 5, rand: 3, randn: 3, randint: 5, randperm: 3,

@@ -81,7 +81,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   // Rank 0 owns the run folder: one writer (a lock), no debris of interrupted writes, no silent mix of two runs.
   const release = !dist || dist.rank === 0 ? prepareRunFolder(resolve(o.outDir), o) : null;
   try {
-    if (dist) torch.dist.initProcessGroup({ ...dist, timeoutMs: o.config.distTimeout * 1000 });
+    if (dist) {
+      const c = o.config;
+      const backend = c.distBackend === 'auto' ? torch.dist.defaultBackend(c.device) : c.distBackend;
+      torch.dist.initProcessGroup({ ...dist, timeoutMs: c.distTimeout * 1000, backend, cudaIndex: dist.localRank });
+    }
     return await trainProcess(o, dist);
   } finally {
     if (dist && torch.dist.isInitialized()) torch.dist.destroyProcessGroup();

@@ -200,6 +200,9 @@ def main(argv):
     # --kernels NAME: write only AdvEnt's fixtures, to advent/advent-NAME: the same iterations recorded with another
     # CPU kernel set (e.g. avx2 on a CPU without AVX-512), where rounding differences grow through Adam's steps
     kernels = argv[argv.index('--kernels') + 1] if '--kernels' in argv else None
+    # --out DIR: write both methods' records to DIR/{minent,advent} instead (another PyTorch version's records,
+    # e.g. test/fixtures/torch-2.14; the tests pick the folder of the libtorch they run on)
+    out_root = argv[argv.index('--out') + 1] if '--out' in argv else OUT
     torch.set_num_threads(1)
     init = cp.read_safetensors(os.path.join(CLAN_FIXTURES, 'init.safetensors'))
     inputs = cp.read_safetensors(os.path.join(CLAN_FIXTURES, 'inputs.safetensors'))
@@ -218,7 +221,7 @@ def main(argv):
         log2_vs_ln = max(log2_vs_ln, max(worst_rel(b, a)[0] for a, b in zip(snaps, snaps_l2) if a))
         _, snaps_off = run(method, dict(cfg, **{lam: 0.0}), init, inputs)
         share = worst_rel(snaps_off[-1], snaps[-1], ('delta.G.',))
-        out = os.path.join(OUT, method if kernels is None else f'{method}-{kernels}')
+        out = os.path.join(out_root, method if kernels is None else f'{method}-{kernels}')
         os.makedirs(out, exist_ok=True)
         for k, snap in enumerate(snaps, 1):
             cp.write_safetensors(os.path.join(out, f'step{k}.safetensors'), snap, {**meta, 'step': k, 'i': k - 1})
