@@ -73,8 +73,9 @@ function foldersFor(t, headers) {
 export function cudaIncludes(t) { return isCudaBuild(t) ? foldersFor(t, ['cuda_runtime_api.h', 'crt/host_config.h']) : null; }
 
 // NCCL's header and those of the CUDA libraries that ProcessGroupNCCL.hpp includes, when libtorch ships that header:
-// the addon then binds ProcessGroupNCCL (CLAN_WITH_NCCL).
+// the addon then binds ProcessGroupNCCL (CLAN_WITH_NCCL). CLAN_NO_NCCL=1 leaves it out.
 export function ncclIncludes(t) {
+  if (process.env.CLAN_NO_NCCL === '1') return null;  // a build without NCCL on purpose (scripts/gpu-check.sh's fallback)
   const pg = t.includes.some((d) => existsSync(join(d, 'torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp')));
   return pg && isCudaBuild(t) ? foldersFor(t, ['cuda_runtime_api.h', 'crt/host_config.h', 'nccl.h', 'cusparse.h', 'cublas_v2.h', 'cublasLt.h', 'cusolverDn.h']) : null;
 }
