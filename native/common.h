@@ -6,6 +6,12 @@
 #include <string>
 #include <vector>
 
+// GCC 13 warns that `const at::Tensor& a = T(info[0])` may dangle because info[0] is a temporary; T returns a
+// reference into the JsTensor the JS object owns, which outlives the call, so the warning is wrong here.
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 13
+#pragma GCC diagnostic ignored "-Wdangling-reference"
+#endif
+
 namespace clan {
 
 // Owns one at::Tensor. `dispose()` drops it early; the destructor (a GC finalizer) is only a safety net and

@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CACHE=${CLAN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/clan}
-PY=${CLAN_VENV_PYTHON:-python3}
+PY=${CLAN_VENV_PYTHON:-/usr/bin/python3}  # Debian 12's 3.11: the cp311 wheels
 # The nvidia-* wheels torch 2.14.1 links (its own pins where it has them); --no-deps: the cuda-toolkit meta-package
 # it names is not needed to load libtorch.
 NV14=(nvidia-cublas nvidia-cuda-runtime nvidia-cufft nvidia-cufile nvidia-cuda-cupti nvidia-curand nvidia-cusolver nvidia-cusparse

@@ -102,7 +102,7 @@ bench() {  # bench NAME ARGS…: one JSON line into bench.jsonl, or a failure
   if "${B[@]}" "$@" > "$OUT_DIR/bench-$name.json"; then cat "$OUT_DIR/bench-$name.json" | tee -a "$OUT_DIR/bench.jsonl"
   else fail "bench $name" "clan bench $* exited non-zero"; fi
 }
-bench step-fp32 step --device cuda --backbone resnet101 --height 720 --width 1280 --target-size 1024x512 --iters 8 --warmup 3 --rounds 3 --threads 4 --compare
-bench step-bf16 step --device cuda --backbone resnet101 --height 720 --width 1280 --target-size 1024x512 --iters 8 --warmup 3 --rounds 3 --threads 4 --compare --amp bf16
-bench eval eval --device cuda --backbone resnet101 --height 512 --width 1024 --iters 20 --warmup 5 --rounds 3 --threads 4 --compare
+bench step-fp32 step --device cuda --backbone resnet101 --height 720 --width 1280 --target-size 1024x512 --iters 8 --warmup 3 --rounds 2 --threads 4 --compare
+bench step-bf16 step --device cuda --backbone resnet101 --height 720 --width 1280 --target-size 1024x512 --iters 8 --warmup 3 --rounds 2 --threads 4 --compare --amp bf16
+bench eval eval --device cuda --backbone resnet101 --height 512 --width 1024 --iters 20 --warmup 5 --rounds 2 --threads 4 --compare
 finish

@@ -13,6 +13,7 @@ import { resolveConfig } from '../config/load.js';
 import { train } from './trainer.js';
 import { listCheckpoints, readCheckpoint } from '../io/checkpoint.js';
 import { freePort } from '../util/net.js';
+import type { HostTensor } from '../torch/dtype.js';
 import { packageRoot } from '../util/paths.js';
 
 const gpus = torch.cudaDeviceCount();
@@ -58,11 +59,27 @@ test('NCCL: allreduce (async), broadcast, allgather and barrier on CUDA tensors,
 
 // A data-parallel run of one rank goes through everything DDP adds (rank 0's broadcast, gradients in all-reduce
 // buckets, the per-step agreement, the sharded loaders) and must land where the plain run lands: bitwise on the CPU
-// (Gloo), within the GPU's own run-to-run noise on CUDA (NCCL; bilinear backward accumulates with atomics).
+// (Gloo). On CUDA two plain runs already differ (bilinear backward accumulates with atomics, and Adam's moments
+// amplify that over the steps), so there the data-parallel run must lie within 10× the GPU's own run-to-run spread.
 const CASES = [
-  { backend: 'gloo', device: 'cpu', skip: torch.dist.distBackends().includes('gloo') ? false : 'the addon has no Gloo', tol: 0 },
-  { backend: 'nccl', device: 'cuda', skip: NCCL, tol: 1e-4 },
+  { backend: 'gloo', device: 'cpu', skip: torch.dist.distBackends().includes('gloo') ? false : 'the addon has no Gloo' },
+  { backend: 'nccl', device: 'cuda', skip: NCCL },
 ] as const;
+
+/** The worst ‖a − b‖/‖a‖ over the tensors of two checkpoints, and where. */
+function worstRel(a: Map<string, HostTensor>, b: Map<string, HostTensor>): { rel: number; key: string } {
+  let worst = { rel: 0, key: '-' };
+  for (const [k, ta] of a) {
+    const tb = b.get(k);
+    assert.ok(tb, `checkpoint lacks ${k}`);
+    let diff = 0; let norm = 0;
+    for (let i = 0; i < ta.data.length; i++) { const x = Number(ta.data[i]); diff += (x - Number(tb.data[i])) ** 2; norm += x * x; }
+    const rel = norm > 0 ? Math.sqrt(diff / norm) : Math.sqrt(diff);
+    if (rel > worst.rel) worst = { rel, key: k };
+  }
+  return worst;
+}
+
 for (const c of CASES) {
   test(`${c.backend}: a data-parallel CLAN run of one rank (${c.device}) equals the plain run`, { skip: c.skip }, async (t) => {
     const root = mkdtempSync(join(tmpdir(), `clan-${c.backend}-`));
@@ -71,22 +88,20 @@ for (const c of CASES) {
       logEvery: 1000, device: c.device, deterministic: true, distBackend: c.backend, targetVal: { data: 'digitscapes:val', limit: 2 },
       hyper: { maxIter: 12, warmup: 1, preheat: 1, ndf: 8 } } });
     const quiet = { log: () => {} };
+    const last = (d: string) => readCheckpoint(listCheckpoints(join(root, d, 'checkpoints')).at(-1)!).tensors;
     await train({ config, outDir: join(root, 'plain'), ...quiet });
     const dist = { rank: 0, worldSize: 1, localRank: 0, localWorldSize: 1, masterAddr: '127.0.0.1', masterPort: await freePort() };
     await train({ config, outDir: join(root, 'ddp'), dist, ...quiet });
-    const last = (d: string) => readCheckpoint(listCheckpoints(join(root, d, 'checkpoints')).at(-1)!).tensors;
-    const a = last('plain'); const b = last('ddp');
-    let worst = 0; let worstKey = '';
-    for (const [k, ta] of a) {
-      const tb = b.get(k);
-      assert.ok(tb, `ddp checkpoint lacks ${k}`);
-      let diff = 0; let norm = 0;
-      for (let i = 0; i < ta.data.length; i++) { const x = Number(ta.data[i]); diff += (x - Number(tb.data[i])) ** 2; norm += x * x; }
-      const rel = norm > 0 ? Math.sqrt(diff / norm) : Math.sqrt(diff);
-      if (rel > worst) { worst = rel; worstKey = k; }
+    const ddp = worstRel(last('plain'), last('ddp'));
+    let bound = 0;
+    if (c.device !== 'cpu') {
+      await train({ config, outDir: join(root, 'plain2'), ...quiet });
+      const noise = worstRel(last('plain'), last('plain2'));
+      t.diagnostic(`two plain runs on the GPU: worst ${noise.rel.toExponential(2)} (${noise.key})`);
+      bound = 10 * noise.rel + 1e-6;
     }
-    t.diagnostic(`worst ‖plain − ddp‖/‖plain‖ over every checkpointed tensor: ${worst.toExponential(2)} (${worstKey || '-'})`);
-    assert.ok(worst <= c.tol, `${c.backend}: one rank moved ${worstKey} by ${worst} (bound ${c.tol})`);
+    t.diagnostic(`plain vs data-parallel: worst ‖Δ‖/‖plain‖ ${ddp.rel.toExponential(2)} (${ddp.key}), bound ${bound.toExponential(2)}`);
+    assert.ok(ddp.rel <= bound, `${c.backend}: one rank moved ${ddp.key} by ${ddp.rel} (bound ${bound})`);
   });
 }
 
