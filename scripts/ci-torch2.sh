@@ -17,17 +17,20 @@ PY=${CLAN_VENV_PYTHON:-/usr/bin/python3}  # Debian 12's 3.11: the cp311 wheels
 NV14=(nvidia-cublas nvidia-cuda-runtime nvidia-cufft nvidia-cufile nvidia-cuda-cupti nvidia-curand nvidia-cusolver nvidia-cusparse
   nvidia-nvjitlink nvidia-cuda-nvrtc nvidia-nvtx nvidia-cudnn-cu13==9.24.0.43 nvidia-cusparselt-cu13==0.8.1 nvidia-nccl-cu13==2.30.7
   nvidia-nvshmem-cu13==3.4.5)
+# torch's own Python dependencies, newer than Debian's (its typing_extensions lacks `deprecated`), in the venv itself
+# (version floors from torch 2.14's metadata: a system package that is older is shadowed, not taken)
+PYDEPS=("typing-extensions>=4.10" "filelock" "fsspec>=0.8.5" "jinja2" "markupsafe" "sympy>=1.13.3" "mpmath" "networkx>=2.5.1")
 TESTS=(dist/src/torch/native.test.js dist/src/torch/dist.test.js dist/src/methods/parity.test.js dist/src/methods/advent-parity.test.js
   dist/src/methods/parity-cuda.test.js dist/src/train/resume.test.js dist/src/train/device.test.js dist/src/train/ddp-cuda.test.js
   dist/src/io/checkpoint.test.js dist/src/cli/train.test.js dist/src/torch/cuda.test.js)
 
-venv() {  # venv NAME PIP-ARGS…: $CACHE/venv-NAME with those packages, made once (a marker file says it is complete)
+venv() {  # venv NAME PIP-ARGS…: $CACHE/venv-NAME with those packages, made once (its marker lists them: a change remakes it)
   local dir=$CACHE/venv-$1; shift
-  if [ ! -f "$dir/.complete" ]; then
+  if [ "$(cat "$dir/.complete" 2>/dev/null)" != "$*" ]; then
     rm -rf "$dir" && mkdir -p "$CACHE"
-    "$PY" -m venv --system-site-packages "$dir"
-    "$dir/bin/pip" install -q --no-deps --retries 0 --timeout 20 --disable-pip-version-check "$@"
-    touch "$dir/.complete"
+    "$PY" -m venv --system-site-packages "$dir" >&2
+    "$dir/bin/pip" install -q --no-deps --retries 0 --timeout 20 --disable-pip-version-check "$@" >&2
+    echo "$*" > "$dir/.complete"
   fi
   echo "$dir"
 }
@@ -35,8 +38,8 @@ venv() {  # venv NAME PIP-ARGS…: $CACHE/venv-NAME with those packages, made on
 variant() {  # variant NAME: venv, build, tests
   local name=$1 dir t0=$(date +%s)
   case $name in
-    torch-2.14.1-cu13) dir=$(venv "$name" torch==2.14.1 "${NV14[@]}") ;;
-    torch-2.13.0-cpu) dir=$(venv "$name" torch==2.13.0) ;;
+    torch-2.14.1-cu13) dir=$(venv "$name" torch==2.14.1 "${NV14[@]}" "${PYDEPS[@]}") ;;
+    torch-2.13.0-cpu) dir=$(venv "$name" torch==2.13.0 "${PYDEPS[@]}") ;;
     *) echo "ci-torch2: unknown variant '$name' (torch-2.14.1-cu13, torch-2.13.0-cpu)"; exit 2 ;;
   esac
   local t1=$(date +%s)

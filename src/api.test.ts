@@ -11,6 +11,7 @@ import { encode as encodePng } from 'fast-png';
 import * as torch from './torch/index.js';
 import { evaluate, loadModel, openDataset, train, type StepInfo } from './api.js';
 import { resolveConfig } from './config/load.js';
+import { forMethod } from './config/hyper.js';
 import { evaluate as evaluateSegmentor } from './eval/evaluate.js';
 import { loadInferenceModel } from './infer/model.js';
 import { predictImage } from './infer/predict.js';
@@ -24,7 +25,7 @@ import { Interrupted } from './train/interrupted.js';
 
 // A seconds-long run: the cpu preset on the micro backbone.
 const FLAGS = { backbone: 'micro', iters: 3, batchSize: 2, threads: 1, checkpointEvery: 3, logEvery: 1000,
-  targetVal: { limit: 2 }, hyper: { warmup: 1, preheat: 1, ndf: 8 } } as const;
+  targetVal: { limit: 2 }, hyper: { warmup: 1, clan: { preheat: 1 }, adversarial: { ndf: 8 } } } as const;
 const quiet = { log: () => {} };
 
 /** An error that is `cls`, one line, matching `re`. */
@@ -45,7 +46,7 @@ async function trained(): Promise<{ root: string; checkpoint: string; steps: Ste
 test('train(spec, { onStep }): the config resolveConfig gives, each step as metrics.jsonl has it; the old form still works', async () => {
   const { root, checkpoint, steps } = await trained();
   const out = join(root, 'run');
-  const want = resolveConfig({ preset: 'cpu', flags: FLAGS });
+  const want = forMethod(resolveConfig({ preset: 'cpu', flags: FLAGS })); // the run keeps the sections its method reads
   assert.deepEqual(YAML.parse(readFileSync(join(out, 'config.yaml'), 'utf8')), JSON.parse(JSON.stringify(want)));
   const logged = readFileSync(join(out, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean)
     .map((l) => JSON.parse(l) as Record<string, number>).filter((o) => o.seg !== undefined);

@@ -14,7 +14,7 @@ const ROOT = resolve(process.argv[2] ?? '.');
 const HERE = new URL('..', import.meta.url).pathname;
 const FIX = join(HERE, 'test', 'fixtures');
 const work = mkdtempSync(join(tmpdir(), 'clan-attack-'));
-const TINY = ['--preset', 'cpu', '--backbone', 'micro', '--threads', '1', '--set', 'hyper.ndf=8', '--set', 'targetVal.limit=2', '--set', 'logEvery=1000'];
+const TINY = ['--preset', 'cpu', '--backbone', 'micro', '--threads', '1', '--set', 'hyper.adversarial.ndf=8', '--set', 'targetVal.limit=2', '--set', 'logEvery=1000'];
 
 function clan(args, o = {}) {
   const r = spawnSync('prlimit', ['--as=3221225472', process.execPath, join(ROOT, 'bin', 'clan.js'), ...args],

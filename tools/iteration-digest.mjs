@@ -28,7 +28,11 @@ for (const [name, M, extra] of [['clan', Clan, {}], ['adversarial', Adv, {}], ['
   G.loadStateDict(stripPrefix(init, 'G.'), true, 'G');
   const D = new Disc(ex.config.num_classes, ex.config.ndf);
   D.loadStateDict(stripPrefix(init, 'D.'), true, 'D');
-  const cfg = { ...DEF, maxIter: ex.config.max_iter, warmup: ex.config.warmup, preheat: ex.config.preheat, lrG: ex.config.lr_G, lrD: ex.config.lr_D, ...extra };
+  // the method sections (hyper.clan, hyper.adversarial, …) or, before them, one flat config
+  const cfg = DEF.clan
+    ? { ...DEF, maxIter: ex.config.max_iter, warmup: ex.config.warmup, lrG: ex.config.lr_G, segLoss: extra.segLoss ?? DEF.segLoss,
+      clan: { ...DEF.clan, preheat: ex.config.preheat, detachM: extra.detachM ?? DEF.clan.detachM }, adversarial: { ...DEF.adversarial, lrD: ex.config.lr_D } }
+    : { ...DEF, maxIter: ex.config.max_iter, warmup: ex.config.warmup, preheat: ex.config.preheat, lrG: ex.config.lr_G, lrD: ex.config.lr_D, ...extra };
   const m = name === 'source' ? new M(G, cfg) : new M(G, cfg, D);
   const logs = [];
   for (let s = 1; s <= 3; s++) {

@@ -3,7 +3,7 @@
 import * as torch from '../torch/index.js';
 import { createGenerator } from '../models/registry.js';
 import { Clan } from '../methods/clan.js';
-import { DEFAULT_METHOD_CONFIG } from '../methods/config.js';
+import { DEFAULT_METHOD_CONFIG, withHyper } from '../methods/config.js';
 import { benchSetup, gpuPeakMb, median, peakRssMb, round, runRounds, TwinRounds } from './util.js';
 import { clanIterationFlops } from './flops.js';
 import { measurePeak } from './peak.js';
@@ -16,7 +16,7 @@ export interface StepBenchOptions {
   peak: boolean;     // also measure `clan bench peak` (CPU only) for peak_share
   pointwiseOnednn: boolean; // CPU 1×1 convolutions through oneDNN (torch.setPointwiseOnednn; same math)
   twinPointwise: boolean;   // the PyTorch twin does the same (a PyTorch user can too)
-  dOwnSize: boolean;        // hyper.dFullSize false: D's losses at its own size (changes the math; ours only)
+  dOwnSize: boolean;        // hyper.adversarial.dFullSize false: D's losses at its own size (changes the math; ours only)
   profile: number;          // this many more iterations under libtorch's op profiler (0: none)
   trace?: string;           // keep the profiler's Chrome trace here
 }
@@ -26,7 +26,7 @@ const PEAK_REPS = 3;
 export function benchStep(o: StepBenchOptions, emit: (line: object) => void): void {
   const { dev, cuda, restore } = benchSetup(o);
   const G = createGenerator(o.backbone, 19).to(dev);
-  const clan = new Clan(G, { ...DEFAULT_METHOD_CONFIG, amp: o.amp, dFullSize: !o.dOwnSize });
+  const clan = new Clan(G, withHyper(DEFAULT_METHOD_CONFIG, { amp: o.amp, adversarial: { dFullSize: !o.dOwnSize } }));
   const xs = torch.keep(torch.randn([1, 3, o.height, o.width], { device: dev }));
   const ys = torch.keep(torch.randint(0, 19, [1, o.height, o.width], { device: dev }));
   const xt = torch.keep(torch.randn([1, 3, o.targetHeight, o.targetWidth], { device: dev }));

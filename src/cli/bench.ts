@@ -52,7 +52,7 @@ step     one full CLAN iteration (source H×W + target image, default the same s
          op profiler: "profile" (top ops by self time per iteration: op, calls, ms, share), "profile_ms",
          "conv_ms" (the convolution kernels' self time) and "conv_gflops" = gflop / conv seconds; --trace FILE
          keeps the Chrome trace (chrome://tracing, ui.perfetto.dev; implies --profile 3). --d-own-size: D's
-         losses at its own size (hyper.dFullSize false; changes the math, ours only; the twin stays official).
+         losses at its own size (hyper.adversarial.dFullSize false; changes the math, ours only; the twin stays official).
          The paper's job on a GPU: --backbone resnet101 --height 720 --width 1280 --target-size 1024x512 --device cuda
 
 usage: clan bench eval [--backbone resnet101] [--height 512] [--width 1024] [--label-size WxH] [--iters 10]

@@ -14,7 +14,7 @@ import { readCheckpoint, listCheckpoints } from '../io/checkpoint.js';
 const CLAN = join(packageRoot(), 'bin', 'clan.js');
 const tmp = mkdtempSync(join(tmpdir(), 'clan-cli-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
-const TINY = ['--preset', 'cpu', '--backbone', 'micro', '--threads', '1', '--set', 'hyper.ndf=8', '--set', 'targetVal.limit=4', '--set', 'logEvery=1'];
+const TINY = ['--preset', 'cpu', '--backbone', 'micro', '--threads', '1', '--set', 'hyper.adversarial.ndf=8', '--set', 'targetVal.limit=4', '--set', 'logEvery=1'];
 
 /** `clan ARGS` through the launcher; with `hooks` through the test entry (src/cli/testing.ts) that sets training hooks. */
 function clan(args: string[], env: Record<string, string> = {}, hooks: string[] = []) {
@@ -42,7 +42,7 @@ test('train --help lists the methods from their registry and every config key wi
   const r = clan(['train', '--help']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /--method +source-only: G on labelled source images only/);
-  assert.match(r.stdout, /^ {2}hyper\.detachM +\[false\] true: M only weights G's adversarial loss/m);
+  assert.match(r.stdout, /^ {2}hyper\.clan\.detachM +\[false\] true: M only weights G's adversarial loss/m);
   assert.match(r.stdout, /^ {2}targetVal\.protocol +\[19\] classes averaged into mIoU/m);
 });
 
@@ -68,7 +68,7 @@ test('a negative number for a numeric flag says what the flag expects (not "argu
 });
 
 test('a misspelt --set key gets the nearest config key', () => {
-  assertOneLineError(clan(['train', '--preset', 'cpu', '--set', 'hyper.lamdaLocal=10']), 1, /^clan: --set hyper\.lamdaLocal=10: unknown key 'hyper\.lamdaLocal' \(did you mean 'hyper\.lambdaLocal'\?\)/);
+  assertOneLineError(clan(['train', '--preset', 'cpu', '--set', 'hyper.lamdaLocal=10']), 1, /^clan: --set hyper\.lamdaLocal=10: unknown key 'hyper\.lamdaLocal' \(did you mean 'hyper\.clan\.lambdaLocal'\?\)/);
 });
 
 test('bad paths, empty folders, bad config, bad checkpoints, unwritable --out: one line, exit 1', () => {
@@ -270,7 +270,7 @@ test('demo writes a checkpoint per method and seed, summary.json and a self-cont
 test('demo --texture and --set reach every run, child processes included; a misspelt --set key stops it at once', () => {
   const out = join(tmp, 'demo-texture');
   const r = clan(['demo', '--iters', '2', '--seeds', '1', '--val-limit', '4', '--methods', 'adversarial,clan', '--jobs', '2', '--threads', '1',
-    '--texture', '56789', '--set', 'hyper.dFullSize=false', '--out', out], {});
+    '--texture', '56789', '--set', 'hyper.adversarial.dFullSize=false', '--out', out], {});
   assert.equal(r.code, 0, r.stderr);
   for (const m of ['adversarial', 'clan']) {
     const cfg = readFileSync(join(out, m, 'seed-0', 'config.yaml'), 'utf8');
@@ -280,8 +280,8 @@ test('demo --texture and --set reach every run, child processes included; a miss
   }
   const s = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { data: { test: string }; sets: string[] };
   assert.equal(s.data.test, 'digitscapes:test,texture=56789');
-  assert.deepEqual(s.sets, ['hyper.dFullSize=false']);
-  assertOneLineError(clan(['demo', '--set', 'hyper.dFullsize=false', '--out', join(tmp, 'demo-bad')]), 1, /unknown key 'hyper\.dFullsize' \(did you mean 'hyper\.dFullSize'\?\)/);
+  assert.deepEqual(s.sets, ['hyper.adversarial.dFullSize=false']);
+  assertOneLineError(clan(['demo', '--set', 'hyper.dFullsize=false', '--out', join(tmp, 'demo-bad')]), 1, /unknown key 'hyper\.dFullsize' \(did you mean 'hyper\.adversarial\.dFullSize'\?\)/);
   assertOneLineError(clan(['demo', '--texture', '5a', '--out', join(tmp, 'demo-bad')]), 2, /^clan: demo: --texture expects distinct digits 0-9 \(e\.g\. 56789\), got '5a'$/);
 });
 

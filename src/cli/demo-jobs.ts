@@ -9,6 +9,7 @@ import { ClanError, DataError } from '../util/errors.js';
 import { Interrupted } from '../train/interrupted.js';
 import type { TrainResult } from '../train/trainer.js';
 import type { TrainConfig } from '../config/schema.js';
+import { setsFor } from '../config/hyper.js';
 import { RunBoard, trainProgress } from './progress.js';
 
 /** One training run of the demo; `init`: start from these weights (all of G: the shared source-only start). */
@@ -32,7 +33,7 @@ async function demoConfig(job: DemoJob, o: DemoJobOptions): Promise<TrainConfig>
   return resolveConfig({ preset: 'cpu', flags: { method: job.method, seed: job.seed, iters: job.iters,
     checkpointEvery: Math.max(1, Math.round(job.iters / 4)), ...(o.threads ? { threads: o.threads } : {}), ...(o.device ? { device: o.device } : {}),
     ...(job.init ? { init: job.init, initScope: 'all' } : {}),
-    ...demoTargetFlags(o) }, sets: o.sets ?? [] });
+    ...demoTargetFlags(o) }, sets: setsFor(job.method, o.sets ?? []) });
 }
 
 /** Config flags of the demo's target side: the texture variant's data, the validation limit. */

@@ -8,6 +8,7 @@ import type { TrainResult } from '../train/trainer.js';
 import type { RunRecord } from '../train/report.js';
 import { availableParallelism } from 'node:os';
 import { UsageError } from '../util/errors.js';
+import { setsFor } from '../config/hyper.js';
 import type { Device } from '../torch/index.js';
 import { demoData, demoTargetFlags, runJobHere, runJobsInChildren, type DemoJob } from './demo-jobs.js';
 
@@ -47,7 +48,7 @@ summary.json, report.html.
   --device D   where every run trains and evaluates (default cpu; cuda needs a CUDA libtorch)
   --texture DIGITS  target, val and test paint these digits with photo texture (e.g. 56789: a shift that
                differs by class; digitscapes:target,texture=56789 …)
-  --set k=v    a config key of every run (as clan train --set), e.g. --set amp=bf16 --set hyper.dFullSize=false`;
+  --set k=v    a config key of every run (as clan train --set), e.g. --set amp=bf16 --set hyper.adversarial.dFullSize=false`;
 
 export const demoCmd: Command = {
   name: 'demo',
@@ -76,7 +77,6 @@ export const demoCmd: Command = {
     if (texture !== undefined && !(await import('../data/digitscapes.js')).textureDigits(texture)) throw new UsageError(`demo: --texture expects distinct digits 0-9 (e.g. 56789), got '${texture}'`);
     const data = demoData(texture);
     const sets = (p.values.set as unknown as string[] | undefined) ?? [];
-    if (sets.length) resolveConfig({ preset: 'cpu', sets }, 'demo --set'); // a bad key fails now, in one line, not in every run
     const jobOpts = { threads, ...(valLimit ? { valLimit } : {}), ...(device !== 'cpu' ? { device } : {}), ...(texture ? { texture } : {}), sets, commandLine: ['demo', ...argv] };
 
     const one = str(p, 'job');
@@ -96,6 +96,7 @@ export const demoCmd: Command = {
     const selftrained = names.filter((n) => SELFTRAINED[n]);
     const trained = [...new Set([...names.filter((n) => !SELFTRAINED[n]), ...(selftrained.length ? ['clan'] : [])])]; // plain training runs
     const entryOf = (n: string) => SELFTRAINED[n] ?? { key: registry.get(n).key, label: registry.get(n).label };
+    await checkSets(sets, [...trained, ...selftrained.map((n) => SELFTRAINED[n]!.method)]);
     const { checkpointName } = await import('../io/checkpoint.js');
     const out = resolve(str(p, 'out') ?? `runs/demo-${new Date().toISOString().replace(/[:.]/g, '-')}`);
     assertWritable(out);
@@ -166,7 +167,7 @@ async function selftrainRuns(name: string, seeds: number, clanCheckpoint: (seed:
     const dir = join(o.out, key, `seed-${s}`);
     const config = resolveConfig({ preset: 'cpu', flags: { method, seed: s, iters: o.roundIters, threads: o.threads,
       checkpointEvery: Math.max(1, Math.round(o.roundIters / 2)), ...(o.device !== 'cpu' ? { device: o.device } : {}),
-      ...demoTargetFlags(o.jobOpts) }, sets: o.sets });
+      ...demoTargetFlags(o.jobOpts) }, sets: setsFor(method, o.sets) });
     const rs = await selftrain({ from: clanCheckpoint(s), ...SELFTRAIN, variant: 'cotrain', config }, dir,
       { progress: trainProgress(`${name} seed ${s}`, 50), commandLine: ['demo', ...o.argv] });
     dirs.push(join(dir, `round-${rs.length}`));
@@ -241,4 +242,13 @@ function printDemo(rows: DemoRow[], classNames: readonly string[], untrained: nu
   const pm = ([a, b]: [number, number]) => `${(a * 100).toFixed(2)}${seeds > 1 ? ` ± ${(b * 100).toFixed(2)}` : ''}`;
   for (const r of rows) console.log(`${r.label.padEnd(lw)} target mIoU ${pm(r.valStats)}   test ${pm(r.testStats)}`);
   console.log(`${'untrained'.padEnd(lw)} target mIoU ${(untrained * 100).toFixed(2)}`);
+}
+
+/** Every --set now, in one line, not in every run: valid for each method that reads it, and read by at least one of them. */
+async function checkSets(sets: string[], methods: string[]): Promise<void> {
+  if (!sets.length) return;
+  const { resolveConfig } = await import('../config/load.js');
+  for (const m of methods) resolveConfig({ preset: 'cpu', flags: { method: m }, sets: setsFor(m, sets) }, 'demo --set');
+  const unread = sets.filter((x) => methods.every((m) => !setsFor(m, [x]).length));
+  if (unread.length) throw new UsageError(`demo: --set ${unread[0]}: none of the methods run (${methods.join(', ')}) reads that key`);
 }

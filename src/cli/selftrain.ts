@@ -16,7 +16,7 @@ weights. --variant cotrain (default): C1 learns C2's confident predictions and C
 CLAN's two classifiers); plain: both heads learn the labels of p = softmax(x1 + x2).
 The round's config is the checkpoint's own (source, target, target-val, backbone, optimiser) with method cotrain
 (or clan-cotrain: the CLAN iteration with the pseudo-label loss on top; D starts fresh each round);
---set changes any key (e.g. --set hyper.lambdaPseudo=0.5). DIR gets selftrain.json (the plan), round-r/ run
+--set changes any key (e.g. --set hyper.cotrain.lambdaPseudo=0.5). DIR gets selftrain.json (the plan), round-r/ run
 folders (pseudo/ labels as PNGs with stats.json: thresholds, per-class counts, precision on target-val; metrics,
 checkpoints, report.html, TensorBoard), selftrain-summary.json and report.html over the rounds.
   --from          checkpoint round 1 starts from (e.g. runs/clan/checkpoints/ckpt_0001500.safetensors)
@@ -72,11 +72,14 @@ export const selftrainCmd: Command = {
       if (method !== 'cotrain' && method !== 'clan-cotrain') throw new UsageError(`selftrain: --method expects cotrain or clan-cotrain, got '${method}'`);
       const base = ck.meta.config as Record<string, unknown>;
       const { resolveConfig } = await import('../config/load.js');
-      const flags: Record<string, unknown> = { ...base, method, init: undefined,
+      // the rounds' own schedule: maxIter, warm-up and preheat derive from the rounds' iters again
+      const hyper = { ...(base.hyper as Record<string, unknown>), maxIter: undefined, warmup: undefined, preheat: undefined,
+        clan: { ...((base.hyper as Record<string, unknown> | undefined)?.clan as Record<string, unknown> | undefined), preheat: undefined } };
+      const flags: Record<string, unknown> = { method, init: undefined,
         iters: intFlag('selftrain', 'iters', str(p, 'iters'), Math.max(1, Math.round(Number(base.iters) / rounds))),
-        hyper: { ...(base.hyper as Record<string, unknown>), maxIter: undefined, warmup: undefined, preheat: undefined },
         ...(str(p, 'threads') ? { threads: intFlag('selftrain', 'threads', str(p, 'threads'), 1) } : {}), ...(str(p, 'device') ? { device: str(p, 'device') } : {}) };
-      const config = resolveConfig({ flags: JSON.parse(JSON.stringify(flags)) as Record<string, unknown>, sets: (p.values.set as unknown as string[] | undefined) ?? [] }, 'selftrain config');
+      const config = resolveConfig({ base: JSON.parse(JSON.stringify({ ...base, hyper })) as Record<string, unknown>, flags,
+        sets: (p.values.set as unknown as string[] | undefined) ?? [] }, 'selftrain config');
       plan = { from: resolve(from), rounds, portion: frac('portion', 0.2, 1e-6), portionStep: frac('portion-step', 0.05), portionMax: frac('portion-max', 0.5, 1e-6), variant, config };
       out = resolve(str(p, 'out') ?? `runs/selftrain-${new Date().toISOString().replace(/[:.]/g, '-')}`);
       if (existsSync(join(out, PLAN_FILE))) throw new UsageError(`selftrain: --out ${out} already holds a self-training run; continue it with --resume ${out}`);

@@ -13,7 +13,7 @@ import { packageRoot } from '../util/paths.js';
 const CLAN = join(packageRoot(), 'bin', 'clan.js');
 const tmp = mkdtempSync(join(tmpdir(), 'clan-train-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
-const TINY = ['--preset', 'cpu', '--backbone', 'micro', '--threads', '1', '--set', 'hyper.ndf=8', '--set', 'targetVal.limit=4', '--set', 'logEvery=1'];
+const TINY = ['--preset', 'cpu', '--backbone', 'micro', '--threads', '1', '--set', 'hyper.adversarial.ndf=8', '--set', 'targetVal.limit=4', '--set', 'logEvery=1'];
 
 function clan(args: string[]) {
   const r = spawnSync(process.execPath, [CLAN, ...args], { cwd: tmp, encoding: 'utf8', timeout: 120_000 });
@@ -39,8 +39,8 @@ test('--resume with a larger --iters keeps the original schedule; --set hyper.ma
     for (const [step, lr] of rows.slice(0, 6)) assert.ok(Math.abs(lr - poly(step - 1, 6)) < 1e-12, `step ${step}: ${lr}`);
     const horizon = name === 'kept' ? 6 : 9;
     for (const [step, lr] of rows.slice(6)) assert.ok(Math.abs(lr - poly(step - 1, horizon)) < 1e-12, `${name} step ${step}: ${lr} vs ${poly(step - 1, horizon)}`);
-    if (name === 'kept') assert.match(r.stderr, /note: --iters 9 keeps the run's schedule \(hyper\.maxIter=6, hyper\.warmup=0, hyper\.preheat=0\); --set hyper\.maxIter=N to stretch it; steps after 6 train with lr 0 unless you do/);
-    else assert.match(r.stderr, /keeps the run's schedule \(hyper\.warmup=0, hyper\.preheat=0\)/);
+    if (name === 'kept') assert.match(r.stderr, /note: --iters 9 keeps the run's schedule \(hyper\.maxIter=6, hyper\.warmup=0, hyper\.clan\.preheat=0\); --set hyper\.maxIter=N to stretch it; steps after 6 train with lr 0 unless you do/);
+    else assert.match(r.stderr, /keeps the run's schedule \(hyper\.warmup=0, hyper\.clan\.preheat=0\)/);
     assert.match(readFileSync(join(out, 'config.yaml'), 'utf8'), new RegExp(`maxIter: ${horizon}`)); // pinned for the next resume too
     // TensorBoard: the resumed process opened a second events file that starts by purging steps ≥ 7.
     const files = events(out);
@@ -53,7 +53,8 @@ test('--resume with a larger --iters keeps the original schedule; --set hyper.ma
 test('clan train writes report.html; clan report rebuilds it and compares runs (seeds of one config → mean ± std)', () => {
   const runs = [['clan', 0], ['clan', 1], ['source-only', 0]] as const;
   for (const [m, s] of runs) {
-    const r = clan(['train', ...TINY, '--method', m, '--seed', String(s), '--iters', '4', '--set', 'checkpointEvery=2', '--out', join(tmp, `${m}-${s}`)]);
+    const tiny = m === 'source-only' ? TINY.filter((a, i) => a !== 'hyper.adversarial.ndf=8' && TINY[i + 1] !== 'hyper.adversarial.ndf=8') : TINY; // it has no D
+    const r = clan(['train', ...tiny, '--method', m, '--seed', String(s), '--iters', '4', '--set', 'checkpointEvery=2', '--out', join(tmp, `${m}-${s}`)]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, new RegExp(`report: .*${m}-${s}/report\\.html`));
   }

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse, str, type Command } from './args.js';
 import { trainProgress } from './progress.js';
-import { methodConfig, resolveConfig, type ResolveInput } from '../config/load.js';
+import { deepMerge, methodConfig, parseSet, resolveConfig, type ResolveInput } from '../config/load.js';
 import { PRESETS } from '../config/presets.js';
 import { configHelp } from '../config/reference.js';
 import { METHODS } from '../methods/registry.js';
@@ -40,7 +40,7 @@ with ε to see how much CLAN's per-pixel weighting acts.
                 so the lr does not jump); --set hyper.maxIter=N stretches the schedule to N instead
   --overwrite   start over in an --out folder that already holds a run (deletes its checkpoints and metrics);
                 without it such a folder is refused. One run per folder at a time (RUN_DIR/.lock)
-  --set k=v     override any config key, e.g. --set hyper.lambdaLocal=10 --set targetVal.protocol=16
+  --set k=v     override any config key, e.g. --set hyper.clan.lambdaLocal=10 --set targetVal.protocol=16
 
 Data-parallel (README "More than one process or machine"): --nproc-per-node N starts N worker processes here
 (global batch = batchSize × processes; rank 0 logs, evaluates and checkpoints). Several machines: the same
@@ -147,11 +147,16 @@ function keepSchedule(cfgPath: string, flags: Record<string, unknown>, sets: str
   if (before.iters === flags.iters) return flags;
   const h = methodConfig(before);
   const setKeys = new Set(sets.map((s) => s.split('=')[0]!.trim()));
-  const pinned = Object.fromEntries((['maxIter', 'warmup', 'preheat'] as const).filter((k) => !setKeys.has(`hyper.${k}`)).map((k) => [k, h[k]]));
-  if (Object.keys(pinned).length === 0) return flags;
-  process.stderr.write(`note: --iters ${String(flags.iters)} keeps the run's schedule (${Object.entries(pinned).map(([k, v]) => `hyper.${k}=${v}`).join(', ')});` +
+  const unset = (k: string) => !setKeys.has(k) && !setKeys.has(`hyper.${k.split('.').pop()!}`); // old flat names count too
+  const pinned: [string, number][] = [['hyper.maxIter', h.maxIter], ['hyper.warmup', h.warmup]];
+  if (METHODS.get(before.method).reads.includes('clan')) pinned.push(['hyper.clan.preheat', h.clan.preheat]);
+  const keep = pinned.filter(([k]) => unset(k));
+  if (keep.length === 0) return flags;
+  process.stderr.write(`note: --iters ${String(flags.iters)} keeps the run's schedule (${keep.map(([k, v]) => `${k}=${v}`).join(', ')});` +
     ` --set hyper.maxIter=N to stretch it${Number(flags.iters) > h.maxIter ? `; steps after ${h.maxIter} train with lr 0 unless you do` : ''}\n`);
-  return { ...flags, hyper: { ...(flags.hyper as Record<string, unknown> | undefined), ...pinned } };
+  let out = flags;
+  for (const [k, v] of keep) out = deepMerge(out, parseSet(`${k}=${v}`));
+  return out;
 }
 
 /** RUN/report.html (train/report.ts); a report that cannot be made is a warning, never a failed run. */

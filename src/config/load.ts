@@ -8,7 +8,9 @@ import { didYouMean } from '../util/registry.js';
 import { PRESETS } from './presets.js';
 import { configKeys } from './reference.js';
 import { validate, type TrainConfig } from './schema.js';
-import { resolveMethodConfig, type MethodConfig } from '../methods/config.js';
+import { LEGACY_HYPER_KEYS, resolveMethodConfig, type MethodConfig } from '../methods/config.js';
+import { METHODS } from '../methods/registry.js';
+import { assertMethodReads, forMethod, legacyNote, upgradeLegacyHyper } from './hyper.js';
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -31,15 +33,18 @@ function loadFile(path: string): Obj {
   return raw;
 }
 
-/** Expand one layer: a preset name or a file path, following `extends:` chains (cycles are errors). */
-export function expand(ref: string, baseDir: string, seen: Set<string> = new Set()): Obj {
+/**
+ * Expand one layer: a preset name or a file path, following `extends:` chains (cycles are errors). With
+ * `userOnly`, presets contribute nothing: what the user's own files set (the method-reads check looks at that).
+ */
+export function expand(ref: string, baseDir: string, seen: Set<string> = new Set(), userOnly = false): Obj {
   if (seen.has(ref)) throw new ConfigError(`config 'extends' cycle through '${ref}'`);
   seen.add(ref);
   let layer: Obj;
   let dir = baseDir;
   if (PRESETS[ref]) {
     const { description: _d, ...p } = PRESETS[ref]!;
-    layer = p as Obj;
+    layer = userOnly ? { extends: p.extends } : p as Obj;
   } else if (/[/\\.]/.test(ref)) {
     const path = resolve(baseDir, ref);
     layer = loadFile(path);
@@ -50,7 +55,7 @@ export function expand(ref: string, baseDir: string, seen: Set<string> = new Set
   const { extends: parent, ...rest } = layer;
   if (parent === undefined) return rest;
   if (typeof parent !== 'string') throw new ConfigError(`'extends' must be a preset name or a file path, got ${typeof parent}`);
-  return deepMerge(expand(parent, dir, seen), rest);
+  return deepMerge(expand(parent, dir, seen, userOnly), rest);
 }
 
 /** `a.b.c=value` → nested object; the value is parsed as a YAML scalar (numbers, booleans, lists). */
@@ -71,7 +76,14 @@ export function parseSet(expr: string): Obj {
 function checkSetKey(key: string, expr: string): void {
   const known = configKeys().map((k) => k.key);
   if (known.some((k) => k === key || k.startsWith(`${key}.`))) return;
-  throw new ConfigError(`--set ${expr}: unknown key '${key}'${didYouMean(key, known)}; 'clan train --help' lists every key`);
+  if (/^hyper\.\w+$/.test(key) && LEGACY_HYPER_KEYS[key.slice(6)]) return;  // an old flat key: mapped with a note
+
+  // a hyper key without its section (or a typo of one): match the leaf among hyper's keys, suggest the full key
+  const leaf = key.split('.').pop()!;
+  const hyperKeys = known.filter((k) => k.startsWith('hyper.'));
+  const byLeaf = key.startsWith('hyper.') ? /'(.*)'/.exec(didYouMean(leaf, hyperKeys.map((k) => k.split('.').pop()!)))?.[1] : undefined;
+  const hint = didYouMean(key, known) || (byLeaf ? ` (did you mean '${hyperKeys.find((k) => k.endsWith(`.${byLeaf}`))!}'?)` : '');
+  throw new ConfigError(`--set ${expr}: unknown key '${key}'${hint}; 'clan train --help' lists every key`);
 }
 
 export interface ResolveInput {
@@ -79,16 +91,45 @@ export interface ResolveInput {
   preset?: string;      // `--preset`: the bottom layer
   flags?: Obj;          // common-case flags already shaped like the config (e.g. {source: {data}})
   sets?: string[];      // `--set key=value`
+  base?: Obj;           // a whole config resolved for another run (clan selftrain: the checkpoint's): under the flags
+  log?: (line: string) => void;  // notes (old flat hyper keys mapped); default stderr
 }
 
+interface Layer { obj: Obj; user: Obj; whole: boolean }  // user: what is not from a preset; whole: a config file
+
+/**
+ * Presets and files (`extends:` chains) → flags → `--set`, deep-merged, then validated. The old flat `hyper:` keys are
+ * mapped onto the method sections (a note says so), and a section the method does not read is an error when the
+ * user set it (presets may carry values for several methods).
+ */
 export function resolveConfig(inp: ResolveInput, where = 'config'): TrainConfig {
-  let merged: Obj = {};
-  if (inp.preset) merged = expand(inp.preset, process.cwd());
-  if (inp.config) merged = deepMerge(merged, expand(inp.config, process.cwd()));
-  if (inp.flags) merged = deepMerge(merged, inp.flags);
-  for (const s of inp.sets ?? []) merged = deepMerge(merged, parseSet(s));
+  const cwd = process.cwd();
+  const layers: Layer[] = [];
+  if (inp.preset) layers.push({ obj: expand(inp.preset, cwd), user: {}, whole: false });
+  if (inp.config) layers.push({ obj: expand(inp.config, cwd), user: expand(inp.config, cwd, new Set(), true), whole: true });
+  if (inp.base) layers.push({ obj: inp.base, user: {}, whole: true });
+  if (inp.flags) layers.push({ obj: inp.flags, user: inp.flags, whole: false });
+  for (const s of inp.sets ?? []) { const o = parseSet(s); layers.push({ obj: o, user: o, whole: false }); }
+  const raw = layers.reduce<Obj>((m, l) => deepMerge(m, l.obj), {});
+  const method = typeof raw.method === 'string' ? raw.method : 'clan';
+  if (METHODS.has(method)) {
+    const log = inp.log ?? ((l: string) => process.stderr.write(l + '\n'));
+    for (const l of layers) {
+      for (const part of ['obj', 'user'] as const) {
+        const h = l[part].hyper;
+        if (!isObj(h)) continue;
+        const u = upgradeLegacyHyper(h, method, l.whole);
+        l[part] = { ...l[part], hyper: u.hyper };
+        const note = part === 'obj' ? legacyNote(l.whole ? (inp.config ?? where) : where, u) : null;
+        if (note) log(note);
+      }
+      if (isObj(l.user.hyper)) assertMethodReads(l.user.hyper, method, where);
+    }
+  }
+  const merged = layers.reduce<Obj>((m, l) => deepMerge(m, l.obj), {});
   delete merged.extends;
-  return validate(merged, where);
+  const c = validate(merged, where);
+  return inp.base ? forMethod(c) : c;  // the other run's sections that this method does not read: gone
 }
 
 /** The method hyper-parameters with the derived defaults filled in (maxIter = iters; warm-up, preheat = iters/20). */

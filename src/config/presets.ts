@@ -13,7 +13,8 @@ export const PRESETS: Record<string, Preset> = {
     targetVal: { data: 'cityscapes:data/Cityscapes:val', size: [1024, 512], protocol: 19 }, // §5.3
     iters: 100000,                                                               // NUM_STEPS
     checkpointEvery: 2000,                                                       // SAVE_PRED_EVERY
-    hyper: { warmup: 5000, preheat: 5000, lambdaLocal: 40, lrG: 2.5e-4, lrD: 1e-4, lambdaAdv: 0.001, lambdaWeight: 0.01, epsilon: 0.4 },
+    hyper: { warmup: 5000, lrG: 2.5e-4, adversarial: { lrD: 1e-4, lambdaAdv: 0.001 },
+      clan: { preheat: 5000, lambdaLocal: 40, lambdaWeight: 0.01, epsilon: 0.4 } },
   },
   // §3 + §5.2: SYNTHIA settings (the official file needs SOURCE edited; here they are explicit)
   'synthia-cityscapes': {
@@ -24,7 +25,7 @@ export const PRESETS: Record<string, Preset> = {
     targetVal: { data: 'cityscapes:data/Cityscapes:val', size: [1024, 512], protocol: 16 },
     iters: 100000,
     checkpointEvery: 2000,
-    hyper: { warmup: 5000, preheat: 5000, lambdaLocal: 10 },
+    hyper: { warmup: 5000, clan: { preheat: 5000, lambdaLocal: 10 } },
   },
   // §3: the official optimizer's duplicated backbone parameters (×3 block convs, ×4 downsample convs), on purpose
   'official-exact': {
@@ -47,12 +48,14 @@ export const PRESETS: Record<string, Preset> = {
       maxIter: 250000,                                // MAX_ITERS: the poly horizon
       warmup: 0,                                      // none: lr_poly from i = 0
       lrG: 2.5e-4, momentum: 0.9, weightDecay: 5e-4,  // LEARNING_RATE, MOMENTUM, WEIGHT_DECAY (heads at 10×, as ours)
-      lrD: 1e-4, beta1D: 0.9, beta2D: 0.99,           // LEARNING_RATE_D, Adam betas
-      lambdaAdv: 0.001,                               // LAMBDA_ADV_MAIN (LAMBDA_ADV_AUX 0.0002: no aux head here)
-      lambdaEnt: 0.001,                               // LAMBDA_ENT_MAIN (LAMBDA_ENT_AUX 0.0002: no aux head here)
       segLoss: 'ce',                                  // cross_entropy_2d, LAMBDA_SEG_MAIN 1.0 (on each of our two heads)
-      damping: false,                                 // ADVENT stops early instead
-      halveDLoss: true,                               // loss_d_main / 2 for source and target
+      adversarial: {
+        lrD: 1e-4, beta1D: 0.9, beta2D: 0.99,         // LEARNING_RATE_D, Adam betas
+        lambdaAdv: 0.001,                             // LAMBDA_ADV_MAIN (LAMBDA_ADV_AUX 0.0002: no aux head here)
+        damping: false,                               // ADVENT stops early instead
+        halveDLoss: true,                             // loss_d_main / 2 for source and target
+      },
+      minent: { lambdaEnt: 0.001, damping: false },   // LAMBDA_ENT_MAIN (LAMBDA_ENT_AUX 0.0002: no aux head here)
     },
   },
   // What trains on 2 CPU cores in minutes (README, "The cpu preset", says why each value differs from the official):
@@ -71,15 +74,23 @@ export const PRESETS: Record<string, Preset> = {
       lrG: 1e-3,          // Adam's usual step
       headLrMult: 1,      // Adam normalises per parameter; the 10× head multiple is an SGD-ism
       weightDecay: 0,     // as the sweep that chose these values
-      lrD: 1e-4,          // official
-      lambdaAdv: 0.05,    // ×50 the official 0.001: the adversarial signal must act within 1500 steps (clan, adversarial, advent)
-      lambdaEnt: 0.05,    // minent: ×50 ADVENT's 0.001, the same rule. Measured (docs/method.md §9.1): it lowers the target entropy by
+      adversarial: {
+        lrD: 1e-4,        // official
+        lambdaAdv: 0.05,  // ×50 the official 0.001: the adversarial signal must act within 1500 steps (clan, adversarial, advent)
+        ndf: 32,          // half-width D for 11 input classes
+      },
+      minent: {
+        lambdaEnt: 0.05,  // ×50 ADVENT's 0.001, the same rule. Measured (docs/method.md §9.1): it lowers the target entropy by
                           // a third by step 1500 where 0.001 barely moves it; 0.5 collapses it to ~0 and mIoU with it (11.5)
-      lambdaLocal: 10,    // the SYNTHIA value (GTA5 uses 40)
-      epsilon: 1,         // official 0.4: at 0.4 confident-but-wrong target pixels (photo texture as '8') got too little adversarial push
-      ndf: 32,            // half-width D for 11 input classes
-      pseudoWeight: 'pixel', // dacs: DACS's batch-share weighting trained the photo backgrounds' digits as background here
+      },
+      clan: {
+        lambdaLocal: 10,  // the SYNTHIA value (GTA5 uses 40)
+        epsilon: 1,       // official 0.4: at 0.4 confident-but-wrong target pixels (photo texture as '8') got too little adversarial push
+      },
+      dacs: {
+        pseudoWeight: 'pixel', // DACS's batch-share weighting trained the photo backgrounds' digits as background here
                           // (seed 0, 1500 its: 13.91 vs 26.69 per pixel; docs/method.md §11)
+      },
     },
   },
 };

@@ -12,11 +12,12 @@ test('every config key has a description, and the table carries the schema defau
   for (const k of keys) assert.ok(k.description.length > 10, `'${k.key}' has no description`);
   const byKey = new Map(keys.map((k) => [k.key, k]));
   // The official values (docs/method.md §3), read back from the generated table.
-  for (const [k, v] of [['hyper.lrG', 2.5e-4], ['hyper.lambdaLocal', 40], ['hyper.epsilon', 0.4], ['hyper.lambdaAdv', 0.001], ['iters', 100000]] as const) {
+  for (const [k, v] of [['hyper.lrG', 2.5e-4], ['hyper.clan.lambdaLocal', 40], ['hyper.clan.epsilon', 0.4], ['hyper.adversarial.lambdaAdv', 0.001], ['iters', 100000]] as const) {
     assert.equal(byKey.get(k)?.default, JSON.stringify(v), k);
   }
-  for (const k of ['lrD', 'beta2D', 'gamma', 'ndf', 'momentum'] as const) {
-    assert.equal(byKey.get(`hyper.${k}`)?.default, JSON.stringify(DEFAULT_METHOD_CONFIG[k]), k);
+  for (const k of ['gamma', 'momentum'] as const) assert.equal(byKey.get(`hyper.${k}`)?.default, JSON.stringify(DEFAULT_METHOD_CONFIG[k]), k);
+  for (const k of ['lrD', 'beta2D', 'ndf'] as const) {
+    assert.equal(byKey.get(`hyper.adversarial.${k}`)?.default, JSON.stringify(DEFAULT_METHOD_CONFIG.adversarial[k]), k);
   }
   assert.equal(byKey.get('source.data')?.default, '(required)');
   assert.equal(byKey.get('method')?.type, 'source-only | adversarial | clan | minent | advent | dacs | cotrain | clan-cotrain');
@@ -27,8 +28,11 @@ test('docs/config.md is the generated table (run `npm run docs` after changing t
   assert.equal(readFileSync(join(packageRoot(), 'docs', 'config.md'), 'utf8'), configMarkdown());
 });
 
-test('the --help key list has one line per key with its default', () => {
+test('the --help key list has one line per key with its default, grouped by method section with who reads it', () => {
   const lines = configHelp().split('\n');
-  assert.equal(lines.length, configKeys().length);
-  assert.match(lines.find((l) => l.trim().startsWith('hyper.lambdaLocal'))!, /^ {2}hyper\.lambdaLocal +\[40\] λ_local in ε \+ λ_local·M/);
+  assert.equal(lines.filter((l) => l.startsWith('  ')).length, configKeys().length);
+  assert.match(lines.find((l) => l.trim().startsWith('hyper.clan.lambdaLocal'))!, /^ {2}hyper\.clan\.lambdaLocal +\[40\] λ_local in ε \+ λ_local·M/);
+  assert.ok(lines.includes(" hyper.clan: clan's section, read by clan, clan-cotrain:"), 'the section heading names its readers');
+  const at = (k: string) => lines.findIndex((l) => l.trim().startsWith(k + ' '));
+  assert.ok(at('hyper.lrG') < at('hyper.adversarial.lrD') && at('hyper.adversarial.lrD') < at('hyper.clan.preheat'), 'common keys first, then the sections');
 });

@@ -8,6 +8,7 @@ import { DEVICE_PATTERN } from '../util/device.js';
 import { didYouMean } from '../util/registry.js';
 import { METHODS } from '../methods/registry.js';
 import { methodSchema } from '../methods/config.js';
+import { upgradeLegacyHyper } from './hyper.js';
 import { GENERATORS } from '../models/backbones.js';
 
 const names = (r: { names(): string[] }) => r.names() as [string, ...string[]];
@@ -63,7 +64,7 @@ export const trainSchema = z.object({
     .describe('data-parallel: c10d backend; auto = NCCL on CUDA where the addon has it (Gloo beside it for CPU tensors), else Gloo (torch.distributed\'s choice)'),
   distTimeout: z.number().positive().default(1800)
     .describe('data-parallel: seconds a rank waits for the others (rendezvous, each collective; rank 0 evaluates meanwhile)'),
-  hyper: methodSchema.default({}).describe('the method\'s hyper-parameters (below)'),
+  hyper: methodSchema.default({}).describe('the method\'s hyper-parameters: common keys, then one section per method (below)'),
 }).strict();
 
 export type TrainConfigInput = z.input<typeof trainSchema>;
@@ -90,8 +91,18 @@ function checkFinite(v: unknown, where: string, path: string[] = []): void {
   if (typeof v === 'object' && v !== null) for (const [k, x] of Object.entries(v)) checkFinite(x, where, [...path, k]);
 }
 
+/**
+ * A whole config → TrainConfig, or one ConfigError line. A config written before the method sections (a run folder's
+ * config.yaml, a checkpoint's header) has a flat `hyper:`: its keys are mapped onto the sections first.
+ */
 export function validate(raw: unknown, where: string): TrainConfig {
   checkFinite(raw, where);
+  if (typeof raw === 'object' && raw !== null && !Array.isArray(raw)) {
+    const o = raw as Record<string, unknown>; const method = typeof o.method === 'string' ? o.method : 'clan';
+    if (typeof o.hyper === 'object' && o.hyper !== null && METHODS.has(method)) {
+      raw = { ...o, hyper: upgradeLegacyHyper(o.hyper as Record<string, unknown>, method, true).hyper };
+    }
+  }
   const r = trainSchema.safeParse(raw);
   if (!r.success) throw new ConfigError(formatIssues(r.error, where));
   return r.data;

@@ -140,9 +140,11 @@ distTimeout: 600
 hyper:
   lrG: 0.001
   warmup: 10
-  lambdaLocal: 10
-  epsilon: 0.4
   momentum: 0.9
-  ndf: 16
+  clan:
+    lambdaLocal: 10
+    epsilon: 0.4
+  adversarial:
+    ndf: 16
 `);
 }

@@ -9,7 +9,7 @@ import { Adversarial } from './adversarial.js';
 import { selfInformation } from './losses.js';
 
 export class AdvEnt extends Adversarial {
-  /** ADVENT's conventions where hyper.damping / hyper.halveDLoss are null. */
+  /** ADVENT's conventions where hyper.adversarial.damping / hyper.adversarial.halveDLoss are null. */
   protected override readonly ownDefaults = { damping: false, halveDLoss: true };
 
   protected override discriminatorInput(p: Tensor): Tensor { return selfInformation(p); }   // [N, K, h, w]

@@ -1,7 +1,7 @@
 // Output-space adversarial training (AdaptSegNet single-level style, the paper's "TAN"; docs/method.md §2, §4): G
 // segments the source and fools D on the target; D tells source from target predictions. CLAN (clan.ts) is this
 // iteration plus two ingredients, added through the two hooks below; AdvEnt (advent.ts) changes what D sees through
-// a third, and its conventions (no damping, halved D losses) are hyper.damping / hyper.halveDLoss with its own
+// a third, and its conventions (no damping, halved D losses) are hyper.adversarial.damping / hyper.adversarial.halveDLoss with its own
 // defaults. One iteration, in the official order:
 // freeze D; source forward + L_seg; target forward + M + adversarial loss (+ target losses: clan-cotrain); extra G
 // losses; unfreeze D; D on the detached source (label 0) and target (label 1); step G, then D.
@@ -28,14 +28,15 @@ export class Adversarial extends UDAMethod {
   /** D defaults to the official FCDiscriminator; the method owns it (dispose() frees it). */
   constructor(G: Segmentor, cfg: MethodConfig, D?: Discriminator) {
     super(G, cfg);
-    this.D = D ?? new FCDiscriminator(G.numClasses, cfg.ndf).to(G.device);
-    this.optD = new torch.Adam([{ params: this.D.parameters(), lr: cfg.lrD, beta1: cfg.beta1D, beta2: cfg.beta2D, eps: 1e-8 }]);
+    const a = cfg.adversarial;
+    this.D = D ?? new FCDiscriminator(G.numClasses, a.ndf).to(G.device);
+    this.optD = new torch.Adam([{ params: this.D.parameters(), lr: a.lrD, beta1: a.beta1D, beta2: a.beta2D, eps: 1e-8 }]);
   }
 
-  /** The method's own conventions where hyper.damping / hyper.halveDLoss are null: CLAN's code (§3, §2.6). */
+  /** The method's own conventions where hyper.adversarial.damping / .halveDLoss are null: CLAN's code (§3, §2.6). */
   protected readonly ownDefaults = { damping: true, halveDLoss: false };
 
-  /** Weights of the adversarial losses at iteration i from the disagreement map m (attached). Here: none. */
+  /** Per-pixel weights of the adversarial losses at iteration i from the disagreement map m (attached). Here: none. */
   protected adversarialWeights(_i: number, _m: Tensor): AdversarialWeights { return { g: null, d: null }; }
 
   /** G losses after the adversarial one, each back-propagated on its own; keys are log keys. Here: none. */
@@ -50,8 +51,8 @@ export class Adversarial extends UDAMethod {
   /** What D sees of the prediction p = softmax(x1 + x2) [N, K, h, w] (§1.3; detached in D's steps). Here: p itself. */
   protected discriminatorInput(p: Tensor): Tensor { return p; }
 
-  /** What D reads of the prediction: input(p), p = softmax(x1 + x2) [N, K, h, w] (§1.3); detached for D's steps. */
-  private dInput(x1: Tensor, x2: Tensor, detach: boolean): Tensor {
+  /** What D reads of the prediction: discriminatorInput(p), p = softmax(x1 + x2) [N, K, h, w] (§1.3); detached for D's steps. */
+  private discriminatorInputOf(x1: Tensor, x2: Tensor, detach: boolean): Tensor {
     return torch.tidy(() => {
       const p = F.softmax(x1.add(x2), 1);
       return this.discriminatorInput(detach ? p.detach() : p);
@@ -59,13 +60,13 @@ export class Adversarial extends UDAMethod {
   }
 
   /**
-   * d = up(D(input)) at `size` — the D output is resized to the loss size (§1.4); with hyper.dFullSize false it
+   * d = up(D(input)) at `size` — the D output is resized to the loss size (§1.4); with hyper.adversarial.dFullSize false it
    * stays at D's own size [N, 1, h/32, w/32] (AdaptSegNet, ADVENT).
    */
   private discriminate(input: Tensor, size: [number, number]): Tensor {
     return torch.tidy(() => {
       const d = this.D.forward(input);
-      return this.cfg.dFullSize ? F.interpolate(d, size, { alignCorners: true }) : d;
+      return this.cfg.adversarial.dFullSize ? F.interpolate(d, size, { alignCorners: true }) : d;
     });
   }
 
@@ -76,16 +77,16 @@ export class Adversarial extends UDAMethod {
   }
 
   trainStep(i: number, source: SourceBatch, target: TargetBatch): StepLog {
-    const c = this.cfg;
+    const c = this.cfg; const ad = c.adversarial;
     return torch.tidy(() => {
       // 1. zero grads, schedules (§3)
       this.optG.zeroGrad();
       this.optD.zeroGrad();
       const lrG = this.setLrG(i);
-      const lrD = lrAt(c.lrD, i, this.schedule);
+      const lrD = lrAt(ad.lrD, i, this.schedule);
       this.optD.setLr(0, lrD);
-      const damping = (c.damping ?? this.ownDefaults.damping) ? dampingAt(i, c.maxIter) : 1;
-      const dScale = (l: Tensor) => ((c.halveDLoss ?? this.ownDefaults.halveDLoss) ? l.div(2) : l); // ADVENT: each D term / 2
+      const damping = (ad.damping ?? this.ownDefaults.damping) ? dampingAt(i, c.maxIter) : 1;
+      const dScale = (l: Tensor) => ((ad.halveDLoss ?? this.ownDefaults.halveDLoss) ? l.div(2) : l); // ADVENT: each D term / 2
       this.G.train();
       this.D.train();
       // 2. freeze D
@@ -99,15 +100,14 @@ export class Adversarial extends UDAMethod {
       this.backward(seg);
       // 4. target: M (§2.3), adversarial loss against the SOURCE label
       const [dInT, M, w, adv, onTarget] = this.amp(() => {
-        const [a, b] = this.forwardUp(target.image, target.size);
-        const m = disagreementMap(a, b);                                           // [N, 1, h, w]
+        const [x1, x2] = this.forwardUp(target.image, target.size);
+        const m = disagreementMap(x1, x2);                                         // [N, 1, h, w]
         const wt = this.adversarialWeights(i, m);
-        const din = this.dInput(a, b, false);                                      // kept: D's target step reads it detached
+        const din = this.discriminatorInputOf(x1, x2, false);                      // kept: D's target step reads it detached
         const d = this.discriminate(din, target.size);
-        return [din, m, wt, adversarialBce(d, SOURCE, Adversarial.fit(wt.g, d), c.epsilon, c.lambdaLocal),
-          this.targetLosses(a, b, target)] as const;
+        return [din, m, wt, adversarialBce(d, SOURCE, Adversarial.fit(wt.g, d)), this.targetLosses(x1, x2, target)] as const;
       });
-      this.backward(Object.values(onTarget).reduce((sum, l) => sum.add(l), adv.mul(c.lambdaAdv * damping)));
+      this.backward(Object.values(onTarget).reduce((sum, l) => sum.add(l), adv.mul(ad.lambdaAdv * damping)));
       // 5. extra G losses (CLAN: the weight discrepancy, in float32: it reads the weights only)
       const extra = this.extraLosses(damping);
       for (const l of Object.values(extra)) this.backward(l);
@@ -116,11 +116,11 @@ export class Adversarial extends UDAMethod {
       this.gradSync?.ready(this.optG.uniqueParams());
       // 6. unfreeze D; 7. D on detached source; 8. D on detached target
       this.D.requiresGrad_(true);
-      const dS = this.amp(() => dScale(adversarialBce(this.discriminate(this.dInput(x1s, x2s, true), srcSize), SOURCE, null, c.epsilon, c.lambdaLocal)));
+      const dS = this.amp(() => dScale(adversarialBce(this.discriminate(this.discriminatorInputOf(x1s, x2s, true), srcSize), SOURCE, null)));
       this.backward(dS);
       const dT = this.amp(() => {
         const d = this.discriminate(dInT.detach(), target.size); // the G pass's D input, not computed again (same values)
-        return dScale(adversarialBce(d, TARGET, Adversarial.fit(w.d, d), c.epsilon, c.lambdaLocal));
+        return dScale(adversarialBce(d, TARGET, Adversarial.fit(w.d, d)));
       });
       this.backward(dT);
       // 9. step G, then D

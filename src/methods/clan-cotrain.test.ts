@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import * as torch from '../torch/index.js';
 import { createGenerator } from '../models/registry.js';
 import { FCDiscriminator } from '../models/discriminator.js';
-import { DEFAULT_METHOD_CONFIG, type MethodConfig } from './config.js';
+import { DEFAULT_METHOD_CONFIG, withHyper, type MethodConfig, type MethodConfigPatch } from './config.js';
 import { Clan } from './clan.js';
 import { ClanCoTrain } from './clan-cotrain.js';
 import { CoTrain } from './cotrain.js';
@@ -46,10 +46,11 @@ const maxDiff = (a: Float32Array[], b: Float32Array[]): number => {
   return d;
 };
 
-const base = (over: Partial<MethodConfig>): MethodConfig => ({ ...DEFAULT_METHOD_CONFIG, maxIter: 10, warmup: 0, preheat: 0, lrG: 1e-2, lrD: 1e-3, lambdaAdv: 0.1, ndf: 8, ...over });
+const base = (over: MethodConfigPatch): MethodConfig => withHyper(withHyper(DEFAULT_METHOD_CONFIG,
+  { maxIter: 10, warmup: 0, lrG: 1e-2, clan: { preheat: 0 }, adversarial: { lrD: 1e-3, lambdaAdv: 0.1, ndf: 8 } }), over);
 
 test('clan-cotrain with λ_pseudo = 0 trains G and D exactly as CLAN', () => {
-  const cfg = base({ lambdaPseudo: 0 });
+  const cfg = base({ cotrain: { lambdaPseudo: 0 } });
   const a = run((G, D) => new ClanCoTrain(G, cfg, D));
   const b = run((G, D) => new Clan(G, cfg, D));
   assert.equal(maxDiff(a.G, b.G), 0);
@@ -59,7 +60,7 @@ test('clan-cotrain with λ_pseudo = 0 trains G and D exactly as CLAN', () => {
 });
 
 test('clan-cotrain with CLAN\'s G terms off trains G as cotrain, and logs cotrain\'s pseudo loss', () => {
-  const cfg = base({ lambdaPseudo: 0.7, lambdaAdv: 0, lambdaWeight: 0 });
+  const cfg = base({ cotrain: { lambdaPseudo: 0.7 }, adversarial: { lambdaAdv: 0 }, clan: { lambdaWeight: 0 } });
   const a = run((G, D) => new ClanCoTrain(G, cfg, D));
   const b = run((G) => new CoTrain(G, cfg));
   const d = maxDiff(a.G, b.G);
@@ -67,8 +68,8 @@ test('clan-cotrain with CLAN\'s G terms off trains G as cotrain, and logs cotrai
   assert.ok(Math.abs(a.losses[0]!.pseudo! - b.losses[0]!.pseudo!) < 1e-6 * b.losses[0]!.pseudo!, `${a.losses[0]!.pseudo} vs ${b.losses[0]!.pseudo}`);
   assert.ok(b.losses[0]!.pseudo! > 0.1, 'the pseudo loss is not trivially 0');
   // and the combination differs from both once every term is on
-  const c = run((G, D) => new ClanCoTrain(G, base({ lambdaPseudo: 0.7 }), D));
-  assert.ok(maxDiff(c.G, b.G) > 1e-5 && maxDiff(c.G, run((G, D) => new Clan(G, base({ lambdaPseudo: 0.7 }), D)).G) > 1e-5);
+  const c = run((G, D) => new ClanCoTrain(G, base({ cotrain: { lambdaPseudo: 0.7 } }), D));
+  assert.ok(maxDiff(c.G, b.G) > 1e-5 && maxDiff(c.G, run((G, D) => new Clan(G, base({ cotrain: { lambdaPseudo: 0.7 } }), D)).G) > 1e-5);
 });
 
 test('clan-cotrain without pseudo-labels: one line naming clan selftrain', () => {

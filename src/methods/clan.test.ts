@@ -1,4 +1,4 @@
-// CLAN's G step with and without the gradient through M (hyper.detachM, docs/method.md §2.3).
+// CLAN's G step with and without the gradient through M (hyper.clan.detachM, docs/method.md §2.3).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../torch/index.js';
@@ -7,13 +7,13 @@ import { createGenerator } from '../models/registry.js';
 import type { DeepLabGenerator } from '../models/deeplab.js';
 import { FCDiscriminator } from '../models/discriminator.js';
 import { Clan } from './clan.js';
-import { DEFAULT_METHOD_CONFIG, type MethodConfig } from './config.js';
+import { DEFAULT_METHOD_CONFIG, withHyper, type MethodConfig, type MethodConfigPatch } from './config.js';
 import { disagreementMap } from '../models/segmentor.js';
 
 const K = 5;
 const SIZE: [number, number] = [32, 32];
 const I = 3; // past the preheat (1): the weighted losses are on
-const CFG: MethodConfig = { ...DEFAULT_METHOD_CONFIG, maxIter: 10, warmup: 0, preheat: 1, lambdaAdv: 0.5, lambdaLocal: 40, epsilon: 0.4 };
+const CFG: MethodConfig = withHyper(DEFAULT_METHOD_CONFIG, { maxIter: 10, warmup: 0, adversarial: { lambdaAdv: 0.5 }, clan: { preheat: 1, lambdaLocal: 40, epsilon: 0.4 } });
 
 /** The same G and D every call (seeded), so two runs differ only in the option under test. */
 function nets(): { G: DeepLabGenerator; D: FCDiscriminator } {
@@ -31,7 +31,7 @@ function batches(): { src: { image: torch.Tensor; label: torch.Tensor }; tgt: to
 /** G's gradient after one trainStep (the optimizer step keeps .grad). */
 function gGrads(detachM: boolean): Float32Array[] {
   const { G, D } = nets();
-  const m = new Clan(G, { ...CFG, detachM }, D);
+  const m = new Clan(G, withHyper(CFG, { clan: { detachM } }), D);
   const b = batches();
   const log = m.trainStep(I, b.src, { image: b.tgt, size: SIZE });
   assert.equal(log.weighted, true);
@@ -55,7 +55,7 @@ test('detachM: the G gradient loses exactly ∇ λ_adv·damping·λ_local·mean(
     const d = F.interpolate(D.forward(F.softmax(x1.add(x2), 1)), SIZE, { alignCorners: true });
     const l = F.binaryCrossEntropyWithLogits(d, torch.zerosLike(d), { reduction: 'none' }).detach();
     const damping = 1 - I / CFG.maxIter;
-    l.mul(disagreementMap(x1, x2)).mean().mul(CFG.lambdaAdv * damping * CFG.lambdaLocal).backward();
+    l.mul(disagreementMap(x1, x2)).mean().mul(CFG.adversarial.lambdaAdv * damping * CFG.clan.lambdaLocal).backward();
   });
   const expected = G.parameters(true).map((p) => Float32Array.from(p.grad!.toArray()));
   let big = 0;
@@ -124,7 +124,7 @@ test('dFullSize false: the adversarial losses at D\'s own size, CLAN\'s weight m
     const { G, D } = nets();
     torch.manualSeed(7);
     const b = { src: { image: torch.keep(torch.randn([2, 3, ...S])), label: torch.keep(torch.randint(0, K, [2, ...S])) }, tgt: torch.keep(torch.randn([2, 3, ...S])) };
-    return { G, D, b, m: new Clan(G, { ...CFG, dFullSize }, D) };
+    return { G, D, b, m: new Clan(G, withHyper(CFG, { adversarial: { dFullSize } }), D) };
   };
   // what the step's target forward computes, from the same weights (train-mode BN: batch statistics)
   const want = (() => {
@@ -135,7 +135,8 @@ test('dFullSize false: the adversarial losses at D\'s own size, CLAN\'s weight m
       const x1 = F.interpolate(a, S, { alignCorners: true }), x2 = F.interpolate(c, S, { alignCorners: true });
       const d = D.forward(F.softmax(x1.add(x2), 1));                              // [2, 1, 2, 3]: not upsampled
       assert.deepEqual(d.shape, [2, 1, 2, 3]);
-      const w = F.adaptiveAvgPool2d(disagreementMap(x1, x2), [2, 3]).mul(CFG.lambdaLocal).add(CFG.epsilon);
+      // CLAN's weight map ε + λ_local·M at full size, area-averaged to D's size (equal to weighting the averaged M up to rounding)
+      const w = F.adaptiveAvgPool2d(disagreementMap(x1, x2).mul(CFG.clan.lambdaLocal).add(CFG.clan.epsilon), [2, 3]);
       return F.binaryCrossEntropyWithLogits(d, torch.zerosLike(d), { reduction: 'none' }).mul(w).mean().item();
     }));
     m.dispose(); D.dispose(); G.dispose();

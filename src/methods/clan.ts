@@ -8,14 +8,19 @@ import { weightDiscrepancy } from './losses.js';
 export class Clan extends Adversarial {
   override readonly lossKeys: readonly string[] = ['seg', 'adv', 'weight', 'd_s', 'd_t'];
 
-  /** After the preheat (strict '>', §2.5): G's loss weighted by M — attached, officially (§2.3) — and D's by M detached. */
+  /**
+   * After the preheat (strict '>', §2.5) both adversarial losses are weighted per pixel by ε + λ_local·M (§2.4): G's
+   * with M attached, officially (§2.3: the "agree on target" gradient), D's with M detached.
+   */
   protected override adversarialWeights(i: number, m: Tensor): AdversarialWeights {
-    if (!(i > this.cfg.preheat)) return { g: null, d: null };
-    return { g: this.cfg.detachM ? m.detach() : m, d: m.detach() };
+    const c = this.cfg.clan;
+    if (!(i > c.preheat)) return { g: null, d: null };
+    const weight = (mm: Tensor) => mm.mul(c.lambdaLocal).add(c.epsilon);   // [N, 1, h, w]
+    return { g: weight(c.detachM ? m.detach() : m), d: weight(m.detach()) };
   }
 
   protected override extraLosses(damping: number): Record<string, Tensor> {
     const [c1, c2] = this.G.classifierParameters();
-    return { weight: weightDiscrepancy(c1, c2, this.cfg.lambdaWeight, damping) };
+    return { weight: weightDiscrepancy(c1, c2, this.cfg.clan.lambdaWeight, damping) };
   }
 }

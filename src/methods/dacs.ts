@@ -52,11 +52,11 @@ export class Dacs extends UDAMethod {
       const targetImage = fit(target.image);                                       // [N, 3, h, w]
       const { pseudo, confident } = this.teacherLabels(targetImage);
       const mask = classMixMask(source.label, this.G.numClasses);                  // [N, h, w] bool
-      const mixed = mixBatch({ image: fit(source.image), label: source.label }, targetImage, mask, pseudo, confident, this.cfg.pseudoWeight);
+      const mixed = mixBatch({ image: fit(source.image), label: source.label }, targetImage, mask, pseudo, confident, this.cfg.dacs.pseudoWeight);
       const mix = this.amp(() => {
         const [x1, x2] = this.forwardUp(mixed.image, size);
         const l = (x: Tensor) => pixelLoss(this.cfg.segLoss, x, mixed.label, this.cfg.gamma).mul(mixed.weight).mean();
-        return l(x1).add(l(x2)).mul(this.cfg.lambdaMix);
+        return l(x1).add(l(x2)).mul(this.cfg.dacs.lambdaMix);
       });
       this.backward(mix);
       this.stepAll(this.optG);
@@ -66,7 +66,7 @@ export class Dacs extends UDAMethod {
 
   /** Step 1: teacher ← α·teacher + (1 − α)·G over the parameters (DACS's update_ema_variables; BN buffers are the teacher's own). */
   private updateTeacher(i: number): void {
-    const alpha = Math.min(1 - 1 / (i + 1), this.cfg.emaAlpha);
+    const alpha = Math.min(1 - 1 / (i + 1), this.cfg.dacs.emaAlpha);
     const student = this.G.parameters();
     torch.noGrad(() => this.teacher.parameters().forEach((t, k) => { t.mul_(alpha).add_(student[k]!.detach(), 1 - alpha); }));
   }
@@ -78,7 +78,7 @@ export class Dacs extends UDAMethod {
       const [a, b] = this.teacher.forward(image);
       const p = F.softmax(F.interpolate(a.add(b), [image.size(2), image.size(3)], { alignCorners: true }), 1); // [N, K, h, w]
       const [conf, pseudo] = p.maxDim(1);
-      return { pseudo, confident: conf.ge(this.cfg.pseudoThreshold) };
+      return { pseudo, confident: conf.ge(this.cfg.dacs.pseudoThreshold) };
     }));
   }
 

@@ -47,9 +47,9 @@ test('weighted BCE: mean of ℓ·(ε + λ_local·M); unweighted: mean of ℓ', (
   const d = torch.tensor([[[[0, 2]]]]);                           // ℓ(0, ·) = ln 2; ℓ(2, 0) = log(1 + e²)
   const M = torch.tensor([[[[0.4, 0]]]]);
   const l0 = Math.log(2); const l2 = Math.log(1 + Math.exp(2));
-  close(adversarialBce(d, 0, M, 0.4, 40).item(), (l0 * (0.4 + 16) + l2 * 0.4) / 2);
-  close(adversarialBce(d, 0, null, 0.4, 40).item(), (l0 + l2) / 2);
-  close(adversarialBce(d, 1, null, 0.4, 40).item(), (l0 + Math.log(1 + Math.exp(-2))) / 2);
+  close(adversarialBce(d, 0, M.mul(40).add(0.4)).item(), (l0 * (0.4 + 16) + l2 * 0.4) / 2);
+  close(adversarialBce(d, 0, null).item(), (l0 + l2) / 2);
+  close(adversarialBce(d, 1, null).item(), (l0 + Math.log(1 + Math.exp(-2))) / 2);
 }));
 
 test('schedule: linear warm-up from 0, then poly 0.9 with the jump at the switch; damping 1 − i/maxIter', () => {

@@ -62,13 +62,14 @@ export function weightDiscrepancy(c1: Tensor[], c2: Tensor[], lambdaWeight: numb
 }
 
 /**
- * WeightedBCEWithLogitsLoss (§2.4): per pixel ℓ = BCE-with-logits(d, target), then mean of ℓ · (ε + λ_local · W)
- * when a weight map is given, else mean of ℓ. target is the domain label (source 0, target 1, §2.5).
+ * The adversarial BCE (§2.4): per pixel ℓ = BCE-with-logits(d, target), then the mean of ℓ · weight when a per-pixel
+ * weight map is given (CLAN's ε + λ_local·M: Clan.adversarialWeights), else the mean of ℓ. target is the domain
+ * label (source 0, target 1, §2.5).
  */
-export function adversarialBce(d: Tensor, target: 0 | 1, weight: Tensor | null, epsilon: number, lambdaLocal: number): Tensor {
+export function adversarialBce(d: Tensor, target: 0 | 1, weight: Tensor | null): Tensor {
   return torch.tidy(() => {
     const l = F.binaryCrossEntropyWithLogits(d, torch.fullLike(d, target), { reduction: 'none' });
-    return weight ? l.mul(weight.mul(lambdaLocal).add(epsilon)).mean() : l.mean();
+    return weight ? l.mul(weight).mean() : l.mean();
   });
 }
 

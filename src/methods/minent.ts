@@ -18,7 +18,7 @@ export class MinEnt extends UDAMethod {
     return torch.tidy(() => {
       this.optG.zeroGrad();
       const lrG = this.setLrG(i);
-      const damping = (c.damping ?? false) ? dampingAt(i, c.maxIter) : 1;   // ADVENT: none
+      const damping = c.minent.damping ? dampingAt(i, c.maxIter) : 1;   // ADVENT: none
       this.G.train();
       const seg = this.sourceSegLoss(source);
       this.backward(seg);
@@ -27,7 +27,7 @@ export class MinEnt extends UDAMethod {
         const [x1, x2] = this.forwardUp(target.image, target.size);
         return [entropyLoss(F.softmax(x1.add(x2), 1)), disagreementMap(x1.detach(), x2.detach())] as const; // M: logged only
       });
-      this.backward(ent.mul(c.lambdaEnt * damping));
+      this.backward(ent.mul(c.minent.lambdaEnt * damping));
       this.stepAll(this.optG);
       return { losses: { seg: seg.item(), ent: ent.item() }, lrG, damping, m: M.mean().item() };
     });

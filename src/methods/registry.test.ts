@@ -6,14 +6,17 @@ import assert from 'node:assert/strict';
 import * as torch from '../torch/index.js';
 import { createGenerator } from '../models/registry.js';
 import { METHODS, createMethod } from './registry.js';
-import { DEFAULT_METHOD_CONFIG } from './config.js';
+import { DEFAULT_METHOD_CONFIG, withHyper } from './config.js';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Adversarial } from './adversarial.js';
 import { nextTurn } from '../util/tick.js';
 import { Clan } from './clan.js';
 import { AdvEnt } from './advent.js';
 
 const K = 5;
-const CFG = { ...DEFAULT_METHOD_CONFIG, maxIter: 10, warmup: 0, preheat: 1, ndf: 8 };
+const CFG = withHyper(DEFAULT_METHOD_CONFIG, { maxIter: 10, warmup: 0, clan: { preheat: 1 }, adversarial: { ndf: 8 } });
 
 test('each method logs exactly its lossKeys (finite) and frees what it created', async () => {
   assert.deepEqual(METHODS.names(), ['source-only', 'adversarial', 'clan', 'minent', 'advent', 'dacs', 'cotrain', 'clan-cotrain']);
@@ -73,4 +76,21 @@ test('CLAN and AdvEnt extend the adversarial baseline, not the other way round',
   assert.ok(Clan.prototype instanceof Adversarial);
   assert.ok(AdvEnt.prototype instanceof Adversarial);
   assert.ok(!(Adversarial.prototype instanceof Clan));
+});
+
+test('each method\'s code reads only the hyper sections its registry entry declares (methods/config.ts)', () => {
+  // which registered methods run each file's code (subclasses run their bases')
+  const users: Record<string, string[]> = {
+    'uda.js': METHODS.names(), 'adversarial.js': ['adversarial', 'clan', 'advent', 'clan-cotrain'], 'clan.js': ['clan', 'clan-cotrain'],
+    'advent.js': ['advent'], 'minent.js': ['minent'], 'dacs.js': ['dacs'], 'cotrain.js': ['cotrain', 'clan-cotrain'],
+    'clan-cotrain.js': ['clan-cotrain'], 'source-only.js': ['source-only'],
+  };
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const [file, methods] of Object.entries(users)) {
+    const code = readFileSync(join(here, file), 'utf8');
+    const used = new Set([...code.matchAll(/\b(?:cfg|c)\.(adversarial|clan|minent|dacs|cotrain)\b/g)].map((m) => m[1]!));
+    for (const m of methods) for (const s of used) assert.ok(METHODS.get(m).reads.includes(s as never), `${file} reads hyper.${s}, which method '${m}' does not declare`);
+  }
+  // and every section is owned by exactly one method
+  for (const s of ['adversarial', 'clan', 'minent', 'dacs', 'cotrain']) assert.equal(METHODS.names().filter((n) => METHODS.get(n).section === s).length, 1, s);
 });

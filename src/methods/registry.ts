@@ -3,7 +3,7 @@
 // (docs/contributing.md). `key` is the snake_case name that JSON summaries and reports use.
 import { Registry } from '../util/registry.js';
 import type { Segmentor } from '../models/segmentor.js';
-import type { MethodConfig } from './config.js';
+import type { HyperSection, MethodConfig } from './config.js';
 import type { UDAMethod } from './uda.js';
 
 export type MethodClass = new (G: Segmentor, cfg: MethodConfig) => UDAMethod;
@@ -12,26 +12,42 @@ export interface MethodEntry {
   key: string;                        // JSON/report key (snake_case)
   label: string;                      // display name in tables and the report
   summary: string;                    // one line for --help and docs
+  section?: HyperSection;             // the `hyper:` section this method owns (methods/config.ts), if any
+  reads: HyperSection[];              // the sections it reads besides the common keys (its own included)
   load: () => Promise<MethodClass>;   // imports the method's module
 }
 
 export const METHODS = new Registry<MethodEntry>('method');
-METHODS.register('source-only', { key: 'source_only', label: 'Source only', summary: 'G on labelled source images only (the lower bound)',
+METHODS.register('source-only', { key: 'source_only', label: 'Source only', summary: 'G on labelled source images only (the lower bound)', reads: [],
   load: async () => (await import('./source-only.js')).SourceOnly });
 METHODS.register('adversarial', { key: 'adversarial', label: 'Adversarial', summary: 'output-space adversarial training (AdaptSegNet single-level)',
+  section: 'adversarial', reads: ['adversarial'],
   load: async () => (await import('./adversarial.js')).Adversarial });
 METHODS.register('clan', { key: 'clan', label: 'CLAN', summary: 'adversarial + per-pixel C1/C2 disagreement weighting + weight discrepancy',
+  section: 'clan', reads: ['adversarial', 'clan'],
   load: async () => (await import('./clan.js')).Clan });
 METHODS.register('minent', { key: 'minent', label: 'MinEnt', summary: 'source L_seg + λ_ent · entropy of the target prediction (ADVENT MinEnt)',
+  section: 'minent', reads: ['minent'],
   load: async () => (await import('./minent.js')).MinEnt });
 METHODS.register('advent', { key: 'advent', label: 'AdvEnt', summary: 'adversarial training on self-information maps −p·log p instead of p (ADVENT AdvEnt)',
+  reads: ['adversarial'],
   load: async () => (await import('./advent.js')).AdvEnt });
 METHODS.register('dacs', { key: 'dacs', label: 'DACS', summary: 'ClassMix source pixels onto target images, pseudo-labels from a mean teacher (DACS; self-training without rounds)',
+  section: 'dacs', reads: ['dacs'],
   load: async () => (await import('./dacs.js')).Dacs });
 METHODS.register('cotrain', { key: 'cotrain', label: 'Co-training', summary: 'self-training round: source L_seg + C1 on C2\'s and C2 on C1\'s confident target pseudo-labels (clan selftrain)',
+  section: 'cotrain', reads: ['cotrain'],
   load: async () => (await import('./cotrain.js')).CoTrain });
 METHODS.register('clan-cotrain', { key: 'cotrain_clan', label: 'Co-training + CLAN losses', summary: 'self-training round with CLAN\'s losses on top: the CLAN iteration + C1 on C2\'s and C2 on C1\'s pseudo-labels (clan selftrain --method clan-cotrain)',
+  reads: ['adversarial', 'clan', 'cotrain'],
   load: async () => (await import('./clan-cotrain.js')).ClanCoTrain });
+
+/** The methods that read `section` (its owner first), for messages and --help. */
+export function readersOf(section: HyperSection): string[] {
+  const all = METHODS.names().filter((n) => METHODS.get(n).reads.includes(section));
+  const owner = METHODS.names().find((n) => METHODS.get(n).section === section);
+  return owner ? [owner, ...all.filter((n) => n !== owner)] : all;
+}
 
 /** Creates the method registered as `name` around G (UsageError with a suggestion for an unknown name). */
 export async function createMethod(name: string, G: Segmentor, cfg: MethodConfig): Promise<UDAMethod> {

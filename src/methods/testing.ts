@@ -19,7 +19,7 @@ import { Clan } from './clan.js';
 import { AdvEnt } from './advent.js';
 import { MinEnt } from './minent.js';
 import type { UDAMethod } from './uda.js';
-import { DEFAULT_METHOD_CONFIG } from './config.js';
+import { DEFAULT_METHOD_CONFIG, withHyper } from './config.js';
 
 /**
  * The reference records for this libtorch. PyTorch versions sum in other orders, and three steps of the parity
@@ -83,8 +83,9 @@ export function checkClanParity(o: ParityOptions): { worstLoss: number; worstDel
   D.loadStateDict(stripPrefix(init, 'D.'), true, 'init.safetensors D');
   G.to(o.device); D.to(o.device);
   // damping and halveDLoss stay null: each method's own convention is part of what is compared
-  const cfg = { ...DEFAULT_METHOD_CONFIG, maxIter: ex.config.max_iter, warmup: ex.config.warmup, preheat: ex.config.preheat,
-    lrG: ex.config.lr_G, lrD: ex.config.lr_D, lambdaAdv: ex.config.lambda_adv, lambdaEnt: ex.config.lambda_ent ?? DEFAULT_METHOD_CONFIG.lambdaEnt };
+  const cfg = withHyper(DEFAULT_METHOD_CONFIG, { maxIter: ex.config.max_iter, warmup: ex.config.warmup, lrG: ex.config.lr_G,
+    clan: { preheat: ex.config.preheat }, adversarial: { lrD: ex.config.lr_D, lambdaAdv: ex.config.lambda_adv },
+    minent: { lambdaEnt: ex.config.lambda_ent ?? DEFAULT_METHOD_CONFIG.minent.lambdaEnt } });
   const method: UDAMethod & { optD?: torch.Adam } = name === 'minent' ? new MinEnt(G, cfg) : new (name === 'advent' ? AdvEnt : Clan)(G, cfg, D);
   const trained = (): [string, torch.Tensor][] => [...G.namedParameters().map(([n, t]) => [`G.${n}`, t] as [string, torch.Tensor]),
     ...(name === 'minent' ? [] : D.namedParameters().map(([n, t]) => [`D.${n}`, t] as [string, torch.Tensor]))];

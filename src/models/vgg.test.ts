@@ -10,7 +10,7 @@ import { readSafetensorsFile } from '../io/safetensors.js';
 import { fixturePath } from '../util/paths.js';
 import { loadFixture } from '../torch/testing.js';
 import { METHODS, createMethod } from '../methods/registry.js';
-import { DEFAULT_METHOD_CONFIG } from '../methods/config.js';
+import { DEFAULT_METHOD_CONFIG, withHyper } from '../methods/config.js';
 import { GENERATORS, isVgg } from './backbones.js';
 import { createGenerator } from './registry.js';
 import { DeepLabVGG } from './vgg.js';
@@ -166,7 +166,7 @@ test('the Segmentor contract: registry entry, heads, parameter groups, isHeadKey
 });
 
 test('every registered method trains a vgg16 unchanged: finite losses, and dispose() frees what it made', async (t) => {
-  const cfg = { ...DEFAULT_METHOD_CONFIG, maxIter: 10, warmup: 0, preheat: 1, ndf: 8 };
+  const cfg = withHyper(DEFAULT_METHOD_CONFIG, { maxIter: 10, warmup: 0, clan: { preheat: 1 }, adversarial: { ndf: 8 } });
   for (const name of METHODS.names()) {
     torch.manualSeed(0);
     const image = torch.keep(torch.randn([2, 3, 32, 32]));

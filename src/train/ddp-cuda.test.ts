@@ -86,7 +86,7 @@ for (const c of CASES) {
     t.after(() => rmSync(root, { recursive: true, force: true }));
     const config = resolveConfig({ preset: 'cpu', flags: { method: 'clan', backbone: 'micro', iters: 4, batchSize: 2, threads: 1, checkpointEvery: 4,
       logEvery: 1000, device: c.device, deterministic: true, distBackend: c.backend, targetVal: { data: 'digitscapes:val', limit: 2 },
-      hyper: { maxIter: 12, warmup: 1, preheat: 1, ndf: 8 } } });
+      hyper: { maxIter: 12, warmup: 1, clan: { preheat: 1 }, adversarial: { ndf: 8 } } } });
     const quiet = { log: () => {} };
     const last = (d: string) => readCheckpoint(listCheckpoints(join(root, d, 'checkpoints')).at(-1)!).tensors;
     await train({ config, outDir: join(root, 'plain'), ...quiet });

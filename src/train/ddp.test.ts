@@ -16,7 +16,7 @@ import { freePort } from '../util/net.js';
 
 const CLAN = join(packageRoot(), 'bin', 'clan.js');
 const ENTRY = join(packageRoot(), 'dist', 'src', 'cli', 'testing.js');
-const TINY = ['--preset', 'cpu', '--backbone', 'micro', '--threads', '1', '--set', 'hyper.ndf=8', '--set', 'targetVal.limit=4', '--set', 'logEvery=1'];
+const TINY = ['--preset', 'cpu', '--backbone', 'micro', '--threads', '1', '--set', 'hyper.adversarial.ndf=8', '--set', 'targetVal.limit=4', '--set', 'logEvery=1'];
 const skip = distBackends().includes('gloo') ? false : 'the addon was built without gloo (libgloo-dev)';
 
 interface Proc { code: Promise<number | null>; stderr: () => string; kill: (s: NodeJS.Signals) => void; onLine: (re: RegExp) => Promise<void> }
@@ -120,7 +120,7 @@ test('syncBN: 2 ranks × batch 1 ≡ 1 process × batch 2 over 3 CLAN iterations
     const src = folder(join(dir, 'src'), 6, 1); const tgt = folder(join(dir, 'tgt'), 6, 2);
     const common = ['train', '--source', `folder:${src}`, '--target', `folder:${tgt}`, '--backbone', 'micro', '--iters', '3', '--threads', '1',
       '--set', 'source.size=[32,32]', '--set', 'target.size=[32,32]', '--set', 'source.randomScale=false', '--set', 'target.randomScale=false',
-      '--set', 'hyper.ndf=8', '--set', 'checkpointEvery=1', '--set', 'keepLast=10'];
+      '--set', 'hyper.adversarial.ndf=8', '--set', 'checkpointEvery=1', '--set', 'keepLast=10'];
     const one = run([CLAN, ...common, '--batch-size', '2', '--out', join(dir, 'one')]);
     assert.equal(await one.code, 0, one.stderr());
     const port = await freePort();

@@ -19,7 +19,7 @@ import { ConfigError } from '../util/errors.js';
 
 const cfg = (flags: Record<string, unknown>) => resolveConfig({ preset: 'cpu', flags: {
   method: 'clan', backbone: 'micro', iters: 3, batchSize: 2, threads: 1, checkpointEvery: 3, logEvery: 1000,
-  targetVal: { data: 'digitscapes:val', limit: 2 }, hyper: { maxIter: 12, warmup: 1, preheat: 1, ndf: 8 }, ...flags } });
+  targetVal: { data: 'digitscapes:val', limit: 2 }, hyper: { maxIter: 12, warmup: 1, clan: { preheat: 1 }, adversarial: { ndf: 8 } }, ...flags } });
 const quiet = { log: () => {} };
 const steps = (dir: string) => readFileSync(join(dir, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean)
   .map((l) => JSON.parse(l) as Record<string, number>).filter((o) => o.seg !== undefined);

@@ -7,14 +7,18 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, truncateSync, statSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveConfig } from '../config/load.js';
+import { METHODS } from '../methods/registry.js';
 import { train, Interrupted } from './trainer.js';
 import { listCheckpoints, newestValidCheckpoint, readCheckpoint } from '../io/checkpoint.js';
 
+/** The tiny D and CLAN's early weighting, where the method has them (a section it does not read is refused). */
+const sections = (method: string) => ({ ...(METHODS.get(method).reads.includes('clan') ? { clan: { preheat: 3 } } : {}),
+  ...(METHODS.get(method).reads.includes('adversarial') ? { adversarial: { ndf: 8 } } : {}) });
 const base = (iters: number, optimizerG: 'adam' | 'sgd' = 'adam', method = 'clan') => resolveConfig({ preset: 'cpu', flags: {
   method, backbone: 'micro', iters, batchSize: 2, threads: 1, checkpointEvery: 3, evalEvery: 4, logEvery: 1000,
   source: { data: 'digitscapes:source', randomScale: true }, target: { data: 'digitscapes:target', randomScale: true }, // flip is on by default
   targetVal: { data: 'digitscapes:val', limit: 4 },
-  hyper: { maxIter: 12, warmup: 2, preheat: 3, ndf: 8, optimizerG },            // same schedule whatever `iters` is
+  hyper: { maxIter: 12, warmup: 2, optimizerG, ...sections(method) },            // same schedule whatever `iters` is
 } });
 
 function losses(dir: string): string[] {

@@ -14,7 +14,7 @@ import { lockRunFolder } from './runlock.js';
 import { listCheckpoints } from '../io/checkpoint.js';
 
 const cfg = (iters: number) => resolveConfig({ preset: 'cpu', flags: { backbone: 'micro', iters, threads: 1, checkpointEvery: 2, logEvery: 1000,
-  targetVal: { data: 'digitscapes:val', limit: 2 }, hyper: { ndf: 8 } } });
+  targetVal: { data: 'digitscapes:val', limit: 2 }, hyper: { adversarial: { ndf: 8 } } } });
 const deadPid = (): number => Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
 
 test('the run-folder lock: a live owner is refused in one line, a dead one is taken over with a note, release removes it', (t) => {

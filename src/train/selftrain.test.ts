@@ -17,14 +17,14 @@ const root = mkdtempSync(join(tmpdir(), 'clan-selftrain-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 const quiet = { log: () => {} };
 const FLAGS = { backbone: 'micro', threads: 1, batchSize: 2, logEvery: 1000, tensorboard: false,
-  target: { data: 'digitscapes:target,n=8' }, targetVal: { data: 'digitscapes:val', limit: 4 }, hyper: { ndf: 8 } };
+  target: { data: 'digitscapes:target,n=8' }, targetVal: { data: 'digitscapes:val', limit: 4 }, hyper: { adversarial: { ndf: 8 } } };
 
 let plan: SelfTrainPlan | null = null;
 async function thePlan(): Promise<SelfTrainPlan> {
   if (plan) return plan;
   const clan = await train({ config: resolveConfig({ preset: 'cpu', flags: { ...FLAGS, method: 'clan', iters: 6, checkpointEvery: 6 } }), outDir: join(root, 'clan'), ...quiet });
   plan = { from: clan.checkpoint, rounds: 2, portion: 0.2, portionStep: 0.1, portionMax: 0.25, variant: 'cotrain',
-    config: resolveConfig({ preset: 'cpu', flags: { ...FLAGS, method: 'cotrain', iters: 4, checkpointEvery: 2 } }) };
+    config: resolveConfig({ preset: 'cpu', flags: { ...FLAGS, hyper: {}, method: 'cotrain', iters: 4, checkpointEvery: 2 } }) }; // cotrain has no D
   return plan;
 }
 
@@ -55,7 +55,7 @@ test('selftrain: two rounds, each with its pseudo-labels and run folder; p grows
 });
 
 test('cotrain on a plain target (no pseudo-labels) is refused in one line before any step', async () => {
-  const config = resolveConfig({ preset: 'cpu', flags: { ...FLAGS, method: 'cotrain', iters: 2 } });
+  const config = resolveConfig({ preset: 'cpu', flags: { ...FLAGS, hyper: {}, method: 'cotrain', iters: 2 } });
   await assert.rejects(train({ config, outDir: join(root, 'plain'), ...quiet }),
     (e: unknown) => e instanceof ConfigError && /method 'cotrain' trains on target pseudo-labels: 'target\.data' must be pseudo:DIR .*got digitscapes:target,n=8$/.test((e as Error).message));
 });

@@ -16,6 +16,7 @@ import type { Segmentor } from '../models/segmentor.js';
 import { createMethod } from '../methods/registry.js';
 import type { MethodParts, StepLog, UDAMethod } from '../methods/uda.js';
 import { methodConfig } from '../config/load.js';
+import { forMethod } from '../config/hyper.js';
 import type { TrainConfig } from '../config/schema.js';
 import { evaluate, perClassIou, type EvalResult } from '../eval/evaluate.js';
 import { checkpointName, listCheckpoints, newestValidCheckpoint, pruneCheckpoints } from '../io/checkpoint.js';
@@ -311,7 +312,7 @@ interface RunInfo { threads: number; device: torch.Device; start: number; worldS
 
 /** config.yaml (the resolved config) and run.json (code version, engine, threads, device, command line, classes). */
 function writeRunInfo(out: string, cfg: TrainConfig, o: TrainOptions, i: RunInfo): void {
-  writeFileSync(join(out, 'config.yaml'), YAML.stringify(cfg));
+  writeFileSync(join(out, "config.yaml"), YAML.stringify(forMethod(cfg)));
   writeFileSync(join(out, 'run.json'), JSON.stringify({ git: gitHash(), libtorch: torch.buildInfo().version, threads: i.threads, device: i.device, amp: cfg.amp,
     worldSize: i.worldSize, command: o.commandLine ?? process.argv.slice(2), resumedAt: o.resume ? i.start : null, time: new Date().toISOString(),
     classNames: i.classNames, palette: i.palette }, null, 2) + '\n');
@@ -383,7 +384,7 @@ function tbEval(run: Run, step: number, r: EvalResult, val: Dataset): void {
   const names = run.data.src.classNames;
   run.tb!.scalars(step, { 'val/mIoU': r.miou, ...Object.fromEntries(names.flatMap((n, c) => (Number.isNaN(r.iou[c]!) ? [] : [[`val/IoU/${n}`, r.iou[c]!]]))) });
   const m: InferenceModel = { G: run.G, path: run.out, backbone: run.cfg.backbone, numClasses: run.data.numClasses, classNames: [...names],
-    palette: paletteOf(run.data.src) ?? defaultPalette(run.data.numClasses), normalize: run.cfg.normalize, evalSize: run.data.evalSize, step, config: run.cfg };
+    palette: paletteOf(run.data.src) ?? defaultPalette(run.data.numClasses), normalize: run.cfg.normalize, evalSize: run.data.evalSize, step, config: forMethod(run.cfg) };
   const wasTraining = run.G.training;
   run.G.eval();
   try {
@@ -411,7 +412,7 @@ function checkpoint(run: Run, step: number): void {
   const hook = run.hooks.midCheckpointWrite;
   state.lastCkpt = saveCheckpoint(run.ckptDir, run.method.parts(), {
     step, method: cfg.method, backbone: cfg.backbone, numClasses: data.numClasses, classNames: [...data.src.classNames],
-    palette: paletteOf(data.src), normalize: cfg.normalize, evalSize: data.evalSize, config: cfg,
+    palette: paletteOf(data.src), normalize: cfg.normalize, evalSize: data.evalSize, config: forMethod(cfg),
     torchRng: Buffer.from(torch.getRngState()).toString('base64'),
     loaders: { source: run.srcLoader.consumed * world, target: run.tgtLoader.consumed * world }, libtorch: torch.buildInfo().version,
     threads: run.threads, device: run.device, ...(state.best ? { best: state.best } : {}),
