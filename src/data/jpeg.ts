@@ -4,10 +4,12 @@
 // arithmetic decoder), driven directly, synchronously, so it runs the same in loader worker threads.
 // Files are untrusted. Before the decoder allocates anything, the marker walk here checks the frame header (SOF)
 // — kind, precision, components, pixel count (image.ts) — and that each scan holds at least the data any JPEG
-// of the declared size needs: a 1 KB file declaring 12000x12000 is refused in microseconds, not after 2 GB.
-// Where this may differ from Pillow: progressive files whose scans leave coefficients uncoded (cut short with an
-// end marker still there): libjpeg-turbo 2.1 changed the block smoothing used for them. Corrupt entropy data is
-// decoded as libjpeg does it, but Pillow's own output there depends on how it feeds the file in chunks.
+// of the declared size needs (a bound that flat images from libjpeg's optimised Huffman tables meet exactly): a
+// 1 KB file declaring 12000x12000 is refused at once (52 MB peak RSS), not after 1-3 GB and seconds.
+// Where this differs from Pillow (libjpeg-turbo 2.1 and later) by design of the older build: arithmetic coding
+// (refused in one line), progressive files whose scans leave coefficients unrefined or uncoded (2.1 changed the
+// block smoothing used for them: 3 % of bytes by 1-2 levels on a cjpeg -scans file, more on one cut short), and
+// corrupt Huffman data that libjpeg only warns about (2.1 decodes it a little differently: 3 bytes in a test).
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { limit, limitText } from '../util/limits.js';
