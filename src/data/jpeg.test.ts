@@ -84,6 +84,9 @@ test('the marker walk: frame, scans with their entropy-coded bytes, restart mark
   // libjpeg's progression (jpeg_simple_progression): 10 scans, of which the first DC pass and its refinement.
   assert.deepEqual(prog.scans.map((s) => s.ss === 0 ? s.components : s.components.length), [[0, 1, 2], 1, 1, 1, 1, 1, [0, 1, 2], 1, 1, 1]);
   assert.equal(jpegLayout(jpg('truncated')).eoi, false);
+  // The least data there is (decoded exactly by the corpus test): 16x4 blocks at 2 bits, 8x2 MCUs of 6 blocks at 1 bit.
+  assert.deepEqual(jpegLayout(jpg('flat_gray_optimized')).scans.map((s) => s.bytes), [16]);
+  assert.deepEqual(jpegLayout(jpg('flat_progressive')).scans.filter((s) => s.ss === 0).map((s) => s.bytes), [12, 12]);
 });
 
 test('1.2 KB JPEGs declaring 12000² and 13376² (colour, grey, progressive) fail fast, naming file and size, in little memory', () => {

@@ -98,6 +98,12 @@ def cases():
         ('gray_progressive', 'greyscale, progressive', pil_save(gray, quality=90, progressive=True)),
         ('tiny_1x1', '1x1, 4:2:0', pil_save(scene(1, 1, 4), quality=90)),
         ('odd_17x3', '17x3, 4:2:0: a chroma plane of odd width and 2 rows', pil_save(scene(17, 3, 5), quality=90)),
+        # Flat mid-grey (every DC difference 0) with libjpeg's optimised Huffman tables: 1-bit codes, so exactly the
+        # least data a JPEG of its size can hold.
+        ('flat_gray_optimized', 'flat 128 grey, baseline, optimised: 2 bits per block',
+         pil_save(Image.new('L', (128, 32), 128), quality=90, optimize=True)),
+        ('flat_progressive', 'flat 128 grey RGB, progressive 4:2:0, optimised: 1 bit per block in each DC scan',
+         pil_save(Image.new('RGB', (128, 32), (128, 128, 128)), quality=90, optimize=True, progressive=True)),
         ('exif_orientation6', 'EXIF orientation 6: Image.open keeps the stored 45x37 layout',
          exif_orientation(pil_save(img, quality=90), 6)),
         ('cmyk', 'CMYK (Adobe, inverted): Pillow opens it as mode CMYK; we refuse it',
