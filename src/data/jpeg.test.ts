@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { DataError } from '../util/errors.js';
 import { decodeRgb, probeImage } from './image.js';
@@ -107,7 +108,7 @@ test('1.2 KB JPEGs declaring 12000² and 13376² (colour, grey, progressive) fai
     refused(() => decodeRgb(bombs[1]![1], 'g13376.jpg'), /^g13376\.jpg: declares 13376x13376 pixels but its scan 1 holds \d+ bytes .* at least 698896;/);
     refused(() => decodeRgb(bombs[2]![1], 'p12000.jpg'), /^p12000\.jpg: declares 12000x12000 pixels but its scan 1 holds \d+ bytes .* at least 421875;/);
     // Peak memory of a fresh process that decodes all three (jpeg-js spent 1.9-2.8 GB on each).
-    const script = `import { decodeRgb, readBytes } from ${JSON.stringify(join(repoRoot(), 'dist/src/data/image.js'))};
+    const script = `import { decodeRgb, readBytes } from ${JSON.stringify(pathToFileURL(join(repoRoot(), 'dist/src/data/image.js')).href)};
       for (const f of ${JSON.stringify(bombs.map(([n]) => join(dir, n)))}) { try { decodeRgb(readBytes(f), f); } catch (e) { if (e.name !== 'DataError') throw e; } }
       console.log(process.resourceUsage().maxRSS);`;
     const maxRssKb = Number(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }).trim());
@@ -172,7 +173,7 @@ test('after a libjpeg error (two frame headers) the decoder starts afresh and de
 test('decoding works the same in a worker thread (the data loader decodes there)', async () => {
   const code = `const { parentPort, workerData } = require('node:worker_threads');
     import(workerData.url).then((m) => parentPort.postMessage(m.decodeRgb(workerData.bytes, 'w.jpg').data));`;
-  const url = new URL(`file://${join(repoRoot(), 'dist/src/data/image.js')}`).href;
+  const url = pathToFileURL(join(repoRoot(), 'dist/src/data/image.js')).href;
   const w = new Worker(code, { eval: true, workerData: { url, bytes: jpg('progressive_444') } });
   const data = await new Promise<Uint8Array>((resolve, reject) => { w.once('message', resolve); w.once('error', reject); });
   await w.terminate();
