@@ -1,29 +1,31 @@
-// Image and label file decoding on the host (no engine): PNG via fast-png, JPEG via jpeg-js.
+// Image and label file decoding on the host (no engine): PNG via fast-png, JPEG via libjpeg-turbo in wasm (jpeg.ts).
 // Two decoders because labels and images want different things from the same PNG:
 //   decodeRgb   → 8-bit RGB [H, W, 3] for network input (palette expanded, alpha dropped, 16-bit → high byte);
 //   decodePlane → one channel of raw sample values [H, W] (palette INDEX kept, 16-bit kept) for label files.
 // probeImage reads headers only (PNG IHDR + IEND check, JPEG markers up to SOF), for validation at open time.
-// Files are untrusted: the pixel count is checked against src/io/limits.ts from the header before any decoder
+// Files are untrusted: the pixel count is checked against src/util/limits.ts from the header before any decoder
 // allocates, and a PNG's chunk CRCs and inflated size are checked before fast-png sees it.
+// Pixels are what PyTorch pipelines get from Pillow's Image.open(f).convert('RGB'): JPEG EXIF orientation is
+// reported in the header but not applied (Image.open does not rotate; orient() does, as ImageOps.exif_transpose).
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { constants as zlibConstants, crc32, inflateSync } from 'node:zlib';
 import { decode as decodePngRaw, type DecodedPng } from 'fast-png';
-import jpeg from 'jpeg-js';
 import { limit, limitText } from '../util/limits.js';
 import { DataError } from '../util/errors.js';
+import { decodeJpeg, frameProblem, isSof, parseSof } from './jpeg.js';
 
 export type ImageFormat = 'png' | 'jpeg';
-/** PNG colour types by name; JPEG reports 'gray' (1 component), 'rgb' (3) or 'cmyk' (4). */
-export type ColorType = 'gray' | 'gray-alpha' | 'rgb' | 'rgba' | 'palette' | 'cmyk';
+/** PNG colour types by name; JPEG reports 'gray' (1 component) or 'rgb' (3; others are refused). */
+export type ColorType = 'gray' | 'gray-alpha' | 'rgb' | 'rgba' | 'palette';
 
 export interface ImageHeader {
   format: ImageFormat;
-  width: number;   // after EXIF orientation (JPEG)
+  width: number;   // as stored: a JPEG's EXIF orientation is not applied (as Pillow's Image.open)
   height: number;
   colorType: ColorType;
   channels: number; // samples per pixel as stored (palette = 1)
   bitDepth: number; // bits per sample (1, 2, 4, 8, 16)
-  orientation: number; // EXIF orientation 1..8 (1 for PNG)
+  orientation: number; // EXIF orientation 1..8 (1 for PNG), for callers that want to apply it (orient())
 }
 
 /** 8-bit RGB pixels, row-major [H, W, 3]. */
@@ -50,13 +52,25 @@ type ReadAt = (pos: number, len: number) => Uint8Array;
 function u16be(b: Uint8Array, i: number): number { return (b[i]! << 8) | b[i + 1]!; }
 function u32be(b: Uint8Array, i: number): number { return ((b[i]! << 24) | (b[i + 1]! << 16) | (b[i + 2]! << 8) | b[i + 3]!) >>> 0; }
 
+/** What is wrong with a PNG's IHDR fields (PNG spec §11.2.2), or undefined: fast-png would fail obscurely on them. */
+function ihdrProblem(d: Uint8Array): string | undefined {
+  const w = u32be(d, 0), h = u32be(d, 4), depth = d[8]!, ct = d[9]!;
+  if (w === 0 || h === 0 || w > 2 ** 31 - 1 || h > 2 ** 31 - 1) return `PNG header declares ${w}x${h} pixels; each side must be 1 to 2^31-1`;
+  if (!PNG_COLOR[ct]) return `PNG colour type ${ct} is invalid`;
+  if (!PNG_DEPTHS[ct]!.includes(depth)) return `PNG colour type ${ct} with bit depth ${depth} is invalid`;
+  if (d[10] !== 0 || d[11] !== 0) return `PNG compression method ${d[10]} / filter method ${d[11]} is invalid (both must be 0)`;
+  if (d[12]! > 1) return `PNG interlace method ${d[12]} is invalid`;
+  return undefined;
+}
+
 /** Header of PNG or JPEG data given a positional reader; throws a plain Error with the reason. */
 function probeWith(readAt: ReadAt, size: number): ImageHeader {
   const head = readAt(0, 33);
   if (head.length >= 8 && PNG_SIG.every((v, i) => head[i] === v)) {
     if (head.length < 33 || String.fromCharCode(...head.subarray(12, 16)) !== 'IHDR') throw new Error('PNG without an IHDR chunk');
-    const ct = PNG_COLOR[head[25]!];
-    if (!ct) throw new Error(`PNG colour type ${head[25]} is invalid`);
+    const bad = ihdrProblem(head.subarray(16, 29));
+    if (bad) throw new Error(bad);
+    const ct = PNG_COLOR[head[25]!]!;
     const tail = readAt(size - 12, 12);
     if (String.fromCharCode(...tail.subarray(4, 8)) !== 'IEND') throw new Error('PNG is truncated (no IEND chunk at the end)');
     return { format: 'png', width: u32be(head, 16), height: u32be(head, 20), colorType: ct[0], channels: ct[1], bitDepth: head[24]!, orientation: 1 };
@@ -65,23 +79,28 @@ function probeWith(readAt: ReadAt, size: number): ImageHeader {
   throw new Error('not a PNG or JPEG file');
 }
 
-/** Walks JPEG marker segments up to the first SOFn; reads the EXIF orientation on the way. */
+/**
+ * Walks JPEG marker segments up to the first SOFn, reading the EXIF orientation on the way, and refuses a frame
+ * the decoder would not turn into RGB (CMYK, 12-bit, arithmetic-coded, …) so datasets report it at open time.
+ * Bytes between segments that are not a marker are skipped, as libjpeg and Pillow skip them.
+ */
 function probeJpeg(readAt: ReadAt, size: number): ImageHeader {
   let pos = 2;
   let orientation = 1;
   while (pos + 4 <= size) {
     const m = readAt(pos, 4);
-    if (m[0] !== 0xff) throw new Error(`corrupt JPEG marker at byte ${pos}`);
-    const marker = m[1]!;
-    if (marker === 0xff) { pos += 1; continue; } // fill byte
-    const len = u16be(m, 2);
-    const isSof = marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
-    if (isSof) {
-      const s = readAt(pos + 4, 6);
-      const h = u16be(s, 1), w = u16be(s, 3), nc = s[5]!;
-      const colorType: ColorType = nc === 1 ? 'gray' : nc === 3 ? 'rgb' : 'cmyk';
-      const swap = orientation >= 5;
-      return { format: 'jpeg', width: swap ? h : w, height: swap ? w : h, colorType, channels: nc, bitDepth: s[0]!, orientation };
+    if (m[0] !== 0xff || m[1] === 0xff || m[1] === 0x00) {
+      const skip = readAt(pos + 1, 4096).indexOf(0xff);
+      pos += skip < 0 ? 4097 : skip + 1;
+      continue;
+    }
+    const marker = m[1]!, len = u16be(m, 2);
+    if (isSof(marker)) {
+      const frame = parseSof(marker, readAt(pos + 4, len - 2));
+      const bad = frameProblem(frame);
+      if (bad) throw new Error(bad);
+      const nc = frame.components.length;
+      return { format: 'jpeg', width: frame.width, height: frame.height, colorType: nc === 1 ? 'gray' : 'rgb', channels: nc, bitDepth: 8, orientation };
     }
     if (marker === 0xe1) orientation = exifOrientation(readAt(pos + 4, len - 2)) ?? orientation;
     if (marker === 0xda || marker === 0xd9) break;
@@ -183,8 +202,9 @@ function checkPng(bytes: Uint8Array, file: string): void {
     if (ihdr === undefined) {
       if (name !== 'IHDR' || end - pos !== 25) fail('it does not start with an IHDR chunk');
       ihdr = bytes.subarray(pos + 8, pos + 21);
+      const bad = ihdrProblem(ihdr);
+      if (bad) fail(bad);
       checkPixels(u32be(ihdr, 0), u32be(ihdr, 4), file);
-      if (!PNG_DEPTHS[ihdr[9]!]?.includes(ihdr[8]!)) fail(`PNG colour type ${ihdr[9]} with bit depth ${ihdr[8]} is invalid`);
     } else if (name === 'PLTE') plte = true;
     else if (name === 'IDAT') {
       // A palette image needs its PLTE before the data (PNG spec); without it a decoder invents the colours.
@@ -266,12 +286,12 @@ export function decodePlane(bytes: Uint8Array, file: string, channel = 0): Plane
   return { width: png.width, height: png.height, data: out, colorType: ct, bitDepth: png.depth };
 }
 
-/** Decodes PNG or JPEG to 8-bit RGB [H, W, 3]; JPEG EXIF orientation is applied. */
+/** Decodes PNG or JPEG to 8-bit RGB [H, W, 3] as Pillow's Image.open(f).convert('RGB') (no EXIF rotation). */
 export function decodeRgb(bytes: Uint8Array, file: string): RgbImage {
   let header: ImageHeader;
   try { header = probeBytes(bytes); } catch (e) { throw new DataError(`${file}: ${reason(e)}`); }
   checkPixels(header.width, header.height, file);
-  return header.format === 'png' ? pngToRgb(decodePng(bytes, file)) : jpegToRgb(bytes, file, header.orientation);
+  return header.format === 'png' ? pngToRgb(decodePng(bytes, file)) : decodeJpeg(bytes, file);
 }
 
 function pngToRgb(png: DecodedPng): RgbImage {
@@ -296,24 +316,6 @@ function pngToRgb(png: DecodedPng): RgbImage {
     else { out[3 * i] = to8(s[b]!); out[3 * i + 1] = to8(s[b + 1]!); out[3 * i + 2] = to8(s[b + 2]!); }
   }
   return { width: png.width, height: png.height, data: out };
-}
-
-function jpegToRgb(bytes: Uint8Array, file: string, orientation: number): RgbImage {
-  let img: { width: number; height: number; data: Uint8Array };
-  try {
-    // jpeg-js's own caps as a second line: the SOF was checked already, but its allocations are capped too.
-    // (+0.5: jpeg-js multiplies back by 10^6, and the round trip must not land below the limit.)
-    const maxResolutionInMP = (limit('imagePixels') + 0.5) / 1e6;
-    img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: false, maxResolutionInMP, maxMemoryUsageInMB: limit('jpegMemoryMB') });
-  } catch (e) {
-    if (/maxMemoryUsageInMB/.test(reason(e))) throw new DataError(`${file}: decoding this JPEG needs more memory than ${limitText('jpegMemoryMB')} MB`);
-    if (/maxResolutionInMP/.test(reason(e))) throw new DataError(`${file}: a frame of this JPEG has more pixels than ${limitText('imagePixels')}`);
-    // jpeg-js reports corrupt data as its own messages (strings/Errors), but some corruptions surface as internal
-    // TypeErrors/RangeErrors ("Cannot read properties of undefined"): those say nothing useful to a user.
-    const internal = e instanceof TypeError || e instanceof RangeError;
-    throw new DataError(`${file}: cannot decode JPEG: ${internal ? 'corrupt or truncated data' : reason(e)}`);
-  }
-  return orient(img, orientation);
 }
 
 /** Applies EXIF orientation 1..8 (as PIL's ImageOps.exif_transpose) to an RGB image. */

@@ -4,7 +4,8 @@
 //
 // Each limit can be overridden by a positive integer in the environment, read at each use:
 //   CLAN_MAX_IMAGE_PIXELS               width×height of a PNG (IHDR) or JPEG (SOF), checked before decoding
-//   CLAN_MAX_JPEG_MEMORY_MB             jpeg-js's own allocation cap (maxMemoryUsageInMB) while decoding a JPEG
+//   CLAN_MAX_JPEG_MEMORY_MB             what decoding one JPEG may hold (file, RGB output, coefficient buffers), from its SOF
+//   CLAN_MAX_JPEG_SCANS                 scans in one JPEG (each is a pass over the image)
 //   CLAN_MAX_ZIP_INFLATE_BYTES          bytes inflated from the deflated members of one zip (.pth) archive
 //   CLAN_MAX_PICKLE_OBJECTS             values one unpickle builds or fetches from its memo
 //   CLAN_MAX_CHECKPOINT_NAME_CHARS      characters of the dotted names a checkpoint's nested dicts flatten to
@@ -22,8 +23,12 @@ export interface Limit {
 export const LIMITS = {
   // Pillow's DecompressionBombError threshold (2 × MAX_IMAGE_PIXELS), so we open what PIL opens; datasets are ~2 MP.
   imagePixels: { env: 'CLAN_MAX_IMAGE_PIXELS', default: 178_956_970 },
-  // jpeg-js counts ~20 MB per megapixel, so JPEGs stop near 100 MP (jpeg-js's own default) below the pixel limit.
+  // Estimated from the frame header before the decoder starts (src/data/jpeg.ts): 3 B/pixel of output plus, for a
+  // progressive JPEG, 3-6 B/pixel of coefficients; a 179-MP one at the pixel limit needs up to 1.6 GB. The wasm
+  // decoder cannot address more than 4 GiB whatever this says.
   jpegMemoryMB: { env: 'CLAN_MAX_JPEG_MEMORY_MB', default: 2048 },
+  // libjpeg-turbo's own tools stop at 500 (djpeg -maxscans); encoders write at most a dozen.
+  jpegScans: { env: 'CLAN_MAX_JPEG_SCANS', default: 500 },
   // torch.save stores members uncompressed; 3× a DeepLab-v2 ResNet-101 (170 MB) re-zipped with deflate.
   zipInflateBytes: { env: 'CLAN_MAX_ZIP_INFLATE_BYTES', default: 512 * 2 ** 20 },
   // A DeepLab-v2 state dict takes ~10k; at ~100 B per value this caps the unpickled graph near 0.5 GB.
