@@ -4,48 +4,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import type { HostTensor } from '../torch/dtype.js';
 import * as torch from '../torch/index.js';
-import { readSafetensorsFile } from '../io/safetensors.js';
 import { fixturePath } from '../util/paths.js';
 import { loadFixture } from '../torch/testing.js';
-import { createGenerator } from '../models/registry.js';
 import type { Segmentor } from '../models/segmentor.js';
 import { decodePlane, decodeRgb, readBytes, type RgbImage } from '../data/image.js';
 import { sharedFixtures } from '../data/testing.js';
 import { UsageError } from '../util/errors.js';
 import {
   checkInferenceSpec, inferenceFromFlags, inferencePasses, inferLabels, inferProbabilities, rescaleSize, slideWindows, WHOLE,
-  type InferenceSpec,
 } from './inference.js';
+import { INFER_IMAGE as IMAGE, microModel, specOf, type InferCase as Case, type InferExpected } from './testing.js';
 
-interface Case {
-  name: string; eval_size: [number, number]; mode: 'whole' | 'slide'; crop?: [number, number]; stride?: [number, number];
-  scales: number[] | null; flip: boolean;
-  passes: [number, number, number][];          // [w, h, flip]
-  windows: [number, number, number, number][][]; // per pass (slide): [x1, y1, x2, y2]
-  min_top2_margin: number; exact_ties: number;
-  class_mean: number[];                        // mean probability per class over all pixels
-  samples: [number, number, number[]][];       // [x, y, K probabilities]
-  pred_histogram: number[]; confusion: number[][];
-}
-interface Expected { image: string; label_size: [number, number]; cases: Case[] }
-
-const ex = loadFixture<Expected>('infer/expected.json');
-const IMAGE = 'cityscapes/leftImg8bit/val/frankfurt/frankfurt_000000_000294_leftImg8bit.png';
-
-export function specOf(c: Case): InferenceSpec {
-  return { mode: c.mode, ...(c.crop ? { crop: c.crop, stride: c.stride! } : {}), ...(c.scales ? { scales: c.scales } : {}), ...(c.flip ? { flip: true } : {}) };
-}
-
-/** The fixture model of test/fixtures/eval (its G.* tensors), in eval mode. */
-export function microModel(): Segmentor {
-  const st = readSafetensorsFile(fixturePath('eval/micro19.safetensors')).tensors;
-  const G = createGenerator('micro', 19);
-  G.loadStateDict(new Map<string, HostTensor>([...st].filter(([k]) => k.startsWith('G.')).map(([k, v]) => [k.slice(2), v])), true, 'micro19');
-  G.eval();
-  return G;
-}
+const ex = loadFixture<InferExpected>('infer/expected.json');
 
 test('slideWindows: mmseg grid by hand (pulled back at the border; an input smaller than the crop is one short window)', () => {
   // W 10, crop 4, stride 3: ⌊(10 − 4 + 2) / 3⌋ + 1 = 3 columns at 0, 3, 6 → [0,4) [3,7) [6,10); H 7, crop 3, stride 2:
