@@ -88,7 +88,7 @@ test('formatIoU prints IoU and Acc in percent with two decimals, one row per sub
   assert.deepEqual(lines.slice(17), [
     'mIoU            50.00          over 13 classes',
     'mAcc                    75.00  over 13 classes',
-    'aAcc                    66.67  over 3 labelled pixels',
+    'aAcc                    66.67',
   ]);
   assert.equal(lines[1], 'class' + ' '.repeat(8) + '     IoU     Acc', "the name column is as wide as 'traffic light'");
   assert.equal(formatIoU(m.compute(), CITYSCAPES_CLASSES).split('\n')[0], lines[1], 'no caption: the table starts with its header');

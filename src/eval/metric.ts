@@ -99,7 +99,8 @@ export function pct(x: number): string {
 
 /**
  * A plain-text table as mmseg prints it: one row per class in `r.classes` with IoU and Acc (percent), then the
- * summary, each value in its own labelled row: mIoU and mAcc (over those classes), aAcc (over every counted pixel).
+ * summary, each value in its own labelled row: mIoU and mAcc (over those classes, said in the row), aAcc (over every
+ * counted pixel).
  * `caption` (e.g. the dataset, protocol and image count) is printed above the table when given.
  */
 export function formatIoU(r: IoUResult, classNames: readonly string[], caption?: string): string {
@@ -110,6 +111,6 @@ export function formatIoU(r: IoUResult, classNames: readonly string[], caption?:
   const rule = '-'.repeat(width + 16);
   const rows = [...(caption ? [caption] : []), line('class', 'IoU', 'Acc'), rule];
   r.classes.forEach((c, i) => rows.push(line(names[i]!, pct(r.iou[c]!), pct(r.acc[c]!))));
-  rows.push(rule, line('mIoU', pct(r.miou), '', over), line('mAcc', '', pct(r.macc), over), line('aAcc', '', pct(r.aacc), `over ${r.pixels} labelled pixels`));
+  rows.push(rule, line('mIoU', pct(r.miou), '', over), line('mAcc', '', pct(r.macc), over), line('aAcc', '', pct(r.aacc)));
   return rows.join('\n');
 }
