@@ -147,6 +147,22 @@ test('evaluate(model, dataset) = evaluate(G, …) with the checkpoint\'s size an
   assert.deepEqual(r.confusion, want.confusion);
   assert.deepEqual(r.perClass.map((c) => c.class), DIGITSCAPES_CLASSES, "class order kept ('0'…'9' after 'background')");
   assert.deepEqual(r.perClass.map((c) => c.iou), Array.from(want.iou, (v) => (Number.isNaN(v) ? null : v)));
+  // the names of `clan eval --json`: aacc, macc, miou, per_class [{ class, iou, acc }]; JSON.stringify writes that JSON
+  assert.deepEqual([r.aacc, r.macc], [want.aacc, want.macc]);
+  assert.deepEqual(r.per_class, DIGITSCAPES_CLASSES.map((c, i) => ({ class: c, iou: Number.isNaN(want.iou[i]!) ? null : want.iou[i]!,
+    acc: Number.isNaN(want.acc[i]!) ? null : want.acc[i]! })));
+  const j = JSON.parse(JSON.stringify(r)) as Record<string, unknown>;
+  assert.deepEqual(Object.keys(j), ['miou', 'macc', 'aacc', 'per_class', 'protocol', 'classes', 'images', 'pixels', 'confusion']);
+  assert.deepEqual(j.per_class, r.per_class);
+  assert.deepEqual(j.confusion, Array.from({ length: 11 }, (_, g) => Array.from(want.confusion.subarray(11 * g, 11 * g + 11))));
+  // another inference mode reaches evaluate(G, …) whole (here a slide over the 64×64 input with 48×48 windows)
+  const slide = { mode: 'slide', crop: [48, 48], stride: [16, 16] } as const;
+  const ref2 = loadInferenceModel(ckpt);
+  const want2 = await evaluateSegmentor(ref2.G, openDataset('digitscapes:val'), { size: ref2.evalSize, normalize: ref2.normalize, limit: 3, inference: slide });
+  ref2.G.dispose();
+  const r2 = await evaluate(model, 'digitscapes:val', { limit: 3, inference: slide });
+  assert.deepEqual(r2.confusion, want2.confusion);
+  assert.notDeepEqual(r2.confusion, want.confusion);
   // An opened dataset works as well as a spec.
   assert.equal((await evaluate(model, openDataset('digitscapes:val'), { limit: 3 })).miou, want.miou);
 });

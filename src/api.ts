@@ -10,6 +10,8 @@ import { decodeRgb, readBytes, type RgbImage } from './data/image.js';
 import type { Dataset } from './data/dataset.js';
 import { openDataset } from './data/registry.js';
 import { evaluate as evaluateSegmentor, type EvalOptions, type EvalResult, type Protocol } from './eval/evaluate.js';
+import { evaluationJson, perClassMetrics, type ClassMetrics, type EvalJson } from './eval/results.js';
+import type { InferenceSpec } from './infer/inference.js';
 import { loadInferenceModel, type InferenceModel } from './infer/model.js';
 import { predictImage, type Prediction } from './infer/predict.js';
 import type { Segmentor } from './models/segmentor.js';
@@ -60,16 +62,32 @@ export interface EvaluateOptions {
   limit?: number;
   /** Network input [W, H]; default the checkpoint's evaluation size. */
   size?: readonly [number, number];
-  /** Worker threads decoding images (default 0: decode on the main thread). */
+  /** Worker threads decoding images (default 0: decode on the main thread; the whole mode only). */
   workers?: number;
+  /**
+   * Sliding windows and/or multi-scale + flip, as mmsegmentation's test options (`clan eval --mode slide --crop WxH
+   * --stride WxH --scales … --flip`): e.g. { mode: 'slide', crop: [512, 512], stride: [341, 341] } or
+   * { mode: 'whole', scales: [0.5, 0.75, 1, 1.25, 1.5, 1.75], flip: true }. Default: one whole pass at `size`.
+   */
+  inference?: InferenceSpec;
   onProgress?: (done: number, total: number) => void;
 }
 
-/** IoU of one class (a fraction; null where the class is absent from both the labels and the prediction). */
+/** @deprecated IoU of one class; `per_class` holds it with the class's Acc. */
 export interface ClassIoU { class: string; iou: number | null }
 
-/** `miou` and `iou` are fractions; `perClass` lists the classes in the dataset's order. */
-export interface Evaluation extends EvalResult { perClass: ClassIoU[] }
+/**
+ * The numbers of `clan eval --json` under the same names (fractions; NaN where a class is absent): `miou`, `macc`
+ * (over the protocol's classes), `aacc` (every labelled pixel), `per_class` [{ class, iou, acc }] in the dataset's
+ * order, `protocol`, `images`, `pixels`, `confusion` ([K·K], row = ground truth, column = prediction).
+ * `JSON.stringify(evaluation)` writes exactly `clan eval --json` (toJSON: null for NaN, the confusion as K rows).
+ */
+export interface Evaluation extends EvalResult {
+  per_class: ClassMetrics[];
+  /** @deprecated `per_class` without Acc. */
+  perClass: ClassIoU[];
+  toJSON(): EvalJson;
+}
 
 /** What `onStep` sees after each training step. */
 export interface StepInfo {
@@ -186,9 +204,13 @@ export async function evaluate(model: Model | Segmentor, dataset: string | Datas
   if (ds.numClasses !== m.numClasses) throw new DataError(`checkpoint ${m.path} predicts ${m.numClasses} classes but dataset ${ds.spec} has ${ds.numClasses}`);
   const r = await evaluateSegmentor(m.G, ds, { size: o.size ?? m.evalSize, normalize: m.normalize, device: model.device,
     ...(o.protocol !== undefined ? { protocol: o.protocol } : {}), ...(o.limit !== undefined ? { limit: o.limit } : {}),
-    ...(o.workers !== undefined ? { workers: o.workers } : {}), ...(o.onProgress ? { onProgress: o.onProgress } : {}) });
-  const perClass = m.classNames.map((c, i) => ({ class: c, iou: Number.isNaN(r.iou[i]!) ? null : r.iou[i]! }));
-  return { ...r, perClass };
+    ...(o.workers !== undefined ? { workers: o.workers } : {}), ...(o.inference ? { inference: o.inference } : {}),
+    ...(o.onProgress ? { onProgress: o.onProgress } : {}) });
+  const per_class = perClassMetrics(r, m.classNames);
+  const perClass = per_class.map((c) => ({ class: c.class, iou: c.iou }));
+  const out = { ...r, per_class, perClass } as Evaluation;
+  Object.defineProperty(out, 'toJSON', { value: () => evaluationJson(r, m.classNames), enumerable: false });
+  return out;
 }
 
 /**

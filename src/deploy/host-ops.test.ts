@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import * as torch from '../torch/index.js';
 import { F, type Tensor } from '../torch/index.js';
 import { disagreementMap } from '../models/segmentor.js';
-import { argmaxLabels, headsToPrediction, labelsFromHeads, upsampleBilinear } from './host-ops.js';
+import {
+  addWindow, argmaxLabels, cropChannels, divideCounts, flipColumns, headsToPrediction, labelsFromHeads, rawChw, softmaxClasses, upsampleBilinear,
+} from './host-ops.js';
 
 // [k, h, w, H, W]: down to 1×1, up from 1×1, identity, ×8 exact and non-integer upscales, downscale, mixed.
 const SHAPES: [number, number, number, number, number][] = [
@@ -90,4 +92,27 @@ test('headsToPrediction sums the heads before the one upsample, and M is 0 where
   assert.ok(Math.abs(r.disagreement[0]! - m) < 1e-7 && r.disagreement[1] === r.disagreement[0], `M ${r.disagreement[0]} vs ${m}`);
   const same = headsToPrediction(Float32Array.of(1, -2, 0.5, 4), Float32Array.of(1, -2, 0.5, 4), 2, 1, 2, 3, 3);
   assert.ok(same.disagreement.every((v) => Math.abs(v) < 1e-7));
+});
+
+test('the slide / multi-scale tail by hand: crop, add a window, divide by counts, softmax over classes, mirror', () => {
+  // x [2, 2, 3] (c, H, W); the window x ∈ [1, 3), y ∈ [0, 2)
+  const x = Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+  assert.deepEqual([...cropChannels(x, 2, 2, 3, 1, 0, 3, 2)], [2, 3, 5, 6, 8, 9, 11, 12]);
+  const sum = new Float32Array(2 * 2 * 3);
+  addWindow(sum, 2, 3, Float32Array.from([1, 1, 1, 1, 2, 2, 2, 2]), 2, 2, 2, 1, 0);
+  addWindow(sum, 2, 3, Float32Array.from([4, 4, 4, 4]), 2, 1, 2, 0, 1);       // a 2×1 window at (0, 1)
+  assert.deepEqual([...sum], [0, 1, 1, 4, 5, 1, 0, 2, 2, 4, 6, 2]);
+  divideCounts(sum, Float32Array.from([1, 1, 1, 1, 2, 1]), 2, 6);
+  assert.deepEqual([...sum], [0, 1, 1, 4, 2.5, 1, 0, 2, 2, 4, 3, 2]);
+  // softmax of (0, ln 3) is (1/4, 3/4); of equal logits 1/2 each; huge logits stay finite (max subtracted)
+  const p = Float32Array.from([0, 5, 1000, Math.log(3), 5, 999]);
+  softmaxClasses(p, 2, 3);
+  const want = [0.25, 0.5, 1 / (1 + Math.exp(-1)), 0.75, 0.5, 1 / (1 + Math.exp(1))];
+  p.forEach((v, i) => assert.ok(Math.abs(v - want[i]!) < 1e-7, `${i}: ${v} vs ${want[i]}`));
+  const m = Float32Array.from([1, 2, 3, 4, 5, 6]);
+  flipColumns(m, 2, 1, 3);
+  assert.deepEqual([...m], [3, 2, 1, 6, 5, 4]);
+  // RGB [1, 2] pixels (r, g, b) = (1, 2, 3), (4, 5, 6) → planes; mirrored
+  assert.deepEqual([...rawChw(Uint8Array.from([1, 2, 3, 4, 5, 6]), 2, 1)], [1, 4, 2, 5, 3, 6]);
+  assert.deepEqual([...rawChw(Uint8Array.from([1, 2, 3, 4, 5, 6]), 2, 1, true)], [4, 1, 5, 2, 6, 3]);
 });

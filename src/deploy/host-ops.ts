@@ -173,9 +173,57 @@ export function labelsFromHeads(x1: Float32Array, x2: Float32Array, k: number, h
   return label;
 }
 
-/** HWC uint8 RGB → CHW float32, raw 0..255: the exported graph's input (it normalises inside), [3, h, w]. */
-export function rawChw(rgb: Uint8Array, w: number, h: number): Float32Array {
+/** HWC uint8 RGB → CHW float32, raw 0..255: the exported graph's input (it normalises inside), [3, h, w]; `flip` mirrors it. */
+export function rawChw(rgb: Uint8Array, w: number, h: number, flip = false): Float32Array {
   const n = w * h, out = new Float32Array(3 * n);
-  for (let i = 0; i < n; i++) { out[i] = rgb[3 * i]!; out[n + i] = rgb[3 * i + 1]!; out[2 * n + i] = rgb[3 * i + 2]!; }
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const i = y * w + x, o = y * w + (flip ? w - 1 - x : x);
+      out[o] = rgb[3 * i]!; out[n + o] = rgb[3 * i + 1]!; out[2 * n + o] = rgb[3 * i + 2]!;
+    }
+  }
   return out;
+}
+
+// ---- the tail of the other inference modes (infer/inference.ts on the host: slide windows, multi-scale + flip)
+
+/** up(x1 + x2) → [k, H, W]: the heads summed at the output stride and upsampled once, as predictLogits. */
+export function upsampledLogits(x1: Float32Array, x2: Float32Array, k: number, h: number, w: number, H: number, W: number): Float32Array {
+  checkShape('upsampledLogits', x1, k, h, w, H, W); checkShape('upsampledLogits', x2, k, h, w, H, W);
+  return upsampleBilinear(sumHeads(x1, x2), k, h, w, H, W);
+}
+
+/** The window [y1, y2) × [x1, x2) of x [c, H, W] as its own [c, y2 − y1, x2 − x1]. */
+export function cropChannels(x: Float32Array, c: number, H: number, W: number, x1: number, y1: number, x2: number, y2: number): Float32Array {
+  const w = x2 - x1, h = y2 - y1, out = new Float32Array(c * h * w);
+  for (let ch = 0; ch < c; ch++) for (let y = 0; y < h; y++) out.set(x.subarray((ch * H + y1 + y) * W + x1, (ch * H + y1 + y) * W + x2), (ch * h + y) * w);
+  return out;
+}
+
+/** sum [k, H, W] += win [k, h, w] placed at (x1, y1): mmseg's preds += F.pad(window), float32 adds. */
+export function addWindow(sum: Float32Array, H: number, W: number, win: Float32Array, k: number, h: number, w: number, x1: number, y1: number): void {
+  for (let c = 0; c < k; c++) {
+    for (let y = 0; y < h; y++) {
+      const o = (c * H + y1 + y) * W + x1, i = (c * h + y) * w;
+      for (let x = 0; x < w; x++) sum[o + x]! += win[i + x]!;
+    }
+  }
+}
+
+/** x [k, n] ÷ count [n], in place (the windows per pixel). */
+export function divideCounts(x: Float32Array, count: Float32Array, k: number, n: number): void {
+  for (let c = 0; c < k; c++) for (let i = 0; i < n; i++) x[c * n + i]! /= count[i]!;
+}
+
+/** Softmax over the k classes of x [k, n] per pixel, in place (exp(v − max) summed in float64). */
+export function softmaxClasses(x: Float32Array, k: number, n: number): void {
+  const m = new Float64Array(n).fill(-Infinity), s = new Float64Array(n);
+  for (let c = 0; c < k; c++) for (let i = 0; i < n; i++) m[i] = Math.max(m[i]!, x[c * n + i]!);
+  for (let c = 0; c < k; c++) for (let i = 0; i < n; i++) s[i]! += Math.exp(x[c * n + i]! - m[i]!);
+  for (let c = 0; c < k; c++) for (let i = 0; i < n; i++) x[c * n + i] = Math.exp(x[c * n + i]! - m[i]!) / s[i]!;
+}
+
+/** x [k, H, W] mirrored left–right, in place (a flipped pass's probabilities back in the image's frame). */
+export function flipColumns(x: Float32Array, k: number, H: number, W: number): void {
+  for (let r = 0; r < k * H; r++) x.subarray(r * W, (r + 1) * W).reverse();
 }

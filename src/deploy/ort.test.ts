@@ -15,6 +15,8 @@ import { sharedFixtures } from '../data/testing.js';
 import { exportOnnx, type ExportOptions } from './export.js';
 import { plausibleModel } from '../infer/plausible.js';
 import { importOrt, loadOnnxModel } from './ort.js';
+import * as torch from '../torch/index.js';
+import { inferProbabilities, type InferenceSpec } from '../infer/inference.js';
 
 const CITYSCAPES = 'cityscapes/leftImg8bit/val/frankfurt/frankfurt_000000_000294_leftImg8bit.png';
 
@@ -101,4 +103,50 @@ test('ort.js imports nothing that loads libtorch (src/torch, src/models, src/inf
   const loaded = [...seen].map((f) => f.slice(src.length + 1)).sort();
   assert.ok(loaded.includes('deploy/host-ops.js') && loaded.includes('deploy/onnx.js'), loaded.join(', '));
   assert.deepEqual(loaded.filter((f) => /^(torch|models|infer)\//.test(f) || f === 'index.js' || f === 'api.js'), []);
+});
+
+test('onnx slide / multi-scale + flip = libtorch inferProbabilities (dynamic graph, and a fixed graph running slide windows)', async (t) => {
+  const fixtures = sharedFixtures(t);
+  if (!fixtures) return;
+  const dir = tempDir(t);
+  const city = decodeRgb(readBytes(join(fixtures, CITYSCAPES)), CITYSCAPES);   // 256×128
+  const cases: [string, ExportOptions, InferenceSpec][] = [
+    ['dynamic graph, whole, scales 0.75/1/1.25 + flip', { size: 'dynamic', output: 'heads' }, { mode: 'whole', scales: [0.75, 1, 1.25], flip: true }],
+    ['graph fixed at 64×48, slide 64×48 / 48×32, scales 1/1.5 + flip', { size: [64, 48], output: 'heads' },
+      { mode: 'slide', crop: [64, 48], stride: [48, 32], scales: [1, 1.5], flip: true }],
+    ['graph fixed at 64×48, slide without TTA at the eval size', { size: [64, 48] }, { mode: 'slide', crop: [64, 48], stride: [32, 16] }],
+  ];
+  const m = plausibleModel('micro', 19, 5, [128, 64]);
+  try {
+    for (const [what, o, spec] of cases) {
+      writeFileSync(join(dir, 'm.onnx'), exportOnnx(m, o));
+      const onnx = await loadOnnxModel(join(dir, 'm.onnx'), { threads: 1 });
+      try {
+        const got = await onnx.probabilities(city, spec);
+        const want = torch.tidy(() => inferProbabilities(m.G, city, spec, { evalSize: [128, 64], normalize: 'caffe', out: [128, 256] }).toTypedArray<'float32'>());
+        const n = 128 * 256;
+        let dp = 0, same = 0, blended = 0;
+        for (let i = 0; i < got.length; i++) dp = Math.max(dp, Math.abs(got[i]! - want[i]!));
+        const label = (await onnx.predict(city, spec)).label;
+        for (let i = 0; i < n; i++) {
+          let best = 0, top = -1;
+          for (let c = 0; c < 19; c++) if (want[c * n + i]! > top) { top = want[c * n + i]!; best = c; }
+          if (label[i] === best) same++;
+          if (top < 0.9) blended++;
+        }
+        t.diagnostic(`${what}: max |Δp| ${dp.toExponential(2)}, labels equal on ${(100 * same / n).toFixed(3)} %, ${blended} pixels below p 0.9`);
+        assert.ok(dp <= 1e-5, `${what}: probabilities differ by ${dp}`);   // measured ≤ 1.5e-7
+        assert.ok(same / n >= 0.9999, `${what}: labels equal on ${same / n}`);
+        assert.ok(blended > 1000, `${what}: the probabilities are not all saturated`);
+      } finally { await onnx.release(); }
+    }
+    writeFileSync(join(dir, 'm.onnx'), exportOnnx(m, { size: [64, 48] }));
+    const fixed = await loadOnnxModel(join(dir, 'm.onnx'), { threads: 1 });
+    try {
+      await assert.rejects(fixed.predict(city, { mode: 'whole', scales: [1, 1.5] }), (e: Error) => e.name === 'DataError' &&
+        e.message === `${join(dir, 'm.onnx')}: the graph takes 64x48 inputs only, this image's passes are 128x64, 192x96; use --mode slide --crop 64x48 on passes at least that large, or a graph exported with --dynamic`);
+      await assert.rejects(fixed.predict(city, { mode: 'slide', crop: [64, 48], stride: [48, 32], scales: [0.5] }), /passes are 64x32; use --mode slide --crop 64x48/);
+      await assert.rejects(fixed.predict(city, { mode: 'slide', crop: [32, 32], stride: [16, 16] }), /the graph takes 64x48 inputs only/);
+    } finally { await fixed.release(); }
+  } finally { m.G.dispose(); }
 });

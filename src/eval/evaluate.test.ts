@@ -13,7 +13,11 @@ import type { DeepLabGenerator } from '../models/deeplab.js';
 import { openDataset } from '../data/registry.js';
 import { decodePlane, readBytes } from '../data/image.js';
 import { sharedFixtures } from '../data/testing.js';
-import { evaluate, perClassMetrics, protocolClasses, confusionCounts, type EvalResult } from './evaluate.js';
+import { evaluate, perClassMetrics, protocolClasses, confusionCounts, checkProtocol, parseProtocol, type EvalResult } from './evaluate.js';
+import type { Dataset } from '../data/dataset.js';
+import { CITYSCAPES_CLASSES } from '../data/labels.js';
+import { UsageError } from '../util/errors.js';
+import { microModel, specOf, type InferExpected } from '../infer/testing.js';
 import { IoUMetric } from './metric.js';
 import * as torch from '../torch/index.js';
 
@@ -168,4 +172,45 @@ test('evaluation memory is flat: 2000 more forward passes add no RSS (Node-API f
   // Without the event-loop turn per image this grew by ~0.35 MB per image (~700 MB here).
   assert.ok(grown < 40, `RSS grew by ${grown.toFixed(1)} MB over 2000 images`);
   G.dispose();
+});
+
+test('evaluate with slide / multi-scale + flip / keep_ratio inference: the confusion and labels of the PyTorch twin', async (t) => {
+  const dir = sharedFixtures(t); if (!dir) return;
+  const inf = loadFixture<InferExpected>('infer/expected.json');
+  const G = microModel();
+  try {
+    const ds = openDataset(`cityscapes:${join(dir, 'cityscapes')}:val`);
+    for (const c of inf.cases) {
+      let pred: Uint8Array | undefined;
+      const r = await evaluate(G, ds, { size: c.eval_size, inference: specOf(c), onImage: (_n, p) => { pred = p.slice(); } });
+      assert.equal(r.images, 1);
+      assert.deepEqual([...r.confusion], c.confusion.flat(), c.name);
+      assert.deepEqual(pred, decodePlane(readBytes(fixturePath(`infer/${c.name}.png`)), c.name).data, c.name);
+    }
+    // the modes change the numbers (else this test would not tell them apart from the whole pass)
+    assert.ok(inf.cases.every((c) => JSON.stringify(c.confusion) !== JSON.stringify(ex.confusion)));
+  } finally { G.dispose(); }
+});
+
+test('protocols 16 / 13 on a dataset without the 19 Cityscapes classes: refused in one line before any image is read', async () => {
+  const ds = openDataset('digitscapes:val');
+  let loads = 0;
+  const spy = Object.assign(Object.create(ds) as Dataset, { load: (i: number) => { loads++; return ds.load(i); } });
+  const G = createGenerator('micro', 11);
+  try {
+    for (const protocol of [16, 13] as const) {
+      await assert.rejects(evaluate(G, spy, { size: [64, 64], protocol }), (e: Error) => e instanceof UsageError && e.message ===
+        `--protocol ${protocol} averages a SYNTHIA subset of the 19 Cityscapes classes (road, sidewalk, building, …); ` +
+        'dataset digitscapes:val has 11 other classes (background, 0, 1, 2, …): use --protocol 19 (all of its classes)');
+    }
+    assert.equal(loads, 0, 'nothing was read or run');
+    assert.equal((await evaluate(G, spy, { size: [64, 64], protocol: 19, limit: 1 })).classes.length, 11, '19 = every class of any dataset');
+  } finally { G.dispose(); }
+  const named = (classNames: readonly string[]) => ({ spec: 'folder:x', numClasses: classNames.length, classNames });
+  assert.doesNotThrow(() => checkProtocol(16, named(CITYSCAPES_CLASSES)));
+  const other = CITYSCAPES_CLASSES.map((n, i) => (i === 18 ? 'cycle' : n));
+  assert.throws(() => checkProtocol(13, named(other), '--select-protocol'), /^UsageError: --select-protocol 13 averages .* folder:x has 19 other classes \(road, sidewalk, building, wall, …\)/);
+  assert.throws(() => checkProtocol(17, named(CITYSCAPES_CLASSES)), /^UsageError: --protocol expects 19, 16 or 13, got 17$/);
+  assert.equal(parseProtocol('16'), 16);
+  assert.throws(() => parseProtocol('16.0'), /^UsageError: --protocol expects 19, 16 or 13, got '16\.0'$/);
 });

@@ -14,7 +14,7 @@ test('hand-made 3-class case: hist rows = gt, cols = pred, 255 ignored', () => {
   const r = m.compute();
   close(r.iou[0]!, 1 / 3); close(r.iou[1]!, 2 / 3); close(r.iou[2]!, 0); // class 2: in gt, never predicted
   close(r.miou, 1 / 3);
-  close(r.accuracy, 3 / 5);
+  close(r.aacc, 3 / 5); assert.equal(r.accuracy, r.aacc); // aAcc; `accuracy` is its deprecated alias
   assert.equal(r.pixels, 5);
   // Acc_c = diag / rowsum (the gt pixels of c found): 1/2, 2/2, 0/1; mAcc their mean
   close(r.acc[0]!, 1 / 2); close(r.acc[1]!, 1); close(r.acc[2]!, 0);
@@ -46,7 +46,7 @@ test('predicted-only class gets IoU 0 (not NaN); confusion is dataset-level, not
   close(r.miou, 0.1); // per-image mean would be ((0 + 0)/2 + 1)/2 = 0.5
   // Acc is recall over gt pixels: class 1 is never in gt, so its Acc is NaN although its IoU is 0 (as mmseg)
   close(r.acc[0]!, 1 / 5); assert.ok(Number.isNaN(r.acc[1]!));
-  close(r.macc, 1 / 5); close(r.accuracy, 1 / 5);
+  close(r.macc, 1 / 5); close(r.aacc, 1 / 5);
 });
 
 test('merge adds counts; reset clears; errors name what is wrong', () => {
@@ -72,19 +72,25 @@ test('19-class protocol with the SYNTHIA 16/13 subsets', () => {
   close(m.compute(EVAL_SUBSETS.synthia13).miou, (1 / 3 + 12) / 13);
 });
 
-test('formatIoU prints IoU and Acc in percent with two decimals, one row per subset class, then mIoU/mAcc and aAcc', () => {
+test('formatIoU prints IoU and Acc in percent with two decimals, one row per subset class, then mIoU, mAcc and aAcc each labelled', () => {
   const m = new IoUMetric(19);
   m.process(u8(0, 0, 1), u8(0, 1, 1)); // road: 1 of 1 found, IoU 1/2; sidewalk: 1 of 2 found, IoU 1/2
-  const text = formatIoU(m.compute(EVAL_SUBSETS.synthia13), CITYSCAPES_CLASSES, 'mIoU');
+  const text = formatIoU(m.compute(EVAL_SUBSETS.synthia13), CITYSCAPES_CLASSES, 'cityscapes:val, 1 image, protocol 13');
   const lines = text.split('\n');
-  assert.equal(lines.length, 13 + 5);
-  assert.match(lines[0]!, /^class\s+IoU\s+Acc$/);
-  assert.match(lines[2]!, /^road\s+50\.00\s+100\.00$/);
-  assert.match(lines[3]!, /^sidewalk\s+50\.00\s+50\.00$/);
-  assert.match(lines[4]!, /^building\s+nan\s+nan$/);
+  assert.equal(lines.length, 1 + 2 + 13 + 4);
+  assert.equal(lines[0], 'cityscapes:val, 1 image, protocol 13');
+  assert.match(lines[1]!, /^class\s+IoU\s+Acc$/);
+  assert.match(lines[3]!, /^road\s+50\.00\s+100\.00$/);
+  assert.match(lines[4]!, /^sidewalk\s+50\.00\s+50\.00$/);
+  assert.match(lines[5]!, /^building\s+nan\s+nan$/);
   assert.ok(!/terrain|wall/.test(text));
-  assert.match(lines[16]!, /^mIoU \(13\)\s+50\.00\s+75\.00$/);
-  assert.match(lines[17]!, /^aAcc\s+66\.67$/);
-  assert.equal(lines[17]!.length, lines[16]!.length); // aAcc sits in the Acc column
+  // mIoU in the IoU column, mAcc and aAcc in the Acc column, each named and saying what it averages
+  assert.deepEqual(lines.slice(17), [
+    'mIoU            50.00          over 13 classes',
+    'mAcc                    75.00  over 13 classes',
+    'aAcc                    66.67',
+  ]);
+  assert.equal(lines[1], 'class' + ' '.repeat(8) + '     IoU     Acc', "the name column is as wide as 'traffic light'");
+  assert.equal(formatIoU(m.compute(), CITYSCAPES_CLASSES).split('\n')[0], lines[1], 'no caption: the table starts with its header');
   assert.equal(pct(0.436849), '43.68');
 });

@@ -14,7 +14,9 @@ export interface IoUResult {
   classes: readonly number[];
   /** nanmean of iou over `classes` (fraction); NaN if all of them are NaN. */
   miou: number;
-  /** Overall pixel accuracy over counted pixels (fraction): mmseg's aAcc. */
+  /** Overall pixel accuracy over counted pixels (fraction): mmseg's aAcc, `aacc` in `clan eval --json`. */
+  aacc: number;
+  /** @deprecated The same value as `aacc` (the name `clan eval --json` and mmseg use). */
   accuracy: number;
   /** Per-class pixel accuracy diag / rowsum for all K classes (fractions); NaN where the class is absent from gt. */
   acc: Float64Array;
@@ -85,7 +87,8 @@ export class IoUMetric {
       const vals = classes.map((c) => a[c]!).filter((v) => !Number.isNaN(v));
       return vals.length === 0 ? NaN : vals.reduce((x, y) => x + y, 0) / vals.length;
     };
-    return { iou, classes, miou: nanMean(iou), accuracy: total === 0 ? NaN : diagSum / total, acc, macc: nanMean(acc), pixels: total };
+    const aacc = total === 0 ? NaN : diagSum / total;
+    return { iou, classes, miou: nanMean(iou), aacc, accuracy: aacc, acc, macc: nanMean(acc), pixels: total };
   }
 }
 
@@ -95,17 +98,19 @@ export function pct(x: number): string {
 }
 
 /**
- * A plain-text table as mmseg prints it: one row per class in `r.classes` with IoU and Acc (percent), then mIoU
- * and mAcc over those classes, and aAcc over every counted pixel.
+ * A plain-text table as mmseg prints it: one row per class in `r.classes` with IoU and Acc (percent), then the
+ * summary, each value in its own labelled row: mIoU and mAcc (over those classes, said in the row), aAcc (over every
+ * counted pixel).
+ * `caption` (e.g. the dataset, protocol and image count) is printed above the table when given.
  */
-export function formatIoU(r: IoUResult, classNames: readonly string[], title = 'mIoU'): string {
+export function formatIoU(r: IoUResult, classNames: readonly string[], caption?: string): string {
   const names = r.classes.map((c) => classNames[c] ?? `class ${c}`);
-  const last = `${title} (${r.classes.length})`;
-  const width = Math.max(8, last.length, ...names.map((n) => n.length));
-  const line = (a: string, b: string, c: string): string => `${a.padEnd(width)}  ${b.padStart(6)}  ${c.padStart(6)}`.trimEnd();
+  const over = `over ${r.classes.length} class${r.classes.length === 1 ? '' : 'es'}`;
+  const width = Math.max(8, ...names.map((n) => n.length));
+  const line = (a: string, b: string, c: string, note = ''): string => `${a.padEnd(width)}  ${b.padStart(6)}  ${c.padStart(6)}${note ? `  ${note}` : ''}`.trimEnd();
   const rule = '-'.repeat(width + 16);
-  const rows = [line('class', 'IoU', 'Acc'), rule];
+  const rows = [...(caption ? [caption] : []), line('class', 'IoU', 'Acc'), rule];
   r.classes.forEach((c, i) => rows.push(line(names[i]!, pct(r.iou[c]!), pct(r.acc[c]!))));
-  rows.push(rule, line(last, pct(r.miou), pct(r.macc)), line('aAcc', '', pct(r.accuracy)));
+  rows.push(rule, line('mIoU', pct(r.miou), '', over), line('mAcc', '', pct(r.macc), over), line('aAcc', '', pct(r.aacc)));
   return rows.join('\n');
 }
