@@ -63,6 +63,10 @@ test('the MiT Segmentor contract: registry, heads, parameter groups, isHeadKey, 
     const [c1, c2] = G.classifierParameters();
     assert.deepEqual(c1.map((p) => p.shape), [[7, 256, 1, 1], [7]], 'C1 = conv_seg');
     assert.deepEqual(c2, []);
+    // no weight decay: the 4 patch-embedding, 4 stage and 8 × 2 block LayerNorms and the 6 sequence-reduction ones (b0)
+    const noDecay = names.filter((n) => G.noWeightDecay(n));
+    assert.equal(noDecay.length, 2 * (4 + 4 + 16 + 6));
+    assert.ok(noDecay.every((n) => n.startsWith('backbone.') && /\.norm\d?\.(weight|bias)$|\.norm[12]\.(weight|bias)$/.test(n)), noDecay.join(', '));
     const before = torch.memoryStats().live;
     torch.tidy(() => {
       const x = torch.randn([2, 3, 45, 61]);

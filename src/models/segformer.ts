@@ -56,5 +56,10 @@ export class MitSegmentor extends Module implements Segmentor {
   /** No official list with duplicates for these networks: each parameter once. */
   officialBackboneParameterList(): Tensor[] { return this.backboneParameters(); }
   isHeadKey(key: string): boolean { return key.startsWith('decode_head.'); }
+  /**
+   * DAFormer's/HRDA's AdamW paramwise_cfg (custom_keys head: lr_mult 10; norm, pos_block: decay_mult 0): the backbone's
+   * LayerNorm parameters take no weight decay; the decode head's (matched by 'head' first) keep it.
+   */
+  noWeightDecay(key: string): boolean { return !this.isHeadKey(key) && /norm|pos_block/.test(key); }
   replica(): MitSegmentor { return new MitSegmentor(this.spec); }
 }
