@@ -141,6 +141,15 @@ void RegisterOps(Napi::Env env, Napi::Object exports) {
     return Wrap(env, at::upsample_bilinear2d(T(info[0]), IntList(info[1], "size"), B(info[2]), CLAN_NULLOPT, CLAN_NULLOPT)); CLAN_END;
   CLAN_FN(upsampleNearest2d, 2)
     return Wrap(env, at::upsample_nearest2d(T(info[0]), IntList(info[1], "size"), CLAN_NULLOPT, CLAN_NULLOPT)); CLAN_END;
+  // transformer layers (Mix Transformer, SegFormer/DAFormer heads): y = x·Wᵀ + b over the last dim; layer norm over the
+  // trailing `normalizedShape` dims; GELU in its erf form (PyTorch's default, approximate="none"); dropout zeroes
+  // elements, feature dropout whole channels (nn.Dropout2d), both with libtorch's generator and the 1/(1 − p) scale
+  CLAN_FN(linear, 3) return Wrap(env, at::linear(T(info[0], "input"), T(info[1], "weight"), OO(info[2]))); CLAN_END;
+  CLAN_FN(layerNorm, 5)  // (input, normalizedShape, weight?, bias?, eps)
+    return Wrap(env, at::layer_norm(T(info[0], "input"), IntList(info[1], "normalizedShape"), OO(info[2]), OO(info[3]), D(info[4]), true)); CLAN_END;
+  UNARY(gelu, at::gelu(a));
+  CLAN_FN(dropout, 3) return Wrap(env, at::dropout(T(info[0]), D(info[1]), B(info[2]))); CLAN_END;  // (input, p, train)
+  CLAN_FN(featureDropout, 3) return Wrap(env, at::feature_dropout(T(info[0]), D(info[1]), B(info[2]))); CLAN_END;
   CLAN_FN(softmax, 2) return Wrap(env, at::softmax(T(info[0]), I(info[1]))); CLAN_END;
   CLAN_FN(logSoftmax, 2) return Wrap(env, at::log_softmax(T(info[0]), I(info[1]))); CLAN_END;
   // reduction: 0 none, 1 mean, 2 sum (at::Reduction)

@@ -14,7 +14,7 @@ import {
 } from '../io/official.js';
 import { CheckpointError, UsageError } from '../util/errors.js';
 import { didYouMean } from '../util/registry.js';
-import { isVgg, type BackboneSpec } from '../models/backbones.js';
+import { isMit, isVgg, type BackboneSpec } from '../models/backbones.js';
 import { intFlag, parse, str, type Command } from './args.js';
 import { stripPrefix } from '../util/prefix.js';
 
@@ -259,12 +259,13 @@ function checkG(input: string, source: From, m: Mapping, backbone: string, spec:
   if (file !== undefined) {
     const match = registry.names().find((n) => {
       const s = registry.get(n);
-      return !isVgg(s) && s.block === file.block && s.width === file.width && s.layers.every((c, i) => c === file.layers[i]);
+      return !isVgg(s) && !isMit(s) && s.block === file.block && s.width === file.width && s.layers.every((c, i) => c === file.layers[i]);
     });
     const hint = match !== undefined ? `pass --backbone ${match}` : `no registered backbone matches (${file.block} blocks [${file.layers}], width ${file.width})`;
     if (file.channels !== channels) {
       throw new CheckpointError(`${input}: checkpoint has ${file.channels}-channel layer4 but backbone ${backbone} expects ${channels}; ${hint}`);
     }
+    if (isMit(spec)) throw new CheckpointError(`${input}: checkpoint is a ResNet (${file.block} blocks [${file.layers}], width ${file.width}) but backbone ${backbone} is a Mix Transformer; ${hint}`);
     if (isVgg(spec)) throw new CheckpointError(`${input}: checkpoint is a ResNet (${file.block} blocks [${file.layers}], width ${file.width}) but backbone ${backbone} is a VGG; ${hint}`);
     if (file.block !== spec.block || file.width !== spec.width || file.layers.some((c, i) => c !== spec.layers[i])) {
       throw new CheckpointError(`${input}: checkpoint has ${file.block} blocks [${file.layers}] (width ${file.width}) but backbone ${backbone} has ${spec.block} [${spec.layers}] (width ${spec.width}); ${hint}`);

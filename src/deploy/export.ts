@@ -1,5 +1,6 @@
 // `clan export`: the generator G as an ONNX graph (docs/deploy.md), written by walking the model's modules —
-// the same order of operations as their forward (models/deeplab.ts, models/vgg.ts), so a module this file does not
+// the same order of operations as their forward (models/deeplab.ts, models/vgg.ts; the MiT segmentors in
+// export-mit.ts), so a module this file does not
 // know is an error, never a silently different graph. Batch norm (eval mode: running statistics) is folded into the
 // convolution before it; weights become initializers; the input normalisation and the final upsampling are nodes.
 // The graph's contract (input 'image', outputs 'x1', 'x2' and logits|probs|labels) is in deploy/onnx-meta.ts.
@@ -7,6 +8,8 @@ import { createHash } from 'node:crypto';
 import { BatchNorm2d, Conv2d, MaxPool2d, ReLU, type Module, type Tensor } from '../torch/index.js';
 import { BasicBlock, Bottleneck, Classifier, DeepLabGenerator, STEM_POOL } from '../models/deeplab.js';
 import { DeepLabVGG } from '../models/vgg.js';
+import { MitSegmentor } from '../models/segformer.js';
+import { MitGraph } from './export-mit.js';
 import { IMAGENET_MEAN_RGB, IMAGENET_STD_RGB, IMG_MEAN_BGR } from '../data/transforms.js';
 import type { InferenceModel } from '../infer/model.js';
 import { ConfigError } from '../util/errors.js';
@@ -134,6 +137,13 @@ export function onnxInfo(m: InferenceModel, o: ExportOptions = {}): OnnxModelInf
     output: o.output ?? 'logits', configHash: o.configHash !== undefined ? o.configHash : m.config == null ? null : configHash(m.config), step: m.step, source: m.path.split('/').pop() ?? m.path };
 }
 
+/** The two heads' logits [x1, x2] of G's graph on the normalised input x. */
+function heads(G: InferenceModel['G'], walk: Walker, g: GraphBuilder, opset: number, x: string): [string, string] {
+  if (G instanceof MitSegmentor) return new MitGraph(g, opset, (c, v, n, bn) => walk.conv(c, v, n, bn), unknown).segmentor(G, x);
+  const f = G instanceof DeepLabGenerator ? walk.resnet(G, x) : G instanceof DeepLabVGG ? walk.vgg(G, x) : (() => { throw unknown(G, 'G'); })();
+  return [walk.classifier(G.layer5, f, 'layer5'), walk.classifier(G.layer6, f, 'layer6')];
+}
+
 /** G of `m` as the bytes of an ONNX ModelProto (G must be in eval mode: batch norm uses its running statistics). */
 export function exportOnnx(m: InferenceModel, o: ExportOptions = {}): Uint8Array {
   const opset = o.opset ?? DEFAULT_OPSET;
@@ -146,8 +156,7 @@ export function exportOnnx(m: InferenceModel, o: ExportOptions = {}): Uint8Array
   const walk = new Walker(g);
   const x = normalize(g, image, m.normalize);
   const G = m.G;
-  const f = G instanceof DeepLabGenerator ? walk.resnet(G, x) : G instanceof DeepLabVGG ? walk.vgg(G, x) : (() => { throw unknown(G, 'G'); })();
-  const x1 = walk.classifier(G.layer5, f, 'layer5'), x2 = walk.classifier(G.layer6, f, 'layer6');
+  const [x1, x2] = heads(G, walk, g, opset, x);
   g.output(x1, 'x1', 'float', ['batch', K, 'feature_height', 'feature_width']);
   g.output(x2, 'x2', 'float', ['batch', K, 'feature_height', 'feature_width']);
   if (info.output !== 'heads') {
@@ -156,7 +165,8 @@ export function exportOnnx(m: InferenceModel, o: ExportOptions = {}): Uint8Array
     const nk = g.node('Slice', [g.node('Shape', [sum]), g.ints('s0', [0]), g.ints('s2', [2])]);
     const hw = g.node('Slice', [g.node('Shape', [image]), g.ints('s2b', [2]), g.ints('s4', [4])]);
     const sizes = g.node('Concat', [nk, hw], { axis: 0 }, 'sizes');
-    const logits = g.node('Resize', [sum, '', '', sizes], { mode: 'linear', coordinate_transformation_mode: 'align_corners' }, 'logits_up');
+    const mode = (G.alignCorners ?? true) ? 'align_corners' : 'pytorch_half_pixel'; // models/segmentor.ts predictLogits
+    const logits = g.node('Resize', [sum, '', '', sizes], { mode: 'linear', coordinate_transformation_mode: mode }, 'logits_up');
     if (info.output === 'logits') g.output(logits, 'logits', 'float', ['batch', K, H, W]);
     else if (info.output === 'probs') g.output(g.node('Softmax', [logits], { axis: 1 }), 'probs', 'float', ['batch', K, H, W]);
     else g.output(g.node('Cast', [g.node('ArgMax', [logits], { axis: 1, keepdims: 0 })], { to: 2 }), 'labels', 'uint8', ['batch', H, W]);

@@ -1,6 +1,7 @@
 // Backbones by name (timm style), as plain data: the config schema and the CLI read the names without loading the
 // engine; models/registry.ts builds the network. A new backbone is one line here (docs/contributing.md).
 import { Registry } from '../util/registry.js';
+import type { MitConfig } from './mit.js';
 
 /** The shape of a DeepLab-v2 ResNet generator (docs/method.md §1.1). */
 export interface GeneratorSpec {
@@ -20,11 +21,25 @@ export interface VggSpec {
   numClasses: number;
 }
 
+/**
+ * A Mix Transformer (SegFormer's MiT) with a decode head (src/models/segformer.ts): DAFormer's context-aware fusion
+ * head by default (lhoyer/DAFormer), or SegFormer's all-MLP head with `segformerEmbed` channels (768; 256 for b0/b1).
+ */
+export interface MitSpec {
+  arch: 'mit';
+  mit: MitConfig;
+  decoder: 'daformer' | 'segformer';
+  segformerEmbed?: number;
+  numClasses: number;
+}
+
 export type ResNetBackbone = Omit<GeneratorSpec, 'numClasses'>;
 export type VggBackbone = Omit<VggSpec, 'numClasses'>;
-export type BackboneSpec = ResNetBackbone | VggBackbone;
+export type MitBackbone = Omit<MitSpec, 'numClasses'>;
+export type BackboneSpec = ResNetBackbone | VggBackbone | MitBackbone;
 
 export function isVgg(spec: BackboneSpec): spec is VggBackbone { return 'arch' in spec && spec.arch === 'vgg16'; }
+export function isMit(spec: BackboneSpec): spec is MitBackbone { return 'arch' in spec && spec.arch === 'mit'; }
 
 const RESNETS = {
   resnet101: { block: 'bottleneck', layers: [3, 4, 23, 3], width: 64 }, // official CLAN (§1.1)
@@ -43,3 +58,16 @@ export type ResNetName = keyof typeof RESNETS;
 export const GENERATORS = new Registry<BackboneSpec>('backbone');
 for (const [name, spec] of Object.entries(RESNETS)) GENERATORS.register(name, spec);
 GENERATORS.register('vgg16', { arch: 'vgg16', width: 64 }); // DeepLab-v2 VGG-16 (§1.6), 1024 channels into the heads
+
+// SegFormer's MiT-b0…b5 (mmseg mix_transformer.py mit_b0…mit_b5: qkv bias, LayerNorm eps 1e-6, mlp ratio 4, sr 8/4/2/1,
+// drop path 0.1) with DAFormer's decode head, as DAFormer/HRDA/MIC train them (mit-b5 there).
+const MIT_WIDE = { embedDims: [64, 128, 320, 512], numHeads: [1, 2, 5, 8], srRatios: [8, 4, 2, 1], mlpRatio: 4, dropPathRate: 0.1 } satisfies Omit<MitConfig, 'depths'>;
+const MITS: Record<string, MitConfig> = {
+  'mit-b0': { ...MIT_WIDE, embedDims: [32, 64, 160, 256], depths: [2, 2, 2, 2] },
+  'mit-b1': { ...MIT_WIDE, depths: [2, 2, 2, 2] },
+  'mit-b2': { ...MIT_WIDE, depths: [3, 4, 6, 3] },
+  'mit-b3': { ...MIT_WIDE, depths: [3, 4, 18, 3] },
+  'mit-b4': { ...MIT_WIDE, depths: [3, 8, 27, 3] },
+  'mit-b5': { ...MIT_WIDE, depths: [3, 6, 40, 3] },
+};
+for (const [name, mit] of Object.entries(MITS)) GENERATORS.register(name, { arch: 'mit', mit, decoder: 'daformer' });

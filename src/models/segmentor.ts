@@ -20,6 +20,13 @@ export interface Segmentor extends Module {
   isHeadKey(key: string): boolean;
   /** A new network of the same architecture, freshly initialised, on the CPU (a mean teacher's body: methods/dacs.ts). */
   replica(): Segmentor;
+  /**
+   * True for a network with one classifier (MitSegmentor): x2 is then a zero map, C2 has no parameters, and methods
+   * built on two different classifiers (CLAN's weight discrepancy and disagreement map) do not apply. Absent: two heads.
+   */
+  readonly singleHead?: boolean;
+  /** align_corners of the final upsampling of the logits (mmseg-style networks: false). Absent: true (§1.5, §5.3). */
+  readonly alignCorners?: boolean;
 }
 
 export interface Discriminator extends Module {
@@ -29,12 +36,13 @@ export interface Discriminator extends Module {
 
 /**
  * Inference as the official evaluation (§1.3, §5.3): logits = up(x1 + x2), the heads summed at the output stride and
- * upsampled once (bilinear, align_corners) to `size`; argmax is the caller's. One full-resolution tensor, not three.
+ * upsampled once (bilinear, align_corners unless G says otherwise) to `size`; argmax is the caller's. One
+ * full-resolution tensor, not three.
  */
 export function predictLogits(G: Segmentor, x: Tensor, size: [number, number]): Tensor {
   return torch.tidy(() => torch.noGrad(() => {
     const [a, b] = G.forward(x);
-    return F.interpolate(a.add(b), size, { alignCorners: true });
+    return F.interpolate(a.add(b), size, { alignCorners: G.alignCorners ?? true });
   }));
 }
 
@@ -42,7 +50,7 @@ export function predictLogits(G: Segmentor, x: Tensor, size: [number, number]): 
 export function predictHeads(G: Segmentor, x: Tensor, size: [number, number]): { logits: Tensor; x1: Tensor; x2: Tensor } {
   return torch.tidy(() => torch.noGrad(() => {
     const [a, b] = G.forward(x);
-    const up = (t: Tensor) => F.interpolate(t, size, { alignCorners: true });
+    const up = (t: Tensor) => F.interpolate(t, size, { alignCorners: G.alignCorners ?? true });
     return { logits: up(a.add(b)), x1: up(a), x2: up(b) };
   }));
 }

@@ -130,3 +130,62 @@ export function oneHot(x: Tensor, numClasses: number): Tensor {
 export function bincount(x: Tensor, minlength = 0, weights: Tensor | null = null): Tensor {
   return new Tensor(native.bincount(x.handle, weights?.handle, minlength));
 }
+
+// ----------------------------------------------------------------------------------------- transformer layers
+/** x [..., in] · weightᵀ [in, out] + bias [out] → [..., out] (torch.nn.functional.linear). */
+export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): Tensor {
+  const inF = weight.shape[1];
+  const last = x.shape[x.ndim - 1];
+  if (weight.ndim !== 2 || last !== inF) {
+    throw new TensorError(`linear: input [${x.shape.join(', ')}] does not end in the weight's ${inF ?? '?'} input features (weight [${weight.shape.join(', ')}])`);
+  }
+  return new Tensor(native.linear(x.handle, weight.handle, bias?.handle));
+}
+
+/**
+ * Layer norm over the trailing dims `normalizedShape` (per sample: mean and biased variance, then ε), then
+ * weight·x̂ + bias (torch.nn.functional.layer_norm). x [..., *normalizedShape].
+ */
+export function layerNorm(x: Tensor, normalizedShape: number[], weight: Tensor | null = null, bias: Tensor | null = null, eps = 1e-5): Tensor {
+  const tail = x.shape.slice(x.ndim - normalizedShape.length);
+  if (normalizedShape.length > x.ndim || tail.some((s, i) => s !== normalizedShape[i])) {
+    throw new TensorError(`layerNorm: input [${x.shape.join(', ')}] does not end in the normalized shape [${normalizedShape.join(', ')}]`);
+  }
+  return new Tensor(native.layerNorm(x.handle, normalizedShape, weight?.handle, bias?.handle, eps));
+}
+
+/** x·Φ(x) with the exact normal CDF, Φ(x) = (1 + erf(x/√2))/2: PyTorch's default GELU (approximate='none'). */
+export function gelu(x: Tensor): Tensor { return new Tensor(native.gelu(x.handle)); }
+
+function checkP(p: number, fn: string): void {
+  if (!(p >= 0 && p <= 1)) throw new TensorError(`${fn}: p must be in [0, 1], got ${p}`);
+}
+/** Training: each element zeroed with probability p, the rest scaled by 1/(1 − p); otherwise x unchanged (a new tensor). */
+export function dropout(x: Tensor, p: number, training: boolean): Tensor {
+  checkP(p, 'dropout');
+  return new Tensor(native.dropout(x.handle, p, training));
+}
+/** nn.Dropout2d: whole channels of x [N, C, H, W] zeroed with probability p (per sample), the rest scaled by 1/(1 − p). */
+export function dropout2d(x: Tensor, p: number, training: boolean): Tensor {
+  need4d(x, 'dropout2d');
+  checkP(p, 'dropout2d');
+  return new Tensor(native.featureDropout(x.handle, p, training));
+}
+
+/**
+ * Stochastic depth (a residual branch dropped per sample), as timm 0.3.2's drop_path that MiT uses: mask =
+ * ⌊keep + U[0, 1)⌋ of shape [N, 1, …], out = x / keep · mask. The same generator calls as PyTorch, so a seeded run
+ * draws the same mask. Eval mode or p = 0: x itself.
+ */
+export function dropPath(x: Tensor, p: number, training: boolean): Tensor {
+  checkP(p, 'dropPath');
+  if (p === 0 || !training) return x;
+  const keep = 1 - p;
+  const shape = [x.shape[0]!, ...x.shape.slice(1).map(() => 1)];
+  const r = new Tensor(native.rand(shape, native.dtype(x.handle), x.device));
+  const mask = r.add(keep).floor();
+  const scaled = x.div(keep);
+  const out = scaled.mul(mask);
+  for (const t of [r, mask, scaled]) t.dispose();
+  return out;
+}

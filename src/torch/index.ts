@@ -12,6 +12,7 @@ export { setPointwiseOnednn, getPointwiseOnednn } from './functional.js';
 export * as init from './nn/init.js';
 export { Module, type Layer, type LoadResult } from './nn/module.js';
 export { Conv2d, BatchNorm2d, ReLU, LeakyReLU, MaxPool2d, Sequential, ModuleList, convertSyncBatchNorm } from './nn/layers.js';
+export { Linear, LayerNorm, GELU, Dropout, Dropout2d, DropPath } from './nn/dense.js';
 export { Optimizer, type OptimizerState, type ParamState } from './optim/optimizer.js';
 export { SGD, type SGDOptions } from './optim/sgd.js';
 export { Adam, type AdamOptions } from './optim/adam.js';

@@ -90,6 +90,8 @@ export interface Native {
   maxPool2d(x: H, k: number[], s: number[], p: number[], d: number[], ceil: boolean): H;
   avgPool2d(x: H, k: number[], s: number[], p: number[], ceil: boolean): H; adaptiveAvgPool2d(x: H, size: number[]): H;
   upsampleBilinear2d(x: H, size: number[], alignCorners: boolean): H; upsampleNearest2d(x: H, size: number[]): H;
+  linear(x: H, w: H, b: OptH): H; layerNorm(x: H, normalizedShape: number[], w: OptH, b: OptH, eps: number): H; gelu(x: H): H;
+  dropout(x: H, p: number, train: boolean): H; featureDropout(x: H, p: number, train: boolean): H;
   softmax(x: H, d: number): H; logSoftmax(x: H, d: number): H;
   crossEntropy(x: H, t: H, w: OptH, reduction: number, ignoreIndex: number): H;
   nllLoss(x: H, t: H, w: OptH, reduction: number, ignoreIndex: number): H;
@@ -133,7 +135,8 @@ export const NATIVE_ARITY = {
   sum: 3, mean: 3, maxAll: 1, minAll: 1, maxDim: 3, minDim: 3, argmax: 3, all: 1, any: 1, bincount: 3,
   cat: 2, stack: 2, view: 2, reshape: 2, permute: 2, transpose: 3, flatten: 3, squeeze: 2, unsqueeze: 2, expand: 2,
   slice: 5, flip: 2, indexSelect: 3, gather: 3, oneHot: 2,
-  conv2d: 7, batchNorm: 8, maxPool2d: 6, avgPool2d: 5, adaptiveAvgPool2d: 2, upsampleBilinear2d: 3, upsampleNearest2d: 2, softmax: 2,
+  conv2d: 7, batchNorm: 8, maxPool2d: 6, avgPool2d: 5, adaptiveAvgPool2d: 2, upsampleBilinear2d: 3, upsampleNearest2d: 2,
+  linear: 3, layerNorm: 5, gelu: 1, dropout: 3, featureDropout: 3, softmax: 2,
   logSoftmax: 2, crossEntropy: 5, nllLoss: 5, bceWithLogits: 5, mseLoss: 3, cosineSimilarity: 4,
   add_: 2, mul_: 2, div_: 2, addScaled_: 3, addcmul_: 4, addcdiv_: 4, copy_: 2, zero_: 1, fill_: 2, sqrt_: 1, relu_: 1,
   normal_: 3, uniform_: 3,

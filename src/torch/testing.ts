@@ -67,3 +67,21 @@ export function gradcheck(f: (...xs: Tensor[]) => Tensor, inputs: Tensor[], eps 
     return worst;
   });
 }
+
+/**
+ * tools/reference/vgg_parity.py hash_uniform, bit for bit: U(−bound, bound)-like float32 values from lowbias32 of
+ * i·0x9E3779B1 + (salt+1)·0x85EBCA77 (mod 2³²). Parity tests draw weights and inputs with it on both sides instead
+ * of storing them.
+ */
+export function hashUniform(n: number, salt: number, bound: number): Float32Array {
+  const out = new Float32Array(n);
+  const s = Math.imul(salt + 1, 0x85ebca77);
+  for (let i = 0; i < n; i++) {
+    let h = (Math.imul(i, 0x9e3779b1) + s) >>> 0;
+    h ^= h >>> 16; h = Math.imul(h, 0x7feb352d) >>> 0;
+    h ^= h >>> 15; h = Math.imul(h, 0x846ca68b) >>> 0;
+    h = (h ^ (h >>> 16)) >>> 0; // ^ gives an int32: back to uint32 before scaling
+    out[i] = (h / 4294967296 * 2 - 1) * bound;
+  }
+  return out;
+}
