@@ -34,7 +34,7 @@ export async function benchDdp(o: DdpBenchOptions, emit: (line: object) => void)
   const ips1 = 1000 / one.step_ms;
   const ipsN = (o.nproc * 1000) / slowest;
   const reduce = Math.max(...many.map((r) => r.allreduce_ms));
-  emit({ bench: 'ddp', backbone: o.backbone, size: `${o.height}x${o.width}`, nproc: o.nproc, overlap: o.overlap,
+  emit({ bench: 'ddp', backbone: o.backbone, size: `${o.width}x${o.height}`, nproc: o.nproc, overlap: o.overlap,
     ips_1proc: round(ips1, 3), ips_nproc: round(ipsN, 3), efficiency: round(ipsN / (o.nproc * ips1), 3),
     ips_1proc_nthreads: round(1000 / threaded.step_ms, 3), allreduce_ms: round(reduce), allreduce_share: round(reduce / slowest, 3),
     wait_ms: round(Math.max(...many.map((r) => r.wait_ms))),

@@ -49,8 +49,8 @@ export function benchEval(o: EvalBenchOptions, emit: (line: object) => void): vo
     '--label', `${o.labelHeight}x${o.labelWidth}`, '--cudnn-benchmark', cuda ? 1 : 0, '--pointwise-onednn', o.twinPointwise ? 1 : 0], o.threads) : null;
   const { ours, torchPeakMb } = runRounds(o, dev, one, twin);
   const ms = median(ours);
-  const line: Record<string, unknown> = { bench: 'eval', backbone: o.backbone, size: `${o.height}x${o.width}`,
-    label: `${o.labelHeight}x${o.labelWidth}`, device: dev, threads: o.threads, pointwise_onednn: o.pointwiseOnednn, ...spec?.fields,
+  const line: Record<string, unknown> = { bench: 'eval', backbone: o.backbone, size: `${o.width}x${o.height}`,
+    label: `${o.labelWidth}x${o.labelHeight}`, device: dev, threads: o.threads, pointwise_onednn: o.pointwiseOnednn, ...spec?.fields,
     median_ms: round(ms), images_per_s: round(1000 / ms) };
   if (twin) Object.assign(line, { twin_pointwise_onednn: o.twinPointwise }, twin.fields(ms), { torch_images_per_s: round(1000 / median(twin.shipped)) });
   line.peak_rss_mb = peakRssMb();

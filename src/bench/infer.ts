@@ -42,7 +42,7 @@ export async function benchInfer(o: InferBenchOptions, emit: (line: object) => v
     const p = preprocess({ index: 0, name: 'bench', image }, { size: [w, h], normalize: m.normalize }, { scale: 1, flip: false });
     const xt = torch.keep(torch.fromTypedArray(p.image, [1, 3, h, w]));
     for (const threads of o.threads) {
-      const line: Record<string, unknown> = { bench: 'infer', backbone: o.backbone, size: `${h}x${w}`, threads };
+      const line: Record<string, unknown> = { bench: 'infer', backbone: o.backbone, size: `${w}x${h}`, threads };
       let ours: Uint8Array | null = null, theirs: Uint8Array | null = null;
       if (o.engines.includes('torch')) {
         torch.setNumThreads(threads);

@@ -37,8 +37,8 @@ export function benchStep(o: StepBenchOptions, emit: (line: object) => void): vo
   const { ours, torchPeakMb, torchDevice } = runRounds(o, dev, step, twin);
   const ms = median(ours);
   const gflop = clanIterationFlops(G, clan.D, [o.height, o.width], [o.targetHeight, o.targetWidth]).total / 1e9;
-  const line: Record<string, unknown> = { bench: 'step', backbone: o.backbone, size: `${o.height}x${o.width}`,
-    target: `${o.targetHeight}x${o.targetWidth}`, device: dev, amp: o.amp, threads: o.threads, pointwise_onednn: o.pointwiseOnednn,
+  const line: Record<string, unknown> = { bench: 'step', backbone: o.backbone, size: `${o.width}x${o.height}`,
+    target: `${o.targetWidth}x${o.targetHeight}`, device: dev, amp: o.amp, threads: o.threads, pointwise_onednn: o.pointwiseOnednn,
     d_own_size: o.dOwnSize, median_ms: round(ms), gflop: round(gflop, 3), gflops: round(gflop / (ms / 1000), 1) };
   if (twin) Object.assign(line, { twin_pointwise_onednn: o.twinPointwise }, twin.fields(ms));
   line.peak_rss_mb = peakRssMb();

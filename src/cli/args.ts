@@ -65,21 +65,56 @@ export function str(p: Parsed, name: string): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
-/** An integer flag ≥ `min` (`def` when absent); anything else is a usage error saying what is expected. */
-export function intFlag(cmd: string, name: string, v: string | boolean | undefined, def: number, min = 1): number {
+/**
+ * An integer flag in [min, max] (`def` when absent), written in decimal digits: '1e300' and '9007199254740993' (beyond
+ * what a double holds exactly) are refused, as are '2.5' and ''. `why` says where the upper limit comes from.
+ */
+export function intFlag(cmd: string, name: string, v: string | boolean | undefined, def: number, min = 1, max = Number.MAX_SAFE_INTEGER, why = ''): number {
   if (v === undefined || typeof v === 'boolean') return def;
-  const n = v.trim() === '' ? NaN : Number(v);
-  if (!Number.isInteger(n) || n < min) {
-    const what = min === 1 ? 'a positive integer' : min === 0 ? 'a non-negative integer' : `an integer ≥ ${min}`;
-    throw new UsageError(`${cmd}: --${name} expects ${what}, got '${v}'`);
-  }
+  const t = v.trim();
+  const n = /^[+-]?\d+$/.test(t) ? Number(t) : NaN;
+  const what = min === 1 ? 'a positive integer' : min === 0 ? 'a non-negative integer' : `an integer ≥ ${min}`;
+  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`${cmd}: --${name} expects ${what}, got '${v}'`);
+  if (n > max) throw new UsageError(`${cmd}: --${name} expects at most ${max}${why ? ` (${why})` : ''}, got '${v}'`);
   return n;
 }
 
-/** A `--size WxH` flag (both positive integers), or undefined when absent. */
+/** A number flag (decimal or exponent notation, finite) in [min, max], `def` when absent. */
+export function numFlag(cmd: string, name: string, v: string | undefined, def: number, min: number, max: number): number {
+  if (v === undefined) return def;
+  const n = v.trim() === '' ? NaN : Number(v);
+  if (!Number.isFinite(n) || n < min || n > max) throw new UsageError(`${cmd}: --${name} expects a number in [${min}, ${max}], got '${v}'`);
+  return n;
+}
+
+/** One of `allowed` (`def` when absent); anything else names the choices. */
+export function enumFlag<T extends string>(cmd: string, name: string, v: string | undefined, allowed: readonly T[], def: T): T {
+  if (v === undefined) return def;
+  if (!(allowed as readonly string[]).includes(v)) throw new UsageError(`${cmd}: --${name} expects ${allowed.join(', ').replace(/, ([^,]*)$/, ' or $1')}, got '${v}'`);
+  return v as T;
+}
+
+/** A boolean flag: true only when given. */
+export const boolFlag = (p: Parsed, name: string): boolean => p.values[name] === true;
+
+/** The largest side a size flag takes: 4× a 2048×1024 Cityscapes image each way, far past any network input here. */
+export const MAX_SIDE = 16384;
+
+/**
+ * A `--size WxH` flag (both positive integers, W first as the config's [W, H] and every size in clan), or undefined
+ * when absent. This is the one parser of sizes on the command line.
+ */
 export function sizeFlag(cmd: string, name: string, v: string | undefined): [number, number] | undefined {
   if (v === undefined) return undefined;
-  const m = /^([1-9]\d{0,4})x([1-9]\d{0,4})$/.exec(v);
-  if (!m) throw new UsageError(`${cmd}: --${name} expects WxH (e.g. 1024x512), got '${v}'`);
+  const m = /^([1-9]\d{0,4})x([1-9]\d{0,4})$/.exec(v.trim());
+  if (!m || Number(m[1]) > MAX_SIDE || Number(m[2]) > MAX_SIDE) {
+    throw new UsageError(`${cmd}: --${name} expects WxH with sides of 1…${MAX_SIDE} (e.g. 1024x512), got '${v}'`);
+  }
   return [Number(m[1]), Number(m[2])];
+}
+
+/** A comma list of W×H sizes (`--sizes 1024x512,2048x1024`), or undefined when absent. */
+export function sizesFlag(cmd: string, name: string, v: string | undefined): [number, number][] | undefined {
+  if (v === undefined) return undefined;
+  return v.split(',').map((x) => sizeFlag(cmd, name, x)!);
 }

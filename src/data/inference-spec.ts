@@ -59,31 +59,6 @@ export function checkInferenceSpec(s: InferenceSpec): void {
 
 const fmt = (v: readonly number[] | undefined): string => (v === undefined ? 'none' : v.join('x'));
 
-/**
- * The spec from the command line's strings (undefined = flag absent): --mode whole|slide, --crop WxH, --stride WxH,
- * --scales a,b,c, --flip. UsageError naming the flag; the result passed checkInferenceSpec.
- */
-export function inferenceFromFlags(f: { mode?: string; crop?: string; stride?: string; scales?: string; flip?: boolean }): InferenceSpec {
-  const wxh = (flag: string, v: string | undefined): [number, number] | undefined => {
-    if (v === undefined) return undefined;
-    const m = /^([1-9]\d{0,4})x([1-9]\d{0,4})$/.exec(v);
-    if (!m) throw new UsageError(`--${flag} expects WxH (e.g. 512x512), got '${v}'`);
-    return [Number(m[1]), Number(m[2])];
-  };
-  let scales: number[] | undefined;
-  if (f.scales !== undefined) {
-    scales = f.scales.split(',').map((t) => {
-      if (!/^\s*(\d+(\.\d*)?|\.\d+)\s*$/.test(t)) throw new UsageError(`--scales expects ratios separated by commas (e.g. 0.5,0.75,1,1.25,1.5,1.75), got '${f.scales}'`);
-      return Number(t);
-    });
-  }
-  const crop = wxh('crop', f.crop), stride = wxh('stride', f.stride);
-  const s: InferenceSpec = { mode: (f.mode ?? 'whole') as InferMode, ...(crop ? { crop } : {}), ...(stride ? { stride } : {}),
-    ...(scales ? { scales } : {}), ...(f.flip ? { flip: true } : {}) };
-  checkInferenceSpec(s);
-  return s;
-}
-
 /** mmcv.rescale_size with a (w, h) scale: the image's w×h scaled by f, the largest factor that fits both edges. */
 export function rescaleSize(w: number, h: number, scale: readonly [number, number]): [number, number] {
   const f = Math.min(Math.max(...scale) / Math.max(h, w), Math.min(...scale) / Math.min(h, w));

@@ -10,9 +10,8 @@ import { loadFixture } from '../torch/testing.js';
 import type { Segmentor } from '../models/segmentor.js';
 import { decodePlane, decodeRgb, readBytes, type RgbImage } from '../data/image.js';
 import { sharedFixtures } from '../data/testing.js';
-import { UsageError } from '../util/errors.js';
 import {
-  checkInferenceSpec, inferenceFromFlags, inferencePasses, inferLabels, inferProbabilities, rescaleSize, slideWindows, WHOLE,
+  checkInferenceSpec, inferencePasses, inferLabels, inferProbabilities, rescaleSize, slideWindows, WHOLE,
 } from './inference.js';
 import { INFER_IMAGE as IMAGE, microModel, specOf, type InferCase as Case, type InferExpected } from './testing.js';
 
@@ -92,21 +91,8 @@ test('inferLabels: the plain spec is today\'s whole path (eval/pred.png); scales
   } finally { G.dispose(); }
 });
 
-test('inference flags: parsed into a spec, or refused in one line naming the flag', () => {
-  assert.deepEqual(inferenceFromFlags({}), { mode: 'whole' });
-  assert.deepEqual(inferenceFromFlags({ mode: 'slide', crop: '512x512', stride: '341x341', scales: '0.5,0.75,1,1.25,1.5,1.75', flip: true }),
-    { mode: 'slide', crop: [512, 512], stride: [341, 341], scales: [0.5, 0.75, 1, 1.25, 1.5, 1.75], flip: true });
-  const bad: [Parameters<typeof inferenceFromFlags>[0], RegExp][] = [
-    [{ mode: 'tile' }, /^--mode expects whole or slide, got 'tile'$/],
-    [{ mode: 'slide' }, /^--mode slide needs --crop WxH .*got none$/],
-    [{ mode: 'slide', crop: '64x64' }, /^--mode slide needs --stride WxH .*got none$/],
-    [{ mode: 'slide', crop: '64', stride: '32x32' }, /^--crop expects WxH \(e\.g\. 512x512\), got '64'$/],
-    [{ crop: '64x64' }, /^--crop and --stride are for --mode slide/],
-    [{ scales: '0.5,,1' }, /^--scales expects ratios separated by commas .*got '0\.5,,1'$/],
-    [{ scales: '0,1' }, /^--scales expects ratios in \(0, 8\] of the eval size.*got 0$/],
-    [{ scales: '9' }, /got 9$/],
-  ];
-  for (const [f, re] of bad) assert.throws(() => inferenceFromFlags(f), (e: Error) => e instanceof UsageError && re.test(e.message), JSON.stringify(f));
+test('a spec that cannot run is refused in one line naming the flag', () => {
   assert.throws(() => checkInferenceSpec({ mode: 'whole', scales: [] }), /^UsageError: --scales expects 1 to 16 ratios, got 0$/);
   assert.throws(() => inferencePasses({ mode: 'whole', scales: [0.001] }, 256, 128, [128, 64]), /--scales 0\.001: a 256x128 image would be resized to 0x0/);
 });
+

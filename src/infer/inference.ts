@@ -25,7 +25,7 @@ import { predictLogits, type Segmentor } from '../models/segmentor.js';
 import { inferencePasses, isPlainWhole, slideWindows, windowCounts, type InferenceSpec, type Pass } from '../data/inference-spec.js';
 
 export {
-  WHOLE, checkInferenceSpec, inferenceFromFlags, inferencePasses, isAugmented, isPlainWhole, rescaleSize, slideWindows, windowCounts,
+  WHOLE, checkInferenceSpec, inferencePasses, isAugmented, isPlainWhole, rescaleSize, slideWindows, windowCounts,
   type InferMode, type InferenceSpec, type Pass, type Window,
 } from '../data/inference-spec.js';
 
