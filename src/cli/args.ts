@@ -94,6 +94,9 @@ export function enumFlag<T extends string>(cmd: string, name: string, v: string 
   return v as T;
 }
 
+/** The engine flags of the commands that run a network (applied by device.ts engineFlags, which loads the engine). */
+export const ENGINE_OPTIONS: Options = { threads: { type: 'string' }, 'pointwise-onednn': { type: 'boolean' }, device: { type: 'string' } };
+
 /** A boolean flag: true only when given. */
 export const boolFlag = (p: Parsed, name: string): boolean => p.values[name] === true;
 

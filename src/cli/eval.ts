@@ -1,109 +1,94 @@
-// `clan eval`: one checkpoint on a labelled dataset (per-class table, or JSON), or every checkpoint of a run
-// (RUN_DIR/eval.csv, best marked; an optional separate selection split, since the official scripts select
-// checkpoints on the evaluation set itself — docs/method.md §5.5).
-import { join, resolve } from 'node:path';
-import { parse, str, intFlag, sizeFlag, type Command } from './args.js';
+// `clan eval`: one checkpoint on a labelled dataset (per-class table, JSON, CSV), or every checkpoint of a run
+// (RUN_DIR/eval.csv, best marked); the work is train/evaluate-checkpoints.ts.
+import { parse, str, intFlag, sizeFlag, enumFlag, boolFlag, ENGINE_OPTIONS, type Command, type Parsed } from './args.js';
 import { countProgress } from './progress.js';
-import { UsageError, DataError } from '../util/errors.js';
+import { INFERENCE_OPTIONS, INFERENCE_USAGE, inferenceFlag } from './inference.js';
+import { UsageError } from '../util/errors.js';
 import type { Protocol } from '../eval/evaluate.js';
 
 const USAGE = `usage: clan eval --checkpoint CKPT --data TYPE:ROOT[:SPLIT] [--protocol 19|16|13] [--size WxH] [--limit N]
-                 [--threads N] [--pointwise-onednn] [--device cpu|cuda|cuda:N] [--skip-bad] [--json]
+                 [--mode whole|slide [--crop WxH --stride WxH]] [--scales LIST] [--flip] [--threads N]
+                 [--pointwise-onednn] [--device cpu|cuda|cuda:N] [--skip-bad] [--json] [--csv FILE] [--confusion-csv FILE]
        clan eval --run RUN_DIR --data SPEC [--select-data SPEC] [--protocol …] [--json]
 
 Evaluates as the papers do (docs/method.md §5.3): input at the eval size (the checkpoint's, or --size),
 logits of C1 + C2 upsampled to the full label size, argmax, one confusion matrix over the whole set, per-class
 IoU, mIoU = nan-mean over the protocol's classes (19; SYNTHIA: 16 or 13). Beside IoU, what mmsegmentation
 prints: per-class Acc (pixels of the class found), mAcc (their nan-mean over the same classes) and aAcc (all
-pixels right). The table shows percent; JSON holds fractions, null where a class is absent.
+pixels right). The table shows percent; JSON and CSV hold fractions, null (empty) where a class is absent.
   --json         stdout holds only {"miou", "macc", "aacc", "per_class": [{"class", "iou", "acc"}, …] (every class
-                 in the dataset's class order), "protocol", "images"}; with --run, the best checkpoint's summary
+                 in the dataset's class order), "protocol", "classes" (those averaged), "images", "pixels",
+                 "confusion" (rows: ground truth, columns: prediction)}; with --run, the best checkpoint's summary
+  --csv          also write per-class IoU and Acc, then mIoU, mAcc, aAcc, to this CSV file
+  --confusion-csv  also write the confusion matrix (pixel counts, rows ground truth) to this CSV file
   --run          evaluate every checkpoint of a run into RUN_DIR/eval.csv and mark the best
   --select-data  pick the best checkpoint on this split and report --data at that checkpoint
-  --protocol     classes averaged into mIoU and mAcc: 19 (all), 16 or 13 (the SYNTHIA subsets)
+  --protocol     classes averaged into mIoU and mAcc: 19 (all), 16 or 13 (the SYNTHIA subsets of the 19
+                 Cityscapes classes; checked against the dataset before any work)
   --size         network input WxH (default: the checkpoint's eval size)
   --limit        evaluate only the first N images
+${INFERENCE_USAGE}
   --threads      libtorch CPU threads (default: all cores)
   --pointwise-onednn  CPU 1×1 convolutions through oneDNN (same math, faster on one thread; docs/speed.md)
   --device       where the forward passes and the confusion matrix run (default cpu)
   --skip-bad     log and skip unreadable or mismatched files found when the dataset is opened (as the config's
                  source.skipBad does in training) instead of stopping`;
 
-export const evalCmd: Command = {
+interface EvalFlags { data: string; checkpoint?: string; run?: string; selectData?: string; protocol: Protocol; size?: [number, number];
+  limit?: number; json: boolean; csv?: string; confusionCsv?: string; skipBad: boolean }
+
+function evalFlags(p: Parsed): EvalFlags {
+  const data = str(p, 'data');
+  if (!data) throw new UsageError('eval: --data TYPE:ROOT[:SPLIT] is required');
+  const checkpoint = str(p, 'checkpoint'); const run = str(p, 'run');
+  if (!checkpoint === !run) throw new UsageError('eval: give exactly one of --checkpoint CKPT or --run RUN_DIR');
+  const size = sizeFlag('eval', 'size', str(p, 'size'));
+  const limit = str(p, 'limit') ? intFlag('eval', 'limit', str(p, 'limit'), 0) : undefined;
+  const opt = (k: string) => str(p, k);
+  return { data, ...(checkpoint ? { checkpoint } : {}), ...(run ? { run } : {}), ...(opt('select-data') ? { selectData: opt('select-data')! } : {}),
+    protocol: Number(enumFlag('eval', 'protocol', str(p, 'protocol'), ['19', '16', '13'] as const, '19')) as Protocol, ...(size ? { size } : {}),
+    ...(limit ? { limit } : {}), json: boolFlag(p, 'json'), ...(opt('csv') ? { csv: opt('csv')! } : {}),
+    ...(opt('confusion-csv') ? { confusionCsv: opt('confusion-csv')! } : {}), skipBad: boolFlag(p, 'skip-bad') };
+}
+
+export const evalCommand: Command = {
   name: 'eval',
   summary: 'mIoU of a checkpoint (or every checkpoint of a run) on a labelled dataset',
   usage: USAGE,
   async run(argv) {
-    const p = parse('eval', argv, {
-      checkpoint: { type: 'string' }, run: { type: 'string' }, data: { type: 'string' }, 'select-data': { type: 'string' },
-      protocol: { type: 'string' }, size: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' }, threads: { type: 'string' }, 'pointwise-onednn': { type: 'boolean' },
-      device: { type: 'string' }, 'skip-bad': { type: 'boolean' },
-    });
+    const p = parse('eval', argv, { checkpoint: { type: 'string' }, run: { type: 'string' }, data: { type: 'string' },
+      'select-data': { type: 'string' }, protocol: { type: 'string' }, size: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' },
+      csv: { type: 'string' }, 'confusion-csv': { type: 'string' }, 'skip-bad': { type: 'boolean' }, ...ENGINE_OPTIONS, ...INFERENCE_OPTIONS });
     if (p.values.help) { console.log(USAGE); return 0; }
-    const data = str(p, 'data');
-    if (!data) throw new UsageError('eval: --data TYPE:ROOT[:SPLIT] is required');
-    const ckpt = str(p, 'checkpoint'); const run = str(p, 'run');
-    if (!ckpt === !run) throw new UsageError('eval: give exactly one of --checkpoint CKPT or --run RUN_DIR');
-    const protoRaw = str(p, 'protocol') ?? '19';
-    if (!['19', '16', '13'].includes(protoRaw)) throw new UsageError(`eval: --protocol must be 19, 16 or 13, got '${protoRaw}'`);
-    const protocol = Number(protoRaw) as Protocol;
-    const size = sizeFlag('eval', 'size', str(p, 'size'));
-    const limit = str(p, 'limit') ? intFlag('eval', 'limit', str(p, 'limit'), 0) : undefined;
-    const torch = await import('../torch/index.js');
-    if (str(p, 'threads')) torch.setNumThreads(intFlag('eval', 'threads', str(p, 'threads'), 1));
-    if (p.values['pointwise-onednn'] === true) torch.setPointwiseOnednn(true);
-    const device = (await import('./device.js')).cliDevice('eval', str(p, 'device'));
+    const f = evalFlags(p);
+    const inference = inferenceFlag('eval', p);
+    const device = (await import('./device.js')).engineFlags('eval', p);
     const { openDataset } = await import('../data/registry.js');
-    const { evaluate, perClassMetrics } = await import('../eval/evaluate.js');
-    const { loadInferenceModel } = await import('../infer/model.js');
-    const { formatIoU } = await import('../eval/metric.js');
-    const warn = (m: string) => { process.stderr.write(m + '\n'); };
-    const skipBad = p.values['skip-bad'] === true;
-    const ds = openDataset(data, { labels: 'required', warn, skipBad });
-    const json = p.values.json === true;
-
-    const evalOne = async (path: string, dataset = ds, quiet = false) => {
-      const m = loadInferenceModel(path, device);
-      try {
-        if (m.numClasses !== dataset.numClasses) throw new DataError(`checkpoint ${path} predicts ${m.numClasses} classes but dataset ${dataset.spec} has ${dataset.numClasses}`);
-        const r = await evaluate(m.G, dataset, { size: size ?? m.evalSize, protocol, normalize: m.normalize, device, ...(limit ? { limit } : {}),
-          ...(quiet || json ? {} : { onProgress: countProgress(`eval ${dataset.spec}`) }) });
-        return { r, names: m.classNames, step: m.step };
-      } finally { m.G.dispose(); }
-    };
-
-    if (ckpt) {
-      const { r, names } = await evalOne(ckpt);
-      // (JSON.stringify writes a NaN mean as null; per_class is a list so the classes keep their order)
-      if (json) console.log(JSON.stringify({ miou: r.miou, macc: r.macc, aacc: r.accuracy, per_class: perClassMetrics(r, names), protocol, images: r.images }));
-      else console.log(formatIoU(r, names, `mIoU (${r.classes.length} classes, ${r.images} images)`));
+    const { checkProtocol } = await import('../eval/evaluate.js');
+    const open = (spec: string) => openDataset(spec, { labels: 'required', warn: (m) => process.stderr.write(m + '\n'), skipBad: f.skipBad });
+    const ds = open(f.data);
+    const sel = f.selectData ? open(f.selectData) : null;
+    for (const d of [ds, ...(sel ? [sel] : [])]) checkProtocol(f.protocol, d);
+    const o = { protocol: f.protocol, device, ...(f.size ? { size: f.size } : {}), ...(f.limit ? { limit: f.limit } : {}), ...(inference ? { inference } : {}) };
+    const { evaluateCheckpoint, evaluateCheckpoints } = await import('../train/evaluate-checkpoints.js');
+    if (f.checkpoint) {
+      const { r, names } = await evaluateCheckpoint(f.checkpoint, ds, { ...o, ...(f.json ? {} : { onProgress: countProgress(`eval ${ds.spec}`) }) });
+      await printEvaluation(f, r, names, ds.spec);
       return 0;
     }
-    const { listCheckpoints } = await import('../io/checkpoint.js');
-    const dir = resolve(run!);
-    const ckpts = listCheckpoints(join(dir, 'checkpoints')).reverse();
-    if (ckpts.length === 0) throw new UsageError(`eval: --run ${run}: no checkpoints in ${join(dir, 'checkpoints')}`);
-    const selData = str(p, 'select-data');
-    const sel = selData ? openDataset(selData, { labels: 'required', warn, skipBad }) : null;
-    const rows: { step: number; miou: number; sel: number | null; iou: Float64Array }[] = [];
-    let names: string[] = [];
-    for (const c of ckpts) {
-      const { r, names: n, step } = await evalOne(c, ds, true);
-      names = n;
-      const s = sel ? (await evalOne(c, sel, true)).r.miou : null;
-      rows.push({ step: step ?? 0, miou: r.miou, sel: s, iou: r.iou });
-      process.stderr.write(`step ${step}: mIoU ${(r.miou * 100).toFixed(2)}${s !== null ? ` (selection ${(s * 100).toFixed(2)})` : ''}\n`);
-    }
-    const key = (x: typeof rows[number]) => (sel ? x.sel! : x.miou);
-    const best = rows.reduce((a, b) => (key(b) > key(a) ? b : a));
-    const header = ['step', 'miou', ...(sel ? ['selection_miou'] : []), ...names, 'best'];
-    const csv = [header.join(','), ...rows.map((x) => [x.step, x.miou.toFixed(6), ...(sel ? [x.sel!.toFixed(6)] : []),
-      ...Array.from(x.iou, (v) => (Number.isNaN(v) ? '' : v.toFixed(6))), x === best ? 'best' : ''].join(','))].join('\n') + '\n';
-    const { atomicWrite } = await import('../util/atomic.js');
-    atomicWrite(join(dir, 'eval.csv'), csv);
-    const summary = { best_step: best.step, miou: best.miou, selected_on: sel ? selData : data, checkpoints: rows.length, csv: join(dir, 'eval.csv') };
-    if (json) console.log(JSON.stringify(summary));
-    else console.log(`best: step ${best.step}, mIoU ${(best.miou * 100).toFixed(2)} (selected on ${summary.selected_on}); wrote ${summary.csv}`);
+    const e = await evaluateCheckpoints(f.run!, ds, sel, o, (l) => process.stderr.write(l + '\n'));
+    const summary = { best_step: e.best.step, miou: e.best.miou, selected_on: e.selectedOn, checkpoints: e.rows.length, csv: e.csv };
+    console.log(f.json ? JSON.stringify(summary) : `best: step ${e.best.step}, mIoU ${(e.best.miou * 100).toFixed(2)} (selected on ${e.selectedOn}); wrote ${e.csv}`);
     return 0;
   },
 };
+
+/** The table (or JSON) on stdout, and the CSV files asked for. */
+async function printEvaluation(f: EvalFlags, r: import('../eval/evaluate.js').EvalResult, names: string[], spec: string): Promise<void> {
+  const { evaluationJson, metricsCsv, confusionCsv } = await import('../eval/results.js');
+  const { formatIoU } = await import('../eval/metric.js');
+  const { atomicWrite } = await import('../util/atomic.js');
+  if (f.csv) atomicWrite(f.csv, metricsCsv(r, names));
+  if (f.confusionCsv) atomicWrite(f.confusionCsv, confusionCsv(r, names));
+  console.log(f.json ? JSON.stringify(evaluationJson(r, names)) : formatIoU(r, names, `${spec}: ${r.images} images, protocol ${f.protocol}`));
+}

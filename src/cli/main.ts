@@ -7,7 +7,7 @@ import type { Command, CommandContext } from './args.js';
 import { doctor } from './doctor.js';
 import { benchCommand } from './bench.js';
 import { trainCmd } from './train.js';
-import { evalCmd } from './eval.js';
+import { evalCommand } from './eval.js';
 import { convert } from './convert.js';
 import { predictCmd } from './predict.js';
 import { demoCmd } from './demo.js';
@@ -16,7 +16,7 @@ import { selftrainCmd } from './selftrain.js';
 import { serveCmd } from './serve.js';
 import { exportCmd } from './export.js';
 
-const COMMANDS: Command[] = [demoCmd, trainCmd, selftrainCmd, evalCmd, predictCmd, exportCmd, serveCmd, reportCmd, convert, benchCommand, doctor];
+const COMMANDS: Command[] = [demoCmd, trainCmd, selftrainCmd, evalCommand, predictCmd, exportCmd, serveCmd, reportCmd, convert, benchCommand, doctor];
 
 function usage(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));

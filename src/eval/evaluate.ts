@@ -23,12 +23,6 @@ export function protocolClasses(protocol: Protocol, numClasses: number): readonl
   return Array.from({ length: numClasses }, (_, i) => i); // 19 = "every class" for datasets with another count
 }
 
-/** The protocol a flag names: 19, 16 or 13 (UsageError naming the flag otherwise). */
-export function parseProtocol(text: string, flag = '--protocol'): Protocol {
-  if (!['19', '16', '13'].includes(text.trim())) throw new UsageError(`${flag} expects 19, 16 or 13, got '${text}'`);
-  return Number(text) as Protocol;
-}
-
 /**
  * Checks a protocol against the dataset before any work (one line naming the flag, the dataset's classes and what is
  * expected): 19 averages every class of any dataset; 16 and 13 are subsets of the 19 Cityscapes classes (§5.2), so
