@@ -8,7 +8,7 @@
 
 import { readFileSync } from 'node:fs';
 import { DTYPE_SIZE, numel, type DType, type HostTensor } from '../torch/dtype.js';
-import { CheckpointError } from '../util/errors.js';
+import { CheckpointError, ClanError } from '../util/errors.js';
 import { atomicWrite } from '../util/atomic.js';
 import { arrayBytes, bytesToArray } from './hostarray.js';
 import { limit, limitText } from '../util/limits.js';
@@ -203,6 +203,6 @@ export function writeSafetensorsFile(path: string, tensors: TensorMap, metadata:
   try {
     atomicWrite(path, bytes);
   } catch (e) {
-    throw new CheckpointError(`${path}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new CheckpointError(e instanceof ClanError ? e.message : `${path}: cannot write (${(e as Error).message})`);
   }
 }
