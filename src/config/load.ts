@@ -7,6 +7,7 @@ import { ConfigError } from '../util/errors.js';
 import { didYouMean } from '../util/registry.js';
 import { PRESETS } from './presets.js';
 import { configKeys } from './reference.js';
+import { checkYamlDepth } from './yaml-depth.js';
 import { validate, type TrainConfig } from './schema.js';
 import { LEGACY_HYPER_KEYS, resolveMethodConfig, type MethodConfig } from '../methods/config.js';
 import { METHODS } from '../methods/registry.js';
@@ -25,8 +26,11 @@ function loadFile(path: string): Obj {
   if (!existsSync(path)) throw new ConfigError(`config file ${path} does not exist`);
   let raw: unknown;
   try {
-    raw = YAML.parse(readFileSync(path, 'utf8'));
+    const text = readFileSync(path, 'utf8');
+    checkYamlDepth(text, `config file ${path}`); // before YAML.parse, which recurses per level
+    raw = YAML.parse(text);
   } catch (e) {
+    if (e instanceof ConfigError) throw e;
     throw new ConfigError(`config file ${path} is not valid YAML/JSON: ${(e as Error).message.split('\n')[0]}`);
   }
   if (!isObj(raw)) throw new ConfigError(`config file ${path} must hold a mapping of keys, got ${Array.isArray(raw) ? 'a list' : typeof raw}`);
@@ -65,6 +69,7 @@ export function parseSet(expr: string): Obj {
   const keys = expr.slice(0, eq).split('.');
   checkSetKey(expr.slice(0, eq), expr);
   let value: unknown;
+  checkYamlDepth(expr.slice(eq + 1), `--set ${expr.slice(0, eq)}`);
   try { value = YAML.parse(expr.slice(eq + 1)); } catch { value = expr.slice(eq + 1); }
   return keys.reduceRight<unknown>((acc, k) => ({ [k]: acc }), value) as Obj;
 }

@@ -74,10 +74,23 @@ export function parseDatasetSpec(text: string): DatasetSpec {
   const root = (parts.length >= 3 ? parts.slice(1, -1) : parts.slice(1)).join(':');
   if (!type) throw new UsageError(`dataset spec '${text}' has an empty TYPE; ${usage}`);
   if (!root) throw new UsageError(`dataset spec '${text}' has an empty ROOT; ${usage}`);
-  if (split !== undefined && !/^[A-Za-z0-9_.-]+$/.test(split)) {
-    throw new UsageError(`dataset spec '${text}' has split '${split}'; a split is letters, digits, '_', '-' or '.'; ${usage}`);
+  const s: DatasetSpec = split === undefined ? { type, root } : { type, root, split };
+  checkSplit(s, text);
+  return s;
+}
+
+/**
+ * A split names a folder inside ROOT: letters, digits, '_', '-' or '.', and never '.' or '..' (which would read ROOT
+ * itself or its parent: `folder:/data/x:..` is /data). Checked when a spec is parsed and again when a reader opens
+ * one (a spec built in code skips the parser).
+ */
+export function checkSplit(spec: DatasetSpec, text = formatSpec(spec)): void {
+  const { split } = spec;
+  if (split === undefined) return;
+  if (!/^[A-Za-z0-9_.-]+$/.test(split)) {
+    throw new UsageError(`dataset spec '${text}' has split '${split}'; a split is letters, digits, '_', '-' or '.'; expected TYPE:ROOT[:SPLIT], e.g. gta5:/data/GTA5 or cityscapes:/data/Cityscapes:val`);
   }
-  return split === undefined ? { type, root } : { type, root, split };
+  if (split === '.' || split === '..') throw new UsageError(`dataset spec '${text}' has split '${split}', which leaves the dataset's folders; expected a folder name inside ROOT (e.g. train, val)`);
 }
 
 export function formatSpec(s: DatasetSpec): string {

@@ -1,6 +1,6 @@
 // The dataset behind every file-based type (gta5, synthia, cityscapes, folder): a list of (image, label) paths
 // plus how to turn a label file into trainIds. Readers differ only in how they list and validate files.
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, realpathSync, statSync, type Dirent } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { DataError } from '../util/errors.js';
 import type { Dataset, DatasetDesc, LabelMap, Problems, RawSample } from './dataset.js';
@@ -90,19 +90,62 @@ export function labelHeaderProblem(h: Pick<ImageHeader, 'colorType' | 'bitDepth'
   return undefined;
 }
 
-/** Files under `dir` (recursively) whose extension is in `exts`, as sorted '/'-separated paths relative to `dir`. */
-export function listFiles(dir: string, exts: readonly string[], recursive = true): string[] {
+/**
+ * Files under `dir` (recursively) whose extension is in `exts`, as sorted '/'-separated paths relative to `dir`.
+ * Symbolic links are followed (to files and to folders); a folder reached twice (a link cycle, or a second link
+ * into it) is walked once. What cannot be listed goes to `problems`, one line each, instead of going missing: a
+ * wanted file or a folder whose name is not valid UTF-8 (fs calls take names as UTF-8, so such a file could be
+ * neither named nor opened), a link into a folder already listed, and a wanted name that is not a regular file.
+ */
+export function listFiles(dir: string, exts: readonly string[], recursive = true, problems: string[] = []): string[] {
   const out: string[] = [];
+  const seen = new Set<string>(); // real paths of the folders walked
+  const wanted = (name: string): boolean => exts.some((x) => name.toLowerCase().endsWith(x.toLowerCase()));
   const walk = (d: string): void => {
-    for (const ent of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, ent.name);
-      if (ent.isDirectory()) { if (recursive) walk(p); continue; }
-      const lower = ent.name.toLowerCase();
-      if (exts.some((x) => lower.endsWith(x.toLowerCase()))) out.push(relative(dir, p).split(sep).join('/'));
+    const real = realpathSync(d);
+    if (seen.has(real)) { problems.push(`${d}: leads to ${real}, which is listed already (a symbolic-link cycle, or a second link into it); remove the link`); return; }
+    seen.add(real);
+    for (const ent of readdirSync(d, { withFileTypes: true, encoding: 'buffer' })) {
+      const kind = entryKind(d, ent);
+      const name = utf8Name(ent.name);
+      if (name === undefined) {
+        if ((kind === 'dir' && recursive) || (kind !== 'dir' && wanted(ent.name.toString('latin1')))) {
+          problems.push(`${join(d, escapeName(ent.name))}: its name is not valid UTF-8, so it cannot be read; rename it`);
+        }
+        continue;
+      }
+      const p = join(d, name);
+      if (kind === 'dir') { if (recursive) walk(p); continue; }
+      if (!wanted(name)) continue;
+      if (kind === 'other') problems.push(`${p}: not a regular file (a FIFO, socket or device?); expected an image or label file`);
+      else out.push(relative(dir, p).split(sep).join('/'));
     }
   };
   walk(dir);
   return out.sort();
+}
+
+type EntryKind = 'dir' | 'file' | 'other';
+
+/** What a directory entry is, following a symbolic link (a dangling link counts as a file: reading it names it). */
+function entryKind(d: string, ent: Dirent<Buffer>): EntryKind {
+  if (ent.isDirectory()) return 'dir';
+  if (ent.isFile()) return 'file';
+  if (!ent.isSymbolicLink()) return 'other';
+  try {
+    const st = statSync(Buffer.concat([Buffer.from(d + sep), ent.name])); // bytes: the name may not be UTF-8
+    return st.isDirectory() ? 'dir' : st.isFile() ? 'file' : 'other';
+  } catch { return 'file'; }
+}
+
+/** The entry's name as UTF-8, or undefined when its bytes are not valid UTF-8. */
+function utf8Name(b: Buffer): string | undefined {
+  try { return new TextDecoder('utf-8', { fatal: true }).decode(b); } catch { return undefined; }
+}
+
+/** A name for messages: ASCII as is, every other byte as \xNN. */
+function escapeName(b: Buffer): string {
+  return [...b].map((c) => (c >= 0x20 && c < 0x7f ? String.fromCharCode(c) : `\\x${c.toString(16).padStart(2, '0')}`)).join('');
 }
 
 export function isDir(p: string): boolean {

@@ -2,7 +2,7 @@
 // validate headers, then throw one DataError with every problem (or skip them with skipBad).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Problems, formatSpec, type DatasetSpec, type OpenOptions } from './dataset.js';
+import { Problems, checkSplit, formatSpec, type DatasetSpec, type OpenOptions } from './dataset.js';
 import { FileDataset, checkEntries, isDir, listFiles, type FileEntry, type LabelFormat } from './files.js';
 
 export interface PairedLayout {
@@ -28,6 +28,7 @@ export interface PairedLayout {
 }
 
 export function openPaired(L: PairedLayout): FileDataset {
+  checkSplit(L.spec);
   const spec = formatSpec(L.spec);
   const problems = new Problems(spec, L.opts);
   const imageAbs = join(L.root, L.imageDir);
@@ -39,7 +40,9 @@ export function openPaired(L: PairedLayout): FileDataset {
   if (mode === 'required' && isDir(L.root) && !isDir(labelAbs)) {
     problems.addFatal(`${labelAbs}: label folder not found (expected layout ${L.layoutHint}; open with labels 'none' for an unlabelled target split)`);
   }
-  const images = isDir(imageAbs) ? listFiles(imageAbs, L.imageSuffixes, L.recursive) : [];
+  const unlisted: string[] = []; // names that are not UTF-8, link cycles: never silently missing
+  const images = isDir(imageAbs) ? listFiles(imageAbs, L.imageSuffixes, L.recursive, unlisted) : [];
+  for (const p of unlisted) problems.addFatal(p);
   if (isDir(imageAbs) && images.length === 0) {
     problems.addFatal(`${imageAbs}: no image files (${L.imageSuffixes.join(', ')}) found (expected layout ${L.layoutHint})`);
   }

@@ -6,7 +6,7 @@
 // place) and, with labelSize 'native', never resizes labels — they are written at the training size already.
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Problems, type Dataset, type DatasetDesc, type DatasetSpec, type DatasetType, type LabelMap, type OpenOptions, type RawSample } from './dataset.js';
+import { Problems, parseDatasetSpec, type Dataset, type DatasetDesc, type DatasetSpec, type DatasetType, type LabelMap, type OpenOptions, type RawSample } from './dataset.js';
 import { decodeLabel } from './files.js';
 import { readBytes } from './image.js';
 import { DataError } from '../util/errors.js';
@@ -47,6 +47,30 @@ class PseudoDataset implements Dataset {
   }
 }
 
+/**
+ * DIR/pseudo.json, every field checked (it is a file users can edit). Its `target` must be the dataset the labels
+ * were made for, never another pseudo-label folder: that is how a file naming itself, or two naming each other,
+ * cannot recurse.
+ */
+function readIndex(idxPath: string): PseudoIndex {
+  let v: unknown;
+  try { v = JSON.parse(readFileSync(idxPath, 'utf8')); } catch (e) { throw new DataError(`${idxPath}: not JSON (${(e as Error).message.split('\n')[0]})`); }
+  const fields = 'target, size, length, round, variant';
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new DataError(`${idxPath}: expected a JSON object with ${fields}, got ${Array.isArray(v) ? 'a list' : JSON.stringify(v)}`);
+  const o = v as Record<string, unknown>;
+  const bad = (field: string, expected: string): never => { throw new DataError(`${idxPath}: field '${field}' is ${JSON.stringify(o[field]) ?? 'missing'}; expected ${expected}`); };
+  const int = (x: unknown, min: number, max: number): boolean => Number.isSafeInteger(x) && (x as number) >= min && (x as number) <= max;
+  if (typeof o.target !== 'string' || o.target === '') bad('target', 'the target dataset spec, e.g. cityscapes:/data/Cityscapes:train');
+  let type: string;
+  try { type = parseDatasetSpec(o.target as string).type; } catch (e) { return bad('target', `a dataset spec TYPE:ROOT[:SPLIT] (${(e as Error).message})`); }
+  if (type === 'pseudo') bad('target', 'the dataset the labels were made for, not a pseudo-label folder');
+  if (!Array.isArray(o.size) || o.size.length !== 2 || !o.size.every((x) => int(x, 1, 65535))) bad('size', '[W, H]: two integers from 1 to 65535');
+  if (!int(o.length, 1, 2 ** 31)) bad('length', 'the number of samples, a positive integer');
+  if (!int(o.round, 0, 2 ** 31)) bad('round', 'a non-negative integer');
+  if (o.variant !== 'cotrain' && o.variant !== 'plain') bad('variant', "'cotrain' or 'plain'");
+  return { target: o.target as string, size: [(o.size as number[])[0]!, (o.size as number[])[1]!], length: o.length as number, round: o.round as number, variant: o.variant as PseudoIndex['variant'] };
+}
+
 /** The dataset type; `open`/`revive` of the base target dataset come from the registry (no import cycle). */
 export function pseudoType(open: (spec: string, o: OpenOptions) => Dataset, revive: (d: DatasetDesc) => Dataset): DatasetType {
   return {
@@ -55,8 +79,7 @@ export function pseudoType(open: (spec: string, o: OpenOptions) => Dataset, revi
       const dir = resolve(spec.split ? `${spec.root}:${spec.split}` : spec.root);
       const idxPath = join(dir, PSEUDO_INDEX);
       if (!existsSync(idxPath)) throw new DataError(`pseudo:${dir}: no ${PSEUDO_INDEX} (the round's pseudo-labels are missing or incomplete)`);
-      let index: PseudoIndex;
-      try { index = JSON.parse(readFileSync(idxPath, 'utf8')) as PseudoIndex; } catch (e) { throw new DataError(`${idxPath}: not JSON (${(e as Error).message})`); }
+      const index = readIndex(idxPath);
       const base = open(index.target, { ...opts, labels: 'none' });
       const problems = new Problems(`pseudo:${dir}`, { ...opts, skipBad: false }); // a missing label is never skipped
       if (base.length !== index.length) problems.addFatal(`${idxPath}: lists ${index.length} samples but ${index.target} has ${base.length}`);

@@ -8,7 +8,8 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClanError, ConfigError } from '../util/errors.js';
-import { refusalProblem, type FindingKind } from './check.js';
+import { Rng } from '../data/rng.js';
+import { classify, refusalProblem, type FindingKind, type Verdict } from './check.js';
 import { runFiles, runFuzz, targetOfFixture } from './fuzz.js';
 import { mutate } from './mutate.js';
 import { Pool } from './pool.js';
@@ -66,6 +67,33 @@ test('mutations are reproducible from the case seed alone, and differ between se
   assert.deepEqual(a, b);
   assert.notDeepEqual(a.bytes, c.bytes);
   assert.deepEqual(seed, TARGETS[0]!.seed(), 'the seed input itself is left alone');
+});
+
+test('structural mutators (structural.ts): each variant of each, alone on its target\'s seed, is refused with one line', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'clan-fuzz-structural-'));
+  try {
+    const seen: string[] = [];
+    for (const t of TARGETS) {
+      const seed = t.seed(), original = loadInput(t, seed, join(dir, t.file)).digest;
+      for (const [name, m] of Object.entries(t.mutators ?? {})) {
+        const variants = new Map<string, Verdict>();
+        for (let s = 1; s <= 40; s++) {
+          const { bytes, mutation } = m(seed, new Rng(s));
+          if (!variants.has(mutation)) variants.set(mutation, classify(t, bytes, join(dir, t.file), original));
+        }
+        for (const [mutation, v] of variants) {
+          seen.push(`${t.name}/${name}: ${mutation}`);
+          // 60 levels are within the limit: that pickle loads (a format without integrity); the YAML key is unknown
+          const loads = mutation.includes('in 60 nested dicts');
+          assert.equal(v.outcome, loads ? 'other' : 'refused', `${t.name}, ${mutation}: ${v.kind ?? ''} ${v.detail}`);
+        }
+      }
+    }
+    // 4 header prefixes × 3 safetensors targets, 5 downgrade edits, 3 depths × (pickle, YAML): every variant was drawn
+    assert.equal(seen.length, 4 * 3 + 5 + 3 + 3, seen.join('\n'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('a refusal is a one-line ClanError that is not a JS internal', () => {

@@ -1,6 +1,7 @@
 // The fuzz loop: for each target, cases with seeds derived from (run seed, target name, index) go through one child
 // process (pool.ts) until the target's share of the time or its case count is used up. Counts per outcome make the
-// summary; each finding keeps its case seed, so `mutate(target.seed(), caseSeed)` re-creates the input exactly.
+// summary; each finding keeps its case seed, so `mutate(target.seed(), caseSeed, target.mutators)` re-creates the
+// input exactly.
 // The first MAX_SAVED findings per target and kind are printed and written to `out` as NAME.bin + NAME.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -73,7 +74,7 @@ async function fuzzTarget(t: Target, o: FuzzOptions, pool: Pool, findings: Findi
 
 function finding(t: Target, runSeed: number, index: number, seed: number, r: CaseResult): Finding {
   // A crash or hang leaves no reply: the mutation is re-derived here, from the same seed.
-  const mutation = r.mutation ?? mutate(t.seed(), seed).mutation;
+  const mutation = r.mutation ?? mutate(t.seed(), seed, t.mutators).mutation;
   return { target: t.name, runSeed, index, caseSeed: seed, kind: r.kind!, detail: r.detail, mutation };
 }
 
@@ -82,7 +83,7 @@ function saveFinding(t: Target, f: Finding, out: string): void {
   mkdirSync(out, { recursive: true });
   const base = join(out, `${t.name}-${f.kind}-${f.caseSeed.toString(16).padStart(8, '0')}`);
   f.file = `${base}.bin`;
-  writeFileSync(f.file, mutate(t.seed(), f.caseSeed).bytes);
+  writeFileSync(f.file, mutate(t.seed(), f.caseSeed, t.mutators).bytes);
   writeFileSync(`${base}.json`, `${JSON.stringify(f, null, 2)}\n`);
 }
 

@@ -4,7 +4,7 @@
 import { Rng } from '../data/rng.js';
 
 export interface Mutated { bytes: Uint8Array; mutation: string }
-type Mutator = (b: Uint8Array, r: Rng) => Mutated;
+export type Mutator = (b: Uint8Array, r: Rng) => Mutated;
 
 const pos = (b: Uint8Array, r: Rng): number => (b.length === 0 ? 0 : r.int(b.length));
 const cat = (...parts: Uint8Array[]): Uint8Array => {
@@ -85,13 +85,20 @@ function replaceNumber(b: Uint8Array, r: Rng): Mutated {
 
 export const MUTATOR_NAMES = Object.keys(MUTATORS);
 
-/** 1–3 stacked mutations of `seed`, all drawn from `caseSeed`. */
-export function mutate(seed: Uint8Array, caseSeed: number): Mutated {
+/** A generic byte flip: what a structural mutator does when its input no longer has the structure it edits. */
+export const flipMutator: Mutator = (b, r) => MUTATORS.flip!(b, r);
+
+/**
+ * 1–3 stacked mutations of `seed`, all drawn from `caseSeed`, from the generic mutators plus a target's structural
+ * ones (`extra`, src/fuzz/structural.ts): a target without extras draws exactly as before they existed.
+ */
+export function mutate(seed: Uint8Array, caseSeed: number, extra: Readonly<Record<string, Mutator>> = {}): Mutated {
   const r = new Rng(caseSeed);
+  const all: Record<string, Mutator> = { ...MUTATORS, ...extra }, names = Object.keys(all);
   let bytes = seed;
   const done: string[] = [];
   for (let k = 1 + (r.int(4) === 0 ? 1 + r.int(2) : 0); k > 0; k--) {
-    const m = MUTATORS[MUTATOR_NAMES[r.int(MUTATOR_NAMES.length)]!]!(bytes, r);
+    const m = all[names[r.int(names.length)]!]!(bytes, r);
     bytes = m.bytes;
     done.push(m.mutation);
   }

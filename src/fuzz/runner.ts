@@ -27,7 +27,7 @@ function runCase(spec: CaseSpec): CaseReply {
   if (t === undefined) return { id: spec.id, fatal: `unknown fuzz target '${spec.target}'` };
   let seed;
   try { seed = seedOf(t); } catch (e) { return { id: spec.id, fatal: `the seed input of '${t.name}' does not load: ${(e as Error).message}` }; }
-  const { bytes, mutation } = spec.path !== undefined ? { bytes: new Uint8Array(readFileSync(spec.path)), mutation: `file ${spec.path}` } : mutate(seed.bytes, spec.seed!);
+  const { bytes, mutation } = spec.path !== undefined ? { bytes: new Uint8Array(readFileSync(spec.path)), mutation: `file ${spec.path}` } : mutate(seed.bytes, spec.seed!, t.mutators);
   const verdict = classify(t, bytes, join(dir, t.file), seed.digest);
   return { id: spec.id, ...verdict, mutation, maxRssKb: process.resourceUsage().maxRSS };
 }

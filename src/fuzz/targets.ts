@@ -13,7 +13,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { DTYPE_SIZE, isDType, numel, type HostTensor } from '../torch/dtype.js';
-import { checkWeightsSeal, readCheckpoint } from '../io/checkpoint.js';
+import { assertResumable, checkWeightsSeal, readCheckpoint } from '../io/checkpoint.js';
 import { decodeSafetensors } from '../io/safetensors.js';
 import { readPthDetailed } from '../io/pth.js';
 import { PickleGlobal, TorchStorage, TorchTensorRef, type PickleValue } from '../io/pickle.js';
@@ -21,6 +21,8 @@ import { decodePlane, decodeRgb } from '../data/image.js';
 import { methodConfig, resolveConfig } from '../config/load.js';
 import { CheckpointError } from '../util/errors.js';
 import * as seeds from './seeds.js';
+import type { Mutator } from './mutate.js';
+import { downgrade, headerPrefix, nestPickle, nestYaml } from './structural.js';
 
 /** What a load produced: a digest of the content, and for formats without integrity what is ill-formed, if anything. */
 export interface Content { digest: string; problem?: string }
@@ -34,6 +36,8 @@ export interface Target {
   seed(): Uint8Array;
   /** Reads `bytes` (already written to `path` for the readers that need a file). */
   load(bytes: Uint8Array, path: string): Content;
+  /** Structural mutators of this format (structural.ts), drawn beside the generic ones. */
+  mutators?: Readonly<Record<string, Mutator>>;
 }
 
 const hex = (h: Hash): string => h.digest('hex');
@@ -59,8 +63,8 @@ export function tensorProblem(tensors: Map<string, HostTensor>): string | undefi
 }
 
 /** A canonical text of an unpickled value (tensors as their view parameters: nothing is materialised). */
-function canon(v: PickleValue, budget = { left: 100_000 }): string {
-  if (--budget.left < 0) return '…';
+function canon(v: PickleValue, budget = { left: 100_000 }, depth = 0): string {
+  if (--budget.left < 0 || depth > 200) return '…'; // a list may contain itself: cut cycles by depth
   if (v === null || typeof v === 'boolean' || typeof v === 'number') return String(v);
   if (typeof v === 'bigint') return `${v}n`;
   if (typeof v === 'string') return JSON.stringify(v);
@@ -68,9 +72,9 @@ function canon(v: PickleValue, budget = { left: 100_000 }): string {
   if (v instanceof PickleGlobal) return `g:${v.qualname}`;
   if (v instanceof TorchStorage) return `s:${v.dtype}:${v.numel}`;
   if (v instanceof TorchTensorRef) return `t:${v.storage.dtype}:${v.storage.numel}:${v.offset}:${v.shape}:${v.stride}`;
-  if (v instanceof Map) return `{${[...v].map(([k, x]) => `${canon(k, budget)}:${canon(x, budget)}`).join(',')}}`;
-  if (v instanceof Set) return `set(${[...v].map((x) => canon(x, budget)).join(',')})`;
-  return `[${v.map((x) => canon(x, budget)).join(',')}]`;
+  if (v instanceof Map) return `{${[...v].map(([k, x]) => `${canon(k, budget, depth + 1)}:${canon(x, budget, depth + 1)}`).join(',')}}`;
+  if (v instanceof Set) return `set(${[...v].map((x) => canon(x, budget, depth + 1)).join(',')})`;
+  return `[${v.map((x) => canon(x, budget, depth + 1)).join(',')}]`;
 }
 
 const sortedEntries = (m: Record<string, string>): string => JSON.stringify(Object.keys(m).sort().map((k) => [k, m[k]]));
@@ -113,26 +117,30 @@ function weightsContent(bytes: Uint8Array, path: string): Content {
 }
 
 export const TARGETS: Target[] = [
+  // Read as a resume reads it (every header field trusted): an unsealed (version-1) file must be refused.
   { name: 'checkpoint', integrity: 'SHA-256 seal over tensors and header', file: 'ckpt_0000042.safetensors', seed: seeds.checkpointSeed,
+    mutators: { headerPrefix, downgrade },
     load(_bytes, path) {
-      const ck = readCheckpoint(path);
+      const ck = readCheckpoint(path, { note: () => {} });
+      assertResumable(ck);
       return { digest: hex(hashTensors(createHash('sha256').update(JSON.stringify(ck.meta)), ck.tensors)), problem: tensorProblem(ck.tensors) };
     } },
-  { name: 'weights', integrity: 'SHA-256 seal over tensors and metadata', file: 'weights.safetensors', seed: seeds.weightsSeed, load: weightsContent },
-  { name: 'safetensors', integrity: null, file: 'plain.safetensors', seed: seeds.safetensorsSeed,
+  { name: 'weights', integrity: 'SHA-256 seal over tensors and metadata', file: 'weights.safetensors', seed: seeds.weightsSeed, load: weightsContent,
+    mutators: { headerPrefix } },
+  { name: 'safetensors', integrity: null, file: 'plain.safetensors', seed: seeds.safetensorsSeed, mutators: { headerPrefix },
     load(bytes, path) {
       const st = decodeSafetensors(bytes, path);
       return { digest: hex(hashTensors(createHash('sha256'), st.tensors).update(sortedEntries(st.metadata))), problem: tensorProblem(st.tensors) };
     } },
   { name: 'pth-zip', integrity: 'CRC-32 of every zip member', file: 'net_zip.pth', seed: () => seeds.pthSeed('net_zip.pth'), load: pthContent },
   { name: 'pth-zip-deflate', integrity: 'CRC-32 of every zip member', file: 'net_zip.pth', seed: seeds.pthDeflateSeed, load: pthContent },
-  { name: 'pth-legacy', integrity: null, file: 'net_legacy.pth', seed: () => seeds.pthSeed('net_legacy.pth'), load: pthContent },
+  { name: 'pth-legacy', integrity: null, file: 'net_legacy.pth', seed: () => seeds.pthSeed('net_legacy.pth'), load: pthContent, mutators: { nestPickle } },
   { name: 'png', integrity: 'CRC-32 of every chunk', file: 'image.png', seed: seeds.pngSeed,
     load: (bytes, path) => imageContent(decodeRgb(bytes, path), 3) },
   { name: 'png-label', integrity: 'CRC-32 of every chunk', file: 'label.png', seed: seeds.pngLabelSeed,
     load(bytes, path) { const p = decodePlane(bytes, path, 0); return imageContent(p, 1, `${p.colorType}/${p.bitDepth}`); } },
   { name: 'jpeg', integrity: null, file: 'image.jpg', seed: seeds.jpegSeed, load: (bytes, path) => imageContent(decodeRgb(bytes, path), 3) },
-  { name: 'config', integrity: null, file: 'config.yaml', seed: seeds.configSeed, load: configContent },
+  { name: 'config', integrity: null, file: 'config.yaml', seed: seeds.configSeed, load: configContent, mutators: { nestYaml } },
 ];
 
 export function targetByName(name: string): Target | undefined { return TARGETS.find((t) => t.name === name); }

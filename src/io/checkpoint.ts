@@ -1,8 +1,10 @@
 // The checkpoint file format (docs/checkpoint.md), host side only: one safetensors file per checkpoint with a JSON
 // header under metadata.clan, sealed whole: metadata.clan_seal is a SHA-256 over every tensor (name, dtype, shape,
 // bytes) AND the exact header text, verified on load, so neither the weights nor the step, loader positions, class
-// names or RNG state can change unnoticed. Converted weights (clan-weights) carry the same seal over their tensors
-// and metadata. Writing the tensors of live modules is train/checkpoint.ts; reading for inference is infer/model.ts.
+// names or RNG state can change unnoticed. A version-1 file (before the seal) proves its tensors only: it loads for
+// its weights with a note and is never resumed (assertResumable). Converted weights (clan-weights) carry the same
+// seal over their tensors and metadata. Writing the tensors of live modules is train/checkpoint.ts; reading for
+// inference is infer/model.ts.
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, statfsSync, unlinkSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -114,10 +116,21 @@ export function writeCheckpoint(dir: string, tensors: Map<string, HostTensor>, m
   return path;
 }
 
-export interface LoadedCheckpoint { path: string; meta: CheckpointMeta; tensors: Map<string, HostTensor> }
+/** `sealed`: the seal verified, so the header is as written; false for a version-1 file (its tensors only). */
+export interface LoadedCheckpoint { path: string; meta: CheckpointMeta; tensors: Map<string, HostTensor>; sealed: boolean }
 
-/** Read and verify one checkpoint; any damage is a CheckpointError naming the file. */
-export function readCheckpoint(path: string): LoadedCheckpoint {
+export interface ReadCheckpointOptions {
+  /** Where the one-line note about a version-1 file goes (its header is unsealed); default stderr. */
+  note?: (line: string) => void;
+}
+
+/**
+ * Read and verify one checkpoint; any damage is a CheckpointError naming the file. A version-1 file (older than
+ * the seal) proves only its tensors (meta.sha256): it loads with a note saying its header is used as written, and
+ * `sealed: false`, which `assertResumable` refuses. Nothing else but the version decides, so a sealed file
+ * rewritten as version 1 (the seal dropped) is exactly such an unsealed file: never trusted silently.
+ */
+export function readCheckpoint(path: string, o: ReadCheckpointOptions = {}): LoadedCheckpoint {
   if (!existsSync(path)) throw new CheckpointError(`checkpoint ${path} does not exist`);
   let st;
   try { st = readSafetensorsFile(path); } catch (e) {
@@ -127,14 +140,31 @@ export function readCheckpoint(path: string): LoadedCheckpoint {
   if (!raw) throw new CheckpointError(`${path} is not a clan checkpoint (no 'clan' metadata; a converted weights file? use --init)`);
   let meta: CheckpointMeta;
   try { meta = JSON.parse(raw) as CheckpointMeta; } catch { throw new CheckpointError(`checkpoint ${path} has unreadable metadata`); }
+  if (typeof meta !== 'object' || meta === null) throw new CheckpointError(`checkpoint ${path}: metadata 'clan' is not a JSON object`);
   if (meta.format !== CKPT_FORMAT) throw new CheckpointError(`${path}: format '${String(meta.format)}', expected '${CKPT_FORMAT}'`);
+  if (meta.version !== 1 && meta.version !== 2) throw new CheckpointError(`${path}: version ${JSON.stringify(meta.version)}, expected 1 or 2 (written by a newer clan?)`);
   const seal = st.metadata[SEAL_KEY];
   if (seal !== undefined || meta.version !== 1) {
     if (seal !== sealOf(st.tensors, raw)) throw new CheckpointError(`checkpoint ${path} failed its SHA-256 check (the seal over the tensors and the header): changed or corrupted`);
-  } else if (meta.sha256 !== tensorDigest(st.tensors)) {
-    throw new CheckpointError(`checkpoint ${path} failed its SHA-256 check (corrupted)`);
+    return { path, meta, tensors: st.tensors, sealed: true };
   }
-  return { path, meta, tensors: st.tensors };
+  if (meta.sha256 !== tensorDigest(st.tensors)) throw new CheckpointError(`checkpoint ${path} failed its SHA-256 check (corrupted)`);
+  (o.note ?? ((l: string) => process.stderr.write(`${l}\n`)))(unsealedNote(path));
+  return { path, meta, tensors: st.tensors, sealed: false };
+}
+
+/** The note on loading a version-1 file's weights: what is verified and what is not. */
+export function unsealedNote(path: string): string {
+  return `note: ${path} is a version-1 checkpoint: its tensors match their SHA-256, but its header (class names, palette, normalize, eval size, step, config) has no seal and is used as written`;
+}
+
+/**
+ * A resume restores the step, loader positions, RNG and optimizer state from the header: only a sealed one will
+ * do. Called by newestValidCheckpoint and restoreParts; a version-1 file is refused, naming what to do instead.
+ */
+export function assertResumable(ck: LoadedCheckpoint): void {
+  if (ck.sealed) return;
+  throw new CheckpointError(`checkpoint ${ck.path} is version 1: its header (step, loader positions, RNG and optimizer state) has no seal, so a resume cannot trust it; start a new run from its weights with --init ${ck.path}`);
 }
 
 /** Checkpoints of a run folder, newest first (temp files of interrupted writes are ignored). */
@@ -143,10 +173,16 @@ export function listCheckpoints(dir: string): string[] {
   return readdirSync(dir).filter((f) => /^ckpt_\d+\.safetensors$/.test(f)).sort().reverse().map((f) => join(dir, f));
 }
 
-/** The newest checkpoint that verifies; damaged ones are reported through `warn` and skipped. */
+/**
+ * The resume point: the newest checkpoint that verifies; damaged ones are reported through `warn` and skipped. A
+ * version-1 one is refused (assertResumable), not skipped: an older checkpoint would silently lose steps.
+ */
 export function newestValidCheckpoint(dir: string, warn: (m: string) => void): LoadedCheckpoint | null {
   for (const p of listCheckpoints(dir)) {
-    try { return readCheckpoint(p); } catch (e) { warn(`${(e as Error).message}; trying the previous one`); }
+    let ck: LoadedCheckpoint;
+    try { ck = readCheckpoint(p, { note: () => {} }); } catch (e) { warn(`${(e as Error).message}; trying the previous one`); continue; }
+    assertResumable(ck);
+    return ck;
   }
   return null;
 }

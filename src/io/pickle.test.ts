@@ -156,3 +156,31 @@ test('tensor views are checked in safe-integer arithmetic before anything is mat
   const full = unpickle(bigView(0n, [3n, 2n], [2n, 1n]), { persistentLoad }).value as TorchTensorRef;
   assert.deepEqual(Array.from(full.materialize().data as Float32Array), [0, 1, 2, 3, 4, 5]);
 });
+
+/** A pickle of `n` dicts nested in a chain ({'a': {'a': … {}}}), or lists ([[…[]]]) when `list`. */
+function nested(n: number, list = false): Uint8Array {
+  const open = list ? p(']') : p('}', ...str('a'));
+  const parts: Uint8Array[] = [p(0x80, 2)];
+  for (let i = 1; i < n; i++) parts.push(open);
+  parts.push(p(list ? ']' : '}'), new Uint8Array(n - 1).fill(list ? 0x61 : 0x73), p('.')); // APPEND / SETITEM
+  return Buffer.concat(parts);
+}
+
+test('CLAN_MAX_NESTING_DEPTH bounds how deep containers nest (walkers recurse per level): 100 loads, 101 or 10^5 is one line', () => {
+  const depth = (v: PickleValue): number => (v instanceof Map ? 1 + Math.max(0, ...[...v.values()].map(depth)) : Array.isArray(v) ? 1 + Math.max(0, ...v.map(depth)) : 0);
+  assert.equal(depth(unpickle(nested(100)).value), 100);
+  assert.equal(depth(unpickle(nested(100, true)).value), 100);
+  const msg = (limit: number, at: number) => new RegExp(`^d\\.pkl: pickle: containers nest more levels deep than the limit of ${limit} \\(CLAN_MAX_NESTING_DEPTH\\); a state dict nests a few \\(opcode 0x2e at byte ${at}\\)$`);
+  assertOneLine(() => unpickle(nested(101), { file: 'd.pkl' }), CheckpointError, msg(100, 2 + 100 * 4 + 1 + 100));
+  assertOneLine(() => unpickle(nested(100_000, true), { file: 'd.pkl' }), CheckpointError, msg(100, 2 + 100_000 + 99_999));
+  assert.equal(depth(withEnv('CLAN_MAX_NESTING_DEPTH', '101', () => unpickle(nested(101)).value)), 101);
+  // Sharing is measured once per container: 60 levels of a pair of the same list, 2^60 paths, depth 61.
+  const shared = [p(0x80, 2, ']', 'q', 0)];
+  for (let i = 0; i < 60; i++) shared.push(p('h', i, 'h', i, 0x86, 'q', i + 1)); // (x, x) memoised as i+1
+  const top = unpickle(Buffer.concat([...shared, p('.')])).value;
+  assert.ok(Array.isArray(top) && top[0] === top[1]);
+  assertOneLine(() => withEnv('CLAN_MAX_NESTING_DEPTH', '60', () => unpickle(Buffer.concat([...shared, p('.')]), { file: 'd.pkl' })), CheckpointError, /the limit of 60 \(CLAN_MAX_NESTING_DEPTH\)/);
+  // A list that contains itself is not infinitely deep here (walkers guard cycles themselves).
+  const self = unpickle(p(0x80, 2, ']', 'q', 0, 'h', 0, 'a.')).value as PickleValue[];
+  assert.equal(self[0], self);
+});

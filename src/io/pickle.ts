@@ -182,7 +182,11 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): { value
     switch (op) {
       case 0x80: if (bytes[need(1)] > 5) fail(`unsupported protocol ${bytes[pos - 1]}`); break; // PROTO
       case 0x95: need(8); break; // FRAME: a read-ahead hint only
-      case 0x2e: return { value: pop(), end: pos }; // STOP
+      case 0x2e: { // STOP
+        const value = pop();
+        if (tooDeep(value, limit('nestingDepth'))) fail(`containers nest more levels deep than ${limitText('nestingDepth')}; a state dict nests a few`);
+        return { value, end: pos };
+      }
       case 0x28: marks.push(stack); stack = []; break; // MARK
       case 0x30: if (stack.length > 0) stack.pop(); else popMark(); break; // POP
       case 0x31: popMark(); break; // POP_MARK
@@ -329,6 +333,45 @@ function call(fn: PickleValue, args: PickleValue, fail: (what: string) => never)
 }
 
 /** a·b for non-negative safe integers, or Infinity when the product is not a safe integer (fails every bound). */
+/**
+ * Whether containers (lists, tuples, dicts, sets) nest more than `max` levels anywhere in `root`: everything that
+ * walks the value recurses once per level. Iterative, each container measured once (shared ones are common in a
+ * pickle's memo); a container met again on the current path (a cycle) adds nothing: walkers guard cycles themselves.
+ */
+function tooDeep(root: PickleValue, max: number): boolean {
+  const done = new Map<object, number>(); // container → levels of containers inside it, itself included
+  const path: { v: object; kids: Iterator<PickleValue>; below: number }[] = [];
+  const onPath = new Set<object>();
+  const open = (v: PickleValue): boolean => {
+    if (!isContainer(v) || onPath.has(v)) return false;
+    const d = done.get(v);
+    if (d !== undefined) {
+      if (path.length) path.at(-1)!.below = Math.max(path.at(-1)!.below, d);
+      return path.length + d > max;
+    }
+    path.push({ v, kids: children(v), below: 0 });
+    onPath.add(v);
+    return path.length > max;
+  };
+  if (open(root)) return true;
+  while (path.length) {
+    const top = path.at(-1)!;
+    const next = top.kids.next();
+    if (!next.done) { if (open(next.value)) return true; continue; }
+    path.pop();
+    onPath.delete(top.v);
+    done.set(top.v, top.below + 1);
+    if (path.length) path.at(-1)!.below = Math.max(path.at(-1)!.below, top.below + 1);
+  }
+  return false;
+}
+
+const isContainer = (v: PickleValue): v is PickleValue[] | PickleDict | Set<PickleValue> => Array.isArray(v) || v instanceof Map || v instanceof Set;
+
+function* children(v: PickleValue[] | PickleDict | Set<PickleValue>): Iterator<PickleValue> {
+  if (v instanceof Map) for (const [k, x] of v) { yield k; yield x; } else yield* v;
+}
+
 function mulSafe(a: number, b: number): number {
   const p = a * b;
   return Number.isSafeInteger(p) ? p : Infinity;

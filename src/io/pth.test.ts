@@ -196,3 +196,10 @@ test('error messages describe nested shared tuples to a bounded depth', () => {
   assertOneLine(() => readPth(legacyFile(obj, []), 'deep.pth'), CheckpointError,
     /^deep\.pth: unexpected persistent id \(\(\(\(6 items\), \(6 items\)/);
 });
+
+test('a checkpoint of 10^5 nested dicts is refused in one line naming CLAN_MAX_NESTING_DEPTH (flattening recursed past the call stack)', () => {
+  const n = 100_000;
+  const obj = Buffer.concat([p(0x80, 2), ...Array.from({ length: n - 1 }, () => p('}', ...str('a'))), p('}'), new Uint8Array(n - 1).fill(0x73), p('.')]);
+  assertOneLine(() => readPth(legacyFile(obj, []), 'deep.pth'), CheckpointError,
+    /^deep\.pth: pickle: containers nest more levels deep than the limit of 100 \(CLAN_MAX_NESTING_DEPTH\); a state dict nests a few \(opcode 0x2e at byte \d+\)$/);
+});

@@ -93,7 +93,7 @@ test('corrupt and truncated buffers are rejected with one-line messages naming f
   bad(good.subarray(0, 5), /^w\.safetensors: too short/);
   bad(good.subarray(0, 30), /^w\.safetensors: header length \d+ exceeds the file/);
   bad(good.subarray(0, good.length - 4), /'w': data_offsets \[0, 60\] out of range/);
-  bad(build('[1]', []), /header is not a JSON object/);
+  bad(build('[1]', []), /^w\.safetensors: header starts with byte 0x22; expected '\{' \(a JSON object, as the reference reader\)$/); // a JSON string
   const garbled = good.slice();
   garbled[9] = 0x7b; // '{{'
   bad(garbled, /header is not valid JSON/);
@@ -121,7 +121,7 @@ test('writeSafetensorsFile writes atomically and leaves no temp files', () => {
     const back = readSafetensorsFile(path);
     assert.equal(back.metadata.step, '10');
     assert.deepEqual(Array.from(back.tensors.get('i32')!.data as Int32Array), Array.from(SAMPLE.i32.data as Int32Array));
-    assertOneLine(() => writeSafetensorsFile(join(dir, 'nope', 'x.safetensors'), SAMPLE), CheckpointError, /nope\/x\.safetensors: cannot write \(ENOENT\)/);
+    assertOneLine(() => writeSafetensorsFile(join(dir, 'nope', 'x.safetensors'), SAMPLE), CheckpointError, /^\S*nope\/x\.safetensors: cannot write \(ENOENT: no such file or directory\)$/);
     assertOneLine(() => readSafetensorsFile(join(dir, 'missing.safetensors')), CheckpointError, /missing\.safetensors: cannot read \(ENOENT\)/);
     assert.deepEqual(readdirSync(dir), ['ckpt.safetensors']);
   } finally {
@@ -194,4 +194,15 @@ test('absurd shapes are refused naming the file and the tensor (checked products
   bad(build({ x: { dtype: 'F32', shape: [-1], data_offsets: [0, 4] } }, d4), /^m\.safetensors: tensor 'x': shape must be a list of non-negative integers$/);
   // A zero first makes every later product 0: an empty tensor, as in the reference.
   assert.deepEqual(decodeSafetensors(build({ x: { dtype: 'F32', shape: [0, 2 ** 52, 2 ** 52], data_offsets: [0, 0] } }, [])).tensors.get('x')!.shape, [0, 2 ** 52, 2 ** 52]);
+});
+
+test('the header must start with \'{\' (the reference reader\'s InvalidHeaderStart): a BOM, leading whitespace or nothing is refused', () => {
+  const x = '{"x":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}';
+  assert.deepEqual(decodeSafetensors(buildText(`${x}  \n\t`, [7])).tensors.get('x')!.data, Uint8Array.of(7), 'trailing whitespace is padding');
+  const bom = new Uint8Array([...buildText(`\ufeff${x}`, [7])]);
+  assert.deepEqual([...bom.subarray(8, 11)], [0xef, 0xbb, 0xbf]);
+  bad(bom, /^m\.safetensors: header starts with a UTF-8 byte-order mark \(ef bb bf\); expected '\{' \(a JSON object, as the reference reader\)$/);
+  bad(buildText(` ${x}`, [7]), /^m\.safetensors: header starts with byte 0x20; expected '\{'/);
+  bad(buildText(`\n${x}`, [7]), /^m\.safetensors: header starts with byte 0x0a; expected '\{'/);
+  bad(buildText('', []), /^m\.safetensors: header starts with nothing \(length 0\); expected '\{'/);
 });

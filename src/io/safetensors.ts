@@ -8,7 +8,7 @@
 
 import { readFileSync } from 'node:fs';
 import { DTYPE_SIZE, numel, type DType, type HostTensor } from '../torch/dtype.js';
-import { CheckpointError } from '../util/errors.js';
+import { CheckpointError, ClanError } from '../util/errors.js';
 import { atomicWrite } from '../util/atomic.js';
 import { arrayBytes, bytesToArray } from './hostarray.js';
 import { limit, limitText } from '../util/limits.js';
@@ -94,9 +94,12 @@ function parseHeader(bytes: Uint8Array, fail: Fail): { header: Record<string, un
   if (n > BigInt(limit('safetensorsHeaderBytes'))) fail(`header length ${n} is over ${limitText('safetensorsHeaderBytes')}; corrupt or not safetensors`);
   if (n > BigInt(bytes.byteLength - 8)) fail(`header length ${n} exceeds the file (${bytes.byteLength} bytes); truncated or not safetensors`);
   const dataStart = 8 + Number(n);
+  // The reference reader refuses a header that does not begin with '{' (InvalidHeaderStart): no BOM, no leading
+  // whitespace. TextDecoder would strip a BOM silently and JSON.parse skips whitespace, so check the byte itself.
+  if (n === 0n || bytes[8] !== 0x7b) fail(`header starts with ${headerStart(bytes.subarray(8, dataStart))}; expected '{' (a JSON object, as the reference reader)`);
   let text = '', header: unknown;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, dataStart));
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes.subarray(8, dataStart));
     header = JSON.parse(text);
   } catch (e) {
     fail(`header is not valid JSON (${(e as Error).message.split('\n')[0]})`);
@@ -109,6 +112,13 @@ function parseHeader(bytes: Uint8Array, fail: Fail): { header: Record<string, un
     seen.add(key);
   }
   return { header: header as Record<string, unknown>, dataStart };
+}
+
+/** What a header begins with, for the message: nothing, a UTF-8 byte-order mark, or its first byte. */
+function headerStart(h: Uint8Array): string {
+  if (h.length === 0) return 'nothing (length 0)';
+  if (h[0] === 0xef && h[1] === 0xbb && h[2] === 0xbf) return 'a UTF-8 byte-order mark (ef bb bf)';
+  return `byte 0x${h[0]!.toString(16).padStart(2, '0')}`;
 }
 
 /**
@@ -193,6 +203,6 @@ export function writeSafetensorsFile(path: string, tensors: TensorMap, metadata:
   try {
     atomicWrite(path, bytes);
   } catch (e) {
-    throw new CheckpointError(`${path}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new CheckpointError(e instanceof ClanError ? e.message : `${path}: cannot write (${(e as Error).message})`);
   }
 }

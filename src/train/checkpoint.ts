@@ -2,7 +2,7 @@
 // tensors, scalars in the metadata) and the fp16 loss scaler, through the host-side format in io/checkpoint.ts.
 import * as torch from '../torch/index.js';
 import type { HostTensor } from '../torch/dtype.js';
-import { CKPT_FORMAT, writeCheckpoint, type CheckpointMeta, type LoadedCheckpoint, type OptimizerMeta } from '../io/checkpoint.js';
+import { CKPT_FORMAT, assertResumable, writeCheckpoint, type CheckpointMeta, type LoadedCheckpoint, type OptimizerMeta } from '../io/checkpoint.js';
 import type { AtomicWriteOptions } from '../util/atomic.js';
 import { stripPrefix } from '../util/prefix.js';
 
@@ -44,8 +44,12 @@ export function saveCheckpoint(dir: string, parts: CheckpointParts, meta: RunMet
     ...(parts.scaler ? { scaler: parts.scaler.stateDict() } : {}) }, o);
 }
 
-/** Restore models and optimizers in place from a loaded checkpoint (tensors land on each parameter's device). */
+/**
+ * Restore models and optimizers in place from a loaded checkpoint (tensors land on each parameter's device). This
+ * is resuming: a version-1 checkpoint, whose optimizer state and header are unsealed, is refused (assertResumable).
+ */
 export function restoreParts(ck: LoadedCheckpoint, parts: CheckpointParts): void {
+  assertResumable(ck);
   parts.G.loadStateDict(stripPrefix(ck.tensors, 'G.'), true, `${ck.path} (G)`);
   if (parts.D) parts.D.loadStateDict(stripPrefix(ck.tensors, 'D.'), true, `${ck.path} (D)`);
   for (const [name, m] of Object.entries(parts.modules ?? {})) m.loadStateDict(stripPrefix(ck.tensors, `${name}.`), true, `${ck.path} (${name})`);

@@ -11,6 +11,7 @@
 //   CLAN_MAX_CHECKPOINT_NAME_CHARS      characters of the dotted names a checkpoint's nested dicts flatten to
 //   CLAN_MAX_TENSOR_EXPANSION_BYTES     bytes a checkpoint's tensor views may materialise beyond their storages
 //   CLAN_MAX_SAFETENSORS_HEADER_BYTES   length of a safetensors JSON header
+//   CLAN_MAX_NESTING_DEPTH              levels of nested containers in an unpickled value or a YAML config
 // e.g. `CLAN_MAX_IMAGE_PIXELS=400000000 clan eval …` for a 20000×20000 image. A bad value is a ConfigError.
 
 import { ConfigError } from './errors.js';
@@ -39,6 +40,9 @@ export const LIMITS = {
   tensorExpansionBytes: { env: 'CLAN_MAX_TENSOR_EXPANSION_BYTES', default: 256 * 2 ** 20 },
   // The reference safetensors reader's MAX_HEADER_SIZE; a longer header means a corrupt length field.
   safetensorsHeaderBytes: { env: 'CLAN_MAX_SAFETENSORS_HEADER_BYTES', default: 100_000_000 },
+  // Readers that walk a value recurse once per level (and YAML's composer overflows near 800): a state dict nests
+  // about 5 levels (a checkpoint dict, optimizer groups, a tensor's rebuild tuple), a config 4.
+  nestingDepth: { env: 'CLAN_MAX_NESTING_DEPTH', default: 100 },
 } as const satisfies Record<string, Limit>;
 
 export type LimitName = keyof typeof LIMITS;
