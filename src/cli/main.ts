@@ -9,14 +9,14 @@ import { benchCommand } from './bench.js';
 import { trainCmd } from './train.js';
 import { evalCommand } from './eval.js';
 import { convert } from './convert.js';
-import { predictCmd } from './predict.js';
+import { predictCommand } from './predict.js';
 import { demoCmd } from './demo.js';
 import { reportCmd } from './report.js';
 import { selftrainCmd } from './selftrain.js';
 import { serveCmd } from './serve.js';
 import { exportCmd } from './export.js';
 
-const COMMANDS: Command[] = [demoCmd, trainCmd, selftrainCmd, evalCommand, predictCmd, exportCmd, serveCmd, reportCmd, convert, benchCommand, doctor];
+const COMMANDS: Command[] = [demoCmd, trainCmd, selftrainCmd, evalCommand, predictCommand, exportCmd, serveCmd, reportCmd, convert, benchCommand, doctor];
 
 function usage(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decode } from 'fast-png';
@@ -14,7 +14,9 @@ import { sharedFixtures } from '../data/testing.js';
 import { writePlausibleWeights } from '../deploy/testing.js';
 import { exportCmd } from './export.js';
 import { packageRoot } from '../util/paths.js';
-import { DISAGREEMENT_KEY, DISAGREEMENT_MAX, backgroundClasses, disagreementPng, predictCmd } from './predict.js';
+import { predictCommand as predictCmd } from './predict.js';
+import { DISAGREEMENT_KEY, DISAGREEMENT_MAX, OUTPUT_SUFFIXES, backgroundClasses, disagreementPng, inputImages } from '../deploy/predict-folder.js';
+import { DataError } from '../util/errors.js';
 
 const pixel = (d: ArrayLike<number>, i: number) => [d[3 * i]!, d[3 * i + 1]!, d[3 * i + 2]!];
 
@@ -88,4 +90,26 @@ test('predict: each engine refuses the other\'s flags in one line, before loadin
   await assert.rejects(run(['--engine', 'onnx']), { name: 'UsageError', message: 'predict: --model, --input and --out are required' });
   await assert.rejects(run(['--model', 'm.onnx']), { name: 'UsageError', message: 'predict: --model is for --engine onnx; the libtorch engine takes --checkpoint CKPT' });
   await assert.rejects(run(['--engine', 'onnx', '--model', 'm.onnx', '--threads', '0']), { name: 'UsageError', message: "predict: --threads expects a positive integer, got '0'" });
+});
+
+test('predict FOLDER: sub-folders searched, each output under its relative path; a stem collision refused before any file is written', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'clan-predict-tree-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const ckpt = join(dir, 'micro.safetensors');
+  writePlausibleWeights(ckpt, 'micro', 11, 5);
+  const images = join(dir, 'leftImg8bit', 'val');
+  for (const city of ['aachen', 'bonn']) mkdirSync(join(images, city), { recursive: true });
+  writeFileSync(join(images, 'aachen', 'a_000.png'), encodePng(digitscapesSample('val', 0).rgb, 64, 64));
+  writeFileSync(join(images, 'bonn', 'b_000.png'), encodePng(digitscapesSample('val', 1).rgb, 64, 64));
+  writeFileSync(join(images, 'top.png'), encodePng(digitscapesSample('val', 2).rgb, 64, 64));
+  const out = join(dir, 'pred');
+  assert.equal(await predictCmd.run(['--checkpoint', ckpt, '--input', images, '--out', out, '--threads', '1']), 0);
+  for (const stem of ['aachen/a_000', 'bonn/b_000', 'top']) for (const s of OUTPUT_SUFFIXES) assert.ok(existsSync(join(out, stem + s)), stem + s);
+  // x.jpg beside x.png would write the same four files: refused, naming both, and nothing written
+  writeFileSync(join(images, 'bonn', 'b_000.jpg'), readFileSync(join(images, 'bonn', 'b_000.png')));
+  assert.throws(() => inputImages(images), (e: unknown) => e instanceof DataError &&
+    e.message === `--input ${images}: bonn/b_000.jpg and bonn/b_000.png would both write bonn/b_000_label.png (and the other outputs); rename one of them or predict them separately`);
+  const out2 = join(dir, 'pred2');
+  await assert.rejects(async () => predictCmd.run(['--checkpoint', ckpt, '--input', images, '--out', out2]), /would both write/);
+  assert.equal(existsSync(out2) && readdirSync(out2).length > 0, false, 'nothing written');
 });

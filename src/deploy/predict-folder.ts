@@ -1,0 +1,139 @@
+// `clan predict` below the command line: the images of an input (one file, or a folder searched recursively with each
+// file's relative path kept under the output folder), output names checked for collisions before anything is written,
+// the two engines (libtorch and a checkpoint; onnxruntime and an exported model) behind one interface, and the four
+// PNGs of each image. The engines' modules are imported lazily, so the ONNX path never loads the libtorch addon.
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { dirname, extname, join, relative, resolve } from 'node:path';
+import { ClanError, DataError } from '../util/errors.js';
+import { makeDirs } from '../util/paths.js';
+import { encodePng, heatmap, type PngBytes, type Rgb } from '../report/png.js';
+import type { RgbImage } from '../data/image.js';
+import type { InferenceSpec } from '../data/inference-spec.js';
+import type { Prediction } from './ort.js';
+
+/**
+ * The fixed upper end of every disagreement map's colour scale (values above are drawn in the top colour): one
+ * scale for every image, so maps compare across images and runs. M = 1 − cos(p1, p2) lies in [0, 1] but is small
+ * once C1 and C2 mostly agree (README: about 0.0015 on average on digitscapes, several times more where the
+ * prediction is wrong), so [0, 1] would paint nearly every map in the darkest colour.
+ */
+export const DISAGREEMENT_MAX = 0.1;
+/** The tEXt keyword under which each disagreement PNG records its scale's maximum. */
+export const DISAGREEMENT_KEY = 'clan:disagreement_max';
+/** The four files written per image, by suffix. */
+export const OUTPUT_SUFFIXES = ['_label.png', '_color.png', '_overlay.png', '_disagreement.png'] as const;
+
+const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg']);
+
+/** The disagreement map [H, W] as a PNG on the fixed scale [0, DISAGREEMENT_MAX], the scale recorded in it. */
+export function disagreementPng(m: Float32Array, width: number, height: number): PngBytes {
+  return encodePng(heatmap(m, width, height, { max: DISAGREEMENT_MAX }), width, height, 3, {
+    [DISAGREEMENT_KEY]: String(DISAGREEMENT_MAX),
+    Description: `CLAN disagreement M = 1 - cos(p1, p2) per pixel, viridis from 0 to ${DISAGREEMENT_MAX}, larger values clipped`,
+  });
+}
+
+/** Classes an overlay leaves unpainted: those named 'background' (digitscapes class 0, black in its palette). */
+export function backgroundClasses(classNames: readonly string[]): number[] {
+  return classNames.flatMap((n, i) => (n.toLowerCase() === 'background' ? [i] : []));
+}
+
+/** One input image and the stem of its outputs, relative to the output folder (`city/x` → city/x_label.png, …). */
+export interface InputImage { path: string; stem: string }
+
+/** Every PNG/JPEG under `dir`, sorted, depth-first (Cityscapes' leftImg8bit/val/<city>/ layout). */
+function imagesUnder(dir: string): string[] {
+  const out: string[] = [];
+  const stack = [dir];
+  while (stack.length) {
+    const d = stack.pop()!;
+    for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? 1 : -1))) {
+      const p = join(d, e.name);
+      if (e.isDirectory() || (e.isSymbolicLink() && statSync(p).isDirectory())) stack.push(p);
+      else if (IMAGE_EXT.has(extname(e.name).toLowerCase())) out.push(p);
+    }
+  }
+  return out.sort();
+}
+
+/**
+ * The images of `input` with their output stems: a file is its own stem; a folder is searched recursively and each
+ * image keeps its path relative to it. Two inputs that would write the same outputs (`x.jpg` beside `x.png`) are
+ * refused in one line naming both, before anything is written.
+ */
+export function inputImages(input: string): InputImage[] {
+  if (!existsSync(input)) throw new DataError(`--input ${input} does not exist`);
+  const root = resolve(input);
+  const files = statSync(root).isDirectory() ? imagesUnder(root) : [root];
+  if (files.length === 0) throw new DataError(`--input ${input} holds no PNG or JPEG images (sub-folders included)`);
+  const base = statSync(root).isDirectory() ? root : dirname(root);
+  const seen = new Map<string, string>();
+  return files.map((path) => {
+    const rel = relative(base, path);
+    const stem = rel.slice(0, rel.length - extname(rel).length);
+    const other = seen.get(stem);
+    if (other) throw new DataError(`--input ${input}: ${relative(base, other)} and ${rel} would both write ${stem}_label.png (and the other outputs); rename one of them or predict them separately`);
+    seen.set(stem, path);
+    return { path, stem };
+  });
+}
+
+/** What the loop needs of a network, whichever engine runs it. */
+export interface Engine {
+  classNames: readonly string[];
+  palette: readonly Rgb[];
+  predict(img: RgbImage, name: string): Prediction | Promise<Prediction>;
+  close(): void | Promise<void>;
+}
+
+/** libtorch and a checkpoint (infer/predict.ts) on `device`; the caller set the engine's threads and switches. */
+export async function torchEngine(ckpt: string, device: string, spec?: InferenceSpec): Promise<Engine> {
+  const { loadInferenceModel } = await import('../infer/model.js');
+  const { predictImage } = await import('../infer/predict.js');
+  const m = loadInferenceModel(ckpt, device as import('../torch/index.js').Device);
+  return { classNames: m.classNames, palette: m.palette, predict: (img, name) => predictImage(m, img, name, spec), close: () => m.G.dispose() };
+}
+
+/** onnxruntime-node and a model written by `clan export` (deploy/ort.ts): no libtorch. */
+export async function onnxEngine(model: string, threads: number | undefined, spec?: InferenceSpec): Promise<Engine> {
+  const { loadOnnxModel } = await import('./ort.js');
+  const m = await loadOnnxModel(model, { threads });
+  return { classNames: m.info.classNames, palette: m.info.palette, predict: (img) => m.predict(img, spec), close: () => m.release() };
+}
+
+export interface PredictOptions {
+  skipBad: boolean;                                    // unreadable images are logged and skipped instead of stopping
+  log: (line: string) => void;
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** The four PNGs of each image under `out`; returns how many images were skipped as unreadable. */
+export async function predictImages(m: Engine, images: InputImage[], out: string, o: PredictOptions): Promise<number> {
+  const { readBytes, decodeRgb } = await import('../data/image.js');
+  const { colorize, overlay } = await import('../report/png.js');
+  const { atomicWrite } = await import('../util/atomic.js');
+  const { nextTurn } = await import('../util/tick.js');
+  const clear = backgroundClasses(m.classNames);
+  let skipped = 0;
+  for (const [i, f] of images.entries()) {
+    await nextTurn(); // tensor-wrapper finalizers run between images (util/tick.ts)
+    let img;
+    try { img = decodeRgb(readBytes(f.path), f.path); } catch (e) {
+      if (!(e instanceof ClanError)) throw e;
+      if (!o.skipBad) throw new DataError(`${e.message} (--skip-bad skips unreadable images)`);
+      o.log(`predict: skipping ${e.message}`);
+      skipped++; o.onProgress?.(i + 1, images.length); continue;
+    }
+    const r = await m.predict(img, f.path);
+    const color = colorize(r.label, r.width, r.height, m.palette);
+    const stem = join(out, f.stem);
+    makeDirs(dirname(stem));
+    atomicWrite(`${stem}_label.png`, encodePng(r.label, r.width, r.height, 1));
+    atomicWrite(`${stem}_color.png`, encodePng(color, r.width, r.height));
+    atomicWrite(`${stem}_overlay.png`, encodePng(overlay(img.data, color, 0.5, { label: r.label, classes: clear }), r.width, r.height));
+    atomicWrite(`${stem}_disagreement.png`, disagreementPng(r.disagreement, r.width, r.height));
+    o.onProgress?.(i + 1, images.length);
+  }
+  if (skipped === images.length) throw new DataError(`none of the ${images.length} input images could be read (each was skipped above)`);
+  return skipped;
+}
