@@ -1,7 +1,9 @@
 // `clan export`: a checkpoint's generator as an ONNX file (deploy/export.ts), or a static web page that runs it in
 // the browser (deploy/web.ts). Needs libtorch (it reads the weights through the model); running the result does not.
-import { resolve, basename, dirname } from 'node:path';
-import { parse, str, intFlag, sizeFlag, type Command } from './args.js';
+import { resolve, dirname } from 'node:path';
+import { parse, str, intFlag, sizeFlag, enumFlag, boolFlag, type Command, type Parsed } from './args.js';
+import { ONNX_OUTPUTS } from '../deploy/onnx-meta.js';
+import type { ExportOptions } from '../deploy/export.js';
 import { assertWritable } from './files.js';
 import { UsageError } from '../util/errors.js';
 
@@ -22,7 +24,23 @@ Class names, palette, sizes, normalisation and the training config's hash are in
   --web DIR  a static folder: index.html, the model (output heads) and onnxruntime-web's wasm files, no network
              needed; serve it with 'clan serve DIR' and open the URL it prints`;
 
-export const exportCmd: Command = {
+/** The flags checked against each other: where the model goes and the export options. */
+function exportFlags(p: Parsed): { ckpt: string; to: { onnx?: string; web?: string }; o: ExportOptions } {
+  const web = str(p, 'web');
+  if (p.positionals.length !== (web === undefined ? 2 : 1)) {
+    throw new UsageError(`export: expected ${web === undefined ? 'CKPT and OUT.onnx' : 'CKPT (with --web DIR)'}, got ${p.positionals.length} argument(s) (see 'clan export --help')`);
+  }
+  const [ckpt, out] = p.positionals as [string, string | undefined];
+  if (out !== undefined && !out.endsWith('.onnx')) throw new UsageError(`export: OUT must end in .onnx (got '${out}')`);
+  const size = sizeFlag('export', 'size', str(p, 'size'));
+  if (size && boolFlag(p, 'dynamic')) throw new UsageError('export: --size and --dynamic exclude each other');
+  const output = enumFlag('export', 'output', str(p, 'output'), ONNX_OUTPUTS, web === undefined ? 'logits' : 'heads');
+  if (web !== undefined && (output !== 'heads' || boolFlag(p, 'dynamic'))) throw new UsageError('export: --web writes a fixed-size model with output heads (the page upsamples itself); drop --output/--dynamic');
+  const opset = str(p, 'opset') === undefined ? undefined : intFlag('export', 'opset', str(p, 'opset'), 17, 13, 21, 'the opsets the graph writer emits');
+  return { ckpt, to: web !== undefined ? { web } : { onnx: out! }, o: { size: boolFlag(p, 'dynamic') ? 'dynamic' : size, output, opset } };
+}
+
+export const exportCommand: Command = {
   name: 'export',
   summary: 'a checkpoint as an ONNX model, or as an offline web page that segments images',
   usage: USAGE,
@@ -30,41 +48,10 @@ export const exportCmd: Command = {
     const p = parse('export', argv, { size: { type: 'string' }, dynamic: { type: 'boolean' }, output: { type: 'string' },
       opset: { type: 'string' }, web: { type: 'string' } }, true);
     if (p.values.help) { console.log(USAGE); return 0; }
-    const web = str(p, 'web');
-    const want = web === undefined ? 2 : 1;
-    if (p.positionals.length !== want) {
-      throw new UsageError(`export: expected ${web === undefined ? 'CKPT and OUT.onnx' : 'CKPT (with --web DIR)'}, got ${p.positionals.length} argument(s) (see 'clan export --help')`);
-    }
-    const [ckpt, out] = p.positionals as [string, string | undefined];
-    if (out !== undefined && !out.endsWith('.onnx')) throw new UsageError(`export: OUT must end in .onnx (got '${out}')`);
-    const size = sizeFlag('export', 'size', str(p, 'size'));
-    if (size && p.values.dynamic) throw new UsageError('export: --size and --dynamic exclude each other');
-    const { ONNX_OUTPUTS } = await import('../deploy/onnx-meta.js');
-    const output = str(p, 'output') ?? (web === undefined ? 'logits' : 'heads');
-    if (!ONNX_OUTPUTS.includes(output as never)) throw new UsageError(`export: --output expects one of ${ONNX_OUTPUTS.join(', ')}, got '${output}'`);
-    if (web !== undefined && (output !== 'heads' || p.values.dynamic)) throw new UsageError('export: --web writes a fixed-size model with output heads (the page upsamples itself); drop --output/--dynamic');
-    const opset = str(p, 'opset') === undefined ? undefined : intFlag('export', 'opset', str(p, 'opset'), 17);
-    assertWritable(resolve(web ?? dirname(resolve(out!))), web === undefined ? 'OUT' : '--web');
-
-    const { loadInferenceModel } = await import('../infer/model.js');
-    const { exportOnnx, onnxInfo } = await import('../deploy/export.js');
-    const m = loadInferenceModel(ckpt);
-    try {
-      const o = { size: p.values.dynamic ? 'dynamic' as const : size, output: output as 'logits', opset };
-      const bytes = exportOnnx(m, o);
-      const mb = (bytes.length / 2 ** 20).toFixed(1);
-      if (web !== undefined) {
-        const { writeWebApp } = await import('../deploy/web.js');
-        const files = writeWebApp(web, bytes, onnxInfo(m, o));
-        process.stderr.write(`wrote ${files.length} files to ${resolve(web)} (model ${mb} MB); serve it: clan serve ${web}\n`);
-      } else {
-        const { atomicWrite } = await import('../util/atomic.js');
-        atomicWrite(out!, bytes);
-        const info = onnxInfo(m, o);
-        const sz = info.inputSize ? `${info.inputSize[0]}x${info.inputSize[1]}` : 'dynamic';
-        process.stderr.write(`wrote ${resolve(out!)} (${mb} MB): ${m.backbone}, ${m.numClasses} classes, input ${sz}, output ${output}, opset ${opset ?? 17}; from ${basename(ckpt)}\n`);
-      }
-    } finally { m.G.dispose(); }
+    const { ckpt, to, o } = exportFlags(p);
+    assertWritable(resolve(to.web ?? dirname(resolve(to.onnx!))), to.web === undefined ? 'OUT' : '--web');
+    const { exportCheckpoint } = await import('../deploy/export-checkpoint.js');
+    process.stderr.write(exportCheckpoint(ckpt, to, o) + '\n');
     return 0;
   },
 };

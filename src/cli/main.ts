@@ -14,9 +14,9 @@ import { demoCmd } from './demo.js';
 import { reportCmd } from './report.js';
 import { selftrainCmd } from './selftrain.js';
 import { serveCmd } from './serve.js';
-import { exportCmd } from './export.js';
+import { exportCommand } from './export.js';
 
-const COMMANDS: Command[] = [demoCmd, trainCmd, selftrainCmd, evalCommand, predictCommand, exportCmd, serveCmd, reportCmd, convert, benchCommand, doctor];
+const COMMANDS: Command[] = [demoCmd, trainCmd, selftrainCmd, evalCommand, predictCommand, exportCommand, serveCmd, reportCmd, convert, benchCommand, doctor];
 
 function usage(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));

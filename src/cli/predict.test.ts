@@ -12,7 +12,7 @@ import { readBytes } from '../data/image.js';
 import { digitscapesSample } from '../data/digitscapes.js';
 import { sharedFixtures } from '../data/testing.js';
 import { writePlausibleWeights } from '../deploy/testing.js';
-import { exportCmd } from './export.js';
+import { exportCommand as exportCmd } from './export.js';
 import { packageRoot } from '../util/paths.js';
 import { predictCommand as predictCmd } from './predict.js';
 import { DISAGREEMENT_KEY, DISAGREEMENT_MAX, OUTPUT_SUFFIXES, backgroundClasses, disagreementPng, inputImages } from '../deploy/predict-folder.js';
