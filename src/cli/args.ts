@@ -1,6 +1,7 @@
 // Command-line parsing on node's util.parseArgs, with usage errors that name the flag.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UsageError } from '../util/errors.js';
+import { didYouMean } from '../util/registry.js';
 import type { TrainHooks } from '../train/trainer.js';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
@@ -90,7 +91,9 @@ export function numFlag(cmd: string, name: string, v: string | undefined, def: n
 /** One of `allowed` (`def` when absent); anything else names the choices. */
 export function enumFlag<T extends string>(cmd: string, name: string, v: string | undefined, allowed: readonly T[], def: T): T {
   if (v === undefined) return def;
-  if (!(allowed as readonly string[]).includes(v)) throw new UsageError(`${cmd}: --${name} expects ${allowed.join(', ').replace(/, ([^,]*)$/, ' or $1')}, got '${v}'`);
+  if (!(allowed as readonly string[]).includes(v)) {
+    throw new UsageError(`${cmd}: --${name} expects ${allowed.join(', ').replace(/, ([^,]*)$/, ' or $1')}, got '${v}'${didYouMean(v, allowed)}`);
+  }
   return v as T;
 }
 

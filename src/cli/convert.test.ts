@@ -18,7 +18,8 @@ import { fixturePath } from '../util/paths.js';
 import { loadFixture } from '../torch/testing.js';
 import { loadInit } from '../train/trainer.js';
 import { DeepLabVGG } from '../models/vgg.js';
-import { convert, type ConvertReport } from './convert.js';
+import { convertCommand as convert } from './convert.js';
+import type { ConvertReport } from '../infer/convert-weights.js';
 
 const MICRO = { entries: 118, counters: 17, heads: 16 }; // see src/io/official.test.ts
 
@@ -213,7 +214,7 @@ test('errors: one line naming the file and what is expected', async (t) => {
   writeFileSync(text, 'not a checkpoint\n');
   await rejects([join(dir, 'nope.pth'), out], CheckpointError, /nope\.pth: no such file; expected a PyTorch checkpoint \(\.pth\) or a \.safetensors weights file$/);
   await rejects([text, out], CheckpointError, /notes\.pth: not a PyTorch checkpoint/);
-  await rejects([g, out, '--from', 'offical-clan'], UsageError, /unknown --from 'offical-clan' \(did you mean 'official-clan'\?\); expected one of: official-clan, deeplab-init, torchvision-resnet, torchvision-vgg16, clan$/);
+  await rejects([g, out, '--from', 'offical-clan'], UsageError, /^convert: --from expects official-clan, deeplab-init, torchvision-resnet, torchvision-vgg16 or clan, got 'offical-clan' \(did you mean 'official-clan'\?\)$/);
   await rejects([g, out], CheckpointError, /clan_G_module\.pth: checkpoint has 128-channel layer4 but backbone resnet101 expects 2048; pass --backbone micro$/);
   await rejects([g, out, '--backbone', 'tiny'], CheckpointError, /128-channel layer4 but backbone tiny expects 256; pass --backbone micro$/);
   await rejects([g, out, '--backbone', 'micro'], CheckpointError, /checkpoint has 2-class heads \(layer5\/layer6\) but --num-classes is 19; pass --num-classes 2$/);

@@ -8,7 +8,7 @@ import { doctor } from './doctor.js';
 import { benchCommand } from './bench.js';
 import { trainCmd } from './train.js';
 import { evalCommand } from './eval.js';
-import { convert } from './convert.js';
+import { convertCommand } from './convert.js';
 import { predictCommand } from './predict.js';
 import { demoCmd } from './demo.js';
 import { reportCmd } from './report.js';
@@ -16,7 +16,7 @@ import { selftrainCmd } from './selftrain.js';
 import { serveCmd } from './serve.js';
 import { exportCommand } from './export.js';
 
-const COMMANDS: Command[] = [demoCmd, trainCmd, selftrainCmd, evalCommand, predictCommand, exportCommand, serveCmd, reportCmd, convert, benchCommand, doctor];
+const COMMANDS: Command[] = [demoCmd, trainCmd, selftrainCmd, evalCommand, predictCommand, exportCommand, serveCmd, reportCmd, convertCommand, benchCommand, doctor];
 
 function usage(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { convert } from '../cli/convert.js';
+import { convertCommand as convert } from '../cli/convert.js';
 import { fixturePath } from '../util/paths.js';
 import { readSafetensorsFile } from '../io/safetensors.js';
 import { createGenerator } from '../models/registry.js';
