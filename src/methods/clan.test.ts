@@ -7,7 +7,7 @@ import { createGenerator } from '../models/registry.js';
 import type { DeepLabGenerator } from '../models/deeplab.js';
 import { FCDiscriminator } from '../models/discriminator.js';
 import { Clan } from './clan.js';
-import { DEFAULT_METHOD_CONFIG, withHyper, type MethodConfig, type MethodConfigPatch } from './config.js';
+import { DEFAULT_METHOD_CONFIG, withHyper, type MethodConfig } from './config.js';
 import { disagreementMap } from '../models/segmentor.js';
 
 const K = 5;
