@@ -5,7 +5,7 @@ import * as torch from '../torch/index.js';
 import { createGenerator } from '../models/registry.js';
 import { Clan } from '../methods/clan.js';
 import { DEFAULT_METHOD_CONFIG } from '../methods/config.js';
-import { broadcastModules, distEnvFrom, gradientAverager } from '../train/ddp.js';
+import { broadcastModules, distEnvFrom, gradientAverager } from '../methods/ddp.js';
 import { median } from './util.js';
 
 const o = JSON.parse(process.argv[2]!) as { backbone: string; height: number; width: number; warmup: number; steps: number; threads: number; overlap: boolean };

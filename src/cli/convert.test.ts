@@ -16,7 +16,7 @@ import { FCDiscriminator } from '../models/discriminator.js';
 import { CheckpointError, UsageError } from '../util/errors.js';
 import { fixturePath } from '../util/paths.js';
 import { loadFixture } from '../torch/testing.js';
-import { loadInit } from '../train/trainer.js';
+import { loadInit } from '../infer/init-weights.js';
 import { DeepLabVGG } from '../models/vgg.js';
 import { convertCommand as convert } from './convert.js';
 import type { ConvertReport } from '../infer/convert-weights.js';

@@ -8,40 +8,10 @@ import { join } from 'node:path';
 import { ClanError, DataError } from '../util/errors.js';
 import { Interrupted } from '../train/interrupted.js';
 import type { TrainResult } from '../train/trainer.js';
-import type { TrainConfig } from '../config/schema.js';
-import { setsFor } from '../config/hyper.js';
+import { demoConfig, type DemoJob, type DemoJobOptions } from '../train/demo.js';
 import { RunBoard, trainProgress } from './progress.js';
 
-/** One training run of the demo; `init`: start from these weights (all of G: the shared source-only start). */
-export interface DemoJob { method: string; key: string; seed: number; outDir: string; iters: number; init?: string }
-export interface DemoJobOptions { threads?: number; valLimit?: number; device?: string; texture?: string; sets?: string[]; commandLine: string[] }
-
-/**
- * The demo's target-side datasets: digitscapes target/val/test, or with `texture` (e.g. '56789') those digits painted
- * with photo texture on all three (a shift that differs by class; data/digitscapes.ts).
- */
-export function demoData(texture: string | undefined): { target: string; val: string; test: string } {
-  const t = texture ? `,texture=${texture}` : '';
-  return { target: `digitscapes:target${t}`, val: `digitscapes:val${t}`, test: `digitscapes:test${t}` };
-}
-
 const RESULT = 'result.json';
-
-/** The config of one demo run: the cpu preset with the demo's schedule. */
-async function demoConfig(job: DemoJob, o: DemoJobOptions): Promise<TrainConfig> {
-  const { resolveConfig } = await import('../config/load.js');
-  return resolveConfig({ preset: 'cpu', flags: { method: job.method, seed: job.seed, iters: job.iters,
-    checkpointEvery: Math.max(1, Math.round(job.iters / 4)), ...(o.threads ? { threads: o.threads } : {}), ...(o.device ? { device: o.device } : {}),
-    ...(job.init ? { init: job.init, initScope: 'all' } : {}),
-    ...demoTargetFlags(o) }, sets: setsFor(job.method, o.sets ?? []) });
-}
-
-/** Config flags of the demo's target side: the texture variant's data, the validation limit. */
-export function demoTargetFlags(o: Pick<DemoJobOptions, 'valLimit' | 'texture'>): Record<string, unknown> {
-  const d = demoData(o.texture);
-  return { ...(o.texture ? { target: { data: d.target } } : {}),
-    ...(o.valLimit || o.texture ? { targetVal: { data: d.val, ...(o.valLimit ? { limit: o.valLimit } : {}) } } : {}) };
-}
 
 /** Trains one job here; `record` also writes result.json for a parent process. */
 export async function runJobHere(job: DemoJob, o: DemoJobOptions, record = false): Promise<TrainResult> {

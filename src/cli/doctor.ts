@@ -71,7 +71,7 @@ export async function doctorReport(): Promise<DoctorReport> {
   };
 }
 
-export const doctor: Command = {
+export const doctorCommand: Command = {
   name: 'doctor',
   summary: 'show libtorch, BLAS, threads, CUDA and PyTorch availability',
   usage: `usage: clan doctor [--json]

@@ -3,20 +3,21 @@
 import { UsageError } from '../util/errors.js';
 import { Interrupted } from '../train/interrupted.js';
 import { didYouMean } from '../util/registry.js';
+import { packageVersion } from '../util/paths.js';
 import type { Command, CommandContext } from './args.js';
-import { doctor } from './doctor.js';
+import { doctorCommand } from './doctor.js';
 import { benchCommand } from './bench.js';
-import { trainCmd } from './train.js';
+import { trainCommand } from './train.js';
 import { evalCommand } from './eval.js';
 import { convertCommand } from './convert.js';
 import { predictCommand } from './predict.js';
-import { demoCmd } from './demo.js';
-import { reportCmd } from './report.js';
-import { selftrainCmd } from './selftrain.js';
-import { serveCmd } from './serve.js';
+import { demoCommand } from './demo.js';
+import { reportCommand } from './report.js';
+import { selftrainCommand } from './selftrain.js';
+import { serveCommand } from './serve.js';
 import { exportCommand } from './export.js';
 
-const COMMANDS: Command[] = [demoCmd, trainCmd, selftrainCmd, evalCommand, predictCommand, exportCommand, serveCmd, reportCmd, convertCommand, benchCommand, doctor];
+const COMMANDS: Command[] = [demoCommand, trainCommand, selftrainCommand, evalCommand, predictCommand, exportCommand, serveCommand, reportCommand, convertCommand, benchCommand, doctorCommand];
 
 function usage(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));
@@ -38,7 +39,7 @@ export async function main(argv: string[], ctx: CommandContext = {}): Promise<nu
   try {
     if (name === undefined) throw new UsageError(`no command given; expected one of: ${COMMANDS.map((c) => c.name).join(', ')} (clan --help for details)`);
     if (name === '--help' || name === '-h' || name === 'help') { console.log(usage()); return 0; }
-    if (name === '--version') { console.log('clan 0.1.0'); return 0; }
+    if (name === '--version') { console.log(`clan ${packageVersion()}`); return 0; }
     const cmd = COMMANDS.find((c) => c.name === name);
     if (!cmd) throw new UsageError(`unknown command '${name}'${didYouMean(name, COMMANDS.map((c) => c.name))}; expected one of: ${COMMANDS.map((c) => c.name).join(', ')}`);
     return await cmd.run(rest, ctx);

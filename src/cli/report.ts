@@ -16,7 +16,7 @@ file (a shared start per seed) are one method, shown as mean ± std over their s
   --samples N   target-validation images with each method's prediction (default 4; 0: none)
   --title TEXT  the page title`;
 
-export const reportCmd: Command = {
+export const reportCommand: Command = {
   name: 'report',
   summary: 'rebuild a run\'s report.html, or compare several runs in one page',
   usage: USAGE,

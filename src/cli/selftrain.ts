@@ -1,7 +1,8 @@
 // `clan selftrain`: co-training self-training rounds from any method's checkpoint (train/selftrain.ts).
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parse, str, intFlag, type Command } from './args.js';
+import { parse, str, intFlag, numFlag, enumFlag, type Command, type Parsed } from './args.js';
+import type { PlanChoices } from '../train/selftrain.js';
 import { trainProgress } from './progress.js';
 import { UsageError } from '../util/errors.js';
 
@@ -34,7 +35,19 @@ checkpoints, report.html, TensorBoard), selftrain-summary.json and report.html o
   --resume        continue DIR: finished rounds are kept, a round resumes from its newest checkpoint
 Ctrl-C writes a checkpoint of the running round and exits 130.`;
 
-export const selftrainCmd: Command = {
+/** The rounds' choices from the flags, each checked against its range. */
+function planChoices(p: Parsed, from: string): PlanChoices {
+  const iters = str(p, 'iters'); const threads = str(p, 'threads');
+  return { from, rounds: intFlag('selftrain', 'rounds', str(p, 'rounds'), 3, 1, 1000),
+    ...(iters ? { iters: intFlag('selftrain', 'iters', iters, 1, 1, 1e8) } : {}), ...(threads ? { threads: intFlag('selftrain', 'threads', threads, 1, 1, 4096) } : {}),
+    method: enumFlag('selftrain', 'method', str(p, 'method'), ['cotrain', 'clan-cotrain'] as const, 'cotrain'),
+    variant: enumFlag('selftrain', 'variant', str(p, 'variant'), ['cotrain', 'plain'] as const, 'cotrain'),
+    portion: numFlag('selftrain', 'portion', str(p, 'portion'), 0.2, 1e-6, 1), portionStep: numFlag('selftrain', 'portion-step', str(p, 'portion-step'), 0.05, 0, 1),
+    portionMax: numFlag('selftrain', 'portion-max', str(p, 'portion-max'), 0.5, 1e-6, 1), ...(str(p, 'device') ? { device: str(p, 'device')! } : {}),
+    sets: (p.values.set as unknown as string[] | undefined) ?? [] };
+}
+
+export const selftrainCommand: Command = {
   name: 'selftrain',
   summary: 'co-training self-training rounds on target pseudo-labels from a checkpoint',
   usage: USAGE,
@@ -43,57 +56,14 @@ export const selftrainCmd: Command = {
       method: { type: 'string' }, variant: { type: 'string' }, portion: { type: 'string' }, 'portion-step': { type: 'string' }, 'portion-max': { type: 'string' },
       threads: { type: 'string' }, device: { type: 'string' }, set: { type: 'string', multiple: true }, resume: { type: 'string' } });
     if (p.values.help) { console.log(USAGE); return 0; }
-    const { PLAN_FILE, selftrain } = await import('../train/selftrain.js');
-    type Plan = import('../train/selftrain.js').SelfTrainPlan;
-    let plan: Plan;
-    let out: string;
-    const resumeDir = str(p, 'resume');
-    if (resumeDir) {
-      out = resolve(resumeDir);
-      const f = join(out, PLAN_FILE);
-      if (!existsSync(f)) throw new UsageError(`selftrain: --resume ${resumeDir} is not a selftrain folder (no ${PLAN_FILE})`);
-      plan = JSON.parse(readFileSync(f, 'utf8')) as Plan;
-    } else {
-      const from = str(p, 'from');
-      if (!from) throw new UsageError('selftrain: give --from CKPT (a checkpoint of any method) or --resume DIR');
-      const { readCheckpoint } = await import('../io/checkpoint.js');
-      const ck = readCheckpoint(resolve(from));
-      const rounds = intFlag('selftrain', 'rounds', str(p, 'rounds'), 3);
-      const frac = (name: string, def: number, min = 0) => {
-        const v = str(p, name);
-        if (v === undefined) return def;
-        const x = Number(v);
-        if (!(x >= min && x <= 1)) throw new UsageError(`selftrain: --${name} expects a number in [${min}, 1], got '${v}'`);
-        return x;
-      };
-      const variant = str(p, 'variant') ?? 'cotrain';
-      if (variant !== 'cotrain' && variant !== 'plain') throw new UsageError(`selftrain: --variant expects cotrain or plain, got '${variant}'`);
-      const method = str(p, 'method') ?? 'cotrain';
-      if (method !== 'cotrain' && method !== 'clan-cotrain') throw new UsageError(`selftrain: --method expects cotrain or clan-cotrain, got '${method}'`);
-      const base = ck.meta.config as Record<string, unknown>;
-      const { resolveConfig } = await import('../config/load.js');
-      // the rounds' own schedule: maxIter, warm-up and preheat derive from the rounds' iters again
-      const hyper = { ...(base.hyper as Record<string, unknown>), maxIter: undefined, warmup: undefined, preheat: undefined,
-        clan: { ...((base.hyper as Record<string, unknown> | undefined)?.clan as Record<string, unknown> | undefined), preheat: undefined } };
-      const flags: Record<string, unknown> = { method, init: undefined,
-        iters: intFlag('selftrain', 'iters', str(p, 'iters'), Math.max(1, Math.round(Number(base.iters) / rounds))),
-        ...(str(p, 'threads') ? { threads: intFlag('selftrain', 'threads', str(p, 'threads'), 1) } : {}), ...(str(p, 'device') ? { device: str(p, 'device') } : {}) };
-      const config = resolveConfig({ base: JSON.parse(JSON.stringify({ ...base, hyper })) as Record<string, unknown>, flags,
-        sets: (p.values.set as unknown as string[] | undefined) ?? [] }, 'selftrain config');
-      plan = { from: resolve(from), rounds, portion: frac('portion', 0.2, 1e-6), portionStep: frac('portion-step', 0.05), portionMax: frac('portion-max', 0.5, 1e-6), variant, config };
-      out = resolve(str(p, 'out') ?? `runs/selftrain-${new Date().toISOString().replace(/[:.]/g, '-')}`);
-      if (existsSync(join(out, PLAN_FILE))) throw new UsageError(`selftrain: --out ${out} already holds a self-training run; continue it with --resume ${out}`);
-    }
-    const rs = await selftrain(plan, out, { progress: trainProgress(plan.config.method, plan.config.logEvery), commandLine: ['selftrain', ...argv] });
-    const { atomicWrite } = await import('../util/atomic.js');
-    atomicWrite(join(out, 'selftrain-summary.json'), JSON.stringify(rs, null, 1) + '\n');
-    const { writeRunsReport } = await import('../train/report.js');
-    await writeRunsReport(join(out, 'report.html'), rs.map((r) => join(out, `round-${r.round}`)), { title: `clan selftrain — ${plan.rounds} rounds (${plan.variant}) from ${plan.from}` });
-    for (const r of rs) {
-      console.log(`round ${r.round}: p ${r.portion.toFixed(2)}, labelled ${r.pseudo ? (100 * r.pseudo.keptShare).toFixed(1) + '%' : '-'}` +
-        `${r.pseudo?.val ? `, pseudo-label precision on target-val ${(100 * r.pseudo.val.meanPrecision).toFixed(1)}%` : ''}, target mIoU ${r.miou === null ? '-' : (100 * r.miou).toFixed(2)}`);
-    }
-    console.log(`wrote ${join(out, 'selftrain-summary.json')} and ${join(out, 'report.html')}`);
+    const st = await import('../train/selftrain.js');
+    const resumeDir = str(p, 'resume'); const from = str(p, 'from');
+    if (!resumeDir && !from) throw new UsageError('selftrain: give --from CKPT (a checkpoint of any method) or --resume DIR');
+    const out = resolve(resumeDir ?? str(p, 'out') ?? `runs/selftrain-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+    const plan = resumeDir ? st.loadPlan(out) : await st.planFromCheckpoint(planChoices(p, from!));
+    if (!resumeDir && existsSync(join(out, st.PLAN_FILE))) throw new UsageError(`selftrain: --out ${out} already holds a self-training run; continue it with --resume ${out}`);
+    const rs = await st.selftrain(plan, out, { progress: trainProgress(plan.config.method, plan.config.logEvery), commandLine: ['selftrain', ...argv] });
+    for (const line of await st.writeSelftrainSummary(out, plan, rs)) console.log(line);
     return 0;
   },
 };

@@ -15,7 +15,7 @@ Cross-Origin-Embedder-Policy, so the page may use wasm threads.
   --port N   the port (default 8080; 0: any free port)
   --host H   the address to listen on (default 127.0.0.1: this machine only; 0.0.0.0: every interface)`;
 
-export const serveCmd: Command = {
+export const serveCommand: Command = {
   name: 'serve',
   summary: 'serve the web page written by clan export on http://127.0.0.1',
   usage: USAGE,

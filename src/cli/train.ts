@@ -1,9 +1,11 @@
-// `clan train`: a config (file or preset) plus common-case flags and --set overrides; --resume continues a run.
+// `clan train`: flags → a resolved config (config/load.ts; --resume keeps the run's schedule: config/resume.ts) → one
+// training run (train/trainer.ts), or this machine's data-parallel workers (launch.ts).
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parse, str, type Command } from './args.js';
-import { trainProgress } from './progress.js';
-import { deepMerge, methodConfig, parseSet, resolveConfig, type ResolveInput } from '../config/load.js';
+import { parse, str, intFlag, boolFlag, type Command, type Parsed } from './args.js';
+import { resolveConfig, type ResolveInput } from '../config/load.js';
+import { keepSchedule } from '../config/resume.js';
+import type { TrainConfig } from '../config/schema.js';
 import { PRESETS } from '../config/presets.js';
 import { configHelp } from '../config/reference.js';
 import { METHODS } from '../methods/registry.js';
@@ -53,121 +55,84 @@ Ctrl-C writes a checkpoint and exits 130. Exit codes: 0 ok, 1 error, 2 usage, 13
 Config keys (--set KEY=VALUE or a config file; [default]; § = docs/method.md; the same table is docs/config.md):
 ${configHelp()}`;
 
-export const trainCmd: Command = {
+const OPTIONS = {
+  config: { type: 'string' }, preset: { type: 'string' }, method: { type: 'string' }, source: { type: 'string' },
+  target: { type: 'string' }, 'target-val': { type: 'string' }, backbone: { type: 'string' }, iters: { type: 'string' },
+  'batch-size': { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' }, workers: { type: 'string' },
+  init: { type: 'string' }, out: { type: 'string' }, set: { type: 'string', multiple: true }, resume: { type: 'string' },
+  device: { type: 'string' }, amp: { type: 'string' }, 'nproc-per-node': { type: 'string' }, nnodes: { type: 'string' },
+  'node-rank': { type: 'string' }, 'master-addr': { type: 'string' }, 'master-port': { type: 'string' }, overwrite: { type: 'boolean' },
+} as const;
+
+/** The integer flags: [name, config path, smallest, largest, why the largest]. */
+const INT_FLAGS: [string, string[], number, number, string][] = [
+  ['iters', ['iters'], 1, 1e8, "a thousand times the paper's 100k iterations"], ['batch-size', ['batchSize'], 1, 1024, 'images per domain and step'],
+  ['seed', ['seed'], 0, 2 ** 31 - 1, 'a 31-bit seed'], ['threads', ['threads'], 1, 4096, 'threads of one process'],
+  ['workers', ['workers'], 0, 64, 'data worker threads'],
+];
+
+/** The flags shaped like the config (what --source, --iters, … set), each number checked exactly and against its limit. */
+function configFlags(p: Parsed): Record<string, unknown> {
+  const flags: Record<string, unknown> = {};
+  const put = (path: string[], v: unknown) => {
+    if (v === undefined) return;
+    let o = flags;
+    for (const k of path.slice(0, -1)) o = (o[k] ??= {}) as Record<string, unknown>;
+    o[path[path.length - 1]!] = v;
+  };
+  for (const [flag, path, min, max, why] of INT_FLAGS) put(path, str(p, flag) === undefined ? undefined : intFlag('train', flag, str(p, flag), min, min, max, why));
+  for (const [flag, path] of [['method', ['method']], ['backbone', ['backbone']], ['init', ['init']], ['device', ['device']], ['amp', ['amp']],
+    ['source', ['source', 'data']], ['target', ['target', 'data']], ['target-val', ['targetVal', 'data']]] as const) put([...path], str(p, flag));
+  return flags;
+}
+
+/** The resolved config and the run folder: a new run (--config / --preset / --source …) or --resume RUN_DIR. */
+function trainConfig(p: Parsed): { config: TrainConfig; out: string; resumeDir?: string } {
+  const flags = configFlags(p);
+  const sets = (p.values.set as unknown as string[] | undefined) ?? [];
+  const log = (l: string) => process.stderr.write(l + '\n');
+  const resumeDir = str(p, 'resume');
+  if (resumeDir) {
+    const cfgPath = join(resolve(resumeDir), 'config.yaml');
+    if (!existsSync(cfgPath)) throw new UsageError(`train: --resume ${resumeDir} is not a run folder (no config.yaml)`);
+    if (str(p, 'config') || str(p, 'preset')) throw new UsageError('train: --resume takes the run\'s own config; use --set or flags to change it');
+    const inp: ResolveInput = { config: cfgPath, flags: keepSchedule(cfgPath, flags, sets, log), sets, log };
+    return { config: resolveConfig(inp, `${resumeDir}/config.yaml`), out: resolve(resumeDir), resumeDir };
+  }
+  const inp: ResolveInput = { flags, sets, log, ...(str(p, 'config') ? { config: str(p, 'config')! } : {}), ...(str(p, 'preset') ? { preset: str(p, 'preset')! } : {}) };
+  if (!inp.config && !inp.preset && !str(p, 'source')) throw new UsageError("train: give --config, --preset or --source/--target (try 'clan train --preset cpu')");
+  return { config: resolveConfig(inp, inp.config ?? 'config'), out: resolve(str(p, 'out') ?? `runs/${str(p, 'method') ?? 'clan'}-${new Date().toISOString().replace(/[:.]/g, '-')}`) };
+}
+
+export const trainCommand: Command = {
   name: 'train',
   summary: `train ${METHODS.names().join(' / ')} (config, presets, resume)`,
   usage: USAGE,
   async run(argv, ctx = {}) {
-    const p = parse('train', argv, {
-      config: { type: 'string' }, preset: { type: 'string' }, method: { type: 'string' }, source: { type: 'string' },
-      target: { type: 'string' }, 'target-val': { type: 'string' }, backbone: { type: 'string' }, iters: { type: 'string' },
-      'batch-size': { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' }, workers: { type: 'string' },
-      init: { type: 'string' }, out: { type: 'string' }, set: { type: 'string', multiple: true }, resume: { type: 'string' },
-      device: { type: 'string' }, amp: { type: 'string' }, 'nproc-per-node': { type: 'string' }, nnodes: { type: 'string' },
-      'node-rank': { type: 'string' }, 'master-addr': { type: 'string' }, 'master-port': { type: 'string' }, overwrite: { type: 'boolean' },
-    });
+    const p = parse('train', argv, OPTIONS);
     if (p.values.help) { console.log(USAGE); return 0; }
-    const num = (k: string): number | undefined => {
-      const v = str(p, k);
-      if (v === undefined) return undefined;
-      const n = Number(v);
-      const min = ['seed', 'workers', 'node-rank'].includes(k) ? 0 : 1; // the others count something or name a port
-      if (!Number.isInteger(n) || n < min) throw new UsageError(`train: --${k} expects a ${min ? 'positive' : 'non-negative'} integer, got '${v}'`);
-      return n;
-    };
-    const flags: Record<string, unknown> = {};
-    const put = (path: string[], v: unknown) => {
-      if (v === undefined) return;
-      let o = flags;
-      for (const k of path.slice(0, -1)) o = (o[k] ??= {}) as Record<string, unknown>;
-      o[path[path.length - 1]!] = v;
-    };
-    put(['method'], str(p, 'method')); put(['backbone'], str(p, 'backbone')); put(['iters'], num('iters'));
-    put(['batchSize'], num('batch-size')); put(['seed'], num('seed')); put(['threads'], num('threads'));
-    put(['workers'], num('workers')); put(['init'], str(p, 'init')); put(['device'], str(p, 'device')); put(['amp'], str(p, 'amp'));
-    put(['source', 'data'], str(p, 'source')); put(['target', 'data'], str(p, 'target')); put(['targetVal', 'data'], str(p, 'target-val'));
-    const sets = (p.values.set as unknown as string[] | undefined) ?? [];
-    const resumeDir = str(p, 'resume');
-    let inp: ResolveInput;
-    let out: string;
-    if (resumeDir) {
-      const cfgPath = join(resolve(resumeDir), 'config.yaml');
-      if (!existsSync(cfgPath)) throw new UsageError(`train: --resume ${resumeDir} is not a run folder (no config.yaml)`);
-      if (str(p, 'config') || str(p, 'preset')) throw new UsageError('train: --resume takes the run\'s own config; use --set or flags to change it');
-      inp = { config: cfgPath, flags: keepSchedule(cfgPath, flags, sets), sets };
-      out = resolve(resumeDir);
-    } else {
-      inp = { flags, sets, ...(str(p, 'config') ? { config: str(p, 'config')! } : {}), ...(str(p, 'preset') ? { preset: str(p, 'preset')! } : {}) };
-      if (!inp.config && !inp.preset && !str(p, 'source')) throw new UsageError("train: give --config, --preset or --source/--target (try 'clan train --preset cpu')");
-      out = resolve(str(p, 'out') ?? `runs/${str(p, 'method') ?? 'clan'}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
-    }
-    const config = resolveConfig(inp, resumeDir ? `${resumeDir}/config.yaml` : (inp.config ?? 'config'));
+    const { config, out, resumeDir } = trainConfig(p);
     const { assertWritable } = await import('./files.js');
     assertWritable(out);
-    const nproc = num('nproc-per-node');
-    if (nproc !== undefined) {
-      if (nproc < 1) throw new UsageError('train: --nproc-per-node expects an integer ≥ 1');
-      const nnodes = num('nnodes') ?? 1;
-      const nodeRank = num('node-rank') ?? 0;
-      if (nnodes < 1 || nodeRank >= nnodes) throw new UsageError(`train: --node-rank ${nodeRank} must be below --nnodes ${nnodes}`);
-      if (nnodes > 1 && (!str(p, 'master-addr') || num('master-port') === undefined)) throw new UsageError('train: several machines need --master-addr and --master-port (rank 0\'s machine and a free port)');
-      if (config.device !== 'cpu') await assertGpuPerProcess(config.device, nproc);
-      const { launchWorkers } = await import('./launch.js');
-      return await launchWorkers({ nproc, nnodes, nodeRank, masterAddr: str(p, 'master-addr') ?? '127.0.0.1', masterPort: num('master-port') ?? null,
-        args: workerArgs(argv, out), ...(ctx.entry ? { entry: ctx.entry } : {}), ...(config.threads ? { threads: config.threads } : {}), graceSeconds: Math.min(config.distTimeout, 60) });
-    }
-    const { train } = await import('../train/trainer.js');
-    const { distEnvFrom } = await import('../train/ddp.js');
-    const dist = distEnvFrom(process.env);
-    const main = !dist || dist.rank === 0;
-    let r;
-    try {
-      r = await train({ config, outDir: out, resume: Boolean(resumeDir), commandLine: ['train', ...argv], dist, overwrite: p.values.overwrite === true,
-        ...(main ? { progress: trainProgress(config.method, config.logEvery) } : { log: () => {} }), ...(ctx.trainHooks ? { hooks: ctx.trainHooks } : {}) });
-    } catch (e) {
-      const { Interrupted } = await import('../train/interrupted.js');
-      if (main && e instanceof Interrupted) await runReport(out, true); // Ctrl-C: the report of what ran so far
-      throw e;
-    }
-    if (!main) return 0;
-    await runReport(out);
-    const miou = r.finalEval ? `; target mIoU ${(r.finalEval.miou * 100).toFixed(2)}` : '';
-    process.stderr.write(`done: ${r.step} steps in ${r.seconds.toFixed(0)} s${miou}; checkpoint ${r.checkpoint}\n`);
-    return 0;
+    if (str(p, 'nproc-per-node') !== undefined) return await launch(p, argv, config, out, ctx.entry);
+    const { trainInThisProcess } = await import('./train-run.js');
+    return await trainInThisProcess(config, out, { resume: resumeDir !== undefined, overwrite: boolFlag(p, 'overwrite'), argv,
+      ...(ctx.trainHooks ? { hooks: ctx.trainHooks } : {}) });
   },
 };
 
-/**
- * --resume with another --iters: the lr schedule stays the run's own (maxIter, warm-up and preheat derive from
- * iters unless set, so they are pinned to the values the run started with) unless `--set hyper.…` sets them.
- */
-function keepSchedule(cfgPath: string, flags: Record<string, unknown>, sets: string[]): Record<string, unknown> {
-  if (flags.iters === undefined) return flags;
-  const before = resolveConfig({ config: cfgPath }, cfgPath);
-  if (before.iters === flags.iters) return flags;
-  const h = methodConfig(before);
-  const setKeys = new Set(sets.map((s) => s.split('=')[0]!.trim()));
-  const unset = (k: string) => !setKeys.has(k) && !setKeys.has(`hyper.${k.split('.').pop()!}`); // old flat names count too
-  const pinned: [string, number][] = [['hyper.maxIter', h.maxIter], ['hyper.warmup', h.warmup]];
-  if (METHODS.get(before.method).reads.includes('clan')) pinned.push(['hyper.clan.preheat', h.clan.preheat]);
-  const keep = pinned.filter(([k]) => unset(k));
-  if (keep.length === 0) return flags;
-  process.stderr.write(`note: --iters ${String(flags.iters)} keeps the run's schedule (${keep.map(([k, v]) => `${k}=${v}`).join(', ')});` +
-    ` --set hyper.maxIter=N to stretch it${Number(flags.iters) > h.maxIter ? `; steps after ${h.maxIter} train with lr 0 unless you do` : ''}\n`);
-  let out = flags;
-  for (const [k, v] of keep) out = deepMerge(out, parseSet(`${k}=${v}`));
-  return out;
-}
-
-/** RUN/report.html (train/report.ts); a report that cannot be made is a warning, never a failed run. */
-async function runReport(out: string, quiet = false): Promise<void> {
-  try {
-    const { writeRunsReport } = await import('../train/report.js');
-    await writeRunsReport(join(out, 'report.html'), [out], { log: (l) => process.stderr.write(l + '\n') });
-    if (!quiet) process.stderr.write(`report: ${join(out, 'report.html')}\n`); // (after Ctrl-C the one line is the interruption's)
-  } catch (e) {
-    process.stderr.write(`warning: no report for ${out}: ${(e as Error).message.split('\n')[0]}\n`);
-  }
+/** --nproc-per-node N [--nnodes M --node-rank R --master-addr HOST --master-port P]: this machine's workers (launch.ts). */
+async function launch(p: Parsed, argv: string[], config: TrainConfig, out: string, entry: string[] | undefined): Promise<number> {
+  const nproc = intFlag('train', 'nproc-per-node', str(p, 'nproc-per-node'), 1, 1, 1024, 'processes on one machine');
+  const nnodes = intFlag('train', 'nnodes', str(p, 'nnodes'), 1, 1, 4096);
+  const nodeRank = intFlag('train', 'node-rank', str(p, 'node-rank'), 0, 0);
+  if (nodeRank >= nnodes) throw new UsageError(`train: --node-rank ${nodeRank} must be below --nnodes ${nnodes}`);
+  const port = str(p, 'master-port') === undefined ? null : intFlag('train', 'master-port', str(p, 'master-port'), 0, 1, 65535, 'a TCP port');
+  if (nnodes > 1 && (!str(p, 'master-addr') || port === null)) throw new UsageError('train: several machines need --master-addr and --master-port (rank 0\'s machine and a free port)');
+  if (config.device !== 'cpu') await assertGpuPerProcess(config.device, nproc);
+  const { launchWorkers } = await import('./launch.js');
+  return await launchWorkers({ nproc, nnodes, nodeRank, masterAddr: str(p, 'master-addr') ?? '127.0.0.1', masterPort: port,
+    args: workerArgs(argv, out), ...(entry ? { entry } : {}), ...(config.threads ? { threads: config.threads } : {}), graceSeconds: Math.min(config.distTimeout, 60) });
 }
 
 /** Data-parallel on GPUs is one process per GPU, each on its cuda:LOCAL_RANK (NCCL refuses two ranks on one GPU). */

@@ -13,6 +13,7 @@ import { MitGraph } from './export-mit.js';
 import { IMAGENET_MEAN_RGB, IMAGENET_STD_RGB, IMG_MEAN_BGR } from '../data/transforms.js';
 import type { InferenceModel } from '../infer/model.js';
 import { ConfigError } from '../util/errors.js';
+import { packageVersion } from '../util/paths.js';
 import { GraphBuilder, type Dim } from './onnx.js';
 import { infoToProps, type OnnxModelInfo, type OnnxOutput } from './onnx-meta.js';
 
@@ -171,7 +172,7 @@ export function exportOnnx(m: InferenceModel, o: ExportOptions = {}): Uint8Array
     else if (info.output === 'probs') g.output(g.node('Softmax', [logits], { axis: 1 }), 'probs', 'float', ['batch', K, H, W]);
     else g.output(g.node('Cast', [g.node('ArgMax', [logits], { axis: 1, keepdims: 0 })], { to: 2 }), 'labels', 'uint8', ['batch', H, W]);
   }
-  return g.encode({ opset, producer: 'clan', version: '0.1.0', metadata: infoToProps(info),
+  return g.encode({ opset, producer: 'clan', version: packageVersion(), metadata: infoToProps(info),
     doc: `CLAN generator (${m.backbone}, ${K} classes) exported by clan; contract in metadata_props and docs/deploy.md` });
 }
 

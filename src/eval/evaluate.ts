@@ -8,13 +8,13 @@ import type { Dataset } from '../data/dataset.js';
 import { Loader } from '../data/loader.js';
 import { CITYSCAPES_CLASSES, EVAL_SUBSETS } from '../data/labels.js';
 import { checkInferenceSpec, inferLabels, isPlainWhole, type InferenceSpec } from '../infer/inference.js';
-import { IoUMetric, type IoUResult } from './metric.js';
+import { IoUMetric, type EvalResult, type IoUResult, type Protocol } from './metric.js';
+export type { EvalResult, Protocol } from './metric.js';
 import { DataError, UsageError } from '../util/errors.js';
 import { nextTurn } from '../util/tick.js';
 
 export { perClassMetrics, type ClassMetrics } from './results.js';
 
-export type Protocol = 19 | 16 | 13;
 
 /** Class indices averaged into mIoU for a protocol; 16/13 are the SYNTHIA subsets of the 19 Cityscapes classes. */
 export function protocolClasses(protocol: Protocol, numClasses: number): readonly number[] {
@@ -53,7 +53,6 @@ export interface EvalOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-export interface EvalResult extends IoUResult { images: number; protocol: Protocol; confusion: Float64Array }
 
 /** One image to score: its labels [height, width] and a synchronous prediction, [h·w] int64 on the device. */
 interface EvalImage { name: string; index: number; labels: Uint8Array; width: number; height: number; predict(): torch.Tensor }

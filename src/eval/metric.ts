@@ -114,3 +114,8 @@ export function formatIoU(r: IoUResult, classNames: readonly string[], caption?:
   rows.push(rule, line('mIoU', pct(r.miou), '', over), line('mAcc', '', pct(r.macc), over), line('aAcc', '', pct(r.aacc)));
   return rows.join('\n');
 }
+
+/** Classes averaged into mIoU and mAcc: 19 (every class; GTA5), 16 or 13 (the SYNTHIA subsets of the Cityscapes classes). */
+export type Protocol = 19 | 16 | 13;
+
+export interface EvalResult extends IoUResult { images: number; protocol: Protocol; confusion: Float64Array }

@@ -1,8 +1,7 @@
 // An evaluation's numbers in the forms users read: `clan eval --json` and the API share one shape and one set of
 // names (mmsegmentation's: aAcc, mIoU, mAcc, per-class IoU and Acc), the confusion matrix as rows of counts in JSON
 // and as CSV. Fractions throughout; null where a value is NaN (a class absent from the labels and the prediction).
-import type { IoUResult } from './metric.js';
-import type { EvalResult, Protocol } from './evaluate.js';
+import type { EvalResult, IoUResult, Protocol } from './metric.js';
 
 /** One class's row of `per_class` (fractions; null where the value is NaN). */
 export interface ClassMetrics { class: string; iou: number | null; acc: number | null }

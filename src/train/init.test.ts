@@ -8,7 +8,7 @@ import { convertCommand as convert } from '../cli/convert.js';
 import { fixturePath } from '../util/paths.js';
 import { readSafetensorsFile } from '../io/safetensors.js';
 import { createGenerator } from '../models/registry.js';
-import { loadInit } from './trainer.js';
+import { loadInit } from '../infer/init-weights.js';
 import * as torch from '../torch/index.js';
 
 test('clan convert (deeplab-init) then --init loads every backbone tensor and leaves the heads at init', async (t) => {

@@ -85,3 +85,21 @@ test('a truncated or corrupted newest checkpoint is refused and the previous one
   truncateSync(newest!, Math.floor(statSync(newest!).size / 2));
   assert.throws(() => readCheckpoint(newest!), /damaged or truncated/);
 });
+
+test('resume rewrites metrics.jsonl whole: a crash half-way through that rewrite leaves the old file intact', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'clan-resume-log-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const quiet = { log: () => {} };
+  const out = join(root, 'run');
+  // 5 steps, the last checkpoint at 3: a resume keeps the lines up to step 3 and rewrites the file
+  await assert.rejects(train({ config: base(12), outDir: out, hooks: { stopAfter: (s) => s === 5 }, ...quiet }), (e: unknown) => e instanceof Interrupted);
+  rmSync(join(out, 'checkpoints', 'ckpt_0000005.safetensors'));
+  const before = readFileSync(join(out, 'metrics.jsonl'), 'utf8');
+  assert.equal(before.split('\n').filter(Boolean).length, 5 + 1, '5 steps and the evaluation at 4');
+  await assert.rejects(train({ config: base(12), outDir: out, resume: true, hooks: { midLogRewrite: () => { throw new Error('power lost'); } }, ...quiet }), /power lost/);
+  assert.equal(readFileSync(join(out, 'metrics.jsonl'), 'utf8'), before, 'the old metrics.jsonl, byte for byte');
+  const r = await train({ config: base(6), outDir: out, resume: true, ...quiet });
+  assert.equal(r.step, 6);
+  assert.deepEqual(readFileSync(join(out, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { step: number }).step),
+    [1, 2, 3, 4, 4, 5, 6, 6], 'cut back to step 3, then steps 4–6, the evaluation at 4 and the final one');
+});

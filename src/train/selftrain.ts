@@ -7,13 +7,13 @@
 // exactly from its checkpoints, a round whose labels are incomplete makes them again, a finished round
 // (round.json) is skipped — so `clan selftrain --resume OUT` continues mid-round.
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import * as torch from '../torch/index.js';
 import type { TrainConfig } from '../config/schema.js';
 import { listCheckpoints } from '../io/checkpoint.js';
 import { loadInferenceModel } from '../infer/model.js';
 import { atomicWrite } from '../util/atomic.js';
-import { ClanError } from '../util/errors.js';
+import { ClanError, UsageError } from '../util/errors.js';
 import { makeDirs } from '../util/paths.js';
 import { makePseudoLabels, type PseudoStats } from './pseudo.js';
 import { lockRunFolder } from './runlock.js';
@@ -83,4 +83,45 @@ export async function selftrain(plan: SelfTrainPlan, out: string, o: Pick<TrainO
   } finally {
     release();
   }
+}
+
+/** The rounds' choices from the command line (clan selftrain --from CKPT …). */
+export interface PlanChoices {
+  from: string; rounds: number; iters?: number; method: 'cotrain' | 'clan-cotrain'; variant: 'cotrain' | 'plain';
+  portion: number; portionStep: number; portionMax: number; threads?: number; device?: string; sets: string[];
+}
+
+/**
+ * A plan from a trained checkpoint: its own config (source, target, target-val, backbone, optimiser) with the rounds'
+ * method and iterations (default: the checkpoint's iterations / rounds); maxIter, warm-up and preheat derive from the
+ * rounds' iterations again. The sections the other method read and the rounds' does not are dropped (config/hyper.ts).
+ */
+export async function planFromCheckpoint(c: PlanChoices): Promise<SelfTrainPlan> {
+  const { readCheckpoint } = await import('../io/checkpoint.js');
+  const { resolveConfig } = await import('../config/load.js');
+  const ck = readCheckpoint(resolve(c.from));
+  const base = ck.meta.config as Record<string, unknown>;
+  const h = (base.hyper ?? {}) as Record<string, unknown>;
+  const hyper = { ...h, maxIter: undefined, warmup: undefined, preheat: undefined, clan: { ...(h.clan as Record<string, unknown> | undefined), preheat: undefined } };
+  const flags: Record<string, unknown> = { method: c.method, init: undefined, iters: c.iters ?? Math.max(1, Math.round(Number(base.iters) / c.rounds)),
+    ...(c.threads ? { threads: c.threads } : {}), ...(c.device ? { device: c.device } : {}) };
+  const config = resolveConfig({ base: JSON.parse(JSON.stringify({ ...base, hyper })) as Record<string, unknown>, flags, sets: c.sets }, 'selftrain config');
+  return { from: resolve(c.from), rounds: c.rounds, portion: c.portion, portionStep: c.portionStep, portionMax: c.portionMax, variant: c.variant, config };
+}
+
+/** The plan of a self-training folder (--resume DIR). */
+export function loadPlan(dir: string): SelfTrainPlan {
+  const f = join(dir, PLAN_FILE);
+  if (!existsSync(f)) throw new UsageError(`selftrain: --resume ${dir} is not a selftrain folder (no ${PLAN_FILE})`);
+  return JSON.parse(readFileSync(f, 'utf8')) as SelfTrainPlan;
+}
+
+/** selftrain-summary.json and report.html over the rounds; one line per round for the terminal. */
+export async function writeSelftrainSummary(out: string, plan: SelfTrainPlan, rs: RoundResult[]): Promise<string[]> {
+  const { writeRunsReport } = await import('./report.js');
+  atomicWrite(join(out, 'selftrain-summary.json'), JSON.stringify(rs, null, 1) + '\n');
+  await writeRunsReport(join(out, 'report.html'), rs.map((r) => join(out, `round-${r.round}`)), { title: `clan selftrain — ${plan.rounds} rounds (${plan.variant}) from ${plan.from}` });
+  return [...rs.map((r) => `round ${r.round}: p ${r.portion.toFixed(2)}, labelled ${r.pseudo ? (100 * r.pseudo.keptShare).toFixed(1) + '%' : '-'}` +
+    `${r.pseudo?.val ? `, pseudo-label precision on target-val ${(100 * r.pseudo.val.meanPrecision).toFixed(1)}%` : ''}, target mIoU ${r.miou === null ? '-' : (100 * r.miou).toFixed(2)}`),
+    `wrote ${join(out, 'selftrain-summary.json')} and ${join(out, 'report.html')}`];
 }

@@ -1,39 +1,34 @@
-// The training loop, read top to bottom in train(): open the data, build G and the method, resume or initialise,
-// then per step: fetch two batches, method.trainStep, check and log the losses, evaluate, checkpoint. Exact resume
-// (docs/checkpoint.md), Ctrl-C writes a checkpoint, a non-finite loss stops the run. The trainer knows a method only
-// through UDAMethod (its lossKeys and parts) and a network only through Segmentor.
-import { appendFileSync, closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
+// The training loop, read top to bottom in train(): lock the run folder, open the data, build G and the method,
+// resume or initialise, then per step: fetch two batches, method.trainStep, check and log the losses, evaluate,
+// checkpoint. Exact resume (docs/checkpoint.md), Ctrl-C writes a checkpoint, a non-finite loss stops the run. The
+// trainer knows a method only through UDAMethod (its lossKeys and parts) and a network only through Segmentor; the run
+// folder (run-folder.ts), the run log (run-log.ts) and the data (run-data.ts) are modules of their own.
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
-import { execFileSync } from 'node:child_process';
-import YAML from 'yaml';
 import * as torch from '../torch/index.js';
-import { openDataset } from '../data/registry.js';
-import type { Dataset } from '../data/dataset.js';
-import { Loader, type Batch } from '../data/loader.js';
+import type { Loader } from '../data/loader.js';
 import { createGenerator } from '../models/registry.js';
 import type { Segmentor } from '../models/segmentor.js';
 import { createMethod } from '../methods/registry.js';
 import type { MethodParts, StepLog, UDAMethod } from '../methods/uda.js';
+import { agreeOnStep, broadcastModules, gradientAverager, missingRanks, type DistEnv } from '../methods/ddp.js';
 import { methodConfig } from '../config/load.js';
 import { forMethod } from '../config/hyper.js';
 import type { TrainConfig } from '../config/schema.js';
 import { evaluate, perClassIou, type EvalResult } from '../eval/evaluate.js';
-import { checkpointName, listCheckpoints, newestValidCheckpoint, pruneCheckpoints } from '../io/checkpoint.js';
-import { readSafetensorsFile } from '../io/safetensors.js';
-import { isZip } from '../io/zip.js';
+import { checkpointName, newestValidCheckpoint, pruneCheckpoints, assertResumable } from '../io/checkpoint.js';
+import { defaultPalette, type InferenceModel } from '../infer/model.js';
+import { loadInit } from '../infer/init-weights.js';
+import { encodePng } from '../report/png.js';
 import { ClanError, ConfigError, DataError } from '../util/errors.js';
-import { makeDirs, packageRoot } from '../util/paths.js';
+import { makeDirs } from '../util/paths.js';
 import { nextTurn } from '../util/tick.js';
-import { stripPrefix } from '../util/prefix.js';
 import { restoreParts, saveCheckpoint } from './checkpoint.js';
 import { Interrupted } from './interrupted.js';
-import { lockRunFolder } from './runlock.js';
-import { TfEventsWriter } from '../report/tfevents.js';
-import { encodePng } from '../report/png.js';
-import { defaultPalette, type InferenceModel } from '../infer/model.js';
+import { prepareRunFolder, writeRunInfo } from './run-folder.js';
+import { openRunLog, type RunLog } from './run-log.js';
+import { batchTensors, makeLoaders, openData, paletteOf, type RunData } from './run-data.js';
 import { predictionStrip } from './report.js';
-import { agreeOnStep, broadcastModules, gradientAverager, missingRanks, type DistEnv } from './ddp.js';
 export { Interrupted };
 
 /** Points where a test may act on a run; production code never sets them. */
@@ -41,6 +36,7 @@ export interface TrainHooks {
   afterStep?: (step: number, log: StepLog) => void;   // before the losses are checked (e.g. make one NaN)
   stopAfter?: (step: number) => boolean;              // true: behave as if Ctrl-C came during this step
   midCheckpointWrite?: (path: string) => void;        // half-way through writing a checkpoint file
+  midLogRewrite?: (path: string) => void;             // half-way through rewriting metrics.jsonl (fresh or resumed run)
   afterRun?: (parts: MethodParts) => void;            // after the last step, before the modules are freed
 }
 
@@ -52,7 +48,7 @@ export interface TrainOptions {
   log?: (line: string) => void;                 // progress/logs (stderr)
   progress?: (step: number, total: number, s: StepLog, secs: number) => void;
   hooks?: TrainHooks;
-  /** Data-parallel: this process's place (from the torchrun environment, train/ddp.ts); absent = one process. */
+  /** Data-parallel: this process's place (from the torchrun environment, methods/ddp.ts); absent = one process. */
   dist?: DistEnv | null;
   /** Start over in a run folder that holds a run (its checkpoints and metrics are deleted); without it that is refused. */
   overwrite?: boolean;
@@ -66,63 +62,43 @@ export interface TrainResult {
   classNames: string[]; palette: [number, number, number][] | null; method: string;
 }
 
-/** The datasets of a run and the sizes they are read at ([W, H]). */
-interface RunData {
-  src: Dataset; tgt: Dataset; val: Dataset | null; numClasses: number;
-  srcSize: [number, number]; tgtSize: [number, number]; evalSize: [number, number];
-}
-
 /** Where a run stands: what resume restores and every checkpoint saves. */
 interface RunState { step: number; consumed: { source: number; target: number }; best: { step: number; miou: number } | null; lastCkpt: string }
 
-let eventFiles = 0; // events files this process opened (two runs of one process may start in the same second)
+/** What a run is made of before it steps: its config, data, network, method, device and place among the processes. */
+interface RunSetup {
+  cfg: TrainConfig; data: RunData; G: Segmentor; method: UDAMethod; device: torch.Device; threads: number;
+  out: string; ckptDir: string; log: (l: string) => void;
+  dist: DistEnv | null; isRank0: boolean;   // rank 0 (or the only process) alone logs, evaluates and checkpoints
+}
+
+/** Everything the steps of a run share. */
+interface Run extends RunSetup {
+  state: RunState; srcLoader: Loader; tgtLoader: Loader; hooks: TrainHooks;
+  runLog: RunLog | null;                    // metrics.jsonl and TensorBoard (rank 0)
+  signal: AbortSignal | null;               // a library caller's stop (TrainOptions.signal)
+}
 
 export async function train(o: TrainOptions): Promise<TrainResult> {
   const dist = o.dist ?? null;
+  const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
   // Rank 0 owns the run folder: one writer (a lock), no debris of interrupted writes, no silent mix of two runs.
-  const release = !dist || dist.rank === 0 ? prepareRunFolder(resolve(o.outDir), o) : null;
+  const release = !dist || dist.rank === 0 ? prepareRunFolder(resolve(o.outDir), o, log) : null;
   try {
     if (dist) {
       const c = o.config;
       const backend = c.distBackend === 'auto' ? torch.dist.defaultBackend(c.device) : c.distBackend;
       torch.dist.initProcessGroup({ ...dist, timeoutMs: c.distTimeout * 1000, backend, cudaIndex: dist.localRank });
     }
-    return await trainProcess(o, dist);
+    return await trainProcess(o, dist, log);
   } finally {
     if (dist && torch.dist.isInitialized()) torch.dist.destroyProcessGroup();
     release?.();
   }
 }
 
-/** Locks the run folder, removes temp files of interrupted checkpoint writes, and refuses to mix two runs. */
-function prepareRunFolder(out: string, o: TrainOptions): () => void {
-  const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
-  const ckptDir = join(out, 'checkpoints');
-  makeDirs(ckptDir);
-  const release = lockRunFolder(out, log);
-  try {
-    const debris = readdirSync(ckptDir).filter((f) => /^\.ckpt_\d+\.safetensors\.tmp-/.test(f));
-    for (const f of debris) rmSync(join(ckptDir, f), { force: true });
-    if (debris.length) log(`note: removed ${debris.length} temp file(s) of interrupted checkpoint writes from ${ckptDir}`);
-    const metrics = join(out, 'metrics.jsonl');
-    const held = listCheckpoints(ckptDir).length > 0 || (existsSync(metrics) && statSync(metrics).size > 0);
-    if (held && !o.resume) {
-      if (!o.overwrite) throw new ClanError(`--out ${out} already holds a run (checkpoints, metrics.jsonl); continue it with --resume ${out}, or start over with --overwrite`);
-      for (const c of listCheckpoints(ckptDir)) rmSync(c, { force: true });
-      rmSync(metrics, { force: true });
-      log(`note: --overwrite: deleted the previous run's checkpoints and metrics in ${out}`);
-    }
-    return release;
-  } catch (e) {
-    release();
-    throw e;
-  }
-}
-
-async function trainProcess(o: TrainOptions, dist: DistEnv | null): Promise<TrainResult> {
+async function trainProcess(o: TrainOptions, dist: DistEnv | null, log: (l: string) => void): Promise<TrainResult> {
   const cfg = o.config;
-  const main = !dist || dist.rank === 0; // rank 0 alone logs, evaluates, writes metrics and checkpoints
-  const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
   const out = resolve(o.outDir);
   const ckptDir = join(out, 'checkpoints');
   makeDirs(ckptDir);
@@ -130,59 +106,66 @@ async function trainProcess(o: TrainOptions, dist: DistEnv | null): Promise<Trai
   const threads = cfg.threads ?? Math.max(1, Math.floor(availableParallelism() / (dist?.localWorldSize ?? 1)));
   torch.setNumThreads(threads);
   const pointwiseBefore = torch.getPointwiseOnednn(); // a process-wide switch: restored when train() returns
-
   const data = openData(cfg, log);
   // Data-parallel on GPUs: one process per GPU, `cuda` meaning this process's cuda:LOCAL_RANK (as torchrun users expect).
   const device = applyDeviceSettings(dist && cfg.device === 'cuda' ? { ...cfg, device: `cuda:${dist.localRank}` } : cfg);
   torch.manualSeed(cfg.seed);
   // Initialised on the CPU (same weights on every device for a seed), then moved before the optimizers exist.
   const G = createGenerator(cfg.backbone, data.numClasses).to(device);
-  let owned: UDAMethod | null = null;
+  let method: UDAMethod | null = null;
   // Freed on every exit — an error or Ctrl-C too: a library caller's process goes on, nothing may wait for GC.
   try {
     torch.setPointwiseOnednn(cfg.pointwiseOnednn);
-    const method = await createMethod(cfg.method, G, methodConfig(cfg));
-    owned = method;
+    method = await createMethod(cfg.method, G, methodConfig(cfg));
     // A pseudo:DIR target always carries its labels (data/pseudo.ts), however it was opened.
     if (method.targetLabels && !data.tgt.hasLabels) throw new ConfigError(`method '${cfg.method}' trains on target pseudo-labels: 'target.data' must be pseudo:DIR (clan selftrain writes it), got ${cfg.target.data}`);
-    const metricsPath = join(out, 'metrics.jsonl');
-    const state = o.resume ? resumeRun(out, ckptDir, cfg, data, method, threads, log, main) : freshRun(cfg, G, metricsPath, log, main);
-    // TensorBoard: a new events file per process start; a resumed run first tells TensorBoard to forget the steps
-    // after its checkpoint (they are run again), as SummaryWriter(purge_step=…) does.
-    const tb = main && cfg.tensorboard ? new TfEventsWriter(out, { suffix: `${process.pid}.${++eventFiles}` }) : null; // unique: pid and count, as SummaryWriter
-    if (tb && o.resume) tb.sessionStart(state.step + 1);
-    if (main) writeRunInfo(out, cfg, o, { threads, device, start: state.step, worldSize: dist?.worldSize ?? 1, classNames: [...data.src.classNames], palette: paletteOf(data.src) });
-    if (dist) {
-      const parts0 = method.parts(); // DDP's start: rank 0's weights everywhere
-      broadcastModules([G, ...(parts0.D ? [parts0.D] : []), ...Object.values(parts0.modules ?? {})]);
-      method.gradSync = gradientAverager(dist.worldSize, { overlap: cfg.ddpOverlap });
-      const parts = method.parts();
-      for (const opt of [parts.optG, parts.optD]) if (opt) opt.gradToNone = false; // gradients live in the all-reduce buckets
-      if (cfg.syncBN) torch.convertSyncBatchNorm(G);
+    const setup: RunSetup = { cfg, data, G, method, device, threads, out, ckptDir, log, dist, isRank0: !dist || dist.rank === 0 };
+    const state = o.resume ? resumeRun(setup) : freshRun(setup);
+    const hook = o.hooks?.midLogRewrite;
+    const runLog = setup.isRank0 ? openRunLog(out, { tensorboard: cfg.tensorboard, ...(o.resume ? { resumeAt: state.step } : {}), log,
+      ...(hook ? { write: { midWrite: () => hook(join(out, 'metrics.jsonl')) } } : {}) }) : null;
+    if (setup.isRank0) {
+      writeRunInfo(out, cfg, { threads, device, start: state.step, worldSize: dist?.worldSize ?? 1, classNames: [...data.src.classNames],
+        palette: paletteOf(data.src), command: o.commandLine ?? process.argv.slice(2), resumed: o.resume === true }, torch.buildInfo().version);
     }
-
-    const { srcLoader, tgtLoader } = makeLoaders(cfg, data, state.consumed, dist, method.targetLabels);
-    const run: Run = { cfg, data, G, method, device, threads, out, ckptDir, metricsPath, state, srcLoader, tgtLoader, hooks: o.hooks ?? {}, log, dist, main, tb, signal: o.signal ?? null };
-    const t0 = Date.now();
-    let finalEval: EvalResult | null;
-    try {
-      finalEval = await trainLoop(run, t0, main ? o.progress : undefined);
-    } catch (e) {
-      if (dist && e instanceof torch.dist.DistError) throw await peerFailure(run, e);
-      throw e;
-    } finally {
-      await srcLoader.close();
-      await tgtLoader.close();
-      tb?.close();
-    }
-    run.hooks.afterRun?.(method.parts());
-    return { outDir: out, step: Math.max(state.step, cfg.iters), seconds: (Date.now() - t0) / 1000, checkpoint: state.lastCkpt,
-      finalEval, best: state.best, classNames: [...data.src.classNames], palette: paletteOf(data.src), method: cfg.method };
+    if (dist) joinDataParallel(setup);
+    const run: Run = { ...setup, state, ...makeLoaders(cfg, data, state.consumed, dist, method.targetLabels), hooks: o.hooks ?? {}, runLog, signal: o.signal ?? null };
+    return await runToEnd(run, o.progress);
   } finally {
-    owned?.dispose();
+    method?.dispose();
     G.dispose();
     torch.setPointwiseOnednn(pointwiseBefore);
   }
+}
+
+/** DDP's start: rank 0's weights everywhere, gradients averaged in all-reduce buckets, optionally synchronised BN. */
+function joinDataParallel(s: RunSetup): void {
+  const parts0 = s.method.parts();
+  broadcastModules([s.G, ...(parts0.D ? [parts0.D] : []), ...Object.values(parts0.modules ?? {})]);
+  s.method.gradSync = gradientAverager(s.dist!.worldSize, { overlap: s.cfg.ddpOverlap });
+  const parts = s.method.parts();
+  for (const opt of [parts.optG, parts.optD]) if (opt) opt.gradToNone = false; // gradients live in the all-reduce buckets
+  if (s.cfg.syncBN) torch.convertSyncBatchNorm(s.G);
+}
+
+/** The loop, then the loaders and the log closed whatever happened; a failed collective names the rank that is gone. */
+async function runToEnd(run: Run, progress: TrainOptions['progress']): Promise<TrainResult> {
+  const t0 = Date.now();
+  let finalEval: EvalResult | null;
+  try {
+    finalEval = await trainLoop(run, t0, run.isRank0 ? progress : undefined);
+  } catch (e) {
+    if (run.dist && e instanceof torch.dist.DistError) throw await peerFailure(run, e);
+    throw e;
+  } finally {
+    await run.srcLoader.close();
+    await run.tgtLoader.close();
+    run.runLog?.close();
+  }
+  run.hooks.afterRun?.(run.method.parts());
+  const { cfg, state, data } = run;
+  return { outDir: run.out, step: Math.max(state.step, cfg.iters), seconds: (Date.now() - t0) / 1000, checkpoint: state.lastCkpt,
+    finalEval, best: state.best, classNames: [...data.src.classNames], palette: paletteOf(data.src), method: cfg.method };
 }
 
 /** Steps from the run's position to cfg.iters, evaluating and checkpointing on schedule; returns the final evaluation. */
@@ -216,114 +199,29 @@ async function trainLoop(run: Run, t0: number, progress: TrainOptions['progress'
   }
 }
 
-/** The source and target loaders (own seeds, augmentation per domain), positioned where the run stands. */
-function makeLoaders(cfg: TrainConfig, data: RunData, consumed: RunState['consumed'], dist: DistEnv | null, targetLabels: boolean): { srcLoader: Loader; tgtLoader: Loader } {
-  const aug = (d: TrainConfig['source']) => ({ randomScale: d.randomScale, flip: d.flip, normalize: cfg.normalize });
-  // Checkpoints count samples of the global stream, so a run resumes with any world size (at a batch boundary).
-  const world = dist?.worldSize ?? 1;
-  const shard = { rank: dist?.rank ?? 0, worldSize: world };
-  return {
-    srcLoader: new Loader({ dataset: data.src, seed: cfg.seed, batchSize: cfg.batchSize, workers: cfg.workers, ...shard,
-      transform: { size: data.srcSize, ...aug(cfg.source) }, startAt: Math.floor(consumed.source / world) }),
-    tgtLoader: new Loader({ dataset: data.tgt, seed: cfg.seed + 1, batchSize: cfg.batchSize, workers: cfg.workers, ...shard,
-      // pseudo-labels are written at the training size as two stacked maps (data/pseudo.ts): never resized
-      transform: { size: data.tgtSize, ...aug(cfg.target), ...(targetLabels ? { labelSize: 'native' as const } : {}) }, startAt: Math.floor(consumed.target / world) }),
-  };
-}
-
-/** Everything the steps of a run share. */
-interface Run {
-  cfg: TrainConfig; data: RunData; G: Segmentor; method: UDAMethod; device: torch.Device; threads: number;
-  out: string; ckptDir: string; metricsPath: string; state: RunState; srcLoader: Loader; tgtLoader: Loader;
-  hooks: TrainHooks; log: (l: string) => void;
-  dist: DistEnv | null; main: boolean;   // data-parallel place; main = rank 0 (or the only process)
-  tb: TfEventsWriter | null;             // TensorBoard events (rank 0, config 'tensorboard')
-  signal: AbortSignal | null;            // a library caller's stop (TrainOptions.signal)
-}
-
-/** Opens source, target and validation sets; they must agree on the class count. */
-function openData(cfg: TrainConfig, log: (l: string) => void): RunData {
-  const src = openDataset(cfg.source.data, { labels: 'required', warn: log, skipBad: cfg.source.skipBad });
-  const tgt = openDataset(cfg.target.data, { labels: 'none', warn: log, skipBad: cfg.target.skipBad });
-  const val = cfg.targetVal ? openDataset(cfg.targetVal.data, { labels: 'required', warn: log }) : null;
-  const K = src.numClasses;
-  for (const d of [tgt, val]) {
-    if (d && d.numClasses !== K) throw new DataError(`dataset ${d.spec} has ${d.numClasses} classes but the source ${src.spec} has ${K}`);
-  }
-  const tgtSize = sizeOf(tgt, cfg.target.size, 'target.size');
-  return { src, tgt, val, numClasses: K, srcSize: sizeOf(src, cfg.source.size, 'source.size'), tgtSize,
-    evalSize: val ? sizeOf(val, cfg.targetVal!.size ?? cfg.target.size, 'targetVal.size') : tgtSize };
-}
-
-function sizeOf(ds: Dataset, given: readonly [number, number] | undefined, key: string): [number, number] {
-  const s = given ?? ds.defaultSize;
-  if (!s) throw new ConfigError(`'${key}' is required for dataset ${ds.spec} (it has no default size); give [W, H]`);
-  return [s[0], s[1]];
-}
-
-function paletteOf(ds: Dataset): [number, number, number][] | null {
-  return ds.palette ? ds.palette.map((c) => [c[0], c[1], c[2]] as [number, number, number]) : null;
-}
-
-/** A new run: optional --init weights, an empty metrics log. */
-function freshRun(cfg: TrainConfig, G: Segmentor, metricsPath: string, log: (l: string) => void, main: boolean): RunState {
-  if (cfg.init && main) loadInit(cfg.init, G, cfg.initScope, log); // data-parallel: the other ranks receive it by broadcast
-  if (main) writeFileSync(metricsPath, '');
+/** A new run: optional --init weights (data-parallel: the other ranks receive them by broadcast). */
+function freshRun(s: RunSetup): RunState {
+  if (s.cfg.init && s.isRank0) loadInit(s.cfg.init, s.G, s.cfg.initScope, s.log);
   return { step: 0, consumed: { source: 0, target: 0 }, best: null, lastCkpt: '' };
 }
 
-/** --resume: the newest valid checkpoint restores modules, optimizers, RNG and loader positions. */
-function resumeRun(out: string, ckptDir: string, cfg: TrainConfig, data: RunData, method: UDAMethod, threads: number, log: (l: string) => void, main: boolean): RunState {
-  const ck = newestValidCheckpoint(ckptDir, log);
-  if (!ck) throw new ClanError(`--resume ${out}: no valid checkpoint in ${ckptDir}`);
-  if (ck.meta.backbone !== cfg.backbone || ck.meta.numClasses !== data.numClasses) {
-    throw new ClanError(`--resume ${out}: checkpoint is ${ck.meta.backbone} with ${ck.meta.numClasses} classes, config says ${cfg.backbone} with ${data.numClasses}`);
+/** --resume: the newest valid (sealed) checkpoint restores modules, optimizers, RNG and loader positions. */
+function resumeRun(s: RunSetup): RunState {
+  const ck = newestValidCheckpoint(s.ckptDir, s.log);
+  if (!ck) throw new ClanError(`--resume ${s.out}: no valid checkpoint in ${s.ckptDir}`);
+  assertResumable(ck);
+  if (ck.meta.backbone !== s.cfg.backbone || ck.meta.numClasses !== s.data.numClasses) {
+    throw new ClanError(`--resume ${s.out}: checkpoint is ${ck.meta.backbone} with ${ck.meta.numClasses} classes, config says ${s.cfg.backbone} with ${s.data.numClasses}`);
   }
-  restoreParts(ck, method.parts());
+  restoreParts(ck, s.method.parts());
   torch.setRngState(new Uint8Array(Buffer.from(ck.meta.torchRng, 'base64')));
-  const step = ck.meta.step;
-  if (main && ck.meta.threads !== threads) log(`warning: the run used ${ck.meta.threads} threads, now ${threads}: results stay correct but are no longer bit-identical to an uninterrupted run`);
-  // Keep the log consistent with the restored state: drop lines written after the checkpoint.
-  const metricsPath = join(out, 'metrics.jsonl');
-  if (main && existsSync(metricsPath)) writeFileSync(metricsPath, metricsUpTo(metricsPath, step, log).map((l) => l + '\n').join(''));
-  if (main) log(`resuming ${out} from ${ck.path} (step ${step})`);
-  return { step, consumed: ck.meta.loaders, best: ck.meta.best ?? null, lastCkpt: '' };
+  if (s.isRank0 && ck.meta.threads !== s.threads) s.log(`warning: the run used ${ck.meta.threads} threads, now ${s.threads}: results stay correct but are no longer bit-identical to an uninterrupted run`);
+  if (s.isRank0) s.log(`resuming ${s.out} from ${ck.path} (step ${ck.meta.step})`);
+  return { step: ck.meta.step, consumed: ck.meta.loaders, best: ck.meta.best ?? null, lastCkpt: '' };
 }
 
 /**
- * The lines of metrics.jsonl up to `step`. A torn last line (power lost mid-append) is dropped with a note; a
- * damaged line before it is an error naming the line.
- */
-function metricsUpTo(path: string, step: number, log: (l: string) => void): string[] {
-  const lines = readFileSync(path, 'utf8').split('\n').filter(Boolean);
-  const kept: string[] = [];
-  for (const [i, l] of lines.entries()) {
-    let row: { step?: unknown };
-    try { row = JSON.parse(l) as { step?: unknown }; } catch {
-      if (i === lines.length - 1) { log(`note: ${path}: dropped a torn last line (an interrupted write)`); break; }
-      throw new ClanError(`${path}: line ${i + 1} is not JSON; repair or delete the file to resume`);
-    }
-    if (typeof row.step === 'number' && row.step <= step) kept.push(l);
-  }
-  return kept;
-}
-
-interface RunInfo { threads: number; device: torch.Device; start: number; worldSize: number; classNames: string[]; palette: [number, number, number][] | null }
-
-/** config.yaml (the resolved config) and run.json (code version, engine, threads, device, command line, classes). */
-function writeRunInfo(out: string, cfg: TrainConfig, o: TrainOptions, i: RunInfo): void {
-  writeFileSync(join(out, "config.yaml"), YAML.stringify(forMethod(cfg)));
-  writeFileSync(join(out, 'run.json'), JSON.stringify({ git: gitHash(), libtorch: torch.buildInfo().version, threads: i.threads, device: i.device, amp: cfg.amp,
-    worldSize: i.worldSize, command: o.commandLine ?? process.argv.slice(2), resumedAt: o.resume ? i.start : null, time: new Date().toISOString(),
-    classNames: i.classNames, palette: i.palette }, null, 2) + '\n');
-}
-
-function gitHash(): string | null {
-  try { return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: packageRoot(), encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim(); } catch { return null; }
-}
-
-/**
- * Iteration i: two batches on the device, one method step, the losses checked and appended to metrics.jsonl.
+ * Iteration i: two batches on the device, one method step, the losses checked and logged (metrics.jsonl, TensorBoard).
  * Data-parallel: the logged losses are the mean over ranks, and `stop` is true on every rank if it is on any.
  */
 async function trainOneStep(run: Run, i: number, wantStop: () => boolean): Promise<{ log: StepLog; stop: boolean }> {
@@ -353,12 +251,8 @@ async function trainOneStep(run: Run, i: number, wantStop: () => boolean): Promi
       throw new ClanError(`loss '${k}' is ${v} at step ${step}; stopped, the last good checkpoint is ${run.state.lastCkpt || '(none yet)'}`);
     }
   }
-  const losses = run.method.lossKeys.filter((k) => s.losses[k] !== undefined).map((k) => [k, s.losses[k]!] as const);
-  const seconds = (Date.now() - ts) / 1000;
-  if (run.main) appendFileSync(run.metricsPath, JSON.stringify({ step, lr: s.lrG, ...(s.lrD !== undefined ? { lr_d: s.lrD } : {}),
-    ...Object.fromEntries(losses), ...(s.m !== undefined ? { m: s.m } : {}), seconds }) + '\n');
-  run.tb?.scalars(step, { ...Object.fromEntries(losses.map(([k, v]) => [`loss/${k}`, v])), 'lr/G': s.lrG, ...(s.lrD !== undefined ? { 'lr/D': s.lrD } : {}),
-    ...(s.m !== undefined ? { 'disagreement/M': s.m } : {}), 'time/step_seconds': seconds });
+  const losses = run.method.lossKeys.filter((k) => s.losses[k] !== undefined).map((k) => [k, s.losses[k]!] as [string, number]);
+  run.runLog?.step({ step, lr: s.lrG, ...(s.lrD !== undefined ? { lrD: s.lrD } : {}), losses, ...(s.m !== undefined ? { m: s.m } : {}), seconds: (Date.now() - ts) / 1000 });
   return { log: s, stop };
 }
 
@@ -366,23 +260,21 @@ async function trainOneStep(run: Run, i: number, wantStop: () => boolean): Promi
 async function evaluateRun(run: Run, step: number): Promise<EvalResult | null> {
   const { val, evalSize, src } = run.data;
   const tv = run.cfg.targetVal;
-  if (!val || !tv || !run.main) return null;
+  if (!val || !tv || !run.isRank0) return null;
   const r = await evaluate(run.G, val, { size: evalSize, protocol: tv.protocol, normalize: run.cfg.normalize, device: run.device,
     ...(tv.limit ? { limit: tv.limit } : {}) });
-  // iou (class order, null = absent) and the confusion matrix (rows = ground truth, flat) feed the run report.
-  appendFileSync(run.metricsPath, JSON.stringify({ step, eval: { miou: r.miou, per_class_iou: perClassIou(r, src.classNames), images: r.images,
-    iou: Array.from(r.iou, (v) => (Number.isNaN(v) ? null : v)), confusion: Array.from(r.confusion) } }) + '\n');
+  run.runLog?.evaluation({ step, miou: r.miou, perClassIou: perClassIou(r, src.classNames), images: r.images, classNames: src.classNames,
+    iou: Array.from(r.iou, (v) => (Number.isNaN(v) ? null : v)), confusion: Array.from(r.confusion) });
   if (run.state.best === null || r.miou > run.state.best.miou) run.state.best = { step, miou: r.miou };
-  if (run.tb) tbEval(run, step, r, val);
+  if (run.runLog?.tensorboard) sampleStrips(run, step);
   return r;
 }
 
 const TB_SAMPLES = 3; // validation images drawn into TensorBoard at each evaluation
 
-/** val/mIoU, val/IoU/<class> and [image | ground truth | prediction] strips of the first validation images. */
-function tbEval(run: Run, step: number, r: EvalResult, val: Dataset): void {
-  const names = run.data.src.classNames;
-  run.tb!.scalars(step, { 'val/mIoU': r.miou, ...Object.fromEntries(names.flatMap((n, c) => (Number.isNaN(r.iou[c]!) ? [] : [[`val/IoU/${n}`, r.iou[c]!]]))) });
+/** [image | ground truth | prediction] strips of the first validation images, into TensorBoard. */
+function sampleStrips(run: Run, step: number): void {
+  const names = run.data.src.classNames; const val = run.data.val!;
   const m: InferenceModel = { G: run.G, path: run.out, backbone: run.cfg.backbone, numClasses: run.data.numClasses, classNames: [...names],
     palette: paletteOf(run.data.src) ?? defaultPalette(run.data.numClasses), normalize: run.cfg.normalize, evalSize: run.data.evalSize, step, config: forMethod(run.cfg) };
   const wasTraining = run.G.training;
@@ -390,14 +282,14 @@ function tbEval(run: Run, step: number, r: EvalResult, val: Dataset): void {
   try {
     for (let i = 0; i < Math.min(TB_SAMPLES, val.length); i++) {
       const st = predictionStrip(m, val.load(i));
-      run.tb!.image(`val/sample_${i}`, encodePng(st.rgb, st.width, st.height), st.width, st.height, step);
+      run.runLog!.image(`val/sample_${i}`, encodePng(st.rgb, st.width, st.height), st.width, st.height, step);
     }
   } finally {
     if (wasTraining) run.G.train();
   }
 }
 
-/** A collective failed: name the ranks that are gone (train/ddp.ts missingRanks) in one line. */
+/** A collective failed: name the ranks that are gone (methods/ddp.ts missingRanks) in one line. */
 async function peerFailure(run: Run, e: Error): Promise<ClanError> {
   const gone = await missingRanks(run.dist!.rank, run.dist!.worldSize);
   const who = gone === 'store' ? 'rank 0 (the rendezvous host)' : gone.length ? `rank ${gone.join(', ')}` : 'a rank';
@@ -408,7 +300,7 @@ async function peerFailure(run: Run, e: Error): Promise<ClanError> {
 function checkpoint(run: Run, step: number): void {
   const { cfg, data, state } = run;
   const world = run.dist?.worldSize ?? 1;
-  if (!run.main) { state.lastCkpt = join(run.ckptDir, checkpointName(step)); return; }
+  if (!run.isRank0) { state.lastCkpt = join(run.ckptDir, checkpointName(step)); return; }
   const hook = run.hooks.midCheckpointWrite;
   state.lastCkpt = saveCheckpoint(run.ckptDir, run.method.parts(), {
     step, method: cfg.method, backbone: cfg.backbone, numClasses: data.numClasses, classNames: [...data.src.classNames],
@@ -418,20 +310,6 @@ function checkpoint(run: Run, step: number): void {
     threads: run.threads, device: run.device, ...(state.best ? { best: state.best } : {}),
   }, hook ? { midWrite: () => hook(join(run.ckptDir, checkpointName(step))) } : {});
   pruneCheckpoints(run.ckptDir, cfg.keepLast, state.best?.step ?? null);
-}
-
-/** A host batch as tensors on `device`: on CUDA through pinned memory with non-blocking copies; labels travel as uint8. */
-export function batchTensors(b: Batch, device: torch.Device = 'cpu'): { image: torch.Tensor; label: torch.Tensor | null } {
-  return torch.tidy(() => {
-    const image = toDevice(torch.fromTypedArray(b.images, [b.size, 3, b.height, b.width]), device);
-    if (!b.labels) return { image, label: null };
-    const l8 = toDevice(torch.fromTypedArray(b.labels, [b.size, b.labelHeight, b.labelWidth], 'uint8'), device);
-    return { image, label: l8.to('int64') };
-  });
-}
-
-function toDevice(t: torch.Tensor, device: torch.Device): torch.Tensor {
-  return torch.isCuda(device) ? t.pinMemory().to(device, { nonBlocking: true }) : t;
 }
 
 /** CUDA settings of a run (torch.backends.cudnn.*): benchmark unless deterministic; no effect on the CPU. */
@@ -444,29 +322,4 @@ export function applyDeviceSettings(cfg: Pick<TrainConfig, 'device' | 'cudnnBenc
     torch.setBackendFlags({ cudnnBenchmark: cfg.cudnnBenchmark && !cfg.deterministic, cudnnDeterministic: cfg.deterministic });
   }
   return device;
-}
-
-/** --init: converted weights (`clan convert`, keys G.*) into G — the backbone only (heads stay at init) or all. */
-export function loadInit(path: string, G: Segmentor, scope: 'backbone' | 'all', log: (l: string) => void): void {
-  let st;
-  try { st = readSafetensorsFile(path); } catch (e) {
-    if (existsSync(path) && isPyTorchFile(path)) throw new ClanError(`--init ${path} is a PyTorch file (.pth), not converted weights; convert it first: clan convert ${path} init.safetensors`);
-    throw e;
-  }
-  const g = stripPrefix(st.tensors, 'G.');
-  if (g.size === 0) throw new ClanError(`--init ${path}: no 'G.*' weights (convert PyTorch files first: clan convert IN OUT)`);
-  const wanted = scope === 'backbone' ? new Map([...g].filter(([k]) => !G.isHeadKey(k))) : g;
-  const r = G.loadStateDict(wanted, false, `--init ${path}`);
-  const missing = r.missing.filter((k) => !(scope === 'backbone' && G.isHeadKey(k)) && !k.endsWith('num_batches_tracked'));
-  log(`--init ${path}: loaded ${wanted.size - r.unexpected.length} tensors (${scope})${missing.length ? `; left at init: ${missing.length}` : ''}${r.unexpected.length ? `; unused: ${r.unexpected.length}` : ''}`);
-}
-
-/** A zip archive (torch.save since 1.6, io/zip.ts isZip) or a pickle stream (older torch.save: PROTO opcode 0x80). */
-function isPyTorchFile(path: string): boolean {
-  const fd = openSync(path, 'r');
-  try {
-    const head = new Uint8Array(4);
-    readSync(fd, head, 0, 4, 0);
-    return isZip(head) || head[0] === 0x80;
-  } finally { closeSync(fd); }
 }

@@ -40,3 +40,8 @@ export function makeDirs(dir: string): void {
     }
   }
 }
+
+/** The package's version, from its package.json (one source: `clan --version`, reports). */
+export function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+}

@@ -1,10 +1,10 @@
-// Data-parallel training with DDP's semantics on torch.dist (c10d + Gloo): which process this is (the torchrun
+// Data-parallel training with DDP's semantics on torch.dist (c10d: Gloo, NCCL): which process this is (the torchrun
 // environment), one starting point (parameters and buffers broadcast from rank 0), gradients averaged across
 // ranks before every optimizer step (flat buckets, all in flight at once), and one decision per step (losses
 // averaged for the log; every rank stops at the same step when any was interrupted or saw a NaN).
 import * as torch from '../torch/index.js';
 import { ConfigError } from '../util/errors.js';
-import type { GradSync } from '../methods/uda.js';
+import type { GradSync } from './uda.js';
 
 /** The torchrun environment of one worker (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT). */
 export interface DistEnv {
