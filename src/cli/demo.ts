@@ -82,8 +82,9 @@ export const demoCommand: Command = {
       await runJobHere({ method: m[1]!, key: '', seed: Number(m[2]), outDir: resolve(dir), iters: plan.iters, ...(init ? { init } : {}) }, plan.jobOpts, true);
       return 0;
     }
-    const { demoMethods, runDemo } = await import('../train/demo.js');
-    const { trained } = demoMethods(plan.names);
+    const { demoMethods, runDemo, checkSets, SELFTRAINED } = await import('../train/demo.js');
+    const { trained, selftrained } = demoMethods(plan.names);
+    await checkSets(plan.sets, [...trained, ...selftrained.map((n) => SELFTRAINED[n]!.method)]); // a bad key: one line, before any run
     assertWritable(plan.out);
     process.stderr.write(`clan demo: ${plan.sharedStart ? `a shared source-only start of ${plan.sharedStart} iterations per seed, then ` : ''}${plan.names.join(', ')} × ${plan.seeds} seed(s) × ${plan.iters} iterations on digitscapes → ${plan.out}` +
       ` (${Math.min(plan.jobs, trained.length * plan.seeds)} at a time, ${plan.threads} thread(s) each)\n`);

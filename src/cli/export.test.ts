@@ -32,7 +32,7 @@ test('export: OUT.onnx with its metadata, --web DIR with the page, and one usage
     [[ckpt, join(dir, 'x.pt')], /OUT must end in \.onnx/],
     [[ckpt, out, '--size', '64'], /--size expects WxH/],
     [[ckpt, out, '--size', '64x32', '--dynamic'], /--size and --dynamic exclude each other/],
-    [[ckpt, out, '--output', 'logit'], /^export: --output expects logits, probs, labels or heads, got 'logit'$/],
+    [[ckpt, out, '--output', 'logit'], /^export: --output expects logits, probs, labels or heads, got 'logit' \(did you mean 'logits'\?\)$/],
     [[ckpt, '--web', join(dir, 'w2'), '--dynamic'], /--web writes a fixed-size model with output heads/],
   ];
   for (const [argv, re] of bad) await assert.rejects(async () => exportCmd.run(argv), (e: Error) => e.name === 'UsageError' && re.test(e.message));
