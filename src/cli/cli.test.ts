@@ -152,6 +152,23 @@ test('eval and predict --skip-bad log and skip an unreadable image; without it, 
   assert.ok(existsSync(join(out, 'v1_overlay.png')) && !existsSync(join(out, 'v2_label.png')));
 });
 
+test('eval --skip-bad also skips a label whose value is no class (found when the image is read), naming it; the open-time hint names the flag', async () => {
+  const root = await folderWithJunk('badvalue', 3);
+  const { digitscapesSample } = await import('../data/digitscapes.js');
+  const { encodePng } = await import('../report/png.js');
+  writeFileSync(join(root, 'images', 'v2.png'), encodePng(digitscapesSample('val', 2).rgb, 64, 64)); // a readable image
+  const bad = digitscapesSample('val', 2).label.slice(); bad[5] = 40;                                 // class 40 of 11
+  writeFileSync(join(root, 'labels', 'v2.png'), encodePng(bad, 64, 64, 1));
+  assertOneLineError(clan(['eval', '--checkpoint', ckpt, '--data', `folder:${root}`]), 1, /labels\/v2\.png: class index 40 at pixel \(x=5, y=0\) is not in \[0, 11\) nor 255/);
+  const e = clan(['eval', '--checkpoint', ckpt, '--data', `folder:${root}`, '--skip-bad', '--json']);
+  assert.equal(e.code, 0, e.stderr);
+  assert.match(e.stderr, /^eval: skipping v2: .*class index 40/m);
+  assert.equal((JSON.parse(e.stdout) as { images: number }).images, 2);
+  // a problem found when the dataset is opened (a missing label) names how to skip it, in the command's own words
+  rmSync(join(root, 'labels', 'v1.png'));
+  assertOneLineError(clan(['eval', '--checkpoint', ckpt, '--data', `folder:${root}`]), 1, /or skip the affected samples with --skip-bad\)/);
+});
+
 test('predict writes label/color/overlay/disagreement PNGs at the input size; colour = palette[label]', async () => {
   const { digitscapesSample } = await import('../data/digitscapes.js');
   const { encodePng, colormap } = await import('../report/png.js');

@@ -65,11 +65,13 @@ export const evalCommand: Command = {
     const device = (await import('./device.js')).engineFlags('eval', p);
     const { openDataset } = await import('../data/registry.js');
     const { checkProtocol } = await import('../eval/evaluate.js');
-    const open = (spec: string) => openDataset(spec, { labels: 'required', warn: (m) => process.stderr.write(m + '\n'), skipBad: f.skipBad });
+    const warn = (m: string) => process.stderr.write(m + '\n');
+    const open = (spec: string) => openDataset(spec, { labels: 'required', warn, skipBad: f.skipBad, skipHint: '--skip-bad' });
     const ds = open(f.data);
     const sel = f.selectData ? open(f.selectData) : null;
     for (const d of [ds, ...(sel ? [sel] : [])]) checkProtocol(f.protocol, d);
-    const o = { protocol: f.protocol, device, ...(f.size ? { size: f.size } : {}), ...(f.limit ? { limit: f.limit } : {}), ...(inference ? { inference } : {}) };
+    const o = { protocol: f.protocol, device, ...(f.size ? { size: f.size } : {}), ...(f.limit ? { limit: f.limit } : {}), ...(inference ? { inference } : {}),
+      ...(f.skipBad ? { onBadSample: (name: string, m: string) => warn(`eval: skipping ${name}: ${m}`) } : {}) };
     const { evaluateCheckpoint, evaluateCheckpoints } = await import('../train/evaluate-checkpoints.js');
     if (f.checkpoint) {
       const { r, names } = await evaluateCheckpoint(f.checkpoint, ds, { ...o, ...(f.json ? {} : { onProgress: countProgress(`eval ${ds.spec}`) }) });

@@ -45,6 +45,8 @@ export interface OpenOptions {
   labels?: 'required' | 'optional' | 'none';
   /** Log and skip bad samples found at open time instead of throwing (default false). */
   skipBad?: boolean;
+  /** How the user asks for skipBad, named in the error that lists the problems (default: the flag and the config keys). */
+  skipHint?: string;
   /** Where warnings go (default console.warn). */
   warn?: (message: string) => void;
   /** cityscapes: which gtFine file to read (default 'labelIds', mapped to trainIds as info.json does). */
@@ -98,12 +100,15 @@ export function formatSpec(s: DatasetSpec): string {
 }
 
 /** DataError carrying every problem found; message = summary line + one line per problem (first 50). */
+/** What skips bad samples, in the user's words: `clan eval|predict --skip-bad`, or a training config's skipBad keys. */
+export const DEFAULT_SKIP_HINT = '--skip-bad (clan eval) or --set source.skipBad=true / target.skipBad=true (clan train)';
+
 export class DatasetProblemsError extends DataError {
-  constructor(readonly spec: string, readonly problems: readonly string[]) {
+  constructor(readonly spec: string, readonly problems: readonly string[], skipHint = DEFAULT_SKIP_HINT) {
     const shown = problems.slice(0, 50).map((p) => `  ${p}`);
     if (problems.length > 50) shown.push(`  ... and ${problems.length - 50} more`);
     super(`dataset ${spec}: ${problems.length} problem${problems.length === 1 ? '' : 's'} found when opening ` +
-      `(fix them, or pass skipBad to skip the affected samples):\n${shown.join('\n')}`);
+      `(fix them, or skip the affected samples with ${skipHint}):\n${shown.join('\n')}`);
   }
 }
 
@@ -133,7 +138,7 @@ export class Problems {
   settle(n: number): number[] {
     const sampleLines = [...this.perSample.entries()].sort((a, b) => a[0] - b[0]).flatMap(([, l]) => l);
     if (this.fatal.length > 0 || (sampleLines.length > 0 && !this.opts.skipBad)) {
-      throw new DatasetProblemsError(this.spec, [...this.fatal, ...sampleLines]);
+      throw new DatasetProblemsError(this.spec, [...this.fatal, ...sampleLines], this.opts.skipHint);
     }
     const warn = this.opts.warn ?? ((m: string) => console.warn(m));
     for (const line of sampleLines) warn(`dataset ${this.spec}: skipping: ${line}`);

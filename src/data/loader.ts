@@ -28,6 +28,9 @@ export interface LoaderOptions {
   startAt?: LoaderState | number; // resume: samples already consumed (by this rank)
   rank?: number;        // data-parallel shard: this process's rank (default 0)
   worldSize?: number;   // number of shards (default 1)
+  /** A sample that cannot be read (a DataError: a damaged file, a label value outside the classes) is dropped and passed
+   *  here instead of failing the stream (clan eval --skip-bad); a batch of dropped samples only is skipped whole. */
+  onBadSample?: (name: string, message: string) => void;
 }
 
 export interface LoaderState { seed: number; consumed: number }
@@ -184,21 +187,34 @@ export class Loader implements AsyncIterable<Batch> {
     this.reserved = end;
     this.submitUpTo(this.pool ? Math.min(this.total, end + (this.o.prefetch ?? 2) * this.batchSize) : end);
     const items: Item[] = [];
+    const meta: { index: number; epoch: number; aug: Augment }[] = [];
     let batch: Batch;
     try {
       for (let g = start; g < end; g++) {
-        items.push(await this.pending.get(g)!);
+        const p = this.pending.get(g)!;
         this.pending.delete(g);
+        const m = this.augs.get(g)!;
+        this.augs.delete(g);
+        const it = await this.settle(p, m.index);
+        if (it) { items.push(it); meta.push(m); }
       }
-      const meta = Array.from({ length: end - start }, (_, k) => this.augs.get(start + k)!);
-      for (let g = start; g < end; g++) this.augs.delete(g);
+      this.consumedCount = end;
+      if (items.length === 0) return await this.take();   // every sample of the batch was dropped (onBadSample)
       batch = assemble(items, meta, start);
     } catch (e) {
       this.failed = e instanceof Error ? e : new Error(String(e));
       throw this.failed;
     }
-    this.consumedCount = end;
     return batch;
+  }
+
+  /** A sample's item, or null when it could not be read and onBadSample takes such samples. */
+  private async settle(p: Promise<Item>, index: number): Promise<Item | null> {
+    try { return await p; } catch (e) {
+      if (!this.o.onBadSample || !(e instanceof DataError)) throw e;
+      this.o.onBadSample(this.o.dataset.name(index), e.message);
+      return null;
+    }
   }
 
   /** Where this rank's position k points: epoch, dataset index and augmentation (batch-shared scale). */

@@ -51,6 +51,9 @@ export interface EvalOptions {
   /** Called per image with its prediction (e.g. to save PNGs or collect report samples). */
   onImage?: (name: string, pred: Uint8Array, width: number, height: number, index: number) => void;
   onProgress?: (done: number, total: number) => void;
+  /** A sample that cannot be read (damaged file, label value outside the classes) is skipped and passed here instead of
+   *  stopping the evaluation (clan eval --skip-bad); absent: it stops it. */
+  onBadSample?: (name: string, message: string) => void;
 }
 
 
@@ -103,7 +106,7 @@ export async function evaluate(G: Segmentor, ds: Dataset, o: EvalOptions): Promi
 /** Today's path: the loader resizes each image to `size` (in worker threads); one whole pass, logits to the label size. */
 function loaderImages(G: Segmentor, ds: Dataset, o: EvalOptions, device: torch.Device): EvalImages {
   const loader = new Loader({ dataset: ds, seed: 0, shuffle: false, epochs: 1, workers: o.workers ?? 0,
-    transform: { size: o.size, normalize: o.normalize ?? 'caffe', labelSize: 'native' } });
+    transform: { size: o.size, normalize: o.normalize ?? 'caffe', labelSize: 'native' }, ...(o.onBadSample ? { onBadSample: o.onBadSample } : {}) });
   return {
     async next() {
       const b = await loader.next();
@@ -123,8 +126,14 @@ function sampleImages(G: Segmentor, ds: Dataset, o: EvalOptions, spec: Inference
   let i = 0;
   return {
     async next() {
-      if (i >= ds.length) return null;
-      const s = ds.load(i++);
+      let s;
+      for (;;) {
+        if (i >= ds.length) return null;
+        try { s = ds.load(i++); break; } catch (e) {
+          if (!o.onBadSample || !(e instanceof DataError)) throw e;
+          o.onBadSample(ds.name(i - 1), e.message);
+        }
+      }
       const l = s.label!;
       const target = { evalSize: o.size, normalize: o.normalize ?? 'caffe', out: [l.height, l.width] } as const;
       return { name: s.name, index: s.index, labels: l.data, width: l.width, height: l.height, predict: () => inferLabels(G, s.image, spec, target) };

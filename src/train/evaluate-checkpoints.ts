@@ -18,6 +18,7 @@ export interface CheckpointEvalOptions {
   device: torch.Device;
   inference?: InferenceSpec;      // sliding windows / multi-scale + flip; default one whole pass
   onProgress?: (done: number, total: number) => void;
+  onBadSample?: (name: string, message: string) => void;   // skip unreadable samples (--skip-bad) instead of stopping
 }
 
 export interface CheckpointEval { r: EvalResult; names: string[]; step: number | null }
@@ -28,7 +29,8 @@ export async function evaluateCheckpoint(path: string, ds: Dataset, o: Checkpoin
   try {
     if (m.numClasses !== ds.numClasses) throw new DataError(`checkpoint ${path} predicts ${m.numClasses} classes but dataset ${ds.spec} has ${ds.numClasses}`);
     const r = await evaluate(m.G, ds, { size: o.size ?? m.evalSize, protocol: o.protocol, normalize: m.normalize, device: o.device,
-      ...(o.limit ? { limit: o.limit } : {}), ...(o.inference ? { inference: o.inference } : {}), ...(o.onProgress ? { onProgress: o.onProgress } : {}) });
+      ...(o.limit ? { limit: o.limit } : {}), ...(o.inference ? { inference: o.inference } : {}), ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+      ...(o.onBadSample ? { onBadSample: o.onBadSample } : {}) });
     return { r, names: m.classNames, step: m.step };
   } finally { m.G.dispose(); }
 }

@@ -17,8 +17,8 @@ export interface RunData {
 
 /** Opens source, target and validation sets; they must agree on the class count. */
 export function openData(cfg: TrainConfig, log: (l: string) => void): RunData {
-  const src = openDataset(cfg.source.data, { labels: 'required', warn: log, skipBad: cfg.source.skipBad });
-  const tgt = openDataset(cfg.target.data, { labels: 'none', warn: log, skipBad: cfg.target.skipBad });
+  const src = openDataset(cfg.source.data, { labels: 'required', warn: log, skipBad: cfg.source.skipBad, skipHint: '--set source.skipBad=true' });
+  const tgt = openDataset(cfg.target.data, { labels: 'none', warn: log, skipBad: cfg.target.skipBad, skipHint: '--set target.skipBad=true' });
   const val = cfg.targetVal ? openDataset(cfg.targetVal.data, { labels: 'required', warn: log }) : null;
   const K = src.numClasses;
   for (const d of [tgt, val]) {
