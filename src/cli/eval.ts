@@ -6,7 +6,7 @@ import { INFERENCE_OPTIONS, INFERENCE_USAGE, inferenceFlag } from './inference.j
 import { UsageError } from '../util/errors.js';
 import type { Protocol } from '../eval/evaluate.js';
 
-const USAGE = `usage: clan eval --checkpoint CKPT --data TYPE:ROOT[:SPLIT] [--protocol 19|16|13] [--size WxH] [--limit N]
+const USAGE = `usage: clan eval --checkpoint CKPT --data TYPE:ROOT[:SPLIT] [--protocol all|19|16|13] [--size WxH] [--limit N]
                  [--mode whole|slide [--crop WxH --stride WxH]] [--scales LIST] [--flip] [--threads N]
                  [--pointwise-onednn] [--device cpu|cuda|cuda:N] [--skip-bad] [--json] [--csv FILE] [--confusion-csv FILE]
        clan eval --run RUN_DIR --data SPEC [--select-data SPEC] [--protocol …] [--json]
@@ -23,8 +23,9 @@ pixels right). The table shows percent; JSON and CSV hold fractions, null (empty
   --confusion-csv  also write the confusion matrix (pixel counts, rows ground truth) to this CSV file
   --run          evaluate every checkpoint of a run into RUN_DIR/eval.csv and mark the best
   --select-data  pick the best checkpoint on this split and report --data at that checkpoint
-  --protocol     classes averaged into mIoU and mAcc: 19 (all), 16 or 13 (the SYNTHIA subsets of the 19
-                 Cityscapes classes; checked against the dataset before any work)
+  --protocol     classes averaged into mIoU and mAcc: all (default: every class of the dataset; 19 says the
+                 same), 16 or 13 (the SYNTHIA subsets of the 19 Cityscapes classes; checked against the dataset
+                 before any work)
   --size         network input WxH (default: the checkpoint's eval size)
   --limit        evaluate only the first N images
 ${INFERENCE_USAGE}
@@ -33,6 +34,8 @@ ${INFERENCE_USAGE}
   --device       where the forward passes and the confusion matrix run (default cpu)
   --skip-bad     log and skip unreadable or mismatched files found when the dataset is opened (as the config's
                  source.skipBad does in training) instead of stopping`;
+
+const protocolOf = (v: 'all' | '19' | '16' | '13'): Protocol => (v === 'all' ? 'all' : Number(v) as 19 | 16 | 13);
 
 interface EvalFlags { data: string; checkpoint?: string; run?: string; selectData?: string; protocol: Protocol; size?: [number, number];
   limit?: number; json: boolean; csv?: string; confusionCsv?: string; skipBad: boolean }
@@ -46,7 +49,7 @@ function evalFlags(p: Parsed): EvalFlags {
   const limit = str(p, 'limit') ? intFlag('eval', 'limit', str(p, 'limit'), 0) : undefined;
   const opt = (k: string) => str(p, k);
   return { data, ...(checkpoint ? { checkpoint } : {}), ...(run ? { run } : {}), ...(opt('select-data') ? { selectData: opt('select-data')! } : {}),
-    protocol: Number(enumFlag('eval', 'protocol', str(p, 'protocol'), ['19', '16', '13'] as const, '19')) as Protocol, ...(size ? { size } : {}),
+    protocol: protocolOf(enumFlag('eval', 'protocol', str(p, 'protocol'), ['all', '19', '16', '13'] as const, 'all')), ...(size ? { size } : {}),
     ...(limit ? { limit } : {}), json: boolFlag(p, 'json'), ...(opt('csv') ? { csv: opt('csv')! } : {}),
     ...(opt('confusion-csv') ? { confusionCsv: opt('confusion-csv')! } : {}), skipBad: boolFlag(p, 'skip-bad') };
 }

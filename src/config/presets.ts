@@ -64,7 +64,7 @@ export const PRESETS: Record<string, Preset> = {
     backbone: 'tiny-os4',                                               // 1 bottleneck per stage, width 8, no stem pool: 16×16 features
     source: { data: 'digitscapes:source', size: [64, 64], randomScale: false }, // native scene size
     target: { data: 'digitscapes:target', size: [64, 64], randomScale: false },
-    targetVal: { data: 'digitscapes:val', size: [64, 64], protocol: 19 }, // protocol 19 = all 11 classes here
+    targetVal: { data: 'digitscapes:val', size: [64, 64] },               // protocol: all 11 classes
     iters: 1500,                                                        // warm-up and preheat at iters/20 = 75
     batchSize: 8,                                                       // 8 source + 8 target images: BN statistics of 2 images did not carry to eval
     checkpointEvery: 500,

@@ -25,8 +25,8 @@ const domain = z.object({
 const evalDomain = z.object({
   data: z.string().min(1).describe('labelled target split evaluated during training, e.g. cityscapes:/data/Cityscapes:val'),
   size: size.optional().describe('eval input [W, H]; logits are upsampled to the label size (§5.3); default: target.size'),
-  protocol: z.union([z.literal(19), z.literal(16), z.literal(13)]).default(19)
-    .describe('classes averaged into mIoU: 19 (GTA5), 16 or 13 (SYNTHIA) (§5.3)'),
+  protocol: z.union([z.literal('all'), z.literal(19), z.literal(16), z.literal(13)]).default('all')
+    .describe('classes averaged into mIoU: all (every class of the dataset; 19, GTA5\'s name, says the same), 16 or 13 (SYNTHIA subsets) (§5.3)'),
   limit: z.number().int().positive().optional().describe('evaluate only the first N images (quick runs); default: all'),
 }).strict();
 
@@ -78,7 +78,7 @@ export function formatIssues(err: z.ZodError, where: string): string {
       case 'unrecognized_keys': return `unknown key${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `'${[...i.path, k].join('.')}'`).join(', ')}`;
       case 'invalid_enum_value': return `'${key}' must be one of ${i.options.map((o) => `'${String(o)}'`).join(', ')}, got '${String(i.received)}'${didYouMean(String(i.received), i.options.map(String))}`;
       case 'invalid_type': return i.received === 'undefined' ? `'${key}' is required (${i.expected})` : `'${key}' must be ${i.expected}, got ${i.received}`;
-      case 'invalid_union': return `'${key}' must be one of 19, 16, 13`;
+      case 'invalid_union': return `'${key}' must be one of all, 19, 16, 13`;
       default: return `'${key}': ${i.message}`;
     }
   });

@@ -13,7 +13,7 @@ import type { DeepLabGenerator } from '../models/deeplab.js';
 import { openDataset } from '../data/registry.js';
 import { decodePlane, readBytes } from '../data/image.js';
 import { sharedFixtures } from '../data/testing.js';
-import { evaluate, perClassMetrics, protocolClasses, confusionCounts, checkProtocol, type EvalResult } from './evaluate.js';
+import { evaluate, perClassMetrics, protocolClasses, confusionCounts, checkProtocol, type EvalResult, type Protocol } from './evaluate.js';
 import type { Dataset } from '../data/dataset.js';
 import { CITYSCAPES_CLASSES } from '../data/labels.js';
 import { UsageError } from '../util/errors.js';
@@ -201,14 +201,16 @@ test('protocols 16 / 13 on a dataset without the 19 Cityscapes classes: refused 
     for (const protocol of [16, 13] as const) {
       await assert.rejects(evaluate(G, spy, { size: [64, 64], protocol }), (e: Error) => e instanceof UsageError && e.message ===
         `--protocol ${protocol} averages a SYNTHIA subset of the 19 Cityscapes classes (road, sidewalk, building, …); ` +
-        'dataset digitscapes:val has 11 other classes (background, 0, 1, 2, …): use --protocol 19 (all of its classes)');
+        'dataset digitscapes:val has 11 other classes (background, 0, 1, 2, …): use --protocol all (all of its classes)');
     }
     assert.equal(loads, 0, 'nothing was read or run');
     assert.equal((await evaluate(G, spy, { size: [64, 64], protocol: 19, limit: 1 })).classes.length, 11, '19 = every class of any dataset');
+    const d = await evaluate(G, spy, { size: [64, 64], limit: 1 });
+    assert.deepEqual([d.protocol, d.classes.length], ['all', 11], 'the default: every class of the dataset');
   } finally { G.dispose(); }
   const named = (classNames: readonly string[]) => ({ spec: 'folder:x', numClasses: classNames.length, classNames });
   assert.doesNotThrow(() => checkProtocol(16, named(CITYSCAPES_CLASSES)));
   const other = CITYSCAPES_CLASSES.map((n, i) => (i === 18 ? 'cycle' : n));
   assert.throws(() => checkProtocol(13, named(other), '--select-protocol'), /^UsageError: --select-protocol 13 averages .* folder:x has 19 other classes \(road, sidewalk, building, wall, …\)/);
-  assert.throws(() => checkProtocol(17, named(CITYSCAPES_CLASSES)), /^UsageError: --protocol expects 19, 16 or 13, got 17$/);
+  assert.throws(() => checkProtocol(17 as unknown as Protocol, named(CITYSCAPES_CLASSES)), /^UsageError: --protocol expects all, 19, 16 or 13, got 17$/);
 });

@@ -20,22 +20,22 @@ export { perClassMetrics, type ClassMetrics } from './results.js';
 export function protocolClasses(protocol: Protocol, numClasses: number): readonly number[] {
   if (protocol === 16) return EVAL_SUBSETS.synthia16;
   if (protocol === 13) return EVAL_SUBSETS.synthia13;
-  return Array.from({ length: numClasses }, (_, i) => i); // 19 = "every class" for datasets with another count
+  return Array.from({ length: numClasses }, (_, i) => i); // 'all', and 19: every class of the dataset
 }
 
 /**
  * Checks a protocol against the dataset before any work (one line naming the flag, the dataset's classes and what is
- * expected): 19 averages every class of any dataset; 16 and 13 are subsets of the 19 Cityscapes classes (§5.2), so
+ * expected): 'all' (and 19, GTA5's name for it) averages every class of any dataset; 16 and 13 are subsets of the 19 Cityscapes classes (§5.2), so
  * they need a dataset whose classes are exactly those, in trainId order.
  */
-export function checkProtocol(protocol: number, ds: Pick<Dataset, 'spec' | 'numClasses' | 'classNames'>, flag = '--protocol'): void {
-  if (protocol !== 19 && protocol !== 16 && protocol !== 13) throw new UsageError(`${flag} expects 19, 16 or 13, got ${protocol}`);
-  if (protocol === 19) return;
+export function checkProtocol(protocol: Protocol, ds: Pick<Dataset, 'spec' | 'numClasses' | 'classNames'>, flag = '--protocol'): void {
+  if (protocol !== 'all' && protocol !== 19 && protocol !== 16 && protocol !== 13) throw new UsageError(`${flag} expects all, 19, 16 or 13, got ${String(protocol)}`);
+  if (protocol === 'all' || protocol === 19) return;
   const names = ds.classNames;
   if (names.length === 19 && names.every((n, i) => n === CITYSCAPES_CLASSES[i])) return;
   const shown = names.slice(0, 4).join(', ') + (names.length > 4 ? ', …' : '');
   throw new UsageError(`${flag} ${protocol} averages a SYNTHIA subset of the 19 Cityscapes classes (road, sidewalk, building, …); ` +
-    `dataset ${ds.spec} has ${ds.numClasses} other classes (${shown}): use ${flag} 19 (all of its classes)`);
+    `dataset ${ds.spec} has ${ds.numClasses} other classes (${shown}): use ${flag} all (all of its classes)`);
 }
 
 export interface EvalOptions {
@@ -63,7 +63,7 @@ interface EvalImages { next(): Promise<EvalImage | null>; close(): Promise<void>
 
 export async function evaluate(G: Segmentor, ds: Dataset, o: EvalOptions): Promise<EvalResult> {
   if (!ds.hasLabels) throw new DataError(`dataset ${ds.spec} has no labels to evaluate against`);
-  const protocol = o.protocol ?? 19;
+  const protocol = o.protocol ?? 'all';
   checkProtocol(protocol, ds);                          // before any image is read: a wrong protocol costs nothing
   if (o.inference) checkInferenceSpec(o.inference);
   const wasTraining = G.training;

@@ -115,7 +115,10 @@ export function formatIoU(r: IoUResult, classNames: readonly string[], caption?:
   return rows.join('\n');
 }
 
-/** Classes averaged into mIoU and mAcc: 19 (every class; GTA5), 16 or 13 (the SYNTHIA subsets of the Cityscapes classes). */
-export type Protocol = 19 | 16 | 13;
+/**
+ * Classes averaged into mIoU and mAcc: 'all' (every class of the dataset, the default), 19 (GTA5's name for the same:
+ * every class), 16 or 13 (the SYNTHIA subsets of the 19 Cityscapes classes).
+ */
+export type Protocol = 'all' | 19 | 16 | 13;
 
 export interface EvalResult extends IoUResult { images: number; protocol: Protocol; confusion: Float64Array }
