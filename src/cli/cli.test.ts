@@ -52,7 +52,7 @@ test('usage errors exit 2 with one line', () => {
   assertOneLineError(clan(['train', '--bogus']), 2, /^clan: train: Unknown option '--bogus'/);
   assertOneLineError(clan(['train']), 2, /give --config, --preset or --source/);
   assertOneLineError(clan(['train', '--preset', 'cpu', '--source', 'gtaa:/data/x']), 2, /unknown dataset 'gtaa' \(did you mean 'gta5'\?\)/);
-  assertOneLineError(clan(['train', '--preset', 'cpx']), 1, /unknown preset 'cpx' \(did you mean 'cpu'\?\)/);
+  assertOneLineError(clan(['train', '--preset', 'cpx']), 2, /unknown preset 'cpx' \(did you mean 'cpu'\?\)/);
   assertOneLineError(clan(['eval', '--checkpoint', 'x']), 2, /eval: --data TYPE:ROOT\[:SPLIT\] is required/);
 });
 
@@ -68,7 +68,7 @@ test('a negative number for a numeric flag says what the flag expects (not "argu
 });
 
 test('a misspelt --set key gets the nearest config key', () => {
-  assertOneLineError(clan(['train', '--preset', 'cpu', '--set', 'hyper.lamdaLocal=10']), 1, /^clan: --set hyper\.lamdaLocal=10: unknown key 'hyper\.lamdaLocal' \(did you mean 'hyper\.clan\.lambdaLocal'\?\)/);
+  assertOneLineError(clan(['train', '--preset', 'cpu', '--set', 'hyper.lamdaLocal=10']), 2, /^clan: --set hyper\.lamdaLocal=10: unknown key 'hyper\.lamdaLocal' \(did you mean 'hyper\.clan\.lambdaLocal'\?\)/);
 });
 
 test('bad paths, empty folders, bad config, bad checkpoints, unwritable --out: one line, exit 1', () => {
@@ -80,7 +80,7 @@ test('bad paths, empty folders, bad config, bad checkpoints, unwritable --out: o
   const bad = clan(['train', '--config', cfg]);
   assertOneLineError(bad, 1, /bad\.yaml: .*unknown key 'hyper\.lambdaLocl'/);
   assert.match(bad.stderr, /'method' must be one of 'source-only', 'adversarial', 'clan', 'minent', 'advent', 'dacs', 'cotrain', 'clan-cotrain', got 'clam'/);
-  assertOneLineError(clan(['train', '--preset', 'cpu', '--set', 'iters=many']), 1, /'iters' must be number, got string/);
+  assertOneLineError(clan(['train', '--preset', 'cpu', '--set', 'iters=many']), 2, /'iters' must be number, got string/);
   assertOneLineError(clan(['eval', '--checkpoint', join(tmp, 'nope.safetensors'), '--data', 'digitscapes:val']), 1, /checkpoint .*nope\.safetensors does not exist/);
   writeFileSync(join(tmp, 'junk.safetensors'), 'not a checkpoint at all');
   assertOneLineError(clan(['eval', '--checkpoint', join(tmp, 'junk.safetensors'), '--data', 'digitscapes:val']), 1, /junk\.safetensors is not a readable checkpoint/);
@@ -298,7 +298,7 @@ test('demo --texture and --set reach every run, child processes included; a miss
   const s = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { data: { test: string }; sets: string[] };
   assert.equal(s.data.test, 'digitscapes:test,texture=56789');
   assert.deepEqual(s.sets, ['hyper.adversarial.dFullSize=false']);
-  assertOneLineError(clan(['demo', '--set', 'hyper.dFullsize=false', '--out', join(tmp, 'demo-bad')]), 1, /unknown key 'hyper\.dFullsize' \(did you mean 'hyper\.adversarial\.dFullSize'\?\)/);
+  assertOneLineError(clan(['demo', '--set', 'hyper.dFullsize=false', '--out', join(tmp, 'demo-bad')]), 2, /unknown key 'hyper\.dFullsize' \(did you mean 'hyper\.adversarial\.dFullSize'\?\)/);
   assertOneLineError(clan(['demo', '--texture', '5a', '--out', join(tmp, 'demo-bad')]), 2, /^clan: demo: --texture expects distinct digits 0-9 \(e\.g\. 56789\), got '5a'$/);
 });
 

@@ -24,8 +24,7 @@ export const serveCommand: Command = {
     if (p.values.help) { console.log(USAGE); return 0; }
     if (p.positionals.length !== 1) throw new UsageError(`serve: give one folder (clan serve DIR), got ${p.positionals.length}`);
     const dir = p.positionals[0]!;
-    const port = intFlag('serve', 'port', str(p, 'port'), 8080, 0);
-    if (port > 65535) throw new UsageError(`serve: --port expects 0…65535, got ${port}`);
+    const port = intFlag('serve', 'port', str(p, 'port'), 8080, 0, 65535, 'a TCP port');
     if (!existsSync(join(dir, 'index.html'))) throw new DataError(`serve: ${dir} has no index.html; expected a folder written by 'clan export CKPT --web ${dir}'`);
     const { serveStatic } = await import('../deploy/serve.js');
     const served = await serveStatic(dir, { port, host: str(p, 'host') ?? '127.0.0.1' });

@@ -96,10 +96,10 @@ function trainConfig(p: Parsed): { config: TrainConfig; out: string; resumeDir?:
     const cfgPath = join(resolve(resumeDir), 'config.yaml');
     if (!existsSync(cfgPath)) throw new UsageError(`train: --resume ${resumeDir} is not a run folder (no config.yaml)`);
     if (str(p, 'config') || str(p, 'preset')) throw new UsageError('train: --resume takes the run\'s own config; use --set or flags to change it');
-    const inp: ResolveInput = { config: cfgPath, flags: keepSchedule(cfgPath, flags, sets, log), sets, log };
+    const inp: ResolveInput = { config: cfgPath, flags: keepSchedule(cfgPath, flags, sets, log), sets, log, commandLine: true };
     return { config: resolveConfig(inp, `${resumeDir}/config.yaml`), out: resolve(resumeDir), resumeDir };
   }
-  const inp: ResolveInput = { flags, sets, log, ...(str(p, 'config') ? { config: str(p, 'config')! } : {}), ...(str(p, 'preset') ? { preset: str(p, 'preset')! } : {}) };
+  const inp: ResolveInput = { flags, sets, log, commandLine: true, ...(str(p, 'config') ? { config: str(p, 'config')! } : {}), ...(str(p, 'preset') ? { preset: str(p, 'preset')! } : {}) };
   if (!inp.config && !inp.preset && !str(p, 'source')) throw new UsageError("train: give --config, --preset or --source/--target (try 'clan train --preset cpu')");
   return { config: resolveConfig(inp, inp.config ?? 'config'), out: resolve(str(p, 'out') ?? `runs/${str(p, 'method') ?? 'clan'}-${new Date().toISOString().replace(/[:.]/g, '-')}`) };
 }

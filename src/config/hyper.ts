@@ -1,7 +1,7 @@
 // `hyper:` keys against the chosen method: each section belongs to one method (methods/config.ts, registered in
 // methods/registry.ts), so a key the method does not read is an error naming the key's owner, and the flat `hyper:`
 // of configs, run folders and checkpoints written before the sections keeps loading, mapped onto them.
-import { ConfigError } from '../util/errors.js';
+import { ConfigIssuesError } from '../util/errors.js';
 import { HYPER_SECTIONS, LEGACY_HYPER_KEYS, type HyperSection } from '../methods/config.js';
 import { METHODS, readersOf } from '../methods/registry.js';
 
@@ -69,6 +69,6 @@ export function assertMethodReads(hyper: Obj, method: string, where: string): vo
     if (!isSection(k) || reads.has(k)) continue;
     const key = isObj(v) && Object.keys(v).length ? `hyper.${k}.${Object.keys(v)[0]!}` : `hyper.${k}`;
     const own = reads.size ? `; '${method}' reads the common hyper keys and ${[...reads].map((s) => `hyper.${s}`).join(', ')}` : `; '${method}' reads only the common hyper keys`;
-    throw new ConfigError(`${where}: ${key} is ${readersOf(k)[0]}'s (read by ${readersOf(k).join(', ')}), not read by method '${method}'${own}`);
+    throw new ConfigIssuesError(`${where}: ${key} is ${readersOf(k)[0]}'s (read by ${readersOf(k).join(', ')}), not read by method '${method}'${own}`, [key.split('.')]);
   }
 }

@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import YAML from 'yaml';
-import { ConfigError } from '../util/errors.js';
+import { ConfigError, ConfigIssuesError, UsageError } from '../util/errors.js';
 import { didYouMean } from '../util/registry.js';
 import { PRESETS } from './presets.js';
 import { configKeys } from './reference.js';
@@ -97,6 +97,7 @@ export interface ResolveInput {
   flags?: Obj;          // common-case flags already shaped like the config (e.g. {source: {data}})
   sets?: string[];      // `--set key=value`
   base?: Obj;           // a whole config resolved for another run (clan selftrain: the checkpoint's): under the flags
+  commandLine?: boolean; // preset, flags and sets came from the command line: their mistakes are UsageErrors (exit 2)
   log?: (line: string) => void;  // notes (old flat hyper keys mapped); default stderr
 }
 
@@ -107,7 +108,7 @@ interface Layer { obj: Obj; user: Obj; whole: boolean }  // user: what is not fr
  * mapped onto the method sections (a note says so), and a section the method does not read is an error when the
  * user set it (presets may carry values for several methods).
  */
-export function resolveConfig(inp: ResolveInput, where = 'config'): TrainConfig {
+function resolveLayers(inp: ResolveInput, where: string): TrainConfig {
   const cwd = process.cwd();
   const layers: Layer[] = [];
   if (inp.preset) layers.push({ obj: expand(inp.preset, cwd), user: {}, whole: false });
@@ -135,6 +136,24 @@ export function resolveConfig(inp: ResolveInput, where = 'config'): TrainConfig 
   delete merged.extends;
   const c = validate(merged, where);
   return inp.base ? forMethod(c) : c;  // the other run's sections that this method does not read: gone
+}
+
+export function resolveConfig(inp: ResolveInput, where = 'config'): TrainConfig {
+  if (!inp.commandLine) return resolveLayers(inp, where);
+  try { return resolveLayers(inp, where); } catch (e) {
+    if (e instanceof ConfigError && fromCommandLine(e, inp)) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
+/** Whether a config error is the command line's: an unknown --preset, a bad --set, or keys that only flags or sets gave. */
+function fromCommandLine(e: ConfigError, inp: ResolveInput): boolean {
+  if (/^unknown preset '/.test(e.message) && inp.preset && !PRESETS[inp.preset]) return true;
+  if (/^--set /.test(e.message)) return true;
+  if (!(e instanceof ConfigIssuesError) || e.paths.length === 0) return false;
+  const cli = [inp.flags ?? {}, ...(inp.sets ?? []).map((s) => parseSet(s))];
+  const has = (o: unknown, p: readonly string[]): boolean => p.length === 0 || (isObj(o) && p[0]! in o && has(o[p[0]!], p.slice(1)));
+  return e.paths.every((p) => cli.some((o) => has(o, p)));
 }
 
 /** The method hyper-parameters with the derived defaults filled in (maxIter = iters; warm-up, preheat = iters/20). */

@@ -3,7 +3,7 @@
 // says what it is, its default and where the value comes from: `clan train --help` and docs/config.md are
 // generated from these descriptions (config/reference.ts). Method hyper-parameters are methods/config.ts.
 import { z } from 'zod';
-import { ConfigError } from '../util/errors.js';
+import { ConfigError, ConfigIssuesError } from '../util/errors.js';
 import { DEVICE_PATTERN } from '../util/device.js';
 import { didYouMean } from '../util/registry.js';
 import { METHODS } from '../methods/registry.js';
@@ -104,6 +104,9 @@ export function validate(raw: unknown, where: string): TrainConfig {
     }
   }
   const r = trainSchema.safeParse(raw);
-  if (!r.success) throw new ConfigError(formatIssues(r.error, where));
+  if (!r.success) {
+    const paths = r.error.issues.flatMap((i) => (i.code === 'unrecognized_keys' ? i.keys.map((k) => [...i.path, k].map(String)) : [i.path.map(String)]));
+    throw new ConfigIssuesError(formatIssues(r.error, where), paths);
+  }
   return r.data;
 }

@@ -208,7 +208,7 @@ async function demoRows(methods: { name: string; key: string; label: string; dir
 export async function checkSets(sets: string[], methods: string[]): Promise<void> {
   if (!sets.length) return;
   const { resolveConfig } = await import('../config/load.js');
-  for (const m of methods) resolveConfig({ preset: 'cpu', flags: { method: m }, sets: setsFor(m, sets) }, 'demo --set');
+  for (const m of methods) resolveConfig({ preset: 'cpu', flags: { method: m }, sets: setsFor(m, sets), commandLine: true }, 'demo --set');
   const unread = sets.filter((x) => methods.every((m) => !setsFor(m, [x]).length));
   if (unread.length) throw new UsageError(`demo: --set ${unread[0]}: none of the methods run (${methods.join(', ')}) reads that key`);
 }

@@ -105,7 +105,7 @@ export async function planFromCheckpoint(c: PlanChoices): Promise<SelfTrainPlan>
   const hyper = { ...h, maxIter: undefined, warmup: undefined, preheat: undefined, clan: { ...(h.clan as Record<string, unknown> | undefined), preheat: undefined } };
   const flags: Record<string, unknown> = { method: c.method, init: undefined, iters: c.iters ?? Math.max(1, Math.round(Number(base.iters) / c.rounds)),
     ...(c.threads ? { threads: c.threads } : {}), ...(c.device ? { device: c.device } : {}) };
-  const config = resolveConfig({ base: JSON.parse(JSON.stringify({ ...base, hyper })) as Record<string, unknown>, flags, sets: c.sets }, 'selftrain config');
+  const config = resolveConfig({ base: JSON.parse(JSON.stringify({ ...base, hyper })) as Record<string, unknown>, flags, sets: c.sets, commandLine: true }, 'selftrain config');
   return { from: resolve(c.from), rounds: c.rounds, portion: c.portion, portionStep: c.portionStep, portionMax: c.portionMax, variant: c.variant, config };
 }
 

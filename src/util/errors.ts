@@ -24,6 +24,10 @@ export function oneLine(s: string): string {
 export class UsageError extends ClanError {}
 /** A config key with a wrong value or type. */
 export class ConfigError extends ClanError {}
+/** A config that failed validation, with the path of every offending key (the CLI tells its own flags' mistakes apart). */
+export class ConfigIssuesError extends ConfigError {
+  constructor(message: string, readonly paths: readonly (readonly string[])[]) { super(message); }
+}
 /** A dataset, image or label file that cannot be used. */
 export class DataError extends ClanError {}
 /** A checkpoint or weights file that cannot be read or does not fit the model. */
