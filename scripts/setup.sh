@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash .ci/setup.sh
 # onnxruntime-node's install script would fetch its CUDA provider from nuget.org (unreachable offline, and the
-# CPU runtime inside the npm package is all `clan predict --engine onnx` needs).
+# CPU runtime inside the npm package is all `clan predict --engine onnx` needs). npm >= 11.16 skips it because
+# package.json's allowScripts denies it; older npm (Node 20 ships npm 10) ignores that field, and this skips it there.
 export ONNXRUNTIME_NODE_INSTALL="${ONNXRUNTIME_NODE_INSTALL:-skip}"
 npm ci
 npm run build

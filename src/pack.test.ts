@@ -1,14 +1,17 @@
 // The package as a user gets it: `npm pack`, the tarball installed into a fresh folder (its install script
 // compiles the addon against the system libtorch; dependencies come offline from the npm cache `npm ci` filled),
 // the README's example type-checked against the shipped .d.ts with moduleResolution nodenext (so package.json's
-// `exports` and their `types` conditions are what resolves) and run. Without npm the test skips with a message,
-// except under CI=true where that is a failure.
+// `exports` and their `types` conditions are what resolves) and run. The tarball's metadata: a LICENSE, a
+// repository, source maps that carry their sources. And the repository as a contributor gets it: `npm ci` offline,
+// with and without the optional packages, then `npm run build`. Without npm the tests skip with a message, except
+// under CI=true where that is a failure.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, posix } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { packageRoot } from './util/paths.js';
 import { evaluate, loadModel } from './api.js';
 import { decode as decodePng } from 'fast-png';
@@ -24,13 +27,15 @@ const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
 
 /**
  * The environment for child npm/node processes. Under `npm test`, npm_config_local_prefix and friends point at
- * this repository: a child `npm install` would install into it. Only the cache location is kept.
+ * this repository: a child `npm install` would install into it. Only the cache location is kept. `extra` wins over
+ * the inherited variables; an undefined value removes one.
  */
 function childEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  // onnxruntime-node's install script would fetch a CUDA provider from nuget.org: offline, skip it (CPU is built in)
-  const env: NodeJS.ProcessEnv = { ONNXRUNTIME_NODE_INSTALL: 'skip', ...extra };
+  // A user's project, unlike this repository, has no allowScripts denying onnxruntime-node's install script, which
+  // would fetch a CUDA provider from nuget.org: offline, the user skips it this way (the CPU runtime is built in).
+  const env: NodeJS.ProcessEnv = { ONNXRUNTIME_NODE_INSTALL: 'skip' };
   for (const [k, v] of Object.entries(process.env)) if (!k.toLowerCase().startsWith('npm_') || k.toLowerCase() === 'npm_config_cache') env[k] = v;
-  return env;
+  return { ...env, ...extra };
 }
 
 function run(cmd: string, args: string[], cwd: string, timeoutMs: number, env: NodeJS.ProcessEnv = {}): SpawnSyncReturns<string> {
@@ -159,6 +164,104 @@ test('installed without libtorch: the install succeeds with one note, predict --
     assert.match(r.stderr, /^clan: the libtorch addon is not built \(.*\): .*exported ONNX models run without it: clan predict --engine onnx\n$/);
   } finally {
     m.G.dispose();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+test('the tarball: MIT LICENSE, a repository, and source maps that carry their own sources', (t) => {
+  if (!npmOrSkip(t)) return;
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { license: string; repository?: { type: string; url: string } };
+  assert.equal(pkg.license, 'MIT');
+  assert.deepEqual(pkg.repository, { type: 'git', url: 'git+https://github.com/clan-uda/clan.git' });
+  const files = new Set((JSON.parse(ok('npm', ['pack', '--dry-run', '--json'], ROOT)) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path));
+  assert.ok(files.has('LICENSE'), 'the tarball holds LICENSE');
+  const license = readFileSync(join(ROOT, 'LICENSE'), 'utf8');
+  assert.ok(license.startsWith('MIT License\n\nCopyright (c) 2026 clan contributors\n'), license.slice(0, 80));
+  // Every shipped .js names a shipped map, and the map holds the TypeScript it maps to (inlineSources): the
+  // sources' own paths (../../src/…) are not in the tarball.
+  const js = [...files].filter((f) => f.startsWith('dist/') && f.endsWith('.js'));
+  assert.ok(js.length > 50, `${js.length} .js files`);
+  for (const f of js) {
+    const url = /\/\/# sourceMappingURL=(\S+)\s*$/.exec(readFileSync(join(ROOT, f), 'utf8'))?.[1];
+    assert.ok(url, `${f} names its map`);
+    const mapPath = posix.join(posix.dirname(f), url);
+    assert.ok(files.has(mapPath), `the tarball holds ${mapPath}`);
+    const map = JSON.parse(readFileSync(join(ROOT, mapPath), 'utf8')) as { sources: string[]; sourcesContent?: (string | null)[] };
+    assert.equal(map.sources.length, 1, mapPath);
+    const src = join(ROOT, dirname(mapPath), map.sources[0]!);
+    assert.equal(map.sourcesContent?.[0], readFileSync(src, 'utf8'), `${mapPath} carries ${map.sources[0]}`);
+  }
+});
+
+/** Apparent size of a folder tree in MiB (links not followed). */
+function treeMiB(dir: string): number {
+  let bytes = 0;
+  const walk = (d: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      if (e.isDirectory()) walk(join(d, e.name)); else bytes += lstatSync(join(d, e.name)).size;
+    }
+  };
+  walk(dir);
+  return bytes / 2 ** 20;
+}
+
+/** npm reads package.json's allowScripts from 11.16 on (earlier versions ignore the field and run every script). */
+function npmReadsAllowScripts(): { version: string; reads: boolean } {
+  const version = ok('npm', ['--version'], ROOT).trim();
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  return { version, reads: major > 11 || (major === 11 && minor >= 16) };
+}
+
+/**
+ * The repository as a contributor gets it, in a copy of the files `npm ci` and `npm run build` read: nothing from
+ * the environment skips onnxruntime-node's download (package.json's allowScripts does), and nothing the build
+ * compiles needs an optional package's types (deploy/ort-types.ts declares what deploy/ort.ts uses). libtorch is
+ * hidden: the addon's compile is the pack test's. The build with the optional packages present is every other
+ * build's; here it is the one without them.
+ */
+test('npm ci offline with and without optional packages, npm run build without them', { timeout: 900_000 }, (t) => {
+  if (!npmOrSkip(t)) return;
+  const tmp = mkdtempSync(join(tmpdir(), 'clan-ci-'));
+  const repo = join(tmp, 'repo'), nm = join(repo, 'node_modules');
+  const npm = npmReadsAllowScripts();
+  // Older npm runs onnxruntime-node's script whatever package.json says; scripts/setup.sh sets this for them.
+  const env = { ONNXRUNTIME_NODE_INSTALL: npm.reads ? undefined : 'skip', ONNXRUNTIME_NODE_INSTALL_CUDA: undefined, LIBTORCH: join(tmp, 'no-libtorch') };
+  if (!npm.reads) t.diagnostic(`npm ${npm.version} ignores allowScripts (read from npm 11.16): ONNXRUNTIME_NODE_INSTALL=skip set, as scripts/setup.sh does`);
+  const ci = (...flags: string[]): string => {
+    const r = run('npm', ['ci', '--offline', '--no-audit', '--no-fund', '--foreground-scripts', ...flags], repo, 300_000, env);
+    const log = `${r.stdout}\n${r.stderr}`;
+    assert.equal(r.status, 0, `npm ci ${flags.join(' ')}: ${r.error?.message ?? ''}\n${log}`.slice(0, 6000));
+    return log;
+  };
+  try {
+    for (const f of ['package.json', 'package-lock.json', 'tsconfig.json', 'binding.gyp', 'native', 'src']) cpSync(join(ROOT, f), join(repo, f), { recursive: true });
+    const log = ci();
+    assert.doesNotMatch(log, /> onnxruntime-node@\S+ postinstall/, "onnxruntime-node's install script did not run");
+    assert.doesNotMatch(log, /install-scripts/, "every dependency's install script is approved or denied in allowScripts");
+    // Had it run offline, its failed download would have made npm drop the optional package.
+    assert.ok(existsSync(join(nm, 'onnxruntime-node', 'package.json')), 'onnxruntime-node is installed');
+    const bin = join(nm, 'onnxruntime-node', 'bin', 'napi-v6', process.platform, process.arch);
+    assert.deepEqual(existsSync(bin) ? readdirSync(bin).filter((f) => f.includes('providers')) : [], [], 'no CUDA provider was fetched');
+    const ortMiB = ['onnxruntime-node', 'onnxruntime-web', 'onnxruntime-common'].map((p) => treeMiB(join(nm, p)));
+    const withOptional = treeMiB(nm);
+
+    // The real package's declarations (the version the lock pins) against ours: the module as importOrt returns it.
+    writeFileSync(join(repo, 'ort-drift.ts'), "import type * as Real from 'onnxruntime-node';\n" +
+      "import type { OrtModule } from './src/deploy/ort-types.js';\n" +
+      'export const ours: OrtModule = null as unknown as (typeof Real extends { default: infer D } ? D : typeof Real);\n');
+    ok(process.execPath, [join(nm, 'typescript', 'bin', 'tsc'), '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext',
+      '--target', 'es2022', '--skipLibCheck', '--types', 'node', 'ort-drift.ts'], repo, 120_000, env);
+
+    ci('--omit=optional');
+    assert.deepEqual(readdirSync(nm).filter((p) => p.startsWith('onnxruntime')), [], 'no onnxruntime package');
+    t.diagnostic(`node_modules: ${withOptional.toFixed(0)} MiB with the optional packages (onnxruntime-node ${ortMiB[0]!.toFixed(0)}, ` +
+      `-web ${ortMiB[1]!.toFixed(0)}, -common ${ortMiB[2]!.toFixed(1)}), ${treeMiB(nm).toFixed(0)} MiB with --omit=optional (apparent sizes)`);
+    ok('npm', ['run', 'build'], repo, 600_000, env);
+    const probe = `import(${JSON.stringify(pathToFileURL(join(repo, 'dist', 'src', 'deploy', 'ort.js')).href)}).then((m) => m.importOrt())` +
+      ".then(() => console.log('loaded'), (e) => console.log(e.name + ': ' + e.message))";
+    assert.equal(ok(process.execPath, ['--input-type=module', '-e', probe], repo, 60_000, env).trim(),
+      'EngineError: the ONNX engine needs the npm package onnxruntime-node (npm install onnxruntime-node)');
+  } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
 });

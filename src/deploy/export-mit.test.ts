@@ -11,9 +11,9 @@ import { plausibleInit } from '../models/plausible.js';
 import { defaultPalette, type InferenceModel } from '../infer/model.js';
 import { exportOnnx } from './export.js';
 import { rawChw } from './host-ops.js';
+import { importOrt } from './ort.js';
 
-type Ort = typeof import('onnxruntime-node');
-const ort: Ort = (await import('onnxruntime-node')).default as unknown as Ort;
+const ort = await importOrt(); // deploy/ort.ts: the optional package, typed without its own declarations
 
 function model(decoder: 'daformer' | 'segformer'): InferenceModel {
   const spec = GENERATORS.get('mit-b0');

@@ -17,9 +17,9 @@ import { readMetadataProps } from './onnx.js';
 import { parseInfo } from './onnx-meta.js';
 import { plausibleModel } from '../infer/plausible.js';
 import { rawChw } from './host-ops.js';
+import { importOrt } from './ort.js';
 
-type Ort = typeof import('onnxruntime-node');
-const ort: Ort = (await import('onnxruntime-node')).default as unknown as Ort;
+const ort = await importOrt(); // deploy/ort.ts: the optional package, typed without its own declarations
 
 /** ONNX outputs for `img` (already at the graph's size) as raw RGB CHW; and ours from the same pixels. */
 async function both(m: InferenceModel, img: RgbImage, o: ExportOptions = {}) {

@@ -8,11 +8,11 @@
 // with --crop equal to it), a dynamic one (`clan export --dynamic`) every mode.
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import type * as OrtNs from 'onnxruntime-node';
 import type { RgbImage } from '../data/image.js';
 import { resizeBicubic } from '../data/resize.js';
 import { DataError, EngineError } from '../util/errors.js';
 import { readMetadataProps } from './onnx.js';
+import type { OrtModule as Ort, OrtSession, OrtTensor, OrtValueMap } from './ort-types.js';
 import { parseInfo, type OnnxModelInfo } from './onnx-meta.js';
 import {
   addWindow, argmaxLabels, cropChannels, divideCounts, flipColumns, headsToPrediction, rawChw, softmaxClasses, upsampleBilinear, upsampledLogits,
@@ -20,8 +20,6 @@ import {
 import {
   checkInferenceSpec, inferencePasses, isPlainWhole, slideWindows, windowCounts, type InferenceSpec, type Pass,
 } from '../data/inference-spec.js';
-
-type Ort = typeof OrtNs;
 
 /** Same shape as infer/predict.ts's Prediction (not imported from there: that module loads libtorch). */
 export interface Prediction { label: Uint8Array; disagreement: Float32Array; width: number; height: number }
@@ -41,7 +39,10 @@ export interface OnnxInference {
 
 const firstLine = (e: unknown): string => String((e as Error)?.message ?? e).split('\n')[0]!;
 
-/** onnxruntime-node, imported on first use (an optional dependency); `specifier` is for the test of a missing one. */
+/**
+ * onnxruntime-node, imported on first use (an optional dependency, typed by deploy/ort-types.ts so that the build
+ * needs no optional package); `specifier` is for the test of a missing one.
+ */
 export async function importOrt(specifier = 'onnxruntime-node'): Promise<Ort> {
   let mod: Ort & { default?: Ort };
   try { mod = (await import(specifier)) as Ort & { default?: Ort }; } catch (e) {
@@ -67,7 +68,7 @@ export async function loadOnnxModel(path: string, opts: { threads?: number } = {
   const info = parseInfo(readMetadataProps(bytes, path).clan, path);
   if (info.numClasses > 256) throw new DataError(`${path}: ${info.numClasses} classes do not fit 8-bit label PNGs (at most 256)`);
   const ort = await importOrt();
-  let session: OrtNs.InferenceSession;
+  let session: OrtSession;
   try {
     session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: opts.threads ?? availableParallelism(), graphOptimizationLevel: 'all' });
   } catch (e) { throw new DataError(`${path}: onnxruntime cannot load this graph: ${firstLine(e)}`); }
@@ -98,15 +99,15 @@ interface Heads { x1: Float32Array; x2: Float32Array; k: number; h: number; w: n
 type RunHeads = (x: Float32Array, W: number, H: number) => Promise<Heads>;
 
 /** The graph on one raw RGB input x [3, H, W], its heads checked against the model's class count. */
-function headsRunner(ort: Ort, session: OrtNs.InferenceSession, info: OnnxModelInfo, path: string): RunHeads {
+function headsRunner(ort: Ort, session: OrtSession, info: OnnxModelInfo, path: string): RunHeads {
   return async (x, W, H) => {
-    let out: OrtNs.InferenceSession.ReturnType;
+    let out: OrtValueMap;
     try { out = await session.run({ image: new ort.Tensor('float32', x, [1, 3, H, W]) }, ['x1', 'x2']); } catch (e) {
       throw new DataError(`${path}: onnxruntime failed on a ${W}×${H} input: ${firstLine(e)}`);
     }
     const [x1, x2] = [out.x1!, out.x2!];
     const [n, k, h, w] = x1.dims as number[];
-    const ok = (t: OrtNs.Tensor) => t.type === 'float32' && t.dims.length === 4 && t.dims.every((d, i) => d === x1.dims[i]);
+    const ok = (t: OrtTensor) => t.type === 'float32' && t.dims.length === 4 && t.dims.every((d, i) => d === x1.dims[i]);
     if (!ok(x1) || !ok(x2) || n !== 1 || k !== info.numClasses) {
       throw new DataError(`${path}: heads x1 [${x1.dims.join(', ')}] ${x1.type}, x2 [${x2.dims.join(', ')}] ${x2.type}; expected float32 [1, ${info.numClasses}, h, w] each`);
     }
