@@ -31,6 +31,7 @@ export interface MitSpec {
   mit: MitConfig;
   decoder: 'daformer' | 'segformer' | 'hrda';
   segformerEmbed?: number;
+  decodeWidth?: number;      // DAFormer's head: embedding and fused channels (256); HRDA's scale attention's too; tests narrow it
   hrda?: HrdaSpec;           // decoder 'hrda' only
   numClasses: number;
 }

@@ -16,7 +16,7 @@ import * as torch from '../torch/index.js';
 import { Module, F, type Tensor } from '../torch/index.js';
 import type { Segmentor } from './segmentor.js';
 import { MixVisionTransformer } from './mit.js';
-import { HrdaHead, type CropBox, type HrdaHeadOptions, type HrdaOutput } from './hrda.js';
+import { HrdaHead, type CropBox, type HrdaOutput } from './hrda.js';
 import type { HrdaSpec, MitSpec } from './backbones.js';
 
 export class HrdaSegmentor extends Module implements Segmentor {
@@ -30,8 +30,7 @@ export class HrdaSegmentor extends Module implements Segmentor {
   readonly stageChannels: readonly number[];
   readonly featureChannels: number;
   readonly hrda: HrdaSpec;
-  /** `head`: the decode heads' widths (HRDA's 256 by default; tests use narrow ones). */
-  constructor(readonly spec: MitSpec, private readonly head: Omit<HrdaHeadOptions, 'scales'> = {}) {
+  constructor(readonly spec: MitSpec) {
     super();
     if (spec.decoder !== 'hrda' || spec.hrda === undefined) throw new RangeError('HrdaSegmentor: the spec must have decoder \'hrda\' and its hrda settings');
     if (spec.hrda.scales[1] !== 1) throw new RangeError(`HrdaSegmentor: the detail scale must be 1 (HRDA's), got ${spec.hrda.scales[1]}`);
@@ -40,7 +39,8 @@ export class HrdaSegmentor extends Module implements Segmentor {
     this.stageChannels = spec.mit.embedDims;
     this.featureChannels = spec.mit.embedDims[3];
     this.backbone = this.registerModule('backbone', new MixVisionTransformer(spec.mit));
-    this.decodeHead = this.registerModule('decode_head', new HrdaHead(spec.mit.embedDims, spec.numClasses, { ...head, scales: spec.hrda.scales }));
+    this.decodeHead = this.registerModule('decode_head', new HrdaHead(spec.mit.embedDims, spec.numClasses,
+      { scales: spec.hrda.scales, ...(spec.decodeWidth ? { head: { embedDim: spec.decodeWidth, channels: spec.decodeWidth }, attentionEmbed: spec.decodeWidth } : {}) }));
   }
 
   /** The detail crop [h, w] of an H×W image: `detailCrop` of each side rounded to a multiple of `divisible` (at least one). */
@@ -128,7 +128,7 @@ export class HrdaSegmentor extends Module implements Segmentor {
   isHeadKey(key: string): boolean { return key.startsWith('decode_head.'); }
   /** As MitSegmentor.noWeightDecay: the backbone's norm and pos_block parameters take no weight decay. */
   noWeightDecay(key: string): boolean { return !this.isHeadKey(key) && /norm|pos_block/.test(key); }
-  replica(): HrdaSegmentor { return new HrdaSegmentor(this.spec, this.head); }
+  replica(): HrdaSegmentor { return new HrdaSegmentor(this.spec); }
 }
 
 /** x[:, :, y1:y2, x1:x2] (HRDA's crop). */

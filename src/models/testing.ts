@@ -84,5 +84,5 @@ export function assertNear(ours: Tensor, ref: Tensor, what: string, rel = 1e-5):
 export function tinyHrda(numClasses: number): HrdaSegmentor {
   const mit = { embedDims: [8, 8, 8, 8], numHeads: [1, 1, 1, 1], depths: [1, 1, 1, 1], srRatios: [1, 1, 1, 1], mlpRatio: 2, dropPathRate: 0.1 } as const;
   return new HrdaSegmentor({ arch: 'mit', mit: { ...mit, embedDims: [...mit.embedDims], numHeads: [...mit.numHeads], depths: [...mit.depths], srRatios: [...mit.srRatios] },
-    decoder: 'hrda', hrda: HRDA_OFFICIAL, numClasses }, { head: { embedDim: 16, channels: 16 }, attentionEmbed: 16 });
+    decoder: 'hrda', hrda: HRDA_OFFICIAL, decodeWidth: 16, numClasses });
 }
