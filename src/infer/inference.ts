@@ -60,7 +60,7 @@ export function slideLogits(G: Segmentor, x: Tensor, crop: readonly [number, num
 export function passLogits(G: Segmentor, x: Tensor, s: InferenceSpec, out: readonly [number, number]): Tensor {
   const size: [number, number] = [out[0], out[1]];
   if (s.mode === 'whole') return predictLogits(G, x, size);
-  return torch.tidy(() => F.interpolate(slideLogits(G, x, s.crop!, s.stride!), size, { alignCorners: true }));
+  return torch.tidy(() => F.interpolate(slideLogits(G, x, s.crop!, s.stride!), size, { alignCorners: G.alignCorners ?? true }));
 }
 
 /** The network input of one pass: the image resized (PIL bicubic), mirrored if asked, normalised → [1, 3, h, w]. */

@@ -9,8 +9,9 @@ import { createGenerator } from '../models/registry.js';
 import type { Segmentor } from '../models/segmentor.js';
 import { checkNumClasses, checkWeightsSeal, readCheckpoint } from '../io/checkpoint.js';
 import { CITYSCAPES_CLASSES, CITYSCAPES_PALETTE } from '../data/labels.js';
-import { CheckpointError } from '../util/errors.js';
+import { CheckpointError, ClanError } from '../util/errors.js';
 import { stripPrefix } from '../util/prefix.js';
+import { checkInferenceSpec, type InferenceSpec } from '../data/inference-spec.js';
 
 export interface InferenceModel {
   G: Segmentor;
@@ -23,6 +24,8 @@ export interface InferenceModel {
   evalSize: [number, number];         // [W, H]
   step: number | null;
   config: unknown;                    // the training run's resolved config (null for converted weights)
+  /** How the weights' own config evaluates them (converted mmseg checkpoints: HRDA slides); absent: one whole pass. */
+  inference?: InferenceSpec;
 }
 
 /** A fixed, distinct default palette for datasets without one (class 0 black, then well-separated hues). */
@@ -55,17 +58,54 @@ export function loadInferenceModel(path: string, device: Device = 'cpu'): Infere
   if (meta.format === 'clan-weights') {
     const backbone = meta.backbone ?? 'resnet101';
     const k = checkNumClasses(path, meta.num_classes ?? '19');
-    const G = createGenerator(backbone, k);
     const st = readSafetensorsFile(path);
     checkWeightsSeal(path, st.tensors, st.metadata);
+    const ev = convertedEval(path, meta, k);  // before the network is built: a bad entry costs nothing
+    const G = createGenerator(backbone, k);
     loadComplete(G, stripPrefix(st.tensors, 'G.'), path);
     G.to(device).eval();
-    const cs = k === 19;
-    return { G, path, backbone, numClasses: k, classNames: cs ? [...CITYSCAPES_CLASSES] : Array.from({ length: k }, (_, i) => `class${i}`),
-      palette: cs ? CITYSCAPES_PALETTE.map((c) => [c[0], c[1], c[2]] as [number, number, number]) : defaultPalette(k),
-      normalize: 'caffe', evalSize: [1024, 512], step: null, config: null };   // the official evaluation input (§5.3)
+    return { G, path, backbone, numClasses: k, step: null, config: null, ...ev };
   }
   throw new CheckpointError(`${path} is neither a clan checkpoint nor converted weights (no 'clan' or 'format: clan-weights' metadata)`);
+}
+
+/**
+ * What converted weights say about their evaluation (infer/mmseg.ts writes it for mmseg checkpoints): normalisation,
+ * eval size [W, H], inference mode, class names and palette; absent entries take CLAN's defaults (Caffe
+ * normalisation at 1024×512, §5.3; Cityscapes names for 19 classes). Untrusted: each entry checked, one line if bad.
+ */
+function convertedEval(path: string, meta: Record<string, string>, k: number): Pick<InferenceModel, 'normalize' | 'evalSize' | 'classNames' | 'palette' | 'inference'> {
+  const bad = (key: string, want: string): never => { throw new CheckpointError(`${path}: metadata ${key} ${JSON.stringify(meta[key]!.slice(0, 80))}: expected ${want}`); };
+  const json = (key: string): unknown => { try { return JSON.parse(meta[key]!); } catch { return bad(key, 'JSON'); } };
+  const normalize = meta.normalize ?? 'caffe';
+  if (normalize !== 'caffe' && normalize !== 'imagenet') bad('normalize', 'caffe or imagenet');
+  let evalSize: [number, number] = [1024, 512];   // the official evaluation input (§5.3)
+  if (meta.eval_size !== undefined) {
+    const m = /^([1-9]\d{0,4})x([1-9]\d{0,4})$/.exec(meta.eval_size);
+    evalSize = m ? [Number(m[1]), Number(m[2])] : bad('eval_size', 'WxH');
+  }
+  let inference: InferenceSpec | undefined;
+  if (meta.inference !== undefined) {
+    const v = json('inference') as InferenceSpec;
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) bad('inference', 'a JSON object');
+    try { checkInferenceSpec(v); } catch (e) { bad('inference', `an inference mode (${(e as ClanError).message})`); }
+    inference = v;
+  }
+  const cs = k === 19;
+  let classNames = cs ? [...CITYSCAPES_CLASSES] : Array.from({ length: k }, (_, i) => `class${i}`);
+  if (meta.class_names !== undefined) {
+    const v = json('class_names');
+    if (!Array.isArray(v) || v.length !== k || !v.every((c) => typeof c === 'string' && c.length <= 100)) bad('class_names', `${k} names`);
+    classNames = v as string[];
+  }
+  let palette = cs ? CITYSCAPES_PALETTE.map((c) => [c[0], c[1], c[2]] as [number, number, number]) : defaultPalette(k);
+  if (meta.palette !== undefined) {
+    const v = json('palette');
+    const rgb = (c: unknown) => Array.isArray(c) && c.length === 3 && c.every((x) => Number.isInteger(x) && (x as number) >= 0 && (x as number) <= 255);
+    if (!Array.isArray(v) || v.length !== k || !v.every(rgb)) bad('palette', `${k} [r, g, b] colours`);
+    palette = v as [number, number, number][];
+  }
+  return { normalize: normalize as 'caffe' | 'imagenet', evalSize, classNames, palette, ...(inference ? { inference } : {}) };
 }
 
 /**
@@ -79,7 +119,7 @@ function loadComplete(G: Segmentor, sd: Map<string, HostTensor>, path: string): 
   if (missing.length || r.unexpected.length) {
     G.dispose();
     const heads = missing.length > 0 && missing.every((k) => G.isHeadKey(k));
-    throw new CheckpointError(`${path}: ` + (heads ? 'has no classifier heads (layer5, layer6): a backbone init for --init, not a model to evaluate'
+    throw new CheckpointError(`${path}: ` + (heads ? `has no classifier heads (${[...new Set(missing.map((k) => k.split('.')[0]))].join(', ')}): a backbone init for --init, not a model to evaluate`
       : `does not fit ${missing.length ? `(missing ${missing.length}: ${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', …' : ''})` : ''}` +
         `${r.unexpected.length ? ` (unexpected ${r.unexpected.length}: ${r.unexpected.slice(0, 3).join(', ')}${r.unexpected.length > 3 ? ', …' : ''})` : ''}`));
   }

@@ -68,7 +68,9 @@ export function sealedMetadata(tensors: Map<string, HostTensor>, metadata: Recor
 }
 
 /** The metadata keys `clan convert` writes; anything else (e.g. a renamed seal key) means the file was edited. */
-const WEIGHTS_KEYS = new Set(['format', 'backbone', 'num_classes', 'source', 'converted_from', 'converted_from_d', 'ndf', 'missing', SEAL_KEY]);
+const WEIGHTS_KEYS = new Set(['format', 'backbone', 'num_classes', 'source', 'converted_from', 'converted_from_d', 'ndf', 'missing', SEAL_KEY,
+  // written for mmseg checkpoints (infer/mmseg.ts): what their evaluation needs, read by infer/model.ts
+  'layout', 'part', 'normalize', 'eval_size', 'inference', 'class_names', 'palette']);
 
 /**
  * Checks a converted-weights file's seal. Files converted before seals existed have none and pass, but only with

@@ -29,8 +29,11 @@ export type ExpectedShapes = ReadonlyMap<string, readonly number[]>;
 
 export interface ShapeMismatch { file: string; key: string; expected: number[]; got: number[] }
 
+/** A mapping's source: the layouts above, or mmseg's (MiT / DAFormer / HRDA / MIC checkpoints, io/mmseg.ts). */
+export type MappingSource = WeightsSource | 'mmseg';
+
 export interface Mapping<T extends Shaped = HostTensor> {
-  source: WeightsSource;
+  source: MappingSource;
   /** Our key → the file's tensor; name and shape checked against the expected map. */
   mapped: Map<string, T>;
   /** Our keys the file does not provide (they keep the model's init), BN counters excluded. */
@@ -95,9 +98,10 @@ export function expectedShapes(sd: ReadonlyMap<string, Shaped>): Map<string, num
 }
 
 /** One rule per source: the file key → our key, a deliberate skip with its reason, or undefined (unknown). */
-type Rule<T extends Shaped> = (key: string, t: T) => string | { skip: string } | undefined;
+export type Rule<T extends Shaped> = (key: string, t: T) => string | { skip: string } | undefined;
 
-function mapWith<T extends Shaped>(source: WeightsSource, sd: ReadonlyMap<string, T>, expected: ExpectedShapes, rule: Rule<T>): Mapping<T> {
+/** Applies a source's rule to every file key and checks each result's name and shape against `expected`. */
+export function mapWith<T extends Shaped>(source: MappingSource, sd: ReadonlyMap<string, T>, expected: ExpectedShapes, rule: Rule<T>): Mapping<T> {
   const m: Mapping<T> = { source, mapped: new Map(), missing: [], defaultBuffers: [], unexpected: [], skipped: [], shapeMismatch: [], renamed: new Map(), notes: [] };
   for (const [fileKey, t] of sd) {
     // readPth already strips DataParallel's prefix; safetensors and hand-made maps may still carry it.

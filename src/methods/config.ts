@@ -77,8 +77,17 @@ export const cotrainHyper = z.object({
     .describe('weight of the target loss on pseudo-labels, C1 on C2\'s and C2 on C1\'s (CBST/CRST weigh source and target equally)'),
 }).strict();
 
+/** HRDA's (§13): the weights of its three segmentation losses; the fused loss takes 1 − detail − context. */
+export const hrdaHyper = z.object({
+  detailLossWeight: z.number().min(0).max(1).default(0.1)
+    .describe('λ_d, weight of the detail crop\'s own loss (HRDA hr_loss_weight 0.1)'),
+  contextLossWeight: z.number().min(0).max(1).default(0)
+    .describe('weight of the context input\'s own loss (HRDA lr_loss_weight: 0 in the official config); detail + context ≤ 1'),
+}).strict();
+
 /** The sections by name (a method's registry entry names the one it owns and those it reads). */
-export const HYPER_SECTIONS = { adversarial: adversarialHyper, clan: clanHyper, minent: minentHyper, dacs: dacsHyper, cotrain: cotrainHyper };
+export const HYPER_SECTIONS = { adversarial: adversarialHyper, clan: clanHyper, minent: minentHyper, dacs: dacsHyper, cotrain: cotrainHyper,
+  hrda: hrdaHyper };
 export type HyperSection = keyof typeof HYPER_SECTIONS;
 
 /** `hyper:` of a config: the common keys, then every section (each defaulted). */
@@ -89,6 +98,7 @@ export const methodSchema = z.object({
   minent: minentHyper.default({}).describe('minent\'s section'),
   dacs: dacsHyper.default({}).describe('dacs\'s section'),
   cotrain: cotrainHyper.default({}).describe('cotrain\'s section'),
+  hrda: hrdaHyper.default({}).describe('hrda\'s section'),
 }).strict();
 
 export type MethodHyper = z.output<typeof methodSchema>;

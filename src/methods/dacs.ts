@@ -65,7 +65,7 @@ export class Dacs extends UDAMethod {
   }
 
   /** Step 1: teacher ← α·teacher + (1 − α)·G over the parameters (DACS's update_ema_variables; BN buffers are the teacher's own). */
-  private updateTeacher(i: number): void {
+  protected updateTeacher(i: number): void {
     const alpha = Math.min(1 - 1 / (i + 1), this.cfg.dacs.emaAlpha);
     const student = this.G.parameters();
     torch.noGrad(() => this.teacher.parameters().forEach((t, k) => { t.mul_(alpha).add_(student[k]!.detach(), 1 - alpha); }));

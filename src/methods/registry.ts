@@ -41,6 +41,9 @@ METHODS.register('cotrain', { key: 'cotrain', label: 'Co-training', summary: 'se
 METHODS.register('clan-cotrain', { key: 'cotrain_clan', label: 'Co-training + CLAN losses', summary: 'self-training round with CLAN\'s losses on top: the CLAN iteration + C1 on C2\'s and C2 on C1\'s pseudo-labels (clan selftrain --method clan-cotrain)',
   reads: ['adversarial', 'clan', 'cotrain'],
   load: async () => (await import('./clan-cotrain.js')).ClanCoTrain });
+METHODS.register('hrda', { key: 'hrda', label: 'HRDA', summary: 'DACS self-training on HRDA\'s network: a context input and a detail crop fused by a learned scale attention, high-resolution pseudo-labels (--backbone hrda-mit-b5)',
+  section: 'hrda', reads: ['dacs', 'hrda'],
+  load: async () => (await import('./hrda.js')).Hrda });
 
 /** The methods that read `section` (its owner first), for messages and --help. */
 export function readersOf(section: HyperSection): string[] {

@@ -23,15 +23,27 @@ export interface VggSpec {
 
 /**
  * A Mix Transformer (SegFormer's MiT) with a decode head (src/models/segformer.ts): DAFormer's context-aware fusion
- * head by default (lhoyer/DAFormer), or SegFormer's all-MLP head with `segformerEmbed` channels (768; 256 for b0/b1).
+ * head by default (lhoyer/DAFormer), or SegFormer's all-MLP head with `segformerEmbed` channels (768; 256 for b0/b1),
+ * or HRDA's multi-resolution network (src/models/hrda-segmentor.ts: DAFormer heads fused by a scale attention).
  */
 export interface MitSpec {
   arch: 'mit';
   mit: MitConfig;
-  decoder: 'daformer' | 'segformer';
+  decoder: 'daformer' | 'segformer' | 'hrda';
   segformerEmbed?: number;
+  decodeWidth?: number;      // DAFormer's head: embedding and fused channels (256); HRDA's scale attention's too; tests narrow it
+  hrda?: HrdaSpec;           // decoder 'hrda' only
   numClasses: number;
 }
+
+/**
+ * HRDA's multi-resolution set-up (lhoyer/HRDA configs/hrda/gtaHR2csHR_hrda.py): the context input at scales[0] of
+ * the image, the detail input at scales[1]; the detail crop a `detailCrop` fraction of the image's height and width
+ * (HRDA: 512 of 1024), its coordinates multiples of `divisible` (output stride 4 × the ratio 2, so that it falls on
+ * whole context-feature pixels). At test time the detail windows have the crop's size and overlap by half.
+ */
+export interface HrdaSpec { scales: [lr: number, hr: number]; detailCrop: number; divisible: number }
+export const HRDA_OFFICIAL: HrdaSpec = { scales: [0.5, 1], detailCrop: 0.5, divisible: 8 };
 
 export type ResNetBackbone = Omit<GeneratorSpec, 'numClasses'>;
 export type VggBackbone = Omit<VggSpec, 'numClasses'>;
@@ -71,3 +83,6 @@ const MITS: Record<string, MitConfig> = {
   'mit-b5': { ...MIT_WIDE, depths: [3, 6, 40, 3] },
 };
 for (const [name, mit] of Object.entries(MITS)) GENERATORS.register(name, { arch: 'mit', mit, decoder: 'daformer' });
+// HRDA's network on each MiT (hrda-mit-b5 is HRDA's and MIC's official one): the same backbone and DAFormer head, the
+// head run on a context and a detail input and fused by a learned scale attention (--method hrda trains it).
+for (const [name, mit] of Object.entries(MITS)) GENERATORS.register(`hrda-${name}`, { arch: 'mit', mit, decoder: 'hrda', hrda: HRDA_OFFICIAL });

@@ -3,7 +3,9 @@
 // detail features, and a second, lighter DAFormer head (`scale_attention`: 256-channel embedding, a 1×1 ConvModule
 // fusion instead of the ASPP, one output per class) predicts from the context features a sigmoid attention a that
 // mixes them: fused = a·hr + up((1 − a)·lr), where the detail crop covers only part of the image and a is 0 outside
-// it. Names as HRDAHead (`head`, `scale_attention`; its own conv_seg and dropout are deleted), so checkpoints map.
+// it. In training the detail input is one crop; at test time (and for HRDA's pseudo-labels) it is a set of sliding
+// windows over the whole image whose logits are averaged where they overlap (decode_hr). Names as HRDAHead (`head`,
+// `scale_attention`; its own conv_seg and dropout are deleted), so checkpoints map.
 import * as torch from '../torch/index.js';
 import { Module, F, type Tensor } from '../torch/index.js';
 import { DAFormerHead, type DAFormerHeadOptions, type Features } from './heads.js';
@@ -12,6 +14,14 @@ import { DAFormerHead, type DAFormerHeadOptions, type Features } from './heads.j
 export type CropBox = [y1: number, y2: number, x1: number, x2: number];
 
 export interface HrdaOutput { fused: Tensor; lr: Tensor; hr: Tensor }
+
+/**
+ * The detail features of sliding windows over the high-resolution image (HRDA's extract_slide_feat): every level
+ * holds the windows one after another, window i's N images in rows i·N…(i+1)·N − 1; boxes[i] is window i in pixels.
+ */
+export interface SlideFeatures { features: Features; boxes: readonly CropBox[] }
+
+function isSlide(x: Features | SlideFeatures): x is SlideFeatures { return 'boxes' in x; }
 
 /** HRDA's scale_box: a box divided by `scale` (int() truncation). */
 function scaleBox(box: CropBox, scale: number): CropBox {
@@ -62,15 +72,17 @@ export class HrdaHead extends Module {
 
   /**
    * lrFeatures: the backbone's maps of the context image (scale scales[0]); hrFeatures: of the detail crop (scale
-   * scales[1]); cropBox: where that crop lies in the high-resolution image (absent: the detail input is the whole
-   * image). → fused [N, K, H/4, W/4] at the high resolution, and the context and detail logits for their losses.
+   * scales[1]), or of sliding windows covering the whole image; cropBox: where the crop lies in the high-resolution
+   * image (absent: the detail input covers the whole image). → fused [N, K, H/4, W/4] at the high resolution, and the
+   * context and detail logits for their losses. The heads run in HRDAHead.forward's order (context, detail,
+   * attention), which fixes the order of BN's running-statistic updates and of the dropout draws in training mode.
    */
-  forward(lrFeatures: Features, hrFeatures: Features, cropBox?: CropBox): HrdaOutput {
+  forward(lrFeatures: Features, hrFeatures: Features | SlideFeatures, cropBox?: CropBox): HrdaOutput {
     return torch.tidy(() => {
       const [lrScale, hrScale] = this.scales;
       const ratio = hrScale / lrScale;
       const lrSeg0 = this.head.forward(lrFeatures);                              // [N, K, h, w]
-      const hr = this.head.forward(hrFeatures);                                  // [N, K, h', w']
+      const hr = isSlide(hrFeatures) ? this.decodeSlide(hrFeatures, lrSeg0.size(0)) : this.head.forward(hrFeatures); // [N, K, h', w']
       let att = F.sigmoid(this.scaleAttention.forward(lrFeatures));             // [N, K or 1, h, w]
       const [h, w] = [lrSeg0.size(2), lrSeg0.size(3)];
       const [H, W] = [h * ratio, w * ratio];
@@ -86,6 +98,28 @@ export class HrdaHead extends Module {
       const upAtt = F.interpolate(att, [H, W], { alignCorners: false });
       const hrInserted = cropBox ? insert(hr, scaleBox(cropBox, this.os), H, W) : hr;
       return { fused: upAtt.mul(hrInserted).add(upLr), lr, hr };
+    });
+  }
+
+  /**
+   * HRDAHead.decode_hr: the head on every window at once, each window's logits [N, K, h, w] placed at its box / os,
+   * summed, divided by how many windows cover each position → [N, K, H/4, W/4] (every position must be covered).
+   */
+  private decodeSlide(x: SlideFeatures, n: number): Tensor {
+    return torch.tidy(() => {
+      const logits = this.head.forward(x.features);                              // [windows·N, K, h, w]
+      const boxes = x.boxes.map((b) => scaleBox(b, this.os));
+      const H = Math.max(...boxes.map((b) => b[1])), W = Math.max(...boxes.map((b) => b[3]));
+      if (logits.size(0) !== boxes.length * n) throw new RangeError(`hrda: ${logits.size(0)} detail windows·images for ${boxes.length} boxes of ${n} images`);
+      const count = new Float32Array(H * W);
+      let sum: Tensor | null = null;
+      for (const [i, b] of boxes.entries()) {
+        for (let y = b[0]; y < b[1]; y++) for (let k = y * W + b[2]; k < y * W + b[3]; k++) count[k] = count[k]! + 1;
+        const placed = insert(logits.slice(0, i * n, (i + 1) * n), b, H, W);
+        sum = sum === null ? placed : sum.add(placed);
+      }
+      if (count.some((c) => c === 0)) throw new RangeError(`hrda: the detail windows leave part of the ${H}×${W} map uncovered`);
+      return (sum as Tensor).div(torch.fromTypedArray(count, [1, 1, H, W], 'float32', logits.device as torch.Device));
     });
   }
 }

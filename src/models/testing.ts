@@ -6,6 +6,8 @@ import * as torch from '../torch/index.js';
 import type { HostTensor } from '../torch/dtype.js';
 import { hashUniform } from '../torch/testing.js';
 import type { Module, Tensor } from '../torch/index.js';
+import { HrdaSegmentor } from './hrda-segmentor.js';
+import { HRDA_OFFICIAL } from './backbones.js';
 
 /** mit_parity.py draw_spec: [offset, bound] of a state-dict entry's draw (value = offset + U(±bound)). */
 export function drawSpec(name: string, shape: readonly number[]): [number, number] {
@@ -73,4 +75,14 @@ export function assertNear(ours: Tensor, ref: Tensor, what: string, rel = 1e-5):
     assert.ok(err <= rel * scale, `${what}: max |ours − torch| = ${err}, max |torch| = ${scale}`);
     return err / scale;
   });
+}
+
+/**
+ * A small HRDA network for method tests (the 300-step memory test runs every method): one block of 8 channels per
+ * stage, no sequence reduction, 16-channel decode heads, HRDA's scales and crop; 32×32 images are enough.
+ */
+export function tinyHrda(numClasses: number): HrdaSegmentor {
+  const mit = { embedDims: [8, 8, 8, 8], numHeads: [1, 1, 1, 1], depths: [1, 1, 1, 1], srRatios: [1, 1, 1, 1], mlpRatio: 2, dropPathRate: 0.1 } as const;
+  return new HrdaSegmentor({ arch: 'mit', mit: { ...mit, embedDims: [...mit.embedDims], numHeads: [...mit.numHeads], depths: [...mit.depths], srRatios: [...mit.srRatios] },
+    decoder: 'hrda', hrda: HRDA_OFFICIAL, decodeWidth: 16, numClasses });
 }
