@@ -121,6 +121,47 @@ test('eval --json prints only JSON: mIoU, mAcc, aAcc and every class in class or
   assert.match(text.stdout, new RegExp(`^aAcc +${(o.aacc * 100).toFixed(2)}$`, 'm'));
 });
 
+test('eval and predict run a file in its own inference mode (a converted mmseg checkpoint\'s slide); the flags win; the mode is reported', async () => {
+  const { writeSafetensorsFile } = await import('../io/safetensors.js');
+  const { sealedMetadata } = await import('../io/checkpoint.js');
+  // a freshly initialised micro network whose labels depend on context, so windows and the whole image differ
+  const torch = await import('../torch/index.js');
+  const { createGenerator } = await import('../models/registry.js');
+  torch.manualSeed(3);
+  const G = createGenerator('micro', 11);
+  const tensors = new Map([...G.stateDict()].map(([k, t]) => [`G.${k}`, t.toHost()] as const));
+  G.dispose();
+  // heads ×100 and no bias: the init's N(0, 0.01) heads would leave one class everywhere, the same in any mode
+  for (const [k, t] of tensors) if (/layer[56]\./.test(k)) (t.data as Float32Array).forEach((v, i, a) => { a[i] = k.endsWith('bias') ? 0 : v * 100; });
+  const w = join(tmp, 'slide.safetensors');
+  const slide = { mode: 'slide', crop: [32, 32], stride: [16, 16] };
+  writeSafetensorsFile(w, tensors, sealedMetadata(tensors, { format: 'clan-weights', backbone: 'micro', num_classes: '11', eval_size: '64x64',
+    class_names: JSON.stringify(['background', ...'0123456789']), inference: JSON.stringify(slide) }));
+  const evalJson = (...flags: string[]) => {
+    const r = clan(['eval', '--checkpoint', w, '--data', 'digitscapes:val', '--limit', '3', '--json', ...flags]);
+    assert.equal(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout) as { miou: number; aacc: number; inference: unknown };
+  };
+  const own = evalJson();
+  assert.deepEqual(own.inference, slide);
+  const flags = evalJson('--mode', 'slide', '--crop', '32x32', '--stride', '16x16');
+  assert.deepEqual([flags.miou, flags.aacc], [own.miou, own.aacc], 'the same passes as the flags');
+  const whole = evalJson('--mode', 'whole');
+  assert.deepEqual(whole.inference, { mode: 'whole' });
+  assert.notDeepEqual([whole.miou, whole.aacc], [own.miou, own.aacc], 'whole differs from slide on this network');
+  const text = clan(['eval', '--checkpoint', w, '--data', 'digitscapes:val', '--limit', '3']);
+  assert.match(text.stdout, /digitscapes:val: 3 images, protocol all, slide 32x32 every 16x16/);
+  const root = await folderWithJunk('modes', 2);
+  const labels = (name: string, ...flags: string[]) => {
+    const r = clan(['predict', '--checkpoint', w, '--input', join(root, 'images', 'v0.png'), '--out', join(tmp, name), ...flags]);
+    assert.equal(r.code, 0, r.stderr);
+    return readFileSync(join(tmp, name, 'v0_label.png'));
+  };
+  const p = labels('p-own');
+  assert.ok(p.equals(labels('p-flags', '--mode', 'slide', '--crop', '32x32', '--stride', '16x16')), 'predict: the same label map as the flags');
+  assert.ok(!p.equals(labels('p-whole', '--mode', 'whole')), 'predict: --mode whole wins');
+});
+
 /** A folder dataset of digitscapes val scenes (11 classes) whose last image is junk. */
 async function folderWithJunk(name: string, n: number): Promise<string> {
   const { digitscapesSample } = await import('../data/digitscapes.js');

@@ -214,7 +214,7 @@ test('errors: one line naming the file and what is expected', async (t) => {
   writeFileSync(text, 'not a checkpoint\n');
   await rejects([join(dir, 'nope.pth'), out], CheckpointError, /nope\.pth: no such file; expected a PyTorch checkpoint \(\.pth\) or a \.safetensors weights file$/);
   await rejects([text, out], CheckpointError, /notes\.pth: not a PyTorch checkpoint/);
-  await rejects([g, out, '--from', 'offical-clan'], UsageError, /^convert: --from expects official-clan, deeplab-init, torchvision-resnet, torchvision-vgg16 or clan, got 'offical-clan' \(did you mean 'official-clan'\?\)$/);
+  await rejects([g, out, '--from', 'offical-clan'], UsageError, /^convert: --from expects official-clan, deeplab-init, torchvision-resnet, torchvision-vgg16, clan or mmseg, got 'offical-clan' \(did you mean 'official-clan'\?\)$/);
   await rejects([g, out], CheckpointError, /clan_G_module\.pth: checkpoint has 128-channel layer4 but backbone resnet101 expects 2048; pass --backbone micro$/);
   await rejects([g, out, '--backbone', 'tiny'], CheckpointError, /128-channel layer4 but backbone tiny expects 256; pass --backbone micro$/);
   await rejects([g, out, '--backbone', 'micro'], CheckpointError, /checkpoint has 2-class heads \(layer5\/layer6\) but --num-classes is 19; pass --num-classes 2$/);
@@ -223,5 +223,20 @@ test('errors: one line naming the file and what is expected', async (t) => {
   await rejects([g, out, '--from', 'deeplab-init', '--backbone', 'micro'], CheckpointError, /no tensor maps onto our G as deeplab-init .*it looks like official-clan: pass --from official-clan$/);
   await rejects([g, join(dir, 'o.pth')], UsageError, /OUT must end in \.safetensors/);
   await rejects([g], UsageError, /expected IN and OUT, got 1 argument/);
+  assert.ok(!existsSync(out), 'nothing written on error');
+});
+
+test('--from mmseg: wired to infer/mmseg.ts, its flags refused elsewhere, an mmseg file without --from named as one', async (t) => {
+  const dir = tempDir(t);
+  const out = join(dir, 'o.safetensors');
+  const hrda = fixturePath('mmseg/hrda_tiny.pth');
+  // the fixture's widths (4, 8, 8, 8) are no registered network: the conversion reached the shape match
+  await rejects([hrda, out, '--from', 'mmseg'], CheckpointError, /hrda_tiny\.pth: no registered HRDA network has stage widths \[4,8,8,8\]/);
+  await rejects([hrda, out], UsageError, /hrda_tiny\.pth: an mmseg MiT checkpoint \(DAFormer\/HRDA\/MIC\); pass --from mmseg$/);
+  await rejects([fixturePath('mmseg/mit_tiny.pth'), out], UsageError, /an mmseg MiT checkpoint \(SegFormer's ImageNet encoder\); pass --from mmseg$/);
+  await rejects([hrda, out, '--from', 'mmseg', '--part', 'teacher'], UsageError, /--part expects model, ema_model or imnet_model, got 'teacher'/);
+  await rejects([hrda, out, '--from', 'mmseg', '--to', 'official'], UsageError, /--from mmseg writes our weights file only/);
+  await rejects([hrda, out, '--from', 'mmseg', '--eval-size', '2048'], UsageError, /--eval-size expects WxH/);
+  await rejects([hrda, out, '--part', 'ema_model'], UsageError, /--part is for --from mmseg/);
   assert.ok(!existsSync(out), 'nothing written on error');
 });

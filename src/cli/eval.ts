@@ -77,8 +77,8 @@ export const evalCommand: Command = {
       ...(f.skipBad ? { onBadSample: (name: string, m: string) => warn(`eval: skipping ${name}: ${m}`) } : {}) };
     const { evaluateCheckpoint, evaluateCheckpoints } = await import('../train/evaluate-checkpoints.js');
     if (f.checkpoint) {
-      const { r, names } = await evaluateCheckpoint(f.checkpoint, ds, { ...o, ...(f.json ? {} : { onProgress: countProgress(`eval ${ds.spec}`) }) });
-      await printEvaluation(f, r, names, ds.spec);
+      const { r, names, inference: used } = await evaluateCheckpoint(f.checkpoint, ds, { ...o, ...(f.json ? {} : { onProgress: countProgress(`eval ${ds.spec}`) }) });
+      await printEvaluation(f, r, names, ds.spec, used);
       return 0;
     }
     const e = await evaluateCheckpoints(f.run!, ds, sel, o, (l) => process.stderr.write(l + '\n'));
@@ -89,11 +89,14 @@ export const evalCommand: Command = {
 };
 
 /** The table (or JSON) on stdout, and the CSV files asked for. */
-async function printEvaluation(f: EvalFlags, r: import('../eval/evaluate.js').EvalResult, names: string[], spec: string): Promise<void> {
+async function printEvaluation(f: EvalFlags, r: import('../eval/evaluate.js').EvalResult, names: string[], spec: string,
+  inference: import('../data/inference-spec.js').InferenceSpec): Promise<void> {
   const { evaluationJson, metricsCsv, confusionCsv } = await import('../eval/results.js');
   const { formatIoU } = await import('../eval/metric.js');
   const { atomicWrite } = await import('../util/atomic.js');
   if (f.csv) atomicWrite(f.csv, metricsCsv(r, names));
   if (f.confusionCsv) atomicWrite(f.confusionCsv, confusionCsv(r, names));
-  console.log(f.json ? JSON.stringify(evaluationJson(r, names)) : formatIoU(r, names, `${spec}: ${r.images} images, protocol ${f.protocol}`));
+  const { describeInference } = await import('../data/inference-spec.js');
+  const title = `${spec}: ${r.images} images, protocol ${f.protocol}, ${describeInference(inference)}`;
+  console.log(f.json ? JSON.stringify({ ...evaluationJson(r, names), inference }) : formatIoU(r, names, title));
 }

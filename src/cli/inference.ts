@@ -10,8 +10,9 @@ export const INFERENCE_OPTIONS: Options = {
 };
 
 /** The --help lines of the inference flags. */
-export const INFERENCE_USAGE = `  --mode       whole (default: the input at once) or slide (mmseg's sliding window: --crop WxH windows every
-               --stride WxH, logits averaged where windows overlap)
+export const INFERENCE_USAGE = `  --mode       whole (the input at once) or slide (mmseg's sliding window: --crop WxH windows every --stride WxH,
+               logits averaged where windows overlap). Without any of these flags: the checkpoint's own mode (a
+               converted DAFormer/HRDA/MIC checkpoint carries its config's, e.g. slide 1024x1024), else whole
   --crop       slide window WxH in network-input pixels (e.g. 512x512)
   --stride     slide step WxH (e.g. 341x341)
   --scales     test-time ratios of the eval size, e.g. 0.5,0.75,1,1.25,1.5,1.75 (mmseg aug_test: keep-ratio resize

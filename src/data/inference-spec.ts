@@ -32,6 +32,12 @@ export function isPlainWhole(s: InferenceSpec | undefined): boolean {
   return s === undefined || (s.mode === 'whole' && !isAugmented(s));
 }
 
+/** A spec in words for a report title: "whole", "slide 512x512 every 341x341", "… at 0.5,1,1.5 with flip". */
+export function describeInference(s: InferenceSpec): string {
+  const base = s.mode === 'slide' ? `slide ${fmt(s.crop)} every ${fmt(s.stride)}` : 'whole';
+  return base + (s.scales ? ` at ${s.scales.join(',')}` : '') + (s.flip ? ' with flip' : '');
+}
+
 /** True when a spec asks for test-time augmentation (then sizes follow mmseg's keep_ratio). */
 export function isAugmented(s: InferenceSpec): boolean {
   return s.scales !== undefined || s.flip === true;

@@ -86,12 +86,12 @@ export interface Engine {
   close(): void | Promise<void>;
 }
 
-/** libtorch and a checkpoint (infer/predict.ts) on `device`; the caller set the engine's threads and switches. */
+/** libtorch and a checkpoint (infer/predict.ts) on `device`; `spec` absent: the checkpoint's own inference mode. */
 export async function torchEngine(ckpt: string, device: string, spec?: InferenceSpec): Promise<Engine> {
   const { loadInferenceModel } = await import('../infer/model.js');
   const { predictImage } = await import('../infer/predict.js');
   const m = loadInferenceModel(ckpt, device as import('../torch/index.js').Device);
-  return { classNames: m.classNames, palette: m.palette, predict: (img, name) => predictImage(m, img, name, spec), close: () => m.G.dispose() };
+  return { classNames: m.classNames, palette: m.palette, predict: (img, name) => predictImage(m, img, name, spec ?? m.inference), close: () => m.G.dispose() };
 }
 
 /** onnxruntime-node and a model written by `clan export` (deploy/ort.ts): no libtorch. */

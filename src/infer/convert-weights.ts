@@ -10,6 +10,7 @@ import { GENERATORS } from '../models/backbones.js';
 import { FCDiscriminator } from '../models/discriminator.js';
 import { readPth } from '../io/pth.js';
 import { readSafetensorsFile, writeSafetensorsFile } from '../io/safetensors.js';
+import { mmsegLayout } from '../io/mmseg.js';
 import { checkNumClasses, checkWeightsSeal, readCheckpoint, sealedMetadata, type CheckpointMeta } from '../io/checkpoint.js';
 import {
   WEIGHTS_SOURCES, describeBackbone, describeDiscriminator, detectSource, expectedShapes,
@@ -93,6 +94,8 @@ export function convertWeights(o: ConvertOptions): ConvertReport {
   const own = ownModel(o.input, inW);                 // our own files say what they were made for; options still win
   const source: From | undefined = o.from ?? (isOurs(inW) ? 'clan' : detectSource(inW.tensors.keys()));
   if (source === undefined) {
+    const mm = mmsegLayout(inW.tensors.keys());
+    if (mm !== undefined) throw new UsageError(`${o.input}: an mmseg MiT checkpoint (${mm === 'uda' ? 'DAFormer/HRDA/MIC' : mm === 'segmentor' ? 'a SegFormer-style segmentor' : "SegFormer's ImageNet encoder"}); pass --from mmseg`);
     throw new UsageError(`${o.input}: cannot tell what kind of checkpoint this is (keys ${list([...inW.tensors.keys()])}: no 'Scale.' prefix, no layer6, no fc.weight, no features.0 with a classifier); pass --from ${WEIGHTS_SOURCES.join('|')}`);
   }
   const backbone = o.backbone ?? own.backbone ?? (source === 'torchvision-vgg16' ? 'vgg16' : 'resnet101');

@@ -18,7 +18,7 @@ import { HRDA_OFFICIAL, type MitSpec } from '../models/backbones.js';
 import { MitSegmentor } from '../models/segformer.js';
 import { HrdaSegmentor } from '../models/hrda-segmentor.js';
 import { createGenerator } from '../models/registry.js';
-import { convertMmseg, type NetworkRegistry } from './mmseg.js';
+import { convertMmseg, formatMmsegReport, type NetworkRegistry } from './mmseg.js';
 import { loadInferenceModel } from './model.js';
 import { inferLabels, passLogits, slideLogits } from './inference.js';
 
@@ -76,8 +76,13 @@ test('a legacy-format checkpoint without meta (state_dict only) gets HRDA\'s off
   assert.deepEqual([r.backbone, r.eval.from, r.eval.evalSize, r.eval.inference], ['hrda-tiny-mit', 'official', [2048, 1024], { mode: 'slide', crop: [1024, 1024], stride: [512, 512] }]);
   assert.equal(r.class_names, undefined);
   assert.equal(readSafetensorsFile(out).metadata.class_names, undefined, 'no CLASSES: the defaults apply when it is read');
+  const text = formatMmsegReport(r).split('\n');
+  assert.match(text[0]!, /mic_tiny\.pth \(mmseg uda, model\) → .*mic\.safetensors \[backbone hrda-tiny-mit, 4 classes\]$/);
+  assert.equal(text[1], `G: ${r.mapped} mapped, 0 missing, ${r.skipped.length} skipped`);
+  assert.equal(text[2], 'eval: imagenet normalisation, 2048x1024, slide 1024x1024 every 512x512 (from the official gta2cs config)');
   const o = convertMmseg(fx('mic_tiny.pth'), out, { networks, evalSize: [1024, 512], inference: { mode: 'whole' } });
   assert.deepEqual([o.eval.evalSize, o.eval.inference], [[1024, 512], { mode: 'whole' }]);
+  assert.match(formatMmsegReport(o), /\neval: imagenet normalisation, 1024x512, whole \(from the official gta2cs config\)/);
 }));
 
 test('SegFormer\'s ImageNet encoder → backbone.* of tiny-mit, head.* dropped, the decode head missing (an --init file)', () => withTmp((dir) => {

@@ -76,6 +76,20 @@ export function convertMmseg(input: string, output: string, o: ConvertMmsegOptio
   } finally { G.dispose(); }
 }
 
+/** The report as `clan convert --from mmseg` prints it. */
+export function formatMmsegReport(r: ConvertMmsegReport): string {
+  const inf = r.eval.inference;
+  const mode = inf.mode === 'slide' ? `slide ${inf.crop!.join('x')} every ${inf.stride!.join('x')}` : 'whole';
+  const lines = [
+    `${r.input} (mmseg ${r.layout}${r.part !== undefined ? `, ${r.part}` : ''}) → ${r.output} [backbone ${r.backbone}, ${r.num_classes} classes]`,
+    `G: ${r.mapped} mapped, ${r.missing.length} missing, ${r.skipped.length} skipped` + (r.default_buffers ? `; ${r.default_buffers} buffers left at default` : ''),
+    `eval: ${r.eval.normalize} normalisation, ${r.eval.evalSize.join('x')}, ${mode} (from the ${r.eval.from === 'config' ? "checkpoint's config" : 'official gta2cs config'})`,
+  ];
+  if (r.missing.length) lines.push(`  missing (left to the model's init): ${summarizeKeys(r.missing).join(', ')}`);
+  if (r.skipped.length) lines.push(`  skipped: ${summarizeKeys(r.skipped).join(', ')}`);
+  return [...lines, ...r.notes.map((n) => `note: ${n}`)].join('\n');
+}
+
 /** The registered MiT network with the file's stage widths, depths and reduction ratios, and its decoder. */
 function matchNetwork(input: string, d: MmsegDescription, networks: NetworkRegistry): string {
   if (d.decoder === 'segformer') throw new CheckpointError(`${input}: has SegFormer's all-MLP head (decode_head.linear_pred): not one of our networks (mit-b*: DAFormer's head, hrda-mit-b*: HRDA's)`);

@@ -16,22 +16,23 @@ export interface CheckpointEvalOptions {
   protocol: Protocol;
   limit?: number;                 // first N images
   device: torch.Device;
-  inference?: InferenceSpec;      // sliding windows / multi-scale + flip; default one whole pass
+  inference?: InferenceSpec;      // sliding windows / multi-scale + flip; default the checkpoint's own, else one whole pass
   onProgress?: (done: number, total: number) => void;
   onBadSample?: (name: string, message: string) => void;   // skip unreadable samples (--skip-bad) instead of stopping
 }
 
-export interface CheckpointEval { r: EvalResult; names: string[]; step: number | null }
+export interface CheckpointEval { r: EvalResult; names: string[]; step: number | null; inference: InferenceSpec }   // inference: the mode used
 
 /** One checkpoint on a labelled dataset; the network is freed before returning. */
 export async function evaluateCheckpoint(path: string, ds: Dataset, o: CheckpointEvalOptions): Promise<CheckpointEval> {
   const m = loadInferenceModel(path, o.device);
   try {
     if (m.numClasses !== ds.numClasses) throw new DataError(`checkpoint ${path} predicts ${m.numClasses} classes but dataset ${ds.spec} has ${ds.numClasses}`);
+    const inference = o.inference ?? m.inference;
     const r = await evaluate(m.G, ds, { size: o.size ?? m.evalSize, protocol: o.protocol, normalize: m.normalize, device: o.device,
-      ...(o.limit ? { limit: o.limit } : {}), ...(o.inference ? { inference: o.inference } : {}), ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+      ...(o.limit ? { limit: o.limit } : {}), ...(inference ? { inference } : {}), ...(o.onProgress ? { onProgress: o.onProgress } : {}),
       ...(o.onBadSample ? { onBadSample: o.onBadSample } : {}) });
-    return { r, names: m.classNames, step: m.step };
+    return { r, names: m.classNames, step: m.step, inference: inference ?? { mode: 'whole' } };
   } finally { m.G.dispose(); }
 }
 
