@@ -68,3 +68,21 @@ test('a run keeps only the sections its method reads (config.yaml, checkpoints);
   assert.equal(round.method, 'cotrain');
   assert.deepEqual(sections(round.hyper), ['cotrain']);
 });
+
+test('a preset\'s size stays with the preset\'s dataset: a dataset the user names without a size gets its own; a given size wins', () => {
+  const c = resolveConfig({ preset: 'cpu', flags: { source: { data: 'folder:/data/mine' }, target: { data: 'folder:/data/theirs' } } });
+  assert.deepEqual([c.source.size, c.target.size], [undefined, undefined]);
+  assert.deepEqual(c.targetVal!.size, [64, 64], 'targetVal is still the preset\'s digitscapes:val');
+  const sized = resolveConfig({ preset: 'cpu', flags: { source: { data: 'folder:/data/mine' } }, sets: ['source.size=[96, 64]'] });
+  assert.deepEqual(sized.source.size, [96, 64]);
+  assert.deepEqual(resolveConfig({ preset: 'cpu' }).source.size, [64, 64], 'the preset alone keeps its sizes');
+  // a file that extends the preset and names a dataset: the same rule; one that also names a size keeps it
+  const dir = mkdtempSync(join(tmpdir(), 'clan-size-'));
+  try {
+    const f = join(dir, 'mine.yaml');
+    writeFileSync(f, 'extends: cpu\ntargetVal:\n  data: folder:/data/val\n');
+    assert.equal(resolveConfig({ config: f }, f).targetVal!.size, undefined);
+    writeFileSync(f, 'extends: cpu\ntargetVal:\n  data: folder:/data/val\n  size: [96, 64]\n');
+    assert.deepEqual(resolveConfig({ config: f }, f).targetVal!.size, [96, 64]);
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});

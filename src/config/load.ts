@@ -134,8 +134,25 @@ function resolveLayers(inp: ResolveInput, where: string): TrainConfig {
   }
   const merged = layers.reduce<Obj>((m, l) => deepMerge(m, l.obj), {});
   delete merged.extends;
+  dropPresetSizes(merged, layers);
   const c = validate(merged, where);
   return inp.base ? forMethod(c) : c;  // the other run's sections that this method does not read: gone
+}
+
+const DATA_SECTIONS = ['source', 'target', 'targetVal'] as const;
+
+/**
+ * A preset's size is for the preset's dataset: where the user names a dataset (S.data) and no size for it (S.size),
+ * the inherited size goes and the dataset's own applies (a folder's: its images', data/paired.ts; the run says which,
+ * train/run-data.ts), so a 96×64 folder is not squashed into the cpu preset's 64×64. For the built-in datasets the
+ * presets' sizes are their own anyway (1280×720 GTA5, 1280×760 SYNTHIA, 1024×512 Cityscapes, 64×64 digitscapes).
+ */
+function dropPresetSizes(merged: Obj, layers: readonly Layer[]): void {
+  const userSets = (s: string, k: string) => layers.some((l) => isObj(l.user[s]) && (l.user[s] as Obj)[k] !== undefined);
+  for (const s of DATA_SECTIONS) {
+    const sec = merged[s];
+    if (isObj(sec) && userSets(s, 'data') && !userSets(s, 'size')) merged[s] = Object.fromEntries(Object.entries(sec).filter(([k]) => k !== 'size'));
+  }
 }
 
 export function resolveConfig(inp: ResolveInput, where = 'config'): TrainConfig {

@@ -104,11 +104,12 @@ export function formatSpec(s: DatasetSpec): string {
 export const DEFAULT_SKIP_HINT = '--skip-bad (clan eval) or --set source.skipBad=true / target.skipBad=true (clan train)';
 
 export class DatasetProblemsError extends DataError {
-  constructor(readonly spec: string, readonly problems: readonly string[], skipHint = DEFAULT_SKIP_HINT) {
+  /** `skipHint` null: nothing to skip (a missing folder, no images), so no flag is offered. */
+  constructor(readonly spec: string, readonly problems: readonly string[], skipHint: string | null = DEFAULT_SKIP_HINT) {
     const shown = problems.slice(0, 50).map((p) => `  ${p}`);
     if (problems.length > 50) shown.push(`  ... and ${problems.length - 50} more`);
     super(`dataset ${spec}: ${problems.length} problem${problems.length === 1 ? '' : 's'} found when opening ` +
-      `(fix them, or skip the affected samples with ${skipHint}):\n${shown.join('\n')}`);
+      `(fix ${problems.length === 1 ? 'it' : 'them'}${skipHint === null ? '' : `, or skip the affected samples with ${skipHint}`}):\n${shown.join('\n')}`);
   }
 }
 
@@ -138,7 +139,8 @@ export class Problems {
   settle(n: number): number[] {
     const sampleLines = [...this.perSample.entries()].sort((a, b) => a[0] - b[0]).flatMap(([, l]) => l);
     if (this.fatal.length > 0 || (sampleLines.length > 0 && !this.opts.skipBad)) {
-      throw new DatasetProblemsError(this.spec, [...this.fatal, ...sampleLines], this.opts.skipHint);
+      const skippable = this.fatal.length === 0;  // skipping samples cannot mend a missing folder
+      throw new DatasetProblemsError(this.spec, [...this.fatal, ...sampleLines], skippable ? this.opts.skipHint : null);
     }
     const warn = this.opts.warn ?? ((m: string) => console.warn(m));
     for (const line of sampleLines) warn(`dataset ${this.spec}: skipping: ${line}`);

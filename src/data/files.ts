@@ -161,14 +161,16 @@ export interface PairCheck {
 
 /**
  * Header-only validation of every entry: image readable; label readable, of the right kind, same size as the
- * image. Returns the mismatched-size count (for 'warn'); problems go to `problems`.
+ * image. Returns the label/image size mismatches (for 'warn') and each image's [W, H]; problems go to `problems`.
  */
-export function checkEntries(entries: readonly FileEntry[], problems: Problems, c: PairCheck): { mismatched: string[] } {
+export function checkEntries(entries: readonly FileEntry[], problems: Problems, c: PairCheck): { mismatched: string[]; sizes: ([number, number] | undefined)[] } {
   const mismatched: string[] = [];
+  const sizes: ([number, number] | undefined)[] = [];
   entries.forEach((e, i) => {
     const imagePath = join(c.root, e.image);
     let img: ImageHeader | undefined;
     try { img = probeImage(imagePath); } catch (err) { problems.add(i, imagePath, stripPath(err, imagePath)); }
+    sizes[i] = img ? [img.width, img.height] : undefined;
     if (e.label === undefined) return;
     const labelPath = join(c.root, e.label);
     let lab: ImageHeader;
@@ -181,7 +183,7 @@ export function checkEntries(entries: readonly FileEntry[], problems: Problems, 
       else mismatched.push(`${labelPath}: ${what}`);
     }
   });
-  return { mismatched };
+  return { mismatched, sizes };
 }
 
 function stripPath(err: unknown, path: string): string {

@@ -2,7 +2,8 @@
 // ROOT[/SPLIT]/labels/** with the same stems as .png class-index maps (8-bit gray or palette, read by INDEX,
 // 255 = ignore). RGB label files are rejected: colour-coded labels must be converted to indices first.
 // Optional ROOT/classes.txt (one class name per line; wins over opts.numClasses, a conflict is an error) and
-// ROOT/palette.json ([[r, g, b], ...], one per class). A target-side folder may lack labels/.
+// ROOT/palette.json ([[r, g, b], ...], one per class). A target-side folder may lack labels/. Its default size is the
+// images' own (the most common [W, H]), so a run on the folder sees its pixels unless a size is set.
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { DatasetType, Problems } from './dataset.js';
@@ -40,7 +41,7 @@ export const folder: DatasetType = {
       spec, opts, root, imageDir: 'images', labelDir: 'labels', imageSuffixes: ['.png', '.jpg', '.jpeg'], recursive: true,
       layoutHint: 'ROOT/images/NAME.{png,jpg} + ROOT/labels/NAME.png',
       pair: (rel) => ({ name: stem(rel), labelRel: `${stem(rel)}.png` }),
-      format: 'train-ids', sizeMismatch: 'error',
+      format: 'train-ids', sizeMismatch: 'error', sizeFromImages: true,
       numClasses, classNames: names, ...(palette ? { palette } : {}),
       extraChecks: (entries, problems) => { for (const f of fatal) problems.addFatal(f); duplicateStems(root, entries, problems); },
     });

@@ -49,7 +49,7 @@ export function generatedDatasetType(o: GeneratedTypeOptions): DatasetType {
     open(spec, opts) {
       const mode = opts.labels ?? 'required';
       const src = o.make(spec.root, spec.split);
-      if (mode === 'required' && !src.hasLabels) throw new DataError(`dataset ${formatSpec(spec)}: has no labels (open with labels 'none')`);
+      if (mode === 'required' && !src.hasLabels) throw new DataError(`dataset ${formatSpec(spec)}: has no labels; labels are needed here (a training source, an eval or validation set)`);
       const desc: GeneratedDesc = {
         type: spec.type, module: o.module, spec: formatSpec(spec), root: spec.root, withLabels: mode !== 'none' && src.hasLabels,
         ...(spec.split === undefined ? {} : { split: spec.split }),

@@ -23,6 +23,8 @@ export interface PairedLayout {
   classNames: readonly string[];
   palette?: readonly (readonly [number, number, number])[];
   defaultSize?: readonly [number, number];
+  /** No fixed size (user folders): the default size is the images' own, the most common [W, H] of the listed ones. */
+  sizeFromImages?: boolean;
   /** Extra per-sample checks (e.g. duplicate stems in folder datasets). */
   extraChecks?: (entries: readonly FileEntry[], problems: Problems) => void;
 }
@@ -36,9 +38,10 @@ export function openPaired(L: PairedLayout): FileDataset {
   const mode = L.opts.labels ?? 'required';
   if (!isDir(L.root)) problems.addFatal(`${L.root}: dataset root folder not found`);
   else if (!isDir(imageAbs)) problems.addFatal(`${imageAbs}: image folder not found (expected layout ${L.layoutHint})`);
-  const useLabels = mode === 'required' || (mode === 'optional' && isDir(labelAbs));
+  // Without the label folder there is nothing per image to report: one line says what is missing.
+  const useLabels = isDir(labelAbs) ? mode !== 'none' : false;
   if (mode === 'required' && isDir(L.root) && !isDir(labelAbs)) {
-    problems.addFatal(`${labelAbs}: label folder not found (expected layout ${L.layoutHint}; open with labels 'none' for an unlabelled target split)`);
+    problems.addFatal(`${labelAbs}: label folder not found; labels are needed here (a training source, an eval or validation set): expected layout ${L.layoutHint}`);
   }
   const unlisted: string[] = []; // names that are not UTF-8, link cycles: never silently missing
   const images = isDir(imageAbs) ? listFiles(imageAbs, L.imageSuffixes, L.recursive, unlisted) : [];
@@ -60,16 +63,28 @@ export function openPaired(L: PairedLayout): FileDataset {
     });
   }
   L.extraChecks?.(entries, problems);
-  const { mismatched } = checkEntries(entries, problems, { root: L.root, format: L.format, sizeMismatch: L.sizeMismatch });
+  const { mismatched, sizes } = checkEntries(entries, problems, { root: L.root, format: L.format, sizeMismatch: L.sizeMismatch });
   const keep = problems.settle(entries.length);
+  const warn = L.opts.warn ?? ((m: string) => console.warn(m));
+  const defaultSize = L.defaultSize ?? (L.sizeFromImages ? imagesSize(spec, keep.map((i) => sizes[i]), warn) : undefined);
   if (mismatched.length > 0) {
-    const warn = L.opts.warn ?? ((m: string) => console.warn(m));
     warn(`dataset ${spec}: ${mismatched.length} label file(s) differ in size from their images; ${L.sizeMismatchNote ?? ''} ` +
       `first: ${mismatched[0]}`);
   }
   return new FileDataset({
     type: L.spec.type, spec, root: L.root, entries: keep.map((i) => entries[i]!), labelFormat: L.format, hasLabels: useLabels,
     numClasses: L.numClasses, classNames: L.classNames,
-    ...(L.palette ? { palette: L.palette } : {}), ...(L.defaultSize ? { defaultSize: L.defaultSize } : {}),
+    ...(L.palette ? { palette: L.palette } : {}), ...(defaultSize ? { defaultSize } : {}),
   });
+}
+
+/** The most common image size [W, H] (the first listed on a tie); a note when the images do not all share it. */
+function imagesSize(spec: string, sizes: readonly ([number, number] | undefined)[], warn: (m: string) => void): [number, number] | undefined {
+  const count = new Map<string, number>();
+  for (const s of sizes) if (s) count.set(`${s[0]}x${s[1]}`, (count.get(`${s[0]}x${s[1]}`) ?? 0) + 1);
+  if (count.size === 0) return undefined;
+  const [best, n] = [...count].reduce((a, b) => (b[1] > a[1] ? b : a));
+  if (count.size > 1) warn(`dataset ${spec}: images come in ${count.size} sizes; ${sizes.length - n} of ${sizes.length} are resized to the most common, ${best} (set the section's size to choose)`);
+  const [w, h] = best.split('x').map(Number) as [number, number];
+  return [w, h];
 }

@@ -211,3 +211,19 @@ test('folder: two images with one stem are both reported', (t) => {
   assert.match(e.message, /images\/a\.jpg: shares its stem with images\/a\.png/);
   assert.match(e.message, /images\/a\.png: shares its stem with images\/a\.jpg/);
 });
+
+test('folder: its default size is the images\' own (the most common [W, H]); mixed sizes say how many are resized', (t) => {
+  const root = tmp(t);
+  for (const [n, w, h] of [['a', 96, 64], ['b', 96, 64], ['c', 48, 32]] as const) {
+    put(root, `images/${n}.png`, rgbPng(w, h));
+    put(root, `labels/${n}.png`, grayPng(w, h));
+  }
+  const warned: string[] = [];
+  const ds = openDataset(`folder:${root}`, { warn: (m) => warned.push(m) });
+  assert.deepEqual(ds.defaultSize, [96, 64]);
+  assert.deepEqual(warned, [`dataset folder:${root}: images come in 2 sizes; 1 of 3 are resized to the most common, 96x64 (set the section's size to choose)`]);
+  rmSync(join(root, 'images', 'c.png')); rmSync(join(root, 'labels', 'c.png'));
+  warned.length = 0;
+  assert.deepEqual(openDataset(`folder:${root}`, { warn: (m) => warned.push(m) }).defaultSize, [96, 64]);
+  assert.deepEqual(warned, [], 'one size: nothing to say');
+});

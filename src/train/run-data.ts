@@ -24,14 +24,16 @@ export function openData(cfg: TrainConfig, log: (l: string) => void): RunData {
   for (const d of [tgt, val]) {
     if (d && d.numClasses !== K) throw new DataError(`dataset ${d.spec} has ${d.numClasses} classes but the source ${src.spec} has ${K}`);
   }
-  const tgtSize = sizeOf(tgt, cfg.target.size, 'target.size');
-  return { src, tgt, val, numClasses: K, srcSize: sizeOf(src, cfg.source.size, 'source.size'), tgtSize,
-    evalSize: val ? sizeOf(val, cfg.targetVal!.size ?? cfg.target.size, 'targetVal.size') : tgtSize };
+  const tgtSize = sizeOf(tgt, cfg.target.size, 'target.size', log);
+  return { src, tgt, val, numClasses: K, srcSize: sizeOf(src, cfg.source.size, 'source.size', log), tgtSize,
+    evalSize: val ? sizeOf(val, cfg.targetVal!.size ?? cfg.target.size, 'targetVal.size', log) : tgtSize };
 }
 
-function sizeOf(ds: Dataset, given: readonly [number, number] | undefined, key: string): [number, number] {
+/** The configured size, else the dataset's own (said in the log: a folder's is its images'). */
+function sizeOf(ds: Dataset, given: readonly [number, number] | undefined, key: string, log: (l: string) => void): [number, number] {
   const s = given ?? ds.defaultSize;
   if (!s) throw new ConfigError(`'${key}' is required for dataset ${ds.spec} (it has no default size); give [W, H]`);
+  if (!given) log(`${key}: ${s[0]}×${s[1]}, the own size of ${ds.spec} (set ${key} to resize)`);
   return [s[0], s[1]];
 }
 
