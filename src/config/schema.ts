@@ -16,7 +16,7 @@ const size = z.tuple([z.number().int().positive(), z.number().int().positive()])
 
 const domain = z.object({
   data: z.string().min(1).describe('dataset TYPE:ROOT[:SPLIT], e.g. gta5:/data/GTA5 (types: docs/contributing.md)'),
-  size: size.optional().describe('nominal input [W, H]; default: the dataset\'s own (official 1280×720 GTA5, 1024×512 Cityscapes, §5)'),
+  size: size.optional().describe('nominal input [W, H]; default: the dataset\'s own (official 1280×720 GTA5, 1024×512 Cityscapes, §5; a folder: its images\' most common size); a preset\'s size is dropped when you name another dataset without one'),
   randomScale: z.boolean().default(true).describe('image-only random scale ×0.8/×1.0/×1.1 (official, §5.4)'),
   flip: z.boolean().default(true).describe('random horizontal flip, p = 0.5 (official, §5.4)'),
   skipBad: z.boolean().default(false).describe('log and skip unreadable or mismatched files instead of stopping'),
@@ -24,7 +24,7 @@ const domain = z.object({
 
 const evalDomain = z.object({
   data: z.string().min(1).describe('labelled target split evaluated during training, e.g. cityscapes:/data/Cityscapes:val'),
-  size: size.optional().describe('eval input [W, H]; logits are upsampled to the label size (§5.3); default: target.size'),
+  size: size.optional().describe('eval input [W, H]; logits are upsampled to the label size (§5.3); default: target.size, else the dataset\'s own'),
   protocol: z.union([z.literal('all'), z.literal(19), z.literal(16), z.literal(13)]).default('all')
     .describe('classes averaged into mIoU: all (every class of the dataset; 19, GTA5\'s name, says the same), 16 or 13 (SYNTHIA subsets) (§5.3)'),
   limit: z.number().int().positive().optional().describe('evaluate only the first N images (quick runs); default: all'),
