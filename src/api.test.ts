@@ -167,6 +167,30 @@ test('evaluate(model, dataset) = evaluate(G, …) with the checkpoint\'s size an
   assert.equal((await evaluate(model, openDataset('digitscapes:val'), { limit: 3 })).miou, want.miou);
 });
 
+test('a file with its own inference mode (a converted DAFormer/HRDA checkpoint\'s): Model.inference, used by predict and evaluate unless told otherwise', async (t) => {
+  const ckpt = shared?.checkpoint ?? (await trained()).checkpoint;
+  const { readCheckpoint } = await import('./io/checkpoint.js');
+  const G = new Map([...readCheckpoint(ckpt).tensors].filter(([k]) => k.startsWith('G.')));
+  const dir = mkdtempSync(join(tmpdir(), 'clan-api-mode-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'slide.safetensors');
+  const slide = { mode: 'slide', crop: [48, 48], stride: [16, 16] } as const;
+  writeSafetensorsFile(file, G, sealedMetadata(G, { format: 'clan-weights', backbone: 'micro', num_classes: '11', eval_size: '64x64',
+    class_names: JSON.stringify(DIGITSCAPES_CLASSES), inference: JSON.stringify(slide) }));
+  const model = await loadModel(file);
+  t.after(() => model.dispose());
+  const plain = await loadModel(ckpt);
+  t.after(() => plain.dispose());
+  assert.deepEqual([model.inference, plain.inference], [slide, { mode: 'whole' }]);
+  const img = openDataset('digitscapes:val').load(3).image;
+  const [own, asked, whole] = [await model.predict(img), await plain.predict(img, { inference: slide }), await plain.predict(img)];
+  assert.deepEqual(own.label, asked.label, 'the file\'s mode = the same mode asked for');
+  assert.notDeepEqual(own.label, whole.label);
+  assert.deepEqual((await model.predict(img, { inference: { mode: 'whole' } })).label, whole.label, 'an explicit mode wins');
+  const [e1, e2] = [await evaluate(model, 'digitscapes:val', { limit: 3 }), await evaluate(plain, 'digitscapes:val', { limit: 3, inference: slide })];
+  assert.deepEqual(e1.confusion, e2.confusion);
+});
+
 test('evaluate: a model whose class count differs from the dataset\'s, and a disposed model, are one-line errors', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'clan-api-eval-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));

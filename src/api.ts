@@ -11,7 +11,7 @@ import type { Dataset } from './data/dataset.js';
 import { openDataset } from './data/registry.js';
 import { evaluate as evaluateSegmentor, type EvalOptions, type EvalResult, type Protocol } from './eval/evaluate.js';
 import { evaluationJson, perClassMetrics, type ClassMetrics, type EvalJson } from './eval/results.js';
-import type { InferenceSpec } from './infer/inference.js';
+import { WHOLE, type InferenceSpec } from './data/inference-spec.js';
 import { loadInferenceModel, type InferenceModel } from './infer/model.js';
 import { predictImage, type Prediction } from './infer/predict.js';
 import type { Segmentor } from './models/segmentor.js';
@@ -45,18 +45,26 @@ export interface Model {
   /** The training step the checkpoint was written at (null for converted weights). */
   readonly step: number | null;
   readonly device: Device;
+  /** How predict and evaluate run it unless told otherwise: the file's own mode (a converted DAFormer/HRDA checkpoint's), else whole. */
+  readonly inference: InferenceSpec;
   /**
    * Class per pixel at the image's own size (`label`, [H, W]) and the disagreement of the two classifiers
    * (`disagreement`, [H, W], what CLAN weights its adversarial loss with, §2.3). A string is a PNG or JPEG file.
+   * `opts.inference`: sliding windows and/or multi-scale + flip for the label (as EvaluateOptions.inference).
    */
-  predict(image: string | ImageInput): Promise<Prediction>;
+  predict(image: string | ImageInput, opts?: PredictOptions): Promise<Prediction>;
   /** Frees the network's memory; the model cannot be used afterwards. */
   dispose(): void;
   [Symbol.dispose](): void;
 }
 
+export interface PredictOptions {
+  /** Default: the model's own (`Model.inference`). */
+  inference?: InferenceSpec;
+}
+
 export interface EvaluateOptions {
-  /** Classes averaged into mIoU: 19 = all of the dataset's classes (default); 16 / 13 = the SYNTHIA subsets. */
+  /** Classes averaged into mIoU: 'all' (default) = every class of the dataset, 19 its GTA5 name; 16 / 13 = the SYNTHIA subsets. */
   protocol?: Protocol;
   /** The first N images only. */
   limit?: number;
@@ -67,7 +75,7 @@ export interface EvaluateOptions {
   /**
    * Sliding windows and/or multi-scale + flip, as mmsegmentation's test options (`clan eval --mode slide --crop WxH
    * --stride WxH --scales … --flip`): e.g. { mode: 'slide', crop: [512, 512], stride: [341, 341] } or
-   * { mode: 'whole', scales: [0.5, 0.75, 1, 1.25, 1.5, 1.75], flip: true }. Default: one whole pass at `size`.
+   * { mode: 'whole', scales: [0.5, 0.75, 1, 1.25, 1.5, 1.75], flip: true }. Default: the model's own (`Model.inference`).
    */
   inference?: InferenceSpec;
   onProgress?: (done: number, total: number) => void;
@@ -142,12 +150,14 @@ class LoadedModel implements Model {
   readonly evalSize: readonly [number, number];
   readonly step: number | null;
   readonly device: Device;
+  readonly inference: InferenceSpec;
   #m: InferenceModel | null;
 
   constructor(m: InferenceModel) {
     this.#m = m;
     this.checkpoint = m.path; this.backbone = m.backbone; this.numClasses = m.numClasses; this.classNames = m.classNames;
     this.palette = m.palette; this.evalSize = m.evalSize; this.step = m.step; this.device = m.G.device;
+    this.inference = m.inference ?? WHOLE;
   }
 
   /** The loaded network, or an error once disposed (a freed network would fail inside the engine). */
@@ -156,12 +166,13 @@ class LoadedModel implements Model {
     return this.#m;
   }
 
-  async predict(image: string | ImageInput): Promise<Prediction> {
+  async predict(image: string | ImageInput, opts: PredictOptions = {}): Promise<Prediction> {
     // One event-loop turn first: the previous call's tensor wrappers are freed then, so a loop stays flat (util/tick.ts).
     await nextTurn();
     const m = this.live();
-    if (typeof image === 'string') return predictImage(m, decodeRgb(readBytes(image), image), image);
-    return predictImage(m, rgbOf(image));
+    const spec = opts.inference ?? m.inference;
+    if (typeof image === 'string') return predictImage(m, decodeRgb(readBytes(image), image), image, spec);
+    return predictImage(m, rgbOf(image), 'image', spec);
   }
 
   dispose(): void {
@@ -204,7 +215,7 @@ export async function evaluate(model: Model | Segmentor, dataset: string | Datas
   if (ds.numClasses !== m.numClasses) throw new DataError(`checkpoint ${m.path} predicts ${m.numClasses} classes but dataset ${ds.spec} has ${ds.numClasses}`);
   const r = await evaluateSegmentor(m.G, ds, { size: o.size ?? m.evalSize, normalize: m.normalize, device: model.device,
     ...(o.protocol !== undefined ? { protocol: o.protocol } : {}), ...(o.limit !== undefined ? { limit: o.limit } : {}),
-    ...(o.workers !== undefined ? { workers: o.workers } : {}), ...(o.inference ? { inference: o.inference } : {}),
+    ...(o.workers !== undefined ? { workers: o.workers } : {}), ...(o.inference ?? m.inference ? { inference: o.inference ?? m.inference! } : {}),
     ...(o.onProgress ? { onProgress: o.onProgress } : {}) });
   const per_class = perClassMetrics(r, m.classNames);
   const perClass = per_class.map((c) => ({ class: c.class, iou: c.iou }));
