@@ -72,6 +72,9 @@ test('a misspelt --set key gets the nearest config key', () => {
 });
 
 test('bad paths, empty folders, bad config, bad checkpoints, unwritable --out: one line, exit 1', () => {
+  assertOneLineError(clan(['train', ...TINY, '--set', 'targetVal.protocol=16', '--out', join(tmp, 'p16')]), 1,
+    /^clan: targetVal\.protocol 16 averages a SYNTHIA subset .*dataset digitscapes:val has 11 other classes .*use targetVal\.protocol all/);
+  assert.ok(!existsSync(join(tmp, 'p16', 'checkpoints')), 'refused before any step');
   assertOneLineError(clan(['train', '--preset', 'cpu', '--source', 'gta5:/nonexistent/GTA5']), 1, /\/nonexistent\/GTA5/);
   const empty = join(tmp, 'empty'); mkdirSync(empty, { recursive: true });
   assertOneLineError(clan(['train', '--preset', 'cpu', '--source', `folder:${empty}`]), 1, new RegExp(`${empty}.*images`));

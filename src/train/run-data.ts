@@ -7,7 +7,8 @@ import type { Dataset } from '../data/dataset.js';
 import { Loader, type Batch } from '../data/loader.js';
 import type { TrainConfig } from '../config/schema.js';
 import type { DistEnv } from '../methods/ddp.js';
-import { ConfigError, DataError } from '../util/errors.js';
+import { checkProtocol } from '../eval/evaluate.js';
+import { ConfigError, DataError, UsageError } from '../util/errors.js';
 
 /** The datasets of a run and the sizes they are read at ([W, H]). */
 export interface RunData {
@@ -20,6 +21,10 @@ export function openData(cfg: TrainConfig, log: (l: string) => void): RunData {
   const src = openDataset(cfg.source.data, { labels: 'required', warn: log, skipBad: cfg.source.skipBad, skipHint: '--set source.skipBad=true' });
   const tgt = openDataset(cfg.target.data, { labels: 'none', warn: log, skipBad: cfg.target.skipBad, skipHint: '--set target.skipBad=true' });
   const val = cfg.targetVal ? openDataset(cfg.targetVal.data, { labels: 'required', warn: log }) : null;
+  if (val) {
+    // before any step: a SYNTHIA subset on another dataset would fail at the first evaluation
+    try { checkProtocol(cfg.targetVal!.protocol, val, 'targetVal.protocol'); } catch (e) { throw e instanceof UsageError ? new ConfigError(e.message) : e; }
+  }
   const K = src.numClasses;
   for (const d of [tgt, val]) {
     if (d && d.numClasses !== K) throw new DataError(`dataset ${d.spec} has ${d.numClasses} classes but the source ${src.spec} has ${K}`);

@@ -18,11 +18,11 @@ import { lockRunFolder } from './runlock.js';
  * run needs `resume` (continue it) or `overwrite` (its checkpoints and metrics deleted). Returns the lock's release.
  */
 export function prepareRunFolder(out: string, o: { resume?: boolean; overwrite?: boolean }, log: (l: string) => void): () => void {
-  const ckptDir = join(out, 'checkpoints');
-  makeDirs(ckptDir);
+  const ckptDir = join(out, 'checkpoints');   // made by the trainer once the data checks passed
+  makeDirs(out);
   const release = lockRunFolder(out, log);
   try {
-    const debris = readdirSync(ckptDir).filter((f) => /^\.ckpt_\d+\.safetensors\.tmp-/.test(f));
+    const debris = (existsSync(ckptDir) ? readdirSync(ckptDir) : []).filter((f) => /^\.ckpt_\d+\.safetensors\.tmp-/.test(f));
     for (const f of debris) rmSync(join(ckptDir, f), { force: true });
     if (debris.length) log(`note: removed ${debris.length} temp file(s) of interrupted checkpoint writes from ${ckptDir}`);
     const metrics = join(out, 'metrics.jsonl');

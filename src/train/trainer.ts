@@ -101,12 +101,12 @@ async function trainProcess(o: TrainOptions, dist: DistEnv | null, log: (l: stri
   const cfg = o.config;
   const out = resolve(o.outDir);
   const ckptDir = join(out, 'checkpoints');
-  makeDirs(ckptDir);
   // Data-parallel processes on one machine share its cores (torchrun sets OMP_NUM_THREADS=1; we divide).
   const threads = cfg.threads ?? Math.max(1, Math.floor(availableParallelism() / (dist?.localWorldSize ?? 1)));
   torch.setNumThreads(threads);
   const pointwiseBefore = torch.getPointwiseOnednn(); // a process-wide switch: restored when train() returns
   const data = openData(cfg, log);
+  makeDirs(ckptDir);   // after the data checks: a refused run leaves no checkpoints/ behind
   // Data-parallel on GPUs: one process per GPU, `cuda` meaning this process's cuda:LOCAL_RANK (as torchrun users expect).
   const device = applyDeviceSettings(dist && cfg.device === 'cuda' ? { ...cfg, device: `cuda:${dist.localRank}` } : cfg);
   torch.manualSeed(cfg.seed);
