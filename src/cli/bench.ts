@@ -1,4 +1,4 @@
-// `clan bench engine|step|eval|peak|infer|loader|ddp`: benchmarks print JSON lines on stdout (one per configuration).
+// `clan bench engine|step|eval|peak|infer|loader|ddp|decode`: benchmarks print JSON lines on stdout (one per configuration).
 // Each benchmark is a file of its own under ./bench/ (its flags, --help section and call); this file dispatches.
 import { parse, type Command } from './args.js';
 import { UsageError } from '../util/errors.js';
@@ -10,12 +10,13 @@ import { peak } from './bench/peak.js';
 import { infer } from './bench/infer.js';
 import { loader } from './bench/loader.js';
 import { ddp } from './bench/ddp.js';
+import { decode } from './bench/decode.js';
 
-const BENCHES: Bench[] = [engine, step, evalBench, peak, loader, ddp, infer];
+const BENCHES: Bench[] = [engine, step, evalBench, peak, loader, ddp, infer, decode];
 
 export const benchCommand: Command = {
   name: 'bench',
-  summary: 'benchmarks: engine, step and eval against PyTorch (CPU or CUDA), peak CPU kernel GFLOP/s, loader beside a training step, ddp scaling, infer (libtorch vs onnxruntime); JSON on stdout',
+  summary: 'benchmarks: engine, step and eval against PyTorch (CPU or CUDA), peak CPU kernel GFLOP/s, loader beside a training step, ddp scaling, infer (libtorch vs onnxruntime), decode (JPEG: ours vs jpeg-js and Pillow); JSON on stdout',
   usage: BENCHES.map((b) => b.usage).join('\n\n'),
   async run(argv) {
     const [sub, ...rest] = argv;

@@ -32,8 +32,8 @@ D), checks every name and shape against the model of --backbone, and writes OUT 
                       clan                our own weights file (G./D. keys), or a training checkpoint
                                           (RUN/checkpoints/ckpt_N.safetensors): its G and D, without the
                                           optimizer and run state; backbone and classes from its header
-                      mmseg               SegFormer's ImageNet encoder (mit_b5.pth: the decode head is left to its
-                                          init, for --init) or a DAFormer / HRDA / MIC checkpoint (latest.pth,
+                      mmseg               SegFormer's ImageNet encoder (mit_b5.pth, for train's init: the decode head
+                                          starts from its own init) or a DAFormer / HRDA / MIC checkpoint (latest.pth,
                                           iter_40000.pth): mit-b* (DAFormer's head) or hrda-mit-b*, picked by the
                                           file's shapes; the file keeps ImageNet normalisation, the config's test
                                           size and whole/slide mode (eval and predict use them), class names and
