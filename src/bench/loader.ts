@@ -22,6 +22,7 @@ import { createGenerator } from '../models/registry.js';
 import { Clan } from '../methods/clan.js';
 import { DEFAULT_METHOD_CONFIG } from '../methods/config.js';
 import { openDataset } from '../data/registry.js';
+import type { Dataset } from '../data/dataset.js';
 import { Loader, type Batch } from '../data/loader.js';
 import { preprocess, type TransformOptions } from '../data/transforms.js';
 import { decodeRgb, readBytes, type RgbImage } from '../data/image.js';
@@ -45,11 +46,12 @@ const ITERATION = 6000;      // past the preheat (5000), as bench/step.ts
 const DECODE_SAMPLES = 6;    // images timed for decode_ms_per_image
 const WAIT_GOAL_MS = 5;      // the issue's goal for the p99 wait
 
+type Step = (sb: Batch, tb: Batch) => void;
+type StepTensors = (src: torch.Tensor, label: torch.Tensor, tgt: torch.Tensor) => void;
+
 export async function benchLoader(o: LoaderBenchOptions, emit: (line: object) => void,
   log: (l: string) => void = (l) => process.stderr.write(`bench loader: ${l}\n`)): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'clan-bench-loader-'));
-  const loaders: Loader[] = [];
-  const held: torch.Tensor[] = [];
   let clan: Clan | undefined;
   let G: ReturnType<typeof createGenerator> | undefined;
   try {
@@ -59,16 +61,7 @@ export async function benchLoader(o: LoaderBenchOptions, emit: (line: object) =>
     const srcDs = openDataset(`folder:${dir}`, { labels: 'required', numClasses: CLASSES });
     const tgtDs = openDataset(`folder:${dir}`, { labels: 'none', numClasses: CLASSES });
     const transform: TransformOptions = { size: [W, H], randomScale: true, flip: true };
-
-    // Decode (file → RGB + label) and preprocess (bicubic resize, CHW, mean) per image, here, uncontended.
-    const dec: number[] = [], prep: number[] = [];
-    for (let i = 0; i < Math.min(DECODE_SAMPLES, srcDs.length); i++) {
-      const a = performance.now();
-      const s = srcDs.load(i);
-      const b = performance.now();
-      preprocess(s, transform, { scale: 1, flip: false });
-      dec.push(b - a); prep.push(performance.now() - b);
-    }
+    const { dec, prep } = timeDecode(srcDs, transform);
 
     torch.setNumThreads(o.threads);
     torch.manualSeed(0);
@@ -76,14 +69,62 @@ export async function benchLoader(o: LoaderBenchOptions, emit: (line: object) =>
     clan = new Clan(G, DEFAULT_METHOD_CONFIG);
     const c = clan;
     const target: [number, number] = [H, W];  // nominal [h, w] the target logits are upsampled to
+    const stepTensors: StepTensors = (xs, label, xt) => c.trainStep(ITERATION, { image: xs, label }, { image: xt, size: target });
+    const stepOn: Step = (sb, tb) => {
+      torch.tidy(() => {
+        const xs = torch.fromTypedArray(sb.images, [sb.size, 3, sb.height, sb.width]);  // [1, 3, h, w] f32
+        const l8 = torch.fromTypedArray(sb.labels!, [sb.size, sb.labelHeight, sb.labelWidth], 'uint8');
+        const xt = torch.fromTypedArray(tb.images, [tb.size, 3, tb.height, tb.width]);
+        stepTensors(xs, l8.to('int64'), xt);
+      });
+    };
+    const b = await withLoaders(o, srcDs, tgtDs, transform, median(dec) + median(prep), stepOn, log);
+    const plain = premade(b.sizes, stepTensors, log);
+    const p99 = quantile(b.waits, 0.99);
+    log(`p99 wait ${p99.toFixed(2)} ms: goal < ${WAIT_GOAL_MS} ms ${p99 < WAIT_GOAL_MS ? 'met' : 'NOT met'}`);
+    emit({
+      bench: 'loader', size: `${W}x${H}`, images: o.images, workers: o.workers, prefetch: o.prefetch, threads: o.threads,
+      backbone: o.backbone, steps: o.steps, step_ms: round(median(plain)), step_with_loader_ms: round(median(b.withLoader)),
+      wait_p50_ms: round(median(b.waits), 3), wait_p99_ms: round(p99, 3), wait_max_ms: round(Math.max(...b.waits), 3),
+      wait_p99_excl_preempt_ms: round(quantile(b.onCpu, 0.99), 3), turn_p99_ms: round(quantile(b.turns, 0.99), 3),
+      decode_ms_per_image: round(median(dec)), preprocess_ms_per_image: round(median(prep)), images_from: from,
+      peak_rss_mb: peakRssMb(),
+    });
+  } finally {
+    clan?.dispose(); G?.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
-    // (b) with the loader.
-    const src = new Loader({ dataset: srcDs, transform, seed: 0, workers: o.workers, prefetch: o.prefetch });
-    const tgt = new Loader({ dataset: tgtDs, transform, seed: 1, workers: o.workers, prefetch: o.prefetch });
-    loaders.push(src, tgt);
-    // Per step: [start, end] of the turn, the source wait and the target wait (windows), and the main thread's
-    // run-queue ms inside each (queued).
-    const fetch = async (windows?: [number, number][][], queued?: number[][]): Promise<[Batch, Batch]> => {
+/** Decode (file → RGB + label) and preprocess (bicubic resize, CHW, mean) per image, here, uncontended. */
+function timeDecode(ds: Dataset, transform: TransformOptions): { dec: number[]; prep: number[] } {
+  const dec: number[] = [], prep: number[] = [];
+  for (let i = 0; i < Math.min(DECODE_SAMPLES, ds.length); i++) {
+    const a = performance.now();
+    const s = ds.load(i);
+    const b = performance.now();
+    preprocess(s, transform, { scale: 1, flip: false });
+    dec.push(b - a); prep.push(performance.now() - b);
+  }
+  return { dec, prep };
+}
+
+interface LoaderPhase {
+  withLoader: number[];                         // ms per step, waits included
+  waits: number[]; onCpu: number[];             // ms per await (two per step); without the run-queue time
+  turns: number[];                              // ms of the event-loop turn before each step's awaits
+  sizes: [number, number, number, number][];    // per step: source h, w, target h, w
+}
+
+/** (b): steps fed by two Loaders, each step's awaits timed (with the main thread's run-queue time inside each). */
+async function withLoaders(o: LoaderBenchOptions, srcDs: Dataset, tgtDs: Dataset, transform: TransformOptions, perSampleMs: number,
+  stepOn: Step, log: (l: string) => void): Promise<LoaderPhase> {
+  const src = new Loader({ dataset: srcDs, transform, seed: 0, workers: o.workers, prefetch: o.prefetch });
+  const tgt = new Loader({ dataset: tgtDs, transform, seed: 1, workers: o.workers, prefetch: o.prefetch });
+  try {
+    // per step: [start, end] of the turn, the source wait and the target wait, and the run-queue ms inside each
+    const windows: [number, number][][] = [], queued: number[][] = [], withLoader: number[] = [];
+    const fetch = async (record: boolean): Promise<[Batch, Batch]> => {
       const q0 = runQueueMs(), a = performance.now();
       await new Promise<void>((r) => setImmediate(r)); // as the trainer: signals and worker messages land here
       const q1 = runQueueMs(), b = performance.now();
@@ -91,77 +132,52 @@ export async function benchLoader(o: LoaderBenchOptions, emit: (line: object) =>
       const q2 = runQueueMs(), c = performance.now();
       const tb = await tgt.next();
       const q3 = runQueueMs();
-      windows?.push([[a, b], [b, c], [c, performance.now()]]);
-      queued?.push([q1 - q0, q2 - q1, q3 - q2]);
+      if (record) { windows.push([[a, b], [b, c], [c, performance.now()]]); queued.push([q1 - q0, q2 - q1, q3 - q2]); }
       if (!sb || !tb) throw new DataError('bench loader: a loader ended early');
       return [sb, tb];
     };
-    const stepOn = (sb: Batch, tb: Batch): void => {
-      torch.tidy(() => {
-        const xs = torch.fromTypedArray(sb.images, [sb.size, 3, sb.height, sb.width]);  // [1, 3, h, w] f32
-        const l8 = torch.fromTypedArray(sb.labels!, [sb.size, sb.labelHeight, sb.labelWidth], 'uint8');
-        const xt = torch.fromTypedArray(tb.images, [tb.size, 3, tb.height, tb.width]);
-        c.trainStep(ITERATION, { image: xs, label: l8.to('int64') }, { image: xt, size: target });
-      });
-    };
     log(`warm-up: 1 step (${o.backbone}, ${o.threads} thread${o.threads > 1 ? 's' : ''}), then fill the prefetch`);
-    stepOn(...await fetch());
+    stepOn(...await fetch(false));
     // Let the workers finish the prefetch (2 loaders × prefetch samples) before timing; generous margin.
     // With workers 0 samples are decoded inside next(): nothing to fill, the wait is the decode.
-    const perSample = median(dec) + median(prep);
-    if (o.workers > 0) await new Promise((r) => setTimeout(r, Math.ceil((2 * o.prefetch * perSample) / Math.min(o.workers, 2)) * 2 + 100));
-    const windows: [number, number][][] = [], queued: number[][] = [], withLoader: number[] = [];
-    const sizes: [number, number, number, number][] = [];  // per step: source h, w, target h, w
+    if (o.workers > 0) await new Promise((r) => setTimeout(r, Math.ceil((2 * o.prefetch * perSampleMs) / Math.min(o.workers, 2)) * 2 + 100));
+    const sizes: LoaderPhase['sizes'] = [];
     for (let s = 0; s < o.steps; s++) {
       const a = performance.now();
-      const [sb, tb] = await fetch(windows, queued);
+      const [sb, tb] = await fetch(true);
       stepOn(sb, tb);
       withLoader.push(performance.now() - a);
       sizes.push([sb.height, sb.width, tb.height, tb.width]);
       log(`with loader ${s + 1}/${o.steps}: ${withLoader[s]!.toFixed(0)} ms; turn, source, target waits ` +
         `${windows[s]!.map(([x, y]) => (y - x).toFixed(2)).join(', ')} ms (runnable, not running: ${queued[s]!.map((x) => x.toFixed(2)).join(', ')} ms)`);
     }
-    for (const l of loaders.splice(0)) await l.close();
-    const waits = windows.flatMap((w) => w.slice(1).map(([x, y]) => y - x));
-    const onCpu = windows.flatMap((w, s) => w.slice(1).map(([x, y], k) => y - x - queued[s]![k + 1]!));
-    const turns = windows.map((w) => w[0]![1] - w[0]![0]);
+    return { withLoader, sizes, waits: windows.flatMap((w) => w.slice(1).map(([x, y]) => y - x)),
+      onCpu: windows.flatMap((w, s) => w.slice(1).map(([x, y], k) => y - x - queued[s]![k + 1]!)), turns: windows.map((w) => w[0]![1] - w[0]![0]) };
+  } finally { await src.close(); await tgt.close(); }
+}
 
-    // (a) pre-made tensors, same size sequence, workers gone.
-    const images = new Map<string, torch.Tensor>();
+/** (a): the loaders closed, the same steps on pre-made tensors of the same size sequence; ms per step. */
+function premade(sizes: LoaderPhase['sizes'], step: StepTensors, log: (l: string) => void): number[] {
+  const images = new Map<string, torch.Tensor>();
+  const label = torch.keep(torch.randint(0, CLASSES, [1, H, W]));  // [1, 512, 1024] int64, nominal size
+  try {
     const image = (h: number, w: number): torch.Tensor => {
       const k = `${h}x${w}`;
       let t = images.get(k);
-      if (!t) { t = torch.keep(torch.randn([1, 3, h, w])); images.set(k, t); held.push(t); }
+      if (!t) { t = torch.keep(torch.randn([1, 3, h, w])); images.set(k, t); }
       return t;
     };
-    const label = torch.keep(torch.randint(0, CLASSES, [1, H, W]));  // [1, 512, 1024] int64, nominal size
-    held.push(label);
     for (const [sh, sw, th, tw] of sizes) { image(sh, sw); image(th, tw); }
     const plain: number[] = [];
     for (let s = 0; s < sizes.length; s++) {
       const [sh, sw, th, tw] = sizes[s]!;
       const a = performance.now();
-      c.trainStep(ITERATION, { image: image(sh, sw), label }, { image: image(th, tw), size: target });
+      step(image(sh, sw), label, image(th, tw));
       plain.push(performance.now() - a);
       log(`pre-made tensors ${s + 1}/${sizes.length}: ${plain[s]!.toFixed(0)} ms`);
     }
-
-    const p99 = quantile(waits, 0.99);
-    log(`p99 wait ${p99.toFixed(2)} ms: goal < ${WAIT_GOAL_MS} ms ${p99 < WAIT_GOAL_MS ? 'met' : 'NOT met'}`);
-    emit({
-      bench: 'loader', size: `${W}x${H}`, images: o.images, workers: o.workers, prefetch: o.prefetch, threads: o.threads,
-      backbone: o.backbone, steps: o.steps, step_ms: round(median(plain)), step_with_loader_ms: round(median(withLoader)),
-      wait_p50_ms: round(median(waits), 3), wait_p99_ms: round(p99, 3), wait_max_ms: round(Math.max(...waits), 3),
-      wait_p99_excl_preempt_ms: round(quantile(onCpu, 0.99), 3), turn_p99_ms: round(quantile(turns, 0.99), 3),
-      decode_ms_per_image: round(median(dec)), preprocess_ms_per_image: round(median(prep)), images_from: from,
-      peak_rss_mb: peakRssMb(),
-    });
-  } finally {
-    for (const l of loaders) await l.close();
-    clan?.dispose(); G?.dispose();
-    for (const t of held) t.dispose();
-    rmSync(dir, { recursive: true, force: true });
-  }
+    return plain;
+  } finally { label.dispose(); for (const t of images.values()) t.dispose(); }
 }
 
 /** Time this (main) thread has spent runnable but waiting for a CPU, from Linux schedstat; 0 elsewhere. */
