@@ -15,7 +15,7 @@ import { forMethod } from './config/hyper.js';
 import { evaluate as evaluateSegmentor } from './eval/evaluate.js';
 import { loadInferenceModel } from './infer/model.js';
 import { predictImage } from './infer/predict.js';
-import { createGenerator } from './models/registry.js';
+import { createSegmentor } from './models/registry.js';
 import { writeSafetensorsFile } from './io/safetensors.js';
 import { sealedMetadata } from './io/checkpoint.js';
 import type { HostTensor } from './torch/dtype.js';
@@ -194,7 +194,7 @@ test('a file with its own inference mode (a converted DAFormer/HRDA checkpoint\'
 test('evaluate: a model whose class count differs from the dataset\'s, and a disposed model, are one-line errors', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'clan-api-eval-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const G = createGenerator('micro', 5);
+  const G = createSegmentor('micro', 5);
   const all = new Map<string, HostTensor>([...G.stateDict()].map(([k, v]) => [`G.${k}`, v.toHost()]));
   G.dispose();
   const path = join(dir, 'five.safetensors');

@@ -8,7 +8,7 @@ import { dirname, join, normalize, relative } from 'node:path';
 import { packageRoot } from './util/paths.js';
 
 const SRC = join(packageRoot(), 'src');
-const isSource = (f: string) => f.endsWith('.ts') && !f.endsWith('.test.ts') && !/(^|\/)testing\.ts$/.test(f) && !f.endsWith('.testing.ts') && !f.endsWith('.d.ts');
+const isSource = (f: string) => f.endsWith('.ts') && !f.endsWith('.test.ts') && !f.endsWith('.testing.ts') && !f.endsWith('.d.ts');
 
 function sources(dir = SRC): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(join(dir, e.name)) : isSource(e.name) ? [join(dir, e.name)] : []));

@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 const root = pathToFileURL(resolve(process.argv[2] ?? '.')).href;
 const torch = await import(`${root}/dist/src/torch/index.js`);
-const { createGenerator } = await import(`${root}/dist/src/models/registry.js`);
+const { createSegmentor } = await import(`${root}/dist/src/models/registry.js`);
 const { readSafetensorsFile } = await import(`${root}/dist/src/io/safetensors.js`);
 const { stripPrefix } = await import(`${root}/dist/src/util/prefix.js`);
 let DEF, Disc, Clan, Adv, SO;
@@ -24,7 +24,7 @@ const inputs = readSafetensorsFile(`${fx}/inputs.safetensors`).tensors;
 const ex = JSON.parse((await import('node:fs')).readFileSync(`${fx}/expected.json`, 'utf8'));
 const out = [];
 for (const [name, M, extra] of [['clan', Clan, {}], ['adversarial', Adv, {}], ['source', SO, {}], ['clan-detach-ce', Clan, { detachM: true, segLoss: 'ce' }]]) {
-  const G = createGenerator('micro', ex.config.num_classes);
+  const G = createSegmentor('micro', ex.config.num_classes);
   G.loadStateDict(stripPrefix(init, 'G.'), true, 'G');
   const D = new Disc(ex.config.num_classes, ex.config.ndf);
   D.loadStateDict(stripPrefix(init, 'D.'), true, 'D');

@@ -2,7 +2,7 @@
 // CLAN iterations on random batches, data-parallel when WORLD_SIZE > 1; prints one JSON line with its step times
 // and the time spent in the gradient all-reduce.
 import * as torch from '../torch/index.js';
-import { createGenerator } from '../models/registry.js';
+import { createSegmentor } from '../models/registry.js';
 import { Clan } from '../methods/clan.js';
 import { DEFAULT_METHOD_CONFIG } from '../methods/config.js';
 import { broadcastModules, distEnvFrom, gradientAverager } from '../methods/ddp.js';
@@ -13,7 +13,7 @@ const dist = distEnvFrom(process.env);
 if (dist) torch.dist.initProcessGroup({ ...dist, timeoutMs: 600_000 });
 torch.setNumThreads(o.threads);
 torch.manualSeed(0);
-const G = createGenerator(o.backbone, 19);
+const G = createSegmentor(o.backbone, 19);
 const clan = new Clan(G, DEFAULT_METHOD_CONFIG);
 const reduceMs: number[] = []; const waitMs: number[] = [];
 if (dist) {

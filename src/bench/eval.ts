@@ -4,7 +4,7 @@
 // windows, multi-scale + flip) one image is an RGB image at the label size run through infer/inference.ts as
 // `clan eval --mode …` runs it (host resizes included); the PyTorch twin measures the whole mode only.
 import * as torch from '../torch/index.js';
-import { createGenerator } from '../models/registry.js';
+import { createSegmentor } from '../models/registry.js';
 import { predictLogits } from '../models/segmentor.js';
 import { checkInferenceSpec, inferencePasses, inferLabels, isPlainWhole, slideWindows, type InferenceSpec } from '../infer/inference.js';
 import { UsageError } from '../util/errors.js';
@@ -20,7 +20,7 @@ export interface EvalBenchOptions {
 }
 
 /** What one image of a spec costs: its passes and, for slide, the windows over all passes; and the run itself. */
-function specRun(G: ReturnType<typeof createGenerator>, o: EvalBenchOptions, spec: InferenceSpec): { one: () => void; fields: Record<string, unknown> } {
+function specRun(G: ReturnType<typeof createSegmentor>, o: EvalBenchOptions, spec: InferenceSpec): { one: () => void; fields: Record<string, unknown> } {
   let s = 12345;
   const data = Uint8Array.from({ length: 3 * o.labelWidth * o.labelHeight }, () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) >>> 24); // noise
   const img = { width: o.labelWidth, height: o.labelHeight, data };
@@ -40,7 +40,7 @@ export function benchEval(o: EvalBenchOptions, emit: (line: object) => void): vo
     if (o.compare) throw new UsageError('bench eval: --compare measures the whole mode only (the PyTorch twin has no slide windows or multi-scale)');
   }
   const { dev, cuda, restore } = benchSetup(o);
-  const G = createGenerator(o.backbone, 19).to(dev).eval();
+  const G = createSegmentor(o.backbone, 19).to(dev).eval();
   const x = torch.keep(torch.randn([1, 3, o.height, o.width], { device: dev }));
   const label: [number, number] = [o.labelHeight, o.labelWidth];
   const spec = isPlainWhole(o.inference) ? null : specRun(G, o, o.inference!);

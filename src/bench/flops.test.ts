@@ -4,7 +4,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../torch/index.js';
 import { Conv2d, type Tensor } from '../torch/index.js';
-import { createGenerator } from '../models/registry.js';
+import { createSegmentor } from '../models/registry.js';
 import { Bottleneck, Downsample } from '../models/deeplab.js';
 import { DeepLabVGG } from '../models/vgg.js';
 import { FCDiscriminator } from '../models/discriminator.js';
@@ -77,7 +77,7 @@ const MICRO_G = c(3, 4, 7, 32)
 const MICRO_D = c(19, 64, 4, 32) + c(64, 128, 4, 16) + c(128, 256, 4, 8) + c(256, 512, 4, 4) + c(512, 1, 4, 2);
 
 test('micro at 64×64 by hand: G and D forwards, and the iteration total', () => {
-  const G = createGenerator('micro', 19); const D = new FCDiscriminator(19, 64);
+  const G = createSegmentor('micro', 19); const D = new FCDiscriminator(19, 64);
   const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
   assert.equal(sum(convSites(G, [64, 64]).map((s) => s.flops)), MICRO_G); // 34 745 280
   assert.equal(sum(convSites(D, [64, 64]).map((s) => s.flops)), MICRO_D); // 241 238 016
@@ -109,8 +109,8 @@ function hookConvs(t: TestContext, fn: () => void): { flops: number; calls: stri
 test('the walk agrees with the convs hooked at run time: generator forwards (stem pool, no pool, VGG)', (t) => {
   torch.manualSeed(0);
   const nets: [string, torch.Module & { forward(x: Tensor): [Tensor, Tensor] }, Size][] = [
-    ['micro', createGenerator('micro', 19), [64, 64]],
-    ['tiny-os4', createGenerator('tiny-os4', 5), [37, 50]],
+    ['micro', createSegmentor('micro', 19), [64, 64]],
+    ['tiny-os4', createSegmentor('tiny-os4', 5), [37, 50]],
     ['vgg16 narrow', new DeepLabVGG({ arch: 'vgg16', width: 2, numClasses: 3 }), [45, 61]],
   ];
   for (const [name, G, [h, w]] of nets) {
@@ -127,7 +127,7 @@ test('the walk agrees with the convs hooked at run time: generator forwards (ste
 
 test('the iteration\'s forward passes are the ones a real CLAN step runs (source 64×64, target 48×80)', (t) => {
   torch.manualSeed(0);
-  const G = createGenerator('micro', 19);
+  const G = createSegmentor('micro', 19);
   const clan = new Clan(G, DEFAULT_METHOD_CONFIG);
   const xs = torch.randn([1, 3, 64, 64]); const ys = torch.randint(0, 19, [1, 64, 64]); const xt = torch.randn([1, 3, 48, 80]);
   const hooked = hookConvs(t, () => { clan.trainStep(6000, { image: xs, label: ys }, { image: xt, size: [48, 80] }); });

@@ -21,7 +21,7 @@
 //   D on the detached source, then on the detached target: forward + backward (weight gradients; conv1 no input gradient)
 // D sees the heads upsampled to the label size (forwardUp), here the image size of each domain.
 import { Conv2d, BatchNorm2d, ReLU, LeakyReLU, MaxPool2d, Sequential, ModuleList, type Module, type F } from '../torch/index.js';
-import { Bottleneck, BasicBlock, Classifier, Downsample, DeepLabGenerator, STEM_POOL } from '../models/deeplab.js';
+import { Bottleneck, BasicBlock, Classifier, Downsample, DeepLabSegmentor, STEM_POOL } from '../models/deeplab.js';
 import { DeepLabVGG } from '../models/vgg.js';
 import { FCDiscriminator } from '../models/discriminator.js';
 import { ClanError } from '../util/errors.js';
@@ -99,7 +99,7 @@ function walk(m: Module, name: string, size: Size, readsInput: boolean, sites: C
     const outs = named(m.convs, dotted(name, 'conv2d_list')).map(([n, c]) => walk(c, n, size, readsInput, sites));
     return outs[0]!;
   }
-  if (m instanceof DeepLabGenerator) { // conv1, bn1, the stem pool (functional), layer1…4, then both heads
+  if (m instanceof DeepLabSegmentor) { // conv1, bn1, the stem pool (functional), layer1…4, then both heads
     let y = chain(named(m, name, ['conv1', 'bn1']), size, readsInput, sites);
     if (m.spec.stemPool !== false) y = poolOut(STEM_POOL.kernel, STEM_POOL, y);
     y = chain(named(m, name, ['layer1', 'layer2', 'layer3', 'layer4']), y, false, sites);

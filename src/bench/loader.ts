@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encode } from 'fast-png';
 import * as torch from '../torch/index.js';
-import { createGenerator } from '../models/registry.js';
+import { createSegmentor } from '../models/registry.js';
 import { Clan } from '../methods/clan.js';
 import { DEFAULT_METHOD_CONFIG } from '../methods/config.js';
 import { openDataset } from '../data/registry.js';
@@ -53,7 +53,7 @@ export async function benchLoader(o: LoaderBenchOptions, emit: (line: object) =>
   log: (l: string) => void = (l) => process.stderr.write(`bench loader: ${l}\n`)): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'clan-bench-loader-'));
   let clan: Clan | undefined;
-  let G: ReturnType<typeof createGenerator> | undefined;
+  let G: ReturnType<typeof createSegmentor> | undefined;
   try {
     const t0 = Date.now();
     const from = writeFolder(dir, o.images);
@@ -65,7 +65,7 @@ export async function benchLoader(o: LoaderBenchOptions, emit: (line: object) =>
 
     torch.setNumThreads(o.threads);
     torch.manualSeed(0);
-    G = createGenerator(o.backbone, CLASSES);
+    G = createSegmentor(o.backbone, CLASSES);
     clan = new Clan(G, DEFAULT_METHOD_CONFIG);
     const c = clan;
     const target: [number, number] = [H, W];  // nominal [h, w] the target logits are upsampled to

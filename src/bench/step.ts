@@ -1,7 +1,7 @@
 // `clan bench step`: one full CLAN iteration (source H×W + target image, batch 1, 19 classes, i past the preheat
 // so the weighted losses run, G and D updated) against tools/reference/clan_step_bench.py, on the CPU or a GPU.
 import * as torch from '../torch/index.js';
-import { createGenerator } from '../models/registry.js';
+import { createSegmentor } from '../models/registry.js';
 import { Clan } from '../methods/clan.js';
 import { DEFAULT_METHOD_CONFIG, withHyper } from '../methods/config.js';
 import { benchSetup, gpuPeakMb, median, peakRssMb, round, runRounds, TwinRounds } from './util.js';
@@ -25,7 +25,7 @@ const PEAK_REPS = 3;
 
 export function benchStep(o: StepBenchOptions, emit: (line: object) => void): void {
   const { dev, cuda, restore } = benchSetup(o);
-  const G = createGenerator(o.backbone, 19).to(dev);
+  const G = createSegmentor(o.backbone, 19).to(dev);
   const clan = new Clan(G, withHyper(DEFAULT_METHOD_CONFIG, { amp: o.amp, adversarial: { dFullSize: !o.dOwnSize } }));
   const xs = torch.keep(torch.randn([1, 3, o.height, o.width], { device: dev }));
   const ys = torch.keep(torch.randint(0, 19, [1, o.height, o.width], { device: dev }));

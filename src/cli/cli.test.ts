@@ -16,9 +16,9 @@ const tmp = mkdtempSync(join(tmpdir(), 'clan-cli-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 const TINY = ['--preset', 'cpu', '--backbone', 'micro', '--threads', '1', '--set', 'hyper.adversarial.ndf=8', '--set', 'targetVal.limit=4', '--set', 'logEvery=1'];
 
-/** `clan ARGS` through the launcher; with `hooks` through the test entry (src/cli/testing.ts) that sets training hooks. */
+/** `clan ARGS` through the launcher; with `hooks` through the test entry (src/cli/cli.testing.ts) that sets training hooks. */
 function clan(args: string[], env: Record<string, string> = {}, hooks: string[] = []) {
-  const entry = hooks.length ? [join(packageRoot(), 'dist', 'src', 'cli', 'testing.js'), ...hooks, '--'] : [CLAN];
+  const entry = hooks.length ? [join(packageRoot(), 'dist', 'src', 'cli', 'cli.testing.js'), ...hooks, '--'] : [CLAN];
   const r = spawnSync(process.execPath, [...entry, ...args], { cwd: tmp, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 });
   return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
@@ -129,9 +129,9 @@ test('eval and predict run a file in its own inference mode (a converted mmseg c
   const { sealedMetadata } = await import('../io/checkpoint.js');
   // a freshly initialised micro network whose labels depend on context, so windows and the whole image differ
   const torch = await import('../torch/index.js');
-  const { createGenerator } = await import('../models/registry.js');
+  const { createSegmentor } = await import('../models/registry.js');
   torch.manualSeed(3);
-  const G = createGenerator('micro', 11);
+  const G = createSegmentor('micro', 11);
   const tensors = new Map([...G.stateDict()].map(([k, t]) => [`G.${k}`, t.toHost()] as const));
   G.dispose();
   // heads ×100 and no bias: the init's N(0, 0.01) heads would leave one class everywhere, the same in any mode

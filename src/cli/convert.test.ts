@@ -11,11 +11,11 @@ import { readPth } from '../io/pth.js';
 import { readSafetensorsFile } from '../io/safetensors.js';
 import { TORCHVISION_NOTE, TORCHVISION_VGG_NOTE } from '../io/official.js';
 import { CKPT_FORMAT, writeCheckpoint } from '../io/checkpoint.js';
-import { createGenerator } from '../models/registry.js';
+import { createSegmentor } from '../models/registry.js';
 import { FCDiscriminator } from '../models/discriminator.js';
 import { CheckpointError, UsageError } from '../util/errors.js';
 import { fixturePath } from '../util/paths.js';
-import { loadFixture } from '../torch/testing.js';
+import { loadFixture } from '../torch/torch.testing.js';
 import { loadInit } from '../infer/init-weights.js';
 import { DeepLabVGG } from '../models/vgg.js';
 import { convertCommand as convert } from './convert.js';
@@ -103,7 +103,7 @@ test('official CLAN G + D snapshots → one clan-weights file with G./D. keys, m
 
 /** A sealed training checkpoint of an 11-class micro G and an ndf-4 D, with one optimizer tensor, as the trainer writes. */
 function trainingCheckpoint(dir: string): { path: string; sd: Map<string, HostTensor> } {
-  const G = createGenerator('micro', 11); const D = new FCDiscriminator(11, 4);
+  const G = createSegmentor('micro', 11); const D = new FCDiscriminator(11, 4);
   const sd = new Map<string, HostTensor>();
   try {
     for (const [k, v] of G.stateDict()) sd.set(`G.${k}`, v.toHost());

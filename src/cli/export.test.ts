@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readMetadataProps } from '../deploy/onnx.js';
 import { parseInfo } from '../deploy/onnx-meta.js';
-import { writePlausibleWeights } from '../deploy/testing.js';
+import { writePlausibleWeights } from '../deploy/deploy.testing.js';
 import { exportCommand as exportCmd } from './export.js';
 
 test('export: OUT.onnx with its metadata, --web DIR with the page, and one usage line per bad flag', async (t) => {

@@ -33,7 +33,7 @@ function oneLine(e: unknown): string {
   return msg.split('\n').map((l) => l.trim()).filter(Boolean).join(' ');
 }
 
-/** Runs one command; `ctx` carries test hooks (src/cli/testing.ts), the `clan` launcher passes none. */
+/** Runs one command; `ctx` carries test hooks (src/cli/cli.testing.ts), the `clan` launcher passes none. */
 export async function main(argv: string[], ctx: CommandContext = {}): Promise<number> {
   const [name, ...rest] = argv;
   try {

@@ -10,8 +10,8 @@ import { decode } from 'fast-png';
 import { colormap, encodePng } from '../report/png.js';
 import { readBytes } from '../data/image.js';
 import { digitscapesSample } from '../data/digitscapes.js';
-import { sharedFixtures } from '../data/testing.js';
-import { writePlausibleWeights } from '../deploy/testing.js';
+import { sharedFixtures } from '../data/data.testing.js';
+import { writePlausibleWeights } from '../deploy/deploy.testing.js';
 import { exportCommand as exportCmd } from './export.js';
 import { packageRoot } from '../util/paths.js';
 import { predictCommand as predictCmd } from './predict.js';
@@ -46,7 +46,7 @@ test('predict --engine onnx: the libtorch engine\'s label PNGs (≥ 99.9 % of pi
   if (!fixtures) return;
   const dir = mkdtempSync(join(tmpdir(), 'clan-predict-onnx-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  // converted weights of a micro model with O(1) logits (deploy/testing.ts); they evaluate at 1024×512
+  // converted weights of a micro model with O(1) logits (deploy/deploy.testing.ts); they evaluate at 1024×512
   const ckpt = join(dir, 'micro.safetensors');
   writePlausibleWeights(ckpt, 'micro', 19, 5);
   const model = join(dir, 'micro.onnx');

@@ -9,7 +9,7 @@ import type { TrainConfig } from '../config/schema.js';
 import { PRESETS } from '../config/presets.js';
 import { configHelp } from '../config/reference.js';
 import { METHODS } from '../methods/registry.js';
-import { GENERATORS } from '../models/backbones.js';
+import { BACKBONES } from '../models/backbones.js';
 import { UsageError } from '../util/errors.js';
 
 const USAGE = `usage: clan train [--config FILE|PRESET] [--preset NAME] [--method ${METHODS.names().join('|')}]
@@ -28,7 +28,7 @@ with ε to see how much CLAN's per-pixel weighting acts.
   --config      a YAML/JSON config file or a preset name (configs compose with 'extends:')
   --preset      base preset: ${Object.keys(PRESETS).join(', ')}
   --method      ${METHODS.names().map((n) => `${n}: ${METHODS.get(n).summary}`).join('\n                ')}
-  --backbone    ${GENERATORS.names().join(', ')}
+  --backbone    ${BACKBONES.names().join(', ')}
   --source      labelled source dataset, e.g. gta5:/data/GTA5 or folder:/data/mine
   --target      unlabelled target dataset, e.g. cityscapes:/data/Cityscapes:train
   --target-val  labelled target split evaluated during training, e.g. cityscapes:/data/Cityscapes:val

@@ -9,7 +9,7 @@ import { didYouMean } from '../util/registry.js';
 import { METHODS } from '../methods/registry.js';
 import { methodSchema } from '../methods/config.js';
 import { upgradeLegacyHyper } from './hyper.js';
-import { GENERATORS } from '../models/backbones.js';
+import { BACKBONES } from '../models/backbones.js';
 
 const names = (r: { names(): string[] }) => r.names() as [string, ...string[]];
 const size = z.tuple([z.number().int().positive(), z.number().int().positive()]);   // [W, H]
@@ -33,7 +33,7 @@ const evalDomain = z.object({
 export const trainSchema = z.object({
   extends: z.string().optional().describe('a preset name or a config file this one builds on'),
   method: z.enum(names(METHODS)).default('clan').describe(`the adaptation method: ${METHODS.names().join(', ')}`),
-  backbone: z.enum(names(GENERATORS)).default('resnet101').describe(`the segmentor's backbone: ${GENERATORS.names().join(', ')} (official resnet101, §1.1)`),
+  backbone: z.enum(names(BACKBONES)).default('resnet101').describe(`the segmentor's backbone: ${BACKBONES.names().join(', ')} (official resnet101, §1.1)`),
   source: domain.describe('the labelled source domain'),
   target: domain.describe('the unlabelled target domain'),
   targetVal: evalDomain.optional().describe('the labelled target split for evaluation and best-checkpoint selection'),

@@ -8,7 +8,7 @@ import { decode as decodePngRaw, encode as encodePng } from 'fast-png';
 import jpeg from 'jpeg-js';
 import { DataError } from '../util/errors.js';
 import { decodePlane, decodeRgb, orient, pngRawBytes, probeBytes, probeImage } from './image.js';
-import { repoRoot, sharedFixtures } from './testing.js';
+import { repoRoot, sharedFixtures } from './data.testing.js';
 
 const PAL = [[10, 20, 30], [40, 50, 60], [70, 80, 90], [100, 110, 120]];
 

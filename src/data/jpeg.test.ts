@@ -10,7 +10,7 @@ import { Worker } from 'node:worker_threads';
 import { DataError } from '../util/errors.js';
 import { decodeRgb, probeImage } from './image.js';
 import { jpegDecodeBytes, jpegLayout } from './jpeg.js';
-import { repoRoot } from './testing.js';
+import { repoRoot } from './data.testing.js';
 
 // The corpus and Pillow's decodes of it: tools/reference/make_jpeg_fixtures.py.
 const DIR = join(repoRoot(), 'test', 'fixtures', 'jpeg');

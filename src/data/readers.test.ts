@@ -11,7 +11,7 @@ import { DataError, UsageError } from '../util/errors.js';
 import { DatasetProblemsError, parseDatasetSpec, type OpenOptions } from './dataset.js';
 import { CITYSCAPES_PALETTE, CITYSCAPES_TRAIN_LABEL_IDS, histogram } from './labels.js';
 import { openDataset } from './registry.js';
-import { sharedFixtures } from './testing.js';
+import { sharedFixtures } from './data.testing.js';
 
 function expected(dir: string, key: string): Record<string, number> {
   return (JSON.parse(readFileSync(join(dir, 'expected_trainid_histograms.json'), 'utf8')) as Record<string, Record<string, number>>)[key]!;

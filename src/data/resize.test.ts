@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodePlane, decodeRgb } from './image.js';
 import { resizeBicubic, resizeBicubicRaw, resizeNearest } from './resize.js';
-import { pilFixtures, sharedFixtures } from './testing.js';
+import { pilFixtures, sharedFixtures } from './data.testing.js';
 
 interface Case { src: string; size: [number, number]; filter: 'bicubic' | 'nearest'; mode: string; sha256: string; file?: string }
 const PIL_DIR = pilFixtures();

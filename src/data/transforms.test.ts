@@ -6,7 +6,7 @@ import type { RawSample } from './dataset.js';
 import { decodeRgb } from './image.js';
 import { Rng } from './rng.js';
 import { IMG_MEAN_BGR, drawAugment, preprocess, scaledSize } from './transforms.js';
-import { pilFixtures, sharedFixtures } from './testing.js';
+import { pilFixtures, sharedFixtures } from './data.testing.js';
 
 test('scaledSize gives the §5.4 table (Python int() truncation)', () => {
   assert.deepEqual([scaledSize([1280, 720], 1.1), scaledSize([1280, 720], 0.8)], [[1408, 792], [1024, 576]]);

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../torch/index.js';
 import { predictLogits } from '../models/segmentor.js';
-import { GENERATORS, isMit } from '../models/backbones.js';
+import { BACKBONES, isMit } from '../models/backbones.js';
 import { MitSegmentor } from '../models/segformer.js';
 import { plausibleInit } from '../models/plausible.js';
 import { defaultPalette, type InferenceModel } from '../infer/model.js';
@@ -16,7 +16,7 @@ import { importOrt } from './ort.js';
 const ort = await importOrt(); // deploy/ort.ts: the optional package, typed without its own declarations
 
 function model(decoder: 'daformer' | 'segformer'): InferenceModel {
-  const spec = GENERATORS.get('mit-b0');
+  const spec = BACKBONES.get('mit-b0');
   assert.ok(isMit(spec));
   const G = new MitSegmentor({ ...spec, decoder, segformerEmbed: 128, numClasses: 6 });
   plausibleInit(G, 5);

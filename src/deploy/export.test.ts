@@ -4,13 +4,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import * as torch from '../torch/index.js';
-import { GENERATORS } from '../models/backbones.js';
+import { BACKBONES } from '../models/backbones.js';
 import { predictHeads } from '../models/segmentor.js';
 import { preprocess } from '../data/transforms.js';
 import { resizeBicubic } from '../data/resize.js';
 import { decodeRgb, readBytes, type RgbImage } from '../data/image.js';
 import { digitscapesSample } from '../data/digitscapes.js';
-import { sharedFixtures } from '../data/testing.js';
+import { sharedFixtures } from '../data/data.testing.js';
 import type { InferenceModel } from '../infer/model.js';
 import { exportOnnx, onnxInfo, configHash, type ExportOptions } from './export.js';
 import { readMetadataProps } from './onnx.js';
@@ -63,7 +63,7 @@ function cityscapes(dir: string, w: number, h: number): RgbImage {
 const SIZES: Record<string, [number, number]> = { resnet101: [160, 80], resnet50: [160, 80], vgg16: [160, 80] };
 
 // HRDA's networks have no ONNX translation (their detail windows slide over the input): refused in one line, below.
-for (const backbone of GENERATORS.names().filter((n) => !n.startsWith('hrda-'))) {
+for (const backbone of BACKBONES.names().filter((n) => !n.startsWith('hrda-'))) {
   test(`export ${backbone}: onnxruntime logits = libtorch logits (1e-4), argmax ≥ 99.99 %, on Cityscapes and digitscapes`, async (t) => {
     const dir = sharedFixtures(t);
     if (!dir) return;

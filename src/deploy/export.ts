@@ -6,7 +6,7 @@
 // The graph's contract (input 'image', outputs 'x1', 'x2' and logits|probs|labels) is in deploy/onnx-meta.ts.
 import { createHash } from 'node:crypto';
 import { BatchNorm2d, Conv2d, MaxPool2d, ReLU, type Module, type Tensor } from '../torch/index.js';
-import { BasicBlock, Bottleneck, Classifier, DeepLabGenerator, STEM_POOL } from '../models/deeplab.js';
+import { BasicBlock, Bottleneck, Classifier, DeepLabSegmentor, STEM_POOL } from '../models/deeplab.js';
 import { DeepLabVGG } from '../models/vgg.js';
 import { MitSegmentor } from '../models/segformer.js';
 import { MitGraph } from './export-mit.js';
@@ -92,7 +92,7 @@ class Walker {
     return out;
   }
 
-  resnet(G: DeepLabGenerator, x: string): string {
+  resnet(G: DeepLabSegmentor, x: string): string {
     let y = this.relu(this.conv(G.conv1, x, 'conv1', G.bn1));
     if (G.spec.stemPool !== false) y = this.maxPool(y, STEM_POOL.kernel, STEM_POOL);
     for (const [li, layer] of [G.layer1, G.layer2, G.layer3, G.layer4].entries()) {
@@ -141,7 +141,7 @@ export function onnxInfo(m: InferenceModel, o: ExportOptions = {}): OnnxModelInf
 /** The two heads' logits [x1, x2] of G's graph on the normalised input x. */
 function heads(G: InferenceModel['G'], walk: Walker, g: GraphBuilder, opset: number, x: string): [string, string] {
   if (G instanceof MitSegmentor) return new MitGraph(g, opset, (c, v, n, bn) => walk.conv(c, v, n, bn), unknown).segmentor(G, x);
-  const f = G instanceof DeepLabGenerator ? walk.resnet(G, x) : G instanceof DeepLabVGG ? walk.vgg(G, x) : (() => { throw unknown(G, 'G'); })();
+  const f = G instanceof DeepLabSegmentor ? walk.resnet(G, x) : G instanceof DeepLabVGG ? walk.vgg(G, x) : (() => { throw unknown(G, 'G'); })();
   return [walk.classifier(G.layer5, f, 'layer5'), walk.classifier(G.layer6, f, 'layer6')];
 }
 

@@ -11,7 +11,7 @@ import { predictImage, type Prediction } from '../infer/predict.js';
 import type { InferenceModel } from '../infer/model.js';
 import { decodeRgb, readBytes, type RgbImage } from '../data/image.js';
 import { digitscapesSample } from '../data/digitscapes.js';
-import { sharedFixtures } from '../data/testing.js';
+import { sharedFixtures } from '../data/data.testing.js';
 import { exportOnnx, type ExportOptions } from './export.js';
 import { plausibleModel } from '../infer/plausible.js';
 import { importOrt, loadOnnxModel } from './ort.js';

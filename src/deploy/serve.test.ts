@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodePng } from '../report/png.js';
 import { plausibleModel } from '../infer/plausible.js';
-import { CHROMIUM, chromiumOrSkip, watchPage } from '../util/testing.js';
+import { CHROMIUM, chromiumOrSkip, watchPage } from '../util/util.testing.js';
 import { exportOnnx, onnxInfo } from './export.js';
 import { hostAllowed, serveStatic } from './serve.js';
 import { writeWebApp } from './web.js';

@@ -7,17 +7,17 @@ import { join } from 'node:path';
 import type { HostTensor } from '../torch/dtype.js';
 import { readSafetensorsFile } from '../io/safetensors.js';
 import { fixturePath } from '../util/paths.js';
-import { loadFixture } from '../torch/testing.js';
-import { createGenerator } from '../models/registry.js';
-import type { DeepLabGenerator } from '../models/deeplab.js';
+import { loadFixture } from '../torch/torch.testing.js';
+import { createSegmentor } from '../models/registry.js';
+import type { DeepLabSegmentor } from '../models/deeplab.js';
 import { openDataset } from '../data/registry.js';
 import { decodePlane, readBytes } from '../data/image.js';
-import { sharedFixtures } from '../data/testing.js';
+import { sharedFixtures } from '../data/data.testing.js';
 import { evaluate, perClassMetrics, protocolClasses, confusionCounts, checkProtocol, type EvalResult, type Protocol } from './evaluate.js';
 import type { Dataset } from '../data/dataset.js';
 import { CITYSCAPES_CLASSES } from '../data/labels.js';
 import { UsageError } from '../util/errors.js';
-import { microModel, specOf, type InferExpected } from '../infer/testing.js';
+import { microModel, specOf, type InferExpected } from '../infer/infer.testing.js';
 import { IoUMetric } from './metric.js';
 import * as torch from '../torch/index.js';
 
@@ -33,10 +33,10 @@ interface Expected {
 
 const ex = loadFixture<Expected>('eval/expected.json');
 
-function loadModel(): DeepLabGenerator {
+function loadModel(): DeepLabSegmentor {
   const st = readSafetensorsFile(fixturePath('eval/micro19.safetensors')).tensors;
   const sd = new Map<string, HostTensor>([...st].filter(([k]) => k.startsWith('G.')).map(([k, v]) => [k.slice(2), v]));
-  const G = createGenerator('micro', 19);
+  const G = createSegmentor('micro', 19);
   G.loadStateDict(sd, true, 'micro19.safetensors');
   return G;
 }
@@ -47,7 +47,7 @@ function refMean(classes: readonly number[]): number {
   return v.reduce((a, b) => a + b, 0) / v.length;
 }
 
-async function run(t: import('node:test').TestContext, G: DeepLabGenerator, protocol: 19 | 16 | 13,
+async function run(t: import('node:test').TestContext, G: DeepLabSegmentor, protocol: 19 | 16 | 13,
   onImage?: Parameters<typeof evaluate>[2]['onImage']): Promise<EvalResult | undefined> {
   const dir = sharedFixtures(t); if (!dir) return undefined;
   const ds = openDataset(`cityscapes:${join(dir, 'cityscapes')}:val`);
@@ -161,7 +161,7 @@ test('confusionCounts (the on-device confusion matrix) equals IoUMetric.process,
 
 test('evaluation memory is flat: 2000 more forward passes add no RSS (Node-API finalizers get their turn)', async () => {
   torch.setNumThreads(1);
-  const G = createGenerator('tiny-os4', 11);
+  const G = createSegmentor('tiny-os4', 11);
   const ds = openDataset('digitscapes:val');
   await evaluate(G, ds, { size: [64, 64], limit: 300 }); // warm-up: allocator cache, code, first finalizer rounds
   const before = process.memoryUsage().rss;
@@ -196,7 +196,7 @@ test('protocols 16 / 13 on a dataset without the 19 Cityscapes classes: refused 
   const ds = openDataset('digitscapes:val');
   let loads = 0;
   const spy = Object.assign(Object.create(ds) as Dataset, { load: (i: number) => { loads++; return ds.load(i); } });
-  const G = createGenerator('micro', 11);
+  const G = createSegmentor('micro', 11);
   try {
     for (const protocol of [16, 13] as const) {
       await assert.rejects(evaluate(G, spy, { size: [64, 64], protocol }), (e: Error) => e instanceof UsageError && e.message ===

@@ -5,8 +5,8 @@
 import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { HostTensor } from '../torch/dtype.js';
-import { createGenerator } from '../models/registry.js';
-import { GENERATORS } from '../models/backbones.js';
+import { createSegmentor } from '../models/registry.js';
+import { BACKBONES } from '../models/backbones.js';
 import { FCDiscriminator } from '../models/discriminator.js';
 import { readPth } from '../io/pth.js';
 import { readSafetensorsFile, writeSafetensorsFile } from '../io/safetensors.js';
@@ -99,7 +99,7 @@ export function convertWeights(o: ConvertOptions): ConvertReport {
     throw new UsageError(`${o.input}: cannot tell what kind of checkpoint this is (keys ${list([...inW.tensors.keys()])}: no 'Scale.' prefix, no layer6, no fc.weight, no features.0 with a classifier); pass --from ${WEIGHTS_SOURCES.join('|')}`);
   }
   const backbone = o.backbone ?? own.backbone ?? (source === 'torchvision-vgg16' ? 'vgg16' : 'resnet101');
-  const spec = GENERATORS.get(backbone);
+  const spec = BACKBONES.get(backbone);
   const numClasses = o.numClasses ?? own.numClasses ?? 19;
   const { gIn, dIn, dName } = splitParts(o, inW, source);
   const report: ConvertReport = { input: o.input, output: [], source, to: o.to, num_classes: numClasses, notes: [] };
@@ -142,10 +142,10 @@ function splitParts(o: ConvertOptions, inW: Weights, source: From): { gIn?: Map<
 /** G mapped, checked and loaded into the model of `backbone`; its tensors into `out`; returns the missing keys. */
 function convertG(input: string, source: From, gIn: Map<string, HostTensor>, backbone: string, spec: BackboneSpec, numClasses: number,
   out: Map<string, HostTensor>, report: ConvertReport): string[] {
-  const G = createGenerator(backbone, numClasses);
+  const G = createSegmentor(backbone, numClasses);
   try {
     const m = mapWeights(source === 'clan' ? 'official-clan' : source, gIn, expectedShapes(G.stateDict()), numClasses);
-    checkG(input, source, m, backbone, spec, G.featureChannels, numClasses, GENERATORS);
+    checkG(input, source, m, backbone, spec, G.featureChannels, numClasses, BACKBONES);
     G.loadStateDict(m.mapped, false, `${input} (G)`);
     const own = G.stateDict();
     for (const k of [...m.mapped.keys(), ...m.defaultBuffers]) out.set(`G.${k}`, own.get(k)!.toHost());

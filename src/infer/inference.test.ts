@@ -6,14 +6,14 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import * as torch from '../torch/index.js';
 import { fixturePath } from '../util/paths.js';
-import { loadFixture } from '../torch/testing.js';
+import { loadFixture } from '../torch/torch.testing.js';
 import type { Segmentor } from '../models/segmentor.js';
 import { decodePlane, decodeRgb, readBytes, type RgbImage } from '../data/image.js';
-import { sharedFixtures } from '../data/testing.js';
+import { sharedFixtures } from '../data/data.testing.js';
 import {
   checkInferenceSpec, inferencePasses, inferLabels, inferProbabilities, rescaleSize, slideWindows, WHOLE,
 } from './inference.js';
-import { INFER_IMAGE as IMAGE, microModel, specOf, type InferCase as Case, type InferExpected } from './testing.js';
+import { INFER_IMAGE as IMAGE, microModel, specOf, type InferCase as Case, type InferExpected } from './infer.testing.js';
 
 const ex = loadFixture<InferExpected>('infer/expected.json');
 

@@ -17,7 +17,7 @@ import { CheckpointError, UsageError } from '../util/errors.js';
 import { HRDA_OFFICIAL, type MitSpec } from '../models/backbones.js';
 import { MitSegmentor } from '../models/segformer.js';
 import { HrdaSegmentor } from '../models/hrda-segmentor.js';
-import { createGenerator } from '../models/registry.js';
+import { createSegmentor } from '../models/registry.js';
 import { convertMmseg, formatMmsegReport, type NetworkRegistry } from './mmseg.js';
 import { loadInferenceModel } from './model.js';
 import { inferLabels, passLogits, slideLogits } from './inference.js';
@@ -114,7 +114,7 @@ test('what does not convert says why in one line', () => withTmp((dir) => {
 
 test('clan eval reads a converted HRDA checkpoint as its config runs it: ImageNet normalisation, 2048×1024, slide; HRDA\'s network runs that mode', () => withTmp((dir) => {
   torch.manualSeed(0);
-  const G = createGenerator('hrda-mit-b0', 4);
+  const G = createSegmentor('hrda-mit-b0', 4);
   const tensors = new Map([...G.stateDict()].map(([k, t]) => [`G.${k}`, t.toHost()] as const));
   G.dispose();
   const path = join(dir, 'hrda.safetensors');

@@ -10,15 +10,15 @@ import { writeSafetensorsFile } from '../io/safetensors.js';
 import { sealedMetadata } from '../io/checkpoint.js';
 import { expectedShapes, summarizeKeys, type Mapping } from '../io/official.js';
 import { MMSEG_PARTS, describeMmseg, fromMmseg, mmsegEvalDefaults, mmsegLayout, mmsegMeta, type MmsegDescription, type MmsegEval, type MmsegLayout } from '../io/mmseg.js';
-import { GENERATORS, isMit, type BackboneSpec } from '../models/backbones.js';
-import { createGenerator } from '../models/registry.js';
+import { BACKBONES, isMit, type BackboneSpec } from '../models/backbones.js';
+import { createSegmentor } from '../models/registry.js';
 import type { Segmentor } from '../models/segmentor.js';
 import { checkInferenceSpec, type InferenceSpec } from '../data/inference-spec.js';
 import { CheckpointError, UsageError } from '../util/errors.js';
 
 /** Where backbone names resolve (the registered networks; tests pass narrow ones). */
 export interface NetworkRegistry { names(): string[]; get(name: string): BackboneSpec; create(name: string, numClasses: number): Segmentor }
-export const REGISTERED_NETWORKS: NetworkRegistry = { names: () => GENERATORS.names(), get: (n) => GENERATORS.get(n), create: createGenerator };
+export const REGISTERED_NETWORKS: NetworkRegistry = { names: () => BACKBONES.names(), get: (n) => BACKBONES.get(n), create: createSegmentor };
 
 export interface ConvertMmsegOptions {
   part?: string;                      // which network of a DAFormer/HRDA/MIC checkpoint: model (default, as mmseg's test.py), ema_model, imnet_model

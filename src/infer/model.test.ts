@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { HostTensor } from '../torch/dtype.js';
-import { createGenerator } from '../models/registry.js';
+import { createSegmentor } from '../models/registry.js';
 import { writeSafetensorsFile } from '../io/safetensors.js';
 import { sealedMetadata } from '../io/checkpoint.js';
 import { loadInferenceModel } from './model.js';
@@ -14,7 +14,7 @@ import { loadInferenceModel } from './model.js';
 test('converted weights: whole G loads with equal weights; no heads, no G, or a broken seal are refused naming the file', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'clan-infer-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const G = createGenerator('micro', 5);
+  const G = createSegmentor('micro', 5);
   const all = new Map<string, HostTensor>([...G.stateDict()].map(([k, v]) => [`G.${k}`, v.toHost()]));
   const write = (name: string, ts: Map<string, HostTensor>, meta: Record<string, string> = {}) => {
     const path = join(dir, name);

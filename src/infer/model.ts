@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import type { Device } from '../torch/index.js';
 import type { HostTensor } from '../torch/dtype.js';
 import { readSafetensorsFile } from '../io/safetensors.js';
-import { createGenerator } from '../models/registry.js';
+import { createSegmentor } from '../models/registry.js';
 import type { Segmentor } from '../models/segmentor.js';
 import { checkNumClasses, checkWeightsSeal, readCheckpoint } from '../io/checkpoint.js';
 import { CITYSCAPES_CLASSES, CITYSCAPES_PALETTE } from '../data/labels.js';
@@ -49,7 +49,7 @@ export function loadInferenceModel(path: string, device: Device = 'cpu'): Infere
   if (meta.clan) {
     const ck = readCheckpoint(path);
     const m = ck.meta;
-    const G = createGenerator(m.backbone, checkNumClasses(path, m.numClasses));
+    const G = createSegmentor(m.backbone, checkNumClasses(path, m.numClasses));
     G.loadStateDict(stripPrefix(ck.tensors, 'G.'), true, path);
     G.to(device).eval();
     return { G, path, backbone: m.backbone, numClasses: m.numClasses, classNames: m.classNames,
@@ -61,7 +61,7 @@ export function loadInferenceModel(path: string, device: Device = 'cpu'): Infere
     const st = readSafetensorsFile(path);
     checkWeightsSeal(path, st.tensors, st.metadata);
     const ev = convertedEval(path, meta, k);  // before the network is built: a bad entry costs nothing
-    const G = createGenerator(backbone, k);
+    const G = createSegmentor(backbone, k);
     loadComplete(G, stripPrefix(st.tensors, 'G.'), path);
     G.to(device).eval();
     return { G, path, backbone, numClasses: k, step: null, config: null, ...ev };

@@ -4,11 +4,11 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import * as torch from '../torch/index.js';
 import { decodeRgb, readBytes } from '../data/image.js';
-import { sharedFixtures } from '../data/testing.js';
+import { sharedFixtures } from '../data/data.testing.js';
 import { defaultPalette, type InferenceModel } from './model.js';
 import { predictImage } from './predict.js';
 import { inferLabels, type InferenceSpec } from './inference.js';
-import { INFER_IMAGE, microModel } from './testing.js';
+import { INFER_IMAGE, microModel } from './infer.testing.js';
 
 test('predictImage(…, spec): labels of the spec at the image size, M unchanged, nothing left allocated', (t) => {
   const dir = sharedFixtures(t); if (!dir) return;

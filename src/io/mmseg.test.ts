@@ -4,8 +4,8 @@
 // imnet_model.*) onto mit-b5 and hrda-mit-b5, 1:1; the config text → the evaluation set-up.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadFixture } from '../torch/testing.js';
-import { createGenerator } from '../models/registry.js';
+import { loadFixture } from '../torch/torch.testing.js';
+import { createSegmentor } from '../models/registry.js';
 import { expectedShapes, type Shaped } from './official.js';
 import { describeMmseg, fromMmseg, mmsegEvalDefaults, mmsegLayout, mmsegMeta } from './mmseg.js';
 
@@ -18,7 +18,7 @@ const backbone = prefixed(keys.mit_b5.filter(([k]) => !k.startsWith('head.')), '
 const udaOf = (seg: KeyList): Map<string, Shaped> => stubs(['model.', 'ema_model.', 'imnet_model.'].flatMap((p) => prefixed(seg, p)));
 
 function expectedOf(name: string): Map<string, number[]> {
-  const G = createGenerator(name, 19);
+  const G = createSegmentor(name, 19);
   try { return expectedShapes(G.stateDict()); } finally { G.dispose(); }
 }
 const counter = (k: string) => k.endsWith('num_batches_tracked');

@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import * as torch from '../torch/index.js';
 import type { HostTensor } from '../torch/dtype.js';
-import { createGenerator } from '../models/registry.js';
+import { createSegmentor } from '../models/registry.js';
 import { FCDiscriminator } from '../models/discriminator.js';
 import { fixturePath } from '../util/paths.js';
-import { loadFixture } from '../torch/testing.js';
+import { loadFixture } from '../torch/torch.testing.js';
 import { readPth } from './pth.js';
 import { readSafetensorsFile } from './safetensors.js';
 import {
@@ -48,7 +48,7 @@ function assertSameValues(a: HostTensor | torch.Tensor | undefined, b: HostTenso
 // ---- full-size name and shape maps ------------------------------------------------------------------------
 
 test('official resnet101 G and D snapshots map 1:1 onto our keys, module. prefix or not', () => {
-  const G = createGenerator('resnet101', 19);
+  const G = createSegmentor('resnet101', 19);
   const D = new FCDiscriminator(19, 64);
   const eg = expectedShapes(G.stateDict());
   const ed = expectedShapes(D.stateDict());
@@ -92,7 +92,7 @@ test('the DeepLab init layout (Scale., 21-class layer5, no counters) maps onto r
 
 test('torchvision resnet101 / resnet18: every backbone tensor maps with its shape, fc skipped, heads missing', () => {
   const tv = loadFixture<Record<'resnet101' | 'resnet18', KeyList>>('official/torchvision_keys.json');
-  const G18 = createGenerator('resnet18', 19);
+  const G18 = createSegmentor('resnet18', 19);
   const e18 = expectedShapes(G18.stateDict());
   G18.dispose();
   for (const [name, expected, note] of [['resnet101', shapesOf(official.G), TORCHVISION_NOTE], ['resnet18', e18, TORCHVISION_BASIC_NOTE]] as const) {
@@ -115,7 +115,7 @@ test('torchvision resnet101 / resnet18: every backbone tensor maps with its shap
 test('torchvision vgg16 → our vgg16 key by key, as deeplab_vgg.py moves the modules; classifier skipped, fc6/fc7 + heads missing', () => {
   // The twin found torchvision key → deeplab_vgg.py key by parameter identity through the surgery (vgg_parity.py).
   const vgg = loadFixture<{ torchvision_state_dict: KeyList; torchvision_to_ours: Record<string, string> }>('vgg/expected.json');
-  const G = createGenerator('vgg16', 19);
+  const G = createSegmentor('vgg16', 19);
   const e = expectedShapes(G.stateDict());
   G.dispose();
   const sd = stubs(vgg.torchvision_state_dict);
@@ -183,7 +183,7 @@ test('DeepLab init, legacy .pth: Scale. dropped, 21-class layer5 skipped, counte
   if (path === undefined) return;
   const sd = readPth(path);
   assert.equal(detectSource(sd.keys()), 'deeplab-init');
-  const G = createGenerator('micro', 19);
+  const G = createSegmentor('micro', 19);
   const m = fromDeeplabInit(sd, expectedShapes(G.stateDict()));
   assert.equal(m.mapped.size, MICRO.entries - MICRO.heads - MICRO.counters);
   assert.equal(m.defaultBuffers.length, MICRO.counters);
@@ -196,7 +196,7 @@ test('DeepLab init, legacy .pth: Scale. dropped, 21-class layer5 skipped, counte
   assert.equal(own.get('layer2.0.bn1.num_batches_tracked')!.item(), 0);
   G.dispose();
   // With 21 classes layer5 loads; its weights were stride-0 views in the file (one value per class).
-  const G21 = createGenerator('micro', 21);
+  const G21 = createSegmentor('micro', 21);
   const m21 = fromDeeplabInit(sd, expectedShapes(G21.stateDict()));
   assert.equal(m21.mapped.size, MICRO.entries - MICRO.heads - MICRO.counters + 8);
   G21.loadStateDict(m21.mapped, false, 'init');
@@ -214,7 +214,7 @@ test('CLAN G snapshot with module. prefix: 1:1 into micro, and the forward pass 
   const sd = readPth(path);
   const fwd = readSafetensorsFile(fwdPath).tensors;
   const K = fwd.get('x1')!.shape[1]!;
-  const G = createGenerator('micro', K);
+  const G = createSegmentor('micro', K);
   const m = fromOfficialClan(sd, expectedShapes(G.stateDict()));
   assert.equal(m.mapped.size, MICRO.entries);
   assert.deepEqual([m.missing, m.defaultBuffers, m.unexpected, m.shapeMismatch], [[], [], [], []]);
@@ -233,7 +233,7 @@ test('CLAN G snapshot with module. prefix: 1:1 into micro, and the forward pass 
     }
   });
   // A 19-class model refuses the 2-class heads: reported as shape mismatches, never mapped.
-  const G19 = createGenerator('micro', 19);
+  const G19 = createSegmentor('micro', 19);
   const m19 = fromOfficialClan(sd, expectedShapes(G19.stateDict()));
   assert.equal(m19.shapeMismatch.length, MICRO.heads);
   assert.equal(m19.mapped.size, MICRO.entries - MICRO.heads);
@@ -245,7 +245,7 @@ test('torchvision layout: fc skipped, heads missing; the three layouts hold the 
   if (paths.some((p) => p === undefined)) return;
   const [tvSd, clanSd, initSd] = paths.map((p) => readPth(p!)) as [Map<string, HostTensor>, Map<string, HostTensor>, Map<string, HostTensor>];
   assert.equal(detectSource(tvSd.keys()), 'torchvision-resnet');
-  const G = createGenerator('micro', 19);
+  const G = createSegmentor('micro', 19);
   const e = expectedShapes(G.stateDict());
   G.dispose();
   const tv = fromTorchvisionResnet(tvSd, e);

@@ -92,7 +92,7 @@ const DP_PREFIX = 'module.';
 const INIT_PREFIX = 'Scale.';
 const COUNTER = /(^|\.)num_batches_tracked$/;
 
-/** Names → shapes of a state dict (e.g. `expectedShapes(createGenerator('resnet101', 19).stateDict())`). */
+/** Names → shapes of a state dict (e.g. `expectedShapes(createSegmentor('resnet101', 19).stateDict())`). */
 export function expectedShapes(sd: ReadonlyMap<string, Shaped>): Map<string, number[]> {
   return new Map([...sd].map(([k, t]) => [k, [...t.shape]]));
 }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { CheckpointError } from '../util/errors.js';
 import { PickleGlobal, TorchStorage, TorchTensorRef, unpickle, type PickleValue } from './pickle.js';
-import { assertOneLine, fixture, pickleBytes, shortStr } from './testing.js';
+import { assertOneLine, fixture, pickleBytes, shortStr } from './io.testing.js';
 
 const p = pickleBytes;
 const str = shortStr;

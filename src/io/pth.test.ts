@@ -7,7 +7,7 @@ import { CheckpointError } from '../util/errors.js';
 import { TorchTensorRef } from './pickle.js';
 import { loadPthObject, readPth, readPthDetailed } from './pth.js';
 import { openZip } from './zip.js';
-import { FIXTURES, assertOneLine, assertTensor, expectedJson, fixture, pickleBytes as p, shortStr as str, type ExpectedTensor } from './testing.js';
+import { FIXTURES, assertOneLine, assertTensor, expectedJson, fixture, pickleBytes as p, shortStr as str, type ExpectedTensor } from './io.testing.js';
 
 /** Reads a fixture checkpoint and checks every tensor (names in order, dtype, shape, values) against expected.json. */
 function check(t: TestContext, file: string, group: string): void {

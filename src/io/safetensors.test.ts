@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { DTYPE_SIZE, type HostTensor } from '../torch/dtype.js';
 import { CheckpointError } from '../util/errors.js';
 import { decodeSafetensors, encodeSafetensors, readSafetensorsFile, topLevelKeys, writeSafetensorsFile } from './safetensors.js';
-import { assertOneLine, assertTensor, expectedJson, fixture, type ExpectedTensor } from './testing.js';
+import { assertOneLine, assertTensor, expectedJson, fixture, type ExpectedTensor } from './io.testing.js';
 
 // One tensor per dtype, with odd shapes, a scalar and an empty tensor.
 const SAMPLE: Record<string, HostTensor> = {

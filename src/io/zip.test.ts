@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { crc32, deflateRawSync } from 'node:zlib';
 import { CheckpointError } from '../util/errors.js';
 import { isZip, openZip } from './zip.js';
-import { assertOneLine, fixture } from './testing.js';
+import { assertOneLine, fixture } from './io.testing.js';
 
 const text = (b: Uint8Array): string => new TextDecoder().decode(b);
 

@@ -1,10 +1,10 @@
-// Parity of MinEnt and AdvEnt with their PyTorch reference (tools/reference/advent_parity.py, checks in ./testing.ts):
+// Parity of MinEnt and AdvEnt with their PyTorch reference (tools/reference/advent_parity.py, checks in ./methods.testing.ts):
 // the CLAN parity fixture's initial weights and inputs, 3 iterations with ADVENT's conventions (no warm-up, no
 // damping, D terms / 2; lrs ×10, λ_ent 0.01, λ_adv 0.1 so that the method's own term is ~10% of G's step), compared on
 // every loss, every weight delta and BN running statistics per step, and SGD momentum and Adam moments after step 3.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkClanParity, parityRecords } from './testing.js';
+import { checkClanParity, parityRecords } from './methods.testing.js';
 
 // As parity.test.ts: each libtorch version compares with its own PyTorch's records (parityRecords).
 // AdvEnt's steps amplify float32 rounding (D's Adam moves an element whose gradient is at rounding level by a whole

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../torch/index.js';
 import { F } from '../torch/index.js';
-import { createGenerator } from '../models/registry.js';
+import { createSegmentor } from '../models/registry.js';
 import { FCDiscriminator } from '../models/discriminator.js';
 import { Adversarial } from './adversarial.js';
 import { AdvEnt } from './advent.js';
@@ -21,7 +21,7 @@ const CFG: MethodConfig = withHyper(DEFAULT_METHOD_CONFIG, { maxIter: 10, warmup
 /** One step at i = I from the same seeded G, D and batch. */
 function step(kind: 'adversarial' | 'advent' | 'minent', hyper: MethodConfigPatch = {}): StepLog {
   torch.manualSeed(0);
-  const G = createGenerator('micro', K);
+  const G = createSegmentor('micro', K);
   torch.manualSeed(1);
   const D = new FCDiscriminator(K, 8);
   torch.manualSeed(7);
@@ -51,7 +51,7 @@ test('AdvEnt\'s G adversarial loss is BCE(up(D(I(softmax(x1 + x2)))), source) be
   const log = step('advent');
   // the same G, D and target image, by hand
   torch.manualSeed(0);
-  const G = createGenerator('micro', K);
+  const G = createSegmentor('micro', K);
   torch.manualSeed(1);
   const D = new FCDiscriminator(K, 8);
   torch.manualSeed(7);

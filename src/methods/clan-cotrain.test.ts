@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../torch/index.js';
-import { createGenerator } from '../models/registry.js';
+import { createSegmentor } from '../models/registry.js';
 import { FCDiscriminator } from '../models/discriminator.js';
 import { DEFAULT_METHOD_CONFIG, withHyper, type MethodConfig, type MethodConfigPatch } from './config.js';
 import { Clan } from './clan.js';
@@ -25,9 +25,9 @@ function batches(): { src: { image: torch.Tensor; label: torch.Tensor }; tgt: { 
 }
 
 /** Two steps of `make` from seed-7 weights; returns the losses and G's and D's parameters (host copies). */
-function run(make: (G: ReturnType<typeof createGenerator>, D: FCDiscriminator) => UDAMethod): { losses: Record<string, number>[]; G: Float32Array[]; D: Float32Array[] } {
+function run(make: (G: ReturnType<typeof createSegmentor>, D: FCDiscriminator) => UDAMethod): { losses: Record<string, number>[]; G: Float32Array[]; D: Float32Array[] } {
   torch.manualSeed(7);
-  const G = createGenerator('micro', K);
+  const G = createSegmentor('micro', K);
   const D = new FCDiscriminator(K, 8);
   const m = make(G, D);
   const { src, tgt } = batches();
@@ -74,7 +74,7 @@ test('clan-cotrain with CLAN\'s G terms off trains G as cotrain, and logs cotrai
 
 test('clan-cotrain without pseudo-labels: one line naming clan selftrain', () => {
   torch.manualSeed(7);
-  const G = createGenerator('micro', K);
+  const G = createSegmentor('micro', K);
   const m = new ClanCoTrain(G, base({}));
   const { src, tgt } = batches();
   assert.throws(() => m.trainStep(0, src, { image: tgt.image, size: tgt.size }),

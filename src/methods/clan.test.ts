@@ -3,8 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../torch/index.js';
 import { F } from '../torch/index.js';
-import { createGenerator } from '../models/registry.js';
-import type { DeepLabGenerator } from '../models/deeplab.js';
+import { createSegmentor } from '../models/registry.js';
+import type { DeepLabSegmentor } from '../models/deeplab.js';
 import { FCDiscriminator } from '../models/discriminator.js';
 import { Clan } from './clan.js';
 import { DEFAULT_METHOD_CONFIG, withHyper, type MethodConfig } from './config.js';
@@ -16,9 +16,9 @@ const I = 3; // past the preheat (1): the weighted losses are on
 const CFG: MethodConfig = withHyper(DEFAULT_METHOD_CONFIG, { maxIter: 10, warmup: 0, adversarial: { lambdaAdv: 0.5 }, clan: { preheat: 1, lambdaLocal: 40, epsilon: 0.4 } });
 
 /** The same G and D every call (seeded), so two runs differ only in the option under test. */
-function nets(): { G: DeepLabGenerator; D: FCDiscriminator } {
+function nets(): { G: DeepLabSegmentor; D: FCDiscriminator } {
   torch.manualSeed(0);
-  const G = createGenerator('micro', K);
+  const G = createSegmentor('micro', K);
   torch.manualSeed(1);
   return { G, D: new FCDiscriminator(K, 8) };
 }
@@ -83,7 +83,7 @@ test('CLAN with 1×1 convolutions through oneDNN (setPointwiseOnednn) moves the 
   const run = (on: boolean, nudge = false) => {
     torch.setPointwiseOnednn(on);
     torch.manualSeed(0);
-    const G = createGenerator('resnet50', K);
+    const G = createSegmentor('resnet50', K);
     const D = new FCDiscriminator(K, 16);
     const m = new Clan(G, { ...CFG, lrG: 1e-3 }, D);
     const w0 = G.parameters().map((p) => torch.keep(p.detach().clone()));

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../torch/index.js';
 import { F } from '../torch/index.js';
-import { createGenerator } from '../models/registry.js';
+import { createSegmentor } from '../models/registry.js';
 import { DEFAULT_METHOD_CONFIG, withHyper } from './config.js';
 import { CoTrain } from './cotrain.js';
 import { ceLoss, focalLoss } from './losses.js';
@@ -19,7 +19,7 @@ for (const segLoss of ['focal', 'ce'] as const) test(`cotrain (${segLoss}): each
   const forC1 = torch.keep(torch.randint(0, K, [2, 32, 32]).maskedFill(torch.rand([2, 32, 32]).lt(0.5), 255));
   const forC2 = torch.keep(torch.randint(0, K, [2, 32, 32]).maskedFill(torch.rand([2, 32, 32]).lt(0.5), 255));
   const stacked = torch.keep(torch.cat([forC1, forC2], 1));
-  const G = createGenerator('micro', K);
+  const G = createSegmentor('micro', K);
   const m = new CoTrain(G, withHyper(DEFAULT_METHOD_CONFIG, { maxIter: 10, warmup: 0, segLoss, cotrain: { lambdaPseudo: 0.7 } }));
   const loss = segLoss === 'focal' ? (x: torch.Tensor, l: torch.Tensor) => focalLoss(x, l, 2) : ceLoss;
   // Train-mode BN uses the batch's statistics: this forward gives what the step's target forward will.

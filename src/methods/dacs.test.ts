@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../torch/index.js';
-import { createGenerator } from '../models/registry.js';
+import { createSegmentor } from '../models/registry.js';
 import { DEFAULT_METHOD_CONFIG } from './config.js';
 import { Dacs, classMixMask, mixBatch } from './dacs.js';
 import { ClanError } from '../util/errors.js';
@@ -49,7 +49,7 @@ test('mixBatch: source pixels where the mask is set (weight 1), target pixels an
 
 test('the mean teacher: G itself at step 0 (after --init), then α = 1 − 1/(i+1) of itself; batches must pair up', () => {
   torch.manualSeed(0);
-  const G = createGenerator('micro', K);
+  const G = createSegmentor('micro', K);
   const cfg = { ...DEFAULT_METHOD_CONFIG, maxIter: 10, warmup: 0, optimizerG: 'adam' as const, lrG: 1e-2 };
   const m = new Dacs(G, cfg);
   const host = (ps: torch.Tensor[]) => ps.map((p) => Float32Array.from(p.toArray()));

@@ -6,9 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../torch/index.js';
-import { hashUniform, loadFixture } from '../torch/testing.js';
-import { createGenerator } from '../models/registry.js';
-import { drawState, hashed, tinyHrda } from '../models/testing.js';
+import { hashUniform, loadFixture } from '../torch/torch.testing.js';
+import { createSegmentor } from '../models/registry.js';
+import { drawState, hashed, tinyHrda } from '../models/models.testing.js';
 import type { CropBox } from '../models/hrda.js';
 import { ClanError } from '../util/errors.js';
 import { DEFAULT_METHOD_CONFIG, withHyper, type MethodConfig } from './config.js';
@@ -63,7 +63,7 @@ test('HRDA iteration = the PyTorch twin over 2 steps (losses, crops, Δw, EMA te
   const [n, [h, w], K] = [c.batch, c.size, c.num_classes];
   torch.setNumThreads(1);
   torch.manualSeed(0);
-  const G = createGenerator('hrda-mit-b0', K);
+  const G = createSegmentor('hrda-mit-b0', K);
   drawState(G);
   const m = new Hrda(G, parityConfig(c));
   const w0 = new Map(G.namedParameters().map(([k, p]) => [k, torch.keep(p.detach().clone())] as const));
@@ -126,7 +126,7 @@ test('hrda: the fused loss takes 1 − λ_d; λ_d = 0 leaves no detail term; ref
   assert.equal(b.seg_detail, 0); assert.equal(b.mix_detail, 0);
   // same seed and crop: the fused CE is (seg − detail)/0.9 with λ_d = 0.1 and seg itself with λ_d = 0
   assert.ok(Math.abs((a.seg! - a.seg_detail!) / 0.9 - b.seg!) < 1e-5 * b.seg!, `${(a.seg! - a.seg_detail!) / 0.9} vs ${b.seg}`);
-  const micro = createGenerator('micro', 4);
+  const micro = createSegmentor('micro', 4);
   assert.throws(() => new Hrda(micro, DEFAULT_METHOD_CONFIG), (e: unknown) => e instanceof ClanError && /pass --backbone hrda-mit-b5/.test((e as Error).message));
   micro.dispose();
   const G = tinyHrda(4);

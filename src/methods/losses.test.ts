@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../torch/index.js';
 import { F } from '../torch/index.js';
-import { gradcheck } from '../torch/testing.js';
+import { gradcheck } from '../torch/torch.testing.js';
 import { focalLoss, ceLoss, weightDiscrepancy, adversarialBce, selfInformation, entropyLoss } from './losses.js';
 import { disagreementMap } from '../models/segmentor.js';
 import { lrAt, dampingAt } from './schedule.js';

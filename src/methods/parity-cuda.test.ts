@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import * as torch from '../torch/index.js';
 import { packageRoot } from '../util/paths.js';
 import { pythonPath } from '../util/python.js';
-import { checkClanParity } from './testing.js';
+import { checkClanParity } from './methods.testing.js';
 
 const skip = torch.cudaDeviceCount() > 0 ? false : `no CUDA device in this build (${torch.buildInfo().build})`;
 

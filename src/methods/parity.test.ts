@@ -1,13 +1,13 @@
-// Parity with the PyTorch reference of the CLAN iteration (tools/reference/clan_parity.py, checks in ./testing.ts):
+// Parity with the PyTorch reference of the CLAN iteration (tools/reference/clan_parity.py, checks in ./methods.testing.ts):
 // identical initial weights and inputs, 3 iterations with every term active (warm-up 1, preheat 1, lr ×100,
 // batch 2), compared on all five losses, every weight delta, BN running statistics, SGD momentum and Adam moments.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../torch/index.js';
-import { loadFixture } from '../torch/testing.js';
-import { createGenerator } from '../models/registry.js';
+import { loadFixture } from '../torch/torch.testing.js';
+import { createSegmentor } from '../models/registry.js';
 import { FCDiscriminator } from '../models/discriminator.js';
-import { checkClanParity, parityRecords } from './testing.js';
+import { checkClanParity, parityRecords } from './methods.testing.js';
 
 // Each libtorch version compares with its own PyTorch's records (parityRecords: 1.13's in test/fixtures/clan, 2.x's in
 // test/fixtures/torch-2.x/clan); the live test of parity-cuda.test.ts runs the reference beside us (CLAN_PARITY_LIVE=1).
@@ -22,7 +22,7 @@ test('CLAN iteration equals the PyTorch reference over 3 steps (losses, Δw, BN 
 
 test('the full resnet101 G and D map 1:1 onto the official key names and shapes (§1.1)', () => {
   const official = loadFixture<{ G: [string, number[]][]; D: [string, number[]][] }>('clan/official_keys.json');
-  const G = createGenerator('resnet101', 19);
+  const G = createSegmentor('resnet101', 19);
   const D = new FCDiscriminator(19, 64);
   const ours = (m: torch.Module) => [...m.stateDict()].map(([k, t]) => [k, t.shape] as [string, number[]]);
   assert.deepEqual(ours(G), official.G);

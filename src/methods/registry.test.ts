@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../torch/index.js';
-import { createGenerator } from '../models/registry.js';
+import { createSegmentor } from '../models/registry.js';
 import { METHODS, createMethod } from './registry.js';
 import { DEFAULT_METHOD_CONFIG, withHyper } from './config.js';
 import { readFileSync } from 'node:fs';
@@ -14,12 +14,12 @@ import { Adversarial } from './adversarial.js';
 import { nextTurn } from '../util/tick.js';
 import { Clan } from './clan.js';
 import { AdvEnt } from './advent.js';
-import { tinyHrda } from '../models/testing.js';
+import { tinyHrda } from '../models/models.testing.js';
 
 const K = 5;
 const CFG = withHyper(DEFAULT_METHOD_CONFIG, { maxIter: 10, warmup: 0, clan: { preheat: 1 }, adversarial: { ndf: 8 } });
 /** The network each method trains here: hrda needs HRDA's (a small one), the others take the micro ResNet. */
-const network = (name: string) => (name === 'hrda' ? tinyHrda(K) : createGenerator('micro', K));
+const network = (name: string) => (name === 'hrda' ? tinyHrda(K) : createSegmentor('micro', K));
 
 test('each method logs exactly its lossKeys (finite) and frees what it created', async () => {
   assert.deepEqual(METHODS.names(), ['source-only', 'adversarial', 'clan', 'minent', 'advent', 'dacs', 'cotrain', 'clan-cotrain', 'hrda']);

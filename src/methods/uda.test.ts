@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../torch/index.js';
-import { createGenerator } from '../models/registry.js';
+import { createSegmentor } from '../models/registry.js';
 import { SourceOnly } from './source-only.js';
 import { DEFAULT_METHOD_CONFIG, type MethodConfig } from './config.js';
 
@@ -14,7 +14,7 @@ function batch(): { image: torch.Tensor; label: torch.Tensor } {
 /** One source-only step at i = 1 (no warm-up: lr = lrG·(1 − 1/maxIter)^0.9); returns lr and every Δp with its grad. */
 function oneStep(cfg: Partial<MethodConfig>): { lr: number; deltas: { d: Float32Array; g: Float32Array }[]; method: SourceOnly } {
   torch.manualSeed(0);
-  const G = createGenerator('micro', 5);
+  const G = createSegmentor('micro', 5);
   const m = new SourceOnly(G, { ...DEFAULT_METHOD_CONFIG, maxIter: 10, warmup: 0, headLrMult: 1, weightDecay: 0, ...cfg });
   const params = [...G.backboneParameters(), ...G.headParameters()];
   const before = params.map((p) => Float32Array.from(p.toArray()));
@@ -55,7 +55,7 @@ test("optimizerG 'sgd' (official): the first step moves every parameter by −lr
 });
 
 test('tiny-os4 drops the stem max-pool: 64×64 → 16×16 features (tiny, ceil-mode pool: 9×9), same parameters', () => {
-  const [a, b] = [createGenerator('tiny', 11), createGenerator('tiny-os4', 11)];
+  const [a, b] = [createSegmentor('tiny', 11), createSegmentor('tiny-os4', 11)];
   const x = torch.zeros([1, 3, 64, 64]);
   const fa = torch.noGrad(() => a.features(x));
   const fb = torch.noGrad(() => b.features(x));

@@ -4,7 +4,7 @@ import { Registry } from '../util/registry.js';
 import type { MitConfig } from './mit.js';
 
 /** The shape of a DeepLab-v2 ResNet generator (docs/method.md §1.1). */
-export interface GeneratorSpec {
+export interface ResNetSpec {
   block: 'bottleneck' | 'basic';
   layers: [number, number, number, number]; // blocks per stage
   width: number;                            // stem/layer1 planes (64 official)
@@ -17,7 +17,7 @@ export interface GeneratorSpec {
 export interface VggSpec {
   arch: 'vgg16';
   width: number;                            // conv1 channels (64): stages w, 2w, 4w, 8w, 8w; fc6/fc7 16w (1024)
-  asppDilations?: number[];                 // as GeneratorSpec (official [6, 12, 18, 24])
+  asppDilations?: number[];                 // as ResNetSpec (official [6, 12, 18, 24])
   numClasses: number;
 }
 
@@ -45,7 +45,7 @@ export interface MitSpec {
 export interface HrdaSpec { scales: [lr: number, hr: number]; detailCrop: number; divisible: number }
 export const HRDA_OFFICIAL: HrdaSpec = { scales: [0.5, 1], detailCrop: 0.5, divisible: 8 };
 
-export type ResNetBackbone = Omit<GeneratorSpec, 'numClasses'>;
+export type ResNetBackbone = Omit<ResNetSpec, 'numClasses'>;
 export type VggBackbone = Omit<VggSpec, 'numClasses'>;
 export type MitBackbone = Omit<MitSpec, 'numClasses'>;
 export type BackboneSpec = ResNetBackbone | VggBackbone | MitBackbone;
@@ -64,12 +64,12 @@ const RESNETS = {
   'tiny-os4': { block: 'bottleneck', layers: [1, 1, 1, 1], width: 8, stemPool: false, asppDilations: [2, 4, 6, 8] },
   micro: { block: 'bottleneck', layers: [1, 1, 1, 1], width: 4 },      // parity fixtures: 128 channels
 } satisfies Record<string, ResNetBackbone>;
-/** The ResNet names: `createGenerator` returns a DeepLabGenerator for these (models/registry.ts). */
+/** The ResNet names: `createSegmentor` returns a DeepLabSegmentor for these (models/registry.ts). */
 export type ResNetName = keyof typeof RESNETS;
 
-export const GENERATORS = new Registry<BackboneSpec>('backbone');
-for (const [name, spec] of Object.entries(RESNETS)) GENERATORS.register(name, spec);
-GENERATORS.register('vgg16', { arch: 'vgg16', width: 64 }); // DeepLab-v2 VGG-16 (§1.6), 1024 channels into the heads
+export const BACKBONES = new Registry<BackboneSpec>('backbone');
+for (const [name, spec] of Object.entries(RESNETS)) BACKBONES.register(name, spec);
+BACKBONES.register('vgg16', { arch: 'vgg16', width: 64 }); // DeepLab-v2 VGG-16 (§1.6), 1024 channels into the heads
 
 // SegFormer's MiT-b0…b5 (mmseg mix_transformer.py mit_b0…mit_b5: qkv bias, LayerNorm eps 1e-6, mlp ratio 4, sr 8/4/2/1,
 // drop path 0.1) with DAFormer's decode head, as DAFormer/HRDA/MIC train them (mit-b5 there).
@@ -82,7 +82,7 @@ const MITS: Record<string, MitConfig> = {
   'mit-b4': { ...MIT_WIDE, depths: [3, 8, 27, 3] },
   'mit-b5': { ...MIT_WIDE, depths: [3, 6, 40, 3] },
 };
-for (const [name, mit] of Object.entries(MITS)) GENERATORS.register(name, { arch: 'mit', mit, decoder: 'daformer' });
+for (const [name, mit] of Object.entries(MITS)) BACKBONES.register(name, { arch: 'mit', mit, decoder: 'daformer' });
 // HRDA's network on each MiT (hrda-mit-b5 is HRDA's and MIC's official one): the same backbone and DAFormer head, the
 // head run on a context and a detail input and fused by a learned scale attention (--method hrda trains it).
-for (const [name, mit] of Object.entries(MITS)) GENERATORS.register(`hrda-${name}`, { arch: 'mit', mit, decoder: 'hrda', hrda: HRDA_OFFICIAL });
+for (const [name, mit] of Object.entries(MITS)) BACKBONES.register(`hrda-${name}`, { arch: 'mit', mit, decoder: 'hrda', hrda: HRDA_OFFICIAL });

@@ -4,7 +4,7 @@
 import * as torch from '../torch/index.js';
 import { Module, Conv2d, BatchNorm2d, ModuleList, F, init, type Tensor } from '../torch/index.js';
 import type { Segmentor } from './segmentor.js';
-import type { GeneratorSpec } from './backbones.js';
+import type { ResNetSpec } from './backbones.js';
 
 /** BN as DeepLab uses it (§1.1): affine params frozen, batch statistics in train mode, running stats updated. */
 function frozenBN(c: number): BatchNorm2d {
@@ -119,7 +119,7 @@ export class Classifier extends Module {
  * What every DeepLab-v2 generator shares: a feature extractor (`features`) and CLAN's two ASPP heads on its output,
  * layer5 = C1 and layer6 = C2 (§1.2), registered by the subclass after its backbone so state dicts keep their order.
  */
-export abstract class TwoHeadGenerator extends Module {
+export abstract class TwoHeadSegmentor extends Module {
   abstract readonly layer5: Classifier;
   abstract readonly layer6: Classifier;
   abstract features(x: Tensor): Tensor;
@@ -144,7 +144,7 @@ export abstract class TwoHeadGenerator extends Module {
   headParameters(): Tensor[] { return [...this.layer5.parameters(), ...this.layer6.parameters()]; }
 }
 
-export class DeepLabGenerator extends TwoHeadGenerator implements Segmentor {
+export class DeepLabSegmentor extends TwoHeadSegmentor implements Segmentor {
   readonly conv1: Conv2d; readonly bn1: BatchNorm2d;
   readonly layer1: ModuleList; readonly layer2: ModuleList; readonly layer3: ModuleList; readonly layer4: ModuleList;
   readonly layer5: Classifier; readonly layer6: Classifier;
@@ -152,7 +152,7 @@ export class DeepLabGenerator extends TwoHeadGenerator implements Segmentor {
   readonly numClasses: number;
   private inplanes: number;
 
-  constructor(readonly spec: GeneratorSpec) {
+  constructor(readonly spec: ResNetSpec) {
     super();
     this.numClasses = spec.numClasses;
     const w = spec.width;
@@ -168,7 +168,7 @@ export class DeepLabGenerator extends TwoHeadGenerator implements Segmentor {
     this.layer6 = this.registerModule('layer6', new Classifier(this.inplanes, spec.numClasses, spec.asppDilations));
   }
 
-  replica(): DeepLabGenerator { return new DeepLabGenerator(this.spec); }
+  replica(): DeepLabSegmentor { return new DeepLabSegmentor(this.spec); }
 
   private makeLayer(planes: number, blocks: number, stride: number, dilation: number): ModuleList {
     const B = this.spec.block === 'bottleneck' ? Bottleneck : BasicBlock;

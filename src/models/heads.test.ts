@@ -9,10 +9,10 @@ import * as torch from '../torch/index.js';
 import type { HostTensor } from '../torch/dtype.js';
 import { readSafetensorsFile } from '../io/safetensors.js';
 import { fixturePath } from '../util/paths.js';
-import { loadFixture } from '../torch/testing.js';
+import { loadFixture } from '../torch/torch.testing.js';
 import { DAFormerHead, SegFormerHead } from './heads.js';
 import { HrdaHead, type CropBox } from './hrda.js';
-import { assertNear, assertSummary, drawState, hashed, hashedLoss, type Summary } from './testing.js';
+import { assertNear, assertSummary, drawState, hashed, hashedLoss, type Summary } from './models.testing.js';
 
 interface HeadRun { input_grads: Summary[]; running_mean?: Summary }
 interface HeadRecord { state_dict: [string, number[]][]; eval: HeadRun; train: HeadRun }

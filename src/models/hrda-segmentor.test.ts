@@ -5,15 +5,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../torch/index.js';
-import { loadFixture } from '../torch/testing.js';
+import { loadFixture } from '../torch/torch.testing.js';
 import { readSafetensorsFile } from '../io/safetensors.js';
 import { fixturePath } from '../util/paths.js';
-import { createGenerator } from './registry.js';
-import { GENERATORS, isMit } from './backbones.js';
+import { createSegmentor } from './registry.js';
+import { BACKBONES, isMit } from './backbones.js';
 import { HrdaSegmentor } from './hrda-segmentor.js';
 import { MitSegmentor } from './segformer.js';
 import { predictLogits } from './segmentor.js';
-import { assertNear, drawState, hashed, namesDigest } from './testing.js';
+import { assertNear, drawState, hashed, namesDigest } from './models.testing.js';
 import type { CropBox } from './hrda.js';
 
 interface Network { input_salt: number; box: CropBox; windows: CropBox[]; names_sha256: string; keys: number }
@@ -22,7 +22,7 @@ const ref = readSafetensorsFile(fixturePath('hrda/network.safetensors')).tensors
 
 function drawn(): HrdaSegmentor {
   torch.manualSeed(0);
-  const G = createGenerator('hrda-mit-b0', ex.config.num_classes);
+  const G = createSegmentor('hrda-mit-b0', ex.config.num_classes);
   assert.ok(G instanceof HrdaSegmentor);
   drawState(G);
   return G.eval();
@@ -50,7 +50,7 @@ test('hrda-mit-b0 = the twin in eval mode: the test-time forward (sliding detail
 });
 
 test('hrda: crops and windows fall on multiples of 8 inside the image; the random crop is torch-seeded', () => {
-  const G = createGenerator('hrda-mit-b0', 3) as HrdaSegmentor;
+  const G = createSegmentor('hrda-mit-b0', 3) as HrdaSegmentor;
   try {
     assert.deepEqual(G.detailSize(1024, 1024), [512, 512], 'HRDA: 512 of 1024');
     assert.deepEqual(G.detailSize(64, 96), [32, 48]);
@@ -80,11 +80,11 @@ test('hrda: crops and windows fall on multiples of 8 inside the image; the rando
 
 test('hrda networks: registered on every MiT, HRDAEncoderDecoder\'s names, one classifier, both heads in the 10× group', () => {
   for (const b of ['b0', 'b1', 'b2', 'b3', 'b4', 'b5']) {
-    const spec = GENERATORS.get(`hrda-mit-${b}`);
+    const spec = BACKBONES.get(`hrda-mit-${b}`);
     assert.ok(isMit(spec) && spec.decoder === 'hrda' && spec.hrda?.detailCrop === 0.5 && spec.hrda.scales.join() === '0.5,1', b);
   }
-  const G = createGenerator('hrda-mit-b0', 19) as HrdaSegmentor;
-  const M = createGenerator('mit-b0', 19) as MitSegmentor;
+  const G = createSegmentor('hrda-mit-b0', 19) as HrdaSegmentor;
+  const M = createSegmentor('mit-b0', 19) as MitSegmentor;
   try {
     const keys = [...G.stateDict().keys()];
     const mit = [...M.stateDict().keys()];

@@ -8,10 +8,10 @@ import { existsSync } from 'node:fs';
 import * as torch from '../torch/index.js';
 import { readSafetensorsFile } from '../io/safetensors.js';
 import { fixturePath } from '../util/paths.js';
-import { loadFixture } from '../torch/testing.js';
-import { GENERATORS, isMit } from './backbones.js';
+import { loadFixture } from '../torch/torch.testing.js';
+import { BACKBONES, isMit } from './backbones.js';
 import { MixVisionTransformer, dropPathRates } from './mit.js';
-import { assertNear, assertSummary, drawState, hashed, hashedLoss, namesDigest, type Summary } from './testing.js';
+import { assertNear, assertSummary, drawState, hashed, hashedLoss, namesDigest, type Summary } from './models.testing.js';
 
 interface MitRecord {
   keys: number; parameters: number; names_sha256: string; state_dict?: [string, number[]][];
@@ -32,7 +32,7 @@ const ex = loadFixture<Expected>('mit/expected.json');
 
 /** A registered MiT's backbone with the twin's hashed weights. */
 function drawnBackbone(name: string): MixVisionTransformer {
-  const spec = GENERATORS.get(name);
+  const spec = BACKBONES.get(name);
   assert.ok(isMit(spec), `${name} is a MiT`);
   torch.manualSeed(0);
   const m = new MixVisionTransformer(spec.mit);
@@ -95,7 +95,7 @@ test('mit-b0 in full: eval outputs and input gradient, and train mode (drop path
 test('drop path rates rise linearly over all blocks (torch.linspace(0, 0.1, n) in float32); block 0 has none', () => {
   assert.deepEqual(dropPathRates(0.1, 5), [0, 0.025, 0.05, 0.075, 0.1].map(Math.fround));
   torch.manualSeed(0);
-  const spec = GENERATORS.get('mit-b2');
+  const spec = BACKBONES.get('mit-b2');
   assert.ok(isMit(spec));
   const m = new MixVisionTransformer(spec.mit);
   try {
@@ -109,7 +109,7 @@ test('drop path rates rise linearly over all blocks (torch.linspace(0, 0.1, n) i
 
 test('MiT init from scratch (mmseg _init_weights): Linear N(0, 0.02) biases 0, LayerNorm 1/0, convs N(0, 2/fan_out)', () => {
   torch.manualSeed(0);
-  const spec = GENERATORS.get('mit-b1');
+  const spec = BACKBONES.get('mit-b1');
   assert.ok(isMit(spec));
   const m = new MixVisionTransformer(spec.mit);
   try {

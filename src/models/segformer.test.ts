@@ -7,15 +7,15 @@ import { existsSync } from 'node:fs';
 import * as torch from '../torch/index.js';
 import { readSafetensorsFile } from '../io/safetensors.js';
 import { fixturePath } from '../util/paths.js';
-import { loadFixture } from '../torch/testing.js';
+import { loadFixture } from '../torch/torch.testing.js';
 import { METHODS, createMethod } from '../methods/registry.js';
 import { DEFAULT_METHOD_CONFIG } from '../methods/config.js';
-import { GENERATORS, isMit } from './backbones.js';
-import { createGenerator } from './registry.js';
+import { BACKBONES, isMit } from './backbones.js';
+import { createSegmentor } from './registry.js';
 import { MitSegmentor } from './segformer.js';
 import { SegFormerHead } from './heads.js';
 import { predictHeads, predictLogits } from './segmentor.js';
-import { assertNear, assertSummary, drawState, hashed, hashedLoss, namesDigest, type Summary } from './testing.js';
+import { assertNear, assertSummary, drawState, hashed, hashedLoss, namesDigest, type Summary } from './models.testing.js';
 
 interface SegRecord { num_classes: number; keys: number; names_sha256: string; input_grad: Summary; param_grads: Record<string, Summary> }
 const ex = loadFixture<{ input_shape: number[]; input_salt: number; input_bound: number; segmentor: SegRecord }>('mit/expected.json');
@@ -25,7 +25,7 @@ test('mit-b0 segmentor = the twin (mmseg EncoderDecoder names): logits within 1e
   if (!existsSync(path)) { if (process.env.CI === 'true') assert.fail(`${path} missing`); t.skip('run tools/reference/mit_parity.py'); return; }
   const rec = ex.segmentor;
   torch.manualSeed(0);
-  const G = createGenerator('mit-b0', rec.num_classes);
+  const G = createSegmentor('mit-b0', rec.num_classes);
   try {
     assert.ok(G instanceof MitSegmentor);
     assert.equal(G.stateDict().size, rec.keys);
@@ -49,10 +49,10 @@ test('mit-b0 segmentor = the twin (mmseg EncoderDecoder names): logits within 1e
 });
 
 test('the MiT Segmentor contract: registry, heads, parameter groups, isHeadKey, replica, the inference path', () => {
-  for (const n of ['mit-b0', 'mit-b1', 'mit-b2', 'mit-b3', 'mit-b4', 'mit-b5']) assert.ok(isMit(GENERATORS.get(n)), n);
-  assert.ok(!isMit(GENERATORS.get('resnet101')) && !isMit(GENERATORS.get('vgg16')));
+  for (const n of ['mit-b0', 'mit-b1', 'mit-b2', 'mit-b3', 'mit-b4', 'mit-b5']) assert.ok(isMit(BACKBONES.get(n)), n);
+  assert.ok(!isMit(BACKBONES.get('resnet101')) && !isMit(BACKBONES.get('vgg16')));
   torch.manualSeed(0);
-  const G = createGenerator('mit-b0', 7);
+  const G = createSegmentor('mit-b0', 7);
   try {
     assert.ok(G instanceof MitSegmentor && G.singleHead === true && G.alignCorners === false);
     const names = G.namedParameters().map(([n]) => n);
@@ -88,7 +88,7 @@ test('the MiT Segmentor contract: registry, heads, parameter groups, isHeadKey, 
 });
 
 test('SegFormer\'s head as the decoder: its unused conv_seg stays out of the groups; every grouped parameter trains', () => {
-  const spec = GENERATORS.get('mit-b0');
+  const spec = BACKBONES.get('mit-b0');
   assert.ok(isMit(spec));
   torch.manualSeed(0);
   const G = new MitSegmentor({ ...spec, decoder: 'segformer', segformerEmbed: 256, numClasses: 4 });
@@ -116,7 +116,7 @@ test('every one-classifier method trains a mit-b0 unchanged: finite losses, move
     const image = torch.keep(torch.randn([2, 3, 32, 32]));
     const label = torch.keep(torch.randint(0, 5, [2, 32, 32]));
     const before = torch.memoryStats().live;
-    const G = createGenerator('mit-b0', 5);
+    const G = createSegmentor('mit-b0', 5);
     const w0 = G.backboneParameters()[0]!.toArray();
     const m = await createMethod(name, G, cfg);
     const log = m.trainStep(3, { image, label }, { image, size: [32, 32] });

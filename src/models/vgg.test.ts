@@ -8,11 +8,11 @@ import * as torch from '../torch/index.js';
 import type { HostTensor } from '../torch/dtype.js';
 import { readSafetensorsFile } from '../io/safetensors.js';
 import { fixturePath } from '../util/paths.js';
-import { loadFixture } from '../torch/testing.js';
+import { loadFixture } from '../torch/torch.testing.js';
 import { METHODS, createMethod } from '../methods/registry.js';
 import { DEFAULT_METHOD_CONFIG, withHyper } from '../methods/config.js';
-import { GENERATORS, isVgg } from './backbones.js';
-import { createGenerator } from './registry.js';
+import { BACKBONES, isVgg } from './backbones.js';
+import { createSegmentor } from './registry.js';
 import { DeepLabVGG } from './vgg.js';
 
 interface Expected {
@@ -59,7 +59,7 @@ test('vgg16 = the PyTorch twin: names, shapes, parameter count, both heads withi
   if (path === undefined) return;
   const ex = loadFixture<Expected>('vgg/expected.json');
   const ref = readSafetensorsFile(path).tensors;
-  const G = createGenerator('vgg16', ex.num_classes);
+  const G = createSegmentor('vgg16', ex.num_classes);
   try {
     assert.ok(G instanceof DeepLabVGG);
     const sd = G.stateDict();
@@ -100,7 +100,7 @@ test('vgg16 = the PyTorch twin: names, shapes, parameter count, both heads withi
 
 test('vgg16 initialises as deeplab_vgg.py without pretrained weights: torchvision convs, default fc6/fc7, N(0, 0.01) heads', () => {
   torch.manualSeed(0);
-  const G = createGenerator('vgg16', 19);
+  const G = createSegmentor('vgg16', 19);
   try {
     const sd = G.stateDict();
     const stats = (k: string): { std: number; max: number } => torch.tidy(() => {
@@ -131,8 +131,8 @@ const K = 5;
 const narrow = (): DeepLabVGG => new DeepLabVGG({ arch: 'vgg16', width: 4, numClasses: K });
 
 test('the Segmentor contract: registry entry, heads, parameter groups, isHeadKey, no BN anywhere', () => {
-  assert.ok(GENERATORS.names().includes('vgg16'));
-  assert.ok(isVgg(GENERATORS.get('vgg16')) && !isVgg(GENERATORS.get('resnet101')));
+  assert.ok(BACKBONES.names().includes('vgg16'));
+  assert.ok(isVgg(BACKBONES.get('vgg16')) && !isVgg(BACKBONES.get('resnet101')));
   torch.manualSeed(0);
   const G = narrow();
   try {

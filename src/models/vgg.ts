@@ -6,7 +6,7 @@
 // shifted by one (src/io/official.ts). No BatchNorm and no dropout: train and eval mode compute the same.
 import * as torch from '../torch/index.js';
 import { Module, Conv2d, ReLU, MaxPool2d, Sequential, init, type Layer, type Tensor } from '../torch/index.js';
-import { Classifier, TwoHeadGenerator } from './deeplab.js';
+import { Classifier, TwoHeadSegmentor } from './deeplab.js';
 import type { Segmentor } from './segmentor.js';
 import type { VggSpec } from './backbones.js';
 
@@ -46,7 +46,7 @@ function vggFeatures(w: number): Sequential {
 }
 
 /** G: returns the two heads' logits at 1/8 resolution (§1.3: p = p1 + p2 is formed by the caller). */
-export class DeepLabVGG extends TwoHeadGenerator implements Segmentor {
+export class DeepLabVGG extends TwoHeadSegmentor implements Segmentor {
   readonly featureLayers: Sequential;
   readonly layer5: Classifier; readonly layer6: Classifier;
   readonly featureChannels: number;

@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { writeReport } from './html.js';
-import { syntheticReport } from './testing.js';
-import { chromiumOrSkip, launchChromium, watchPage } from '../util/testing.js';
+import { syntheticReport } from './report.testing.js';
+import { chromiumOrSkip, launchChromium, watchPage } from '../util/util.testing.js';
 
 /** Full-page screenshot of the synthetic report, kept for a person to look at. */
 const SCREENSHOT = join(tmpdir(), 'clan-report-screenshot.png');

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ema, reportCharts, sansTextWidth, scopeSvgIds, type Chart } from './charts.js';
-import { seriesMarks, syntheticReport } from './testing.js';
+import { seriesMarks, syntheticReport } from './report.testing.js';
 import type { ReportData } from './types.js';
 
 const byId = (cs: Chart[]) => new Map(cs.map((c) => [c.id, c]));

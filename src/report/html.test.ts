@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { decode } from 'fast-png';
 import { DataError } from '../util/errors.js';
 import { esc, pct, renderReport, writeReport, type ReportData } from './html.js';
-import { seriesMarks, syntheticReport } from './testing.js';
+import { seriesMarks, syntheticReport } from './report.testing.js';
 
 /** Every value of a src / href / xlink:href attribute in the page. */
 function urls(html: string): string[] {

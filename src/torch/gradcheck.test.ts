@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from './index.js';
 import { F } from './index.js';
-import { gradcheck } from './testing.js';
+import { gradcheck } from './torch.testing.js';
 
 torch.manualSeed(3);
 const r = (...s: number[]) => torch.randn(s, { dtype: 'float64' });

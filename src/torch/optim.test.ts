@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from './index.js';
-import { assertClose, decode, loadFixture, type Encoded } from './testing.js';
+import { assertClose, decode, loadFixture, type Encoded } from './torch.testing.js';
 
 interface Run { init: Record<string, Encoded>; steps: { lrs: number[]; grads: Record<string, Encoded>; after: Record<string, Encoded> }[];
   state: Record<string, Record<string, Encoded | number>> }

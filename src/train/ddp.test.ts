@@ -15,7 +15,7 @@ import { Rng } from '../data/rng.js';
 import { freePort } from '../util/net.js';
 
 const CLAN = join(packageRoot(), 'bin', 'clan.js');
-const ENTRY = join(packageRoot(), 'dist', 'src', 'cli', 'testing.js');
+const ENTRY = join(packageRoot(), 'dist', 'src', 'cli', 'cli.testing.js');
 const TINY = ['--preset', 'cpu', '--backbone', 'micro', '--threads', '1', '--set', 'hyper.adversarial.ndf=8', '--set', 'targetVal.limit=4', '--set', 'logEvery=1'];
 const skip = distBackends().includes('gloo') ? false : 'the addon was built without gloo (libgloo-dev)';
 

@@ -151,12 +151,12 @@ async function selftrainRuns(name: string, seeds: number, clanCheckpoint: (seed:
 /** The untrained network (the same init as seed 0) on the validation images: the floor every method is read against. */
 async function untrainedMiou(backbone: string, valSpec: string, size: [number, number], device: Device, valLimit: number | undefined): Promise<number> {
   const torch = await import('../torch/index.js');
-  const { createGenerator } = await import('../models/registry.js');
+  const { createSegmentor } = await import('../models/registry.js');
   const { openDataset } = await import('../data/registry.js');
   const { evaluate } = await import('../eval/evaluate.js');
   const valDs = openDataset(valSpec);
   torch.manualSeed(0);
-  const G0 = createGenerator(backbone, valDs.numClasses).to(device);
+  const G0 = createSegmentor(backbone, valDs.numClasses).to(device);
   try { return (await evaluate(G0, valDs, { size, device, ...(valLimit ? { limit: valLimit } : {}) })).miou; } finally { G0.dispose(); }
 }
 

@@ -12,7 +12,7 @@ import { train } from './trainer.js';
 import { listCheckpoints, readCheckpoint } from '../io/checkpoint.js';
 import { restoreParts } from './checkpoint.js';
 import { loadInferenceModel } from '../infer/model.js';
-import { createGenerator } from '../models/registry.js';
+import { createSegmentor } from '../models/registry.js';
 import { createMethod } from '../methods/registry.js';
 import { methodConfig } from '../config/load.js';
 import { ConfigError } from '../util/errors.js';
@@ -71,7 +71,7 @@ test('CUDA: a checkpoint trained on the GPU loads on the CPU with equal weights,
   // restoring optimizer state onto CUDA parameters puts the state on CUDA
   const c = cfg({ device: 'cuda' });
   const saved = readCheckpoint(listCheckpoints(join(root, 'cpu', 'checkpoints'))[0]!);
-  const G = createGenerator('micro', saved.meta.numClasses).to('cuda');
+  const G = createSegmentor('micro', saved.meta.numClasses).to('cuda');
   const m = await createMethod('clan', G, methodConfig(c));
   restoreParts(saved, m.parts());
   const st = m.optG.stateDict().state.find((s) => s !== null)!;

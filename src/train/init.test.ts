@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { convertCommand as convert } from '../cli/convert.js';
 import { fixturePath } from '../util/paths.js';
 import { readSafetensorsFile } from '../io/safetensors.js';
-import { createGenerator } from '../models/registry.js';
+import { createSegmentor } from '../models/registry.js';
 import { loadInit } from '../infer/init-weights.js';
 import * as torch from '../torch/index.js';
 
@@ -18,7 +18,7 @@ test('clan convert (deeplab-init) then --init loads every backbone tensor and le
   const code = await convert.run([fixturePath('official/deeplab_init_legacy.pth'), out, '--backbone', 'micro', '--num-classes', '11', '--json']);
   assert.equal(code, 0);
   const file = readSafetensorsFile(out).tensors;
-  const G = createGenerator('micro', 11);
+  const G = createSegmentor('micro', 11);
   const heads0 = G.layer5.convs.at(0).weight.toArray();
   const logs: string[] = [];
   loadInit(out, G, 'backbone', (l) => logs.push(l));

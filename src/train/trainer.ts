@@ -7,7 +7,7 @@ import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as torch from '../torch/index.js';
 import type { Loader } from '../data/loader.js';
-import { createGenerator } from '../models/registry.js';
+import { createSegmentor } from '../models/registry.js';
 import type { Segmentor } from '../models/segmentor.js';
 import { createMethod } from '../methods/registry.js';
 import type { MethodParts, StepLog, UDAMethod } from '../methods/uda.js';
@@ -111,7 +111,7 @@ async function trainProcess(o: TrainOptions, dist: DistEnv | null, log: (l: stri
   const device = applyDeviceSettings(dist && cfg.device === 'cuda' ? { ...cfg, device: `cuda:${dist.localRank}` } : cfg);
   torch.manualSeed(cfg.seed);
   // Initialised on the CPU (same weights on every device for a seed), then moved before the optimizers exist.
-  const G = createGenerator(cfg.backbone, data.numClasses).to(device);
+  const G = createSegmentor(cfg.backbone, data.numClasses).to(device);
   let method: UDAMethod | null = null;
   // Freed on every exit — an error or Ctrl-C too: a library caller's process goes on, nothing may wait for GC.
   try {

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from './errors.js';
 import { LIMITS, limit, limitText, type LimitName } from './limits.js';
-import { assertOneLine } from '../io/testing.js';
+import { assertOneLine } from '../io/io.testing.js';
 
 test('defaults, environment overrides and refusals of bad values', () => {
   assert.equal(limit('imagePixels', {}), 178_956_970);

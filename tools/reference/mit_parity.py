@@ -10,7 +10,7 @@ Run from the repo root (Debian python3-torch 1.13; about a minute, mit-b5 is 82 
     ${CLAN_PYTHON:-/usr/bin/python3} tools/reference/mit_parity.py
 
 Weights and inputs are NOT stored (mit-b5 alone is 330 MB): both sides draw them from hash_uniform(), the integer
-hash of vgg_parity.py that TypeScript reproduces bit for bit (src/torch/testing.ts hashUniform). Each tensor of the
+hash of vgg_parity.py that TypeScript reproduces bit for bit (src/torch/torch.testing.ts hashUniform). Each tensor of the
 state dict is drawn with salt = its position in the state dict. Writes:
   expected.json       per MiT size (b0…b5): state-dict names and shapes (as a SHA-256 of "name shape" lines, the
                       full list for b0), parameter count; for every checked tensor (the four stage outputs, the input

@@ -1,7 +1,7 @@
 // What the benchmark subcommands share: the Bench shape bench.ts dispatches on, the backbone flag, and the speed
 // flags of step and eval.
 import { intFlag, str, boolFlag, type Options, type Parsed } from '../args.js';
-import { GENERATORS } from '../../models/backbones.js';
+import { BACKBONES } from '../../models/backbones.js';
 
 /** One `clan bench SUB`: its --help section, its flags, and what it runs (JSON lines through `emit`). */
 export interface Bench {
@@ -14,7 +14,7 @@ export interface Bench {
 /** --backbone, checked against the registry ("did you mean" for a typo). */
 export function backboneFlag(p: Parsed, def: string): string {
   const b = str(p, 'backbone') ?? def;
-  GENERATORS.get(b);
+  BACKBONES.get(b);
   return b;
 }
 

@@ -1,12 +1,12 @@
 // `clan bench step`: one full CLAN iteration against the PyTorch twin (bench/step.ts).
 import { intFlag, sizeFlag, str, boolFlag, enumFlag } from '../args.js';
 import { UsageError } from '../../util/errors.js';
-import { GENERATORS } from '../../models/backbones.js';
+import { BACKBONES } from '../../models/backbones.js';
 import { backboneFlag, speedFlags, SPEED_OPTIONS, type Bench } from './common.js';
 
 export const step: Bench = {
   name: 'step',
-  usage: `usage: clan bench step [--backbone ${GENERATORS.names().join('|')}] [--height 128] [--width 256]
+  usage: `usage: clan bench step [--backbone ${BACKBONES.names().join('|')}] [--height 128] [--width 256]
                        [--target-size WxH] [--iters 5] [--warmup 1] [--threads 1] [--rounds 3]
                        [--device cpu|cuda|cuda:N] [--amp off|bf16|fp16] [--compare] [--peak] [--pointwise-onednn]
                        [--twin-pointwise-onednn] [--d-own-size] [--profile N] [--trace FILE] [--json]

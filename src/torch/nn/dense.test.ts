@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../index.js';
 import { F, tidy } from '../index.js';
-import { assertClose, decode, loadFixture, type Encoded } from '../testing.js';
+import { assertClose, decode, loadFixture, type Encoded } from '../torch.testing.js';
 import type { Tensor } from '../tensor.js';
 
 interface Case { inputs: Record<string, Encoded>; output: Encoded; upstream?: Encoded; grads?: Record<string, Encoded>; seed?: number }

@@ -3,7 +3,7 @@
 import type { HostTensor } from '../torch/dtype.js';
 import { readSafetensorsFile } from '../io/safetensors.js';
 import { fixturePath } from '../util/paths.js';
-import { createGenerator } from '../models/registry.js';
+import { createSegmentor } from '../models/registry.js';
 import type { Segmentor } from '../models/segmentor.js';
 import type { InferenceSpec } from './inference.js';
 
@@ -29,7 +29,7 @@ export function specOf(c: InferCase): InferenceSpec {
 /** The `micro` 19-class model of test/fixtures/eval/micro19.safetensors (its G.* tensors), in eval mode. */
 export function microModel(): Segmentor {
   const st = readSafetensorsFile(fixturePath('eval/micro19.safetensors')).tensors;
-  const G = createGenerator('micro', 19);
+  const G = createSegmentor('micro', 19);
   G.loadStateDict(new Map<string, HostTensor>([...st].filter(([k]) => k.startsWith('G.')).map(([k, v]) => [k.slice(2), v])), true, 'micro19');
   G.eval();
   return G;

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import * as torch from '../torch/index.js';
 import type { HostTensor } from '../torch/dtype.js';
-import { hashUniform } from '../torch/testing.js';
+import { hashUniform } from '../torch/torch.testing.js';
 import type { Module, Tensor } from '../torch/index.js';
 import { HrdaSegmentor } from './hrda-segmentor.js';
 import { HRDA_OFFICIAL } from './backbones.js';

@@ -1,4 +1,4 @@
-// A test entry to the CLI: `node dist/src/cli/testing.js [--nan-at STEP] [--kill-in-checkpoint NAME] -- ARGS…` runs
+// A test entry to the CLI: `node dist/src/cli/cli.testing.js [--nan-at STEP] [--kill-in-checkpoint NAME] -- ARGS…` runs
 // `clan ARGS…` with training hooks set from these flags, so tests can make a loss NaN or kill the process half-way
 // through a checkpoint write without any hook in the environment or the public flags. Not part of the package's CLI.
 import { createHash } from 'node:crypto';

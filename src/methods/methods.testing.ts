@@ -13,7 +13,7 @@ import type { HostTensor } from '../torch/dtype.js';
 import { readSafetensorsFile } from '../io/safetensors.js';
 import { fixturePath } from '../util/paths.js';
 import { stripPrefix } from '../util/prefix.js';
-import { createGenerator } from '../models/registry.js';
+import { createSegmentor } from '../models/registry.js';
 import { FCDiscriminator } from '../models/discriminator.js';
 import { Clan } from './clan.js';
 import { AdvEnt } from './advent.js';
@@ -77,7 +77,7 @@ export function checkClanParity(o: ParityOptions): { worstLoss: number; worstDel
   const init = readSafetensorsFile(fixturePath('clan/init.safetensors')).tensors;
   const inputs = readSafetensorsFile(fixturePath('clan/inputs.safetensors')).tensors;
   torch.setNumThreads(1);
-  const G = createGenerator('micro', ex.config.num_classes);
+  const G = createSegmentor('micro', ex.config.num_classes);
   const D = new FCDiscriminator(ex.config.num_classes, ex.config.ndf);
   G.loadStateDict(stripPrefix(init, 'G.'), true, 'init.safetensors G');
   D.loadStateDict(stripPrefix(init, 'D.'), true, 'init.safetensors D');

@@ -1,6 +1,6 @@
 // Test helpers for pages checked in a real headless Chromium (Debian's /usr/bin/chromium, driven by playwright-core):
 // the report (report/browser.test.ts) and the web app (deploy/web.test.ts). Without Chromium a test skips with a
-// message, except under CI=true where that is a failure. Named testing.ts so the npm package leaves it out.
+// message, except under CI=true where that is a failure. Named *.testing.ts so the npm package leaves it out.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
