@@ -108,24 +108,8 @@ export function checkClanParity(o: ParityOptions): { worstLoss: number; worstDel
     assert.ok(Math.abs(log.lrG - ref.lr_G) < 1e-12 && lrD && log.damping === ref.damping, `step ${step} schedule`);
     assert.equal(log.weighted, ref.weighted, `step ${step} weighted`);
 
-    const st = readSafetensorsFile(join(o.refDir, `step${step}.safetensors`)).tensors;
-    let checked = 0; let moved = 0;
-    for (const [pname, p] of trained()) {
-      const ref = st.get(`delta.${pname}`);
-      if (!ref) { assert.equal(p.requiresGrad, false, `${pname} trains but has no reference delta`); continue; }
-      const delta = torch.tidy(() => p.sub(w0.get(pname)!));
-      const { rel, refNorm } = relErr(delta, ref);
-      delta.dispose();
-      if (step > 1) assert.ok(refNorm > 0, `step ${step} ${pname}: reference Δw is zero`);
-      if (refNorm > 0) { moved++; worstDelta = Math.max(worstDelta, rel); check(rel <= o.deltaTol[k]!, `step ${step} Δ${pname}: ‖Δours − Δref‖/‖Δref‖ = ${rel.toExponential(2)}`, rel); }
-      checked++;
-    }
-    const trainable = name === 'minent' ? 33 : 43;
-    assert.equal(checked, trainable, 'trainable tensors compared (33 G + 10 D; MinEnt has no D)');
-    if (step > 1) assert.equal(moved, trainable);
-    const hasState = [...st.keys()].some((n) => n.startsWith('sgd.'));
-    if (step === ex.steps.length) assert.ok(hasState, `step ${step}: the reference holds no optimizer state`);
-    checkStatistics(method, st, step, o.bnTol, hasState ? o.stateTol[k]! : null, { G: gNames, D: dNames }, check);
+    worstDelta = Math.max(worstDelta, checkStepWeights({
+      o, k, last: step === ex.steps.length, name, method, trained: trained(), w0, names: { G: gNames, D: dNames }, check }));
   }
   method.dispose(); G.dispose(); D.dispose();
   for (const w of w0.values()) w.dispose();
@@ -135,6 +119,38 @@ export function checkClanParity(o: ParityOptions): { worstLoss: number; worstDel
 }
 
 type Check = (ok: boolean, what: string, rel: number) => void;
+
+interface StepWeights {
+  o: ParityOptions; k: number; last: boolean; name: string; method: UDAMethod; check: Check;
+  trained: [string, torch.Tensor][];                          // the trainable tensors now, by prefixed name
+  w0: Map<string, torch.Tensor>;                              // their values before the first step
+  names: { G: Map<torch.Tensor, string>; D: Map<torch.Tensor, string> };
+}
+
+/** One step's weight deltas, BN statistics and optimizer state against the reference; returns the worst Δ error. */
+function checkStepWeights({ o, k, last, name, method, trained, w0, names, check }: StepWeights): number {
+  const step = k + 1;
+  let worstDelta = 0;
+  const st = readSafetensorsFile(join(o.refDir, `step${step}.safetensors`)).tensors;
+  let checked = 0; let moved = 0;
+  for (const [pname, p] of trained) {
+    const ref = st.get(`delta.${pname}`);
+    if (!ref) { assert.equal(p.requiresGrad, false, `${pname} trains but has no reference delta`); continue; }
+    const delta = torch.tidy(() => p.sub(w0.get(pname)!));
+    const { rel, refNorm } = relErr(delta, ref);
+    delta.dispose();
+    if (step > 1) assert.ok(refNorm > 0, `step ${step} ${pname}: reference Δw is zero`);
+    if (refNorm > 0) { moved++; worstDelta = Math.max(worstDelta, rel); check(rel <= o.deltaTol[k]!, `step ${step} Δ${pname}: ‖Δours − Δref‖/‖Δref‖ = ${rel.toExponential(2)}`, rel); }
+    checked++;
+  }
+  const trainable = name === 'minent' ? 33 : 43;
+  assert.equal(checked, trainable, 'trainable tensors compared (33 G + 10 D; MinEnt has no D)');
+  if (step > 1) assert.equal(moved, trainable);
+  const hasState = [...st.keys()].some((n) => n.startsWith('sgd.'));
+  if (last) assert.ok(hasState, `step ${step}: the reference holds no optimizer state`);
+  checkStatistics(method, st, step, o.bnTol, hasState ? o.stateTol[k]! : null, names, check);
+  return worstDelta;
+}
 
 /**
  * BN running statistics of G, and (stateTol not null: the step file holds them) SGD momentum of G and Adam moments
