@@ -11,7 +11,8 @@ const SRC = join(packageRoot(), 'src');
 const isSource = (f: string) => f.endsWith('.ts') && !f.endsWith('.test.ts') && !f.endsWith('.testing.ts') && !f.endsWith('.d.ts');
 
 function sources(dir = SRC): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(join(dir, e.name)) : isSource(e.name) ? [join(dir, e.name)] : []));
+  return readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? sources(join(dir, e.name)) : isSource(e.name) ? [join(dir, e.name)] : []));
 }
 /** The relative imports of a file (import … from, export … from, import(…)), as paths under src/ without extension. */
 function imports(file: string): string[] {

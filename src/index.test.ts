@@ -12,7 +12,8 @@ test("the package root resolves through package.json's exports and gives the doc
   assert.ok(new clan.Interrupted('x') instanceof clan.ClanError);
   // The facade of src/api.ts is what the root gives (README "Use from TypeScript").
   const api = await import('./api.js');
-  assert.deepEqual([clan.loadModel, clan.train, clan.evaluate, clan.openDataset], [api.loadModel, api.train, api.evaluate, api.openDataset]);
+  assert.deepEqual([clan.loadModel, clan.train, clan.evaluate, clan.openDataset],
+    [api.loadModel, api.train, api.evaluate, api.openDataset]);
   const torch = await import('clan/torch');
   assert.equal(typeof torch.tidy, 'function');
 });

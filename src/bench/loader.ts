@@ -140,7 +140,9 @@ async function withLoaders(o: LoaderBenchOptions, srcDs: Dataset, tgtDs: Dataset
     stepOn(...await fetch(false));
     // Let the workers finish the prefetch (2 loaders × prefetch samples) before timing; generous margin.
     // With workers 0 samples are decoded inside next(): nothing to fill, the wait is the decode.
-    if (o.workers > 0) await new Promise((r) => setTimeout(r, Math.ceil((2 * o.prefetch * perSampleMs) / Math.min(o.workers, 2)) * 2 + 100));
+    if (o.workers > 0) {
+      await new Promise((r) => setTimeout(r, Math.ceil((2 * o.prefetch * perSampleMs) / Math.min(o.workers, 2)) * 2 + 100));
+    }
     const sizes: LoaderPhase['sizes'] = [];
     for (let s = 0; s < o.steps; s++) {
       const a = performance.now();
@@ -152,7 +154,8 @@ async function withLoaders(o: LoaderBenchOptions, srcDs: Dataset, tgtDs: Dataset
         `${windows[s]!.map(([x, y]) => (y - x).toFixed(2)).join(', ')} ms (runnable, not running: ${queued[s]!.map((x) => x.toFixed(2)).join(', ')} ms)`);
     }
     return { withLoader, sizes, waits: windows.flatMap((w) => w.slice(1).map(([x, y]) => y - x)),
-      onCpu: windows.flatMap((w, s) => w.slice(1).map(([x, y], k) => y - x - queued[s]![k + 1]!)), turns: windows.map((w) => w[0]![1] - w[0]![0]) };
+      onCpu: windows.flatMap((w, s) => w.slice(1).map(([x, y], k) => y - x - queued[s]![k + 1]!)),
+      turns: windows.map((w) => w[0]![1] - w[0]![0]) };
   } finally { await src.close(); await tgt.close(); }
 }
 

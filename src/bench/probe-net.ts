@@ -28,7 +28,8 @@ export class ProbeNet extends Module {
 
 /** A small discriminator-like net (the "second small net" trained with Adam in the memory test). */
 export function smallDisc(): Sequential {
-  return new Sequential(new Conv2d(PROBE_CLASSES, 16, 4, { stride: 2, padding: 1 }), new LeakyReLU(0.2), new Conv2d(16, 1, 4, { stride: 2, padding: 1 }));
+  return new Sequential(new Conv2d(PROBE_CLASSES, 16, 4, { stride: 2, padding: 1 }), new LeakyReLU(0.2),
+    new Conv2d(16, 1, 4, { stride: 2, padding: 1 }));
 }
 
 /** One SGD step of the probe net on (x, y); returns the loss value. */

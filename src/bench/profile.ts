@@ -26,7 +26,8 @@ export function profileCalls(n: number, fn: () => void, o: { top?: number; keep?
     const total = rows.reduce((a, r) => a + r.selfMs, 0);
     const conv = rows.filter((r) => CONV_KERNEL.test(r.op)).reduce((a, r) => a + r.selfMs, 0);
     return {
-      profile: rows.slice(0, o.top ?? 12).map((r) => ({ op: r.op, calls: round(r.calls / n, 1), ms: round(r.selfMs / n), share: round(r.selfMs / total, 3) })),
+      profile: rows.slice(0, o.top ?? 12).map((r) => ({ op: r.op, calls: round(r.calls / n, 1), ms: round(r.selfMs / n),
+        share: round(r.selfMs / total, 3) })),
       profile_ms: round(total / n), conv_ms: round(conv / n),
     };
   } finally { rmSync(dir, { recursive: true, force: true }); }

@@ -44,7 +44,9 @@ export function benchStep(o: StepBenchOptions, emit: (line: object) => void): vo
   line.peak_rss_mb = peakRssMb();
   if (cuda) {
     line.peak_gpu_mb = gpuPeakMb(dev);
-    if (torchPeakMb !== null) Object.assign(line, { torch_peak_gpu_mb: torchPeakMb, peak_gpu_ratio: round(gpuPeakMb(dev) / torchPeakMb, 3) });
+    if (torchPeakMb !== null) {
+      Object.assign(line, { torch_peak_gpu_mb: torchPeakMb, peak_gpu_ratio: round(gpuPeakMb(dev) / torchPeakMb, 3) });
+    }
     line.gpu = torchDevice ?? torch.cudaDeviceInfo(dev).name;
   }
   if (o.peak) { // the better of the two kernels at the same threads (bench/peak.ts)

@@ -17,7 +17,8 @@ export function peakRssMb(): number { return round(process.resourceUsage().maxRS
  * Common start of the network benchmarks: PyTorch present if comparing, threads, 1×1 convolutions through oneDNN or
  * not (a process-wide switch: the caller puts back what it was with `restore()`), cuDNN autotuning, seed 0.
  */
-export function benchSetup(o: { compare: boolean; threads: number; device: torch.Device; pointwiseOnednn?: boolean }): { dev: torch.Device; cuda: boolean; restore: () => void } {
+export function benchSetup(o: { compare: boolean; threads: number; device: torch.Device; pointwiseOnednn?: boolean }):
+  { dev: torch.Device; cuda: boolean; restore: () => void } {
   if (o.compare && torchVersion() === null) throw new ClanError(INSTALL_TORCH);
   torch.setNumThreads(o.threads);
   const before = torch.getPointwiseOnednn();
@@ -102,7 +103,8 @@ export class TwinRounds {
     const spread = (rs: number[]) => [round(Math.min(...rs), 3), round(Math.max(...rs), 3)];
     const tm = median(this.shipped); const tt = median(this.tuned);
     const rss = this.rss.shipped > 0 && this.rss.tuned > 0
-      ? { torch_peak_rss_mb: this.rss.shipped, torch_tuned_peak_rss_mb: this.rss.tuned, peak_rss_ratio: round(oursRssMb / Math.min(this.rss.shipped, this.rss.tuned), 3) } : {};
+      ? { torch_peak_rss_mb: this.rss.shipped, torch_tuned_peak_rss_mb: this.rss.tuned,
+        peak_rss_ratio: round(oursRssMb / Math.min(this.rss.shipped, this.rss.tuned), 3) } : {};
     return { torch_median_ms: round(tm), ratio: round(ours / tm, 3), ratio_spread: spread(this.ratios),
       torch_tuned_median_ms: round(tt), ratio_tuned: round(ours / tt, 3), ratio_tuned_spread: spread(this.tunedRatios), ...rss };
   }
@@ -115,7 +117,8 @@ export interface Rounds { ours: number[]; torchPeakMb: number | null; torchDevic
  * `iters` timed calls, each round followed by the twin's (≥ 3 rounds with a twin, 1 without). Returns our per-call
  * ms and, from the twin as shipped, its largest GPU peak (MiB, null off CUDA) and its device name.
  */
-export function runRounds(o: { warmup: number; iters: number; rounds: number }, dev: torch.Device, fn: () => void, twin: TwinRounds | null): Rounds {
+export function runRounds(o: { warmup: number; iters: number; rounds: number }, dev: torch.Device, fn: () => void,
+  twin: TwinRounds | null): Rounds {
   for (let i = 0; i < o.warmup; i++) fn();
   if (torch.isCuda(dev)) torch.resetPeakMemoryStats(dev); // steady state: cuDNN's autotuner tries big workspaces in the warm-up
   const out: Rounds = { ours: [], torchPeakMb: null, torchDevice: null };

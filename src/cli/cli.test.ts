@@ -111,7 +111,8 @@ test('missing libtorch addon: doctor reports it with the fix (exit 1); other com
 test('eval --json prints only JSON: mIoU, mAcc, aAcc and every class in class order; the table has IoU and Acc', () => {
   const r = clan(['eval', '--checkpoint', ckpt, '--data', 'digitscapes:val', '--limit', '5', '--json']);
   assert.equal(r.code, 0, r.stderr);
-  const o = JSON.parse(r.stdout) as { miou: number; macc: number; aacc: number; per_class: { class: string; iou: number | null; acc: number | null }[]; protocol: number; images: number };
+  const o = JSON.parse(r.stdout) as { miou: number; macc: number; aacc: number;
+    per_class: { class: string; iou: number | null; acc: number | null }[]; protocol: number; images: number };
   assert.equal(o.images, 5);
   assert.deepEqual(o.per_class.map((c) => c.class), ['background', ...'0123456789']);
   for (const x of [o.miou, o.macc, o.aacc]) assert.ok(x >= 0 && x <= 1, String(x));

@@ -21,7 +21,8 @@ export async function runJobHere(job: DemoJob, o: DemoJobOptions, record = false
   if (record) {
     const { atomicWrite } = await import('../util/atomic.js');
     const fe = r.finalEval;
-    const json = { ...r, finalEval: fe ? { ...fe, iou: Array.from(fe.iou, (v) => (Number.isNaN(v) ? null : v)), confusion: Array.from(fe.confusion) } : null };
+    const json = { ...r,
+      finalEval: fe ? { ...fe, iou: Array.from(fe.iou, (v) => (Number.isNaN(v) ? null : v)), confusion: Array.from(fe.confusion) } : null };
     atomicWrite(join(job.outDir, RESULT), JSON.stringify(json) + '\n');
   }
   return r;
@@ -34,7 +35,8 @@ function readResult(job: DemoJob): TrainResult {
     throw new DataError(`${path}: the ${job.method} seed ${job.seed} run left no readable result (${(e as Error).message})`);
   }
   const fe = raw.finalEval;
-  return { ...raw, finalEval: fe ? { ...fe, iou: Float64Array.from(fe.iou, (v) => v ?? NaN), confusion: Float64Array.from(fe.confusion) } : null };
+  return { ...raw,
+    finalEval: fe ? { ...fe, iou: Float64Array.from(fe.iou, (v) => v ?? NaN), confusion: Float64Array.from(fe.confusion) } : null };
 }
 
 /** Runs the jobs `jobs` at a time in child processes with `threads` each; results in job order. */

@@ -27,7 +27,8 @@ export async function launchWorkers(o: LaunchOptions): Promise<number> {
   const children: { rank: number; child: ChildProcess; exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }> }[] = [];
   for (let local = 0; local < o.nproc; local++) {
     const rank = o.nodeRank * o.nproc + local;
-    const env = { ...process.env, RANK: String(rank), WORLD_SIZE: String(world), LOCAL_RANK: String(local), LOCAL_WORLD_SIZE: String(o.nproc),
+    const env = { ...process.env, RANK: String(rank), WORLD_SIZE: String(world), LOCAL_RANK: String(local),
+      LOCAL_WORLD_SIZE: String(o.nproc),
       MASTER_ADDR: o.masterAddr, MASTER_PORT: String(port), OMP_NUM_THREADS: String(threads) };
     const entry = o.entry ?? [join(packageRoot(), 'bin', 'clan.js')];
     const child = spawn(process.execPath, [...entry, 'train', ...o.args, '--threads', String(threads)],

@@ -17,7 +17,8 @@ import { selftrainCommand } from './selftrain.js';
 import { serveCommand } from './serve.js';
 import { exportCommand } from './export.js';
 
-const COMMANDS: Command[] = [demoCommand, trainCommand, selftrainCommand, evalCommand, predictCommand, exportCommand, serveCommand, reportCommand, convertCommand, benchCommand, doctorCommand];
+const COMMANDS: Command[] = [demoCommand, trainCommand, selftrainCommand, evalCommand, predictCommand, exportCommand, serveCommand,
+  reportCommand, convertCommand, benchCommand, doctorCommand];
 
 function usage(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));

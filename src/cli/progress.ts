@@ -15,7 +15,8 @@ export function bar(done: number, total: number, width = 24): string {
 /** Shorter labels for the usual loss keys on a crowded line; any other key a method logs prints as it is. */
 const SHORT: Record<string, string> = { weight: 'w', d_s: 'D_s', d_t: 'D_t' };
 
-export function trainProgress(label: string, every: number, startStep = 0): (step: number, total: number, s: StepLog, elapsed: number) => void {
+export function trainProgress(label: string, every: number,
+  startStep = 0): (step: number, total: number, s: StepLog, elapsed: number) => void {
   const tty = process.stderr.isTTY === true;
   return (step, total, s, elapsed) => {
     if (!tty && step % every !== 0 && step !== total) return;

@@ -85,7 +85,8 @@ test('digitscapes: halo pixels (intermediate ink coverage) are 255, solid ink is
     const { rgb, label } = digitscapesSample('source', i);
     for (let p = 0; p < 64 * 64; p++) {
       const c = [0, 1, 2].reduce((a, k) => a + (rgb[p * 3 + k]! - bg[k]!) * d[k]!, 0) / dd;
-      const want = c >= haloHigh + eps ? plan.digits[0]!.digit + 1 : c > haloLow + eps && c < haloHigh - eps ? 255 : c < haloLow - eps ? 0 : undefined;
+      const want = c >= haloHigh + eps ? plan.digits[0]!.digit + 1
+        : c > haloLow + eps && c < haloHigh - eps ? 255 : c < haloLow - eps ? 0 : undefined;
       if (want !== undefined) assert.equal(label[p], want, `source ${i} pixel ${p}: coverage ${c.toFixed(3)}`);
       if (label[p] === 255) halo++;
     }
@@ -200,7 +201,8 @@ test('digitscapes: digit classes are balanced over 200 scenes', () => {
 
 test('digitscapes: registered dataset type and loader workers', async () => {
   const src = openDataset('digitscapes:source,n=10');
-  assert.deepEqual([src.length, src.numClasses, src.classNames, src.hasLabels, src.defaultSize], [10, 11, DIGITSCAPES_CLASSES, true, [64, 64]]);
+  assert.deepEqual([src.length, src.numClasses, src.classNames, src.hasLabels, src.defaultSize],
+    [10, 11, DIGITSCAPES_CLASSES, true, [64, 64]]);
   const raw = src.load(3), want = digitscapesSample('source', 3);
   assert.deepEqual([raw.image.data, raw.label!.data], [want.rgb, want.label]);
   assert.equal(openDataset('digitscapes:target').length, 2000);
@@ -227,7 +229,8 @@ test('digitscapes texture option: only the listed digits change, their ink is ph
       assert.deepEqual(b.label, a.label, `${s} ${i}: labels`);
       assert.deepEqual(plan.digits.map((d) => d.texture !== undefined), plan.digits.map((d) => tex.includes(d.digit)), `${s} ${i}: textured digits`);
       // every pixel outside the textured digits' boxes (1-px blur margin) is the default sample's
-      const inTextured = (x: number, y: number) => plan.digits.some((d) => d.texture && x >= d.x - 1 && x <= d.x + d.width && y >= d.y - 1 && y <= d.y + d.height);
+      const inTextured = (x: number, y: number) => plan.digits.some((d) => d.texture && x >= d.x - 1 && x <= d.x + d.width
+        && y >= d.y - 1 && y <= d.y + d.height);
       for (let p = 0; p < 64 * 64; p++) {
         if (inTextured(p % 64, Math.floor(p / 64))) continue;
         assert.deepEqual([...b.rgb.subarray(3 * p, 3 * p + 3)], [...a.rgb.subarray(3 * p, 3 * p + 3)], `${s} ${i} pixel ${p}`);

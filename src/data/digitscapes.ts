@@ -233,7 +233,9 @@ const luma = (c: ArrayLike<number>): number => 0.299 * c[0]! + 0.587 * c[1]! + 0
 function boxLuma(px: Uint8Array, b: { x: number; y: number; width: number; height: number }): number {
   const S = DIGITSCAPES_SIZE;
   let sum = 0;
-  for (let yy = b.y; yy < b.y + b.height; yy++) for (let xx = b.x; xx < b.x + b.width; xx++) sum += luma(px.subarray((yy * S + xx) * 3, (yy * S + xx) * 3 + 3));
+  for (let yy = b.y; yy < b.y + b.height; yy++) {
+    for (let xx = b.x; xx < b.x + b.width; xx++) sum += luma(px.subarray((yy * S + xx) * 3, (yy * S + xx) * 3 + 3));
+  }
   return sum / (b.width * b.height);
 }
 
@@ -410,7 +412,9 @@ export function digitscapesLength(split: DigitscapesSplit, lengths: Partial<Reco
 /** Label map → RGB [H, W, 3] with DIGITSCAPES_PALETTE (255 = white). */
 export function colorizeDigitscapesLabel(label: Uint8Array): Uint8Array {
   const out = new Uint8Array(label.length * 3);
-  for (let i = 0; i < label.length; i++) out.set(label[i] === IGNORE_INDEX ? [255, 255, 255] : DIGITSCAPES_PALETTE[label[i]!] ?? [255, 0, 255], i * 3);
+  for (let i = 0; i < label.length; i++) {
+    out.set(label[i] === IGNORE_INDEX ? [255, 255, 255] : DIGITSCAPES_PALETTE[label[i]!] ?? [255, 0, 255], i * 3);
+  }
   return out;
 }
 
@@ -455,7 +459,8 @@ export function textureDigits(s: string): number[] | undefined {
 }
 
 /** Parses the ROOT/SPLIT of a digitscapes spec. */
-export function parseDigitscapesSpec(root: string, split: string | undefined): { split: DigitscapesSplit; length: number; seed: number; texture: number[] } {
+export function parseDigitscapesSpec(root: string,
+  split: string | undefined): { split: DigitscapesSplit; length: number; seed: number; texture: number[] } {
   const usage = `expected digitscapes:DOMAIN[,n=LENGTH][,seed=SEED][,texture=DIGITS][:SPLIT] with DOMAIN one of ${DIGITSCAPES_SPLITS.join(', ')}, e.g. digitscapes:source or digitscapes:val,n=100`;
   const [domain = '', ...opts] = root.split(',').map((s) => s.trim());
   let s: DigitscapesSplit;

@@ -163,7 +163,8 @@ export interface PairCheck {
  * Header-only validation of every entry: image readable; label readable, of the right kind, same size as the
  * image. Returns the label/image size mismatches (for 'warn') and each image's [W, H]; problems go to `problems`.
  */
-export function checkEntries(entries: readonly FileEntry[], problems: Problems, c: PairCheck): { mismatched: string[]; sizes: ([number, number] | undefined)[] } {
+export function checkEntries(entries: readonly FileEntry[], problems: Problems,
+  c: PairCheck): { mismatched: string[]; sizes: ([number, number] | undefined)[] } {
   const mismatched: string[] = [];
   const sizes: ([number, number] | undefined)[] = [];
   entries.forEach((e, i) => {

@@ -64,7 +64,8 @@ function duplicateStems(root: string, entries: readonly FileEntry[], problems: P
 function readPalette(file: string, numClasses: number): Rgb[] | string {
   let v: unknown;
   try { v = JSON.parse(readFileSync(file, 'utf8')); } catch (e) { return `${file}: not valid JSON (${(e as Error).message})`; }
-  const ok = Array.isArray(v) && v.every((c) => Array.isArray(c) && c.length === 3 && c.every((x) => Number.isInteger(x) && x >= 0 && x <= 255));
+  const ok = Array.isArray(v)
+    && v.every((c) => Array.isArray(c) && c.length === 3 && c.every((x) => Number.isInteger(x) && x >= 0 && x <= 255));
   if (!ok) return `${file}: expected a JSON array of [r, g, b] triples with integers 0..255`;
   const pal = v as Rgb[];
   if (pal.length < numClasses) return `${file}: has ${pal.length} colours for ${numClasses} classes`;

@@ -42,7 +42,8 @@ test('generatedDatasetType: bad generator output is a DataError naming the sampl
   const { generatedDatasetType } = await import('./generated.js');
   const type = generatedDatasetType({
     module: import.meta.url, summary: 'bad',
-    make: () => ({ length: 1, hasLabels: true, sample: () => ({ width: 2, height: 2, rgb: new Uint8Array(12), label: new Uint8Array([0, 19, 0, 0]) }) }),
+    make: () => ({ length: 1, hasLabels: true,
+      sample: () => ({ width: 2, height: 2, rgb: new Uint8Array(12), label: new Uint8Array([0, 19, 0, 0]) }) }),
   });
   const ds = type.open({ type: 'bad', root: 'x' }, {});
   assert.throws(() => ds.load(0), (e: unknown) => e instanceof DataError && /dataset bad:x sample 0: class index 19/.test(e.message));

@@ -22,7 +22,8 @@ test('palette PNG: plane keeps the INDEX, RGB expands the colours', () => {
 test('sub-byte depths: 2-bit palette and 1-bit gray with odd widths (rows padded to bytes)', () => {
   // width 5 at 2 bits: row = 10 bits → 2 bytes. Indices 3,1,0,2,1 / 0,0,1,3,3.
   const pack2 = (v: number[]) => [((v[0]! << 6) | (v[1]! << 4) | (v[2]! << 2) | v[3]!), v[4]! << 6];
-  const p2 = encodePng({ width: 5, height: 2, channels: 1, depth: 2, data: new Uint8Array([...pack2([3, 1, 0, 2, 1]), ...pack2([0, 0, 1, 3, 3])]), palette: PAL });
+  const p2 = encodePng({ width: 5, height: 2, channels: 1, depth: 2,
+    data: new Uint8Array([...pack2([3, 1, 0, 2, 1]), ...pack2([0, 0, 1, 3, 3])]), palette: PAL });
   assert.deepEqual([...decodePlane(p2, 'p2.png').data], [3, 1, 0, 2, 1, 0, 0, 1, 3, 3]);
   assert.deepEqual([...decodeRgb(p2, 'p2.png').data.subarray(0, 6)], [100, 110, 120, 40, 50, 60]);
   // 1-bit gray, width 3: 0b101_00000 and 0b011_00000. PIL stretches 1-bit gray to 0/255.

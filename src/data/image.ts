@@ -308,7 +308,8 @@ function pngToRgb(png: DecodedPng): RgbImage {
     return { width: png.width, height: png.height, data: out };
   }
   // 16-bit keeps the high byte (as PIL's "RGB;16B" raw mode); 1/2/4-bit gray is stretched to 0..255 (as PIL "L;n").
-  const to8 = png.depth === 16 ? (v: number) => v >> 8 : png.depth < 8 ? (v: number) => (v * 255) / ((1 << png.depth) - 1) : (v: number) => v;
+  const to8 = png.depth === 16 ? (v: number) => v >> 8
+    : png.depth < 8 ? (v: number) => (v * 255) / ((1 << png.depth) - 1) : (v: number) => v;
   const gray = c <= 2;
   for (let i = 0; i < n; i++) {
     const b = i * c;

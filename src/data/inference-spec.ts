@@ -45,7 +45,8 @@ export function isAugmented(s: InferenceSpec): boolean {
 
 const MAX_SCALE = 8;
 const MAX_SCALES = 16;
-const okSize = (v: readonly number[] | undefined): boolean => v !== undefined && v.length === 2 && v.every((n) => Number.isSafeInteger(n) && n >= 1 && n <= 65535);
+const okSize = (v: readonly number[] | undefined): boolean => v !== undefined && v.length === 2
+  && v.every((n) => Number.isSafeInteger(n) && n >= 1 && n <= 65535);
 
 /** UsageError (one line naming the flag) for a spec that cannot run; called before any image is read. */
 export function checkInferenceSpec(s: InferenceSpec): void {

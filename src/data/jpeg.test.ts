@@ -135,7 +135,8 @@ test('a scan without data, a component without a DC scan, or no scan at all is r
 
 test('decoder memory is estimated from the frame header: output, and coefficient buffers when progressive', () => {
   // 1914x1052 4:2:0: luma 240x132 blocks (239.25 and 131.5 rounded up to even), chroma 120x66 each.
-  const f = { sof: 0xc2, precision: 8, width: 1914, height: 1052, components: [{ id: 1, h: 2, v: 2 }, { id: 2, h: 1, v: 1 }, { id: 3, h: 1, v: 1 }] };
+  const f = { sof: 0xc2, precision: 8, width: 1914, height: 1052,
+    components: [{ id: 1, h: 2, v: 2 }, { id: 2, h: 1, v: 1 }, { id: 3, h: 1, v: 1 }] };
   assert.equal(jpegDecodeBytes(f, 1000, true), 1000 + 3 * 1914 * 1052 + 128 * (240 * 132 + 2 * 120 * 66));
   assert.equal(jpegDecodeBytes(f, 1000, false), 1000 + 3 * 1914 * 1052);
 });

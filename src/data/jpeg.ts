@@ -153,7 +153,8 @@ function dataProblem(f: JpegFrame, scans: JpegScan[]): string | undefined {
 export function jpegDecodeBytes(f: JpegFrame, fileBytes: number, multiScan: boolean): number {
   const hmax = Math.max(...f.components.map((c) => c.h)), vmax = Math.max(...f.components.map((c) => c.v));
   const round = (n: number, m: number): number => Math.ceil(n / m) * m;
-  const blocks = f.components.reduce((s, c) => s + round(Math.ceil((f.width * c.h) / (8 * hmax)), c.h) * round(Math.ceil((f.height * c.v) / (8 * vmax)), c.v), 0);
+  const blocks = f.components.reduce((s, c) =>
+    s + round(Math.ceil((f.width * c.h) / (8 * hmax)), c.h) * round(Math.ceil((f.height * c.v) / (8 * vmax)), c.v), 0);
   return fileBytes + 3 * f.width * f.height + (multiScan ? 128 * blocks : 0);
 }
 
@@ -202,7 +203,8 @@ function turbo(): TurboJpeg {
   const stop = (): never => { throw new LibjpegError('libjpeg error'); };
   live ??= new WebAssembly.Instance(wasmModule, {
     env: { setjmp: () => 0, longjmp: stop },
-    wasi_snapshot_preview1: { proc_exit: stop, environ_sizes_get: () => 0, environ_get: stop, fd_close: stop, fd_seek: stop, fd_write: stop },
+    wasi_snapshot_preview1: { proc_exit: stop, environ_sizes_get: () => 0, environ_get: stop, fd_close: stop, fd_seek: stop,
+      fd_write: stop },
   }).exports as unknown as TurboJpeg;
   return live;
 }

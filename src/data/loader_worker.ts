@@ -9,7 +9,8 @@ import { preprocess, type Augment, type TransformOptions } from './transforms.js
 export interface WorkerInit { desc: DatasetDesc; transform: TransformOptions }
 export interface WorkerTask { id: number; index: number; aug: Augment }
 export type WorkerReply =
-  | { id: number; ok: true; name: string; image: Float32Array; width: number; height: number; label?: Uint8Array; labelWidth: number; labelHeight: number }
+  | { id: number; ok: true; name: string; image: Float32Array; width: number; height: number; label?: Uint8Array; labelWidth: number;
+    labelHeight: number }
   | { id: number; ok: false; errorName: string; message: string };
 
 const port = parentPort;

@@ -79,7 +79,8 @@ export function openPaired(L: PairedLayout): FileDataset {
 }
 
 /** The most common image size [W, H] (the first listed on a tie); a note when the images do not all share it. */
-function imagesSize(spec: string, sizes: readonly ([number, number] | undefined)[], warn: (m: string) => void): [number, number] | undefined {
+function imagesSize(spec: string, sizes: readonly ([number, number] | undefined)[],
+  warn: (m: string) => void): [number, number] | undefined {
   const count = new Map<string, number>();
   for (const s of sizes) if (s) count.set(`${s[0]}x${s[1]}`, (count.get(`${s[0]}x${s[1]}`) ?? 0) + 1);
   if (count.size === 0) return undefined;

@@ -86,10 +86,13 @@ function put(root: string, rel: string, bytes: Uint8Array | string): string {
   writeFileSync(p, bytes);
   return p;
 }
-const rgbPng = (w: number, h: number): Uint8Array => encodePng({ width: w, height: h, channels: 3, depth: 8, data: new Uint8Array(w * h * 3).fill(90) });
-const grayPng = (w: number, h: number, v = 0): Uint8Array => encodePng({ width: w, height: h, channels: 1, depth: 8, data: new Uint8Array(w * h).fill(v) });
+const rgbPng = (w: number, h: number): Uint8Array =>
+  encodePng({ width: w, height: h, channels: 3, depth: 8, data: new Uint8Array(w * h * 3).fill(90) });
+const grayPng = (w: number, h: number, v = 0): Uint8Array =>
+  encodePng({ width: w, height: h, channels: 1, depth: 8, data: new Uint8Array(w * h).fill(v) });
 const palettePng = (w: number, h: number, v = 7): Uint8Array =>
-  encodePng({ width: w, height: h, channels: 1, depth: 8, data: new Uint8Array(w * h).fill(v), palette: Array.from({ length: 34 }, (_, i) => [i, i, i]) });
+  encodePng({ width: w, height: h, channels: 1, depth: 8, data: new Uint8Array(w * h).fill(v),
+    palette: Array.from({ length: 34 }, (_, i) => [i, i, i]) });
 
 function problemsOf(fn: () => unknown): DatasetProblemsError {
   try { fn(); } catch (e) { if (e instanceof DatasetProblemsError) return e; throw e; }

@@ -6,7 +6,8 @@ import * as torch from '../torch/index.js';
 import { F, type Tensor } from '../torch/index.js';
 import { disagreementMap } from '../models/segmentor.js';
 import {
-  addWindow, argmaxLabels, cropChannels, divideCounts, flipColumns, headsToPrediction, labelsFromHeads, rawChw, softmaxClasses, upsampleBilinear,
+  addWindow, argmaxLabels, cropChannels, divideCounts, flipColumns, headsToPrediction, labelsFromHeads, rawChw, softmaxClasses,
+  upsampleBilinear,
 } from './host-ops.js';
 
 // [k, h, w, H, W]: down to 1×1, up from 1×1, identity, ×8 exact and non-integer upscales, downscale, mixed.
@@ -57,7 +58,8 @@ test('upsampleBilinear equals F.interpolate(align_corners) within 1e-5 on random
 test('argmaxLabels equals torch argmax(1): first maximum on ties, the first NaN wins', () => torch.tidy(() => {
   const NaN_ = Number.NaN;
   // [k = 4, n = 6]: ties 2-2, all equal, NaN after a max, NaN first, two NaNs, -Infinity only
-  const cols = [[1, 2, 2, 0], [5, 5, 5, 5], [9, 1, NaN_, 9], [NaN_, 3, 4, 5], [0, NaN_, NaN_, 1], [-Infinity, -Infinity, -Infinity, -Infinity]];
+  const cols = [[1, 2, 2, 0], [5, 5, 5, 5], [9, 1, NaN_, 9], [NaN_, 3, 4, 5], [0, NaN_, NaN_, 1],
+    [-Infinity, -Infinity, -Infinity, -Infinity]];
   const k = 4, n = cols.length;
   const data = new Float32Array(k * n);
   cols.forEach((col, i) => col.forEach((v, c) => { data[c * n + i] = v; }));

@@ -17,7 +17,8 @@ interface Taps { i0: Int32Array; i1: Int32Array; w0: Float32Array; w1: Float32Ar
 /** align_corners=True: src = i·(in−1)/(out−1) (0 when out = 1), i1 = min(i0 + 1, in − 1); in = out copies. */
 function taps(inSize: number, outSize: number): Taps {
   const scale = outSize > 1 ? fr((inSize - 1) / (outSize - 1)) : 0;
-  const t: Taps = { i0: new Int32Array(outSize), i1: new Int32Array(outSize), w0: new Float32Array(outSize), w1: new Float32Array(outSize) };
+  const t: Taps = { i0: new Int32Array(outSize), i1: new Int32Array(outSize),
+    w0: new Float32Array(outSize), w1: new Float32Array(outSize) };
   for (let i = 0; i < outSize; i++) {
     const src = inSize === outSize ? i : scale * i;
     const j = Math.min(Math.trunc(src), inSize - 1);
@@ -120,7 +121,8 @@ function sumHeads(x1: Float32Array, x2: Float32Array): Float32Array {
 
 /** Scratch rows for disagreementRow, each [W]. */
 interface Scratch { ma: Float64Array; mb: Float64Array; saa: Float64Array; sbb: Float64Array; sab: Float64Array }
-const scratch = (W: number): Scratch => ({ ma: new Float64Array(W), mb: new Float64Array(W), saa: new Float64Array(W), sbb: new Float64Array(W), sab: new Float64Array(W) });
+const scratch = (W: number): Scratch => ({ ma: new Float64Array(W), mb: new Float64Array(W),
+  saa: new Float64Array(W), sbb: new Float64Array(W), sab: new Float64Array(W) });
 
 /**
  * 1 − cos(softmax(a), softmax(b)) over k classes for each column of the rows a, b [k, W] (no ε, as disagreementMap)
@@ -194,14 +196,18 @@ export function upsampledLogits(x1: Float32Array, x2: Float32Array, k: number, h
 }
 
 /** The window [y1, y2) × [x1, x2) of x [c, H, W] as its own [c, y2 − y1, x2 − x1]. */
-export function cropChannels(x: Float32Array, c: number, H: number, W: number, x1: number, y1: number, x2: number, y2: number): Float32Array {
+export function cropChannels(x: Float32Array, c: number, H: number, W: number, x1: number, y1: number, x2: number,
+  y2: number): Float32Array {
   const w = x2 - x1, h = y2 - y1, out = new Float32Array(c * h * w);
-  for (let ch = 0; ch < c; ch++) for (let y = 0; y < h; y++) out.set(x.subarray((ch * H + y1 + y) * W + x1, (ch * H + y1 + y) * W + x2), (ch * h + y) * w);
+  for (let ch = 0; ch < c; ch++) {
+    for (let y = 0; y < h; y++) out.set(x.subarray((ch * H + y1 + y) * W + x1, (ch * H + y1 + y) * W + x2), (ch * h + y) * w);
+  }
   return out;
 }
 
 /** sum [k, H, W] += win [k, h, w] placed at (x1, y1): mmseg's preds += F.pad(window), float32 adds. */
-export function addWindow(sum: Float32Array, H: number, W: number, win: Float32Array, k: number, h: number, w: number, x1: number, y1: number): void {
+export function addWindow(sum: Float32Array, H: number, W: number, win: Float32Array, k: number, h: number, w: number, x1: number,
+  y1: number): void {
   for (let c = 0; c < k; c++) {
     for (let y = 0; y < h; y++) {
       const o = (c * H + y1 + y) * W + x1, i = (c * h + y) * w;

@@ -27,13 +27,15 @@ function tempDir(t: { after(fn: () => void): void }): string {
 }
 
 /** Label agreement (fraction of pixels) and max |ΔM| of the ONNX prediction against predictImage's. */
-async function compare(m: InferenceModel, img: RgbImage, file: string, o: ExportOptions): Promise<{ same: number; dm: number; spread: number }> {
+async function compare(m: InferenceModel, img: RgbImage, file: string,
+  o: ExportOptions): Promise<{ same: number; dm: number; spread: number }> {
   writeFileSync(file, exportOnnx(m, o));
   const onnx = await loadOnnxModel(file, { threads: 1 });
   let got: Prediction;
   try { got = await onnx.predict(img); } finally { await onnx.release(); }
   const ref = predictImage(m, img);
-  assert.deepEqual([got.width, got.height, got.label.length, got.disagreement.length], [img.width, img.height, ref.label.length, ref.disagreement.length]);
+  assert.deepEqual([got.width, got.height, got.label.length, got.disagreement.length],
+    [img.width, img.height, ref.label.length, ref.disagreement.length]);
   let same = 0, dm = 0, spread = 0;
   for (let i = 0; i < ref.label.length; i++) {
     if (got.label[i] === ref.label[i]) same++;

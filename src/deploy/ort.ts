@@ -15,7 +15,8 @@ import { readMetadataProps } from './onnx.js';
 import type { OrtModule as Ort, OrtSession, OrtTensor, OrtValueMap } from './ort-types.js';
 import { parseInfo, type OnnxModelInfo } from './onnx-meta.js';
 import {
-  addWindow, argmaxLabels, cropChannels, divideCounts, flipColumns, headsToPrediction, rawChw, softmaxClasses, upsampleBilinear, upsampledLogits,
+  addWindow, argmaxLabels, cropChannels, divideCounts, flipColumns, headsToPrediction, rawChw, softmaxClasses, upsampleBilinear,
+  upsampledLogits,
 } from './host-ops.js';
 import {
   checkInferenceSpec, inferencePasses, isPlainWhole, slideWindows, windowCounts, type InferenceSpec, type Pass,
@@ -130,7 +131,8 @@ function checkGraphFits(info: OnnxModelInfo, path: string, spec: InferenceSpec, 
 }
 
 /** infer/inference.ts's inferProbabilities on the host: per pass softmax(logits at the image size), mirrored back, averaged. */
-async function specProbabilities(run: RunHeads, info: OnnxModelInfo, path: string, img: RgbImage, spec: InferenceSpec): Promise<Float32Array> {
+async function specProbabilities(run: RunHeads, info: OnnxModelInfo, path: string, img: RgbImage,
+  spec: InferenceSpec): Promise<Float32Array> {
   checkInferenceSpec(spec);
   const passes = inferencePasses(spec, img.width, img.height, info.evalSize);
   checkGraphFits(info, path, spec, passes);

@@ -91,7 +91,8 @@ export async function torchEngine(ckpt: string, device: string, spec?: Inference
   const { loadInferenceModel } = await import('../infer/model.js');
   const { predictImage } = await import('../infer/predict.js');
   const m = loadInferenceModel(ckpt, device as import('../torch/index.js').Device);
-  return { classNames: m.classNames, palette: m.palette, predict: (img, name) => predictImage(m, img, name, spec ?? m.inference), close: () => m.G.dispose() };
+  return { classNames: m.classNames, palette: m.palette, predict: (img, name) => predictImage(m, img, name, spec ?? m.inference),
+    close: () => m.G.dispose() };
 }
 
 /** onnxruntime-node and a model written by `clan export` (deploy/ort.ts): no libtorch. */

@@ -29,7 +29,8 @@ const CASES = 2000;
 
 const files = readdirSync(DIR).filter((f) => f.endsWith('.bin')).sort();
 const ready = files.filter((f) => OPEN[f] === undefined && targetOfFixture(f, TARGETS) !== undefined);
-const fixtureResults = new Map((await runFiles(ready.map((f) => ({ target: targetOfFixture(f, TARGETS)!.name, path: join(DIR, f) })))).map((r, i) => [ready[i]!, r]));
+const fixtureResults = new Map((await runFiles(ready.map((f) => ({ target: targetOfFixture(f, TARGETS)!.name, path: join(DIR, f) }))))
+  .map((r, i) => [ready[i]!, r]));
 const run = await runFuzz({ targets: TARGETS, seed: SEED, cases: CASES });
 
 test('every fuzz fixture is named <target>-<desc>.bin after a known target; every open entry has its file', () => {

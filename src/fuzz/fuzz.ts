@@ -15,7 +15,8 @@ export interface Summary {
   target: string; cases: number; loaded_equal: number; loaded_other: number; refused: number; findings: number;
   finding_kinds?: Partial<Record<FindingKind, number>>;
 }
-export interface Finding { target: string; runSeed: number; index: number; caseSeed: number; kind: FindingKind; detail: string; mutation: string; file?: string }
+export interface Finding { target: string; runSeed: number; index: number; caseSeed: number; kind: FindingKind; detail: string;
+  mutation: string; file?: string }
 
 export interface FuzzOptions extends Partial<PoolOptions> {
   targets: Target[];

@@ -73,10 +73,12 @@ export function pthDeflateSeed(): Uint8Array {
     const fields = { crc: crc32(data) >>> 0, csize: packed.length, size: data.length, nlen: nameBytes.length };
     const lh = Buffer.alloc(30);
     lh.writeUInt32LE(0x04034b50, 0); lh.writeUInt16LE(20, 4); lh.writeUInt16LE(8, 8);
-    lh.writeUInt32LE(fields.crc, 14); lh.writeUInt32LE(fields.csize, 18); lh.writeUInt32LE(fields.size, 22); lh.writeUInt16LE(fields.nlen, 26);
+    lh.writeUInt32LE(fields.crc, 14); lh.writeUInt32LE(fields.csize, 18); lh.writeUInt32LE(fields.size, 22);
+    lh.writeUInt16LE(fields.nlen, 26);
     const ch = Buffer.alloc(46);
     ch.writeUInt32LE(0x02014b50, 0); ch.writeUInt16LE(20, 4); ch.writeUInt16LE(20, 6); ch.writeUInt16LE(8, 10);
-    ch.writeUInt32LE(fields.crc, 16); ch.writeUInt32LE(fields.csize, 20); ch.writeUInt32LE(fields.size, 24); ch.writeUInt16LE(fields.nlen, 28);
+    ch.writeUInt32LE(fields.crc, 16); ch.writeUInt32LE(fields.csize, 20); ch.writeUInt32LE(fields.size, 24);
+    ch.writeUInt16LE(fields.nlen, 28);
     ch.writeUInt32LE(offset, 42);
     local.push(lh, nameBytes, packed);
     central.push(ch, nameBytes);

@@ -43,7 +43,8 @@ export function arrayBytes(data: HostArray): Uint8Array {
  * src[offset + Σ ik·stride[k]]. This is how PyTorch views (transposes, slices) sharing one storage are
  * turned into independent contiguous tensors. Bounds are the caller's job.
  */
-export function stridedCopy<D extends DType>(dtype: D, src: DTypeArrayMap[D], offset: number, shape: readonly number[], stride: readonly number[]): DTypeArrayMap[D] {
+export function stridedCopy<D extends DType>(dtype: D, src: DTypeArrayMap[D], offset: number, shape: readonly number[],
+  stride: readonly number[]): DTypeArrayMap[D] {
   let n = 1;
   for (const s of shape) n *= s;
   const out = allocArray(dtype, n);

@@ -243,7 +243,8 @@ test('CLAN G snapshot with module. prefix: 1:1 into micro, and the forward pass 
 test('torchvision layout: fc skipped, heads missing; the three layouts hold the same backbone tensors', (t) => {
   const paths = ['torchvision_resnet.pth', 'clan_G_module.pth', 'deeplab_init_legacy.pth'].map((f) => fixture(t, f));
   if (paths.some((p) => p === undefined)) return;
-  const [tvSd, clanSd, initSd] = paths.map((p) => readPth(p!)) as [Map<string, HostTensor>, Map<string, HostTensor>, Map<string, HostTensor>];
+  const [tvSd, clanSd, initSd] = paths.map((p) => readPth(p!)) as
+    [Map<string, HostTensor>, Map<string, HostTensor>, Map<string, HostTensor>];
   assert.equal(detectSource(tvSd.keys()), 'torchvision-resnet');
   const G = createSegmentor('micro', 19);
   const e = expectedShapes(G.stateDict());

@@ -101,8 +101,10 @@ export function expectedShapes(sd: ReadonlyMap<string, Shaped>): Map<string, num
 export type Rule<T extends Shaped> = (key: string, t: T) => string | { skip: string } | undefined;
 
 /** Applies a source's rule to every file key and checks each result's name and shape against `expected`. */
-export function mapWith<T extends Shaped>(source: MappingSource, sd: ReadonlyMap<string, T>, expected: ExpectedShapes, rule: Rule<T>): Mapping<T> {
-  const m: Mapping<T> = { source, mapped: new Map(), missing: [], defaultBuffers: [], unexpected: [], skipped: [], shapeMismatch: [], renamed: new Map(), notes: [] };
+export function mapWith<T extends Shaped>(source: MappingSource, sd: ReadonlyMap<string, T>, expected: ExpectedShapes,
+  rule: Rule<T>): Mapping<T> {
+  const m: Mapping<T> = { source, mapped: new Map(), missing: [], defaultBuffers: [], unexpected: [], skipped: [], shapeMismatch: [],
+    renamed: new Map(), notes: [] };
   for (const [fileKey, t] of sd) {
     // readPth already strips DataParallel's prefix; safetensors and hand-made maps may still carry it.
     const key = fileKey.startsWith(DP_PREFIX) ? fileKey.slice(DP_PREFIX.length) : fileKey;
@@ -193,7 +195,8 @@ export function fromTorchvisionVgg<T extends Shaped>(sd: ReadonlyMap<string, T>,
 }
 
 /** Dispatch by source name. */
-export function mapWeights<T extends Shaped>(source: WeightsSource, sd: ReadonlyMap<string, T>, expected: ExpectedShapes, numClasses?: number): Mapping<T> {
+export function mapWeights<T extends Shaped>(source: WeightsSource, sd: ReadonlyMap<string, T>, expected: ExpectedShapes,
+  numClasses?: number): Mapping<T> {
   switch (source) {
     case 'deeplab-init': return fromDeeplabInit(sd, expected, numClasses);
     case 'official-clan': return fromOfficialClan(sd, expected);

@@ -167,7 +167,8 @@ function nested(n: number, list = false): Uint8Array {
 }
 
 test('CLAN_MAX_NESTING_DEPTH bounds how deep containers nest (walkers recurse per level): 100 loads, 101 or 10^5 is one line', () => {
-  const depth = (v: PickleValue): number => (v instanceof Map ? 1 + Math.max(0, ...[...v.values()].map(depth)) : Array.isArray(v) ? 1 + Math.max(0, ...v.map(depth)) : 0);
+  const depth = (v: PickleValue): number => (v instanceof Map ? 1 + Math.max(0, ...[...v.values()].map(depth))
+    : Array.isArray(v) ? 1 + Math.max(0, ...v.map(depth)) : 0);
   assert.equal(depth(unpickle(nested(100)).value), 100);
   assert.equal(depth(unpickle(nested(100, true)).value), 100);
   const msg = (limit: number, at: number) => new RegExp(`^d\\.pkl: pickle: containers nest more levels deep than the limit of ${limit} \\(CLAN_MAX_NESTING_DEPTH\\); a state dict nests a few \\(opcode 0x2e at byte ${at}\\)$`);

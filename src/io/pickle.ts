@@ -219,7 +219,8 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): { value
       case 0x8e: case 0x96: push(new Uint8Array(take(u64()))); break; // BINBYTES8, BYTEARRAY8
       case 0x5d: push([]); break; // EMPTY_LIST
       case 0x61: { const v = pop(); listTop().push(v); break; } // APPEND
-      case 0x65: { const items = popMark(), l = listTop(); for (const v of items) l.push(v); break; } // APPENDS (no spread: it overflows the call stack)
+      // APPENDS (no spread: it overflows the call stack)
+      case 0x65: { const items = popMark(), l = listTop(); for (const v of items) l.push(v); break; }
       case 0x6c: push(popMark()); break; // LIST
       case 0x29: push(tuple([])); break; // EMPTY_TUPLE
       case 0x74: push(tuple(popMark())); break; // TUPLE
@@ -366,7 +367,8 @@ function tooDeep(root: PickleValue, max: number): boolean {
   return false;
 }
 
-const isContainer = (v: PickleValue): v is PickleValue[] | PickleDict | Set<PickleValue> => Array.isArray(v) || v instanceof Map || v instanceof Set;
+const isContainer = (v: PickleValue): v is PickleValue[] | PickleDict | Set<PickleValue> =>
+  Array.isArray(v) || v instanceof Map || v instanceof Set;
 
 function* children(v: PickleValue[] | PickleDict | Set<PickleValue>): Iterator<PickleValue> {
   if (v instanceof Map) for (const [k, x] of v) { yield k; yield x; } else yield* v;

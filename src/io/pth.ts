@@ -209,7 +209,8 @@ function splitStateDict(root: PickleValue, file: string): PthContents {
  * Depth-first flattening of nested dicts into dotted keys; a dict containing itself is an error. Names are
  * charged to `budget` before they are made: a shared dict is walked once per path, so paths can outnumber objects.
  */
-function flatten(v: PickleValue, prefix: string, out: [string, PickleValue][], path: Set<PickleValue>, budget: { left: number; file: string }): void {
+function flatten(v: PickleValue, prefix: string, out: [string, PickleValue][], path: Set<PickleValue>,
+  budget: { left: number; file: string }): void {
   const { file } = budget;
   if (!(v instanceof Map) || (v.size === 0 && prefix !== '')) {
     if ((budget.left -= Math.max(1, prefix.length)) < 0) {

@@ -157,7 +157,8 @@ test('tensors must tile the data: holes and trailing bytes are refused, zero-siz
   bad(build({ x: { ...F, data_offsets: [0, 4] }, y: { ...F, data_offsets: [4, 8] } }, data), /^m\.safetensors: 4 trailing bytes after the last tensor \(data is 12 bytes, tensors end at 8\)$/);
   bad(build({}, [0]), /^m\.safetensors: 1 trailing bytes after the last tensor/);
   const U = { dtype: 'U8' };
-  const ok = decodeSafetensors(build({ e: { ...U, shape: [0], data_offsets: [4, 4] }, x: { ...U, shape: [4], data_offsets: [0, 4] }, y: { ...U, shape: [2, 4], data_offsets: [4, 12] } }, data));
+  const ok = decodeSafetensors(build({ e: { ...U, shape: [0], data_offsets: [4, 4] }, x: { ...U, shape: [4], data_offsets: [0, 4] },
+    y: { ...U, shape: [2, 4], data_offsets: [4, 12] } }, data));
   assert.deepEqual([...ok.tensors].map(([k, v]) => [k, v.shape, Array.from(v.data as Uint8Array)]),
     [['e', [0], []], ['x', [4], [0, 1, 2, 3]], ['y', [2, 4], [4, 5, 6, 7, 8, 9, 10, 11]]]);
 });

@@ -174,7 +174,8 @@ export class DeepLabSegmentor extends TwoHeadSegmentor implements Segmentor {
     const B = this.spec.block === 'bottleneck' ? Bottleneck : BasicBlock;
     const out = planes * B.expansion;
     // §1.1: a downsample branch also where the dilation changes (2 or 4), not only on stride/channel change
-    const ds = stride !== 1 || this.inplanes !== out || dilation === 2 || dilation === 4 ? new Downsample(this.inplanes, out, stride) : null;
+    const ds = stride !== 1 || this.inplanes !== out || dilation === 2 || dilation === 4
+      ? new Downsample(this.inplanes, out, stride) : null;
     const list = new ModuleList<Module>([new B(this.inplanes, planes, stride, dilation, ds)]);
     this.inplanes = out;
     for (let i = 1; i < blocks; i++) list.push(new B(this.inplanes, planes, 1, dilation, null));

@@ -137,7 +137,8 @@ export class SegFormerHead extends Module {
   readonly embeds: ModuleList<MlpEmbed>;
   readonly fuse: ConvModule;
   readonly pred: Conv2d;
-  constructor(inChannels: readonly number[], readonly numClasses: number, o: { embedDim?: number; channels?: number; dropout?: number } = {}) {
+  constructor(inChannels: readonly number[], readonly numClasses: number,
+    o: { embedDim?: number; channels?: number; dropout?: number } = {}) {
     super();
     const embed = o.embedDim ?? 768;
     this.unusedConvSeg = this.registerModule('conv_seg', convSeg(o.channels ?? 128, numClasses));

@@ -40,7 +40,8 @@ export class HrdaSegmentor extends Module implements Segmentor {
     this.featureChannels = spec.mit.embedDims[3];
     this.backbone = this.registerModule('backbone', new MixVisionTransformer(spec.mit));
     this.decodeHead = this.registerModule('decode_head', new HrdaHead(spec.mit.embedDims, spec.numClasses,
-      { scales: spec.hrda.scales, ...(spec.decodeWidth ? { head: { embedDim: spec.decodeWidth, channels: spec.decodeWidth }, attentionEmbed: spec.decodeWidth } : {}) }));
+      { scales: spec.hrda.scales, ...(spec.decodeWidth
+        ? { head: { embedDim: spec.decodeWidth, channels: spec.decodeWidth }, attentionEmbed: spec.decodeWidth } : {}) }));
   }
 
   /** The detail crop [h, w] of an H×W image: `detailCrop` of each side rounded to a multiple of `divisible` (at least one). */

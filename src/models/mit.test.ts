@@ -17,7 +17,8 @@ interface MitRecord {
   keys: number; parameters: number; names_sha256: string; state_dict?: [string, number[]][];
   outputs: Summary[]; input_grad: Summary; param_grads: Record<string, Summary>;
 }
-interface Expected { input_shape: number[]; input_salt: number; input_bound: number; loss_salt: number; train_seed: number; mit: Record<string, MitRecord> }
+interface Expected { input_shape: number[]; input_salt: number; input_bound: number; loss_salt: number; train_seed: number;
+  mit: Record<string, MitRecord> }
 
 function fixture(t: TestContext, name: string): string | undefined {
   const path = fixturePath(`mit/${name}`);

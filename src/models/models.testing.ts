@@ -82,7 +82,8 @@ export function assertNear(ours: Tensor, ref: Tensor, what: string, rel = 1e-5):
  * stage, no sequence reduction, 16-channel decode heads, HRDA's scales and crop; 32×32 images are enough.
  */
 export function tinyHrda(numClasses: number): HrdaSegmentor {
-  const mit = { embedDims: [8, 8, 8, 8], numHeads: [1, 1, 1, 1], depths: [1, 1, 1, 1], srRatios: [1, 1, 1, 1], mlpRatio: 2, dropPathRate: 0.1 } as const;
+  const mit = { embedDims: [8, 8, 8, 8], numHeads: [1, 1, 1, 1], depths: [1, 1, 1, 1], srRatios: [1, 1, 1, 1], mlpRatio: 2,
+    dropPathRate: 0.1 } as const;
   return new HrdaSegmentor({ arch: 'mit', mit: { ...mit, embedDims: [...mit.embedDims], numHeads: [...mit.numHeads], depths: [...mit.depths], srRatios: [...mit.srRatios] },
     decoder: 'hrda', hrda: HRDA_OFFICIAL, decodeWidth: 16, numClasses });
 }

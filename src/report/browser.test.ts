@@ -34,7 +34,8 @@ test('report in headless Chromium: images load, no console error, no network, ma
       const series = JSON.parse(f.getAttribute('data-series') ?? '[]') as string[];
       const marks = [...f.querySelectorAll('svg [role="graphics-symbol"]')].map((m) => m.getAttribute('aria-label') ?? '');
       const box = f.querySelector('svg')!.getBoundingClientRect();
-      return { id: f.id, counts: series.map((s) => [s, marks.filter((l) => l.startsWith(s + sep)).length] as const), width: box.width, height: box.height };
+      return { id: f.id, counts: series.map((s) => [s, marks.filter((l) => l.startsWith(s + sep)).length] as const),
+        width: box.width, height: box.height };
     }), ' · ');
     assert.equal(charts.length, 10);
     for (const c of charts) {

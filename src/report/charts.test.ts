@@ -71,7 +71,8 @@ test('reportCharts: source-only alone has no adversarial charts; different sched
   // 40 logged rows: raw and smoothed lines.
   assert.equal(seriesMarks(charts.get('loss-seg')!.svg, 'Source only'), 2);
 
-  const two: ReportData = { ...only, methods: [d.methods[0]!, { ...d.methods[2]!, metrics: d.methods[2]!.metrics.map((r) => ({ ...r, lr: r.lr * 2 })) }] };
+  const two: ReportData = { ...only,
+    methods: [d.methods[0]!, { ...d.methods[2]!, metrics: d.methods[2]!.metrics.map((r) => ({ ...r, lr: r.lr * 2 })) }] };
   const lr = byId(await reportCharts(two)).get('lr')!;
   assert.deepEqual(lr.series, ['Source only', 'CLAN']);
   for (const s of lr.series) assert.equal(seriesMarks(lr.svg, s), 1);

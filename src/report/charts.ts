@@ -76,7 +76,8 @@ type TextItem = { text?: unknown; fontSize?: number };
 let textMetricsInstalled = false;
 function useSansTextMetrics(): void {
   if (textMetricsInstalled) return;
-  const tm = (vega as unknown as { textMetrics?: { width: (item: TextItem, text?: unknown) => number; canvas: (use: boolean) => void } }).textMetrics;
+  const tm = (vega as unknown as
+    { textMetrics?: { width: (item: TextItem, text?: unknown) => number; canvas: (use: boolean) => void } }).textMetrics;
   if (!tm) return; // another vega build: keep its own estimate
   tm.width = (item, text) => {
     const t = text ?? item.text, size = item.fontSize ?? 11;
@@ -130,7 +131,8 @@ function curveSpec(methods: readonly MethodResult[], key: CurveKey, colors: Map<
   const series: string[] = [];
   for (const m of methods) {
     // M falls by orders of magnitude once C1 and C2 agree: a log axis (positive values only) keeps it readable.
-    const pts = m.metrics.filter((r) => Number.isFinite(r[key]) && (!LOG_KEYS.has(key) || r[key]! > 0)).map((r) => ({ step: r.step, value: r[key]! }));
+    const pts = m.metrics.filter((r) => Number.isFinite(r[key]) && (!LOG_KEYS.has(key) || r[key]! > 0))
+      .map((r) => ({ step: r.step, value: r[key]! }));
     if (pts.length === 0) continue;
     series.push(m.label);
     for (const p of pts) rows.push({ ...p, series: m.label, kind: 'raw', aria: `${m.label}${SEP}raw` });

@@ -56,7 +56,8 @@ test('renderReport: one self-contained page, no network URL, images inline, one 
 
 test('renderReport: summary and per-class tables in percent with two decimals', async () => {
   const d = syntheticReport({ samples: 1, iters: 200 });
-  const m = d.methods.map((x, i) => ({ ...x, miouMean: [0.36641, 0.42368, 0.43157][i]!, miouStd: [0.00531, 0.01, 0.00552][i]!, seconds: [713.4, 1239, 3725][i]! }));
+  const m = d.methods.map((x, i) => ({ ...x, miouMean: [0.36641, 0.42368, 0.43157][i]!, miouStd: [0.00531, 0.01, 0.00552][i]!,
+    seconds: [713.4, 1239, 3725][i]! }));
   m[2]!.perClassIou[0] = 0.87; // road, CLAN
   const html = await renderReport({ ...d, methods: m });
   assert.match(html, /<td class="num">36\.64 ± 0\.53<\/td>/);
@@ -68,7 +69,8 @@ test('renderReport: summary and per-class tables in percent with two decimals', 
   assert.ok(!/\d\.\d{3,}%/.test(html.replace(/<svg[\s\S]*?<\/svg>/g, '')), 'a percent with more than two decimals');
   assert.ok(!html.includes('per seed (%)'), 'one value per method: no per-seed column');
   // Several seeds: the values side by side, in seed order.
-  const withSeeds = await renderReport({ ...d, methods: m.map((x, i) => ({ ...x, perSeed: [[0.3588, 0.37, 0.3723], [0.41, 0.4366, 0.4244], [0.43, 0.4252, 0.4395]][i]! })) });
+  const withSeeds = await renderReport({ ...d,
+    methods: m.map((x, i) => ({ ...x, perSeed: [[0.3588, 0.37, 0.3723], [0.41, 0.4366, 0.4244], [0.43, 0.4252, 0.4395]][i]! })) });
   assert.match(withSeeds, /<th>per seed \(%\)/);
   assert.match(withSeeds, /<td class="num best">43\.16 ± 0\.55<\/td><td class="num">\+6\.52<\/td><td class="num">—<\/td><td class="num">43\.00, 42\.52, 43\.95<\/td>/);
 });
@@ -98,7 +100,8 @@ test('renderReport: text is escaped, notes listed, inconsistent data rejected wi
   assert.ok(!html.includes('<script>alert'));
   assert.ok(html.includes('<title>&lt;script&gt;alert(1)&lt;/script&gt;</title>'));
   assert.ok(html.includes('<li>a &lt; b &amp; c</li>'));
-  const bad = (patch: Partial<ReportData>, re: RegExp) => assert.rejects(renderReport({ ...d, ...patch }), (e: unknown) => e instanceof DataError && re.test(e.message));
+  const bad = (patch: Partial<ReportData>, re: RegExp) =>
+    assert.rejects(renderReport({ ...d, ...patch }), (e: unknown) => e instanceof DataError && re.test(e.message));
   await bad({ methods: [{ ...d.methods[0]!, perClassIou: [0.5] }] }, /methods\[0\] \(source_only\)\.perClassIou has 1 entries; expected 19/);
   await bad({ methods: [d.methods[0]!, d.methods[0]!] }, /methods\[1\] \(source_only\)\.key is repeated/);
   await bad({ methods: [{ ...d.methods[0]!, miouMean: 43.2 }] }, /miouMean = 43\.2; expected a fraction/);

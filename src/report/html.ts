@@ -70,7 +70,8 @@ function summaryTable(methods: readonly MethodResult[]): string {
   // Per-seed values side by side: the seed spread is shared across methods (same init and data order per seed).
   const perSeed = methods.some((m) => (m.perSeed?.length ?? 0) > 1);
   const rows = methods.map((m) => {
-    const peak = m.evals.reduce<{ step: number; miou: number } | undefined>((a, e) => (a === undefined || e.miou > a.miou ? e : a), undefined);
+    const peak = m.evals.reduce<{ step: number; miou: number } | undefined>(
+      (a, e) => (a === undefined || e.miou > a.miou ? e : a), undefined);
     const gain = base && m !== base ? `${m.miouMean >= base.miouMean ? '+' : '−'}${pct(Math.abs(m.miouMean - base.miouMean))}` : '';
     return `<tr><th scope="row"><span class="chip ${esc(m.key)}"></span>${esc(m.label)}</th>`
       + `<td class="num${m.miouMean === best ? ' best' : ''}">${pct(m.miouMean)}${m.seeds > 1 ? ` ± ${pct(m.miouStd)}` : ''}</td>`

@@ -21,7 +21,8 @@ export function encodePng(pixels: Uint8Array, width: number, height: number, cha
  * Label map [H, W] → RGB [H, W, 3]: class k gets palette[k], 255 ("ignore") gets ignoreColor.
  * A label with no palette entry is an error (it means the palette does not fit the dataset).
  */
-export function colorize(label: Uint8Array, width: number, height: number, palette: readonly Rgb[], ignoreColor: Rgb = [0, 0, 0]): Uint8Array {
+export function colorize(label: Uint8Array, width: number, height: number, palette: readonly Rgb[],
+  ignoreColor: Rgb = [0, 0, 0]): Uint8Array {
   checkSize('colorize', label, width, height, 1);
   const out = new Uint8Array(width * height * 3);
   for (let i = 0; i < label.length; i++) {

@@ -41,7 +41,8 @@ export function syntheticReport(opts: SyntheticOptions = {}): ReportData {
     const metrics: MetricRow[] = [];
     for (let i = 0; i < iters; i += logEvery) {
       const t = i / iters;
-      const row: MetricRow = { step: i, lr: lrAt(i), seg: 0.12 + 0.55 * Math.exp(-5 * t) + 0.06 * Math.abs(noise()) + (r() < 0.03 ? 0.25 * r() : 0) };
+      const row: MetricRow = { step: i, lr: lrAt(i),
+        seg: 0.12 + 0.55 * Math.exp(-5 * t) + 0.06 * Math.abs(noise()) + (r() < 0.03 ? 0.25 * r() : 0) };
       if (adversarial) {
         row.adv = 0.75 + 0.25 * t + 0.12 * noise();
         if (key === 'clan') row.weight = 1.02 - 0.3 * t + 0.01 * noise();
@@ -56,9 +57,12 @@ export function syntheticReport(opts: SyntheticOptions = {}): ReportData {
     const final = present.reduce((a, b) => a + b, 0) / present.length; // mIoU over the classes present
     const evals = []; // three seeds, as `clan demo --seeds 3`
     for (let seed = 0; seed < 3; seed++) {
-      for (let i = evalEvery; i <= iters; i += evalEvery) evals.push({ step: i, miou: final * (1 - 0.35 * Math.exp((-4 * i) / iters)) + 0.006 * noise(), seed });
+      for (let i = evalEvery; i <= iters; i += evalEvery) {
+        evals.push({ step: i, miou: final * (1 - 0.35 * Math.exp((-4 * i) / iters)) + 0.006 * noise(), seed });
+      }
     }
-    return { key, label, metrics, evals, perClassIou, miouMean: final, miouStd: 0.004 + 0.004 * r(), seeds: 3, iters, seconds: iters * (adversarial ? 0.41 : 0.23) * (1 + 0.05 * r()) };
+    return { key, label, metrics, evals, perClassIou, miouMean: final, miouStd: 0.004 + 0.004 * r(), seeds: 3, iters,
+      seconds: iters * (adversarial ? 0.41 : 0.23) * (1 + 0.05 * r()) };
   };
   const methods = [
     method('source_only', 'Source only', SOURCE_ONLY, false),
@@ -78,7 +82,8 @@ export function syntheticReport(opts: SyntheticOptions = {}): ReportData {
 }
 
 // Typical confusions (ground truth → predicted) on Cityscapes.
-const CONFUSED: [number, number][] = [[1, 0], [3, 2], [4, 2], [5, 2], [6, 5], [7, 5], [9, 8], [12, 11], [14, 13], [15, 13], [16, 15], [17, 18], [18, 17], [0, 1], [2, 8], [10, 2]];
+const CONFUSED: [number, number][] = [[1, 0], [3, 2], [4, 2], [5, 2], [6, 5], [7, 5], [9, 8], [12, 11], [14, 13], [15, 13], [16, 15],
+  [17, 18], [18, 17], [0, 1], [2, 8], [10, 2]];
 
 function confusion(iou: number[], r: () => number): number[][] {
   const K = iou.length;
@@ -96,7 +101,8 @@ function confusion(iou: number[], r: () => number): number[][] {
   });
 }
 
-const C = { road: 0, sidewalk: 1, building: 2, wall: 3, pole: 5, sign: 7, vegetation: 8, terrain: 9, sky: 10, person: 11, car: 13, truck: 14, bicycle: 18 };
+const C = { road: 0, sidewalk: 1, building: 2, wall: 3, pole: 5, sign: 7, vegetation: 8, terrain: 9, sky: 10, person: 11, car: 13,
+  truck: 14, bicycle: 18 };
 
 /** A street-like scene: labels, a photo-ish image, two predictions and an M map, as PNG bytes (2× nearest). */
 function sampleScene(k: number, w: number, h: number, r: () => number): Sample {
@@ -118,7 +124,8 @@ function sampleScene(k: number, w: number, h: number, r: () => number): Sample {
     for (let y = Math.max(0, y0); y < Math.min(h, y1); y++) for (let x = Math.max(0, x0); x < Math.min(w, x1); x++) lab[y * w + x] = c;
   };
   for (let j = 0; j < 2 + (k % 2); j++) { // cars (and a truck) on the road
-    const cx = Math.round(w * (0.3 + 0.4 * r())), cy = Math.round(horizon + (h - horizon) * (0.25 + 0.5 * r())), s = 4 + (cy - horizon) * 0.35;
+    const cx = Math.round(w * (0.3 + 0.4 * r())), cy = Math.round(horizon + (h - horizon) * (0.25 + 0.5 * r())),
+      s = 4 + (cy - horizon) * 0.35;
     rect(cx - s, cy - s * 0.7, cx + s, cy + s * 0.3, j === 2 ? C.truck : C.car);
   }
   const px = Math.round(w * (0.08 + 0.1 * r()));
@@ -133,7 +140,8 @@ function sampleScene(k: number, w: number, h: number, r: () => number): Sample {
   // Predictions: source-only confuses large blobs (road → sidewalk, wall → building, car → truck); CLAN fewer.
   const corrupt = (p: number) => {
     const out = lab.slice();
-    const swaps: [number, number][] = [[C.road, C.sidewalk], [C.wall, C.building], [C.car, C.truck], [C.sky, C.building], [C.person, C.pole]];
+    const swaps: [number, number][] = [[C.road, C.sidewalk], [C.wall, C.building], [C.car, C.truck], [C.sky, C.building],
+      [C.person, C.pole]];
     for (let b = 0; b < Math.round(14 * p); b++) {
       const bx = Math.floor(r() * w), by = Math.floor(r() * h), s = 3 + Math.floor(r() * 10);
       for (let y = by; y < Math.min(h, by + s); y++) for (let x = bx; x < Math.min(w, bx + 2 * s); x++) {

@@ -20,7 +20,8 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, o:
   need4d(x, 'conv2d');
   let dilation = pair(o.dilation ?? 1);
   const stride = pair(o.stride ?? 1);
-  if (pointwiseOnednn && dilation[0] === 1 && dilation[1] === 1 && stride[0] === 1 && stride[1] === 1 && (o.groups ?? 1) === 1 && weight.shape[2] === 1 && weight.shape[3] === 1) {
+  if (pointwiseOnednn && dilation[0] === 1 && dilation[1] === 1 && stride[0] === 1 && stride[1] === 1 && (o.groups ?? 1) === 1
+    && weight.shape[2] === 1 && weight.shape[3] === 1) {
     const [n, c, h, w] = x.shape as [number, number, number, number];
     // where libtorch then takes oneDNN (batch > 1 or over 20480 values; else a dilated THNN kernel would run)
     if ((n > 1 || n * c * h * w > 20480) && x.device === 'cpu') dilation = [2, 2]; // the same 1×1 convolution: see setPointwiseOnednn
@@ -146,7 +147,8 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
  * Layer norm over the trailing dims `normalizedShape` (per sample: mean and biased variance, then ε), then
  * weight·x̂ + bias (torch.nn.functional.layer_norm). x [..., *normalizedShape].
  */
-export function layerNorm(x: Tensor, normalizedShape: number[], weight: Tensor | null = null, bias: Tensor | null = null, eps = 1e-5): Tensor {
+export function layerNorm(x: Tensor, normalizedShape: number[], weight: Tensor | null = null, bias: Tensor | null = null,
+  eps = 1e-5): Tensor {
   const tail = x.shape.slice(x.ndim - normalizedShape.length);
   if (normalizedShape.length > x.ndim || tail.some((s, i) => s !== normalizedShape[i])) {
     throw new TensorError(`layerNorm: input [${x.shape.join(', ')}] does not end in the normalized shape [${normalizedShape.join(', ')}]`);

@@ -10,7 +10,8 @@ const r = (...s: number[]) => torch.randn(s, { dtype: 'float64' });
 const TOL = 1e-6;
 
 test('conv2d with stride (2,1), padding (1,2), dilation (2,3), bias', () => {
-  const err = gradcheck((x, w, b) => F.conv2d(x, w, b, { stride: [2, 1], padding: [1, 2], dilation: [2, 3] }), [r(1, 2, 6, 7), r(3, 2, 3, 2), r(3)]);
+  const err = gradcheck((x, w, b) => F.conv2d(x, w, b, { stride: [2, 1], padding: [1, 2], dilation: [2, 3] }),
+    [r(1, 2, 6, 7), r(3, 2, 3, 2), r(3)]);
   assert.ok(err < TOL, `max rel error ${err}`);
 });
 

@@ -57,10 +57,12 @@ export interface Native {
   cudaResetPeakMemoryStats?(dev: string): void; cudaEmptyCache?(): void;
   // native/dist.cc: c10d TCPStore + the process's group: Gloo and/or NCCL (each call throws when neither is compiled in)
   distBackends(): string[];
-  distInit(host: string, port: number, rank: number, worldSize: number, timeoutMs: number, iface: string, backend: string, cudaIndex: number): void;
+  distInit(host: string, port: number, rank: number, worldSize: number, timeoutMs: number, iface: string, backend: string,
+    cudaIndex: number): void;
   distDestroy(): void; distAllreduceStart(ts: H[]): number; distWait(id: number): void; distBroadcast(ts: H[], root: number): void;
   distAllgather(t: H): H[]; distBarrier(): void;
-  distSyncBatchNorm(x: H, w: OptH, b: OptH, rm: OptH, rv: OptH, momentum: number, eps: number): H; distStoreSet(key: string, value: string): void; distStoreCheck(key: string): boolean;
+  distSyncBatchNorm(x: H, w: OptH, b: OptH, rm: OptH, rv: OptH, momentum: number, eps: number): H;
+  distStoreSet(key: string, value: string): void; distStoreCheck(key: string): boolean;
 
   empty(shape: number[], dt: Num, dev: string): H; zeros(shape: number[], dt: Num, dev: string): H;
   ones(shape: number[], dt: Num, dev: string): H; full(shape: number[], v: number, dt: Num, dev: string): H;
@@ -70,13 +72,15 @@ export interface Native {
   detach(h: H): H; clone(h: H): H; contiguous(h: H): H; toDtype(h: H, dt: Num): H; toDevice(h: H, dev: string): H;
   add(a: H, b: HOrNum, alpha?: number): H; sub(a: H, b: HOrNum, alpha?: number): H; rsub(a: H, s: number): H;
   mul(a: H, b: HOrNum): H; div(a: H, b: HOrNum): H; pow(a: H, b: HOrNum): H;
-  eq(a: H, b: HOrNum): H; ne(a: H, b: HOrNum): H; lt(a: H, b: HOrNum): H; le(a: H, b: HOrNum): H; gt(a: H, b: HOrNum): H; ge(a: H, b: HOrNum): H;
+  eq(a: H, b: HOrNum): H; ne(a: H, b: HOrNum): H; lt(a: H, b: HOrNum): H;
+  le(a: H, b: HOrNum): H; gt(a: H, b: HOrNum): H; ge(a: H, b: HOrNum): H;
   maximum(a: H, b: H): H; minimum(a: H, b: H): H; logicalAnd(a: H, b: H): H; logicalOr(a: H, b: H): H; logicalNot(a: H): H;
   neg(a: H): H; abs(a: H): H; exp(a: H): H; log(a: H): H; sqrt(a: H): H; rsqrt(a: H): H; sigmoid(a: H): H; tanh(a: H): H;
   sign(a: H): H; floor(a: H): H; relu(a: H): H; isfinite(a: H): H; isnan(a: H): H;
   leakyRelu(a: H, slope: number): H; clamp(a: H, min: number | null | undefined, max: number | null | undefined): H;
   where(c: H, a: H, b: H): H; maskedSelect(a: H, mask: H): H; dot(a: H, b: H): H;
-  norm(a: H, p: number, dims?: number[], keepdim?: boolean): H; maskedFill(a: H, mask: H, v: number): H; matmul(a: H, b: H): H; equal(a: H, b: H): boolean;
+  norm(a: H, p: number, dims?: number[], keepdim?: boolean): H; maskedFill(a: H, mask: H, v: number): H;
+  matmul(a: H, b: H): H; equal(a: H, b: H): boolean;
   sum(a: H, dims?: number[], keepdim?: boolean): H; mean(a: H, dims?: number[], keepdim?: boolean): H;
   maxAll(a: H): H; minAll(a: H): H; maxDim(a: H, d: number, k: boolean): [H, H]; minDim(a: H, d: number, k: boolean): [H, H];
   argmax(a: H, d: number, k: boolean): H; all(a: H): H; any(a: H): H; bincount(a: H, w: OptH, minlength: number): H;
@@ -124,8 +128,8 @@ export const NATIVE_ARITY = {
   autocastExit: 3, autocastEnabled: 1, cudaSynchronize: 1, cudaVersions: 0,
   cudaDeviceInfo: 1, cudaMemoryStats: 1, cudaResetPeakMemoryStats: 1, cudaEmptyCache: 0,
   // native/dist.cc
-  distBackends: 0, distInit: 8, distDestroy: 0, distAllreduceStart: 1, distWait: 1, distBroadcast: 2, distAllgather: 1, distBarrier: 0, distSyncBatchNorm: 7,
-  distStoreSet: 2, distStoreCheck: 1,
+  distBackends: 0, distInit: 8, distDestroy: 0, distAllreduceStart: 1, distWait: 1, distBroadcast: 2, distAllgather: 1, distBarrier: 0,
+  distSyncBatchNorm: 7, distStoreSet: 2, distStoreCheck: 1,
   // native/ops.cc
   empty: 3, zeros: 3, ones: 3, full: 4, arange: 5, rand: 3, randn: 3, randint: 5, randperm: 3,
   detach: 1, clone: 1, contiguous: 1, toDtype: 2, toDevice: 2, add: 3, sub: 3, rsub: 2, mul: 2, div: 2, pow: 2,

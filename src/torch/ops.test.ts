@@ -60,7 +60,8 @@ for (const [name, c] of Object.entries(fx.cases)) {
 
 test('batch_norm in training mode: batch statistics and running-stat update match PyTorch', () => tidy(() => {
   const c = fx.cases.batch_norm_train!;
-  const x = decode(c.inputs.x!).requiresGrad_(); const w = decode(c.inputs.w!).requiresGrad_(); const b = decode(c.inputs.b!).requiresGrad_();
+  const x = decode(c.inputs.x!).requiresGrad_(); const w = decode(c.inputs.w!).requiresGrad_();
+  const b = decode(c.inputs.b!).requiresGrad_();
   const rm = torch.zeros([4]); const rv = torch.ones([4]);
   const out = F.batchNorm(x, { weight: w, bias: b, runningMean: rm, runningVar: rv, training: true, momentum: 0.1 });
   assertClose(out, c.output, { what: 'bn output' });

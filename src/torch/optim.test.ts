@@ -9,7 +9,8 @@ interface Run { init: Record<string, Encoded>; steps: { lrs: number[]; grads: Re
   state: Record<string, Record<string, Encoded | number>> }
 const fx = loadFixture<{ sgd: Run; sgd_duplicates: Run; adam: Run }>('engine/optim.json');
 
-function replay(run: Run, make: (w: Record<string, torch.Tensor>) => torch.Optimizer<{ lr: number }>, check: (opt: torch.Optimizer<{ lr: number }>, w: Record<string, torch.Tensor>) => void): void {
+function replay(run: Run, make: (w: Record<string, torch.Tensor>) => torch.Optimizer<{ lr: number }>,
+  check: (opt: torch.Optimizer<{ lr: number }>, w: Record<string, torch.Tensor>) => void): void {
   torch.tidy(() => {
     const w = Object.fromEntries(Object.entries(run.init).map(([k, e]) => [k, torch.keep(decode(e).requiresGrad_())]));
     const opt = make(w);

@@ -218,7 +218,8 @@ export class Tensor {
   any(): Tensor { return new Tensor(native.any(this.handle)); }
   /** p-norm (default 2) of all elements, or along `dims` (torch.norm). */
   norm(p = 2, dims?: number | number[], keepdim = false): Tensor {
-    return new Tensor(dims === undefined ? native.norm(this.handle, p) : native.norm(this.handle, p, ([] as number[]).concat(dims), keepdim));
+    return new Tensor(dims === undefined ? native.norm(this.handle, p)
+      : native.norm(this.handle, p, ([] as number[]).concat(dims), keepdim));
   }
   /** 1-D inner product. */
   dot(o: Tensor): Tensor { return new Tensor(native.dot(this.handle, o.handle)); }

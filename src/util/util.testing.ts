@@ -21,7 +21,8 @@ export function chromiumOrSkip(t: TestContext): boolean {
 }
 
 /** Headless Chromium with a fresh profile under `dir` (no cached state, no first-run fetches) and its first page. */
-export async function launchChromium(dir: string, viewport: { width: number; height: number }): Promise<{ ctx: BrowserContext; page: Page }> {
+export async function launchChromium(dir: string,
+  viewport: { width: number; height: number }): Promise<{ ctx: BrowserContext; page: Page }> {
   const { chromium } = await import('playwright-core');
   const ctx = await chromium.launchPersistentContext(join(dir, 'profile'), { executablePath: CHROMIUM, args: ARGS, headless: true, viewport });
   return { ctx, page: ctx.pages()[0] ?? (await ctx.newPage()) };

@@ -47,7 +47,8 @@ export class BatchNorm2d extends Module implements Layer {
   }
   forward(x: Tensor): Tensor {
     if (this.training) noGrad(() => this.numBatchesTracked.add_(1));
-    const o = { weight: this.weight, bias: this.bias, runningMean: this.runningMean, runningVar: this.runningVar, momentum: this.momentum, eps: this.eps };
+    const o = { weight: this.weight, bias: this.bias, runningMean: this.runningMean, runningVar: this.runningVar, momentum: this.momentum,
+      eps: this.eps };
     if (this.training && this.sync && isInitialized()) return F.syncBatchNorm(x, o);
     return F.batchNorm(x, { weight: this.weight, bias: this.bias, runningMean: this.runningMean, runningVar: this.runningVar,
       training: this.training, momentum: this.momentum, eps: this.eps });
