@@ -104,6 +104,22 @@ function confusion(iou: number[], r: () => number): number[][] {
 const C = { road: 0, sidewalk: 1, building: 2, wall: 3, pole: 5, sign: 7, vegetation: 8, terrain: 9, sky: 10, person: 11, car: 13,
   truck: 14, bicycle: 18 };
 
+/** A prediction made from the label map: source-only-like confusions of large blobs (p = 1), fewer for smaller p. */
+function corrupt(lab: Uint8Array, w: number, h: number, p: number, r: () => number): Uint8Array {
+  const out = lab.slice();
+  const swaps: [number, number][] = [[C.road, C.sidewalk], [C.wall, C.building], [C.car, C.truck], [C.sky, C.building],
+    [C.person, C.pole]];
+  for (let b = 0; b < Math.round(14 * p); b++) {
+    const bx = Math.floor(r() * w), by = Math.floor(r() * h), s = 3 + Math.floor(r() * 10);
+    for (let y = by; y < Math.min(h, by + s); y++) for (let x = bx; x < Math.min(w, bx + 2 * s); x++) {
+      const i = y * w + x, sw = swaps.find(([a]) => a === lab[i]);
+      if (sw) out[i] = sw[1];
+    }
+  }
+  for (let i = 0; i < out.length; i++) if (r() < 0.02 * p) out[i] = Math.floor(r() * 19);
+  return out;
+}
+
 /** A street-like scene: labels, a photo-ish image, two predictions and an M map, as PNG bytes (2× nearest). */
 function sampleScene(k: number, w: number, h: number, r: () => number): Sample {
   const lab = new Uint8Array(w * h);
@@ -138,21 +154,7 @@ function sampleScene(k: number, w: number, h: number, r: () => number): Sample {
   const gt = lab.slice();
   for (let y = 1; y < h; y++) for (let x = 1; x < w; x++) if (lab[y * w + x] !== lab[y * w + x - 1] && r() < 0.5) gt[y * w + x] = 255;
   // Predictions: source-only confuses large blobs (road → sidewalk, wall → building, car → truck); CLAN fewer.
-  const corrupt = (p: number) => {
-    const out = lab.slice();
-    const swaps: [number, number][] = [[C.road, C.sidewalk], [C.wall, C.building], [C.car, C.truck], [C.sky, C.building],
-      [C.person, C.pole]];
-    for (let b = 0; b < Math.round(14 * p); b++) {
-      const bx = Math.floor(r() * w), by = Math.floor(r() * h), s = 3 + Math.floor(r() * 10);
-      for (let y = by; y < Math.min(h, by + s); y++) for (let x = bx; x < Math.min(w, bx + 2 * s); x++) {
-        const i = y * w + x, sw = swaps.find(([a]) => a === lab[i]);
-        if (sw) out[i] = sw[1];
-      }
-    }
-    for (let i = 0; i < out.length; i++) if (r() < 0.02 * p) out[i] = Math.floor(r() * 19);
-    return out;
-  };
-  const so = corrupt(1), ad = corrupt(0.5), cl = corrupt(0.35);
+  const [so, ad, cl] = [1, 0.5, 0.35].map((p) => corrupt(lab, w, h, p, r)) as [Uint8Array, Uint8Array, Uint8Array];
   // M: high where the two predictions (a stand-in for C1 and C2) disagree and near edges, small elsewhere.
   const m = new Float32Array(w * h);
   for (let i = 0; i < m.length; i++) m[i] = 0.02 * r() + (so[i] !== cl[i] ? 0.25 + 0.2 * r() : 0) + (gt[i] === 255 ? 0.15 : 0);
