@@ -1,6 +1,8 @@
 // Refactoring check: `node tools/iteration-digest.mjs CHECKOUT` (a built checkout: dist/ and the addon) runs 3
 // iterations of clan, adversarial, source-only and clan with detachM + CE from the parity fixture's initial weights
 // on its inputs, and prints a SHA-256 over every parameter, buffer and optimizer state plus the logged losses.
+// Then the mean-teacher methods from G's part of the same init (torch seeded before the steps: ClassMix and MIC draw
+// from its generator): dacs, and mic where the checkout has it (methods/mic.js); their lines also hash the teacher.
 // Two checkouts that print the same lines compute bit-identical iterations. It reads the layout before and after
 // the "house" refactor (methods/config.js or methods/uda.js; models/discriminator.js or models/deeplab.js).
 import { createHash } from 'node:crypto';
@@ -45,5 +47,27 @@ for (const [name, M, extra] of [['clan', Clan, {}], ['adversarial', Adv, {}], ['
   for (const [k, t] of [...G.stateDict(), ...D.stateDict()]) { const ht = t.toHost(); h.update(k); h.update(new Uint8Array(ht.data.buffer, ht.data.byteOffset, ht.data.byteLength)); }
   for (const opt of [m.optG, m.optD].filter(Boolean)) for (const st of opt.stateDict().state) if (st) for (const [k, v] of Object.entries(st)) { h.update(k); if (v instanceof torch.Tensor) { const ht = v.toHost(); h.update(new Uint8Array(ht.data.buffer, ht.data.byteOffset, ht.data.byteLength)); } else h.update(String(v)); }
   out.push(`${name} ${h.digest('hex')}\n  ${logs.join('\n  ')}`);
+}
+const hashTensors = (h, entries) => { for (const [k, t] of entries) { const ht = t.toHost(); h.update(k); h.update(new Uint8Array(ht.data.buffer, ht.data.byteOffset, ht.data.byteLength)); } };
+const teacherMethods = [['dacs', './methods/dacs.js', 'Dacs'], ['mic', './methods/mic.js', 'Mic']];
+for (const [name, file, cls] of teacherMethods) {
+  let M;
+  try { M = (await import(`${root}/dist/src/${file.slice(2)}`))[cls]; } catch { continue; }
+  if (!M || !DEF.dacs) continue;
+  const G = createSegmentor('micro', ex.config.num_classes);
+  G.loadStateDict(stripPrefix(init, 'G.'), true, 'G');
+  const m = new M(G, { ...DEF, maxIter: ex.config.max_iter, warmup: ex.config.warmup, lrG: ex.config.lr_G, dacs: { ...DEF.dacs, pseudoThreshold: 0.25 } });
+  torch.manualSeed(7);
+  const logs = [];
+  for (let s = 1; s <= 3; s++) {
+    const inp = (n) => torch.fromHost(inputs.get(n));
+    const l = torch.tidy(() => m.trainStep(ex.steps[s - 1].i, { image: inp(`source_image_step${s}`), label: inp(`source_label_step${s}`) }, { image: inp(`target_image_step${s}`), size: [64, 96] }));
+    logs.push(JSON.stringify(l.losses));
+  }
+  const h = createHash('sha256');
+  hashTensors(h, [...G.stateDict(), ...m.teacher.stateDict()]);
+  for (const st of m.optG.stateDict().state) if (st) hashTensors(h, Object.entries(st).filter(([, v]) => v instanceof torch.Tensor));
+  out.push(`${name} ${h.digest('hex')}\n  ${logs.join('\n  ')}`);
+  m.dispose(); G.dispose();
 }
 console.log(out.join('\n'));

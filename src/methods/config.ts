@@ -85,9 +85,18 @@ export const hrdaHyper = z.object({
     .describe('weight of the context input\'s own loss (HRDA lr_loss_weight: 0 in the official config); detail + context ≤ 1'),
 }).strict();
 
+/** MIC's (§14): masked image consistency on top of a mean-teacher method (mic on dacs, mic-hrda on hrda). */
+export const micHyper = z.object({
+  ratio: z.number().min(0).max(1).default(0.7)
+    .describe('share of the target image\'s blocks masked out: a block is kept where a uniform draw > ratio (MIC mask_ratio 0.7)'),
+  blockSize: z.number().int().positive().nullable().default(null)
+    .describe('side of a mask block in pixels; null = MIC\'s 64 px (mask_block_size, at its 512×512 crops) × the crop\'s shorter side / 512, rounded (a 64×64 crop: 8 px, an 8×8 grid); the official HRDA config keeps 64 at 1024×1024 crops: set 64 there'),
+  lambda: z.number().min(0).default(1).describe('λ_mask, weight of the loss on the masked target images (MIC mask_lambda 1)'),
+}).strict();
+
 /** The sections by name (a method's registry entry names the one it owns and those it reads). */
 export const HYPER_SECTIONS = { adversarial: adversarialHyper, clan: clanHyper, minent: minentHyper, dacs: dacsHyper, cotrain: cotrainHyper,
-  hrda: hrdaHyper };
+  hrda: hrdaHyper, mic: micHyper };
 export type HyperSection = keyof typeof HYPER_SECTIONS;
 
 /** `hyper:` of a config: the common keys, then every section (each defaulted). */
@@ -99,6 +108,7 @@ export const methodSchema = z.object({
   dacs: dacsHyper.default({}).describe('dacs\'s section'),
   cotrain: cotrainHyper.default({}).describe('cotrain\'s section'),
   hrda: hrdaHyper.default({}).describe('hrda\'s section'),
+  mic: micHyper.default({}).describe('mic\'s section'),
 }).strict();
 
 export type MethodHyper = z.output<typeof methodSchema>;

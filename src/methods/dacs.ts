@@ -10,7 +10,7 @@
 //   4. ClassMix: per image, ⌈n/2⌉ of the n classes in the source label at random; mask M = their pixels
 //   5. mixed image M·x_s + (1 − M)·x_t; label M·y_s + (1 − M)·ŷ_t; weight M + (1 − M)·(share of pixels with max p ≥ τ)
 //   6. λ_mix · mean over pixels of weight · ℓ(x_k, label) for both heads (ℓ: the configured focal or CE, per pixel)
-//   7. step G
+//   7. step G (before it, the extraTargetLosses hook: none here; MIC's masked image consistency, methods/mic.ts)
 // Not ours to change: the official code updates the teacher after step i with α(i); here it is before step i + 1 with
 // α(i + 1) (the same after the first 100 steps), so that --init weights reach the teacher at step 0 and a resumed
 // run needs no flag. Left out: DACS's colour jitter and blur of the mixed images.
@@ -53,16 +53,32 @@ export class Dacs extends UDAMethod {
       const { pseudo, confident } = this.teacherLabels(targetImage);
       const mask = classMixMask(source.label, this.G.numClasses);                  // [N, h, w] bool
       const mixed = mixBatch({ image: fit(source.image), label: source.label }, targetImage, mask, pseudo, confident, this.cfg.dacs.pseudoWeight);
-      const mix = this.amp(() => {
-        const [x1, x2] = this.forwardUp(mixed.image, size);
-        const l = (x: Tensor) => pixelLoss(this.cfg.segLoss, x, mixed.label, this.cfg.gamma).mul(mixed.weight).mean();
-        return l(x1).add(l(x2)).mul(this.cfg.dacs.lambdaMix);
-      });
+      const mix = this.amp(() => this.studentLoss(mixed.image, mixed.label, mixed.weight).mul(this.cfg.dacs.lambdaMix));
       this.backward(mix);
+      const extra = this.extraTargetLosses({ image: targetImage, pseudo, confident });
       this.stepAll(this.optG);
-      return { losses: { seg: seg.item(), mix: mix.item() }, lrG };
+      return { losses: { seg: seg.item(), mix: mix.item(), ...extra }, lrG };
     });
   }
+
+  /**
+   * Step 6's loss of G on a self-training batch, before λ: mean over pixels of weight · ℓ(x_k, label) for both heads,
+   * logits upsampled to the label. image [N, 3, H, W], label [N, H, W] int64, weight [N, H, W]. HRDA overrides it with
+   * its multi-resolution loss, so MIC (methods/mic.ts) trains its masked images with each method's own loss.
+   */
+  protected studentLoss(image: Tensor, label: Tensor, weight: Tensor): Tensor {
+    return torch.tidy(() => {
+      const [x1, x2] = this.forwardUp(image, [label.size(1), label.size(2)]);
+      const l = (x: Tensor) => pixelLoss(this.cfg.segLoss, x, label, this.cfg.gamma).mul(weight).mean();
+      return l(x1).add(l(x2));
+    });
+  }
+
+  /**
+   * After the mixed loss's backward and before G steps: further target losses, each backpropagated here, returned by
+   * name for the log (their keys appended to lossKeys). None in DACS; MIC's masked image consistency (methods/mic.ts).
+   */
+  protected extraTargetLosses(_target: PseudoLabelled): Record<string, number> { return {}; }
 
   /** Step 1: teacher ← α·teacher + (1 − α)·G over the parameters (DACS's update_ema_variables; BN buffers are the teacher's own). */
   protected updateTeacher(i: number): void {
@@ -84,6 +100,24 @@ export class Dacs extends UDAMethod {
 
   override parts(): MethodParts { return { ...super.parts(), modules: { EMA: this.teacher } }; }
   override dispose(): void { super.dispose(); this.teacher.dispose(); }
+}
+
+/** The target batch at the training size with the teacher's labels of it (step 3), for the hooks after step 6. */
+export interface PseudoLabelled {
+  image: Tensor;      // [N, 3, H, W] the target images, unmixed
+  pseudo: Tensor;     // [N, H, W] int64 the teacher's argmax
+  confident: Tensor;  // [N, H, W] bool max p ≥ τ
+}
+
+/**
+ * The pseudo-labels' weight [N, H, W] on an all-target image, as step 5 weighs the target pixels of a mixed one:
+ * `share` (DACS) the batch's share of confident pixels everywhere, `pixel` 1 where confident and 0 elsewhere.
+ */
+export function pseudoWeight(confident: Tensor, weighting: 'share' | 'pixel'): Tensor {
+  return torch.tidy(() => {
+    const c = confident.to('float32');
+    return weighting === 'share' ? torch.onesLike(c).mul(c.mean()) : c;
+  });
 }
 
 /**

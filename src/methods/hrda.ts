@@ -10,7 +10,7 @@
 //      as DAFormer's code sets them), p = softmax(up(fused)); ŷ = argmax p, confident where max p ≥ τ
 //   4. ClassMix mask, mixed image, label and weight (§11 steps 4–5)
 //   5. mixed: a new detail crop; L_mix = λ_mix · hrdaLoss(G.forwardTrain, mixed label, mixed weight)
-//   6. step G
+//   6. step G (before it, Dacs's extraTargetLosses hook: MIC's masked images, methods/mic.ts)
 // hrdaLoss = (1 − λ_d − λ_c)·ℓ(up(fused), y) + λ_d·ℓ(up(detail), crop(y)) + λ_c·ℓ(up((1 − a)·context), y), each ℓ the
 // configured per-pixel loss times the weight map, averaged over ALL pixels (mmseg's CrossEntropyLoss: ignored pixels
 // count as 0), logits upsampled to the label (bilinear, align_corners=False). Left out (DAFormer's, not HRDA's own):
@@ -33,8 +33,8 @@ export interface HrdaLoss { total: Tensor; detail: Tensor }
 export class Hrda extends Dacs {
   override readonly lossKeys: readonly string[] = ['seg', 'seg_detail', 'mix', 'mix_detail'];
   declare readonly G: HrdaSegmentor;
-  /** The detail crops of the last step (source, mixed), in image pixels: for debugging views and the parity test. */
-  readonly lastCropBoxes: { source: CropBox | null; mix: CropBox | null } = { source: null, mix: null };
+  /** The detail crops of the last step (source, mixed, MIC's masked), in image pixels: for debugging views and the parity test. */
+  readonly lastCropBoxes: { source: CropBox | null; mix: CropBox | null; masked: CropBox | null } = { source: null, mix: null, masked: null };
   private readonly hrdaTeacher: HrdaSegmentor;
 
   constructor(G: Segmentor, cfg: MethodConfig) {
@@ -71,13 +71,19 @@ export class Hrda extends Dacs {
         return { total: l.total.mul(this.cfg.dacs.lambdaMix), detail: l.detail.mul(this.cfg.dacs.lambdaMix) };
       });
       this.backward(mix.total);
+      const extra = this.extraTargetLosses({ image: targetImage, pseudo, confident });
       this.stepAll(this.optG);
-      return { losses: { seg: seg.total.item(), seg_detail: seg.detail.item(), mix: mix.total.item(), mix_detail: mix.detail.item() }, lrG };
+      return { losses: { seg: seg.total.item(), seg_detail: seg.detail.item(), mix: mix.total.item(), mix_detail: mix.detail.item(), ...extra }, lrG };
     });
   }
 
+  /** HRDA's loss on a self-training batch (a fresh detail crop, HRDAHead.losses), for the hooks (MIC's masked images). */
+  protected override studentLoss(image: Tensor, label: Tensor, weight: Tensor): Tensor {
+    return this.hrdaLoss(image, label, weight, 'masked').total;
+  }
+
   /** Steps 2 and 5: a fresh detail crop, G's three outputs, HRDAHead.losses (see the file header). */
-  private hrdaLoss(image: Tensor, label: Tensor, weight: Tensor | null, what: 'source' | 'mix'): HrdaLoss {
+  private hrdaLoss(image: Tensor, label: Tensor, weight: Tensor | null, what: 'source' | 'mix' | 'masked'): HrdaLoss {
     return torch.tidy(() => {
       const [H, W] = [label.size(1), label.size(2)];
       const box = this.G.randomDetailBox(H, W);

@@ -17,16 +17,18 @@ import { AdvEnt } from './advent.js';
 import { tinyHrda } from '../models/models.testing.js';
 
 const K = 5;
-const CFG = withHyper(DEFAULT_METHOD_CONFIG, { maxIter: 10, warmup: 0, clan: { preheat: 1 }, adversarial: { ndf: 8 } });
-/** The network each method trains here: hrda needs HRDA's (a small one), the others take the micro ResNet. */
-const network = (name: string) => (name === 'hrda' ? tinyHrda(K) : createSegmentor('micro', K));
+// τ 0.2 < 1/K: every teacher pixel is confident, so MIC's masked loss (weighted by their share) is not 0
+const CFG = withHyper(DEFAULT_METHOD_CONFIG, { maxIter: 10, warmup: 0, clan: { preheat: 1 }, adversarial: { ndf: 8 }, dacs: { pseudoThreshold: 0.2 } });
+/** The network each method trains here: hrda and mic-hrda need HRDA's (a small one), the others take the micro ResNet. */
+const network = (name: string) => (['hrda', 'mic-hrda'].includes(name) ? tinyHrda(K) : createSegmentor('micro', K));
 
 test('each method logs exactly its lossKeys (finite) and frees what it created', async () => {
-  assert.deepEqual(METHODS.names(), ['source-only', 'adversarial', 'clan', 'minent', 'advent', 'dacs', 'cotrain', 'clan-cotrain', 'hrda']);
+  assert.deepEqual(METHODS.names(), ['source-only', 'adversarial', 'clan', 'minent', 'advent', 'dacs', 'cotrain', 'clan-cotrain', 'hrda', 'mic', 'mic-hrda']);
   const expected: Record<string, string[]> = {
     'source-only': ['seg'], adversarial: ['seg', 'adv', 'd_s', 'd_t'], clan: ['seg', 'adv', 'weight', 'd_s', 'd_t'],
     minent: ['seg', 'ent'], advent: ['seg', 'adv', 'd_s', 'd_t'], dacs: ['seg', 'mix'], cotrain: ['seg', 'pseudo'],
     'clan-cotrain': ['seg', 'adv', 'pseudo', 'weight', 'd_s', 'd_t'], hrda: ['seg', 'seg_detail', 'mix', 'mix_detail'],
+    mic: ['seg', 'mix', 'masked'], 'mic-hrda': ['seg', 'seg_detail', 'mix', 'mix_detail', 'masked'],
   };
   for (const name of METHODS.names()) {
     torch.manualSeed(0);
@@ -85,15 +87,15 @@ test('each method\'s code reads only the hyper sections its registry entry decla
   // which registered methods run each file's code (subclasses run their bases')
   const users: Record<string, string[]> = {
     'uda.js': METHODS.names(), 'adversarial.js': ['adversarial', 'clan', 'advent', 'clan-cotrain'], 'clan.js': ['clan', 'clan-cotrain'],
-    'advent.js': ['advent'], 'minent.js': ['minent'], 'dacs.js': ['dacs', 'hrda'], 'cotrain.js': ['cotrain', 'clan-cotrain'],
-    'clan-cotrain.js': ['clan-cotrain'], 'source-only.js': ['source-only'], 'hrda.js': ['hrda'],
+    'advent.js': ['advent'], 'minent.js': ['minent'], 'dacs.js': ['dacs', 'hrda', 'mic', 'mic-hrda'], 'cotrain.js': ['cotrain', 'clan-cotrain'],
+    'clan-cotrain.js': ['clan-cotrain'], 'source-only.js': ['source-only'], 'hrda.js': ['hrda', 'mic-hrda'], 'mic.js': ['mic', 'mic-hrda'],
   };
   const here = dirname(fileURLToPath(import.meta.url));
   for (const [file, methods] of Object.entries(users)) {
     const code = readFileSync(join(here, file), 'utf8');
-    const used = new Set([...code.matchAll(/\b(?:cfg|c)\.(adversarial|clan|minent|dacs|cotrain|hrda)\b/g)].map((m) => m[1]!));
+    const used = new Set([...code.matchAll(/\b(?:cfg|c)\.(adversarial|clan|minent|dacs|cotrain|hrda|mic)\b/g)].map((m) => m[1]!));
     for (const m of methods) for (const s of used) assert.ok(METHODS.get(m).reads.includes(s as never), `${file} reads hyper.${s}, which method '${m}' does not declare`);
   }
   // and every section is owned by exactly one method
-  for (const s of ['adversarial', 'clan', 'minent', 'dacs', 'cotrain', 'hrda']) assert.equal(METHODS.names().filter((n) => METHODS.get(n).section === s).length, 1, s);
+  for (const s of ['adversarial', 'clan', 'minent', 'dacs', 'cotrain', 'hrda', 'mic']) assert.equal(METHODS.names().filter((n) => METHODS.get(n).section === s).length, 1, s);
 });

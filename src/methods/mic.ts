@@ -1,0 +1,50 @@
+// MIC (Hoyer, Dai, Wang, Van Gool, CVPR 2023; docs/method.md §14): masked image consistency. On top of a mean-teacher
+// self-training method (DACS's, HRDA's), G also learns the target image with most of it masked out — random blocks
+// removed — against the teacher's pseudo-labels of the whole, unmasked image, so it must infer the masked regions
+// from their context. As lhoyer/MIC's MaskingConsistencyModule with mask_mode 'separatetrg(aug)',
+// mask_pseudo_threshold and mask_alpha 'same' (the method's own pseudo-labels and quality weight, no second teacher):
+//   1.–6. the base method's iteration (§11; §13 for HRDA), its losses backpropagated as it does
+//   7. masked image: the target image × the block mask of methods/masking.ts (blocks of blockSize px, each kept with
+//      probability 1 − ratio), drawn from torch's generator after ClassMix's draws
+//   8. L_masked = λ_mask · the base method's loss of G on (masked image, pseudo-labels ŷ, their weight) — the weight
+//      of the target pixels of step 5 (the share of confident pixels, or per pixel) — backpropagated
+//   9. step G
+// Not modelled: 'separatetrgaug' colour-jitters and blurs the masked image on its own; our DACS has no colour
+// augmentation, so the masked image is the plain target image masked (§14).
+import * as torch from '../torch/index.js';
+import { Dacs, pseudoWeight, type PseudoLabelled } from './dacs.js';
+import { Hrda } from './hrda.js';
+import { maskImages, resolveBlockSize } from './masking.js';
+
+/** The mean-teacher methods MIC goes on: Dacs and its subclasses (Hrda, and whatever else extends Dacs). */
+export type MeanTeacherClass = typeof Dacs;
+
+/**
+ * `Base` with MIC's masked image consistency added: one more loss, 'masked', after the base method's own, through
+ * Dacs's extraTargetLosses hook and the base's studentLoss (so on HRDA it is HRDA's multi-resolution loss).
+ */
+export function withMic(Base: MeanTeacherClass): MeanTeacherClass {
+  return class Mic extends Base {
+    // the base's keys (its field is set when this initialiser runs, right after super()), then MIC's
+    override readonly lossKeys: readonly string[] = [...(this as Dacs).lossKeys, 'masked'];
+
+    protected override extraTargetLosses(target: PseudoLabelled): Record<string, number> {
+      const before = super.extraTargetLosses(target);
+      const masked = torch.tidy(() => {
+        const [h, w] = [target.image.size(2), target.image.size(3)];
+        const { blockSize, ratio, lambda } = this.cfg.mic;
+        const image = maskImages(target.image, resolveBlockSize(blockSize, h, w), ratio);     // [N, 3, H, W]
+        const weight = pseudoWeight(target.confident, this.cfg.dacs.pseudoWeight);          // [N, H, W]
+        const loss = this.amp(() => this.studentLoss(image, target.pseudo, weight).mul(lambda));
+        this.backward(loss);
+        return loss.item();
+      });
+      return { ...before, masked };
+    }
+  };
+}
+
+/** MIC on DACS's self-training (`--method mic`): any DeepLab or MiT network. */
+export const Mic = withMic(Dacs);
+/** MIC on HRDA's (`--method mic-hrda --backbone hrda-mit-b5`), the paper's best set-up. */
+export const MicHrda = withMic(Hrda);
