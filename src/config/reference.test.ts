@@ -20,7 +20,7 @@ test('every config key has a description, and the table carries the schema defau
     assert.equal(byKey.get(`hyper.adversarial.${k}`)?.default, JSON.stringify(DEFAULT_METHOD_CONFIG.adversarial[k]), k);
   }
   assert.equal(byKey.get('source.data')?.default, '(required)');
-  assert.equal(byKey.get('method')?.type, 'source-only | adversarial | clan | minent | advent | dacs | cotrain | clan-cotrain | hrda');
+  assert.equal(byKey.get('method')?.type, 'source-only | adversarial | clan | minent | advent | dacs | cotrain | clan-cotrain | hrda | daformer');
   assert.equal(byKey.get('targetVal.protocol')?.type, 'all | 19 | 16 | 13');
 });
 

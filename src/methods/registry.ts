@@ -44,6 +44,9 @@ METHODS.register('clan-cotrain', { key: 'cotrain_clan', label: 'Co-training + CL
 METHODS.register('hrda', { key: 'hrda', label: 'HRDA', summary: 'DACS self-training on HRDA\'s network: a context input and a detail crop fused by a learned scale attention, high-resolution pseudo-labels (--backbone hrda-mit-b5)',
   section: 'hrda', reads: ['dacs', 'hrda'],
   load: async () => (await import('./hrda.js')).Hrda });
+METHODS.register('daformer', { key: 'daformer', label: 'DAFormer', summary: 'DACS self-training on a Mix Transformer with DAFormer\'s strategies: colour jitter and blur of the mixed images, AdamW with warm-up, thing-class feature distance to the --init encoder (--preset daformer)',
+  section: 'daformer', reads: ['dacs', 'daformer'],
+  load: async () => (await import('./daformer.js')).Daformer });
 
 /** The methods that read `section` (its owner first), for messages and --help. */
 export function readersOf(section: HyperSection): string[] {
