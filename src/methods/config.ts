@@ -101,6 +101,10 @@ export const daformerHyper = z.object({
     .describe('class ids whose pixels the feature distance covers; null = every pixel (DAFormer imnet_feature_dist_classes: Cityscapes\' things, train ids 6, 7, 11–18)'),
   fdScaleMinRatio: z.number().min(0).max(1).default(0.75)
     .describe('a feature pixel takes its block\'s majority label when that class covers at least this share of the block, else ignore (DAFormer imnet_feature_dist_scale_min_ratio 0.75)'),
+  rcsTemperature: z.number().positive().nullable().default(0.01)
+    .describe('rare-class sampling of the source images: class c drawn with softmax((1 − its pixel share)/T); null = the usual shuffled epochs (DAFormer rare_class_sampling class_temp 0.01)'),
+  rcsMinPixels: z.number().min(0).default(3000)
+    .describe('an image joins class c\'s pool with more than this many pixels of c, at GTA5\'s 1914×1052 (scaled with each label\'s size) (DAFormer min_pixels 3000)'),
 }).strict();
 
 /** The sections by name (a method's registry entry names the one it owns and those it reads). */

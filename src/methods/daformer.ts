@@ -13,8 +13,8 @@
 // Not as the official code: L_src + L_fd are backpropagated together (DAFormer: two backward calls through the kept
 // graph; the same gradient up to rounding); L_fd is 0 on a batch without thing pixels (DAFormer: the mean of nothing,
 // NaN); the augmentation draws come from torch's generator at mixing time (DAFormer: Python's random at the top of
-// the iteration, numpy for σ, kornia's own draws); ClassMix is §11's (per image, 255 excluded). Left out: rare-class
-// sampling, the pseudo-label margins (crop_pseudo_margins).
+// the iteration, numpy for σ, kornia's own draws); ClassMix is §11's (per image, 255 excluded). Rare-class sampling is
+// the source loader's (data/rcs.ts, train/run-data.ts). Left out: the pseudo-label margins (crop_pseudo_margins).
 import * as torch from '../torch/index.js';
 import { F, Dropout2d, DropPath, type Tensor } from '../torch/index.js';
 import type { Segmentor } from '../models/segmentor.js';
