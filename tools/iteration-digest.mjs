@@ -1,5 +1,6 @@
 // Refactoring check: `node tools/iteration-digest.mjs CHECKOUT` (a built checkout: dist/ and the addon) runs 3
 // iterations of clan, adversarial, source-only and clan with detachM + CE from the parity fixture's initial weights
+// (and of daformer from its fixture's set-up, where the checkout has it)
 // on its inputs, and prints a SHA-256 over every parameter, buffer and optimizer state plus the logged losses.
 // Then the mean-teacher methods from G's part of the same init (torch seeded before the steps: ClassMix and MIC draw
 // from its generator): dacs, and mic where the checkout has it (methods/mic.js); their lines also hash the teacher.
@@ -68,6 +69,33 @@ for (const [name, file, cls] of teacherMethods) {
   hashTensors(h, [...G.stateDict(), ...m.teacher.stateDict()]);
   for (const st of m.optG.stateDict().state) if (st) hashTensors(h, Object.entries(st).filter(([, v]) => v instanceof torch.Tensor));
   out.push(`${name} ${h.digest('hex')}\n  ${logs.join('\n  ')}`);
+// daformer (a checkout that has it): 3 iterations of the parity fixture's set-up (test/fixtures/daformer), with the
+// feature distance, AdamW, colour jitter and blur; G, the teacher, the frozen encoder and AdamW's state in the hash.
+let Daformer = null;
+try { Daformer = (await import(`${root}/dist/src/methods/daformer.js`)).Daformer; } catch { /* an older checkout */ }
+if (Daformer) {
+  const { drawState, hashed } = await import(`${root}/dist/src/models/models.testing.js`);
+  const { labelBlocks } = await import(`${root}/dist/src/methods/methods.testing.js`);
+  const c = JSON.parse((await import('node:fs')).readFileSync(new URL('../test/fixtures/daformer/expected.json', import.meta.url), 'utf8')).config;
+  const [n, [h, w], K] = [c.batch, c.size, c.num_classes];
+  torch.manualSeed(0);
+  const G = createSegmentor('mit-b0', K);
+  drawState(G);
+  const m = new Daformer(G, { ...DEF, maxIter: c.max_iter, warmup: c.warmup, power: c.power, optimizerG: 'adamw', lrG: c.lr_G, headLrMult: c.head_lr_mult,
+    weightDecay: c.weight_decay, beta1G: c.betas[0], beta2G: c.betas[1], segLoss: 'ce', normalize: c.normalize, initWeights: true,
+    dacs: { ...DEF.dacs, emaAlpha: c.ema_alpha, pseudoThreshold: c.pseudo_threshold },
+    daformer: { ...DEF.daformer, fdLambda: c.fd_lambda, fdClasses: c.fd_classes, fdScaleMinRatio: c.fd_min_ratio, warmupRatio: c.warmup_ratio } });
+  torch.manualSeed(c.seed);
+  const logs = [];
+  for (let s = 0; s < 3; s++) {
+    const l = torch.tidy(() => m.trainStep(s, { image: hashed([n, 3, h, w], c.image_salts[(2 * s) % 4], 2), label: labelBlocks(n, h, w, K, c.label_salts[s % 2]) },
+      { image: hashed([n, 3, h, w], c.image_salts[(2 * s + 1) % 4], 2), size: [h, w] }));
+    logs.push(JSON.stringify(l.losses));
+  }
+  const hd = createHash('sha256');
+  for (const [pre, mod] of [['G', G], ['EMA', m.teacher], ['IMNET', m.imnet]]) for (const [k, t] of mod.stateDict()) { const ht = t.toHost(); hd.update(`${pre}.${k}`); hd.update(new Uint8Array(ht.data.buffer, ht.data.byteOffset, ht.data.byteLength)); }
+  for (const st of m.optG.stateDict().state) if (st) for (const [k, v] of Object.entries(st)) { hd.update(k); if (v instanceof torch.Tensor) { const ht = v.toHost(); hd.update(new Uint8Array(ht.data.buffer, ht.data.byteOffset, ht.data.byteLength)); } else hd.update(String(v)); }
+  out.push(`daformer ${hd.digest('hex')}\n  ${logs.join('\n  ')}`);
   m.dispose(); G.dispose();
 }
 console.log(out.join('\n'));

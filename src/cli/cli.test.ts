@@ -82,7 +82,7 @@ test('bad paths, empty folders, bad config, bad checkpoints, unwritable --out: o
   writeFileSync(cfg, 'extends: cpu\nhyper:\n  lambdaLocl: 3\nmethod: clam\n');
   const bad = clan(['train', '--config', cfg]);
   assertOneLineError(bad, 1, /bad\.yaml: .*unknown key 'hyper\.lambdaLocl'/);
-  assert.match(bad.stderr, /'method' must be one of 'source-only', 'adversarial', 'clan', 'minent', 'advent', 'dacs', 'cotrain', 'clan-cotrain', 'hrda', 'mic', 'mic-hrda', got 'clam'/);
+  assert.match(bad.stderr, /'method' must be one of 'source-only', 'adversarial', 'clan', 'minent', 'advent', 'dacs', 'cotrain', 'clan-cotrain', 'hrda', 'daformer', 'mic', 'mic-hrda', 'mic-daformer', got 'clam'/);
   assertOneLineError(clan(['train', '--preset', 'cpu', '--set', 'iters=many']), 2, /'iters' must be number, got string/);
   assertOneLineError(clan(['eval', '--checkpoint', join(tmp, 'nope.safetensors'), '--data', 'digitscapes:val']), 1, /checkpoint .*nope\.safetensors does not exist/);
   writeFileSync(join(tmp, 'junk.safetensors'), 'not a checkpoint at all');

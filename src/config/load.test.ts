@@ -32,7 +32,10 @@ test('each method reads its own hyper sections: another method\'s key is one lin
   assert.equal(msg(['hyper.clan.lambdaLocal=10'], 'dacs'),
     "config: hyper.clan.lambdaLocal is clan's (read by clan, clan-cotrain), not read by method 'dacs'; 'dacs' reads the common hyper keys and hyper.dacs");
   assert.equal(msg(['hyper.dacs.emaAlpha=0.9'], 'source-only'),
-    "config: hyper.dacs.emaAlpha is dacs's (read by dacs, hrda, mic, mic-hrda), not read by method 'source-only'; 'source-only' reads only the common hyper keys");
+    "config: hyper.dacs.emaAlpha is dacs's (read by dacs, hrda, daformer, mic, mic-hrda, mic-daformer), not read by method 'source-only'; 'source-only' reads only the common hyper keys");
+  assert.equal(msg(['hyper.daformer.fdLambda=0'], 'dacs'),
+    "config: hyper.daformer.fdLambda is daformer's (read by daformer, mic-daformer), not read by method 'dacs'; 'dacs' reads the common hyper keys and hyper.dacs");
+  assert.equal(msg(['hyper.daformer.fdLambda=0', 'hyper.dacs.emaAlpha=0.9'], 'daformer'), '', 'daformer reads dacs and daformer');
   assert.equal(msg(['hyper.adversarial.lambdaAdv=0.1'], 'clan'), '', 'clan reads the adversarial section');
   assert.equal(msg(['hyper.mic.ratio=0.5', 'hyper.dacs.emaAlpha=0.9'], 'mic'), '', 'mic reads its own section and dacs\'s');
   assert.equal(msg(['hyper.hrda.detailLossWeight=0.2'], 'mic'),

@@ -174,4 +174,6 @@ function fromCommandLine(e: ConfigError, inp: ResolveInput): boolean {
 }
 
 /** The method hyper-parameters with the derived defaults filled in (maxIter = iters; warm-up, preheat = iters/20). */
-export function methodConfig(c: TrainConfig): MethodConfig { return resolveMethodConfig(c.hyper, c.iters, c.amp); }
+export function methodConfig(c: TrainConfig): MethodConfig {
+  return resolveMethodConfig(c.hyper, c.iters, c.amp, { normalize: c.normalize, initWeights: c.init !== null && c.init !== undefined });
+}

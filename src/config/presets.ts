@@ -58,6 +58,27 @@ export const PRESETS: Record<string, Preset> = {
       minent: { lambdaEnt: 0.001, damping: false },   // LAMBDA_ENT_MAIN (LAMBDA_ENT_AUX 0.0002: no aux head here)
     },
   },
+  // docs/method.md §12: DAFormer's GTA5 → Cityscapes run (lhoyer/DAFormer configs/daformer/
+  // gta2cs_uda_warm_fdthings_rcs_croppl_a999_daformer_mitb5_s0.py and its _base_ files) on our loaders: whole resized
+  // images (no 512×512 random crop here), no rare-class sampling. The feature distance needs --init (an ImageNet mit_b5).
+  daformer: {
+    description: 'DAFormer GTA5 → Cityscapes: mit-b5 + DAFormer head, AdamW 6e-5 (head ×10, wd 0.01), 1500 warm-up then poly 1, EMA 0.999, 40k iterations, batch 2; pass --init',
+    method: 'daformer',
+    backbone: 'mit-b5',                                                          // mit_b5 + daformer_sepaspp head
+    source: { data: 'gta5:data/GTA5', size: [1280, 720], randomScale: false },   // Resize (1280, 720), RandomFlip 0.5
+    target: { data: 'cityscapes:data/Cityscapes:train', size: [1024, 512], randomScale: false }, // Resize (1024, 512)
+    targetVal: { data: 'cityscapes:data/Cityscapes:val', size: [1024, 512], protocol: 19 },
+    normalize: 'imagenet',                                                       // img_norm_cfg: ImageNet mean/std, RGB
+    iters: 40000,                                                                // runner max_iters
+    batchSize: 2,                                                                // samples_per_gpu 2
+    checkpointEvery: 4000,                                                       // checkpoint_config interval, evaluation interval
+    hyper: {
+      optimizerG: 'adamw', lrG: 6e-5, headLrMult: 10, weightDecay: 0.01, beta1G: 0.9, beta2G: 0.999, // optimizer + paramwise_cfg
+      warmup: 1500, power: 1,                                                    // poly10warm (warmup_ratio: hyper.daformer)
+      segLoss: 'ce',                                                             // mmseg CrossEntropyLoss
+      dacs: { emaAlpha: 0.999, pseudoThreshold: 0.968, lambdaMix: 1, pseudoWeight: 'share' }, // uda alpha, pseudo_threshold
+    },
+  },
   // What trains on 2 CPU cores in minutes (README, "The cpu preset", says why each value differs from the official):
   cpu: {
     description: 'digitscapes on 2 CPU cores: tiny-os4 backbone at 64×64, batch 8, Adam, 1500 iterations',

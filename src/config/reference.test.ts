@@ -21,7 +21,8 @@ test('every config key has a description, and the table carries the schema defau
   }
   for (const [k, v] of [['hyper.mic.ratio', 0.7], ['hyper.mic.lambda', 1], ['hyper.mic.blockSize', null]] as const) assert.equal(byKey.get(k)?.default, JSON.stringify(v), k);
   assert.equal(byKey.get('source.data')?.default, '(required)');
-  assert.equal(byKey.get('method')?.type, 'source-only | adversarial | clan | minent | advent | dacs | cotrain | clan-cotrain | hrda | mic | mic-hrda');
+  assert.equal(byKey.get('method')?.type,
+    'source-only | adversarial | clan | minent | advent | dacs | cotrain | clan-cotrain | hrda | daformer | mic | mic-hrda | mic-daformer');
   assert.equal(byKey.get('targetVal.protocol')?.type, 'all | 19 | 16 | 13');
 });
 

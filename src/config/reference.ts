@@ -34,6 +34,7 @@ function typeName(t: z.ZodTypeAny): string {
   if (t instanceof z.ZodEnum) return (t.options as string[]).join(' | ');
   if (t instanceof z.ZodUnion) return (t.options as z.ZodLiteral<unknown>[]).map((o) => String(o.value)).join(' | ');
   if (t instanceof z.ZodTuple) return '[W, H]';
+  if (t instanceof z.ZodArray) return `${typeName(t.element as z.ZodTypeAny)}[]`;
   if (t instanceof z.ZodNumber) return t.isInt ? 'integer' : 'number';
   if (t instanceof z.ZodBoolean) return 'boolean';
   if (t instanceof z.ZodString) return 'string';

@@ -13,7 +13,8 @@ import { Worker } from 'node:worker_threads';
 import { ConfigError, DataError } from '../util/errors.js';
 import type { Dataset } from './dataset.js';
 import type { WorkerInit, WorkerReply, WorkerTask } from './loader_worker.js';
-import { epochPermutation, sampleRng } from './rng.js';
+import { epochPermutation, rcsRng, sampleRng } from './rng.js';
+import { rcsDraw, type RcsTable } from './rcs.js';
 import { checkTransform, drawAugment, preprocess, type Augment, type Processed, type TransformOptions } from './transforms.js';
 
 export interface LoaderOptions {
@@ -31,6 +32,8 @@ export interface LoaderOptions {
   /** A sample that cannot be read (a DataError: a damaged file, a label value outside the classes) is dropped and passed
    *  here instead of failing the stream (clan eval --skip-bad); a batch of dropped samples only is skipped whole. */
   onBadSample?: (name: string, message: string) => void;
+  /** Rare-class sampling (rcs.ts, DAFormer): each position's sample is drawn by class instead of the epoch's order. */
+  rareClass?: RcsTable;
 }
 
 export interface LoaderState { seed: number; consumed: number }
@@ -223,7 +226,8 @@ export class Loader implements AsyncIterable<Batch> {
     const g = k * this.world + this.rank; // the global stream position
     const epoch = Math.floor(g / N);
     let index = g % N;
-    if (this.o.shuffle ?? true) {
+    if (this.o.rareClass) index = rcsDraw(this.o.rareClass, rcsRng(this.seed, g)).index;
+    else if (this.o.shuffle ?? true) {
       let perm = this.perms.get(epoch);
       if (!perm) {
         perm = epochPermutation(this.seed, epoch, N);

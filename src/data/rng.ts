@@ -90,6 +90,7 @@ function rotl(x: number, k: number): number {
 /** Stream-domain tags so that a sample stream never coincides with an epoch-permutation stream. */
 const TAG_SAMPLE = 1;
 const TAG_PERM = 2;
+const TAG_RCS = 3;
 
 /** The RNG of one sample: depends only on (seed, epoch, dataset index). */
 export function sampleRng(seed: number, epoch: number, index: number): Rng {
@@ -102,4 +103,9 @@ export function epochPermutation(seed: number, epoch: number, n: number): Uint32
   for (let i = 0; i < n; i++) p[i] = i;
   new Rng(deriveSeed(TAG_PERM, seed, epoch)).shuffle(p);
   return p;
+}
+
+/** The rare-class draw of global stream position g (rcs.ts): from (seed, g) only, so a resumed run draws the same. */
+export function rcsRng(seed: number, position: number): Rng {
+  return new Rng(deriveSeed(TAG_RCS, seed, position));
 }

@@ -8,12 +8,8 @@
 import { ConfigError } from '../util/errors.js';
 import type { LabelMap, RawSample } from './dataset.js';
 import { resizeBicubic, resizeNearest } from './resize.js';
-
-/** Caffe/DeepLab BGR mean (CLAN/AdaptSegNet/ADVENT IMG_MEAN), float32 as in the reference. */
-export const IMG_MEAN_BGR: readonly number[] = [104.00698793, 116.66876762, 122.67891434].map(Math.fround);
-/** torchvision ImageNet statistics, RGB order on 0..1 pixels (option 'imagenet', not the CLAN default). */
-export const IMAGENET_MEAN_RGB: readonly number[] = [0.485, 0.456, 0.406];
-export const IMAGENET_STD_RGB: readonly number[] = [0.229, 0.224, 0.225];
+import { IMG_MEAN_BGR, IMAGENET_MEAN_RGB, IMAGENET_STD_RGB } from '../util/normalization.js';
+export { IMG_MEAN_BGR, IMAGENET_MEAN_RGB, IMAGENET_STD_RGB };
 
 export interface TransformOptions {
   /** Nominal [W, H] (GTA5 1280x720, SYNTHIA 1280x760, Cityscapes 1024x512). */

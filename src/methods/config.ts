@@ -14,14 +14,14 @@ export const commonHyper = {
   warmup: z.number().int().nonnegative().nullable().default(null)
     .describe('linear lr warm-up iterations; null = iters/20 (official 5000 of 100000, §3)'),
   power: z.number().positive().default(0.9).describe('poly decay exponent (official, §3)'),
-  optimizerG: z.enum(['sgd', 'adam']).default('sgd')
-    .describe('G\'s optimizer: the official SGD, or Adam (not official; short from-scratch runs, the cpu preset)'),
+  optimizerG: z.enum(['sgd', 'adam', 'adamw']).default('sgd')
+    .describe('G\'s optimizer: the official SGD, Adam (not official; short from-scratch runs, the cpu preset), or AdamW with weightDecay decoupled and no decay on a MiT backbone\'s norm and pos_block parameters (DAFormer\'s paramwise_cfg, §12)'),
   lrG: z.number().positive().default(2.5e-4).describe('learning rate of the backbone (official, §3)'),
   headLrMult: z.number().positive().default(10).describe('C1/C2 train at this multiple of lrG (official, §3)'),
   momentum: z.number().min(0).max(1).default(0.9).describe('SGD momentum of G (official, §3)'),
   weightDecay: z.number().min(0).default(5e-4).describe('L2 weight decay of G (official, §3)'),
-  beta1G: z.number().min(0).max(1).default(0.9).describe('Adam β1 of G when optimizerG is adam'),
-  beta2G: z.number().min(0).max(1).default(0.99).describe('Adam β2 of G when optimizerG is adam (as D\'s)'),
+  beta1G: z.number().min(0).max(1).default(0.9).describe('Adam β1 of G when optimizerG is adam or adamw'),
+  beta2G: z.number().min(0).max(1).default(0.99).describe('Adam β2 of G when optimizerG is adam or adamw (as D\'s; DAFormer\'s AdamW 0.999)'),
   segLoss: z.enum(['focal', 'ce']).default('focal').describe('segmentation loss: the official code\'s focal loss, or the paper\'s cross-entropy (§2.1)'),
   gamma: z.number().min(0).default(2).describe('focal-loss γ (official, §2.1)'),
   officialDuplicateParams: z.boolean().default(false)
@@ -94,9 +94,31 @@ export const micHyper = z.object({
   lambda: z.number().min(0).default(1).describe('λ_mask, weight of the loss on the masked target images (MIC mask_lambda 1)'),
 }).strict();
 
+/** DAFormer's (§12): the strong augmentation of the mixed images, the warm-up, the thing-class feature distance. */
+export const daformerHyper = z.object({
+  colorJitterP: z.number().min(0).max(1).default(0.2)
+    .describe('colour jitter runs when a uniform draw exceeds this: on 80% of iterations (DAFormer color_jitter_probability 0.2, dacs_transforms.color_jitter\'s `> p`)'),
+  colorJitterS: z.number().min(0).max(0.5).default(0.2)
+    .describe('colour jitter strength s: brightness, contrast, saturation factors in [1 − s, 1 + s], hue shift in [−s, s] turns (DAFormer color_jitter_strength 0.2)'),
+  blur: z.boolean().default(true)
+    .describe('Gaussian blur of the mixed images on half of the iterations, σ uniform in [0.15, 1.15], kernel ≈ 0.1 of each side (DAFormer blur True)'),
+  warmupRatio: z.number().min(0).max(1).default(1e-6)
+    .describe('mmcv linear warm-up: the lr starts at this fraction of the poly value (DAFormer poly10warm warmup_ratio 1e-6; warmup 1500 and power 1 come from the common keys, the daformer preset)'),
+  fdLambda: z.number().min(0).default(0.005)
+    .describe('λ_fd of the feature distance to the frozen initial (ImageNet) encoder; 0 turns it off; needs --init (DAFormer imnet_feature_dist_lambda 0.005)'),
+  fdClasses: z.array(z.number().int().nonnegative()).nullable().default([6, 7, 11, 12, 13, 14, 15, 16, 17, 18])
+    .describe('class ids whose pixels the feature distance covers; null = every pixel (DAFormer imnet_feature_dist_classes: Cityscapes\' things, train ids 6, 7, 11–18)'),
+  fdScaleMinRatio: z.number().min(0).max(1).default(0.75)
+    .describe('a feature pixel takes its block\'s majority label when that class covers at least this share of the block, else ignore (DAFormer imnet_feature_dist_scale_min_ratio 0.75)'),
+  rcsTemperature: z.number().positive().nullable().default(0.01)
+    .describe('rare-class sampling of the source images: class c drawn with softmax((1 − its pixel share)/T); null = the usual shuffled epochs (DAFormer rare_class_sampling class_temp 0.01)'),
+  rcsMinPixels: z.number().min(0).default(3000)
+    .describe('an image joins class c\'s pool with more than this many pixels of c, at GTA5\'s 1914×1052 (scaled with each label\'s size) (DAFormer min_pixels 3000)'),
+}).strict();
+
 /** The sections by name (a method's registry entry names the one it owns and those it reads). */
 export const HYPER_SECTIONS = { adversarial: adversarialHyper, clan: clanHyper, minent: minentHyper, dacs: dacsHyper, cotrain: cotrainHyper,
-  hrda: hrdaHyper, mic: micHyper };
+  hrda: hrdaHyper, daformer: daformerHyper, mic: micHyper };
 export type HyperSection = keyof typeof HYPER_SECTIONS;
 
 /** `hyper:` of a config: the common keys, then every section (each defaulted). */
@@ -108,6 +130,7 @@ export const methodSchema = z.object({
   dacs: dacsHyper.default({}).describe('dacs\'s section'),
   cotrain: cotrainHyper.default({}).describe('cotrain\'s section'),
   hrda: hrdaHyper.default({}).describe('hrda\'s section'),
+  daformer: daformerHyper.default({}).describe('daformer\'s section'),
   mic: micHyper.default({}).describe('mic\'s section'),
 }).strict();
 
@@ -120,11 +143,13 @@ export type MethodConfig = Omit<MethodHyper, 'maxIter' | 'warmup' | 'clan'> & {
   warmup: number;   // linear lr warm-up iterations
   clan: Omit<MethodHyper['clan'], 'preheat'> & { preheat: number };  // weighting on for i > preheat
   amp: AmpMode;     // mixed precision: forwards and losses under autocast; fp16 adds loss scaling (not official)
+  normalize?: 'caffe' | 'imagenet';  // how the loaders normalised the images (DAFormer's colour jitter works on pixels); absent: caffe
+  initWeights?: boolean;             // --init weights reach G before step 0 (DAFormer's feature distance needs them)
 };
 
 /** Fills the derived defaults: maxIter = iters; warm-up and preheat = iters/20 (official 5000 of 100000). */
-export function resolveMethodConfig(h: MethodHyper, iters: number, amp: AmpMode): MethodConfig {
-  return { ...h, maxIter: h.maxIter ?? iters, amp, warmup: h.warmup ?? Math.floor(iters / 20),
+export function resolveMethodConfig(h: MethodHyper, iters: number, amp: AmpMode, run: Pick<MethodConfig, 'normalize' | 'initWeights'> = {}): MethodConfig {
+  return { ...h, ...run, maxIter: h.maxIter ?? iters, amp, warmup: h.warmup ?? Math.floor(iters / 20),
     clan: { ...h.clan, preheat: h.clan.preheat ?? Math.floor(iters / 20) } };
 }
 

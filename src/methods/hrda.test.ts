@@ -6,15 +6,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../torch/index.js';
-import { hashUniform, loadFixture } from '../torch/torch.testing.js';
+import { loadFixture } from '../torch/torch.testing.js';
 import { createSegmentor } from '../models/registry.js';
 import { drawState, hashed, tinyHrda } from '../models/models.testing.js';
 import type { CropBox } from '../models/hrda.js';
 import { ClanError } from '../util/errors.js';
 import { DEFAULT_METHOD_CONFIG, withHyper, type MethodConfig } from './config.js';
 import { Hrda, segLossMean } from './hrda.js';
+import { labelBlocks, sketchError, type Sketch } from './methods.testing.js';
 
-type Sketch = number[];  // [‖t‖, Σt, max |t|, t at the probes k·2654435761 mod numel]
 interface Step {
   i: number; lr_G: number; seg: number; seg_detail: number; mix: number; mix_detail: number; source_box: CropBox; mix_box: CropBox;
   share: number; delta: Record<string, Sketch>; teacher?: Record<string, Sketch>; bn: Record<string, Sketch>;
@@ -26,28 +26,6 @@ interface Config {
   weight_decay: number; seed: number; steps: number; image_salts: number[]; label_salts: number[];
 }
 const ex = loadFixture<{ config: Config; steps: Step[] }>('hrda/expected.json');
-
-/** hrda_parity.py label_blocks: 8×8 blocks of class ⌊(u + 1)/2·(K + 1)⌋, K meaning ignore. [N, H, W] int64. */
-function labelBlocks(n: number, h: number, w: number, k: number, salt: number): torch.Tensor {
-  const u = hashUniform(n * (h / 8) * (w / 8), salt, 1);
-  const out = new BigInt64Array(n * h * w);
-  for (let b = 0; b < n; b++) for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
-    const c = Math.min(Math.floor((u[(b * (h / 8) + (y >> 3)) * (w / 8) + (x >> 3)]! + 1) / 2 * (k + 1)), k);
-    out[(b * h + y) * w + x] = BigInt(c === k ? 255 : c);
-  }
-  return torch.fromTypedArray(out, [n, h, w], 'int64');
-}
-
-/** Ours against the twin's sketch: the norm and every probe within `tol` of the reference's scale (max |ref|). */
-function sketchError(t: torch.Tensor, ref: Sketch, what: string): number {
-  const a = torch.tidy(() => t.detach().to('float64').flatten().toTypedArray<'float64'>());
-  const norm = Math.sqrt(a.reduce((s, v) => s + v * v, 0));
-  const [refNorm, , refMax] = ref as [number, number, number];
-  if (refNorm === 0) { assert.ok(norm <= 1e-12, `${what}: zero in the reference, ${norm} here`); return 0; }
-  let worst = Math.abs(norm - refNorm) / refNorm;
-  ref.slice(3).forEach((v, k) => { worst = Math.max(worst, Math.abs(a[(k * 2654435761) % a.length]! - v) / refMax); });
-  return worst;
-}
 
 function parityConfig(c: Config): MethodConfig {
   return withHyper(DEFAULT_METHOD_CONFIG, {

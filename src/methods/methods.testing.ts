@@ -12,6 +12,7 @@ import * as torch from '../torch/index.js';
 import type { HostTensor } from '../torch/dtype.js';
 import { readSafetensorsFile } from '../io/safetensors.js';
 import { fixturePath } from '../util/paths.js';
+import { hashUniform } from '../torch/torch.testing.js';
 import { stripPrefix } from '../util/prefix.js';
 import { createSegmentor } from '../models/registry.js';
 import { FCDiscriminator } from '../models/discriminator.js';
@@ -177,4 +178,29 @@ function checkStatistics(m: UDAMethod & { optD?: torch.Adam }, st: Map<string, H
       check(rel <= stateTol, `step ${step} Adam ${m} of ${names.D.get(p)}: rel ${rel.toExponential(2)}`, rel);
     }
   });
+}
+
+/** A parity twin's summary of a tensor: [‖t‖, Σt, max |t|, t at the probes k·2654435761 mod numel] (hrda_parity.py). */
+export type Sketch = number[];
+
+/** hrda_parity.py label_blocks: 8×8 blocks of class ⌊(u + 1)/2·(K + 1)⌋, K meaning ignore. [N, H, W] int64. */
+export function labelBlocks(n: number, h: number, w: number, k: number, salt: number): torch.Tensor {
+  const u = hashUniform(n * (h / 8) * (w / 8), salt, 1);
+  const out = new BigInt64Array(n * h * w);
+  for (let b = 0; b < n; b++) for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+    const c = Math.min(Math.floor((u[(b * (h / 8) + (y >> 3)) * (w / 8) + (x >> 3)]! + 1) / 2 * (k + 1)), k);
+    out[(b * h + y) * w + x] = BigInt(c === k ? 255 : c);
+  }
+  return torch.fromTypedArray(out, [n, h, w], 'int64');
+}
+
+/** Ours against the twin's sketch: the norm and every probe within `tol` of the reference's scale (max |ref|). */
+export function sketchError(t: torch.Tensor, ref: Sketch, what: string): number {
+  const a = torch.tidy(() => t.detach().to('float64').flatten().toTypedArray<'float64'>());
+  const norm = Math.sqrt(a.reduce((s, v) => s + v * v, 0));
+  const [refNorm, , refMax] = ref as [number, number, number];
+  if (refNorm === 0) { assert.ok(norm <= 1e-12, `${what}: zero in the reference, ${norm} here`); return 0; }
+  let worst = Math.abs(norm - refNorm) / refNorm;
+  ref.slice(3).forEach((v, k) => { worst = Math.max(worst, Math.abs(a[(k * 2654435761) % a.length]! - v) / refMax); });
+  return worst;
 }

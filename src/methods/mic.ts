@@ -14,6 +14,7 @@
 import * as torch from '../torch/index.js';
 import { Dacs, pseudoWeight, type PseudoLabelled } from './dacs.js';
 import { Hrda } from './hrda.js';
+import { Daformer } from './daformer.js';
 import { maskImages, resolveBlockSize } from './masking.js';
 
 /** The mean-teacher methods MIC goes on: Dacs and its subclasses (Hrda, and whatever else extends Dacs). */
@@ -48,3 +49,5 @@ export function withMic(Base: MeanTeacherClass): MeanTeacherClass {
 export const Mic = withMic(Dacs);
 /** MIC on HRDA's (`--method mic-hrda --backbone hrda-mit-b5`), the paper's best set-up. */
 export const MicHrda = withMic(Hrda);
+/** MIC on DAFormer's (`--preset daformer --method mic-daformer`): the masked images without DAFormer's augmentation. */
+export const MicDaformer = withMic(Daformer);

@@ -14,21 +14,25 @@ import { Adversarial } from './adversarial.js';
 import { nextTurn } from '../util/tick.js';
 import { Clan } from './clan.js';
 import { AdvEnt } from './advent.js';
-import { tinyHrda } from '../models/models.testing.js';
+import { tinyHrda, tinyMit } from '../models/models.testing.js';
 
 const K = 5;
 // τ 0.2 < 1/K: every teacher pixel is confident, so MIC's masked loss (weighted by their share) is not 0
 const CFG = withHyper(DEFAULT_METHOD_CONFIG, { maxIter: 10, warmup: 0, clan: { preheat: 1 }, adversarial: { ndf: 8 }, dacs: { pseudoThreshold: 0.2 } });
-/** The network each method trains here: hrda and mic-hrda need HRDA's (a small one), the others take the micro ResNet. */
-const network = (name: string) => (['hrda', 'mic-hrda'].includes(name) ? tinyHrda(K) : createSegmentor('micro', K));
+/** The network each method trains here: hrda and mic-hrda need HRDA's (a small one), daformer's a MiT, the others take the micro ResNet. */
+const network = (name: string) => (['hrda', 'mic-hrda'].includes(name) ? tinyHrda(K)
+  : ['daformer', 'mic-daformer'].includes(name) ? tinyMit(K) : createSegmentor('micro', K));
+/** daformer's feature distance needs --init weights; every pixel counts here (K = 5 has no Cityscapes thing class). */
+const configOf = (name: string) => (['daformer', 'mic-daformer'].includes(name) ? withHyper(CFG, { initWeights: true, daformer: { fdClasses: null } }) : CFG);
 
 test('each method logs exactly its lossKeys (finite) and frees what it created', async () => {
-  assert.deepEqual(METHODS.names(), ['source-only', 'adversarial', 'clan', 'minent', 'advent', 'dacs', 'cotrain', 'clan-cotrain', 'hrda', 'mic', 'mic-hrda']);
+  assert.deepEqual(METHODS.names(), ['source-only', 'adversarial', 'clan', 'minent', 'advent', 'dacs', 'cotrain', 'clan-cotrain', 'hrda', 'daformer', 'mic', 'mic-hrda', 'mic-daformer']);
   const expected: Record<string, string[]> = {
     'source-only': ['seg'], adversarial: ['seg', 'adv', 'd_s', 'd_t'], clan: ['seg', 'adv', 'weight', 'd_s', 'd_t'],
     minent: ['seg', 'ent'], advent: ['seg', 'adv', 'd_s', 'd_t'], dacs: ['seg', 'mix'], cotrain: ['seg', 'pseudo'],
     'clan-cotrain': ['seg', 'adv', 'pseudo', 'weight', 'd_s', 'd_t'], hrda: ['seg', 'seg_detail', 'mix', 'mix_detail'],
-    mic: ['seg', 'mix', 'masked'], 'mic-hrda': ['seg', 'seg_detail', 'mix', 'mix_detail', 'masked'],
+    daformer: ['seg', 'fd', 'mix'], mic: ['seg', 'mix', 'masked'], 'mic-hrda': ['seg', 'seg_detail', 'mix', 'mix_detail', 'masked'],
+    'mic-daformer': ['seg', 'fd', 'mix', 'masked'],
   };
   for (const name of METHODS.names()) {
     torch.manualSeed(0);
@@ -36,7 +40,7 @@ test('each method logs exactly its lossKeys (finite) and frees what it created',
     const label = torch.keep(torch.randint(0, K, [2, 32, 32]));
     const before = torch.memoryStats().live;
     const G = network(name);
-    const m = await createMethod(name, G, CFG);
+    const m = await createMethod(name, G, configOf(name));
     assert.deepEqual([...m.lossKeys], expected[name], name);
     // cotrain learns pseudo-labels: two stacked maps [N, 2h, w] (data/pseudo.ts), here the source labels twice
     const pseudo = m.targetLabels ? { label: torch.cat([label, label], 1) } : {};
@@ -59,7 +63,7 @@ test('each method over 300 steps as the trainer runs them: live tensors the same
     const label = torch.keep(torch.randint(0, K, [2, 32, 32]));
     const pseudo = torch.keep(torch.cat([label, label], 1)); // cotrain's stacked maps [N, 2h, w]
     const G = network(name);
-    const m = await createMethod(name, G, { ...CFG, maxIter: 1000 });
+    const m = await createMethod(name, G, { ...configOf(name), maxIter: 1000 });
     const finalized = torch.memoryStats().finalized;
     let live30 = 0; let rss30 = 0;
     for (let step = 0; step < 300; step++) {
@@ -87,15 +91,16 @@ test('each method\'s code reads only the hyper sections its registry entry decla
   // which registered methods run each file's code (subclasses run their bases')
   const users: Record<string, string[]> = {
     'uda.js': METHODS.names(), 'adversarial.js': ['adversarial', 'clan', 'advent', 'clan-cotrain'], 'clan.js': ['clan', 'clan-cotrain'],
-    'advent.js': ['advent'], 'minent.js': ['minent'], 'dacs.js': ['dacs', 'hrda', 'mic', 'mic-hrda'], 'cotrain.js': ['cotrain', 'clan-cotrain'],
-    'clan-cotrain.js': ['clan-cotrain'], 'source-only.js': ['source-only'], 'hrda.js': ['hrda', 'mic-hrda'], 'mic.js': ['mic', 'mic-hrda'],
+    'advent.js': ['advent'], 'minent.js': ['minent'], 'dacs.js': ['dacs', 'hrda', 'daformer', 'mic', 'mic-hrda', 'mic-daformer'],
+    'cotrain.js': ['cotrain', 'clan-cotrain'], 'clan-cotrain.js': ['clan-cotrain'], 'source-only.js': ['source-only'],
+    'hrda.js': ['hrda', 'mic-hrda'], 'daformer.js': ['daformer', 'mic-daformer'], 'mic.js': ['mic', 'mic-hrda', 'mic-daformer'],
   };
   const here = dirname(fileURLToPath(import.meta.url));
   for (const [file, methods] of Object.entries(users)) {
     const code = readFileSync(join(here, file), 'utf8');
-    const used = new Set([...code.matchAll(/\b(?:cfg|c)\.(adversarial|clan|minent|dacs|cotrain|hrda|mic)\b/g)].map((m) => m[1]!));
+    const used = new Set([...code.matchAll(/\b(?:cfg|c)\.(adversarial|clan|minent|dacs|cotrain|hrda|daformer|mic)\b/g)].map((m) => m[1]!));
     for (const m of methods) for (const s of used) assert.ok(METHODS.get(m).reads.includes(s as never), `${file} reads hyper.${s}, which method '${m}' does not declare`);
   }
   // and every section is owned by exactly one method
-  for (const s of ['adversarial', 'clan', 'minent', 'dacs', 'cotrain', 'hrda', 'mic']) assert.equal(METHODS.names().filter((n) => METHODS.get(n).section === s).length, 1, s);
+  for (const s of ['adversarial', 'clan', 'minent', 'dacs', 'cotrain', 'hrda', 'daformer', 'mic']) assert.equal(METHODS.names().filter((n) => METHODS.get(n).section === s).length, 1, s);
 });

@@ -44,12 +44,18 @@ METHODS.register('clan-cotrain', { key: 'cotrain_clan', label: 'Co-training + CL
 METHODS.register('hrda', { key: 'hrda', label: 'HRDA', summary: 'DACS self-training on HRDA\'s network: a context input and a detail crop fused by a learned scale attention, high-resolution pseudo-labels (--backbone hrda-mit-b5)',
   section: 'hrda', reads: ['dacs', 'hrda'],
   load: async () => (await import('./hrda.js')).Hrda });
+METHODS.register('daformer', { key: 'daformer', label: 'DAFormer', summary: 'DACS self-training on a Mix Transformer with DAFormer\'s strategies: colour jitter and blur of the mixed images, AdamW with warm-up, thing-class feature distance to the --init encoder (--preset daformer)',
+  section: 'daformer', reads: ['dacs', 'daformer'],
+  load: async () => (await import('./daformer.js')).Daformer });
 METHODS.register('mic', { key: 'mic', label: 'MIC', summary: 'DACS + masked image consistency: G also learns the target image with random blocks masked out against the teacher\'s labels of the whole image (MIC)',
   section: 'mic', reads: ['dacs', 'mic'],
   load: async () => (await import('./mic.js')).Mic });
 METHODS.register('mic-hrda', { key: 'mic_hrda', label: 'MIC (HRDA)', summary: 'MIC\'s masked image consistency on HRDA\'s self-training (--backbone hrda-mit-b5; the paper\'s best set-up)',
   reads: ['dacs', 'hrda', 'mic'],
   load: async () => (await import('./mic.js')).MicHrda });
+METHODS.register('mic-daformer', { key: 'mic_daformer', label: 'MIC (DAFormer)', summary: 'MIC\'s masked image consistency on DAFormer\'s self-training (--preset daformer --method mic-daformer)',
+  reads: ['dacs', 'daformer', 'mic'],
+  load: async () => (await import('./mic.js')).MicDaformer });
 
 /** The methods that read `section` (its owner first), for messages and --help. */
 export function readersOf(section: HyperSection): string[] {

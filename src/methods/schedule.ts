@@ -16,3 +16,15 @@ export function lrAt(base: number, i: number, s: Schedule): number {
  * maxIter (a run extended beyond its schedule), where the official formula would turn the terms' sign.
  */
 export function dampingAt(i: number, maxIter: number): number { return Math.max(0, 1 - i / maxIter); }
+
+/**
+ * mmcv's `poly` lr policy with `warmup='linear'`, by_epoch=False (DAFormer's poly10warm, docs/method.md §12): the poly
+ * value (base − minLr)·(1 − i/maxIter)^power + minLr, during warm-up (i < warmup) scaled by
+ * 1 − (1 − i/warmup)·(1 − warmupRatio), so it starts at warmupRatio·poly(0) instead of 0.
+ */
+export function mmcvPolyWarmAt(base: number, i: number, s: Schedule & { warmupRatio: number; minLr?: number }): number {
+  const minLr = s.minLr ?? 0;
+  const poly = (base - minLr) * Math.max(0, 1 - i / s.maxIter) ** s.power + minLr;
+  if (i >= s.warmup) return poly;
+  return poly * (1 - (1 - i / s.warmup) * (1 - s.warmupRatio));
+}

@@ -49,8 +49,19 @@ export abstract class UDAMethod {
   /** Data-parallel training sets this: averages gradients across processes (train/ddp.ts). */
   gradSync: GradSync | null = null;
 
+  /** G's parameter groups' lr as multiples of lrG (setLrG): [backbone, head], or AdamW's [decay, no decay, head]. */
+  protected readonly lrMults: number[];
+
   constructor(readonly G: Segmentor, readonly cfg: MethodConfig) {
     this.scaler = cfg.amp === 'fp16' ? new torch.GradScaler() : null;
+    if (cfg.optimizerG === 'adamw') {
+      const groups = adamwGroups(G, cfg);
+      this.lrMults = groups.map((g) => g.lrMult);
+      this.optG = new torch.AdamW(groups.map((g) => ({ params: g.params, lr: cfg.lrG * g.lrMult, weightDecay: g.weightDecay,
+        beta1: cfg.beta1G, beta2: cfg.beta2G, eps: 1e-8 })));
+      return;
+    }
+    this.lrMults = [1, cfg.headLrMult];
     const backbone = cfg.officialDuplicateParams ? G.officialBackboneParameterList() : G.backboneParameters();
     const groups = [{ params: backbone, lr: cfg.lrG }, { params: G.headParameters(), lr: cfg.lrG * cfg.headLrMult }];
     if (cfg.optimizerG === 'adam') {
@@ -71,9 +82,13 @@ export abstract class UDAMethod {
   /** Sets the G learning rates for iteration i (warm-up then poly; heads keep their multiple). */
   protected setLrG(i: number): number {
     const lr = lrAt(this.cfg.lrG, i, this.schedule);
-    this.optG.setLr(0, lr);
-    this.optG.setLr(1, lr * this.cfg.headLrMult);
+    this.setGroupLrs(lr);
     return lr;
+  }
+
+  /** Every group of G's optimizer at its multiple of the backbone's lr (heads ×headLrMult). */
+  protected setGroupLrs(lr: number): void {
+    this.lrMults.forEach((m, g) => this.optG.setLr(g, lr * m));
   }
 
   /** The device G lives on; the method's other modules and every batch follow it. */
@@ -129,4 +144,21 @@ export abstract class UDAMethod {
 
   /** Frees what the method created (optimizers, a discriminator); G belongs to whoever passed it in. */
   dispose(): void { this.optG.dispose(); }
+}
+
+/**
+ * AdamW's groups as DAFormer's paramwise_cfg (custom_keys head: lr_mult 10; norm, pos_block: decay_mult 0, §12): the
+ * backbone with weight decay, the backbone's parameters that G.noWeightDecay names (a MiT's LayerNorms and positional
+ * convolutions) without, the heads at headLrMult with decay. A network without noWeightDecay decays everything.
+ */
+export function adamwGroups(G: Segmentor, cfg: Pick<MethodConfig, 'weightDecay' | 'headLrMult'>): { params: Tensor[]; lrMult: number; weightDecay: number }[] {
+  const named = G as Segmentor & { noWeightDecay?: (key: string) => boolean };
+  const keyOf = new Map(G.namedParameters().map(([k, p]) => [p, k] as const));
+  const noDecay = (p: Tensor) => named.noWeightDecay?.(keyOf.get(p) ?? '') ?? false;
+  const backbone = G.backboneParameters();
+  return [
+    { params: backbone.filter((p) => !noDecay(p)), lrMult: 1, weightDecay: cfg.weightDecay },
+    { params: backbone.filter(noDecay), lrMult: 1, weightDecay: 0 },
+    { params: G.headParameters(), lrMult: cfg.headLrMult, weightDecay: cfg.weightDecay },
+  ];
 }

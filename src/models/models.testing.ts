@@ -7,6 +7,7 @@ import type { HostTensor } from '../torch/dtype.js';
 import { hashUniform } from '../torch/torch.testing.js';
 import type { Module, Tensor } from '../torch/index.js';
 import { HrdaSegmentor } from './hrda-segmentor.js';
+import { MitSegmentor } from './segformer.js';
 import { HRDA_OFFICIAL } from './backbones.js';
 
 /** mit_parity.py draw_spec: [offset, bound] of a state-dict entry's draw (value = offset + U(±bound)). */
@@ -86,4 +87,11 @@ export function tinyHrda(numClasses: number): HrdaSegmentor {
     dropPathRate: 0.1 } as const;
   return new HrdaSegmentor({ arch: 'mit', mit: { ...mit, embedDims: [...mit.embedDims], numHeads: [...mit.numHeads], depths: [...mit.depths], srRatios: [...mit.srRatios] },
     decoder: 'hrda', hrda: HRDA_OFFICIAL, decodeWidth: 16, numClasses });
+}
+
+/** A small DAFormer network (MiT + DAFormer head) for method tests: tinyHrda's encoder, a 16-channel head. */
+export function tinyMit(numClasses: number): MitSegmentor {
+  const four = (v: number): [number, number, number, number] => [v, v, v, v];
+  const mit = { embedDims: four(8), numHeads: four(1), depths: four(1), srRatios: four(1), mlpRatio: 2, dropPathRate: 0.1 };
+  return new MitSegmentor({ arch: 'mit', mit, decoder: 'daformer', decodeWidth: 16, numClasses });
 }

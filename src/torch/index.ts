@@ -16,3 +16,4 @@ export { Linear, LayerNorm, GELU, Dropout, Dropout2d, DropPath } from './nn/dens
 export { Optimizer, type OptimizerState, type ParamState } from './optim/optimizer.js';
 export { SGD, type SGDOptions } from './optim/sgd.js';
 export { Adam, type AdamOptions } from './optim/adam.js';
+export { AdamW } from './optim/adamw.js';

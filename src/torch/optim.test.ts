@@ -57,6 +57,42 @@ test('Adam (betas 0.9/0.99, eps 1e-8, wd 5e-4, two groups) equals torch.optim.Ad
   });
 });
 
+const fxw = loadFixture<{ adamw: Run }>('engine/adamw.json');
+
+test('AdamW (decoupled decay 0.5, groups at lr 0.01 / 0.1 / 0.01 without decay, lr changed at step 4) equals torch.optim.AdamW to 1e-6', () => {
+  replay(fxw.adamw, (w) => new torch.AdamW([
+    { params: [w.w1!, w.w3!], lr: 0.01, weightDecay: 0.5 },
+    { params: [w.w2!], lr: 0.1, weightDecay: 0.5 },
+    { params: [w.w4!], lr: 0.01, weightDecay: 0 }]), (opt) => {
+    const sd = opt.stateDict();
+    ['w1', 'w3', 'w2', 'w4'].forEach((k, i) => {
+      const ref = fxw.adamw.state[k]!;
+      assert.equal(sd.state[i]!.step, ref.step);
+      assertClose(sd.state[i]!.exp_avg as torch.Tensor, ref.exp_avg as Encoded, { rtol: 0, atol: 1e-6, what: `${k} exp_avg` });
+      assertClose(sd.state[i]!.exp_avg_sq as torch.Tensor, ref.exp_avg_sq as Encoded, { rtol: 0, atol: 1e-6, what: `${k} exp_avg_sq` });
+    });
+  });
+});
+
+test('AdamW state save/load resumes exactly, and its decay is decoupled (Adam with the same decay differs)', () => torch.tidy(() => {
+  const mk = () => torch.keep(torch.tensor([1, -2, 3]).requiresGrad_());
+  const [a, b, c] = [mk(), mk(), mk()];
+  const oa = new torch.AdamW([{ params: [a], lr: 0.1, weightDecay: 0.1 }]);
+  const ob = new torch.AdamW([{ params: [b], lr: 0.1, weightDecay: 0.1 }]);
+  const adam = new torch.Adam([{ params: [c], lr: 0.1, weightDecay: 0.1 }]);
+  const g = torch.keep(torch.tensor([0.5, 0.25, -1]));
+  for (let i = 0; i < 3; i++) { a.grad = g.clone(); oa.step(); b.grad = g.clone(); ob.step(); c.grad = g.clone(); adam.step(); }
+  const oc = new torch.AdamW([{ params: [b], lr: 0.5, weightDecay: 0 }]);
+  oc.loadStateDict(ob.stateDict());
+  assert.equal(oc.getLr(), 0.1);
+  for (let i = 0; i < 2; i++) { a.grad = g.clone(); oa.step(); b.grad = g.clone(); oc.step(); }
+  assert.deepEqual(b.toArray(), a.toArray());
+  // First step of both: Adam's L2 decay is normalised away (|Δ| = lr); AdamW's shrinks p by lr·wd on top.
+  assert.notDeepEqual(c.toArray(), a.toArray());
+  for (const t of [oa, ob, oc, adam]) t.dispose();
+  for (const t of [a, b, c, g]) t.dispose();
+}));
+
 test('optimizer state save/load resumes exactly', () => torch.tidy(() => {
   const mk = () => torch.keep(torch.tensor([1, -2, 3]).requiresGrad_());
   const a = mk(); const b = mk();

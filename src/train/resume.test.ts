@@ -31,7 +31,7 @@ function losses(dir: string): string[] {
 function weightsDigest(ckpt: string): string {
   const ck = readCheckpoint(ckpt);
   const h = createHash('sha256');
-  for (const k of [...ck.tensors.keys()].filter((k) => /^(G|D|EMA)\./.test(k)).sort()) {
+  for (const k of [...ck.tensors.keys()].filter((k) => /^(G|D|EMA|IMNET)\./.test(k)).sort()) {
     const t = ck.tensors.get(k)!;
     h.update(k); h.update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
   }
@@ -67,6 +67,29 @@ test('dacs: resume is bit-identical too — the mean teacher (EMA.*) and the Cla
   assert.ok(losses(join(root, 'full')).some((l) => /"mix"/.test(l)));
   assert.ok([...readCheckpoint(full.checkpoint).tensors.keys()].some((k) => k.startsWith('EMA.')), 'the teacher is in the checkpoint');
   assert.equal(weightsDigest(resumed.checkpoint), weightsDigest(full.checkpoint), 'final G and teacher weights SHA-256');
+});
+
+test('daformer: resume is bit-identical — AdamW state, the teacher, the frozen initial encoder (IMNET.*), augmentation and rare-class draws', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'clan-resume-daformer-'));
+  const cacheBefore = process.env.XDG_CACHE_HOME;
+  process.env.XDG_CACHE_HOME = join(root, 'cache');                     // the rare-class statistics (train/run-data.ts)
+  t.after(() => { if (cacheBefore === undefined) delete process.env.XDG_CACHE_HOME; else process.env.XDG_CACHE_HOME = cacheBefore; rmSync(root, { recursive: true, force: true }); });
+  const quiet = { log: () => {} };
+  const cfg = (iters: number, init?: string) => resolveConfig({ preset: 'cpu', flags: {
+    method: 'daformer', backbone: 'mit-b0', iters, batchSize: 2, threads: 1, checkpointEvery: 2, evalEvery: 6, logEvery: 1000, normalize: 'imagenet',
+    source: { data: 'digitscapes:source', randomScale: false }, target: { data: 'digitscapes:target', randomScale: false }, targetVal: { data: 'digitscapes:val', limit: 2 },
+    ...(init ? { init } : {}),
+    hyper: { maxIter: 12, warmup: 2, optimizerG: 'adamw', lrG: 1e-3, weightDecay: 0.01, daformer: { fdLambda: init ? 0.005 : 0, fdClasses: null } },
+  } });
+  const start = await train({ config: cfg(1), outDir: join(root, 'init'), ...quiet });    // the --init weights
+  const full = await train({ config: cfg(6, start.checkpoint), outDir: join(root, 'full'), ...quiet });
+  await assert.rejects(train({ config: cfg(6, start.checkpoint), outDir: join(root, 'part'), hooks: { stopAfter: (s) => s === 3 }, ...quiet }), Interrupted);
+  const resumed = await train({ config: cfg(6, start.checkpoint), outDir: join(root, 'part'), resume: true, ...quiet });
+  assert.deepEqual(losses(join(root, 'part')), losses(join(root, 'full')));
+  assert.ok(losses(join(root, 'full')).some((l) => /"fd"/.test(l)), 'the feature distance is on');
+  const keys = [...readCheckpoint(full.checkpoint).tensors.keys()];
+  assert.ok(keys.some((k) => k.startsWith('IMNET.')) && keys.some((k) => k.startsWith('EMA.')), 'the frozen encoder and the teacher are in the checkpoint');
+  assert.equal(weightsDigest(resumed.checkpoint), weightsDigest(full.checkpoint), 'final G, teacher and frozen encoder SHA-256');
 });
 
 test('a truncated or corrupted newest checkpoint is refused and the previous one used', async (t) => {

@@ -1,10 +1,14 @@
 // The data side of a run: the source, target and validation datasets opened and checked against each other, the
 // sizes they are read at ([W, H]), the two loaders positioned where the run stands (sharded for data-parallel), and
 // host batches turned into tensors on the run's device.
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import * as torch from '../torch/index.js';
 import { openDataset } from '../data/registry.js';
 import type { Dataset } from '../data/dataset.js';
 import { Loader, type Batch } from '../data/loader.js';
+import { cachedClassStats, rcsTable, type RcsTable } from '../data/rcs.js';
+import { METHODS } from '../methods/registry.js';
 import type { TrainConfig } from '../config/schema.js';
 import type { DistEnv } from '../methods/ddp.js';
 import { checkProtocol } from '../eval/evaluate.js';
@@ -48,18 +52,33 @@ export function paletteOf(ds: Dataset): [number, number, number][] | null {
 
 /** The source and target loaders (own seeds, augmentation per domain), positioned at `consumed` samples of each stream. */
 export function makeLoaders(cfg: TrainConfig, data: RunData, consumed: { source: number; target: number }, dist: DistEnv | null,
-  targetLabels: boolean): { srcLoader: Loader; tgtLoader: Loader } {
+  targetLabels: boolean, rareClass?: RcsTable): { srcLoader: Loader; tgtLoader: Loader } {
   const aug = (d: TrainConfig['source']) => ({ randomScale: d.randomScale, flip: d.flip, normalize: cfg.normalize });
   // Checkpoints count samples of the global stream, so a run resumes with any world size (at a batch boundary).
   const world = dist?.worldSize ?? 1;
   const shard = { rank: dist?.rank ?? 0, worldSize: world };
   return {
-    srcLoader: new Loader({ dataset: data.src, seed: cfg.seed, batchSize: cfg.batchSize, workers: cfg.workers, ...shard,
+    srcLoader: new Loader({ dataset: data.src, seed: cfg.seed, batchSize: cfg.batchSize, workers: cfg.workers, ...shard, ...(rareClass ? { rareClass } : {}),
       transform: { size: data.srcSize, ...aug(cfg.source) }, startAt: Math.floor(consumed.source / world) }),
     tgtLoader: new Loader({ dataset: data.tgt, seed: cfg.seed + 1, batchSize: cfg.batchSize, workers: cfg.workers, ...shard,
       // pseudo-labels are written at the training size as two stacked maps (data/pseudo.ts): never resized
       transform: { size: data.tgtSize, ...aug(cfg.target), ...(targetLabels ? { labelSize: 'native' as const } : {}) }, startAt: Math.floor(consumed.target / world) }),
   };
+}
+
+/** Where rare-class statistics are cached: $XDG_CACHE_HOME/clan/rcs, else ~/.cache/clan/rcs. */
+export function rcsCacheDir(): string { return join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'clan', 'rcs'); }
+
+/**
+ * DAFormer's rare-class sampling of the source (data/rcs.ts) when the method reads hyper.daformer and its
+ * rcsTemperature is set: the class statistics are counted once per dataset (a progress line) and cached.
+ */
+export function rareClassTable(cfg: TrainConfig, data: RunData, log: (l: string) => void, cacheDir = rcsCacheDir()): RcsTable | undefined {
+  const d = cfg.hyper.daformer;
+  if (!METHODS.get(cfg.method).reads.includes('daformer') || d.rcsTemperature === null) return undefined;
+  const table = rcsTable(cachedClassStats(data.src, cacheDir, log), d.rcsTemperature, d.rcsMinPixels);
+  log(`rare-class sampling: ${table.classes.length} classes, rarest ${table.classes[0]} drawn with p ${table.probs[0]!.toFixed(3)}`);
+  return table;
 }
 
 /** A host batch as tensors on `device`: on CUDA through pinned memory with non-blocking copies; labels travel as uint8. */

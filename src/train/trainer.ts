@@ -27,7 +27,7 @@ import { restoreParts, saveCheckpoint } from './checkpoint.js';
 import { Interrupted } from './interrupted.js';
 import { prepareRunFolder, writeRunInfo } from './run-folder.js';
 import { openRunLog, type RunLog } from './run-log.js';
-import { batchTensors, makeLoaders, openData, paletteOf, type RunData } from './run-data.js';
+import { batchTensors, makeLoaders, openData, rareClassTable, paletteOf, type RunData } from './run-data.js';
 import { predictionStrip } from './report.js';
 export { Interrupted };
 
@@ -129,7 +129,7 @@ async function trainProcess(o: TrainOptions, dist: DistEnv | null, log: (l: stri
         palette: paletteOf(data.src), command: o.commandLine ?? process.argv.slice(2), resumed: o.resume === true }, torch.buildInfo().version);
     }
     if (dist) joinDataParallel(setup);
-    const run: Run = { ...setup, state, ...makeLoaders(cfg, data, state.consumed, dist, method.targetLabels), hooks: o.hooks ?? {}, runLog, signal: o.signal ?? null };
+    const run: Run = { ...setup, state, ...makeLoaders(cfg, data, state.consumed, dist, method.targetLabels, rareClassTable(cfg, data, log)), hooks: o.hooks ?? {}, runLog, signal: o.signal ?? null };
     return await runToEnd(run, o.progress);
   } finally {
     method?.dispose();
