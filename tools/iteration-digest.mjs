@@ -69,6 +69,8 @@ for (const [name, file, cls] of teacherMethods) {
   hashTensors(h, [...G.stateDict(), ...m.teacher.stateDict()]);
   for (const st of m.optG.stateDict().state) if (st) hashTensors(h, Object.entries(st).filter(([, v]) => v instanceof torch.Tensor));
   out.push(`${name} ${h.digest('hex')}\n  ${logs.join('\n  ')}`);
+  m.dispose(); G.dispose();
+}
 // daformer (a checkout that has it): 3 iterations of the parity fixture's set-up (test/fixtures/daformer), with the
 // feature distance, AdamW, colour jitter and blur; G, the teacher, the frozen encoder and AdamW's state in the hash.
 let Daformer = null;

@@ -12,12 +12,13 @@ import { readSafetensorsFile } from '../io/safetensors.js';
 import { fixturePath } from '../util/paths.js';
 import { stripPrefix } from '../util/prefix.js';
 import { createSegmentor } from '../models/registry.js';
-import { tinyHrda } from '../models/models.testing.js';
+import { tinyHrda, tinyMit } from '../models/models.testing.js';
 import type { Segmentor } from '../models/segmentor.js';
 import { DEFAULT_METHOD_CONFIG, withHyper, type MethodConfig } from './config.js';
 import { Dacs } from './dacs.js';
 import { Hrda } from './hrda.js';
-import { Mic, MicHrda } from './mic.js';
+import { Mic, MicDaformer, MicHrda } from './mic.js';
+import { Daformer } from './daformer.js';
 import type { SourceBatch, TargetBatch } from './uda.js';
 
 type Sketch = number[];  // [‖t‖, Σt, max |t|, t at the probes k·2654435761 mod numel]
@@ -124,6 +125,19 @@ test('λ_mask = 0: the base method\'s step bit for bit (DACS and HRDA), the mask
   assert.deepEqual(Object.keys(hOff.losses), ['seg', 'seg_detail', 'mix', 'mix_detail', 'masked']);
   assert.equal(hOff.losses.masked, 0);
   hOff.w.forEach((p, k) => assert.deepEqual(p, hBase.w[k], `hrda parameter ${k}`));
+});
+
+test('MIC on DAFormer: λ_mask = 0 is DAFormer\'s step bit for bit (feature distance, jitter and blur on), λ_mask = 1 adds the masked loss', () => {
+  // every pixel in the feature distance (K = 4 has no Cityscapes thing class); --init given, as the method requires
+  const patch = (lambda: number) => ({ initWeights: true, dacs: { pseudoThreshold: 0.2 }, daformer: { fdClasses: null }, mic: { lambda } });
+  const daf = (Method: typeof Dacs, lambda: number) => { torch.manualSeed(0); return oneStep(Method, tinyMit(4), patch(lambda), 32); };
+  const [base, off, on] = [daf(Daformer, 1), daf(MicDaformer, 0), daf(MicDaformer, 1)];
+  assert.deepEqual(Object.keys(off.losses), ['seg', 'fd', 'mix', 'masked']);
+  assert.equal(off.losses.masked, 0);
+  assert.deepEqual([off.losses.seg, off.losses.fd, off.losses.mix], [base.losses.seg, base.losses.fd, base.losses.mix]);
+  off.w.forEach((p, k) => assert.deepEqual(p, base.w[k], `mit parameter ${k}`));
+  assert.ok(on.losses.masked! > 0, `masked ${on.losses.masked}`);
+  assert.ok(on.w.some((p, k) => p.some((v, j) => v !== base.w[k]![j])), 'λ_mask = 1 moves G further');
 });
 
 test('MIC on HRDA: the masked images take HRDA\'s loss on a detail crop of their own; a refusal names the backbone', () => {
