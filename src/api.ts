@@ -204,7 +204,8 @@ function rgbOf(img: ImageInput): RgbImage {
 export function evaluate(model: Model, dataset: string | Dataset, opts?: EvaluateOptions): Promise<Evaluation>;
 /** The low-level form: a Segmentor, as the trainer evaluates one. */
 export function evaluate(G: Segmentor, dataset: Dataset, opts: EvalOptions): Promise<EvalResult>;
-export async function evaluate(model: Model | Segmentor, dataset: string | Dataset, opts: EvaluateOptions | EvalOptions = {}): Promise<Evaluation | EvalResult> {
+export async function evaluate(model: Model | Segmentor, dataset: string | Dataset,
+  opts: EvaluateOptions | EvalOptions = {}): Promise<Evaluation | EvalResult> {
   if (!(model instanceof LoadedModel)) {
     if (typeof dataset === 'string' || opts.size === undefined) throw new UsageError('evaluate: expects a model from loadModel(), or a Segmentor, a Dataset and EvalOptions with a size');
     return evaluateSegmentor(model as Segmentor, dataset, opts as EvalOptions);
@@ -215,7 +216,8 @@ export async function evaluate(model: Model | Segmentor, dataset: string | Datas
   if (ds.numClasses !== m.numClasses) throw new DataError(`checkpoint ${m.path} predicts ${m.numClasses} classes but dataset ${ds.spec} has ${ds.numClasses}`);
   const r = await evaluateSegmentor(m.G, ds, { size: o.size ?? m.evalSize, normalize: m.normalize, device: model.device,
     ...(o.protocol !== undefined ? { protocol: o.protocol } : {}), ...(o.limit !== undefined ? { limit: o.limit } : {}),
-    ...(o.workers !== undefined ? { workers: o.workers } : {}), ...(o.inference ?? m.inference ? { inference: o.inference ?? m.inference! } : {}),
+    ...(o.workers !== undefined ? { workers: o.workers } : {}),
+    ...(o.inference ?? m.inference ? { inference: o.inference ?? m.inference! } : {}),
     ...(o.onProgress ? { onProgress: o.onProgress } : {}) });
   const per_class = perClassMetrics(r, m.classNames);
   const perClass = per_class.map((c) => ({ class: c.class, iou: c.iou }));

@@ -3,7 +3,8 @@
 // lower-level pieces it wraps, and the error classes. The engine is `clan/torch`.
 export {
   loadModel, evaluate, train, openDataset,
-  type Model, type LoadModelOptions, type ImageInput, type Device, type EvaluateOptions, type PredictOptions, type Evaluation, type ClassIoU,
+  type Model, type LoadModelOptions, type ImageInput, type Device,
+  type EvaluateOptions, type PredictOptions, type Evaluation, type ClassIoU,
   type TrainSpec, type TrainRunOptions, type StepInfo, type Overrides,
 } from './api.js';
 export { type TrainOptions, type TrainResult } from './train/trainer.js';

@@ -34,7 +34,9 @@ async function stdout(t: TestContext, args: string[]): Promise<string> {
 }
 
 /** The commands `clan --help` lists, and the flags each (or each subcommand, 'bench step') accepts. */
-async function flagsOf(t: TestContext): Promise<{ commands: string[]; subs: Map<string, string[]>; flags: Map<string, readonly string[]> }> {
+async function flagsOf(t: TestContext): Promise<{
+  commands: string[]; subs: Map<string, string[]>; flags: Map<string, readonly string[]>;
+}> {
   const commands = [...(await stdout(t, ['--help'])).matchAll(/^ {2}(\S+) {2,}/gm)].map((m) => m[1]!);
   const subs = new Map<string, string[]>(); const flags = new Map<string, readonly string[]>();
   for (const c of commands) {

@@ -15,7 +15,8 @@ export async function trainInThisProcess(config: TrainConfig, out: string, o: Tr
   let r;
   try {
     r = await train({ config, outDir: out, resume: o.resume, commandLine: ['train', ...o.argv], dist, overwrite: o.overwrite,
-      ...(isRank0 ? { progress: trainProgress(config.method, config.logEvery) } : { log: () => {} }), ...(o.hooks ? { hooks: o.hooks } : {}) });
+      ...(isRank0 ? { progress: trainProgress(config.method, config.logEvery) } : { log: () => {} }),
+      ...(o.hooks ? { hooks: o.hooks } : {}) });
   } catch (e) {
     if (isRank0 && e instanceof Interrupted) await runReport(out, true); // Ctrl-C: the report of what ran so far
     throw e;

@@ -24,7 +24,8 @@ function clan(args: string[]) {
 const events = (dir: string): TfEvent[][] => readdirSync(dir).filter((f) => f.startsWith('events.out.tfevents.')).sort().map((f) => readTfEvents(join(dir, f)));
 
 const lrs = (dir: string) => readFileSync(join(dir, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean)
-  .map((l) => JSON.parse(l) as { step: number; lr?: number; eval?: unknown }).filter((r) => r.eval === undefined).map((r) => [r.step, r.lr!] as const);
+  .map((l) => JSON.parse(l) as { step: number; lr?: number; eval?: unknown }).filter((r) => r.eval === undefined)
+  .map((r) => [r.step, r.lr!] as const);
 /** lrAt of src/methods/schedule.ts for Adam lr 1e-3 (the cpu preset), poly 0.9, no warm-up at these lengths. */
 const poly = (i: number, maxIter: number) => 1e-3 * Math.max(0, 1 - i / maxIter) ** 0.9;
 

@@ -1,5 +1,5 @@
-// Weights conversion (`clan convert IN OUT`): official CLAN snapshots, the DeepLab-v2 init and torchvision ResNets/VGG-16 → our weights file
-// (safetensors, keys G.<name> / D.<name>), every name and shape checked against the model it is meant for; and
+// Weights conversion (`clan convert IN OUT`): official CLAN snapshots, the DeepLab-v2 init and torchvision ResNets/VGG-16
+// → our weights file (safetensors, keys G.<name> / D.<name>), every name and shape checked against the model it is meant for; and
 // back to official names (--to official) for the PyTorch evaluator. Our own training checkpoints convert too
 // (weights only: G and D, named by their header). Mapping rules: src/io/official.ts.
 import { existsSync } from 'node:fs';
@@ -66,7 +66,8 @@ function ownModel(path: string, w: Weights): { backbone?: string; numClasses?: n
   if (!isOurs(w)) return {};
   const k = w.metadata.num_classes;
   if (k !== undefined && !/^[1-9]\d{0,3}$/.test(k)) throw new CheckpointError(`${path}: metadata num_classes '${k}': expected a positive integer`);
-  return { ...(w.metadata.backbone !== undefined ? { backbone: w.metadata.backbone } : {}), ...(k !== undefined ? { numClasses: Number(k) } : {}) };
+  return { ...(w.metadata.backbone !== undefined ? { backbone: w.metadata.backbone } : {}),
+    ...(k !== undefined ? { numClasses: Number(k) } : {}) };
 }
 
 const shapeStr = (s: readonly number[]): string => `[${s.join(', ')}]`;
@@ -111,7 +112,8 @@ export function convertWeights(o: ConvertOptions): ConvertReport {
   const meta: Record<string, string> = {
     ...(report.backbone !== undefined ? { backbone } : {}), num_classes: String(numClasses),
     source: source === 'clan' ? inW.metadata.source ?? 'clan' : source, converted_from: basename(o.input),
-    ...(report.ndf !== undefined ? { ndf: String(report.ndf) } : {}), ...(o.discriminator !== undefined ? { converted_from_d: basename(o.discriminator) } : {}),
+    ...(report.ndf !== undefined ? { ndf: String(report.ndf) } : {}),
+    ...(o.discriminator !== undefined ? { converted_from_d: basename(o.discriminator) } : {}),
     ...(gMissing.length ? { missing: summarizeKeys(gMissing).join(', ') } : {}),
   };
   writeOutputs(o, out, meta, report);
@@ -119,7 +121,8 @@ export function convertWeights(o: ConvertOptions): ConvertReport {
 }
 
 /** IN's G and D state dicts (and where D came from): our prefixes, an official D snapshot, or --discriminator. */
-function splitParts(o: ConvertOptions, inW: Weights, source: From): { gIn?: Map<string, HostTensor>; dIn?: Map<string, HostTensor>; dName: string } {
+function splitParts(o: ConvertOptions, inW: Weights,
+  source: From): { gIn?: Map<string, HostTensor>; dIn?: Map<string, HostTensor>; dName: string } {
   let gIn: Map<string, HostTensor> | undefined; let dIn: Map<string, HostTensor> | undefined;
   let dName = o.input;
   if (source === 'clan') {
@@ -155,7 +158,8 @@ function convertG(input: string, source: From, gIn: Map<string, HostTensor>, bac
 }
 
 /** D checked as an FCDiscriminator of `numClasses` inputs (its width read from the file); its tensors into `out`. */
-function convertD(dName: string, dIn: Map<string, HostTensor>, numClasses: number, out: Map<string, HostTensor>, report: ConvertReport): void {
+function convertD(dName: string, dIn: Map<string, HostTensor>, numClasses: number, out: Map<string, HostTensor>,
+  report: ConvertReport): void {
   const d = describeDiscriminator(dIn);
   if (d === undefined) throw new CheckpointError(`${dName}: no conv1.weight [ndf, classes, 4, 4]; expected an FCDiscriminator state dict`);
   if (d.numClasses !== numClasses) throw new CheckpointError(`${dName}: checkpoint D takes ${d.numClasses} classes but --num-classes is ${numClasses}; pass --num-classes ${d.numClasses}`);

@@ -23,7 +23,8 @@ export interface InferExpected { image: string; label_size: [number, number]; ca
 export const INFER_IMAGE = 'cityscapes/leftImg8bit/val/frankfurt/frankfurt_000000_000294_leftImg8bit.png';
 
 export function specOf(c: InferCase): InferenceSpec {
-  return { mode: c.mode, ...(c.crop ? { crop: c.crop, stride: c.stride! } : {}), ...(c.scales ? { scales: c.scales } : {}), ...(c.flip ? { flip: true } : {}) };
+  return { mode: c.mode, ...(c.crop ? { crop: c.crop, stride: c.stride! } : {}), ...(c.scales ? { scales: c.scales } : {}),
+    ...(c.flip ? { flip: true } : {}) };
 }
 
 /** The `micro` 19-class model of test/fixtures/eval/micro19.safetensors (its G.* tensors), in eval mode. */

@@ -37,7 +37,8 @@ test('rescaleSize and inferencePasses: mmcv keep_ratio sizes by hand and as the 
     const got = inferencePasses(specOf(c), ex.label_size[0], ex.label_size[1], c.eval_size);
     assert.deepEqual(got.map((p) => [p.width, p.height, Number(p.flip)]), c.passes, c.name);
     if (c.mode === 'slide') {
-      assert.deepEqual(got.map((p) => slideWindows(p.width, p.height, c.crop!, c.stride!).map((v) => [v.x1, v.y1, v.x2, v.y2])), c.windows, c.name);
+      assert.deepEqual(got.map((p) => slideWindows(p.width, p.height, c.crop!, c.stride!).map((v) => [v.x1, v.y1, v.x2, v.y2])),
+        c.windows, c.name);
     }
   }
 });

@@ -18,10 +18,12 @@ import { CheckpointError, UsageError } from '../util/errors.js';
 
 /** Where backbone names resolve (the registered networks; tests pass narrow ones). */
 export interface NetworkRegistry { names(): string[]; get(name: string): BackboneSpec; create(name: string, numClasses: number): Segmentor }
-export const REGISTERED_NETWORKS: NetworkRegistry = { names: () => BACKBONES.names(), get: (n) => BACKBONES.get(n), create: createSegmentor };
+export const REGISTERED_NETWORKS: NetworkRegistry = { names: () => BACKBONES.names(), get: (n) => BACKBONES.get(n),
+  create: createSegmentor };
 
 export interface ConvertMmsegOptions {
-  part?: string;                      // which network of a DAFormer/HRDA/MIC checkpoint: model (default, as mmseg's test.py), ema_model, imnet_model
+  // which network of a DAFormer/HRDA/MIC checkpoint: model (default, as mmseg's test.py), ema_model, imnet_model
+  part?: string;
   backbone?: string;                  // default: the registered network the shapes match
   numClasses?: number;                // an ImageNet encoder's: classes of the head left at its init (default 19)
   evalSize?: [number, number];        // [W, H]; default: the checkpoint's config
@@ -98,7 +100,8 @@ function matchNetwork(input: string, d: MmsegDescription, networks: NetworkRegis
   const same = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
   const found = networks.names().find((n) => {
     const s = networks.get(n);
-    return isMit(s) && s.decoder === decoder && same(s.mit.embedDims, d.embedDims) && same(s.mit.depths, d.depths) && same(s.mit.srRatios, d.srRatios);
+    return isMit(s) && s.decoder === decoder && same(s.mit.embedDims, d.embedDims) && same(s.mit.depths, d.depths)
+      && same(s.mit.srRatios, d.srRatios);
   });
   if (found === undefined) throw new CheckpointError(`${input}: no registered ${decoder === 'hrda' ? 'HRDA' : 'MiT'} network has stage widths [${d.embedDims}], depths [${d.depths}] and reduction ratios [${d.srRatios}]`);
   return found;
@@ -111,7 +114,8 @@ function classesOf(input: string, d: MmsegDescription, flag: number | undefined)
 }
 
 /** A segmentor maps 1:1; an ImageNet encoder may leave only the decode head missing. */
-function checkMapping(input: string, m: Mapping, d: MmsegDescription, backbone: string, k: number, G: Segmentor, part: string | undefined): void {
+function checkMapping(input: string, m: Mapping, d: MmsegDescription, backbone: string, k: number, G: Segmentor,
+  part: string | undefined): void {
   const what = `${input}: does not fit ${backbone} with ${k} classes`;
   const s = m.shapeMismatch[0];
   if (s) throw new CheckpointError(`${what}: ${s.file} is [${s.got.join(', ')}], expected [${s.expected.join(', ')}]${m.shapeMismatch.length > 1 ? ` (and ${m.shapeMismatch.length - 1} more)` : ''}`);
@@ -132,7 +136,8 @@ function groups(keys: readonly string[]): string {
 function evalOf(d: MmsegDescription, config: string | undefined, o: ConvertMmsegOptions): MmsegEval {
   const ev = mmsegEvalDefaults(d.decoder, config);
   if (o.inference) checkInferenceSpec(o.inference);
-  const inference = o.inference ? { mode: o.inference.mode, ...(o.inference.crop ? { crop: [...o.inference.crop] as [number, number] } : {}),
+  const inference = o.inference ? { mode: o.inference.mode,
+    ...(o.inference.crop ? { crop: [...o.inference.crop] as [number, number] } : {}),
     ...(o.inference.stride ? { stride: [...o.inference.stride] as [number, number] } : {}) } : ev.inference;
   return { ...ev, ...(o.evalSize ? { evalSize: o.evalSize } : {}), inference };
 }

@@ -53,7 +53,8 @@ export function loadInferenceModel(path: string, device: Device = 'cpu'): Infere
     G.loadStateDict(stripPrefix(ck.tensors, 'G.'), true, path);
     G.to(device).eval();
     return { G, path, backbone: m.backbone, numClasses: m.numClasses, classNames: m.classNames,
-      palette: m.palette ?? defaultPalette(m.numClasses), normalize: m.normalize, evalSize: m.evalSize, step: m.step, config: m.config ?? null };
+      palette: m.palette ?? defaultPalette(m.numClasses), normalize: m.normalize, evalSize: m.evalSize, step: m.step,
+      config: m.config ?? null };
   }
   if (meta.format === 'clan-weights') {
     const backbone = meta.backbone ?? 'resnet101';
@@ -101,7 +102,8 @@ function convertedEval(path: string, meta: Record<string, string>, k: number): P
   let palette = cs ? CITYSCAPES_PALETTE.map((c) => [c[0], c[1], c[2]] as [number, number, number]) : defaultPalette(k);
   if (meta.palette !== undefined) {
     const v = json('palette');
-    const rgb = (c: unknown) => Array.isArray(c) && c.length === 3 && c.every((x) => Number.isInteger(x) && (x as number) >= 0 && (x as number) <= 255);
+    const rgb = (c: unknown) => Array.isArray(c) && c.length === 3
+      && c.every((x) => Number.isInteger(x) && (x as number) >= 0 && (x as number) <= 255);
     if (!Array.isArray(v) || v.length !== k || !v.every(rgb)) bad('palette', `${k} [r, g, b] colours`);
     palette = v as [number, number, number][];
   }

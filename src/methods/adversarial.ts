@@ -116,7 +116,8 @@ export class Adversarial extends UDAMethod {
       this.gradSync?.ready(this.optG.uniqueParams());
       // 6. unfreeze D; 7. D on detached source; 8. D on detached target
       this.D.requiresGrad_(true);
-      const dS = this.amp(() => dScale(adversarialBce(this.discriminate(this.discriminatorInputOf(x1s, x2s, true), srcSize), SOURCE, null)));
+      const dS = this.amp(() => dScale(adversarialBce(this.discriminate(this.discriminatorInputOf(x1s, x2s, true), srcSize),
+        SOURCE, null)));
       this.backward(dS);
       const dT = this.amp(() => {
         const d = this.discriminate(dInT.detach(), target.size); // the G pass's D input, not computed again (same values)

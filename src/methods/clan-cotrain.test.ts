@@ -15,7 +15,9 @@ import { ClanError } from '../util/errors.js';
 
 const K = 5;
 
-function batches(): { src: { image: torch.Tensor; label: torch.Tensor }; tgt: { image: torch.Tensor; size: [number, number]; label: torch.Tensor } } {
+function batches(): {
+  src: { image: torch.Tensor; label: torch.Tensor }; tgt: { image: torch.Tensor; size: [number, number]; label: torch.Tensor };
+} {
   torch.manualSeed(3);
   const image = torch.keep(torch.randn([2, 3, 32, 32]));
   const label = torch.keep(torch.randint(0, K, [2, 32, 32]));
@@ -25,7 +27,9 @@ function batches(): { src: { image: torch.Tensor; label: torch.Tensor }; tgt: { 
 }
 
 /** Two steps of `make` from seed-7 weights; returns the losses and G's and D's parameters (host copies). */
-function run(make: (G: ReturnType<typeof createSegmentor>, D: FCDiscriminator) => UDAMethod): { losses: Record<string, number>[]; G: Float32Array[]; D: Float32Array[] } {
+function run(make: (G: ReturnType<typeof createSegmentor>, D: FCDiscriminator) => UDAMethod): {
+  losses: Record<string, number>[]; G: Float32Array[]; D: Float32Array[];
+} {
   torch.manualSeed(7);
   const G = createSegmentor('micro', K);
   const D = new FCDiscriminator(K, 8);

@@ -13,7 +13,8 @@ import { disagreementMap } from '../models/segmentor.js';
 const K = 5;
 const SIZE: [number, number] = [32, 32];
 const I = 3; // past the preheat (1): the weighted losses are on
-const CFG: MethodConfig = withHyper(DEFAULT_METHOD_CONFIG, { maxIter: 10, warmup: 0, adversarial: { lambdaAdv: 0.5 }, clan: { preheat: 1, lambdaLocal: 40, epsilon: 0.4 } });
+const CFG: MethodConfig = withHyper(DEFAULT_METHOD_CONFIG, { maxIter: 10, warmup: 0, adversarial: { lambdaAdv: 0.5 },
+  clan: { preheat: 1, lambdaLocal: 40, epsilon: 0.4 } });
 
 /** The same G and D every call (seeded), so two runs differ only in the option under test. */
 function nets(): { G: DeepLabSegmentor; D: FCDiscriminator } {
@@ -88,7 +89,8 @@ test('CLAN with 1×1 convolutions through oneDNN (setPointwiseOnednn) moves the 
     const m = new Clan(G, { ...CFG, lrG: 1e-3 }, D);
     const w0 = G.parameters().map((p) => torch.keep(p.detach().clone()));
     torch.manualSeed(1);
-    const x0 = torch.randn([1, 3, 96, 128]); const ys = torch.keep(torch.randint(0, K, [1, 96, 128])); const xt = torch.keep(torch.randn([1, 3, 96, 128]));
+    const x0 = torch.randn([1, 3, 96, 128]); const ys = torch.keep(torch.randint(0, K, [1, 96, 128]));
+    const xt = torch.keep(torch.randn([1, 3, 96, 128]));
     const xs = torch.keep(nudge ? x0.mul(torch.rand([1, 3, 96, 128]).lt(0.5).to('float32').mul(2 ** -23).add(1 - 2 ** -24)) : x0);
     const losses = m.trainStep(I, { image: xs, label: ys }, { image: xt, size: [96, 128] }).losses;
     const deltas = G.parameters().map((p, k) => torch.keep(p.detach().sub(w0[k]!)));
@@ -123,7 +125,8 @@ test('dFullSize false: the adversarial losses at D\'s own size, CLAN\'s weight m
   const make = (dFullSize: boolean) => {
     const { G, D } = nets();
     torch.manualSeed(7);
-    const b = { src: { image: torch.keep(torch.randn([2, 3, ...S])), label: torch.keep(torch.randint(0, K, [2, ...S])) }, tgt: torch.keep(torch.randn([2, 3, ...S])) };
+    const b = { src: { image: torch.keep(torch.randn([2, 3, ...S])), label: torch.keep(torch.randint(0, K, [2, ...S])) },
+      tgt: torch.keep(torch.randn([2, 3, ...S])) };
     return { G, D, b, m: new Clan(G, withHyper(CFG, { adversarial: { dFullSize } }), D) };
   };
   // what the step's target forward computes, from the same weights (train-mode BN: batch statistics)

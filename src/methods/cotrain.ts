@@ -41,7 +41,8 @@ export class CoTrain extends UDAMethod {
 export function pseudoLabelLoss(cfg: MethodConfig, x1: Tensor, x2: Tensor, target: TargetBatch): Tensor {
   const h = target.size[0];
   const label = target.label!;
-  return torch.tidy(() => headLoss(cfg, x1, label.slice(1, 0, h)).add(headLoss(cfg, x2, label.slice(1, h, 2 * h))).mul(cfg.cotrain.lambdaPseudo));
+  return torch.tidy(() => headLoss(cfg, x1, label.slice(1, 0, h)).add(headLoss(cfg, x2, label.slice(1, h, 2 * h)))
+    .mul(cfg.cotrain.lambdaPseudo));
 }
 
 /** Checked before a step starts: the batch carries pseudo-labels [N, 2h, w] (a pseudo:DIR target). */

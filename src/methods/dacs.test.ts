@@ -37,7 +37,10 @@ test('mixBatch: source pixels where the mask is set (weight 1), target pixels an
   const mask = torch.keep(torch.tensor([[[1, 0, 1, 0]]]).to('bool'));
   const pseudo = torch.keep(torch.tensor([[[2, 3, 4, 5]]]).to('int64'));
   const confident = torch.keep(torch.tensor([[[1, 1, 1, 0]]]).to('bool'));          // 3 of 4 → share 0.75
-  const m = torch.tidy(() => { const r = mixBatch(src, tgt, mask, pseudo, confident); return { image: torch.keep(r.image), label: torch.keep(r.label), weight: torch.keep(r.weight) }; });
+  const m = torch.tidy(() => {
+    const r = mixBatch(src, tgt, mask, pseudo, confident);
+    return { image: torch.keep(r.image), label: torch.keep(r.label), weight: torch.keep(r.weight) };
+  });
   assert.deepEqual(m.image.toArray(), [1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1]);
   assert.deepEqual(m.label.toArray(), [7, 3, 7, 5]);
   assert.deepEqual(m.weight.toArray(), [1, 0.75, 1, 0.75]);

@@ -74,7 +74,11 @@ export function gradientAverager(worldSize: number, o: { bucketBytes?: number; o
     return { params: [...params], buckets: groups.map((ps) => {
       const flat = torch.keep(torch.zeros([ps.reduce((n, p) => n + p.numel, 0)], { device: ps[0]!.device as torch.Device }));
       let at = 0;
-      const items = ps.map((p) => { const view = torch.keep(torch.tidy(() => flat.slice(0, at, at + p.numel).view(...p.shape))); at += p.numel; return { p, view }; });
+      const items = ps.map((p) => {
+        const view = torch.keep(torch.tidy(() => flat.slice(0, at, at + p.numel).view(...p.shape)));
+        at += p.numel;
+        return { p, view };
+      });
       return { flat, items };
     }) };
   };

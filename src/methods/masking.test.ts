@@ -63,7 +63,8 @@ test('maskImages: every channel × the same mask (masked pixels 0, kept ones unc
     assert.equal(v, mask[n * 256 + px] === 1 ? x[k] : 0, `element ${k}`);
   });
   // MIC's 64 px at its 512×512 crops, scaled by the shorter side; an explicit size is kept
-  assert.deepEqual([[512, 512], [64, 64], [72, 104], [1024, 2048], [4, 4]].map(([h, w]) => resolveBlockSize(null, h!, w!)), [64, 8, 9, 128, 1]);
+  assert.deepEqual([[512, 512], [64, 64], [72, 104], [1024, 2048], [4, 4]].map(([h, w]) => resolveBlockSize(null, h!, w!)),
+    [64, 8, 9, 128, 1]);
   assert.equal(resolveBlockSize(64, 1024, 1024), 64);
   assert.throws(() => blockMask(1, 8, 8, 0, 0.7), (e: unknown) => e instanceof ClanError && /hyper\.mic\.blockSize: expected a whole number of pixels ≥ 1, got 0/.test((e as Error).message));
   assert.throws(() => blockMask(1, 8, 8, 2, 1.5), /hyper\.mic\.ratio: expected a share in \[0, 1\], got 1\.5/);

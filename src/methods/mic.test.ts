@@ -102,7 +102,8 @@ test('MIC on DACS = the PyTorch twin over 3 steps (losses, Δw, EMA teacher, BN 
 });
 
 /** One step of `Method` on G from seed 0 with `patch`: the losses and G's parameters after it (host copies). */
-function oneStep(Method: typeof Dacs, G: Segmentor, patch: Parameters<typeof withHyper>[1], size: number): { losses: Record<string, number>; w: Float32Array[] } {
+function oneStep(Method: typeof Dacs, G: Segmentor, patch: Parameters<typeof withHyper>[1],
+  size: number): { losses: Record<string, number>; w: Float32Array[] } {
   const m = new Method(G, withHyper(DEFAULT_METHOD_CONFIG, { maxIter: 10, warmup: 0, segLoss: 'ce', ...patch }));
   torch.manualSeed(1);
   const log = torch.tidy(() => m.trainStep(0, { image: torch.randn([2, 3, size, size]), label: torch.randint(0, 4, [2, size, size]) },
@@ -120,7 +121,10 @@ test('λ_mask = 0: the base method\'s step bit for bit (DACS and HRDA), the mask
   off.w.forEach((p, k) => assert.deepEqual(p, base.w[k], `micro parameter ${k}`));
   assert.ok(on.losses.masked! > 0, `masked ${on.losses.masked}`);
   assert.ok(on.w.some((p, k) => p.some((v, j) => v !== base.w[k]![j])), 'λ_mask = 1 moves G further');
-  const hrda = (Method: typeof Dacs, lambda: number) => { torch.manualSeed(0); return oneStep(Method, tinyHrda(4), { dacs: { pseudoThreshold: 0.2 }, mic: { lambda } }, 32); };
+  const hrda = (Method: typeof Dacs, lambda: number) => {
+    torch.manualSeed(0);
+    return oneStep(Method, tinyHrda(4), { dacs: { pseudoThreshold: 0.2 }, mic: { lambda } }, 32);
+  };
   const [hBase, hOff] = [hrda(Hrda, 1), hrda(MicHrda, 0)];
   assert.deepEqual(Object.keys(hOff.losses), ['seg', 'seg_detail', 'mix', 'mix_detail', 'masked']);
   assert.equal(hOff.losses.masked, 0);

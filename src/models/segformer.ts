@@ -34,7 +34,8 @@ export class MitSegmentor extends Module implements Segmentor {
     this.backbone = this.registerModule('backbone', new MixVisionTransformer(spec.mit));
     this.decodeHead = this.registerModule('decode_head', spec.decoder === 'segformer'
       ? new SegFormerHead(spec.mit.embedDims, spec.numClasses, { embedDim: spec.segformerEmbed ?? 768 })
-      : new DAFormerHead(spec.mit.embedDims, spec.numClasses, spec.decodeWidth ? { embedDim: spec.decodeWidth, channels: spec.decodeWidth } : {}));
+      : new DAFormerHead(spec.mit.embedDims, spec.numClasses,
+        spec.decodeWidth ? { embedDim: spec.decodeWidth, channels: spec.decodeWidth } : {}));
   }
   /** x [N, 3, H, W] → [x1, x2]: the logits [N, K, ⌈H/4⌉, ⌈W/4⌉] and a zero map of the same shape. */
   forward(x: Tensor): [Tensor, Tensor] {

@@ -22,10 +22,12 @@ test('--resume from a checkpoint downgraded to version 1 (seal dropped, step edi
   const path = listCheckpoints(join(dir, 'checkpoints'))[0]!;
   const st = decodeSafetensors(readFileSync(path), path);
   const m = JSON.parse(st.metadata.clan!) as Record<string, unknown>;
-  writeFileSync(path, encodeSafetensors(st.tensors, { clan: JSON.stringify({ ...m, version: 1, step: 17, sha256: tensorDigest(st.tensors) }) }));
+  writeFileSync(path, encodeSafetensors(st.tensors,
+    { clan: JSON.stringify({ ...m, version: 1, step: 17, sha256: tensorDigest(st.tensors) }) }));
   const refusal = `CheckpointError: checkpoint ${path} is version 1: its header (step, loader positions, RNG and optimizer state) has no seal, so a resume cannot trust it; start a new run from its weights with --init ${path}`;
   const logs: string[] = [];
-  await assert.rejects(train({ config: cfg(20), outDir: dir, resume: true, log: (l) => logs.push(l) }), (e: Error) => String(e) === refusal);
+  await assert.rejects(train({ config: cfg(20), outDir: dir, resume: true, log: (l) => logs.push(l) }),
+    (e: Error) => String(e) === refusal);
   assert.ok(!logs.some((l) => /resuming/.test(l)), logs.join('\n'));
   // restoreParts refuses it too, before touching a module (its callers need not remember the check).
   const ck = readCheckpoint(path, { note: () => {} });

@@ -19,7 +19,9 @@ const ENTRY = join(packageRoot(), 'dist', 'src', 'cli', 'cli.testing.js');
 const TINY = ['--preset', 'cpu', '--backbone', 'micro', '--threads', '1', '--set', 'hyper.adversarial.ndf=8', '--set', 'targetVal.limit=4', '--set', 'logEvery=1'];
 const skip = distBackends().includes('gloo') ? false : 'the addon was built without gloo (libgloo-dev)';
 
-interface Proc { code: Promise<number | null>; stderr: () => string; kill: (s: NodeJS.Signals) => void; onLine: (re: RegExp) => Promise<void> }
+interface Proc {
+  code: Promise<number | null>; stderr: () => string; kill: (s: NodeJS.Signals) => void; onLine: (re: RegExp) => Promise<void>;
+}
 function run(args: string[], env: Record<string, string> = {}): Proc {
   const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';

@@ -31,7 +31,9 @@ export const SELFTRAIN = { rounds: 2, portion: 0.2, portionStep: 0.05, portionMa
 
 /** One training run of the demo; `init`: start from these weights (all of G: the shared source-only start). */
 export interface DemoJob { method: string; key: string; seed: number; outDir: string; iters: number; init?: string }
-export interface DemoJobOptions { threads?: number; valLimit?: number; device?: string; texture?: string; sets?: string[]; commandLine: string[] }
+export interface DemoJobOptions {
+  threads?: number; valLimit?: number; device?: string; texture?: string; sets?: string[]; commandLine: string[];
+}
 
 /**
  * The demo's target-side datasets: digitscapes target/val/test, or with `texture` (e.g. '56789') those digits painted
@@ -46,7 +48,8 @@ export function demoData(texture: string | undefined): { target: string; val: st
 export async function demoConfig(job: DemoJob, o: DemoJobOptions): Promise<TrainConfig> {
   const { resolveConfig } = await import('../config/load.js');
   return resolveConfig({ preset: 'cpu', flags: { method: job.method, seed: job.seed, iters: job.iters,
-    checkpointEvery: Math.max(1, Math.round(job.iters / 4)), ...(o.threads ? { threads: o.threads } : {}), ...(o.device ? { device: o.device } : {}),
+    checkpointEvery: Math.max(1, Math.round(job.iters / 4)), ...(o.threads ? { threads: o.threads } : {}),
+    ...(o.device ? { device: o.device } : {}),
     ...(job.init ? { init: job.init, initScope: 'all' } : {}),
     ...demoTargetFlags(o) }, sets: setsFor(job.method, o.sets ?? []) });
 }
@@ -80,7 +83,8 @@ export function demoMethods(names: string[]): { trained: string[]; selftrained: 
 const entryOf = (n: string) => SELFTRAINED[n] ?? { key: METHODS.get(n).key, label: METHODS.get(n).label };
 
 /** The whole demo; `pool` runs a list of training jobs (in this process or in children) and returns their results in order. */
-export async function runDemo(plan: DemoPlan, pool: (jobs: DemoJob[]) => Promise<TrainResult[]>, progress: DemoProgress): Promise<DemoOutcome> {
+export async function runDemo(plan: DemoPlan, pool: (jobs: DemoJob[]) => Promise<TrainResult[]>,
+  progress: DemoProgress): Promise<DemoOutcome> {
   const { out, seeds, iters, sharedStart } = plan;
   const { trained, selftrained } = demoMethods(plan.names);
   await checkSets(plan.sets, [...trained, ...selftrained.map((n) => SELFTRAINED[n]!.method)]);
@@ -98,8 +102,8 @@ export async function runDemo(plan: DemoPlan, pool: (jobs: DemoJob[]) => Promise
   const roundIters = Math.max(1, Math.round(iters / SELFTRAIN.rounds));
   const clanCheckpoint = (s: number) => ran[list.findIndex((j) => j.method === 'clan' && j.seed === s)]!.checkpoint;
   for (const name of selftrained) {
-    dirsOf[name] = await selftrainRuns(name, seeds, clanCheckpoint, { out, roundIters, threads: Math.max(1, plan.cores), device: plan.device,
-      jobOpts: plan.jobOpts, sets: plan.sets, argv: plan.argv, progress });
+    dirsOf[name] = await selftrainRuns(name, seeds, clanCheckpoint, { out, roundIters, threads: Math.max(1, plan.cores),
+      device: plan.device, jobOpts: plan.jobOpts, sets: plan.sets, argv: plan.argv, progress });
   }
   // Every run read back (train/report.ts), evaluated once more on the held-out test split.
   const data = demoData(plan.texture);
@@ -129,8 +133,8 @@ async function demoReport(plan: DemoPlan, rows: DemoRow[], untrained: number, te
 
 /** `clan selftrain` rounds of SELFTRAINED[name] from each seed's CLAN checkpoint; the last round's run folder per seed. */
 async function selftrainRuns(name: string, seeds: number, clanCheckpoint: (seed: number) => string, o: {
-  out: string; roundIters: number; threads: number; device: Device; jobOpts: Parameters<typeof demoTargetFlags>[0]; sets: string[]; argv: string[];
-  progress: DemoProgress;
+  out: string; roundIters: number; threads: number; device: Device; jobOpts: Parameters<typeof demoTargetFlags>[0];
+  sets: string[]; argv: string[]; progress: DemoProgress;
 }): Promise<string[]> {
   const { resolveConfig } = await import('../config/load.js');
   const { selftrain } = await import('../train/selftrain.js');
@@ -149,7 +153,8 @@ async function selftrainRuns(name: string, seeds: number, clanCheckpoint: (seed:
 }
 
 /** The untrained network (the same init as seed 0) on the validation images: the floor every method is read against. */
-async function untrainedMiou(backbone: string, valSpec: string, size: [number, number], device: Device, valLimit: number | undefined): Promise<number> {
+async function untrainedMiou(backbone: string, valSpec: string, size: [number, number], device: Device,
+  valLimit: number | undefined): Promise<number> {
   const torch = await import('../torch/index.js');
   const { createSegmentor } = await import('../models/registry.js');
   const { openDataset } = await import('../data/registry.js');
@@ -181,7 +186,8 @@ export interface DemoRow {
   valStats: [number, number]; testStats: [number, number]; // mean, std over seeds
 }
 
-async function demoRows(methods: { name: string; key: string; label: string; dirs: string[] }[], device: string, valLimit: number | undefined, testSpec: string): Promise<DemoRow[]> {
+async function demoRows(methods: { name: string; key: string; label: string; dirs: string[] }[], device: string,
+  valLimit: number | undefined, testSpec: string): Promise<DemoRow[]> {
   const { meanPerClassIou, meanStd, readRun } = await import('../train/report.js');
   const { loadInferenceModel } = await import('../infer/model.js');
   const { openDataset } = await import('../data/registry.js');
@@ -191,7 +197,9 @@ async function demoRows(methods: { name: string; key: string; label: string; dir
   const test = openDataset(testSpec);
   const testMiou = async (ckpt: string): Promise<number> => {
     const m = loadInferenceModel(ckpt, dev);
-    try { return (await evaluate(m.G, test, { size: m.evalSize, device: dev, ...(valLimit ? { limit: valLimit } : {}) })).miou; } finally { m.G.dispose(); }
+    try {
+      return (await evaluate(m.G, test, { size: m.evalSize, device: dev, ...(valLimit ? { limit: valLimit } : {}) })).miou;
+    } finally { m.G.dispose(); }
   };
   const rows: DemoRow[] = [];
   for (const { dirs, ...entry } of methods) {
@@ -199,7 +207,8 @@ async function demoRows(methods: { name: string; key: string; label: string; dir
     const test: number[] = [];
     for (const r of runs) test.push(await testMiou(r.checkpoint!));
     const val = runs.map((r) => r.final!.miou);
-    rows.push({ ...entry, runs, val, test, perClass: meanPerClassIou(runs, runs[0]!.classNames.length), valStats: meanStd(val), testStats: meanStd(test) });
+    rows.push({ ...entry, runs, val, test, perClass: meanPerClassIou(runs, runs[0]!.classNames.length),
+      valStats: meanStd(val), testStats: meanStd(test) });
   }
   return rows;
 }

@@ -71,7 +71,8 @@ export function readRun(dir: string): RunRecord {
       evals.push({ step, miou: ev.miou });
       const K = classNames.length;
       const iou = ev.iou ?? classNames.map((n) => ev.per_class_iou?.[n] ?? null);
-      const conf = ev.confusion && ev.confusion.length === K * K ? Array.from({ length: K }, (_, r) => ev.confusion!.slice(r * K, (r + 1) * K)) : null;
+      const conf = ev.confusion && ev.confusion.length === K * K
+        ? Array.from({ length: K }, (_, r) => ev.confusion!.slice(r * K, (r + 1) * K)) : null;
       final = { step, miou: ev.miou, perClassIou: iou, confusion: conf };
       return;
     }
@@ -177,7 +178,8 @@ export function runsReportData(runs: readonly RunRecord[], o: RunsReportOptions 
   return {
     title: o.title ?? (groups.length === 1 ? `${last.label} — ${basename(last.runs[0]!.dir)}` : `${groups.length} methods compared (${runs.length} runs)`),
     classNames, methods, ...(conf ? { confusion: { method: last.key, matrix: conf } } : {}),
-    samples: sampled?.samples ?? [], ...(sampled ? { disagreementRange: [0, sampled.mMax] as [number, number], disagreementOf: last.key } : {}),
+    samples: sampled?.samples ?? [],
+    ...(sampled ? { disagreementRange: [0, sampled.mMax] as [number, number], disagreementOf: last.key } : {}),
     ...(runs[0]!.palette ? { palette: runs[0]!.palette } : {}),
     notes: [...(o.notes ?? []), ...runs.map((r) => `${r.method} seed ${r.seed}: ${r.dir}${r.checkpoint ? ` (checkpoint ${basename(r.checkpoint)})` : ''}`)],
   };
@@ -211,15 +213,19 @@ function buildSamples(firstRuns: readonly RunRecord[], n: number, log?: (l: stri
   }
   let mMax = 1e-6;
   for (const { m } of maps) for (const v of m) if (v > mMax) mMax = v;
-  maps.forEach(({ m, w, h, up }, i) => { samples[i]!.disagreement = encodePng(upscale(heatmap(m, w, h, { max: mMax }), w, h, 3, up), w * up, h * up); });
+  maps.forEach(({ m, w, h, up }, i) => {
+    samples[i]!.disagreement = encodePng(upscale(heatmap(m, w, h, { max: mMax }), w, h, 3, up), w * up, h * up);
+  });
   return { samples, mMax };
 }
 
 /** One validation image as a strip [image | ground truth | prediction] (RGB, 3·W × H): TensorBoard's sample images. */
-export function predictionStrip(m: InferenceModel, s: { name: string; image: RgbImage; label?: { data: Uint8Array } | null }): { rgb: Uint8Array; width: number; height: number } {
+export function predictionStrip(m: InferenceModel,
+  s: { name: string; image: RgbImage; label?: { data: Uint8Array } | null }): { rgb: Uint8Array; width: number; height: number } {
   const { width: w, height: h } = s.image;
   const p = predictImage(m, s.image, s.name);
-  const parts = [s.image.data, s.label ? colorize(s.label.data, w, h, m.palette, [255, 255, 255]) : new Uint8Array(w * h * 3), colorize(p.label, w, h, m.palette)];
+  const parts = [s.image.data, s.label ? colorize(s.label.data, w, h, m.palette, [255, 255, 255]) : new Uint8Array(w * h * 3),
+    colorize(p.label, w, h, m.palette)];
   const rgb = new Uint8Array(3 * w * h * 3);
   for (let y = 0; y < h; y++) parts.forEach((part, k) => rgb.set(part.subarray(y * w * 3, (y + 1) * w * 3), (y * 3 * w + k * w) * 3));
   return { rgb, width: 3 * w, height: h };

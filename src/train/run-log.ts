@@ -30,7 +30,8 @@ let eventFiles = 0; // events files this process opened (two runs of one process
  * The log of a run in `out`: a fresh one empties metrics.jsonl; `resumeAt` keeps its lines up to that step. With
  * `tensorboard`, a new events file per process start (suffix: pid and count, as SummaryWriter).
  */
-export function openRunLog(out: string, o: { tensorboard: boolean; resumeAt?: number; log: (l: string) => void; write?: AtomicWriteOptions }): RunLog {
+export function openRunLog(out: string,
+  o: { tensorboard: boolean; resumeAt?: number; log: (l: string) => void; write?: AtomicWriteOptions }): RunLog {
   const metrics = join(out, 'metrics.jsonl');
   if (o.resumeAt === undefined) atomicWrite(metrics, '', o.write);
   else if (existsSync(metrics)) atomicWrite(metrics, metricsUpTo(metrics, o.resumeAt, o.log).map((l) => l + '\n').join(''), o.write);
@@ -39,15 +40,15 @@ export function openRunLog(out: string, o: { tensorboard: boolean; resumeAt?: nu
   return {
     tensorboard: tb !== null,
     step(r) {
-      appendFileSync(metrics, JSON.stringify({ step: r.step, lr: r.lr, ...(r.lrD !== undefined ? { lr_d: r.lrD } : {}), ...Object.fromEntries(r.losses),
-        ...(r.m !== undefined ? { m: r.m } : {}), seconds: r.seconds }) + '\n');
+      appendFileSync(metrics, JSON.stringify({ step: r.step, lr: r.lr, ...(r.lrD !== undefined ? { lr_d: r.lrD } : {}),
+        ...Object.fromEntries(r.losses), ...(r.m !== undefined ? { m: r.m } : {}), seconds: r.seconds }) + '\n');
       tb?.scalars(r.step, { ...Object.fromEntries(r.losses.map(([k, v]) => [`loss/${k}`, v])), 'lr/G': r.lr, ...(r.lrD !== undefined ? { 'lr/D': r.lrD } : {}),
         ...(r.m !== undefined ? { 'disagreement/M': r.m } : {}), 'time/step_seconds': r.seconds });
     },
     evaluation(r) {
       // iou (class order, null = absent) and the confusion matrix (rows = ground truth, flat) feed the run report.
-      appendFileSync(metrics, JSON.stringify({ step: r.step, eval: { miou: r.miou, per_class_iou: r.perClassIou, images: r.images, iou: r.iou,
-        confusion: r.confusion } }) + '\n');
+      appendFileSync(metrics, JSON.stringify({ step: r.step, eval: { miou: r.miou, per_class_iou: r.perClassIou, images: r.images,
+        iou: r.iou, confusion: r.confusion } }) + '\n');
       tb?.scalars(r.step, { 'val/mIoU': r.miou, ...Object.fromEntries(r.classNames.flatMap((n, c) => (r.iou[c] === null ? [] : [[`val/IoU/${n}`, r.iou[c]!]]))) });
     },
     image(tag, png, width, height, step) { tb?.image(tag, png, width, height, step); },

@@ -64,7 +64,8 @@ test('selftrain: stopped in round 2 and resumed, it ends bit-identical to the un
   const p = await thePlan();
   const out = join(root, 'stopped');
   let calls = 0;
-  await assert.rejects(selftrain(p, out, { ...quiet, hooks: { stopAfter: (step) => { calls++; return calls > 4 && step === 1; } } }), Interrupted);
+  await assert.rejects(selftrain(p, out, { ...quiet, hooks: { stopAfter: (step) => { calls++; return calls > 4 && step === 1; } } }),
+    Interrupted);
   assert.ok(existsSync(join(out, 'round-1', 'round.json')) && !existsSync(join(out, 'round-2', 'round.json')));
   const lines: string[] = [];
   const rs = await selftrain(p, out, { log: (l) => lines.push(l) });

@@ -61,8 +61,10 @@ export async function selftrain(plan: SelfTrainPlan, out: string, o: Pick<TrainO
         const m = loadInferenceModel(start, torch.parseDevice(plan.config.device, 'device'));
         try {
           const tv = plan.config.targetVal;
-          pseudo = await makePseudoLabels(m, { target: plan.config.target.data, size: (plan.config.target.size ?? m.evalSize) as [number, number], portion,
-            variant: plan.variant, round: r, dir: pdir, log, val: tv ? { spec: tv.data, size: (tv.size ?? m.evalSize) as [number, number], ...(tv.limit ? { limit: tv.limit } : {}) } : null });
+          pseudo = await makePseudoLabels(m, { target: plan.config.target.data,
+            size: (plan.config.target.size ?? m.evalSize) as [number, number], portion, variant: plan.variant, round: r, dir: pdir, log,
+            val: tv ? { spec: tv.data, size: (tv.size ?? m.evalSize) as [number, number],
+              ...(tv.limit ? { limit: tv.limit } : {}) } : null });
         } finally { m.G.dispose(); }
         log(`round ${r}: labelled ${(100 * pseudo.keptShare).toFixed(1)}% of target pixels` + (pseudo.val
           ? `; on target-val the kept pixels are ${(100 * pseudo.val.meanPrecision).toFixed(1)}% right (mean over classes), covering ${(100 * pseudo.val.coverage).toFixed(1)}% (argmax everywhere: ${(100 * pseudo.val.accuracy).toFixed(1)}%)` : ''));
@@ -102,11 +104,14 @@ export async function planFromCheckpoint(c: PlanChoices): Promise<SelfTrainPlan>
   const ck = readCheckpoint(resolve(c.from));
   const base = ck.meta.config as Record<string, unknown>;
   const h = (base.hyper ?? {}) as Record<string, unknown>;
-  const hyper = { ...h, maxIter: undefined, warmup: undefined, preheat: undefined, clan: { ...(h.clan as Record<string, unknown> | undefined), preheat: undefined } };
-  const flags: Record<string, unknown> = { method: c.method, init: undefined, iters: c.iters ?? Math.max(1, Math.round(Number(base.iters) / c.rounds)),
+  const hyper = { ...h, maxIter: undefined, warmup: undefined, preheat: undefined,
+    clan: { ...(h.clan as Record<string, unknown> | undefined), preheat: undefined } };
+  const flags: Record<string, unknown> = { method: c.method, init: undefined,
+    iters: c.iters ?? Math.max(1, Math.round(Number(base.iters) / c.rounds)),
     ...(c.threads ? { threads: c.threads } : {}), ...(c.device ? { device: c.device } : {}) };
   const config = resolveConfig({ base: JSON.parse(JSON.stringify({ ...base, hyper })) as Record<string, unknown>, flags, sets: c.sets, commandLine: true }, 'selftrain config');
-  return { from: resolve(c.from), rounds: c.rounds, portion: c.portion, portionStep: c.portionStep, portionMax: c.portionMax, variant: c.variant, config };
+  return { from: resolve(c.from), rounds: c.rounds, portion: c.portion, portionStep: c.portionStep, portionMax: c.portionMax,
+    variant: c.variant, config };
 }
 
 /** The plan of a self-training folder (--resume DIR). */

@@ -16,7 +16,9 @@ export interface SGDOptions {
 const DEFAULTS: Omit<SGDOptions, 'lr'> = { momentum: 0, weightDecay: 0, dampening: 0, nesterov: false, legacy: false };
 
 export class SGD extends Optimizer<SGDOptions> {
-  constructor(groups: { params: Tensor[]; lr: number; momentum?: number; weightDecay?: number; dampening?: number; nesterov?: boolean; legacy?: boolean }[]) {
+  constructor(groups: {
+    params: Tensor[]; lr: number; momentum?: number; weightDecay?: number; dampening?: number; nesterov?: boolean; legacy?: boolean;
+  }[]) {
     super(groups.map(({ params, ...hp }) => ({ params, hp: { ...DEFAULTS, ...hp } })));
   }
 
