@@ -87,7 +87,8 @@ export const PRESETS: Record<string, Preset> = {
     target: { data: 'digitscapes:target', size: [64, 64], randomScale: false },
     targetVal: { data: 'digitscapes:val', size: [64, 64] },               // protocol: all 11 classes
     iters: 1500,                                                        // warm-up and preheat at iters/20 = 75
-    batchSize: 8,                                                       // 8 source + 8 target images: BN statistics of 2 images did not carry to eval
+    // 8 source + 8 target images: BN statistics of 2 images did not carry to eval
+    batchSize: 8,
     checkpointEvery: 500,
     logEvery: 20,
     hyper: {

@@ -24,7 +24,10 @@ export function configKeys(schema: z.ZodTypeAny = trainSchema, prefix = ''): Con
 function unwrap(t: z.ZodTypeAny): { inner: z.ZodTypeAny; def: unknown; optional: boolean } {
   let inner = t; let def: unknown; let optional = false;
   for (;;) {
-    if (inner instanceof z.ZodDefault) { def = (inner._def as { defaultValue: () => unknown }).defaultValue(); inner = inner._def.innerType as z.ZodTypeAny; }
+    if (inner instanceof z.ZodDefault) {
+      def = (inner._def as { defaultValue: () => unknown }).defaultValue();
+      inner = inner._def.innerType as z.ZodTypeAny;
+    }
     else if (inner instanceof z.ZodOptional || inner instanceof z.ZodNullable) { optional = true; inner = inner.unwrap() as z.ZodTypeAny; }
     else return { inner, def, optional };
   }

@@ -262,7 +262,8 @@ export class Loader implements AsyncIterable<Batch> {
 function assemble(items: Item[], meta: { index: number; epoch: number; aug: Augment }[], position: number): Batch {
   const a = items[0]!;
   for (const it of items) {
-    if (it.width !== a.width || it.height !== a.height || it.labelWidth !== a.labelWidth || it.labelHeight !== a.labelHeight || !!it.label !== !!a.label) {
+    if (it.width !== a.width || it.height !== a.height || it.labelWidth !== a.labelWidth || it.labelHeight !== a.labelHeight
+      || !!it.label !== !!a.label) {
       throw new DataError(`loader: samples ${a.name} (${a.width}x${a.height}, label ${a.labelWidth}x${a.labelHeight}) and ${it.name} ` +
         `(${it.width}x${it.height}, label ${it.labelWidth}x${it.labelHeight}) cannot share a batch; use batchSize 1 or labelSize 'nominal'`);
     }

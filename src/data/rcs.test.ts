@@ -47,7 +47,11 @@ test('draws follow the probabilities, from (seed, position) only', () => {
   const t = rcsTable(computeClassStats(tinyDataset({ n: 0 }), () => {}), 0.1, 0);
   const counts = new Map<number, number>();
   const n = 20000;
-  for (let g = 0; g < n; g++) { const d = rcsDraw(t, rcsRng(7, g)); counts.set(d.cls, (counts.get(d.cls) ?? 0) + 1); assert.ok(t.pools[t.classes.indexOf(d.cls)]!.includes(d.index)); }
+  for (let g = 0; g < n; g++) {
+    const d = rcsDraw(t, rcsRng(7, g));
+    counts.set(d.cls, (counts.get(d.cls) ?? 0) + 1);
+    assert.ok(t.pools[t.classes.indexOf(d.cls)]!.includes(d.index));
+  }
   t.classes.forEach((c, k) => assert.ok(Math.abs((counts.get(c) ?? 0) / n - t.probs[k]!) < 0.01, `class ${c}: ${(counts.get(c) ?? 0) / n} vs ${t.probs[k]}`));
   assert.deepEqual(rcsDraw(t, rcsRng(7, 123)), rcsDraw(t, rcsRng(7, 123)));
 });
@@ -69,7 +73,11 @@ test('statistics are counted once per dataset (a progress line) and read back fr
 test('the loader draws each position\'s sample by class, deterministic and resumed exactly', async () => {
   const t = rcsTable(computeClassStats(tinyDataset({ n: 0 }), () => {}), 0.1, 0);
   const opts = { dataset: tinyDataset({ n: 0 }), transform: { size: [10, 10] as const }, seed: 3, batchSize: 2, rareClass: t };
-  const take = async (l: Loader, k: number) => { const out: number[] = []; for (let i = 0; i < k; i++) out.push(...(await l.next())!.indices); return out; };
+  const take = async (l: Loader, k: number) => {
+    const out: number[] = [];
+    for (let i = 0; i < k; i++) out.push(...(await l.next())!.indices);
+    return out;
+  };
   const full = new Loader(opts);
   const all = await take(full, 6);
   assert.deepEqual(all, Array.from({ length: 12 }, (_, g) => rcsDraw(t, rcsRng(3, g)).index));

@@ -63,7 +63,8 @@ export function rcsTable(stats: ClassStats, temperature: number, minPixels: numb
   for (const s of stats.samples) for (const [c, n] of Object.entries(s.classes)) total[Number(c)]! += n;
   const sum = total.reduce((a, b) => a + b, 0);
   const present = [...total.keys()].filter((c) => total[c]! > 0).sort((a, b) => total[a]! - total[b]! || a - b);
-  const pools = present.map((c) => stats.samples.flatMap((s, i) => ((s.classes[String(c)] ?? 0) > minPixels * (s.pixels / RCS_PAPER_PIXELS) ? [i] : [])));
+  const pools = present.map((c) => stats.samples.flatMap((s, i) =>
+    ((s.classes[String(c)] ?? 0) > minPixels * (s.pixels / RCS_PAPER_PIXELS) ? [i] : [])));
   const keep = present.map((_, k) => pools[k]!.length > 0);
   const classes = present.filter((_, k) => keep[k]);
   if (classes.length === 0) throw new DataError(`rare-class sampling: no class of ${stats.spec} covers more than ${minPixels} pixels (at 1914×1052) of any label`);

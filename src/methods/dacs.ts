@@ -52,7 +52,8 @@ export class Dacs extends UDAMethod {
       const targetImage = fit(target.image);                                       // [N, 3, h, w]
       const { pseudo, confident } = this.teacherLabels(targetImage);
       const mask = classMixMask(source.label, this.G.numClasses);                  // [N, h, w] bool
-      const mixed = mixBatch({ image: fit(source.image), label: source.label }, targetImage, mask, pseudo, confident, this.cfg.dacs.pseudoWeight);
+      const mixed = mixBatch({ image: fit(source.image), label: source.label }, targetImage, mask, pseudo, confident,
+        this.cfg.dacs.pseudoWeight);
       const mix = this.amp(() => this.studentLoss(mixed.image, mixed.label, mixed.weight).mul(this.cfg.dacs.lambdaMix));
       this.backward(mix);
       const extra = this.extraTargetLosses({ image: targetImage, pseudo, confident });

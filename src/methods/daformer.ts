@@ -101,7 +101,8 @@ export class Daformer extends Dacs {
       if (!this.imnet) return { seg, fd: null };
       const anchor = torch.noGrad(() => { this.imnet!.eval(); return this.imnet!.features(image)[3]; });
       const d = this.cfg.daformer;
-      const fd = thingFeatureDistance(feats[3], anchor, label, { classes: d.fdClasses, minRatio: d.fdScaleMinRatio, numClasses: this.G.numClasses });
+      const fd = thingFeatureDistance(feats[3], anchor, label,
+        { classes: d.fdClasses, minRatio: d.fdScaleMinRatio, numClasses: this.G.numClasses });
       return { seg, fd: fd.mul(d.fdLambda) };
     });
   }
@@ -154,7 +155,8 @@ export function downscaleLabel(label: Tensor, f: number, minRatio: number, numCl
  * DAFormer's masked_feat_dist on the deepest maps: mean over the feature pixels whose scaled-down label is one of
  * `classes` (all pixels when null) of the L2 distance over channels between f and f₀ [N, C, h, w]; 0 when none is.
  */
-export function thingFeatureDistance(f: Tensor, f0: Tensor, label: Tensor, o: { classes: number[] | null; minRatio: number; numClasses: number }): Tensor {
+export function thingFeatureDistance(f: Tensor, f0: Tensor, label: Tensor,
+  o: { classes: number[] | null; minRatio: number; numClasses: number }): Tensor {
   return torch.tidy(() => {
     const dist = f.sub(f0).norm(2, 1);                                        // [N, h, w]
     if (o.classes === null) return dist.mean();

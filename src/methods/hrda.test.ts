@@ -96,7 +96,8 @@ test('hrda: the fused loss takes 1 − λ_d; λ_d = 0 leaves no detail term; ref
     const G = tinyHrda(4);
     const m = new Hrda(G, withHyper(DEFAULT_METHOD_CONFIG, { maxIter: 10, warmup: 0, segLoss: 'ce', hrda: { detailLossWeight: detail } }));
     torch.manualSeed(1);
-    const log = torch.tidy(() => m.trainStep(0, { image: torch.randn([2, 3, 32, 32]), label: torch.randint(0, 4, [2, 32, 32]) }, { image: torch.randn([2, 3, 32, 32]), size: [32, 32] }));
+    const log = torch.tidy(() => m.trainStep(0, { image: torch.randn([2, 3, 32, 32]), label: torch.randint(0, 4, [2, 32, 32]) },
+      { image: torch.randn([2, 3, 32, 32]), size: [32, 32] }));
     m.dispose(); G.dispose();
     return log.losses;
   };

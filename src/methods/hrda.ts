@@ -34,7 +34,8 @@ export class Hrda extends Dacs {
   override readonly lossKeys: readonly string[] = ['seg', 'seg_detail', 'mix', 'mix_detail'];
   declare readonly G: HrdaSegmentor;
   /** The detail crops of the last step (source, mixed, MIC's masked), in image pixels: for debugging views and the parity test. */
-  readonly lastCropBoxes: { source: CropBox | null; mix: CropBox | null; masked: CropBox | null } = { source: null, mix: null, masked: null };
+  readonly lastCropBoxes: { source: CropBox | null; mix: CropBox | null; masked: CropBox | null } =
+    { source: null, mix: null, masked: null };
   private readonly hrdaTeacher: HrdaSegmentor;
 
   constructor(G: Segmentor, cfg: MethodConfig) {
@@ -73,7 +74,8 @@ export class Hrda extends Dacs {
       this.backward(mix.total);
       const extra = this.extraTargetLosses({ image: targetImage, pseudo, confident });
       this.stepAll(this.optG);
-      return { losses: { seg: seg.total.item(), seg_detail: seg.detail.item(), mix: mix.total.item(), mix_detail: mix.detail.item(), ...extra }, lrG };
+      const losses = { seg: seg.total.item(), seg_detail: seg.detail.item(), mix: mix.total.item(), mix_detail: mix.detail.item() };
+      return { losses: { ...losses, ...extra }, lrG };
     });
   }
 
@@ -91,7 +93,9 @@ export class Hrda extends Dacs {
       const out = this.G.forwardTrain(image, box);
       const { detailLossWeight: wd, contextLossWeight: wc } = this.cfg.hrda;
       const fused = segLossMean(this.cfg, out.fused, label, weight).mul(1 - wd - wc);
-      const detail = wd > 0 ? segLossMean(this.cfg, out.hr, cropLabel(label, box), weight && cropLabel(weight, box)).mul(wd) : torch.zeros([], { device: this.device });
+      const detail = wd > 0
+        ? segLossMean(this.cfg, out.hr, cropLabel(label, box), weight && cropLabel(weight, box)).mul(wd)
+        : torch.zeros([], { device: this.device });
       const total = wc > 0 ? fused.add(detail).add(segLossMean(this.cfg, out.lr, label, weight).mul(wc)) : fused.add(detail);
       return { total, detail };
     });

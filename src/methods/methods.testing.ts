@@ -157,8 +157,8 @@ function checkStepWeights({ o, k, last, name, method, trained, w0, names, check 
  * BN running statistics of G, and (stateTol not null: the step file holds them) SGD momentum of G and Adam moments
  * of D (methods with a D) against the reference after `step`.
  */
-function checkStatistics(m: UDAMethod & { optD?: torch.Adam }, st: Map<string, HostTensor>, step: number, bnTol: number, stateTol: number | null,
-  names: { G: Map<torch.Tensor, string>; D: Map<torch.Tensor, string> }, check: Check): void {
+function checkStatistics(m: UDAMethod & { optD?: torch.Adam }, st: Map<string, HostTensor>, step: number, bnTol: number,
+  stateTol: number | null, names: { G: Map<torch.Tensor, string>; D: Map<torch.Tensor, string> }, check: Check): void {
   for (const [n, b] of m.G.namedBuffers()) {
     if (!/running_(mean|var)$/.test(n)) continue;
     const { rel } = relErr(b, st.get(`bn.G.${n}`)!);

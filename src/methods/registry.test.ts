@@ -18,7 +18,8 @@ import { tinyHrda, tinyMit } from '../models/models.testing.js';
 
 const K = 5;
 // τ 0.2 < 1/K: every teacher pixel is confident, so MIC's masked loss (weighted by their share) is not 0
-const CFG = withHyper(DEFAULT_METHOD_CONFIG, { maxIter: 10, warmup: 0, clan: { preheat: 1 }, adversarial: { ndf: 8 }, dacs: { pseudoThreshold: 0.2 } });
+const CFG = withHyper(DEFAULT_METHOD_CONFIG,
+  { maxIter: 10, warmup: 0, clan: { preheat: 1 }, adversarial: { ndf: 8 }, dacs: { pseudoThreshold: 0.2 } });
 /** The network each method trains here: hrda and mic-hrda need HRDA's (a small one), daformer's a MiT, the others take the micro ResNet. */
 const network = (name: string) => (['hrda', 'mic-hrda'].includes(name) ? tinyHrda(K)
   : ['daformer', 'mic-daformer'].includes(name) ? tinyMit(K) : createSegmentor('micro', K));

@@ -14,7 +14,8 @@ export interface SourceBatch { image: Tensor; label: Tensor }           // [N, 3
 export interface TargetBatch {
   image: Tensor;          // [N, 3, H', W']
   size: [number, number]; // nominal [h, w] for upsampling
-  label?: Tensor;         // [N, 2h, w] int64: pseudo-labels for C1 (rows 0..h−1) and C2 (h..2h−1), data/pseudo.ts; only for methods with targetLabels
+  // [N, 2h, w] int64: pseudo-labels for C1 (rows 0..h−1) and C2 (h..2h−1), data/pseudo.ts; only for methods with targetLabels
+  label?: Tensor;
 }
 
 /** What one iteration reports: the method's losses (keys = its lossKeys) plus the schedule values. */

@@ -73,7 +73,11 @@ test('daformer: resume is bit-identical — AdamW state, the teacher, the frozen
   const root = mkdtempSync(join(tmpdir(), 'clan-resume-daformer-'));
   const cacheBefore = process.env.XDG_CACHE_HOME;
   process.env.XDG_CACHE_HOME = join(root, 'cache');                     // the rare-class statistics (train/run-data.ts)
-  t.after(() => { if (cacheBefore === undefined) delete process.env.XDG_CACHE_HOME; else process.env.XDG_CACHE_HOME = cacheBefore; rmSync(root, { recursive: true, force: true }); });
+  t.after(() => {
+    if (cacheBefore === undefined) delete process.env.XDG_CACHE_HOME;
+    else process.env.XDG_CACHE_HOME = cacheBefore;
+    rmSync(root, { recursive: true, force: true });
+  });
   const quiet = { log: () => {} };
   const cfg = (iters: number, init?: string) => resolveConfig({ preset: 'cpu', flags: {
     method: 'daformer', backbone: 'mit-b0', iters, batchSize: 2, threads: 1, checkpointEvery: 2, evalEvery: 6, logEvery: 1000, normalize: 'imagenet',
@@ -115,7 +119,8 @@ test('resume rewrites metrics.jsonl whole: a crash half-way through that rewrite
   const quiet = { log: () => {} };
   const out = join(root, 'run');
   // 5 steps, the last checkpoint at 3: a resume keeps the lines up to step 3 and rewrites the file
-  await assert.rejects(train({ config: base(12), outDir: out, hooks: { stopAfter: (s) => s === 5 }, ...quiet }), (e: unknown) => e instanceof Interrupted);
+  await assert.rejects(train({ config: base(12), outDir: out, hooks: { stopAfter: (s) => s === 5 }, ...quiet }),
+    (e: unknown) => e instanceof Interrupted);
   rmSync(join(out, 'checkpoints', 'ckpt_0000005.safetensors'));
   const before = readFileSync(join(out, 'metrics.jsonl'), 'utf8');
   assert.equal(before.split('\n').filter(Boolean).length, 5 + 1, '5 steps and the evaluation at 4');

@@ -58,7 +58,8 @@ export function makeLoaders(cfg: TrainConfig, data: RunData, consumed: { source:
   const world = dist?.worldSize ?? 1;
   const shard = { rank: dist?.rank ?? 0, worldSize: world };
   return {
-    srcLoader: new Loader({ dataset: data.src, seed: cfg.seed, batchSize: cfg.batchSize, workers: cfg.workers, ...shard, ...(rareClass ? { rareClass } : {}),
+    srcLoader: new Loader({ dataset: data.src, seed: cfg.seed, batchSize: cfg.batchSize, workers: cfg.workers, ...shard,
+      ...(rareClass ? { rareClass } : {}),
       transform: { size: data.srcSize, ...aug(cfg.source) }, startAt: Math.floor(consumed.source / world) }),
     tgtLoader: new Loader({ dataset: data.tgt, seed: cfg.seed + 1, batchSize: cfg.batchSize, workers: cfg.workers, ...shard,
       // pseudo-labels are written at the training size as two stacked maps (data/pseudo.ts): never resized
