@@ -25,7 +25,7 @@ export const SELFTRAINED: Record<string, { method: string; key: string; label: s
   'clan+cotrain': { method: 'cotrain', key: 'clan_cotrain', label: 'CLAN + co-training' },
   'clan+clan-cotrain': { method: 'clan-cotrain', key: 'clan_cotrain_clan', label: 'CLAN + co-training with CLAN losses' },
 };
-export const METHOD_NAMES = 'source-only, adversarial, clan, minent, advent, dacs';
+export const METHOD_NAMES = 'source-only, adversarial, clan, minent, advent, dacs, mic (daformer, hrda and mic-* on MiT: --set backbone=mit-b0)';
 export const QUICK = { sharedStart: 300, iters: 200, valLimit: 200 }; // measured: README, "The demo"
 export const SELFTRAIN = { rounds: 2, portion: 0.2, portionStep: 0.05, portionMax: 0.5 }; // CBST's p schedule, 2 rounds
 
