@@ -23,6 +23,8 @@ import { preprocess } from '../data/transforms.js';
 import type { RgbImage } from '../data/image.js';
 import { predictLogits, type Segmentor } from '../models/segmentor.js';
 import { inferencePasses, isPlainWhole, slideWindows, windowCounts, type InferenceSpec, type Pass } from '../data/inference-spec.js';
+import { BAND_FLOATS } from './cost.js';
+export { BAND_FLOATS } from './cost.js';
 
 export {
   WHOLE, checkInferenceSpec, inferencePasses, isAugmented, isPlainWhole, rescaleSize, slideWindows, windowCounts,
@@ -55,14 +57,6 @@ export function slideLogits(G: Segmentor, x: Tensor, crop: readonly [number, num
     return sum.div(torch.fromTypedArray(count, [1, 1, H, W], 'float32', G.device));
   }));
 }
-
-/**
- * Above this many floats in one [1, K, H, W] map at the output size, logits are upsampled in bands of columns, so an
- * image far larger than the network input costs O(band) there instead of K·4 bytes per pixel per map (a 13376² image
- * of 19 classes: 13.6 GB per map). 64 Mi floats = 256 MB: every dataset's frame stays on the whole path (Cityscapes
- * 2048×1024 of 19 classes is 40 Mi floats), so their outputs are the bits they always were.
- */
-export const BAND_FLOATS = 64 * 2 ** 20;
 
 /**
  * up(low) at `size` [H, W] (bilinear, align_corners), column band by column band: f(band [1, K, H, bw]) → [1, c, H, bw],

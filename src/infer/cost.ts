@@ -1,0 +1,144 @@
+// What a command will hold in memory, estimated before it starts, and the one-line refusal when that is over the
+// budget (CLAN_MEMORY_BUDGET_MB, util/limits.ts). The decode limit bounds what an image costs to decode, not what
+// the network does with it: predict and eval hold per-pixel maps at the image's own size (labels, colours, the
+// disagreement map, the PNG encoders' buffers) and training holds every activation of its crops for the backward.
+//
+// The model, in bytes (docs/limits.md "Memory budget"):
+//   inference  BASE + 8·params + INFER_PER_FEATURE · F(backbone, P) · P + perImagePixel · W·H
+//   training   BASE + TRAIN_PER_PARAM · params + TRAIN_PER_FEATURE · F(backbone, P) · P · batch (source and target)
+// where P = the network input's pixels and F = the activation floats the network makes per input pixel, counted
+// from the backbone's shape (featureFloats below: every conv/norm/activation output of each block over its stride²).
+// The constants come from tools/measure-memory.mjs (peak RSS, /usr/bin/time -f %M, --threads 1, least squares over
+// 3-4 sizes); its output is quoted next to each one.
+import { BACKBONES, isMit, isVgg, type BackboneSpec, type MitBackbone, type ResNetBackbone, type VggBackbone } from '../models/backbones.js';
+import { inferencePasses, isPlainWhole, type InferenceSpec } from '../data/inference-spec.js';
+import { BudgetError } from '../util/errors.js';
+import { limit, LIMITS } from '../util/limits.js';
+
+const MiB = 2 ** 20;
+
+/** Node, libtorch and the addon loaded, nothing run: the fitted intercepts (~310 MB for predict/eval/train). */
+export const BASE_BYTES = 320 * MiB;
+/** Inference: bytes per model-input pixel per activation float (tidy scopes keep a forward's intermediates). */
+export const INFER_PER_FEATURE = 4.6;
+/** Training: bytes per crop pixel per activation float per image (activations, their gradients, the loaders). */
+export const TRAIN_PER_FEATURE = 9.5;
+/** Training: bytes per parameter of G (weights, gradients, momentum/Adam moments, EMA copies, D's share). */
+export const TRAIN_PER_PARAM = 24;
+/**
+ * Bytes per image pixel beyond the network, measured at 1000²…4000² with the model input fixed:
+ *   predict  the RGB image (3), labels (1), colours and overlay (6), the disagreement map (4) and its heat-map (3),
+ *            the PNG encoders' rows and deflate output, plus the banded upsampling (inference.ts)
+ *   eval     the RGB image and labels (4), the resized copy the loader keeps, predictions (1)
+ */
+export const PREDICT_PER_PIXEL = 40;
+export const EVAL_PER_PIXEL = 12;
+
+/** Activation floats per input pixel of a DeepLab-v2 ResNet: conv, norm and activation outputs of each block. */
+function resnetFloats(s: ResNetBackbone): number {
+  const pool = s.stemPool === false ? 1 : 2;                         // the stem pool halves each side
+  const strides = [2 * pool, 4 * pool, 4 * pool, 4 * pool];           // layer3/4 dilated: output stride 8 (4 without pool)
+  let f = (3 * s.width) / 4;                                          // stem conv/bn/relu at /2
+  s.layers.forEach((n, i) => {
+    const p = s.width * 2 ** i;
+    const perBlock = s.block === 'bottleneck' ? 3 * p + 3 * p + 4 * (4 * p) : 3 * p + 4 * p;  // 22p or 7p channels
+    f += (n * perBlock) / (strides[i]! * strides[i]!);
+  });
+  return f;
+}
+
+/** DeepLab-v2 VGG-16: 13 convs (conv + ReLU) over pools to /8, fc6/fc7 at 16w on /8. */
+function vggFloats(s: VggBackbone): number {
+  const stages: [mult: number, convs: number, stride: number][] = [[1, 2, 1], [2, 2, 2], [4, 3, 4], [8, 3, 8], [8, 3, 8]];
+  const convs = stages.reduce((f, [m, n, st]) => f + (2 * m * s.width * n) / (st * st), 0);
+  return convs + (2 * 2 * 16 * s.width) / 64;
+}
+
+/** Mix Transformer + decode head: per block ~19·d per token (norms, q, reduced k/v, MLP 4d ×3), attention maps. */
+function mitFloats(s: MitBackbone, pixels: number): number {
+  const m = s.mit;
+  let f = 0;
+  m.depths.forEach((n, i) => {
+    const stride = 4 * 2 ** i; const d = m.embedDims[i]!; const sr = m.srRatios[i]!;
+    const attention = m.numHeads[i]! * (pixels / (stride * stride * sr * sr));       // per query token: heads × keys
+    f += (n * (19 * d + attention)) / (stride * stride);
+  });
+  const head = (6 * (s.decodeWidth ?? 256)) / 16;                     // the fused stages at /4
+  return (f + head) * (s.decoder === 'hrda' ? 1.25 : 1);               // HRDA: the context pass at half size on top
+}
+
+/** F: activation floats the backbone `name` makes per input pixel at P input pixels. */
+export function featureFloats(name: string, pixels = 1024 * 512): number {
+  const s: BackboneSpec = BACKBONES.get(name);
+  if (isMit(s)) return mitFloats(s, pixels);
+  return isVgg(s) ? vggFloats(s) : resnetFloats(s);
+}
+
+/**
+ * Above this many floats in one [1, K, H, W] map at the output size, predict and eval upsample logits in bands of
+ * columns (inference.ts bandedUp), so an image far larger than the network input costs O(band) there instead of K·4
+ * bytes per pixel per map (a 13376² image of 19 classes: 13.6 GB per map). 64 Mi floats = 256 MB: every dataset's
+ * frame stays on the whole path (Cityscapes 2048×1024 of 19 classes is 40 Mi floats), so its outputs are the bits
+ * they always were.
+ */
+export const BAND_FLOATS = 64 * 2 ** 20;
+/** Unbanded, predict holds this many [1, K, H, W] float32 maps at its peak (x1, x2 and x1 + x2 up, the softmaxes of M,
+ *  their products; measured: 5.98), eval about one and a half (up(x1 + x2) and its int64 argmax; measured: 1.3). */
+export const WHOLE_MAPS = 6;
+export const EVAL_WHOLE_MAPS = 1.5;
+
+/** What one image costs through predict, eval, export or pseudo-labelling. */
+export interface InferenceCost {
+  command: 'predict' | 'eval' | 'export' | 'pseudo';
+  backbone: string; params: number; classes: number;
+  input: readonly [number, number];           // network input [W, H] (the eval size, or the largest pass)
+  image: readonly [number, number];           // the image and outputs [W, H]
+  augmented?: boolean;                        // slide or multi-scale/flip: probabilities held at the image size, unbanded
+}
+
+export function inferenceBytes(c: InferenceCost): number {
+  const P = c.input[0] * c.input[1];
+  const px = c.image[0] * c.image[1];
+  const perPixel = c.command === 'predict' ? PREDICT_PER_PIXEL : EVAL_PER_PIXEL;
+  const maps = 4 * (c.command === 'predict' ? WHOLE_MAPS : EVAL_WHOLE_MAPS) * Math.min(c.classes * px, BAND_FLOATS) + (c.augmented ? 4 * 3 * c.classes * px : 0);
+  return BASE_BYTES + 8 * c.params + INFER_PER_FEATURE * featureFloats(c.backbone, P) * P + perPixel * px + maps;
+}
+
+/** The network's largest input [W, H] for an image under a spec: the eval size, or a multi-scale spec's largest pass. */
+export function networkInput(spec: InferenceSpec | undefined, image: readonly [number, number], evalSize: readonly [number, number]): [number, number] {
+  if (isPlainWhole(spec)) return [evalSize[0], evalSize[1]];
+  return inferencePasses(spec!, image[0], image[1], evalSize).reduce<[number, number]>((a, p) => (p.width * p.height > a[0] * a[1] ? [p.width, p.height] : a), [0, 0]);
+}
+
+/** What a training step costs: batch crops of each domain, the largest image of each decoded by the loaders. */
+export interface TrainCost {
+  backbone: string; params: number; batch: number; workers: number;
+  source: readonly [number, number]; target: readonly [number, number];   // crops [W, H]
+  largest: readonly [number, number];                                      // the largest image either set holds
+}
+
+export function trainBytes(c: TrainCost): number {
+  const act = (s: readonly [number, number]) => TRAIN_PER_FEATURE * featureFloats(c.backbone, s[0] * s[1]) * s[0] * s[1] * c.batch;
+  // a loader decodes (3 B), converts to float (12 B) and resizes each image; one per worker thread in flight
+  const decode = 16 * c.largest[0] * c.largest[1] * Math.max(1, c.workers);
+  return BASE_BYTES + TRAIN_PER_PARAM * c.params + act(c.source) + act(c.target) + decode;
+}
+
+/** The budget in bytes: CLAN_MEMORY_BUDGET_MB, else the default (3/4 of this machine's memory). */
+export function memoryBudget(env: NodeJS.ProcessEnv = process.env): number {
+  return limit('memoryBudgetMB', env) * MiB;
+}
+
+export const mb = (bytes: number): string => `${Math.ceil(bytes / MiB)} MB`;
+
+/** "est X of budget Y" for plans and logs. */
+export function budgetLine(bytes: number, env: NodeJS.ProcessEnv = process.env): string {
+  return `estimate ${mb(bytes)} of the budget ${mb(memoryBudget(env))} (${LIMITS.memoryBudgetMB.env})`;
+}
+
+/** Throws BudgetError when `bytes` is over the budget: `what` names the work, `wayOut` the flag that shrinks it. */
+export function checkBudget(what: string, bytes: number, wayOut: string, env: NodeJS.ProcessEnv = process.env): void {
+  const budget = memoryBudget(env);
+  if (bytes <= budget) return;
+  throw new BudgetError(`${what} needs about ${mb(bytes)} of memory, over the budget of ${mb(budget)}: ${wayOut}, or raise ${LIMITS.memoryBudgetMB.env} (MB) if the machine has it`);
+}

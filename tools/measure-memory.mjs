@@ -1,0 +1,114 @@
+#!/usr/bin/env node
+// Measures the peak resident memory (VmHWM, through /usr/bin/time -f %M) of `clan predict`, `clan eval` and `clan
+// train` at a few sizes and prints the least-squares constants src/infer/cost.ts is built from:
+//   predict/eval  bytes per pixel of the input image (outputs at its size), the model input fixed
+//   eval          bytes per model-input pixel per feature float of the backbone (--size varied on a small image)
+//   train         bytes per crop pixel per feature float (source/target size varied, batch 1)
+// Usage: npm run build && node tools/measure-memory.mjs [--quick]. Single-threaded (--threads 1) so two cores shared
+// with others give stable numbers; the constants do not depend on the thread count beyond libtorch's per-thread pools.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const { encodePng } = await import(join(root, 'dist/src/report/png.js'));
+const { writePlausibleWeights } = await import(join(root, 'dist/src/deploy/deploy.testing.js'));
+const { featureFloats } = await import(join(root, 'dist/src/infer/cost.js'));
+const CLAN = join(root, 'bin/clan.js');
+const quick = process.argv.includes('--quick');
+const bbArg = process.argv.find((a) => a.startsWith('--backbones='));
+const backbones = bbArg ? bbArg.slice('--backbones='.length).split(',') : quick ? ['tiny'] : ['micro', 'tiny', 'resnet18', 'resnet50'];
+const tmp = mkdtempSync(join(tmpdir(), 'clan-measure-'));
+process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
+
+/** Peak RSS in bytes of `clan ARGS` (the budget itself lifted, so nothing is refused while measuring). */
+function peak(args) {
+  const r = spawnSync('/usr/bin/time', ['-f', '%M', process.execPath, CLAN, ...args], { encoding: 'utf8', cwd: tmp,
+    env: { ...process.env, CLAN_MEMORY_BUDGET_MB: '1000000', OMP_WAIT_POLICY: 'PASSIVE' } });
+  if (r.status !== 0) throw new Error(`clan ${args.join(' ')} failed: ${r.stderr.slice(-800)}`);
+  return Number(r.stderr.trim().split('\n').pop()) * 1024;
+}
+
+/** Least squares y = a + b·x. */
+function fit(xs, ys) {
+  const n = xs.length; const mx = xs.reduce((a, b) => a + b) / n; const my = ys.reduce((a, b) => a + b) / n;
+  const b = xs.reduce((s, x, i) => s + (x - mx) * (ys[i] - my), 0) / xs.reduce((s, x) => s + (x - mx) ** 2, 0);
+  return { a: my - b * mx, b };
+}
+
+const zeros = (w, h, c) => encodePng(new Uint8Array(w * h * c), w, h, c);
+const MB = (b) => (b / 2 ** 20).toFixed(0);
+
+/** predict: RSS = a + β·pixels on the banded sizes; the whole path's extra per pixel from the unbanded ones. */
+function measurePredict(ckpt) {
+  const sides = quick ? [1000, 3000] : [1000, 1400, 3000, 4000];     // 19·side² ≤ 64 Mi floats: 1000 and 1400 unbanded
+  const ys = sides.map((s) => {
+    const img = join(tmp, `p${s}.png`);
+    writeFileSync(img, zeros(s, s, 3));
+    const y = peak(['predict', '--checkpoint', ckpt, '--input', img, '--out', join(tmp, `pout${s}`), '--threads', '1']);
+    console.log(`predict ${s}x${s}: peak ${MB(y)} MB`);
+    return y;
+  });
+  const banded = sides.map((s, i) => [s * s, ys[i]]).filter(([p]) => 19 * p > 64 * 2 ** 20);
+  const whole = sides.map((s, i) => [s * s, ys[i]]).filter(([p]) => 19 * p <= 64 * 2 ** 20);
+  const f = banded.length > 1 ? fit(banded.map(([p]) => p), banded.map(([, y]) => y)) : null;
+  const g = whole.length > 1 ? fit(whole.map(([p]) => p), whole.map(([, y]) => y)) : null;
+  if (f) console.log(`predict banded: ${f.b.toFixed(1)} B per image pixel`);
+  if (g) console.log(`predict whole: ${g.b.toFixed(1)} B per image pixel, ${MB(g.a)} MB at 0 pixels (micro, 19 classes, model input 1024x512)`);
+  if (f && g) console.log(`predict whole path beyond the banded: ${((g.b - (f?.b ?? 0)) / 19 / 4).toFixed(2)} maps of [K, H, W] float32`);
+  return { banded: f, whole: g };
+}
+
+/** A folder dataset of one all-zero image and label of side s. */
+function folderData(s) {
+  const d = join(tmp, `ds${s}`);
+  mkdirSync(join(d, 'images'), { recursive: true }); mkdirSync(join(d, 'labels'), { recursive: true });
+  writeFileSync(join(d, 'images', 'a.png'), zeros(s, s, 3));
+  writeFileSync(join(d, 'labels', 'a.png'), zeros(s, s, 1));
+  return `folder:${d}`;
+}
+
+function measureEval(ckpt) {
+  const sides = quick ? [1000, 2500] : [1000, 2000, 3000, 4000];
+  const ys = sides.map((s) => peak(['eval', '--checkpoint', ckpt, '--data', folderData(s), '--threads', '1', '--json']));
+  sides.forEach((s, i) => console.log(`eval ${s}x${s} (input 1024x512): peak ${MB(ys[i])} MB`));
+  const f = fit(sides.map((s) => s * s), ys);
+  console.log(`eval: ${f.b.toFixed(1)} B per image pixel`);
+  const data = folderData(64);
+  const res = [];
+  for (const bb of backbones) {
+    const ck = join(tmp, `${bb}.safetensors`);
+    writePlausibleWeights(ck, bb, 19, 1);
+    const sizes = quick ? [512, 1024] : [512, 1024, 1536];
+    const ys2 = sizes.map((w) => peak(['eval', '--checkpoint', ck, '--data', data, '--size', `${w}x${w}`, '--threads', '1', '--json']));
+    const g = fit(sizes.map((w) => w * w * featureFloats(bb)), ys2);
+    console.log(`eval ${bb} at ${sizes.join(', ')} square: peaks ${ys2.map(MB).join(', ')} MB → ${g.b.toFixed(2)} B per model pixel per feature float (${featureFloats(bb).toFixed(1)} floats/px)`);
+    res.push(g.b);
+  }
+  return { perImagePixel: f.b, perFeature: res };
+}
+
+function measureTrain() {
+  const res = [];
+  for (const bb of backbones) {
+    const sizes = quick ? [128, 256] : [128, 256, 384];
+    const ys = sizes.map((s) => peak(['train', '--preset', 'cpu', '--backbone', bb, '--iters', '1', '--threads', '1', '--set', 'workers=0',
+      '--set', `source.size=[${s},${s}]`, '--set', `target.size=[${s},${s}]`, '--set', 'targetVal.limit=1', '--set', 'batchSize=1',
+      '--out', join(tmp, `run-${bb}-${s}`)]));
+    const g = fit(sizes.map((s) => s * s * featureFloats(bb)), ys);
+    console.log(`train ${bb} at ${sizes.join(', ')} square, batch 1: peaks ${ys.map(MB).join(', ')} MB → ${g.b.toFixed(2)} B per crop pixel per feature float`);
+    res.push(g.b);
+  }
+  return res;
+}
+
+const ckpt = join(tmp, 'micro.safetensors');
+writePlausibleWeights(ckpt, 'micro', 19, 5);
+const what = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const out = {};
+if (!what.length || what.includes('predict')) out.predict = measurePredict(ckpt);
+if (!what.length || what.includes('eval')) out.eval = measureEval(ckpt);
+if (!what.length || what.includes('train')) out.train = measureTrain();
+console.log(JSON.stringify(out));
