@@ -3,13 +3,21 @@
 // the network does with it: predict and eval hold per-pixel maps at the image's own size (labels, colours, the
 // disagreement map, the PNG encoders' buffers) and training holds every activation of its crops for the backward.
 //
-// The model, in bytes (docs/limits.md "Memory budget"):
-//   inference  BASE + 8·params + INFER_PER_FEATURE · F(backbone, P) · P + perImagePixel · W·H
-//   training   BASE + TRAIN_PER_PARAM · params + TRAIN_PER_FEATURE · F(backbone, P) · P · batch (source and target)
-// where P = the network input's pixels and F = the activation floats the network makes per input pixel, counted
-// from the backbone's shape (featureFloats below: every conv/norm/activation output of each block over its stride²).
-// The constants come from tools/measure-memory.mjs (peak RSS, /usr/bin/time -f %M, --threads 1, least squares over
-// 3-4 sizes); its output is quoted next to each one.
+// The model, in bytes (README "Limits"; docs/deploy.md "Memory budget"):
+//   inference  BASE + INFER_PER_PARAM·params + (INFER_PER_PIXEL + INFER_PER_FEATURE·F)·P + perImagePixel·W·H + maps
+//   training   BASE + TRAIN_PER_PARAM·params + Σ domains (TRAIN_PER_PIXEL + TRAIN_PER_FEATURE·F)·P·batch + decoding
+// where P = the network input's (crop's) pixels, W×H = the image's, and F = the activation floats the network makes
+// per input pixel, counted from the backbone's shape (featureFloats: every conv/norm/activation output of each block
+// over its stride²; micro 27.75, tiny 55.5, resnet18 300, resnet50 1544, resnet101 3040). The per-pixel term beside F
+// is what does not grow with the backbone: the input and its resized copies, the heads, the upsampled logits, the
+// discriminator (training). `maps` = the [1, K, H, W] float maps of the whole path, capped by the column bands.
+//
+// The constants are least-squares fits of peak RSS (VmHWM, /usr/bin/time -f %M, --threads 1) measured by
+// tools/measure-memory.mjs on this code (2026-12, libtorch 1.13, x86-64): `clan eval` of a 64² image at --size 512²,
+// 1024², 1536² for micro, tiny, resnet18, resnet50 (bytes per model pixel 143, 235, 631, 1854); `clan train` one step,
+// batch 1, crops 128², 256², 384² (per domain 542, 603, 758, 3145 B per crop pixel); `clan predict` / `clan eval` of
+// 1000²…4000² images at a 1024×512 input. The estimates are within 12 % of every measured peak above 1 GB (training
+// within 5 % throughout); below, they run over by up to 50 % (micro's eval), as BASE is the largest of the intercepts.
 import { BACKBONES, isMit, isVgg, type BackboneSpec, type MitBackbone, type ResNetBackbone, type VggBackbone } from '../models/backbones.js';
 import { inferencePasses, isPlainWhole, type InferenceSpec } from '../data/inference-spec.js';
 import { BudgetError } from '../util/errors.js';
@@ -17,22 +25,27 @@ import { limit, LIMITS } from '../util/limits.js';
 
 const MiB = 2 ** 20;
 
-/** Node, libtorch and the addon loaded, nothing run: the fitted intercepts (~310 MB for predict/eval/train). */
-export const BASE_BYTES = 320 * MiB;
-/** Inference: bytes per model-input pixel per activation float (tidy scopes keep a forward's intermediates). */
-export const INFER_PER_FEATURE = 4.6;
-/** Training: bytes per crop pixel per activation float per image (activations, their gradients, the loaders). */
-export const TRAIN_PER_FEATURE = 9.5;
-/** Training: bytes per parameter of G (weights, gradients, momentum/Adam moments, EMA copies, D's share). */
-export const TRAIN_PER_PARAM = 24;
+/** Node, libtorch and the addon loaded, one tiny step or image run: the fits' intercepts (eval 228, predict 317-332,
+ *  train 332-343 MB), the largest taken. */
+export const BASE_BYTES = 340 * MiB;
+/** Inference, per model-input pixel: 190 B plus 1.09 B per activation float (fit: 221, 251, 517, 1874 B for the four). */
+export const INFER_PER_PIXEL = 190;
+export const INFER_PER_FEATURE = 1.09;
+/** Inference, per parameter: the weights and the copy they were loaded from (measured 5.7-6.1). */
+export const INFER_PER_PARAM = 6;
+/** Training, per crop pixel per image of each domain: 422 B plus 1.74 B per activation float (fit: 471, 519, 945, 3113). */
+export const TRAIN_PER_PIXEL = 422;
+export const TRAIN_PER_FEATURE = 1.74;
+/** Training, per parameter of G: weights, gradients, Adam's moments, D's share, the checkpoint's host copy (52.0-53.6). */
+export const TRAIN_PER_PARAM = 54;
 /**
- * Bytes per image pixel beyond the network, measured at 1000²…4000² with the model input fixed:
- *   predict  the RGB image (3), labels (1), colours and overlay (6), the disagreement map (4) and its heat-map (3),
- *            the PNG encoders' rows and deflate output, plus the banded upsampling (inference.ts)
- *   eval     the RGB image and labels (4), the resized copy the loader keeps, predictions (1)
+ * Bytes per image pixel beyond the network, measured at 1000²…4000² with the model input fixed (the slope):
+ *   predict  48.2: the RGB image (3), labels (1), colours and overlay (6), the disagreement map (4, and its copy) and
+ *            heat-map (3), the PNG encoders' rows and deflate output, the banded upsampling's rows
+ *   eval     25.5-26.6: the RGB image and labels, the float copy the loader resizes from, the predictions
  */
-export const PREDICT_PER_PIXEL = 40;
-export const EVAL_PER_PIXEL = 12;
+export const PREDICT_PER_PIXEL = 48;
+export const EVAL_PER_PIXEL = 26;
 
 /** Activation floats per input pixel of a DeepLab-v2 ResNet: conv, norm and activation outputs of each block. */
 function resnetFloats(s: ResNetBackbone): number {
@@ -83,9 +96,13 @@ export function featureFloats(name: string, pixels = 1024 * 512): number {
  */
 export const BAND_FLOATS = 64 * 2 ** 20;
 /** Unbanded, predict holds this many [1, K, H, W] float32 maps at its peak (x1, x2 and x1 + x2 up, the softmaxes of M,
- *  their products; measured: 5.98), eval about one and a half (up(x1 + x2) and its int64 argmax; measured: 1.3). */
+ *  their products; measured 5.98 beyond the banded path at 1000² and 1400²), eval about one and a half (up(x1 + x2) and its
+ *  int64 argmax; 1.3 at 1000²). */
 export const WHOLE_MAPS = 6;
 export const EVAL_WHOLE_MAPS = 1.5;
+/** Banded, what the bands hold beyond the per-pixel maps: `wide` [1, 3K, h, W] and one band (the banded fit's intercept
+ *  over BASE: 452 − 340 MB). */
+export const BANDED_BYTES = 112 * MiB;
 
 /** What one image costs through predict, eval, export or pseudo-labelling. */
 export interface InferenceCost {
@@ -100,8 +117,10 @@ export function inferenceBytes(c: InferenceCost): number {
   const P = c.input[0] * c.input[1];
   const px = c.image[0] * c.image[1];
   const perPixel = c.command === 'predict' ? PREDICT_PER_PIXEL : EVAL_PER_PIXEL;
-  const maps = 4 * (c.command === 'predict' ? WHOLE_MAPS : EVAL_WHOLE_MAPS) * Math.min(c.classes * px, BAND_FLOATS) + (c.augmented ? 4 * 3 * c.classes * px : 0);
-  return BASE_BYTES + 8 * c.params + INFER_PER_FEATURE * featureFloats(c.backbone, P) * P + perPixel * px + maps;
+  const banded = c.classes * px > BAND_FLOATS && c.classes <= 256;
+  const maps = (banded ? BANDED_BYTES : 4 * (c.command === 'predict' ? WHOLE_MAPS : EVAL_WHOLE_MAPS) * c.classes * px)
+    + (c.augmented ? 4 * 3 * c.classes * px : 0);                   // slide / multi-scale: probabilities at W×H, unbanded
+  return BASE_BYTES + INFER_PER_PARAM * c.params + (INFER_PER_PIXEL + INFER_PER_FEATURE * featureFloats(c.backbone, P)) * P + perPixel * px + maps;
 }
 
 /** The network's largest input [W, H] for an image under a spec: the eval size, or a multi-scale spec's largest pass. */
@@ -118,7 +137,7 @@ export interface TrainCost {
 }
 
 export function trainBytes(c: TrainCost): number {
-  const act = (s: readonly [number, number]) => TRAIN_PER_FEATURE * featureFloats(c.backbone, s[0] * s[1]) * s[0] * s[1] * c.batch;
+  const act = (s: readonly [number, number]) => (TRAIN_PER_PIXEL + TRAIN_PER_FEATURE * featureFloats(c.backbone, s[0] * s[1])) * s[0] * s[1] * c.batch;
   // a loader decodes (3 B), converts to float (12 B) and resizes each image; one per worker thread in flight
   const decode = 16 * c.largest[0] * c.largest[1] * Math.max(1, c.workers);
   return BASE_BYTES + TRAIN_PER_PARAM * c.params + act(c.source) + act(c.target) + decode;
