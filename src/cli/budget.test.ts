@@ -91,9 +91,12 @@ const ckpt = join(tmp, 'micro.safetensors');
 writePlausibleWeights(ckpt, 'micro', 19, 5);
 const BIG = 13376;
 
-test('a 13376² PNG of a few KB: clan predict and clan eval refuse it in one line before decoding, the child under 2 GB', () => {
-  const img = join(tmp, 'big.png');
-  writeFileSync(img, zeroPng(BIG));
+test('a 13376² PNG of a few KB: clan predict and clan eval refuse it in one line before decoding or writing, the child under 2 GB', () => {
+  // a folder: a.png (64², sorted first) and big.png; nothing is written, not even a.png's outputs
+  const img = join(tmp, 'inputs');
+  mkdirSync(img);
+  writeFileSync(join(img, 'a.png'), zeroPng(64));
+  writeFileSync(join(img, 'big.png'), zeroPng(BIG));
   const data = join(tmp, 'bigset');
   mkdirSync(join(data, 'images'), { recursive: true }); mkdirSync(join(data, 'labels'));
   writeFileSync(join(data, 'images', 'a.png'), zeroPng(BIG));
@@ -103,7 +106,7 @@ test('a 13376² PNG of a few KB: clan predict and clan eval refuse it in one lin
   assert.equal(p.code, 1, p.stderr);
   assert.match(p.stderr, /^clan: predict: \S+big\.png \(13376x13376\) needs about \d+ MB of memory, over the budget of 1800 MB: downscale the image, or raise CLAN_MEMORY_BUDGET_MB \(MB\) if the machine has it$/);
   assert.ok(p.peak < 2 * 2 ** 30, `predict peak ${p.peak / MiB} MB`);
-  assert.ok(!existsSync(join(tmp, 'pred', 'big_label.png')));
+  assert.ok(!existsSync(join(tmp, 'pred', 'a_label.png')) && !existsSync(join(tmp, 'pred', 'big_label.png')));
   const e = clan(['eval', '--checkpoint', ckpt, '--data', `folder:${data}`, '--threads', '1'], budget);
   assert.equal(e.code, 1, e.stderr);
   assert.match(e.stderr, /^clan: eval: folder:\S+ \(largest image 13376x13376, network input 1024x512\) needs about \d+ MB of memory, over the budget of 1800 MB: give a smaller --size WxH, downscale the images, or raise CLAN_MEMORY_BUDGET_MB/);

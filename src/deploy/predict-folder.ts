@@ -125,6 +125,14 @@ export async function predictImages(m: Engine, images: InputImage[], out: string
   const { atomicWrite } = await import('../util/atomic.js');
   const { nextTurn } = await import('../util/tick.js');
   const clear = backgroundClasses(m.classNames);
+  if (m.checkBudget && !o.skipBad) {
+    // every image's estimate from its header before anything is written (one that cannot be probed is named below)
+    for (const f of images) {
+      let h;
+      try { h = probeImage(f.path); } catch { continue; }
+      m.checkBudget(h.width, h.height, f.path);
+    }
+  }
   let skipped = 0;
   for (const [i, f] of images.entries()) {
     await nextTurn(); // tensor-wrapper finalizers run between images (util/tick.ts)
