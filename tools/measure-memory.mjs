@@ -1,10 +1,13 @@
 #!/usr/bin/env node
 // Measures the peak resident memory (VmHWM, through /usr/bin/time -f %M) of `clan predict`, `clan eval` and `clan
 // train` at a few sizes and prints the least-squares constants src/infer/cost.ts is built from:
-//   predict/eval  bytes per pixel of the input image (outputs at its size), the model input fixed
-//   eval          bytes per model-input pixel per feature float of the backbone (--size varied on a small image)
-//   train         bytes per crop pixel per feature float (source/target size varied, batch 1)
-// Usage: npm run build && node tools/measure-memory.mjs [--quick]. Single-threaded (--threads 1) so two cores shared
+//   predict/eval  bytes per pixel of the input image (outputs at its size), the model input fixed; predict's whole
+//                 path (under BAND_FLOATS) apart from the banded one
+//   inference     per backbone, bytes per model-input pixel (eval of a 64² image, --size varied), then across the
+//                 backbones PER_PIXEL + PER_FEATURE·F and BASE + PER_PARAM·params
+//   training      the same for one step of the cpu preset (crops of both domains varied, batch 1)
+// Usage: npm run build && node tools/measure-memory.mjs [predict] [eval] [train] [--quick] [--backbones=a,b,…] (default
+// micro, tiny, resnet18, resnet50; about 15 minutes on one core). Single-threaded (--threads 1) so two cores shared
 // with others give stable numbers; the constants do not depend on the thread count beyond libtorch's per-thread pools.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,6 +19,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { encodePng } = await import(join(root, 'dist/src/report/png.js'));
 const { writePlausibleWeights } = await import(join(root, 'dist/src/deploy/deploy.testing.js'));
 const { featureFloats } = await import(join(root, 'dist/src/infer/cost.js'));
+const { createSegmentor } = await import(join(root, 'dist/src/models/registry.js'));
 const CLAN = join(root, 'bin/clan.js');
 const quick = process.argv.includes('--quick');
 const bbArg = process.argv.find((a) => a.startsWith('--backbones='));
@@ -70,38 +74,59 @@ function folderData(s) {
   return `folder:${d}`;
 }
 
+/** Parameters of `backbone` with 19 classes (what the per-parameter fit is over). */
+function params(backbone) {
+  const G = createSegmentor(backbone, 19);
+  try { return G.parameters().reduce((n, p) => n + p.numel, 0); } finally { G.dispose(); }
+}
+
+/**
+ * Across backbones: per-pixel slopes b = PER_PIXEL + PER_FEATURE·F and intercepts a = BASE + PER_PARAM·params,
+ * each by least squares; `rows` are { backbone, F, params, a, b } of the per-backbone fits.
+ */
+function constants(what, rows) {
+  const s = fit(rows.map((r) => r.F), rows.map((r) => r.b));
+  const p = fit(rows.map((r) => r.params), rows.map((r) => r.a));
+  console.log(`${what}: ${s.a.toFixed(0)} B per pixel + ${s.b.toFixed(2)} B per feature float (PER_PIXEL, PER_FEATURE); ` +
+    `${MB(p.a)} MB + ${p.b.toFixed(1)} B per parameter (BASE, PER_PARAM)`);
+  return { perPixel: s.a, perFeature: s.b, base: p.a, perParam: p.b };
+}
+
 function measureEval(ckpt) {
-  const sides = quick ? [1000, 2500] : [1000, 2000, 3000, 4000];
+  const sides = quick ? [2000, 3000] : [1000, 2000, 3000, 4000];   // 1000² is the only one under BAND_FLOATS (19 classes)
   const ys = sides.map((s) => peak(['eval', '--checkpoint', ckpt, '--data', folderData(s), '--threads', '1', '--json']));
   sides.forEach((s, i) => console.log(`eval ${s}x${s} (input 1024x512): peak ${MB(ys[i])} MB`));
   const f = fit(sides.map((s) => s * s), ys);
-  console.log(`eval: ${f.b.toFixed(1)} B per image pixel`);
+  const banded = sides.map((s, i) => [s * s, ys[i]]).filter(([p]) => 19 * p > 64 * 2 ** 20);
+  const g = banded.length > 1 ? fit(banded.map(([p]) => p), banded.map(([, y]) => y)) : null;
+  console.log(`eval: ${f.b.toFixed(1)} B per image pixel over all sizes (EVAL_PER_PIXEL)${g ? `, ${g.b.toFixed(1)} over the banded ones` : ''}`);
   const data = folderData(64);
-  const res = [];
-  for (const bb of backbones) {
+  const rows = backbones.map((bb) => {
     const ck = join(tmp, `${bb}.safetensors`);
     writePlausibleWeights(ck, bb, 19, 1);
     const sizes = quick ? [512, 1024] : [512, 1024, 1536];
-    const ys2 = sizes.map((w) => peak(['eval', '--checkpoint', ck, '--data', data, '--size', `${w}x${w}`, '--threads', '1', '--json']));
-    const g = fit(sizes.map((w) => w * w * featureFloats(bb)), ys2);
-    console.log(`eval ${bb} at ${sizes.join(', ')} square: peaks ${ys2.map(MB).join(', ')} MB → ${g.b.toFixed(2)} B per model pixel per feature float (${featureFloats(bb).toFixed(1)} floats/px)`);
-    res.push(g.b);
-  }
-  return { perImagePixel: f.b, perFeature: res };
+    const y = sizes.map((w) => peak(['eval', '--checkpoint', ck, '--data', data, '--size', `${w}x${w}`, '--threads', '1', '--json']));
+    const g = fit(sizes.map((w) => w * w), y);
+    console.log(`eval ${bb} (F ${featureFloats(bb)}) at ${sizes.join(', ')} square: peaks ${y.map(MB).join(', ')} MB → ` +
+      `${g.b.toFixed(0)} B per model pixel, ${MB(g.a)} MB at 0`);
+    return { backbone: bb, F: featureFloats(bb), params: params(bb), a: g.a, b: g.b };
+  });
+  return { perImagePixel: f.b, inference: rows.length > 1 ? constants('inference', rows) : rows };
 }
 
+/** One step of the cpu preset at square crops of both domains, batch 1: per crop pixel of one domain. */
 function measureTrain() {
-  const res = [];
-  for (const bb of backbones) {
+  const rows = backbones.map((bb) => {
     const sizes = quick ? [128, 256] : [128, 256, 384];
-    const ys = sizes.map((s) => peak(['train', '--preset', 'cpu', '--backbone', bb, '--iters', '1', '--threads', '1', '--set', 'workers=0',
+    const y = sizes.map((s) => peak(['train', '--preset', 'cpu', '--backbone', bb, '--iters', '1', '--threads', '1', '--set', 'workers=0',
       '--set', `source.size=[${s},${s}]`, '--set', `target.size=[${s},${s}]`, '--set', 'targetVal.limit=1', '--set', 'batchSize=1',
       '--out', join(tmp, `run-${bb}-${s}`)]));
-    const g = fit(sizes.map((s) => s * s * featureFloats(bb)), ys);
-    console.log(`train ${bb} at ${sizes.join(', ')} square, batch 1: peaks ${ys.map(MB).join(', ')} MB → ${g.b.toFixed(2)} B per crop pixel per feature float`);
-    res.push(g.b);
-  }
-  return res;
+    const g = fit(sizes.map((s) => 2 * s * s), y);                 // two domains of s² each
+    console.log(`train ${bb} (F ${featureFloats(bb)}) at ${sizes.join(', ')} square, batch 1: peaks ${y.map(MB).join(', ')} MB → ` +
+      `${g.b.toFixed(0)} B per crop pixel, ${MB(g.a)} MB at 0`);
+    return { backbone: bb, F: featureFloats(bb), params: params(bb), a: g.a, b: g.b };
+  });
+  return rows.length > 1 ? constants('training', rows) : rows;
 }
 
 const ckpt = join(tmp, 'micro.safetensors');

@@ -100,7 +100,8 @@ export async function torchEngine(ckpt: string, device: string, spec?: Inference
   return { classNames: m.classNames, palette: m.palette, predict: (img, name) => predictImage(m, img, name, s), close: () => m.G.dispose(),
     checkBudget(width, height, path) {
       const input = networkInput(s, [width, height], m.evalSize);
-      const bytes = inferenceBytes({ command: 'predict', backbone: m.backbone, params, classes: m.numClasses, input, image: [width, height], augmented: !isPlainWhole(s) });
+      const bytes = inferenceBytes({ command: 'predict', backbone: m.backbone, params, classes: m.numClasses, input, image: [width, height],
+        augmented: !isPlainWhole(s) });
       checkBudget(`predict: ${path} (${width}x${height})`, bytes, 'downscale the image');
     } };
 }

@@ -18,7 +18,9 @@
 // batch 1, crops 128², 256², 384² (per domain 542, 603, 758, 3145 B per crop pixel); `clan predict` / `clan eval` of
 // 1000²…4000² images at a 1024×512 input. The estimates are within 12 % of every measured peak above 1 GB (training
 // within 5 % throughout); below, they run over by up to 50 % (micro's eval), as BASE is the largest of the intercepts.
-import { BACKBONES, isMit, isVgg, type BackboneSpec, type MitBackbone, type ResNetBackbone, type VggBackbone } from '../models/backbones.js';
+import {
+  BACKBONES, isMit, isVgg, type BackboneSpec, type MitBackbone, type ResNetBackbone, type VggBackbone,
+} from '../models/backbones.js';
 import { inferencePasses, isPlainWhole, type InferenceSpec } from '../data/inference-spec.js';
 import { BudgetError } from '../util/errors.js';
 import { limit, LIMITS } from '../util/limits.js';
@@ -120,13 +122,16 @@ export function inferenceBytes(c: InferenceCost): number {
   const banded = c.classes * px > BAND_FLOATS && c.classes <= 256;
   const maps = (banded ? BANDED_BYTES : 4 * (c.command === 'predict' ? WHOLE_MAPS : EVAL_WHOLE_MAPS) * c.classes * px)
     + (c.augmented ? 4 * 3 * c.classes * px : 0);                   // slide / multi-scale: probabilities at W×H, unbanded
-  return BASE_BYTES + INFER_PER_PARAM * c.params + (INFER_PER_PIXEL + INFER_PER_FEATURE * featureFloats(c.backbone, P)) * P + perPixel * px + maps;
+  const network = (INFER_PER_PIXEL + INFER_PER_FEATURE * featureFloats(c.backbone, P)) * P;
+  return BASE_BYTES + INFER_PER_PARAM * c.params + network + perPixel * px + maps;
 }
 
 /** The network's largest input [W, H] for an image under a spec: the eval size, or a multi-scale spec's largest pass. */
-export function networkInput(spec: InferenceSpec | undefined, image: readonly [number, number], evalSize: readonly [number, number]): [number, number] {
+export function networkInput(spec: InferenceSpec | undefined, image: readonly [number, number],
+  evalSize: readonly [number, number]): [number, number] {
   if (isPlainWhole(spec)) return [evalSize[0], evalSize[1]];
-  return inferencePasses(spec!, image[0], image[1], evalSize).reduce<[number, number]>((a, p) => (p.width * p.height > a[0] * a[1] ? [p.width, p.height] : a), [0, 0]);
+  return inferencePasses(spec!, image[0], image[1], evalSize)
+    .reduce<[number, number]>((a, p) => (p.width * p.height > a[0] * a[1] ? [p.width, p.height] : a), [0, 0]);
 }
 
 /** What a training step costs: batch crops of each domain, the largest image of each decoded by the loaders. */
@@ -137,7 +142,8 @@ export interface TrainCost {
 }
 
 export function trainBytes(c: TrainCost): number {
-  const act = (s: readonly [number, number]) => (TRAIN_PER_PIXEL + TRAIN_PER_FEATURE * featureFloats(c.backbone, s[0] * s[1])) * s[0] * s[1] * c.batch;
+  const act = (s: readonly [number, number]) =>
+    (TRAIN_PER_PIXEL + TRAIN_PER_FEATURE * featureFloats(c.backbone, s[0] * s[1])) * s[0] * s[1] * c.batch;
   // a loader decodes (3 B), converts to float (12 B) and resizes each image; one per worker thread in flight
   const decode = 16 * c.largest[0] * c.largest[1] * Math.max(1, c.workers);
   return BASE_BYTES + TRAIN_PER_PARAM * c.params + act(c.source) + act(c.target) + decode;
@@ -159,5 +165,6 @@ export function budgetLine(bytes: number, env: NodeJS.ProcessEnv = process.env):
 export function checkBudget(what: string, bytes: number, wayOut: string, env: NodeJS.ProcessEnv = process.env): void {
   const budget = memoryBudget(env);
   if (bytes <= budget) return;
-  throw new BudgetError(`${what} needs about ${mb(bytes)} of memory, over the budget of ${mb(budget)}: ${wayOut}, or raise ${LIMITS.memoryBudgetMB.env} (MB) if the machine has it`);
+  throw new BudgetError(`${what} needs about ${mb(bytes)} of memory, over the budget of ${mb(budget)}: ${wayOut}, ` +
+    `or raise ${LIMITS.memoryBudgetMB.env} (MB) if the machine has it`);
 }

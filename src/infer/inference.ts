@@ -133,7 +133,9 @@ export function inferProbabilities(G: Segmentor, img: RgbImage, s: InferenceSpec
  */
 export function inferLabels(G: Segmentor, img: RgbImage, s: InferenceSpec, t: InferenceTarget): Tensor {
   return torch.tidy(() => {
-    if (isPlainWhole(s)) return wholeLabels(G, passInput(img, { width: t.evalSize[0], height: t.evalSize[1], flip: false }, t, G.device), t.out);
+    if (isPlainWhole(s)) {
+      return wholeLabels(G, passInput(img, { width: t.evalSize[0], height: t.evalSize[1], flip: false }, t, G.device), t.out);
+    }
     return inferProbabilities(G, img, s, t).argmax(1).flatten(0, 2);
   });
 }

@@ -42,7 +42,8 @@ function wholeHeads(G: Segmentor, x: Tensor, out: [number, number], plain: boole
  * each channel alone) and upsampled a band [1, 3K, H, bw] at a time; M [1, 1, H, bw] and the labels [1, 1, H, bw]
  * per band, joined along the width.
  */
-function bandedHeads(G: Segmentor, x: Tensor, out: [number, number], plain: boolean, bandFloats: number): { label: Tensor | null; disagreement: Float32Array } {
+function bandedHeads(G: Segmentor, x: Tensor, out: [number, number], plain: boolean,
+  bandFloats: number): { label: Tensor | null; disagreement: Float32Array } {
   const K = G.numClasses;
   const [a, b] = G.forward(x);                                                        // each [1, K, h, w]
   const labels: Tensor[] = [];

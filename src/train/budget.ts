@@ -23,8 +23,8 @@ const scaled = (s: readonly [number, number], randomScale: boolean): [number, nu
 
 /** Bytes one training process is estimated to hold: crops at the training sizes (largest scale), batchSize of each domain. */
 export function runBytes(cfg: TrainConfig, data: RunData, params: number): number {
-  return trainBytes({ backbone: cfg.backbone, params, batch: cfg.batchSize, workers: cfg.workers, source: scaled(data.srcSize, cfg.source.randomScale),
-    target: scaled(data.tgtSize, cfg.target.randomScale), largest: largestImage(data) });
+  return trainBytes({ backbone: cfg.backbone, params, batch: cfg.batchSize, workers: cfg.workers, largest: largestImage(data),
+    source: scaled(data.srcSize, cfg.source.randomScale), target: scaled(data.tgtSize, cfg.target.randomScale) });
 }
 
 /** Refuses (BudgetError, one line) a run whose estimate is over the budget; names the knobs that shrink it. */

@@ -18,8 +18,10 @@ export function dryRun(cfg: TrainConfig, out: string, o: { resume: boolean; log:
   try { params = paramCount(G); } finally { G.dispose(); }
   const bytes = runBytes(cfg, data, params);
   const size = (s: readonly [number, number]) => `${s[0]}x${s[1]}`;
+  const augText = (a?: { randomScale: boolean; flip: boolean }) =>
+    (a ? `${a.randomScale ? ', random scale ×0.8–1.1' : ''}${a.flip ? ', flips' : ''}` : '');
   const set = (d: { spec: string; length: number }, s: readonly [number, number], aug?: { randomScale: boolean; flip: boolean }) =>
-    `${d.spec}: ${d.length} images, read at ${size(s)}${aug ? `${aug.randomScale ? ', random scale ×0.8–1.1' : ''}${aug.flip ? ', flips' : ''}` : ''}`;
+    `${d.spec}: ${d.length} images, read at ${size(s)}${augText(aug)}`;
   const largest = largestImage(data);
   const plan = [
     `run folder  ${resolve(out)} (${o.resume ? 'resumed' : 'new'}; not created: --dry-run)`,

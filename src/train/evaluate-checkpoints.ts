@@ -42,8 +42,8 @@ export async function evaluateCheckpoint(path: string, ds: Dataset, o: Checkpoin
 function checkEvalBudget(m: InferenceModel, ds: Dataset, size: readonly [number, number], spec: InferenceSpec | undefined): void {
   const image = ds.largestSize ?? ds.defaultSize ?? size;
   const params = m.G.parameters().reduce((n, p) => n + p.numel, 0);
-  const bytes = inferenceBytes({ command: 'eval', backbone: m.backbone, params, classes: m.numClasses, input: networkInput(spec, image, size),
-    image, augmented: !isPlainWhole(spec) });
+  const bytes = inferenceBytes({ command: 'eval', backbone: m.backbone, params, classes: m.numClasses,
+    input: networkInput(spec, image, size), image, augmented: !isPlainWhole(spec) });
   checkBudget(`eval: ${ds.spec} (largest image ${image[0]}x${image[1]}, network input ${size[0]}x${size[1]})`, bytes,
     'give a smaller --size WxH, downscale the images');
 }

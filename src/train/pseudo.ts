@@ -93,8 +93,9 @@ export function keep(v: { conf: Float32Array; cls: Uint8Array }, tau: readonly (
 function checkPseudoBudget(m: InferenceModel, ds: Dataset, size: [number, number]): void {
   const largest = ds.largestSize ?? ds.defaultSize ?? size;
   const params = m.G.parameters().reduce((n, p) => n + p.numel, 0);
-  const bytes = inferenceBytes({ command: 'pseudo', backbone: m.backbone, params, classes: m.numClasses, input: size, image: size, augmented: true })
-    + 16 * largest[0] * largest[1];                                            // the decoded image (3 B) and its float copy (12 B)
+  const net = inferenceBytes({ command: 'pseudo', backbone: m.backbone, params, classes: m.numClasses, input: size, image: size,
+    augmented: true });
+  const bytes = net + 16 * largest[0] * largest[1];                             // the decoded image (3 B) and its float copy (12 B)
   checkBudget(`selftrain: pseudo-labels of ${ds.spec} at ${size[0]}x${size[1]}`, bytes, 'lower the target size (--set target.size=[W,H])');
 }
 
