@@ -47,7 +47,7 @@ const MB = (b) => (b / 2 ** 20).toFixed(0);
 
 /** predict: RSS = a + β·pixels on the banded sizes; the whole path's extra per pixel from the unbanded ones. */
 function measurePredict(ckpt) {
-  const sides = quick ? [1000, 3000] : [1000, 1400, 3000, 4000];     // 19·side² ≤ 64 Mi floats: 1000 and 1400 unbanded
+  const sides = quick ? [1000, 3000] : [1000, 1400, 3000, 4000, 8000];  // 19·side² ≤ 64 Mi floats: 1000 and 1400 unbanded
   const ys = sides.map((s) => {
     const img = join(tmp, `p${s}.png`);
     writeFileSync(img, zeros(s, s, 3));

@@ -16,7 +16,7 @@
 // tools/measure-memory.mjs on this code (2026-12, libtorch 1.13, x86-64): `clan eval` of a 64² image at --size 512²,
 // 1024², 1536² for micro, tiny, resnet18, resnet50 (bytes per model pixel 143, 235, 631, 1854); `clan train` one step,
 // batch 1, crops 128², 256², 384² (per domain 542, 603, 758, 3145 B per crop pixel); `clan predict` / `clan eval` of
-// 1000²…4000² images at a 1024×512 input. The estimates are within 12 % of every measured peak above 1 GB (training
+// 1000²…8000² images at a 1024×512 input. The estimates are within 12 % of every measured peak above 1 GB (training
 // within 5 % throughout); below, they run over by up to 50 % (micro's eval), as BASE is the largest of the intercepts.
 import {
   BACKBONES, isMit, isVgg, type BackboneSpec, type MitBackbone, type ResNetBackbone, type VggBackbone,
@@ -42,11 +42,12 @@ export const TRAIN_PER_FEATURE = 1.74;
 export const TRAIN_PER_PARAM = 54;
 /**
  * Bytes per image pixel beyond the network, measured at 1000²…4000² with the model input fixed (the slope):
- *   predict  48.2: the RGB image (3), labels (1), colours and overlay (6), the disagreement map (4, and its copy) and
- *            heat-map (3), the PNG encoders' rows and deflate output, the banded upsampling's rows
+ *   predict  30.9 (the banded sizes 3000², 4000², 8000²): the RGB image (3), labels (1), colours and overlay (6), the
+ *            disagreement map (4, and its copy) and heat-map (3), the PNG encoders' rows and deflate output (all-zero
+ *            images; a 4000² image of noise peaked at 1185 MB against 1168, its PNGs no longer compressing)
  *   eval     25.5-26.6: the RGB image and labels, the float copy the loader resizes from, the predictions
  */
-export const PREDICT_PER_PIXEL = 48;
+export const PREDICT_PER_PIXEL = 31;
 export const EVAL_PER_PIXEL = 26;
 
 /** Activation floats per input pixel of a DeepLab-v2 ResNet: conv, norm and activation outputs of each block. */
@@ -102,9 +103,9 @@ export const BAND_FLOATS = 64 * 2 ** 20;
  *  int64 argmax; 1.3 at 1000²). */
 export const WHOLE_MAPS = 6;
 export const EVAL_WHOLE_MAPS = 1.5;
-/** Banded, what the bands hold beyond the per-pixel maps: `wide` [1, 3K, h, W] and one band (the banded fit's intercept
- *  over BASE: 452 − 340 MB). */
-export const BANDED_BYTES = 112 * MiB;
+/** Banded, what the bands hold beyond the per-pixel maps: `wide` [1, 3K, h, W] and one band (the banded fit's intercept,
+ *  635 MB, less BASE and micro's network at 1024×512). */
+export const BANDED_BYTES = 180 * MiB;
 
 /** What one image costs through predict, eval, export or pseudo-labelling. */
 export interface InferenceCost {
