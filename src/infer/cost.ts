@@ -45,10 +45,11 @@ export const TRAIN_PER_PARAM = 54;
  *   predict  30.9 (the banded sizes 3000², 4000², 8000²): the RGB image (3), labels (1), colours and overlay (6), the
  *            disagreement map (4, and its copy) and heat-map (3), the PNG encoders' rows and deflate output (all-zero
  *            images; a 4000² image of noise peaked at 1185 MB against 1168, its PNGs no longer compressing)
- *   eval     25.5-26.6: the RGB image and labels, the float copy the loader resizes from, the predictions
+ *   eval     5: the RGB image (3), the labels (1), the predictions (1); the banded sizes 2000²…8000² measured a slope of
+ *            3.1 B/px (the fit over 1000²…4000², 26, mixed in the whole path's maps)
  */
 export const PREDICT_PER_PIXEL = 31;
-export const EVAL_PER_PIXEL = 26;
+export const EVAL_PER_PIXEL = 5;
 
 /** Activation floats per input pixel of a DeepLab-v2 ResNet: conv, norm and activation outputs of each block. */
 function resnetFloats(s: ResNetBackbone): number {
@@ -103,9 +104,10 @@ export const BAND_FLOATS = 64 * 2 ** 20;
  *  int64 argmax; 1.3 at 1000²). */
 export const WHOLE_MAPS = 6;
 export const EVAL_WHOLE_MAPS = 1.5;
-/** Banded, what the bands hold beyond the per-pixel maps: `wide` [1, 3K, h, W] and one band (the banded fit's intercept,
- *  635 MB, less BASE and micro's network at 1024×512). */
+/** Banded, what the bands hold beyond the per-pixel maps: `wide` [1, 3K, h, W] and one band (the banded fits'
+ *  intercepts less BASE and micro's network at 1024×512: predict 635 MB over 3000²…8000², eval 721 MB over 2000²…8000²). */
 export const BANDED_BYTES = 180 * MiB;
+export const EVAL_BANDED_BYTES = 265 * MiB;
 
 /** What one image costs through predict, eval, export or pseudo-labelling. */
 export interface InferenceCost {
@@ -119,12 +121,12 @@ export interface InferenceCost {
 export function inferenceBytes(c: InferenceCost): number {
   const P = c.input[0] * c.input[1];
   const px = c.image[0] * c.image[1];
-  const perPixel = c.command === 'predict' ? PREDICT_PER_PIXEL : EVAL_PER_PIXEL;
   const banded = c.classes * px > BAND_FLOATS && c.classes <= 256;
-  const maps = (banded ? BANDED_BYTES : 4 * (c.command === 'predict' ? WHOLE_MAPS : EVAL_WHOLE_MAPS) * c.classes * px)
+  const predict = c.command === 'predict';
+  const maps = (banded ? (predict ? BANDED_BYTES : EVAL_BANDED_BYTES) : 4 * (predict ? WHOLE_MAPS : EVAL_WHOLE_MAPS) * c.classes * px)
     + (c.augmented ? 4 * 3 * c.classes * px : 0);                   // slide / multi-scale: probabilities at W×H, unbanded
   const network = (INFER_PER_PIXEL + INFER_PER_FEATURE * featureFloats(c.backbone, P)) * P;
-  return BASE_BYTES + INFER_PER_PARAM * c.params + network + perPixel * px + maps;
+  return BASE_BYTES + INFER_PER_PARAM * c.params + network + (predict ? PREDICT_PER_PIXEL : EVAL_PER_PIXEL) * px + maps;
 }
 
 /** The network's largest input [W, H] for an image under a spec: the eval size, or a multi-scale spec's largest pass. */
