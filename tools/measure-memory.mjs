@@ -59,7 +59,7 @@ function measurePredict(ckpt) {
   const whole = sides.map((s, i) => [s * s, ys[i]]).filter(([p]) => 19 * p <= 64 * 2 ** 20);
   const f = banded.length > 1 ? fit(banded.map(([p]) => p), banded.map(([, y]) => y)) : null;
   const g = whole.length > 1 ? fit(whole.map(([p]) => p), whole.map(([, y]) => y)) : null;
-  if (f) console.log(`predict banded: ${f.b.toFixed(1)} B per image pixel`);
+  if (f) console.log(`predict banded: ${f.b.toFixed(1)} B per image pixel (PREDICT_PER_PIXEL), ${MB(f.a)} MB at 0`);
   if (g) console.log(`predict whole: ${g.b.toFixed(1)} B per image pixel, ${MB(g.a)} MB at 0 pixels (micro, 19 classes, model input 1024x512)`);
   if (f && g) console.log(`predict whole path beyond the banded: ${((g.b - (f?.b ?? 0)) / 19 / 4).toFixed(2)} maps of [K, H, W] float32`);
   return { banded: f, whole: g };
@@ -93,13 +93,13 @@ function constants(what, rows) {
 }
 
 function measureEval(ckpt) {
-  const sides = quick ? [2000, 3000] : [1000, 2000, 3000, 4000];   // 1000² is the only one under BAND_FLOATS (19 classes)
+  const sides = quick ? [2000, 3000] : [1000, 2000, 3000, 4000, 8000];  // 1000² alone under BAND_FLOATS (19 classes)
   const ys = sides.map((s) => peak(['eval', '--checkpoint', ckpt, '--data', folderData(s), '--threads', '1', '--json']));
   sides.forEach((s, i) => console.log(`eval ${s}x${s} (input 1024x512): peak ${MB(ys[i])} MB`));
   const f = fit(sides.map((s) => s * s), ys);
   const banded = sides.map((s, i) => [s * s, ys[i]]).filter(([p]) => 19 * p > 64 * 2 ** 20);
   const g = banded.length > 1 ? fit(banded.map(([p]) => p), banded.map(([, y]) => y)) : null;
-  console.log(`eval: ${f.b.toFixed(1)} B per image pixel over all sizes (EVAL_PER_PIXEL)${g ? `, ${g.b.toFixed(1)} over the banded ones` : ''}`);
+  console.log(`eval: ${f.b.toFixed(1)} B per image pixel over all sizes${g ? `, ${g.b.toFixed(1)} over the banded ones (EVAL_PER_PIXEL), ${MB(g.a)} MB at 0` : ''}`);
   const data = folderData(64);
   const rows = backbones.map((bb) => {
     const ck = join(tmp, `${bb}.safetensors`);
