@@ -121,8 +121,9 @@ export interface InferenceCost {
 export function inferenceBytes(c: InferenceCost): number {
   const P = c.input[0] * c.input[1];
   const px = c.image[0] * c.image[1];
-  const banded = c.classes * px > BAND_FLOATS && c.classes <= 256;
   const predict = c.command === 'predict';
+  // only predict and eval band (export traces, pseudo-labels are at the training size: both at the network's input)
+  const banded = (predict || c.command === 'eval') && c.classes * px > BAND_FLOATS && c.classes <= 256;
   const maps = (banded ? (predict ? BANDED_BYTES : EVAL_BANDED_BYTES) : 4 * (predict ? WHOLE_MAPS : EVAL_WHOLE_MAPS) * c.classes * px)
     + (c.augmented ? 4 * 3 * c.classes * px : 0);                   // slide / multi-scale: probabilities at W×H, unbanded
   const network = (INFER_PER_PIXEL + INFER_PER_FEATURE * featureFloats(c.backbone, P)) * P;
@@ -147,7 +148,8 @@ export interface TrainCost {
 export function trainBytes(c: TrainCost): number {
   const act = (s: readonly [number, number]) =>
     (TRAIN_PER_PIXEL + TRAIN_PER_FEATURE * featureFloats(c.backbone, s[0] * s[1])) * s[0] * s[1] * c.batch;
-  // a loader decodes (3 B), converts to float (12 B) and resizes each image; one per worker thread in flight
+  // a loader decodes (3 B), converts to float (12 B) and resizes each image, one per worker thread in flight: counted,
+  // not fitted (the measured runs read 64² scenes)
   const decode = 16 * c.largest[0] * c.largest[1] * Math.max(1, c.workers);
   return BASE_BYTES + TRAIN_PER_PARAM * c.params + act(c.source) + act(c.target) + decode;
 }
@@ -159,7 +161,7 @@ export function memoryBudget(env: NodeJS.ProcessEnv = process.env): number {
 
 export const mb = (bytes: number): string => `${Math.ceil(bytes / MiB)} MB`;
 
-/** "est X of budget Y" for plans and logs. */
+/** "estimate X MB of the budget Y MB (CLAN_MEMORY_BUDGET_MB)", for `clan train --dry-run`. */
 export function budgetLine(bytes: number, env: NodeJS.ProcessEnv = process.env): string {
   return `estimate ${mb(bytes)} of the budget ${mb(memoryBudget(env))} (${LIMITS.memoryBudgetMB.env})`;
 }
