@@ -6,7 +6,7 @@
 //   inference     per backbone, bytes per model-input pixel (eval of a 64² image, --size varied), then across the
 //                 backbones PER_PIXEL + PER_FEATURE·F and BASE + PER_PARAM·params
 //   training      the same for one step of the cpu preset (crops of both domains varied, batch 1)
-// Usage: npm run build && node tools/measure-memory.mjs [predict] [eval] [train] [--quick] [--backbones=a,b,…] (default
+// Usage: npm run build && node tools/measure-memory.mjs [predict] [onnx] [eval] [train] [--quick] [--backbones=a,b,…] (default
 // micro, tiny, resnet18, resnet50; about 15 minutes on one core). Single-threaded (--threads 1) so two cores shared
 // with others give stable numbers; the constants do not depend on the thread count beyond libtorch's per-thread pools.
 import { spawnSync } from 'node:child_process';
@@ -63,6 +63,22 @@ function measurePredict(ckpt) {
   if (g) console.log(`predict whole: ${g.b.toFixed(1)} B per image pixel, ${MB(g.a)} MB at 0 pixels (micro, 19 classes, model input 1024x512)`);
   if (f && g) console.log(`predict whole path beyond the banded: ${((g.b - (f?.b ?? 0)) / 19 / 4).toFixed(2)} maps of [K, H, W] float32`);
   return { banded: f, whole: g };
+}
+
+/** predict --engine onnx of a model exported from `ckpt`: RSS = ONNX_BASE + ONNX_PER_PIXEL·pixels. */
+function measureOnnx(ckpt) {
+  const model = join(tmp, 'micro.onnx');
+  spawnSync(process.execPath, [CLAN, 'export', ckpt, model], { encoding: 'utf8' });
+  const sides = quick ? [1000, 3000] : [1000, 2000, 3000, 4000, 6000];
+  const ys = sides.map((s) => {
+    const img = join(tmp, `p${s}.png`);
+    writeFileSync(img, zeros(s, s, 3));
+    return peak(['predict', '--engine', 'onnx', '--model', model, '--input', img, '--out', join(tmp, `oout${s}`), '--threads', '1']);
+  });
+  const f = fit(sides.map((s) => s * s), ys);
+  console.log(`predict --engine onnx at ${sides.join(', ')} square: peaks ${ys.map(MB).join(', ')} MB → ` +
+    `${f.b.toFixed(1)} B per image pixel (ONNX_PER_PIXEL), ${MB(f.a)} MB at 0 (ONNX_BASE_BYTES)`);
+  return f;
 }
 
 /** A folder dataset of one all-zero image and label of side s. */
@@ -134,6 +150,7 @@ writePlausibleWeights(ckpt, 'micro', 19, 5);
 const what = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const out = {};
 if (!what.length || what.includes('predict')) out.predict = measurePredict(ckpt);
+if (!what.length || what.includes('onnx')) out.onnx = measureOnnx(ckpt);
 if (!what.length || what.includes('eval')) out.eval = measureEval(ckpt);
 if (!what.length || what.includes('train')) out.train = measureTrain();
 console.log(JSON.stringify(out));

@@ -107,6 +107,14 @@ test('a 13376² PNG of a few KB: clan predict and clan eval refuse it in one lin
   assert.match(p.stderr, /^clan: predict: \S+big\.png \(13376x13376\) needs about \d+ MB of memory, over the budget of 1800 MB: downscale the image, or raise CLAN_MEMORY_BUDGET_MB \(MB\) if the machine has it$/);
   assert.ok(p.peak < 2 * 2 ** 30, `predict peak ${p.peak / MiB} MB`);
   assert.ok(!existsSync(join(tmp, 'pred', 'a_label.png')) && !existsSync(join(tmp, 'pred', 'big_label.png')));
+  // the ONNX engine (no libtorch; 20 B per pixel on the host) is refused the same way
+  const onnx = join(tmp, 'micro.onnx');
+  assert.equal(clan(['export', ckpt, onnx]).code, 0);
+  const o = clan(['predict', '--engine', 'onnx', '--model', onnx, '--input', img, '--out', join(tmp, 'pred-onnx'), '--threads', '1'], budget);
+  assert.equal(o.code, 1, o.stderr);
+  assert.match(o.stderr, /^clan: predict: \S+big\.png \(13376x13376\) needs about \d+ MB of memory, over the budget of 1800 MB: downscale the image/);
+  assert.ok(o.peak < 2 * 2 ** 30, `predict --engine onnx peak ${o.peak / MiB} MB`);
+  assert.ok(!existsSync(join(tmp, 'pred-onnx', 'a_label.png')));
   // eval's estimate is smaller (no PNGs to write: about 1.6 GB); a budget of 1200 MB refuses it
   const e = clan(['eval', '--checkpoint', ckpt, '--data', `folder:${data}`, '--threads', '1'], { CLAN_MEMORY_BUDGET_MB: '1200' });
   assert.equal(e.code, 1, e.stderr);

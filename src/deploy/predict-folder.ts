@@ -109,8 +109,16 @@ export async function torchEngine(ckpt: string, device: string, spec?: Inference
 /** onnxruntime-node and a model written by `clan export` (deploy/ort.ts): no libtorch. */
 export async function onnxEngine(model: string, threads: number | undefined, spec?: InferenceSpec): Promise<Engine> {
   const { loadOnnxModel } = await import('./ort.js');
+  const { onnxPredictBytes, checkBudget, networkInput } = await import('../infer/cost.js');
+  const { isPlainWhole } = await import('../data/inference-spec.js');
   const m = await loadOnnxModel(model, { threads });
-  return { classNames: m.info.classNames, palette: m.info.palette, predict: (img) => m.predict(img, spec), close: () => m.release() };
+  const params = statSync(model).size / 4;                                    // float32 weights make up the file
+  return { classNames: m.info.classNames, palette: m.info.palette, predict: (img) => m.predict(img, spec), close: () => m.release(),
+    checkBudget(width, height, path) {
+      const bytes = onnxPredictBytes({ backbone: m.info.backbone, params, classes: m.info.numClasses, image: [width, height],
+        input: networkInput(spec, [width, height], m.info.evalSize), augmented: !isPlainWhole(spec) });
+      checkBudget(`predict: ${path} (${width}x${height})`, bytes, 'downscale the image');
+    } };
 }
 
 export interface PredictOptions {

@@ -130,6 +130,22 @@ export function inferenceBytes(c: InferenceCost): number {
   return BASE_BYTES + INFER_PER_PARAM * c.params + network + (predict ? PREDICT_PER_PIXEL : EVAL_PER_PIXEL) * px + maps;
 }
 
+/**
+ * `clan predict --engine onnx` (no libtorch; the tail on the host, deploy/host-ops.ts): 206 MB at 0 pixels and 19.9 B per
+ * image pixel, fitted over RGB images of 1000², 2000², 3000², 4000², 6000² (micro at 1024×512: peaks 198…885 MB). Its
+ * network part (onnxruntime's arena) is taken as libtorch's, not measured; a backbone the registry lacks counts none.
+ */
+export const ONNX_BASE_BYTES = 206 * MiB;
+export const ONNX_PER_PIXEL = 20;
+
+export function onnxPredictBytes(c: Omit<InferenceCost, 'command'>): number {
+  const P = c.input[0] * c.input[1];
+  const F = BACKBONES.has(c.backbone) ? featureFloats(c.backbone, P) : 0;
+  const px = c.image[0] * c.image[1];
+  return ONNX_BASE_BYTES + INFER_PER_PARAM * c.params + (INFER_PER_PIXEL + INFER_PER_FEATURE * F) * P + ONNX_PER_PIXEL * px
+    + (c.augmented ? 4 * 3 * c.classes * px : 0);
+}
+
 /** The network's largest input [W, H] for an image under a spec: the eval size, or a multi-scale spec's largest pass. */
 export function networkInput(spec: InferenceSpec | undefined, image: readonly [number, number],
   evalSize: readonly [number, number]): [number, number] {
