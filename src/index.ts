@@ -18,5 +18,5 @@ export type { RgbImage } from './data/image.js';
 export { loadInferenceModel, type InferenceModel } from './infer/model.js';
 export { predictImage, type Prediction } from './infer/predict.js';
 export { main } from './cli/main.js';
-export { ClanError, UsageError, ConfigError, DataError, CheckpointError, TensorError } from './util/errors.js';
+export { ClanError, UsageError, ConfigError, DataError, CheckpointError, TensorError, BudgetError } from './util/errors.js';
 export { Interrupted } from './train/interrupted.js';

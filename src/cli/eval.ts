@@ -16,6 +16,8 @@ logits of C1 + C2 upsampled to the full label size, argmax, one confusion matrix
 IoU, mIoU = nan-mean over the protocol's classes (19; SYNTHIA: 16 or 13). Beside IoU, what mmsegmentation
 prints: per-class Acc (pixels of the class found), mAcc (their nan-mean over the same classes) and aAcc (all
 pixels right). The table shows percent; JSON and CSV hold fractions, null (empty) where a class is absent.
+The memory estimate for the dataset's largest image (its header) is checked against CLAN_MEMORY_BUDGET_MB (MB,
+default 3/4 of this machine's memory) before any image is read; over it, the evaluation is refused in one line.
   --json         stdout holds only {"miou", "macc", "aacc", "per_class": [{"class", "iou", "acc"}, …] (every class
                  in the dataset's class order), "protocol", "classes" (those averaged), "images", "pixels",
                  "confusion" (rows: ground truth, columns: prediction)}; with --run, the best checkpoint's summary

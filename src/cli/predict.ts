@@ -26,6 +26,9 @@ input's own size:
 A FOLDER is searched recursively (Cityscapes' leftImg8bit/val/<city>/…); each image's outputs keep its path
 relative to FOLDER under --out. Two inputs that would write the same outputs (x.jpg beside x.png) are refused
 before anything is written. Inputs: PNG or JPEG, decoded as Pillow's Image.open does (EXIF orientation not applied).
+Each image's memory estimate (from its header: network, outputs at its size; docs/deploy.md "Memory budget") is
+checked against CLAN_MEMORY_BUDGET_MB (MB, default 3/4 of this machine's memory) before anything is written; one over
+it is refused in one line (with --skip-bad: skipped). Images above 64 Mi logits floats are upsampled in column bands.
   --engine     torch (default): libtorch and a checkpoint; onnx: onnxruntime-node and a model written by
                'clan export' (its heads x1, x2), no libtorch needed; the same four PNGs
   --model      the ONNX model (with --engine onnx, in place of --checkpoint); its metadata gives the size,

@@ -15,7 +15,7 @@ import { UsageError } from '../util/errors.js';
 const USAGE = `usage: clan train [--config FILE|PRESET] [--preset NAME] [--method ${METHODS.names().join('|')}]
                   [--source TYPE:ROOT[:SPLIT]] [--target SPEC] [--target-val SPEC] [--backbone NAME]
                   [--iters N] [--batch-size N] [--seed N] [--threads N] [--workers N] [--init WEIGHTS]
-                  [--device cpu|cuda|cuda:N] [--amp off|bf16|fp16] [--out DIR] [--set key=value ...]
+                  [--device cpu|cuda|cuda:N] [--amp off|bf16|fp16] [--out DIR] [--set key=value ...] [--dry-run]
        clan train --resume RUN_DIR [--iters N] [--set key=value ...]
        clan train --nproc-per-node N [--nnodes M --node-rank R --master-addr HOST --master-port P] …
 
@@ -43,6 +43,10 @@ with ε to see how much CLAN's per-pixel weighting acts.
   --overwrite   start over in an --out folder that already holds a run (deletes its checkpoints and metrics);
                 without it such a folder is refused. One run per folder at a time (RUN_DIR/.lock)
   --set k=v     override any config key, e.g. --set hyper.clan.lambdaLocal=10 --set targetVal.protocol=16
+  --dry-run     print the resolved config (as RUN_DIR/config.yaml would hold it) and the plan: method, backbone,
+                iterations, batch, each dataset's images and size, the memory estimate against the budget
+                (CLAN_MEMORY_BUDGET_MB, default 3/4 of this machine's memory; a run over it is refused before
+                any step); exit 0 without creating the run folder or training
 
 Data-parallel (README "More than one process or machine"): --nproc-per-node N starts N worker processes here
 (global batch = batchSize × processes; rank 0 logs, evaluates and checkpoints). Several machines: the same
@@ -62,6 +66,7 @@ const OPTIONS = {
   init: { type: 'string' }, out: { type: 'string' }, set: { type: 'string', multiple: true }, resume: { type: 'string' },
   device: { type: 'string' }, amp: { type: 'string' }, 'nproc-per-node': { type: 'string' }, nnodes: { type: 'string' },
   'node-rank': { type: 'string' }, 'master-addr': { type: 'string' }, 'master-port': { type: 'string' }, overwrite: { type: 'boolean' },
+  'dry-run': { type: 'boolean' },
 } as const;
 
 /** The integer flags: [name, config path, smallest, largest, why the largest]. */
@@ -112,6 +117,11 @@ export const trainCommand: Command = {
     const p = parse('train', argv, OPTIONS);
     if (p.values.help) { console.log(USAGE); return 0; }
     const { config, out, resumeDir } = trainConfig(p);
+    if (boolFlag(p, 'dry-run')) {
+      const { dryRun } = await import('../train/dry-run.js');
+      console.log(dryRun(config, out, { resume: resumeDir !== undefined, log: (l) => process.stderr.write(l + '\n') }));
+      return 0;
+    }
     const { assertWritable } = await import('./files.js');
     assertWritable(out);
     if (str(p, 'nproc-per-node') !== undefined) return await launch(p, argv, config, out, ctx.entry);

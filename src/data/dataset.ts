@@ -35,6 +35,9 @@ export interface Dataset {
   readonly hasLabels: boolean;
   /** Nominal [W, H] the reference resizes to (§5.1–5.3), if the dataset has one. */
   readonly defaultSize?: readonly [number, number];
+  /** The largest image [W, H] (by pixels) its headers gave when opened: what a command's memory estimate is made for
+   *  (infer/cost.ts). Absent: the images are all `defaultSize` (generated sets, pseudo-labels). */
+  readonly largestSize?: readonly [number, number];
   name(index: number): string;
   /** Decodes sample `index` (0 ≤ index < length). Throws DataError naming the file. */
   load(index: number): RawSample;

@@ -28,6 +28,7 @@ export interface FileDesc extends DatasetDesc {
   readonly classNames: readonly string[];
   readonly palette?: readonly (readonly [number, number, number])[];
   readonly defaultSize?: readonly [number, number];
+  readonly largestSize?: readonly [number, number];
 }
 
 export class FileDataset implements Dataset {
@@ -39,6 +40,7 @@ export class FileDataset implements Dataset {
   get palette(): readonly (readonly [number, number, number])[] | undefined { return this.desc.palette; }
   get hasLabels(): boolean { return this.desc.hasLabels; }
   get defaultSize(): readonly [number, number] | undefined { return this.desc.defaultSize; }
+  get largestSize(): readonly [number, number] | undefined { return this.desc.largestSize; }
   name(i: number): string { return this.entry(i).name; }
 
   load(index: number): RawSample {

@@ -67,6 +67,8 @@ export function openPaired(L: PairedLayout): FileDataset {
   const keep = problems.settle(entries.length);
   const warn = L.opts.warn ?? ((m: string) => console.warn(m));
   const defaultSize = L.defaultSize ?? (L.sizeFromImages ? imagesSize(spec, keep.map((i) => sizes[i]), warn) : undefined);
+  const largestSize = keep.map((i) => sizes[i])
+    .reduce<[number, number] | undefined>((m, s) => (s && (!m || s[0] * s[1] > m[0] * m[1]) ? s : m), undefined);
   if (mismatched.length > 0) {
     warn(`dataset ${spec}: ${mismatched.length} label file(s) differ in size from their images; ${L.sizeMismatchNote ?? ''} ` +
       `first: ${mismatched[0]}`);
@@ -74,7 +76,7 @@ export function openPaired(L: PairedLayout): FileDataset {
   return new FileDataset({
     type: L.spec.type, spec, root: L.root, entries: keep.map((i) => entries[i]!), labelFormat: L.format, hasLabels: useLabels,
     numClasses: L.numClasses, classNames: L.classNames,
-    ...(L.palette ? { palette: L.palette } : {}), ...(defaultSize ? { defaultSize } : {}),
+    ...(L.palette ? { palette: L.palette } : {}), ...(defaultSize ? { defaultSize } : {}), ...(largestSize ? { largestSize } : {}),
   });
 }
 

@@ -3,6 +3,7 @@
 import { resolve } from 'node:path';
 import { loadInferenceModel } from '../infer/model.js';
 import { atomicWrite } from '../util/atomic.js';
+import { checkBudget, inferenceBytes } from '../infer/cost.js';
 import { exportOnnx, onnxInfo, type ExportOptions } from './export.js';
 import { writeWebApp } from './web.js';
 
@@ -12,6 +13,11 @@ export interface ExportTarget { onnx?: string; web?: string }   // one of them
 export function exportCheckpoint(ckpt: string, to: ExportTarget, o: ExportOptions): string {
   const m = loadInferenceModel(ckpt);
   try {
+    // the graph is traced by running it once at its input size (the eval size when dynamic), logits upsampled there
+    const size = o.size === 'dynamic' || o.size === undefined ? m.evalSize : o.size;
+    const params = m.G.parameters().reduce((n, p) => n + p.numel, 0);
+    checkBudget(`export: ${m.backbone} at ${size[0]}x${size[1]}`, inferenceBytes({ command: 'export', backbone: m.backbone, params,
+      classes: m.numClasses, input: size, image: size, augmented: true }), 'give a smaller --size WxH');
     const bytes = exportOnnx(m, o);
     const mb = (bytes.length / 2 ** 20).toFixed(1);
     const info = onnxInfo(m, o);

@@ -4,7 +4,7 @@
 // PNGs of each image. The engines' modules are imported lazily, so the ONNX path never loads the libtorch addon.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, extname, join, relative, resolve } from 'node:path';
-import { ClanError, DataError } from '../util/errors.js';
+import { BudgetError, ClanError, DataError } from '../util/errors.js';
 import { makeDirs } from '../util/paths.js';
 import { encodePng, heatmap, type PngBytes, type Rgb } from '../report/png.js';
 import type { RgbImage } from '../data/image.js';
@@ -84,22 +84,42 @@ export interface Engine {
   palette: readonly Rgb[];
   predict(img: RgbImage, name: string): Prediction | Promise<Prediction>;
   close(): void | Promise<void>;
+  /** Refuses (BudgetError) an image of width × height whose memory estimate is over the budget, before it is decoded. */
+  checkBudget?(width: number, height: number, path: string): void;
 }
 
 /** libtorch and a checkpoint (infer/predict.ts) on `device`; `spec` absent: the checkpoint's own inference mode. */
 export async function torchEngine(ckpt: string, device: string, spec?: InferenceSpec): Promise<Engine> {
   const { loadInferenceModel } = await import('../infer/model.js');
   const { predictImage } = await import('../infer/predict.js');
+  const { inferenceBytes, checkBudget, networkInput } = await import('../infer/cost.js');
+  const { isPlainWhole } = await import('../data/inference-spec.js');
   const m = loadInferenceModel(ckpt, device as import('../torch/index.js').Device);
-  return { classNames: m.classNames, palette: m.palette, predict: (img, name) => predictImage(m, img, name, spec ?? m.inference),
-    close: () => m.G.dispose() };
+  const s = spec ?? m.inference;
+  const params = m.G.parameters().reduce((n, p) => n + p.numel, 0);
+  return { classNames: m.classNames, palette: m.palette, predict: (img, name) => predictImage(m, img, name, s),
+    close: () => m.G.dispose(),
+    checkBudget(width, height, path) {
+      const input = networkInput(s, [width, height], m.evalSize);
+      const bytes = inferenceBytes({ command: 'predict', backbone: m.backbone, params, classes: m.numClasses, input,
+        image: [width, height], augmented: !isPlainWhole(s) });
+      checkBudget(`predict: ${path} (${width}x${height})`, bytes, 'downscale the image');
+    } };
 }
 
 /** onnxruntime-node and a model written by `clan export` (deploy/ort.ts): no libtorch. */
 export async function onnxEngine(model: string, threads: number | undefined, spec?: InferenceSpec): Promise<Engine> {
   const { loadOnnxModel } = await import('./ort.js');
+  const { onnxPredictBytes, checkBudget, networkInput } = await import('../infer/cost.js');
+  const { isPlainWhole } = await import('../data/inference-spec.js');
   const m = await loadOnnxModel(model, { threads });
-  return { classNames: m.info.classNames, palette: m.info.palette, predict: (img) => m.predict(img, spec), close: () => m.release() };
+  const params = statSync(model).size / 4;                                    // float32 weights make up the file
+  return { classNames: m.info.classNames, palette: m.info.palette, predict: (img) => m.predict(img, spec), close: () => m.release(),
+    checkBudget(width, height, path) {
+      const bytes = onnxPredictBytes({ backbone: m.info.backbone, params, classes: m.info.numClasses, image: [width, height],
+        input: networkInput(spec, [width, height], m.info.evalSize), augmented: !isPlainWhole(spec) });
+      checkBudget(`predict: ${path} (${width}x${height})`, bytes, 'downscale the image');
+    } };
 }
 
 export interface PredictOptions {
@@ -110,18 +130,29 @@ export interface PredictOptions {
 
 /** The four PNGs of each image under `out`; returns how many images were skipped as unreadable. */
 export async function predictImages(m: Engine, images: InputImage[], out: string, o: PredictOptions): Promise<number> {
-  const { readBytes, decodeRgb } = await import('../data/image.js');
+  const { readBytes, decodeRgb, probeImage } = await import('../data/image.js');
   const { colorize, overlay } = await import('../report/png.js');
   const { atomicWrite } = await import('../util/atomic.js');
   const { nextTurn } = await import('../util/tick.js');
   const clear = backgroundClasses(m.classNames);
+  if (m.checkBudget && !o.skipBad) {
+    // every image's estimate from its header before anything is written (one that cannot be probed is named below)
+    for (const f of images) {
+      let h;
+      try { h = probeImage(f.path); } catch { continue; }
+      m.checkBudget(h.width, h.height, f.path);
+    }
+  }
   let skipped = 0;
   for (const [i, f] of images.entries()) {
     await nextTurn(); // tensor-wrapper finalizers run between images (util/tick.ts)
     let img;
-    try { img = decodeRgb(readBytes(f.path), f.path); } catch (e) {
+    try {
+      if (m.checkBudget) { const h = probeImage(f.path); m.checkBudget(h.width, h.height, f.path); }   // before the pixels are decoded
+      img = decodeRgb(readBytes(f.path), f.path);
+    } catch (e) {
       if (!(e instanceof ClanError)) throw e;
-      if (!o.skipBad) throw new DataError(`${e.message} (--skip-bad skips unreadable images)`);
+      if (!o.skipBad) throw e instanceof BudgetError ? e : new DataError(`${e.message} (--skip-bad skips unreadable images)`);
       o.log(`predict: skipping ${e.message}`);
       skipped++; o.onProgress?.(i + 1, images.length); continue;
     }

@@ -3,11 +3,11 @@
 // mIoU = nan-mean over the protocol's classes (19 / 16 / 13). Other inference modes (sliding windows, multi-scale +
 // flip as mmsegmentation's test options) go through infer/inference.ts, the same path `clan predict` takes.
 import * as torch from '../torch/index.js';
-import { predictLogits, type Segmentor } from '../models/segmentor.js';
+import type { Segmentor } from '../models/segmentor.js';
 import type { Dataset } from '../data/dataset.js';
 import { Loader } from '../data/loader.js';
 import { CITYSCAPES_CLASSES, EVAL_SUBSETS } from '../data/labels.js';
-import { checkInferenceSpec, inferLabels, isPlainWhole, type InferenceSpec } from '../infer/inference.js';
+import { checkInferenceSpec, inferLabels, isPlainWhole, wholeLabels, type InferenceSpec } from '../infer/inference.js';
 import { IoUMetric, type EvalResult, type IoUResult, type Protocol } from './metric.js';
 export type { EvalResult, Protocol } from './metric.js';
 import { DataError, UsageError } from '../util/errors.js';
@@ -113,7 +113,7 @@ function loaderImages(G: Segmentor, ds: Dataset, o: EvalOptions, device: torch.D
       if (!b) return null;
       const predict = () => {
         const x = torch.fromTypedArray(b.images, [1, 3, b.height, b.width], 'float32', device);
-        return predictLogits(G, x, [b.labelHeight, b.labelWidth]).argmax(1).flatten(0, 2);   // [1, K, h, w] → [h·w]
+        return wholeLabels(G, x, [b.labelHeight, b.labelWidth]);   // [1, K, h, w] → [h·w] (in column bands when large)
       };
       return { name: b.names[0]!, index: b.indices[0]!, labels: b.labels!, width: b.labelWidth, height: b.labelHeight, predict };
     },

@@ -23,6 +23,8 @@ import { preprocess } from '../data/transforms.js';
 import type { RgbImage } from '../data/image.js';
 import { predictLogits, type Segmentor } from '../models/segmentor.js';
 import { inferencePasses, isPlainWhole, slideWindows, windowCounts, type InferenceSpec, type Pass } from '../data/inference-spec.js';
+import { BAND_FLOATS } from './cost.js';
+export { BAND_FLOATS } from './cost.js';
 
 export {
   WHOLE, checkInferenceSpec, inferencePasses, isAugmented, isPlainWhole, rescaleSize, slideWindows, windowCounts,
@@ -53,6 +55,42 @@ export function slideLogits(G: Segmentor, x: Tensor, crop: readonly [number, num
       });
     }
     return sum.div(torch.fromTypedArray(count, [1, 1, H, W], 'float32', G.device));
+  }));
+}
+
+/**
+ * up(low) at `size` [H, W] (bilinear, align_corners), column band by column band: f(band [1, K, H, bw]) → [1, c, H, bw],
+ * the bands joined along the width → [1, c, H, W]. Bit-equal to up(low) whole: PyTorch's bilinear kernel interpolates
+ * along W inside (t = w0·x0 + w1·x1), then along H (h0·t0 + h1·t1), so `wide` = up to [h, W] is each row's t exactly
+ * (the H weights 1 and 0), and up(wide[:, :, :, band]) to [H, bw] applies the same H weights (the W ones 1 and 0) to
+ * the same t (inference.test.ts compares the two).
+ */
+export function bandedUp(low: Tensor, size: readonly [number, number], alignCorners: boolean, f: (band: Tensor) => Tensor,
+  bandFloats = BAND_FLOATS): Tensor {
+  const [, K, h] = low.shape as [number, number, number, number];
+  const [H, W] = size;
+  return torch.tidy(() => {
+    const wide = F.interpolate(low, [h, W], { alignCorners });                        // [1, K, h, W]
+    const bw = Math.max(1, Math.floor(bandFloats / (K * H)));
+    const parts: Tensor[] = [];
+    for (let x0 = 0; x0 < W; x0 += bw) {
+      const x1 = Math.min(W, x0 + bw);
+      parts.push(torch.tidy(() => f(F.interpolate(wide.slice(3, x0, x1), [H, x1 - x0], { alignCorners }))));
+    }
+    return torch.cat(parts, 3);
+  });
+}
+
+/**
+ * Labels [H·W] of one whole pass: argmax up(x1 + x2) at out [H, W]. Up to BAND_FLOATS the [1, K, H, W] logits at once
+ * (int64, as ever); above, in column bands (uint8: K ≤ 256 classes, label PNGs are 8-bit), the same labels.
+ */
+export function wholeLabels(G: Segmentor, x: Tensor, out: readonly [number, number], bandFloats = BAND_FLOATS): Tensor {
+  const size: [number, number] = [out[0], out[1]];
+  if (G.numClasses * out[0] * out[1] <= bandFloats || G.numClasses > 256) return predictLogits(G, x, size).argmax(1).flatten(0, 2);
+  return torch.tidy(() => torch.noGrad(() => {
+    const [a, b] = G.forward(x);                                                       // each [1, K, h, w]
+    return bandedUp(a.add(b), size, G.alignCorners ?? true, (t) => t.argmax(1, true).to('uint8'), bandFloats).flatten(0, 3);
   }));
 }
 
@@ -95,7 +133,9 @@ export function inferProbabilities(G: Segmentor, img: RgbImage, s: InferenceSpec
  */
 export function inferLabels(G: Segmentor, img: RgbImage, s: InferenceSpec, t: InferenceTarget): Tensor {
   return torch.tidy(() => {
-    if (isPlainWhole(s)) return passLogits(G, passInput(img, { width: t.evalSize[0], height: t.evalSize[1], flip: false }, t, G.device), s, t.out).argmax(1).flatten(0, 2);
+    if (isPlainWhole(s)) {
+      return wholeLabels(G, passInput(img, { width: t.evalSize[0], height: t.evalSize[1], flip: false }, t, G.device), t.out);
+    }
     return inferProbabilities(G, img, s, t).argmax(1).flatten(0, 2);
   });
 }

@@ -4,9 +4,10 @@
 import { join, resolve } from 'node:path';
 import type * as torch from '../torch/index.js';
 import type { Dataset } from '../data/dataset.js';
-import type { InferenceSpec } from '../data/inference-spec.js';
+import { isPlainWhole, type InferenceSpec } from '../data/inference-spec.js';
 import { evaluate, type EvalResult, type Protocol } from '../eval/evaluate.js';
-import { loadInferenceModel } from '../infer/model.js';
+import { loadInferenceModel, type InferenceModel } from '../infer/model.js';
+import { checkBudget, inferenceBytes, networkInput } from '../infer/cost.js';
 import { listCheckpoints } from '../io/checkpoint.js';
 import { atomicWrite } from '../util/atomic.js';
 import { ClanError, DataError } from '../util/errors.js';
@@ -29,11 +30,22 @@ export async function evaluateCheckpoint(path: string, ds: Dataset, o: Checkpoin
   try {
     if (m.numClasses !== ds.numClasses) throw new DataError(`checkpoint ${path} predicts ${m.numClasses} classes but dataset ${ds.spec} has ${ds.numClasses}`);
     const inference = o.inference ?? m.inference;
+    checkEvalBudget(m, ds, o.size ?? m.evalSize, inference);
     const r = await evaluate(m.G, ds, { size: o.size ?? m.evalSize, protocol: o.protocol, normalize: m.normalize, device: o.device,
       ...(o.limit ? { limit: o.limit } : {}), ...(inference ? { inference } : {}), ...(o.onProgress ? { onProgress: o.onProgress } : {}),
       ...(o.onBadSample ? { onBadSample: o.onBadSample } : {}) });
     return { r, names: m.classNames, step: m.step, inference: inference ?? { mode: 'whole' } };
   } finally { m.G.dispose(); }
+}
+
+/** Refuses (BudgetError) an evaluation whose estimate for the set's largest image is over the budget, before any image is read. */
+function checkEvalBudget(m: InferenceModel, ds: Dataset, size: readonly [number, number], spec: InferenceSpec | undefined): void {
+  const image = ds.largestSize ?? ds.defaultSize ?? size;
+  const params = m.G.parameters().reduce((n, p) => n + p.numel, 0);
+  const bytes = inferenceBytes({ command: 'eval', backbone: m.backbone, params, classes: m.numClasses,
+    input: networkInput(spec, image, size), image, augmented: !isPlainWhole(spec) });
+  checkBudget(`eval: ${ds.spec} (largest image ${image[0]}x${image[1]}, network input ${size[0]}x${size[1]})`, bytes,
+    'give a smaller --size WxH, downscale the images');
 }
 
 export interface RunRow { step: number; miou: number; selection: number | null; iou: Float64Array }

@@ -17,6 +17,7 @@ import { PSEUDO_INDEX, pseudoLabelFile, type PseudoIndex } from '../data/pseudo.
 import { predictHeads } from '../models/segmentor.js';
 import type { InferenceModel } from '../infer/model.js';
 import { encodePng } from '../report/png.js';
+import { checkBudget, inferenceBytes } from '../infer/cost.js';
 import { atomicWrite } from '../util/atomic.js';
 import { makeDirs } from '../util/paths.js';
 import { nextTurn } from '../util/tick.js';
@@ -85,12 +86,26 @@ export function keep(v: { conf: Float32Array; cls: Uint8Array }, tau: readonly (
   return out;
 }
 
+/**
+ * Refuses (BudgetError) pseudo-labelling whose estimate is over the budget, before any image is read: each target
+ * image decoded at its own size and predicted at the round's size, both heads' softmaxes held there (augmented).
+ */
+function checkPseudoBudget(m: InferenceModel, ds: Dataset, size: [number, number]): void {
+  const largest = ds.largestSize ?? ds.defaultSize ?? size;
+  const params = m.G.parameters().reduce((n, p) => n + p.numel, 0);
+  const net = inferenceBytes({ command: 'pseudo', backbone: m.backbone, params, classes: m.numClasses, input: size, image: size,
+    augmented: true });
+  const bytes = net + 16 * largest[0] * largest[1];                             // the decoded image (3 B) and its float copy (12 B)
+  checkBudget(`selftrain: pseudo-labels of ${ds.spec} at ${size[0]}x${size[1]}`, bytes, 'lower the target size (--set target.size=[W,H])');
+}
+
 /** Writes the round's pseudo-labels into `o.dir` (pseudo.json last) and returns their statistics. */
 export async function makePseudoLabels(m: InferenceModel, o: PseudoOptions): Promise<PseudoStats> {
   const log = o.log ?? (() => {});
+  const ds = openDataset(o.target, { labels: 'none', warn: log });
+  checkPseudoBudget(m, ds, o.size);
   rmSync(o.dir, { recursive: true, force: true }); // a half-written round starts over
   makeDirs(join(o.dir, 'labels'));
-  const ds = openDataset(o.target, { labels: 'none', warn: log });
   const K = m.numClasses;
   const [W, H] = o.size;
   const nViews = o.variant === 'cotrain' ? 2 : 1;

@@ -45,9 +45,14 @@ export interface RunInfo {
   command: string[]; resumed: boolean;
 }
 
+/** The text of config.yaml: the resolved config, the sections its method reads. */
+export function configYaml(cfg: TrainConfig): string {
+  return YAML.stringify(forMethod(cfg));
+}
+
 /** config.yaml (the resolved config, the sections its method reads) and run.json (what ran, where, from which code). */
 export function writeRunInfo(out: string, cfg: TrainConfig, i: RunInfo, libtorch: string): void {
-  atomicWrite(join(out, 'config.yaml'), YAML.stringify(forMethod(cfg)));
+  atomicWrite(join(out, 'config.yaml'), configYaml(cfg));
   atomicWrite(join(out, 'run.json'), JSON.stringify({ git: gitHash(), libtorch, threads: i.threads, device: i.device, amp: cfg.amp,
     worldSize: i.worldSize, command: i.command, resumedAt: i.resumed ? i.start : null, time: new Date().toISOString(),
     classNames: i.classNames, palette: i.palette }, null, 2) + '\n');

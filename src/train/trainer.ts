@@ -29,6 +29,7 @@ import { prepareRunFolder, writeRunInfo } from './run-folder.js';
 import { openRunLog, type RunLog } from './run-log.js';
 import { batchTensors, makeLoaders, openData, rareClassTable, paletteOf, type RunData } from './run-data.js';
 import { predictionStrip } from './report.js';
+import { checkRunBudget, paramCount } from './budget.js';
 export { Interrupted };
 
 /** Points where a test may act on a run; production code never sets them. */
@@ -106,7 +107,6 @@ async function trainProcess(o: TrainOptions, dist: DistEnv | null, log: (l: stri
   torch.setNumThreads(threads);
   const pointwiseBefore = torch.getPointwiseOnednn(); // a process-wide switch: restored when train() returns
   const data = openData(cfg, log);
-  makeDirs(ckptDir);   // after the data checks: a refused run leaves no checkpoints/ behind
   // Data-parallel on GPUs: one process per GPU, `cuda` meaning this process's cuda:LOCAL_RANK (as torchrun users expect).
   const device = applyDeviceSettings(dist && cfg.device === 'cuda' ? { ...cfg, device: `cuda:${dist.localRank}` } : cfg);
   torch.manualSeed(cfg.seed);
@@ -115,6 +115,8 @@ async function trainProcess(o: TrainOptions, dist: DistEnv | null, log: (l: stri
   let method: UDAMethod | null = null;
   // Freed on every exit — an error or Ctrl-C too: a library caller's process goes on, nothing may wait for GC.
   try {
+    checkRunBudget(cfg, data, paramCount(G));   // before any step (and any checkpoints/): the estimate against the budget
+    makeDirs(ckptDir);   // after the data and budget checks: a refused run leaves no checkpoints/ behind
     torch.setPointwiseOnednn(cfg.pointwiseOnednn);
     method = await createMethod(cfg.method, G, methodConfig(cfg));
     // A pseudo:DIR target always carries its labels (data/pseudo.ts), however it was opened.

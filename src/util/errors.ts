@@ -34,5 +34,7 @@ export class DataError extends ClanError {}
 export class CheckpointError extends ClanError {}
 /** An invalid tensor operation (shape, dtype, disposed tensor), raised in TS or translated from libtorch. */
 export class TensorError extends ClanError {}
+/** A command whose memory estimate (infer/cost.ts) is over CLAN_MEMORY_BUDGET_MB, refused before it starts (exit 1). */
+export class BudgetError extends ClanError {}
 /** An optional inference engine cannot be loaded (onnxruntime-node missing or broken). */
 export class EngineError extends ClanError {}

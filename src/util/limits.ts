@@ -12,8 +12,12 @@
 //   CLAN_MAX_TENSOR_EXPANSION_BYTES     bytes a checkpoint's tensor views may materialise beyond their storages
 //   CLAN_MAX_SAFETENSORS_HEADER_BYTES   length of a safetensors JSON header
 //   CLAN_MAX_NESTING_DEPTH              levels of nested containers in an unpickled value or a YAML config
+//   CLAN_MEMORY_BUDGET_MB               what one command may hold, in MB (default: 3/4 of os.totalmem()), against the
+//                                       estimate infer/cost.ts makes from the image size, backbone, classes and batch
+//                                       before predict, eval, export, train or pseudo-labelling starts
 // e.g. `CLAN_MAX_IMAGE_PIXELS=400000000 clan eval …` for a 20000×20000 image. A bad value is a ConfigError.
 
+import { totalmem } from 'node:os';
 import { ConfigError } from './errors.js';
 
 export interface Limit {
@@ -43,6 +47,8 @@ export const LIMITS = {
   // Readers that walk a value recurse once per level (and YAML's composer overflows near 800): a state dict nests
   // about 5 levels (a checkpoint dict, optimizer groups, a tensor's rebuild tuple), a config 4.
   nestingDepth: { env: 'CLAN_MAX_NESTING_DEPTH', default: 100 },
+  // 3/4 of this machine's memory: the rest for the OS, the page cache and whatever else runs (docs/limits.md).
+  memoryBudgetMB: { env: 'CLAN_MEMORY_BUDGET_MB', default: Math.floor((totalmem() * 3) / 4 / 2 ** 20) },
 } as const satisfies Record<string, Limit>;
 
 export type LimitName = keyof typeof LIMITS;
