@@ -58,18 +58,21 @@ test('the estimator: feature floats from the backbone shape, bytes from the fitt
   // predict of a 13376² image, micro (208,252 parameters), 19 classes, model input 1024×512: banded, no [K, H, W] map
   const P = 1024 * 512; const px = 13376 * 13376;
   const predict = inferenceBytes({ command: 'predict', backbone: 'micro', params: 208_252, classes: 19, input: [1024, 512], image: [13376, 13376] });
-  assert.equal(predict, BASE_BYTES + INFER_PER_PARAM * 208_252 + (INFER_PER_PIXEL + INFER_PER_FEATURE * 27.75) * P + PREDICT_PER_PIXEL * px + BANDED_BYTES);
+  assert.equal(predict,
+    BASE_BYTES + INFER_PER_PARAM * 208_252 + (INFER_PER_PIXEL + INFER_PER_FEATURE * 27.75) * P + PREDICT_PER_PIXEL * px + BANDED_BYTES);
   assert.ok(predict > 5000 * MiB && predict < 7000 * MiB, `${predict / MiB} MB`);           // was 286 B/px: 51 GB
   // 1400² (37 Mi floats of 19 classes) stays whole: six [K, H, W] float maps
   const whole = inferenceBytes({ command: 'predict', backbone: 'micro', params: 0, classes: 19, input: [1024, 512], image: [1400, 1400] });
-  assert.equal(whole - BASE_BYTES - (INFER_PER_PIXEL + INFER_PER_FEATURE * 27.75) * P, PREDICT_PER_PIXEL * 1400 ** 2 + 4 * WHOLE_MAPS * 19 * 1400 ** 2);
+  assert.equal(whole - BASE_BYTES - (INFER_PER_PIXEL + INFER_PER_FEATURE * 27.75) * P,
+    PREDICT_PER_PIXEL * 1400 ** 2 + 4 * WHOLE_MAPS * 19 * 1400 ** 2);
   const evalSmall = inferenceBytes({ command: 'eval', backbone: 'micro', params: 0, classes: 19, input: [1024, 512], image: [100, 100], augmented: true });
   // 100² unbanded, slide/multi-scale: 1.5 maps of eval's whole path and 3 of the probabilities (rounding of the large terms aside)
   const rest = evalSmall - BASE_BYTES - (INFER_PER_PIXEL + INFER_PER_FEATURE * 27.75) * P;
   assert.ok(Math.abs(rest - (EVAL_PER_PIXEL * 1e4 + 4 * 1.5 * 19e4 + 4 * 3 * 19e4)) < 1e-3, String(rest));
   // training: per domain (TRAIN_PER_PIXEL + TRAIN_PER_FEATURE·F)·P·batch, the parameters, the largest decoded image (16 B/px, 2 workers)
   const train = trainBytes({ backbone: 'micro', params: 1000, batch: 2, workers: 2, source: [64, 32], target: [32, 32], largest: [100, 50] });
-  assert.equal(train, BASE_BYTES + TRAIN_PER_PARAM * 1000 + (TRAIN_PER_PIXEL + TRAIN_PER_FEATURE * 27.75) * (2048 + 1024) * 2 + 16 * 5000 * 2);
+  assert.equal(train,
+    BASE_BYTES + TRAIN_PER_PARAM * 1000 + (TRAIN_PER_PIXEL + TRAIN_PER_FEATURE * 27.75) * (2048 + 1024) * 2 + 16 * 5000 * 2);
   // the largest pass of a multi-scale spec: ratio 1.5 of 1024×512 on a 2048×1024 image is 1536×768
   assert.deepEqual(networkInput({ mode: 'whole', scales: [0.5, 1.5] }, [2048, 1024], [1024, 512]), [1536, 768]);
   assert.deepEqual(networkInput(undefined, [9999, 9999], [1024, 512]), [1024, 512]);

@@ -75,7 +75,8 @@ export const evalCommand: Command = {
     const ds = open(f.data);
     const sel = f.selectData ? open(f.selectData) : null;
     for (const d of [ds, ...(sel ? [sel] : [])]) checkProtocol(f.protocol, d);
-    const o = { protocol: f.protocol, device, ...(f.size ? { size: f.size } : {}), ...(f.limit ? { limit: f.limit } : {}), ...(inference ? { inference } : {}),
+    const o = { protocol: f.protocol, device, ...(f.size ? { size: f.size } : {}), ...(f.limit ? { limit: f.limit } : {}),
+      ...(inference ? { inference } : {}),
       ...(f.skipBad ? { onBadSample: (name: string, m: string) => warn(`eval: skipping ${name}: ${m}`) } : {}) };
     const { evaluateCheckpoint, evaluateCheckpoints } = await import('../train/evaluate-checkpoints.js');
     if (f.checkpoint) {

@@ -142,7 +142,8 @@ async function launch(p: Parsed, argv: string[], config: TrainConfig, out: strin
   if (config.device !== 'cpu') await assertGpuPerProcess(config.device, nproc);
   const { launchWorkers } = await import('./launch.js');
   return await launchWorkers({ nproc, nnodes, nodeRank, masterAddr: str(p, 'master-addr') ?? '127.0.0.1', masterPort: port,
-    args: workerArgs(argv, out), ...(entry ? { entry } : {}), ...(config.threads ? { threads: config.threads } : {}), graceSeconds: Math.min(config.distTimeout, 60) });
+    args: workerArgs(argv, out), ...(entry ? { entry } : {}), ...(config.threads ? { threads: config.threads } : {}),
+    graceSeconds: Math.min(config.distTimeout, 60) });
 }
 
 /** Data-parallel on GPUs is one process per GPU, each on its cuda:LOCAL_RANK (NCCL refuses two ranks on one GPU). */

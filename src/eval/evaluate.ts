@@ -25,8 +25,8 @@ export function protocolClasses(protocol: Protocol, numClasses: number): readonl
 
 /**
  * Checks a protocol against the dataset before any work (one line naming the flag, the dataset's classes and what is
- * expected): 'all' (and 19, GTA5's name for it) averages every class of any dataset; 16 and 13 are subsets of the 19 Cityscapes classes (§5.2), so
- * they need a dataset whose classes are exactly those, in trainId order.
+ * expected): 'all' (and 19, GTA5's name for it) averages every class of any dataset; 16 and 13 are subsets of the 19
+ * Cityscapes classes (§5.2), so they need a dataset whose classes are exactly those, in trainId order.
  */
 export function checkProtocol(protocol: Protocol, ds: Pick<Dataset, 'spec' | 'numClasses' | 'classNames'>, flag = '--protocol'): void {
   if (protocol !== 'all' && protocol !== 19 && protocol !== 16 && protocol !== 13) throw new UsageError(`${flag} expects all, 19, 16 or 13, got ${String(protocol)}`);
@@ -136,7 +136,8 @@ function sampleImages(G: Segmentor, ds: Dataset, o: EvalOptions, spec: Inference
       }
       const l = s.label!;
       const target = { evalSize: o.size, normalize: o.normalize ?? 'caffe', out: [l.height, l.width] } as const;
-      return { name: s.name, index: s.index, labels: l.data, width: l.width, height: l.height, predict: () => inferLabels(G, s.image, spec, target) };
+      return { name: s.name, index: s.index, labels: l.data, width: l.width, height: l.height,
+        predict: () => inferLabels(G, s.image, spec, target) };
     },
     close: async () => {},
   };

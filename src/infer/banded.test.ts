@@ -1,5 +1,6 @@
 // Column-band upsampling (inference.ts bandedUp, wholeLabels; predict.ts) against the whole [1, K, H, W] path: the
-// same bits (M: within a float32 rounding), at sizes where the bands are narrow, uneven and one column wide, for align_corners true and false.
+// same bits (M: within a float32 rounding), at sizes where the bands are narrow, uneven and one column wide, for
+// align_corners true and false.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../torch/index.js';
@@ -49,7 +50,9 @@ test('wholeLabels and predictImage in bands give the unbanded labels exactly, M 
       // softmax's vectorised exp and its scalar tail differ in the last bit; which pixels are in a tail depends on the
       // band's width. M ∈ [0, 1]: 2 ulp at 1 is 2.4e-7 (a disagreement PNG's colour steps are 0.1 / 255 = 3.9e-4 wide)
       let worst = 0;
-      for (let i = 0; i < whole.disagreement.length; i++) worst = Math.max(worst, Math.abs(banded.disagreement[i]! - whole.disagreement[i]!));
+      for (let i = 0; i < whole.disagreement.length; i++) {
+        worst = Math.max(worst, Math.abs(banded.disagreement[i]! - whole.disagreement[i]!));
+      }
       assert.ok(worst <= 2.4e-7, `M, band ${band}: ${worst}`);
     }
     assert.ok(new Set(whole.label).size >= 3, 'the labels vary over the image');

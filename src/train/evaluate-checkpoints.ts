@@ -22,7 +22,8 @@ export interface CheckpointEvalOptions {
   onBadSample?: (name: string, message: string) => void;   // skip unreadable samples (--skip-bad) instead of stopping
 }
 
-export interface CheckpointEval { r: EvalResult; names: string[]; step: number | null; inference: InferenceSpec }   // inference: the mode used
+// inference: the mode used
+export interface CheckpointEval { r: EvalResult; names: string[]; step: number | null; inference: InferenceSpec }
 
 /** One checkpoint on a labelled dataset; the network is freed before returning. */
 export async function evaluateCheckpoint(path: string, ds: Dataset, o: CheckpointEvalOptions): Promise<CheckpointEval> {

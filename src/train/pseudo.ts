@@ -27,7 +27,8 @@ const DECADES = 7;          // u = −log10(1 − conf) is clipped here (float32
 const IGNORE = 255;
 
 /** Histogram bin of a confidence: uniform in −log10(1 − conf) (fine near 1, where trained networks put most pixels). */
-export const binOf = (conf: number): number => Math.max(0, Math.min(BINS - 1, Math.floor((-Math.log10(Math.max(1e-7, 1 - conf)) / DECADES) * BINS)));
+export const binOf = (conf: number): number =>
+  Math.max(0, Math.min(BINS - 1, Math.floor((-Math.log10(Math.max(1e-7, 1 - conf)) / DECADES) * BINS)));
 /** The confidence at a bin's lower edge. */
 export const binEdge = (b: number): number => 1 - 10 ** (-(b / BINS) * DECADES);
 
@@ -44,7 +45,8 @@ export interface PseudoOptions {
 
 export interface PseudoStats {
   round: number; portion: number; variant: 'cotrain' | 'plain';
-  thresholds: (number | null)[][];   // [view][class]: τ, the confidence a pixel needs (null: class never predicted); views = [C1, C2] or [p]
+  // [view][class]: τ, the confidence a pixel needs (null: class never predicted); views = [C1, C2] or [p]
+  thresholds: (number | null)[][];
   kept: number[][];                  // [half][class] pixels labelled, half 0 = labels for C1, 1 = for C2
   keptShare: number;                 // labelled share of all target pixels (both halves)
   val: { precision: (number | null)[]; meanPrecision: number; coverage: number; accuracy: number } | null;
@@ -137,7 +139,8 @@ export async function makePseudoLabels(m: InferenceModel, o: PseudoOptions): Pro
       atomicWrite(pseudoLabelFile(o.dir, i), encodePng(stacked, W, 2 * H, 1));
     }
     const total = 2 * ds.length * W * H;
-    const stats: PseudoStats = { round: o.round, portion: o.portion, variant: o.variant, thresholds: tau.map((t) => t.map((b) => (b === null ? null : binEdge(b)))), kept,
+    const stats: PseudoStats = { round: o.round, portion: o.portion, variant: o.variant,
+      thresholds: tau.map((t) => t.map((b) => (b === null ? null : binEdge(b)))), kept,
       keptShare: kept.flat().reduce((a, b) => a + b, 0) / total, val: o.val ? await valPrecision(m, o, tau, input) : null };
     const index: PseudoIndex = { target: o.target, size: o.size, length: ds.length, round: o.round, variant: o.variant };
     atomicWrite(join(o.dir, 'stats.json'), JSON.stringify(stats, null, 1) + '\n');

@@ -64,7 +64,9 @@ export interface TrainResult {
 }
 
 /** Where a run stands: what resume restores and every checkpoint saves. */
-interface RunState { step: number; consumed: { source: number; target: number }; best: { step: number; miou: number } | null; lastCkpt: string }
+interface RunState {
+  step: number; consumed: { source: number; target: number }; best: { step: number; miou: number } | null; lastCkpt: string;
+}
 
 /** What a run is made of before it steps: its config, data, network, method, device and place among the processes. */
 interface RunSetup {
@@ -128,10 +130,12 @@ async function trainProcess(o: TrainOptions, dist: DistEnv | null, log: (l: stri
       ...(hook ? { write: { midWrite: () => hook(join(out, 'metrics.jsonl')) } } : {}) }) : null;
     if (setup.isRank0) {
       writeRunInfo(out, cfg, { threads, device, start: state.step, worldSize: dist?.worldSize ?? 1, classNames: [...data.src.classNames],
-        palette: paletteOf(data.src), command: o.commandLine ?? process.argv.slice(2), resumed: o.resume === true }, torch.buildInfo().version);
+        palette: paletteOf(data.src), command: o.commandLine ?? process.argv.slice(2), resumed: o.resume === true },
+      torch.buildInfo().version);
     }
     if (dist) joinDataParallel(setup);
-    const run: Run = { ...setup, state, ...makeLoaders(cfg, data, state.consumed, dist, method.targetLabels, rareClassTable(cfg, data, log)), hooks: o.hooks ?? {}, runLog, signal: o.signal ?? null };
+    const loaders = makeLoaders(cfg, data, state.consumed, dist, method.targetLabels, rareClassTable(cfg, data, log));
+    const run: Run = { ...setup, state, ...loaders, hooks: o.hooks ?? {}, runLog, signal: o.signal ?? null };
     return await runToEnd(run, o.progress);
   } finally {
     method?.dispose();
@@ -182,7 +186,8 @@ async function trainLoop(run: Run, t0: number, progress: TrainOptions['progress'
     for (let i = start; i < cfg.iters; i++) {
       await nextTurn(); // signals, worker messages and tensor-wrapper finalizers run between steps (util/tick.ts)
       const step = i + 1;
-      const { log: s, stop } = await trainOneStep(run, i, () => interrupted || run.signal?.aborted === true || run.hooks.stopAfter?.(step) === true);
+      const { log: s, stop } = await trainOneStep(run, i,
+        () => interrupted || run.signal?.aborted === true || run.hooks.stopAfter?.(step) === true);
       progress?.(step, cfg.iters, s, (Date.now() - t0) / 1000);
       const last = step === cfg.iters;
       const ckptDue = step % cfg.checkpointEvery === 0 || last;
@@ -235,7 +240,8 @@ async function trainOneStep(run: Run, i: number, wantStop: () => boolean): Promi
   const s = torch.tidy(() => {
     const src = batchTensors(sb, run.device);
     const tgt = batchTensors(tb, run.device);
-    return run.method.trainStep(i, { image: src.image, label: src.label! }, { image: tgt.image, size: tgtSize, ...(run.method.targetLabels && tgt.label ? { label: tgt.label } : {}) });
+    const tgtLabel = run.method.targetLabels && tgt.label ? { label: tgt.label } : {};
+    return run.method.trainStep(i, { image: src.image, label: src.label! }, { image: tgt.image, size: tgtSize, ...tgtLabel });
   });
   const step = i + 1;
   run.hooks.afterStep?.(step, s);
@@ -254,7 +260,8 @@ async function trainOneStep(run: Run, i: number, wantStop: () => boolean): Promi
     }
   }
   const losses = run.method.lossKeys.filter((k) => s.losses[k] !== undefined).map((k) => [k, s.losses[k]!] as [string, number]);
-  run.runLog?.step({ step, lr: s.lrG, ...(s.lrD !== undefined ? { lrD: s.lrD } : {}), losses, ...(s.m !== undefined ? { m: s.m } : {}), seconds: (Date.now() - ts) / 1000 });
+  run.runLog?.step({ step, lr: s.lrG, ...(s.lrD !== undefined ? { lrD: s.lrD } : {}), losses, ...(s.m !== undefined ? { m: s.m } : {}),
+    seconds: (Date.now() - ts) / 1000 });
   return { log: s, stop };
 }
 
@@ -278,7 +285,8 @@ const TB_SAMPLES = 3; // validation images drawn into TensorBoard at each evalua
 function sampleStrips(run: Run, step: number): void {
   const names = run.data.src.classNames; const val = run.data.val!;
   const m: InferenceModel = { G: run.G, path: run.out, backbone: run.cfg.backbone, numClasses: run.data.numClasses, classNames: [...names],
-    palette: paletteOf(run.data.src) ?? defaultPalette(run.data.numClasses), normalize: run.cfg.normalize, evalSize: run.data.evalSize, step, config: forMethod(run.cfg) };
+    palette: paletteOf(run.data.src) ?? defaultPalette(run.data.numClasses), normalize: run.cfg.normalize, evalSize: run.data.evalSize,
+    step, config: forMethod(run.cfg) };
   const wasTraining = run.G.training;
   run.G.eval();
   try {
