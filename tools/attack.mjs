@@ -1,7 +1,7 @@
 // Hostile inputs and faults against a built checkout, as an attacker or an unlucky user would try them:
 //   node tools/attack.mjs CHECKOUT [--json]
 // Each case runs `clan` of CHECKOUT (its bin/clan.js, its dist/) in a child with a 30 s timeout and a 3 GiB
-// address-space cap, and is classed: clean (refused in one line naming the file, or done right), wrong (exit 0
+// address-space cap (and CLAN_MEMORY_BUDGET_MB=3072 to match it, as a user would declare such a machine), and is classed: clean (refused in one line naming the file, or done right), wrong (exit 0
 // with a wrong result, or an error that does not say what/where), crash (signal, V8 fatal, timeout, out of
 // memory, a stack trace) or lost (a run's data destroyed). Prints one row per case and the totals.
 import { spawn, spawnSync } from 'node:child_process';
@@ -24,7 +24,7 @@ function clan(args, o = {}) {
   // o.fsize: a file-size limit (RLIMIT_FSIZE) with SIGXFSZ ignored, so a write past it fails (EFBIG) like a full disk
   const cmd = ['prlimit', '--as=3221225472', ...(o.fsize ? [`--fsize=${o.fsize}`] : []), process.execPath, join(ROOT, 'bin', 'clan.js'), ...args];
   const r = spawnSync(o.fsize ? 'sh' : cmd[0], o.fsize ? ['-c', 'trap "" XFSZ; exec "$@"', 'sh', ...cmd] : cmd.slice(1),
-    { cwd: work, encoding: 'utf8', timeout: o.timeout ?? 30_000, env: { ...process.env, ...(o.env ?? {}) } });
+    { cwd: work, encoding: 'utf8', timeout: o.timeout ?? 30_000, env: { CLAN_MEMORY_BUDGET_MB: '3072', ...process.env, ...(o.env ?? {}) } });
   const lines = (r.stderr ?? '').split('\n').filter((l) => l.startsWith('clan:'));
   const crashed = r.signal !== null || r.status === 134 || /FATAL ERROR|Aborted|\n\s+at /.test(r.stderr ?? '') || r.error?.code === 'ETIMEDOUT';
   return { code: r.status, signal: r.signal, stdout: r.stdout ?? '', stderr: r.stderr ?? '', lines, crashed };
@@ -114,6 +114,25 @@ add('safetensors with a duplicate tensor key', () => {
   const r = clan([...EVAL, '--checkpoint', p]); return r.code === 0 ? 'wrong' : refused(r, p);
 });
 add('PNG of 14000×14000 pixels (a few KB), predicted', () => { const p = join(work, 'bomb.png'); writeFileSync(p, bombPng(14000, 14000)); const r = clan(['predict', '--checkpoint', ckpt(), '--input', p, '--out', join(work, 'pred1')]); return r.code === 0 ? 'wrong' : refused(r, p); });
+// ---- cost-based memory (issue 31): what the network and the outputs cost, not only what decoding does
+add('PNG of 13376×13376 pixels (16 KB, under the pixel limit), predicted', () => {
+  const p = join(work, 'big13376.png'); writeFileSync(p, bombPng(13376, 13376));
+  const r = clan(['predict', '--checkpoint', ckpt(), '--input', p, '--out', join(work, 'pred13376')]);
+  return r.code === 0 ? 'wrong' : refused(r, p);
+});
+add('PNG of 4000×4000 pixels (174 KB), predicted: done within the cap', () => {
+  const dir = join(work, 'big4000'); mkdirSync(dir); writeFileSync(join(dir, 'x.png'), bombPng(4000, 4000));
+  const out = join(work, 'pred4000'); const r = clan(['predict', '--checkpoint', ckpt(), '--input', dir, '--out', out], { timeout: 120_000 });
+  if (r.crashed) return 'crash';
+  return r.code === 0 && ['label', 'color', 'overlay', 'disagreement'].every((k) => existsSync(join(out, `x_${k}.png`))) ? 'clean' : 'wrong';
+});
+add('a folder dataset holding one 13376×13376 image, evaluated', () => {
+  const dir = join(work, 'bigds'); mkdirSync(join(dir, 'images'), { recursive: true }); mkdirSync(join(dir, 'labels'));
+  writeFileSync(join(dir, 'images', 'a.png'), bombPng(13376, 13376)); writeFileSync(join(dir, 'labels', 'a.png'), bombPng(13376, 13376));
+  writeFileSync(join(dir, 'classes.txt'), Array.from({ length: 11 }, (_, k) => `c${k}`).join('\n')); // the run's 11 classes
+  const r = clan(['eval', '--checkpoint', ckpt(), '--data', `folder:${dir}`, '--json'], { env: { CLAN_MEMORY_BUDGET_MB: '1200' } });
+  return r.code === 0 ? 'wrong' : refused(r, dir);
+});
 add('PNG with a bad IDAT CRC, predicted', () => { const p = join(work, 'crc.png'); copyFileSync(join(FIX, 'limits', 'bad_idat_crc.png'), p); const r = clan(['predict', '--checkpoint', ckpt(), '--input', p, '--out', join(work, 'pred2')]); return r.code === 0 ? 'wrong' : refused(r, p); });
 for (const f of ['shared_dicts.pth', 'zero_stride.pth', 'zero_stride_legacy.pth']) {
   add(`.pth ${f}, converted`, () => { const p = join(work, f); copyFileSync(join(FIX, 'limits', f), p); return refused(clan(['convert', p, join(work, `${f}.safetensors`)]), p); });
