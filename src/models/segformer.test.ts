@@ -106,8 +106,8 @@ test('SegFormer\'s head as the decoder: its unused conv_seg stays out of the gro
 
 // CLAN's weight discrepancy and co-training's C1/C2 exchange need two different classifiers (Segmentor.singleHead).
 const TWO_HEADS = new Set(['clan', 'clan-cotrain', 'cotrain']);
-// hrda trains HRDA's own network (hrda-mit-b*; src/methods/hrda.test.ts) and refuses this one.
-const OWN_NETWORK = new Set(['hrda']);
+// hrda and mic-hrda train HRDA's own network (hrda-mit-b*; src/methods/hrda.test.ts) and refuse this one.
+const OWN_NETWORK = new Set(['hrda', 'mic-hrda']);
 
 test('every one-classifier method trains a mit-b0 unchanged: finite losses, moved weights, nothing left behind', async (t) => {
   const cfg = { ...DEFAULT_METHOD_CONFIG, maxIter: 10, warmup: 0, preheat: 1, ndf: 8 };
@@ -118,7 +118,8 @@ test('every one-classifier method trains a mit-b0 unchanged: finite losses, move
     const before = torch.memoryStats().live;
     const G = createSegmentor('mit-b0', 5);
     const w0 = G.backboneParameters()[0]!.toArray();
-    const m = await createMethod(name, G, cfg);
+    // daformer's feature distance anchors to the --init network: say one was given (here, G's random start)
+    const m = await createMethod(name, G, name.includes('daformer') ? { ...cfg, initWeights: true } : cfg);
     const log = m.trainStep(3, { image, label }, { image, size: [32, 32] });
     assert.deepEqual(Object.keys(log.losses), [...m.lossKeys], name);
     for (const [k, v] of Object.entries(log.losses)) assert.ok(Number.isFinite(v), `${name} ${k} = ${v}`);
