@@ -15,6 +15,11 @@ import { deflateSync } from 'node:zlib';
 import { createHash } from 'node:crypto';
 
 const ROOT = resolve(process.argv[2] ?? '.');
+// Converted weights are refused unsealed: hand-made ones are sealed with the checkout's own writer, so each case
+// reaches the check it is about (missing heads, no G, a huge class count) instead of the seal's.
+const { decodeSafetensors, encodeSafetensors } = await import(pathToFileURL(join(ROOT, 'dist', 'src', 'io', 'safetensors.js')).href);
+const { sealedMetadata } = await import(pathToFileURL(join(ROOT, 'dist', 'src', 'io', 'checkpoint.js')).href);
+const sealWeights = (p) => { const st = decodeSafetensors(readFileSync(p), p); writeFileSync(p, encodeSafetensors(st.tensors, sealedMetadata(st.tensors, st.metadata))); };
 const HERE = new URL('..', import.meta.url).pathname;
 const FIX = join(HERE, 'test', 'fixtures');
 const work = mkdtempSync(join(tmpdir(), 'clan-attack-'));
@@ -100,10 +105,11 @@ const weights = (name, keep, meta = {}) => {
   const bytes = readFileSync(ckpt()); const n = Number(bytes.readBigUInt64LE(0)); const header = JSON.parse(bytes.subarray(8, 8 + n).toString());
   const data = bytes.subarray(8 + n); const ts = {};
   for (const [k, v] of Object.entries(header)) if (k.startsWith('G.') && keep(k) && v.dtype === 'F32') ts[k] = { shape: v.shape, data: new Float32Array(data.buffer.slice(data.byteOffset + v.data_offsets[0], data.byteOffset + v.data_offsets[1])) };
-  const p = join(work, name); writeFileSync(p, safetensors(ts, { format: 'clan-weights', backbone: 'micro', num_classes: '11', ...meta })); return p;
+  const p = join(work, name); writeFileSync(p, safetensors(ts, { format: 'clan-weights', backbone: 'micro', num_classes: '11', ...meta }));
+  sealWeights(p); return p;
 };
 add('converted weights without the heads, evaluated', () => { const p = weights('noheads.safetensors', (k) => !/^G\.layer[56]\./.test(k)); const r = clan([...EVAL, '--checkpoint', p]); return r.code === 0 ? 'wrong' : refused(r, p); });
-add('converted weights without any G tensor, evaluated', () => { const p = join(work, 'empty.safetensors'); writeFileSync(p, safetensors({ 'D.x': { shape: [1], data: [1] } }, { format: 'clan-weights', backbone: 'micro', num_classes: '11' })); const r = clan([...EVAL, '--checkpoint', p]); return r.code === 0 ? 'wrong' : refused(r, p); });
+add('converted weights without any G tensor, evaluated', () => { const p = join(work, 'empty.safetensors'); writeFileSync(p, safetensors({ 'D.x': { shape: [1], data: [1] } }, { format: 'clan-weights', backbone: 'micro', num_classes: '11' })); sealWeights(p); const r = clan([...EVAL, '--checkpoint', p]); return r.code === 0 ? 'wrong' : refused(r, p); });
 add('converted weights with num_classes 1e9', () => { const p = weights('huge.safetensors', () => true, { num_classes: '1000000000' }); return refused(clan([...EVAL, '--checkpoint', p]), p); });
 add('safetensors with a duplicate tensor key', () => {
   const p = weights('dup.safetensors', () => true); const b = readFileSync(p); const n = Number(b.readBigUInt64LE(0));

@@ -111,5 +111,9 @@ test('converted weights: the seal covers tensors and metadata', () => {
   assert.throws(() => checkWeightsSeal('w.safetensors', ts, { ...m, num_classes: '19' }), /^CheckpointError: w\.safetensors failed its SHA-256 check/);
   (ts.get('G.w')!.data as Float32Array)[3] = 0;
   assert.throws(() => checkWeightsSeal('w.safetensors', ts, m), /SHA-256 check/);
-  checkWeightsSeal('old.safetensors', ts, { format: 'clan-weights' }); // converted before seals: no seal, accepted
+  // the seal dropped (or merged into another value, as the fuzzer found: fuzz-findings weights-changed-c2b8bc41): refused
+  const { clan_seal: seal, ...unsealed } = m;
+  assert.throws(() => checkWeightsSeal('w.safetensors', ts, unsealed),
+    /^CheckpointError: w\.safetensors: converted weights without a 'clan_seal' \(edited, or written by another tool\): convert the source again/);
+  assert.throws(() => checkWeightsSeal('w.safetensors', ts, { ...unsealed, source: `fuz${seal}` }), /without a 'clan_seal'/);
 });

@@ -80,7 +80,12 @@ export function checkWeightsSeal(path: string, tensors: Map<string, HostTensor>,
   const unknown = Object.keys(metadata).filter((k) => !WEIGHTS_KEYS.has(k));
   if (unknown.length) throw new CheckpointError(`${path}: unknown metadata key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} in converted weights (edited?); expected ${[...WEIGHTS_KEYS].join(', ')}`);
   const { [SEAL_KEY]: seal, ...rest } = metadata;
-  if (seal !== undefined && seal !== sealOf(tensors, canonical(rest))) {
+  // Every converted file is written sealed (sealedMetadata); one without a seal proves nothing about its tensors or
+  // metadata (dropping the key is all an edit needs), and converting the source again costs seconds.
+  if (seal === undefined) {
+    throw new CheckpointError(`${path}: converted weights without a '${SEAL_KEY}' (edited, or written by another tool): convert the source again with clan convert`);
+  }
+  if (seal !== sealOf(tensors, canonical(rest))) {
     throw new CheckpointError(`${path} failed its SHA-256 check (the seal over the tensors and the metadata): changed or corrupted`);
   }
 }
