@@ -121,9 +121,11 @@ add('safetensors with a duplicate tensor key', () => {
 });
 add('PNG of 14000×14000 pixels (a few KB), predicted', () => { const p = join(work, 'bomb.png'); writeFileSync(p, bombPng(14000, 14000)); const r = clan(['predict', '--checkpoint', ckpt(), '--input', p, '--out', join(work, 'pred1')]); return r.code === 0 ? 'wrong' : refused(r, p); });
 // ---- cost-based memory (issue 31): what the network and the outputs cost, not only what decoding does
-add('PNG of 13376×13376 pixels (16 KB, under the pixel limit), predicted', () => {
+// Its estimate is about 2.7 GB (measured 2.3 GB and four minutes on one core, PNGs streamed): the issue's bar is 2 GB,
+// so the machine is declared as a 2 GB one here and the image must be refused before it is decoded.
+add('PNG of 13376×13376 pixels (16 KB, under the pixel limit), predicted with a 2 GB budget', () => {
   const p = join(work, 'big13376.png'); writeFileSync(p, bombPng(13376, 13376));
-  const r = clan(['predict', '--checkpoint', ckpt(), '--input', p, '--out', join(work, 'pred13376')]);
+  const r = clan(['predict', '--checkpoint', ckpt(), '--input', p, '--out', join(work, 'pred13376')], { env: { CLAN_MEMORY_BUDGET_MB: '2000' } });
   return r.code === 0 ? 'wrong' : refused(r, p);
 });
 add('PNG of 4000×4000 pixels (174 KB), predicted: done within the cap', () => {

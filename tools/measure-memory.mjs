@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { encodePng } = await import(join(root, 'dist/src/report/png.js'));
 const { writePlausibleWeights } = await import(join(root, 'dist/src/deploy/deploy.testing.js'));
-const { featureFloats } = await import(join(root, 'dist/src/infer/cost.js'));
+const { featureFloats, wideBytes } = await import(join(root, 'dist/src/infer/cost.js'));
 const { createSegmentor } = await import(join(root, 'dist/src/models/registry.js'));
 const CLAN = join(root, 'bin/clan.js');
 const quick = process.argv.includes('--quick');
@@ -47,7 +47,8 @@ const MB = (b) => (b / 2 ** 20).toFixed(0);
 
 /** predict: RSS = a + β·pixels on the banded sizes; the whole path's extra per pixel from the unbanded ones. */
 function measurePredict(ckpt) {
-  const sides = quick ? [1000, 3000] : [1000, 1400, 3000, 4000, 8000];  // 19·side² ≤ 64 Mi floats: 1000 and 1400 unbanded
+  // 19·side² ≤ 64 Mi floats: 1000 and 1400 unbanded; --huge adds 13376² (2.3 GB, about 4 minutes on one core)
+  const sides = quick ? [1000, 3000] : [1000, 1400, 3000, 4000, 8000, ...(process.argv.includes('--huge') ? [13376] : [])];
   const ys = sides.map((s) => {
     const img = join(tmp, `p${s}.png`);
     writeFileSync(img, zeros(s, s, 3));
@@ -55,11 +56,12 @@ function measurePredict(ckpt) {
     console.log(`predict ${s}x${s}: peak ${MB(y)} MB`);
     return y;
   });
-  const banded = sides.map((s, i) => [s * s, ys[i]]).filter(([p]) => 19 * p > 64 * 2 ** 20);
+  // banded: less `wide` [1, 3K, h, W] (cost.ts wideBytes), which grows with the width alone
+  const banded = sides.map((s, i) => [s * s, ys[i] - wideBytes('micro', 19, [1024, 512], s)]).filter(([p]) => 19 * p > 64 * 2 ** 20);
   const whole = sides.map((s, i) => [s * s, ys[i]]).filter(([p]) => 19 * p <= 64 * 2 ** 20);
   const f = banded.length > 1 ? fit(banded.map(([p]) => p), banded.map(([, y]) => y)) : null;
   const g = whole.length > 1 ? fit(whole.map(([p]) => p), whole.map(([, y]) => y)) : null;
-  if (f) console.log(`predict banded: ${f.b.toFixed(1)} B per image pixel (PREDICT_PER_PIXEL), ${MB(f.a)} MB at 0`);
+  if (f) console.log(`predict banded: ${f.b.toFixed(1)} B per image pixel (PREDICT_PER_PIXEL), ${MB(f.a)} MB at 0 beside wide`);
   if (g) console.log(`predict whole: ${g.b.toFixed(1)} B per image pixel, ${MB(g.a)} MB at 0 pixels (micro, 19 classes, model input 1024x512)`);
   if (f && g) console.log(`predict whole path beyond the banded: ${((g.b - (f?.b ?? 0)) / 19 / 4).toFixed(2)} maps of [K, H, W] float32`);
   return { banded: f, whole: g };
@@ -113,7 +115,8 @@ function measureEval(ckpt) {
   const ys = sides.map((s) => peak(['eval', '--checkpoint', ckpt, '--data', folderData(s), '--threads', '1', '--json']));
   sides.forEach((s, i) => console.log(`eval ${s}x${s} (input 1024x512): peak ${MB(ys[i])} MB`));
   const f = fit(sides.map((s) => s * s), ys);
-  const banded = sides.map((s, i) => [s * s, ys[i]]).filter(([p]) => 19 * p > 64 * 2 ** 20);
+  // banded: less `wide` [1, 3K, h, W] (cost.ts wideBytes), which grows with the width alone
+  const banded = sides.map((s, i) => [s * s, ys[i] - wideBytes('micro', 19, [1024, 512], s)]).filter(([p]) => 19 * p > 64 * 2 ** 20);
   const g = banded.length > 1 ? fit(banded.map(([p]) => p), banded.map(([, y]) => y)) : null;
   console.log(`eval: ${f.b.toFixed(1)} B per image pixel over all sizes${g ? `, ${g.b.toFixed(1)} over the banded ones (EVAL_PER_PIXEL), ${MB(g.a)} MB at 0` : ''}`);
   const data = folderData(64);

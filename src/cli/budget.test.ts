@@ -15,7 +15,7 @@ import { ConfigError } from '../util/errors.js';
 import { writePlausibleWeights } from '../deploy/deploy.testing.js';
 import {
   BASE_BYTES, EVAL_PER_PIXEL, INFER_PER_FEATURE, INFER_PER_PIXEL, INFER_PER_PARAM, PREDICT_PER_PIXEL, TRAIN_PER_FEATURE, TRAIN_PER_PARAM,
-  TRAIN_PER_PIXEL, WHOLE_MAPS, BANDED_BYTES, checkBudget, featureFloats, inferenceBytes, networkInput, trainBytes,
+  TRAIN_PER_PIXEL, WHOLE_MAPS, BANDED_BYTES, checkBudget, featureFloats, inferenceBytes, networkInput, trainBytes, wideBytes,
 } from '../infer/cost.js';
 
 const CLAN = join(packageRoot(), 'bin', 'clan.js');
@@ -59,8 +59,12 @@ test('the estimator: feature floats from the backbone shape, bytes from the fitt
   const P = 1024 * 512; const px = 13376 * 13376;
   const predict = inferenceBytes({ command: 'predict', backbone: 'micro', params: 208_252, classes: 19, input: [1024, 512], image: [13376, 13376] });
   assert.equal(predict,
-    BASE_BYTES + INFER_PER_PARAM * 208_252 + (INFER_PER_PIXEL + INFER_PER_FEATURE * 27.75) * P + PREDICT_PER_PIXEL * px + BANDED_BYTES);
-  assert.ok(predict > 5000 * MiB && predict < 7000 * MiB, `${predict / MiB} MB`);           // was 286 B/px: 51 GB
+    BASE_BYTES + INFER_PER_PARAM * 208_252 + (INFER_PER_PIXEL + INFER_PER_FEATURE * 27.75) * P + PREDICT_PER_PIXEL * px + BANDED_BYTES
+    + 4 * 3 * 19 * 65 * 13376);                          // wide: x1, x2, x1 + x2 at the logits' height (512 / 8 + 1) and W
+  assert.equal(wideBytes('micro', 19, [1024, 512], 13376), 198_232_320);
+  assert.equal(wideBytes('mit-b0', 19, [1024, 512], 100), 4 * 57 * 129 * 100);            // MiT's logits at stride 4
+  // measured 2268 MB (2026-12, one thread, 257 s); was 286 B/px (51 GB) before the bands, 31 B/px while the PNGs were whole
+  assert.ok(predict > 2268 * MiB && predict < 2900 * MiB, `${predict / MiB} MB`);
   // 1400² (37 Mi floats of 19 classes) stays whole: six [K, H, W] float maps
   const whole = inferenceBytes({ command: 'predict', backbone: 'micro', params: 0, classes: 19, input: [1024, 512], image: [1400, 1400] });
   assert.equal(whole - BASE_BYTES - (INFER_PER_PIXEL + INFER_PER_FEATURE * 27.75) * P,

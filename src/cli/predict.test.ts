@@ -15,16 +15,27 @@ import { writePlausibleWeights } from '../deploy/deploy.testing.js';
 import { exportCommand as exportCmd } from './export.js';
 import { packageRoot } from '../util/paths.js';
 import { predictCommand as predictCmd } from './predict.js';
-import { DISAGREEMENT_KEY, DISAGREEMENT_MAX, OUTPUT_SUFFIXES, backgroundClasses, disagreementPng, inputImages } from '../deploy/predict-folder.js';
+import { DISAGREEMENT_KEY, DISAGREEMENT_MAX, OUTPUT_SUFFIXES, backgroundClasses, heatBand, inputImages, writeDisagreementPng } from '../deploy/predict-folder.js';
 import { DataError } from '../util/errors.js';
 
 const pixel = (d: ArrayLike<number>, i: number) => [d[3 * i]!, d[3 * i + 1]!, d[3 * i + 2]!];
 
-test('disagreement PNGs of two images share one scale: a value maps to the same colour whatever the image\'s maximum', () => {
+/** M [H, W] through predict's path: colour indices, then the streamed PNG, read back. */
+function disagreementPng(dir: string, M: Float32Array, width: number, height: number): ReturnType<typeof decode> {
+  const heat = new Uint16Array(width * height);
+  heatBand(heat, M, width, 0, width);
+  const path = join(dir, `m${width}x${height}.png`);
+  writeDisagreementPng(path, heat, width, height);
+  return decode(readFileSync(path));
+}
+
+test('disagreement PNGs of two images share one scale: a value maps to the same colour whatever the image\'s maximum', (t) => {
   assert.equal(DISAGREEMENT_MAX, 0.1);
+  const dir = mkdtempSync(join(tmpdir(), 'clan-heat-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   // Image a peaks at 0.05, image b at 0.8: per-image scaling would draw a's 0.05 in the top colour.
-  const a = decode(disagreementPng(Float32Array.of(0, 0.05), 2, 1));
-  const b = decode(disagreementPng(Float32Array.of(0.05, 0.8, 0.1, 0), 2, 2));
+  const a = disagreementPng(dir, Float32Array.of(0, 0.05), 2, 1);
+  const b = disagreementPng(dir, Float32Array.of(0.05, 0.8, 0.1, 0), 2, 2);
   assert.deepEqual(pixel(a.data, 1), pixel(b.data, 0));
   // 0.05 is half the scale: 256-step table entry round(0.5 · 255) = 128 (see png.test.ts) → [34, 144, 139]
   assert.deepEqual(pixel(a.data, 1), [34, 144, 139]);

@@ -6,7 +6,8 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, extname, join, relative, resolve } from 'node:path';
 import { BudgetError, ClanError, DataError } from '../util/errors.js';
 import { makeDirs } from '../util/paths.js';
-import { encodePng, heatmap, type PngBytes, type Rgb } from '../report/png.js';
+import { colorize, heatIndex, heatmapOfIndex, overlay, type Rgb } from '../report/png.js';
+import { writePngRows } from '../report/png-stream.js';
 import type { RgbImage } from '../data/image.js';
 import type { InferenceSpec } from '../data/inference-spec.js';
 import type { Prediction } from './ort.js';
@@ -25,12 +26,47 @@ export const OUTPUT_SUFFIXES = ['_label.png', '_color.png', '_overlay.png', '_di
 
 const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg']);
 
-/** The disagreement map [H, W] as a PNG on the fixed scale [0, DISAGREEMENT_MAX], the scale recorded in it. */
-export function disagreementPng(m: Float32Array, width: number, height: number): PngBytes {
-  return encodePng(heatmap(m, width, height, { max: DISAGREEMENT_MAX }), width, height, 3, {
+/**
+ * What predict keeps of an image until its PNGs are written: the labels and M's heat-map colour index per pixel
+ * (report/png.ts heatIndex on [0, DISAGREEMENT_MAX]: 2 bytes a pixel instead of a float's 4), each [H·W] row-major.
+ */
+export interface PredictedMaps { label: Uint8Array; heat: Uint16Array; width: number; height: number }
+
+/** M's band [H, x1 − x0] (infer/predict.ts BandSink) as colour indices into its columns of `heat` [H, W]. */
+export function heatBand(heat: Uint16Array, M: Float32Array, W: number, x0: number, x1: number): void {
+  const bw = x1 - x0;
+  for (let y = 0, H = M.length / bw; y < H; y++) {
+    for (let x = 0; x < bw; x++) heat[y * W + x0 + x] = heatIndex(M[y * bw + x]!, 0, DISAGREEMENT_MAX);
+  }
+}
+
+/** A whole Prediction (the ONNX engine's) as PredictedMaps. */
+export function mapsOf(r: Prediction): PredictedMaps {
+  const heat = new Uint16Array(r.width * r.height);
+  heatBand(heat, r.disagreement, r.width, 0, r.width);
+  return { label: r.label, heat, width: r.width, height: r.height };
+}
+
+/** The disagreement PNG of colour indices [H, W] on the fixed scale [0, DISAGREEMENT_MAX], the scale recorded in it. */
+export function writeDisagreementPng(path: string, heat: Uint16Array, width: number, height: number): void {
+  writePngRows(path, { width, height, channels: 3, text: {
     [DISAGREEMENT_KEY]: String(DISAGREEMENT_MAX),
     Description: `CLAN disagreement M = 1 - cos(p1, p2) per pixel, viridis from 0 to ${DISAGREEMENT_MAX}, larger values clipped`,
-  });
+  } }, (y0, y1) => heatmapOfIndex(heat.subarray(y0 * width, y1 * width), width, y1 - y0));
+}
+
+/**
+ * The four PNGs of one image under `stem`, each streamed a block of rows at a time (report/png-stream.ts): beside
+ * the image and the maps, nothing of the image's size is held (clan predict's memory: docs/deploy.md).
+ */
+export function writeOutputs(stem: string, maps: PredictedMaps, img: RgbImage, palette: readonly Rgb[], clear: readonly number[]): void {
+  const { label, width: W, height: H } = maps;
+  const labels = (y0: number, y1: number) => label.subarray(y0 * W, y1 * W);
+  writePngRows(`${stem}_label.png`, { width: W, height: H, channels: 1 }, labels);
+  writePngRows(`${stem}_color.png`, { width: W, height: H, channels: 3 }, (y0, y1) => colorize(labels(y0, y1), W, y1 - y0, palette));
+  writePngRows(`${stem}_overlay.png`, { width: W, height: H, channels: 3 }, (y0, y1) => overlay(img.data.subarray(3 * y0 * W, 3 * y1 * W),
+    colorize(labels(y0, y1), W, y1 - y0, palette), 0.5, { label: labels(y0, y1), classes: clear }));
+  writeDisagreementPng(`${stem}_disagreement.png`, maps.heat, W, H);
 }
 
 /** Classes an overlay leaves unpainted: those named 'background' (digitscapes class 0, black in its palette). */
@@ -82,7 +118,7 @@ export function inputImages(input: string): InputImage[] {
 export interface Engine {
   classNames: readonly string[];
   palette: readonly Rgb[];
-  predict(img: RgbImage, name: string): Prediction | Promise<Prediction>;
+  predict(img: RgbImage, name: string): PredictedMaps | Promise<PredictedMaps>;
   close(): void | Promise<void>;
   /** Refuses (BudgetError) an image of width × height whose memory estimate is over the budget, before it is decoded. */
   checkBudget?(width: number, height: number, path: string): void;
@@ -91,20 +127,26 @@ export interface Engine {
 /** libtorch and a checkpoint (infer/predict.ts) on `device`; `spec` absent: the checkpoint's own inference mode. */
 export async function torchEngine(ckpt: string, device: string, spec?: InferenceSpec): Promise<Engine> {
   const { loadInferenceModel } = await import('../infer/model.js');
-  const { predictImage } = await import('../infer/predict.js');
+  const { predictBands } = await import('../infer/predict.js');
   const { inferenceBytes, checkBudget, networkInput } = await import('../infer/cost.js');
   const { isPlainWhole } = await import('../data/inference-spec.js');
   const m = loadInferenceModel(ckpt, device as import('../torch/index.js').Device);
   const s = spec ?? m.inference;
   const params = m.G.parameters().reduce((n, p) => n + p.numel, 0);
-  return { classNames: m.classNames, palette: m.palette, predict: (img, name) => predictImage(m, img, name, s),
+  const predict = (img: RgbImage, name: string): PredictedMaps => {
+    const heat = new Uint16Array(img.width * img.height);
+    const label = predictBands(m, img, name, s, (M, x0, x1) => heatBand(heat, M, img.width, x0, x1));
+    return { label, heat, width: img.width, height: img.height };
+  };
+  return { classNames: m.classNames, palette: m.palette, predict,
     close: () => m.G.dispose(),
     checkBudget(width, height, path) {
       const input = networkInput(s, [width, height], m.evalSize);
       const bytes = inferenceBytes({ command: 'predict', backbone: m.backbone, params, classes: m.numClasses, input,
         image: [width, height], augmented: !isPlainWhole(s) });
       checkBudget(`predict: ${path} (${width}x${height})`, bytes, 'downscale the image');
-    } };
+    },
+  };
 }
 
 /** onnxruntime-node and a model written by `clan export` (deploy/ort.ts): no libtorch. */
@@ -114,12 +156,15 @@ export async function onnxEngine(model: string, threads: number | undefined, spe
   const { isPlainWhole } = await import('../data/inference-spec.js');
   const m = await loadOnnxModel(model, { threads });
   const params = statSync(model).size / 4;                                    // float32 weights make up the file
-  return { classNames: m.info.classNames, palette: m.info.palette, predict: (img) => m.predict(img, spec), close: () => m.release(),
+  return {
+    classNames: m.info.classNames, palette: m.info.palette,
+    predict: async (img) => mapsOf(await m.predict(img, spec)), close: () => m.release(),
     checkBudget(width, height, path) {
       const bytes = onnxPredictBytes({ backbone: m.info.backbone, params, classes: m.info.numClasses, image: [width, height],
         input: networkInput(spec, [width, height], m.info.evalSize), augmented: !isPlainWhole(spec) });
       checkBudget(`predict: ${path} (${width}x${height})`, bytes, 'downscale the image');
-    } };
+    },
+  };
 }
 
 export interface PredictOptions {
@@ -131,8 +176,6 @@ export interface PredictOptions {
 /** The four PNGs of each image under `out`; returns how many images were skipped as unreadable. */
 export async function predictImages(m: Engine, images: InputImage[], out: string, o: PredictOptions): Promise<number> {
   const { readBytes, decodeRgb, probeImage } = await import('../data/image.js');
-  const { colorize, overlay } = await import('../report/png.js');
-  const { atomicWrite } = await import('../util/atomic.js');
   const { nextTurn } = await import('../util/tick.js');
   const clear = backgroundClasses(m.classNames);
   if (m.checkBudget && !o.skipBad) {
@@ -156,14 +199,10 @@ export async function predictImages(m: Engine, images: InputImage[], out: string
       o.log(`predict: skipping ${e.message}`);
       skipped++; o.onProgress?.(i + 1, images.length); continue;
     }
-    const r = await m.predict(img, f.path);
-    const color = colorize(r.label, r.width, r.height, m.palette);
+    const maps = await m.predict(img, f.path);
     const stem = join(out, f.stem);
     makeDirs(dirname(stem));
-    atomicWrite(`${stem}_label.png`, encodePng(r.label, r.width, r.height, 1));
-    atomicWrite(`${stem}_color.png`, encodePng(color, r.width, r.height));
-    atomicWrite(`${stem}_overlay.png`, encodePng(overlay(img.data, color, 0.5, { label: r.label, classes: clear }), r.width, r.height));
-    atomicWrite(`${stem}_disagreement.png`, disagreementPng(r.disagreement, r.width, r.height));
+    writeOutputs(stem, maps, img, m.palette, clear);
     o.onProgress?.(i + 1, images.length);
   }
   if (skipped === images.length) throw new DataError(`none of the ${images.length} input images could be read (each was skipped above)`);

@@ -16,8 +16,10 @@
 // tools/measure-memory.mjs on this code (2026-12, libtorch 1.13, x86-64): `clan eval` of a 64² image at --size 512²,
 // 1024², 1536² for micro, tiny, resnet18, resnet50 (bytes per model pixel 143, 235, 631, 1854); `clan train` one step,
 // batch 1, crops 128², 256², 384² (per domain 542, 603, 758, 3145 B per crop pixel); `clan predict` / `clan eval` of
-// 1000²…8000² images at a 1024×512 input. The estimates are within 12 % of every measured peak above 1 GB (training
-// within 5 % throughout); below, they run over by up to 50 % (micro's eval), as BASE is the largest of the intercepts.
+// 1000²…8000² images (predict also 13376²) at a 1024×512 input. The estimates are within 12 % of every measured peak
+// above 1 GB (training within 5 % throughout) but banded predict's, which runs over by 19-33 % (its peaks are not a line
+// in the pixels: 641, 835, 1071, 2268 MB at 3000², 4000², 8000², 13376²; the estimate is kept above each); below 1 GB
+// they run over by up to 50 % (micro's eval), as BASE is the largest of the intercepts.
 import {
   BACKBONES, isMit, isVgg, type BackboneSpec, type MitBackbone, type ResNetBackbone, type VggBackbone,
 } from '../models/backbones.js';
@@ -41,14 +43,15 @@ export const TRAIN_PER_FEATURE = 1.74;
 /** Training, per parameter of G: weights, gradients, Adam's moments, D's share, the checkpoint's host copy (52.0-53.6). */
 export const TRAIN_PER_PARAM = 54;
 /**
- * Bytes per image pixel beyond the network, measured at 1000²…4000² with the model input fixed (the slope):
- *   predict  30.9 (the banded sizes 3000², 4000², 8000²): the RGB image (3), labels (1), colours and overlay (6), the
- *            disagreement map (4, and its copy) and heat-map (3), the PNG encoders' rows and deflate output (all-zero
- *            images; a 4000² image of noise peaked at 1185 MB against 1168, its PNGs no longer compressing)
+ * Bytes per image pixel beyond the network, measured with the model input fixed (the slope):
+ *   predict  11 (banded 3000², 4000², 8000², 13376², the `wide` map below taken out): the RGB image (3), the labels
+ *            (1), the heat-map's indices (2), the PNG decoder's inflated rows while the image is decoded (3) and the
+ *            encoders' row blocks; the colour, overlay and heat-map PNGs are drawn from the labels and streamed a block
+ *            of rows at a time (report/png-stream.ts), never whole. It was 31 while the four pictures were built whole.
  *   eval     5: the RGB image (3), the labels (1), the predictions (1); the banded sizes 2000²…8000² measured a slope of
  *            3.1 B/px (the fit over 1000²…4000², 26, mixed in the whole path's maps)
  */
-export const PREDICT_PER_PIXEL = 31;
+export const PREDICT_PER_PIXEL = 11;
 export const EVAL_PER_PIXEL = 5;
 
 /** Activation floats per input pixel of a DeepLab-v2 ResNet: conv, norm and activation outputs of each block. */
@@ -104,10 +107,24 @@ export const BAND_FLOATS = 64 * 2 ** 20;
  *  int64 argmax; 1.3 at 1000²). */
 export const WHOLE_MAPS = 6;
 export const EVAL_WHOLE_MAPS = 1.5;
-/** Banded, what the bands hold beyond the per-pixel maps: `wide` [1, 3K, h, W] and one band (the banded fits'
- *  intercepts less BASE and micro's network at 1024×512: predict 635 MB over 3000²…8000², eval 721 MB over 2000²…8000²). */
+/** Banded, what the bands hold beyond the per-pixel maps and `wide`: one band [1, 3K, H, bw] of BAND_FLOATS / 3 and its
+ *  softmaxes (the banded fits' intercepts less BASE and micro's network at 1024×512: predict 610 MB over 3000²…13376²,
+ *  rounded up to 180 MB so no measured peak is over the estimate; eval 721 MB over 2000²…8000²). */
 export const BANDED_BYTES = 180 * MiB;
 export const EVAL_BANDED_BYTES = 265 * MiB;
+
+/** The logits' stride: DeepLab-v2 ResNets 8 (4 without the stem pool), VGG-16 8, MiT decode heads 4. */
+export function outputStride(name: string): number {
+  const s: BackboneSpec = BACKBONES.get(name);
+  if (isMit(s)) return 4;
+  return isVgg(s) || s.stemPool !== false ? 8 : 4;
+}
+
+/** Banded predict's `wide`: x1, x2 and x1 + x2 upsampled along the width once, [1, 3K, h, W] float32 at the logits'
+ *  height h (inference.ts forEachBand) — 14.8 KB per image column for 19 classes at 1024×512 (198 MB at 13376 wide). */
+export function wideBytes(backbone: string, classes: number, input: readonly [number, number], width: number): number {
+  return 4 * 3 * classes * (Math.ceil(input[1] / outputStride(backbone)) + 1) * width;
+}
 
 /** What one image costs through predict, eval, export or pseudo-labelling. */
 export interface InferenceCost {
@@ -124,7 +141,8 @@ export function inferenceBytes(c: InferenceCost): number {
   const predict = c.command === 'predict';
   // only predict and eval band (export traces, pseudo-labels are at the training size: both at the network's input)
   const banded = (predict || c.command === 'eval') && c.classes * px > BAND_FLOATS && c.classes <= 256;
-  const maps = (banded ? (predict ? BANDED_BYTES : EVAL_BANDED_BYTES) : 4 * (predict ? WHOLE_MAPS : EVAL_WHOLE_MAPS) * c.classes * px)
+  const bandedBytes = predict ? BANDED_BYTES + wideBytes(c.backbone, c.classes, c.input, c.image[0]) : EVAL_BANDED_BYTES;
+  const maps = (banded ? bandedBytes : 4 * (predict ? WHOLE_MAPS : EVAL_WHOLE_MAPS) * c.classes * px)
     + (c.augmented ? 4 * 3 * c.classes * px : 0);                   // slide / multi-scale: probabilities at W×H, unbanded
   const network = (INFER_PER_PIXEL + INFER_PER_FEATURE * featureFloats(c.backbone, P)) * P;
   return BASE_BYTES + INFER_PER_PARAM * c.params + network + (predict ? PREDICT_PER_PIXEL : EVAL_PER_PIXEL) * px + maps;

@@ -67,17 +67,29 @@ export function slideLogits(G: Segmentor, x: Tensor, crop: readonly [number, num
  */
 export function bandedUp(low: Tensor, size: readonly [number, number], alignCorners: boolean, f: (band: Tensor) => Tensor,
   bandFloats = BAND_FLOATS): Tensor {
+  const parts: Tensor[] = [];
+  try {
+    forEachBand(low, size, alignCorners, (band) => { parts.push(torch.keep(f(band))); }, bandFloats);
+    return torch.cat(parts, 3);
+  } finally { for (const p of parts) p.dispose(); }
+}
+
+/**
+ * The bands of bandedUp one at a time: `visit(band [1, K, H, x1 − x0], x0, x1)` for each column band left to right,
+ * inside its own tidy scope (what it returns is not kept), so a caller can copy each band out to the host and hold
+ * nothing of the image's size on the engine.
+ */
+export function forEachBand(low: Tensor, size: readonly [number, number], alignCorners: boolean,
+  visit: (band: Tensor, x0: number, x1: number) => void, bandFloats = BAND_FLOATS): void {
   const [, K, h] = low.shape as [number, number, number, number];
   const [H, W] = size;
-  return torch.tidy(() => {
+  torch.tidy(() => {
     const wide = F.interpolate(low, [h, W], { alignCorners });                        // [1, K, h, W]
     const bw = Math.max(1, Math.floor(bandFloats / (K * H)));
-    const parts: Tensor[] = [];
     for (let x0 = 0; x0 < W; x0 += bw) {
       const x1 = Math.min(W, x0 + bw);
-      parts.push(torch.tidy(() => f(F.interpolate(wide.slice(3, x0, x1), [H, x1 - x0], { alignCorners }))));
+      torch.tidy(() => { visit(F.interpolate(wide.slice(3, x0, x1), [H, x1 - x0], { alignCorners }), x0, x1); });
     }
-    return torch.cat(parts, 3);
   });
 }
 

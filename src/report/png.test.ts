@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decode } from 'fast-png';
 import { DataError } from '../util/errors.js';
-import { colorize, colormap, dataUri, encodePng, heatmap, overlay, upscale, VIRIDIS } from './png.js';
+import { colorize, colormap, dataUri, encodePng, heatmap, heatIndex, heatmapOfIndex, overlay, upscale, VIRIDIS } from './png.js';
 
 test('encodePng: RGB and gray decode back (fast-png) to the same pixels', () => {
   const rgb = new Uint8Array([255, 0, 0, 0, 255, 0, 0, 0, 255, 1, 2, 3, 250, 251, 252, 7, 8, 9]); // 3×2
@@ -57,6 +57,15 @@ test('colormap and heatmap: viridis endpoints, midpoint, clamping, NaN and min/m
   assert.deepEqual([...heatmap(new Float32Array([0.25, 0.5]), 2, 1, { max: 0.5 })], [34, 144, 139, 253, 231, 37]);
   assert.equal(VIRIDIS.length, 10);
   assert.throws(() => heatmap(new Float32Array(1), 1, 1, { min: 1, max: 1 }), /max = 1 must be greater than min = 1/);
+});
+
+test('heatIndex and heatmapOfIndex: the indices heatmap draws through (0..255 on [min, max], 256 non-finite)', () => {
+  assert.deepEqual([0, 0.05, 0.1, 2, -1, NaN, Infinity].map((v) => heatIndex(v, 0, 0.1)), [0, 128, 255, 255, 0, 256, 256]);
+  const values = new Float32Array([0, 0.013, 0.05, 0.0999, 0.2, NaN]);
+  const index = Uint16Array.from(values, (v) => heatIndex(v, 0, 0.1));
+  assert.deepEqual(heatmapOfIndex(index, 3, 2), heatmap(values, 3, 2, { max: 0.1 }));
+  assert.deepEqual([...heatmapOfIndex(Uint16Array.of(256), 1, 1, { nanColor: [1, 2, 3] })], [1, 2, 3]);
+  assert.throws(() => heatmapOfIndex(Uint16Array.of(257), 1, 1), /heatmapOfIndex: index 257 at pixel 0; expected 0\.\.256/);
 });
 
 test('upscale: nearest-neighbour ×2 of a 2×1 RGB image', () => {

@@ -78,16 +78,33 @@ export interface HeatmapOptions {
 /** Values [H, W] → RGB [H, W, 3] through a colour table; values outside [min, max] are clamped. */
 export function heatmap(values: Float32Array, width: number, height: number, opts: HeatmapOptions = {}): Uint8Array {
   checkSize('heatmap', values, width, height, 1);
-  const { min = 0, max = 1, nanColor = [0, 0, 0], table = VIRIDIS } = opts;
+  const { min = 0, max = 1 } = opts;
   if (!(max > min)) throw new DataError(`heatmap: max = ${max} must be greater than min = ${min}`);
-  // 256-entry lookup so a 1024×512 map costs one multiply per pixel.
-  const lut = new Uint8Array(256 * 3);
+  const index = new Uint16Array(values.length);
+  for (let i = 0; i < values.length; i++) index[i] = heatIndex(values[i]!, min, max);
+  return heatmapOfIndex(index, width, height, opts);
+}
+
+/** A heat-map pixel's colour index: 0..255 along the table for v in [min, max] (clamped), 256 for a non-finite v. */
+export function heatIndex(v: number, min: number, max: number): number {
+  return Number.isFinite(v) ? Math.round(Math.min(1, Math.max(0, (v - min) / (max - min))) * 255) : 256;
+}
+
+/**
+ * Colour indices [H, W] (heatIndex) → RGB [H, W, 3]: what heatmap draws, from one byte-and-a-bit per pixel instead of
+ * a float (clan predict keeps an image's map as indices and draws it a block of rows at a time).
+ */
+export function heatmapOfIndex(index: Uint16Array, width: number, height: number, opts: HeatmapOptions = {}): Uint8Array {
+  checkSize('heatmapOfIndex', index, width, height, 1);
+  const { nanColor = [0, 0, 0], table = VIRIDIS } = opts;
+  // 257-entry lookup (the table at j / 255, then the colour of non-finite values): one read per pixel.
+  const lut = new Uint8Array(257 * 3);
   for (let j = 0; j < 256; j++) lut.set(colormap(j / 255, table), 3 * j);
+  lut.set(nanColor, 3 * 256);
   const out = new Uint8Array(width * height * 3);
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i]!;
-    if (!Number.isFinite(v)) { out.set(nanColor, 3 * i); continue; }
-    const j = Math.round(Math.min(1, Math.max(0, (v - min) / (max - min))) * 255);
+  for (let i = 0; i < index.length; i++) {
+    const j = index[i]!;
+    if (j > 256) throw new DataError(`heatmapOfIndex: index ${j} at pixel ${i}; expected 0..256 (heatIndex)`);
     out[3 * i] = lut[3 * j]!; out[3 * i + 1] = lut[3 * j + 1]!; out[3 * i + 2] = lut[3 * j + 2]!;
   }
   return out;

@@ -20,14 +20,25 @@ export function tempPathFor(path: string): string {
 /** Write `data` (bytes or UTF-8 text) to `path` atomically. On failure the temp file is removed and the error rethrown. */
 export function atomicWrite(path: string, data: Uint8Array | string, o: AtomicWriteOptions = {}): void {
   const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
+  atomicWriteWith(path, (write) => {
+    const half = bytes.byteLength >> 1;
+    write(bytes.subarray(0, half));
+    o.midWrite?.();
+    write(bytes.subarray(half));
+  });
+}
+
+/**
+ * The same for a file produced piece by piece: `produce(write)` calls write(bytes) as often as it likes (a PNG of a
+ * 13376² image streamed a block of rows at a time, never whole in memory); the file appears under `path` complete,
+ * or not at all.
+ */
+export function atomicWriteWith(path: string, produce: (write: (bytes: Uint8Array) => void) => void): void {
   const tmp = tempPathFor(path);
   try {
     const fd = openSync(tmp, 'w');
     try {
-      const half = bytes.byteLength >> 1;
-      writeAll(fd, bytes, 0, half);
-      o.midWrite?.();
-      writeAll(fd, bytes, half, bytes.byteLength);
+      produce((bytes) => writeAll(fd, bytes, 0, bytes.byteLength));
       fsyncSync(fd);
     } finally {
       closeSync(fd);
