@@ -168,7 +168,10 @@ test('DAFormer iteration = the PyTorch twin over 2 steps (draws, losses, lr, Δw
       assert.deepEqual([d.jitter, d.blur, d.orders], [ref.draws.jitter, ref.draws.blur, ref.draws.orders], `step ${s + 1}: augmentation switches and orders`);
       assert.deepEqual([d.factors, d.sigmas], [ref.draws.factors, ref.draws.sigmas], `step ${s + 1}: jitter factors and σ, the same doubles`);
       assert.ok(Math.abs(log.lrG - ref.lr_G) < 1e-15, `step ${s + 1}: lr ${log.lrG} vs ${ref.lr_G}`);
-      for (const k of ['seg', 'fd', 'mix'] as const) check(Math.abs(log.losses[k]! - ref[k]) / Math.abs(ref[k]), `step ${s + 1} loss ${k}`, 1e-5);
+      // step 2's losses to 1e-3: they follow step 1's AdamW update, whose rounding differs by machine (1.4e-4 on CI's EPYC)
+      for (const k of ['seg', 'fd', 'mix'] as const) {
+        check(Math.abs(log.losses[k]! - ref[k]) / Math.abs(ref[k]), `step ${s + 1} loss ${k}`, s > 0 ? 1e-3 : 1e-5);
+      }
       for (const [k, p] of G.namedParameters()) check(torch.tidy(() => sketchError(comparable(k, p.sub(w0.get(k)!)), ref.delta[k]!, k)), `step ${s + 1} Δ${k}`, s > 0 ? 5e-2 : k.includes('aspp_modules.3.') ? 1e-3 : 1e-4);
       for (const [k, b] of G.namedBuffers()) if (/running_(mean|var)$/.test(k)) check(sketchError(b, ref.bn[k]!, k), `step ${s + 1} G ${k}`, 1e-5);
       for (const [k, b] of m.teacher.namedBuffers()) if (/running_(mean|var)$/.test(k)) check(sketchError(b, ref.bn_teacher[k]!, k), `step ${s + 1} teacher ${k}`, 1e-5);

@@ -199,7 +199,8 @@ export function sketchError(t: torch.Tensor, ref: Sketch, what: string): number 
   const a = torch.tidy(() => t.detach().to('float64').flatten().toTypedArray<'float64'>());
   const norm = Math.sqrt(a.reduce((s, v) => s + v * v, 0));
   const [refNorm, , refMax] = ref as [number, number, number];
-  if (refNorm === 0) { assert.ok(norm <= 1e-12, `${what}: zero in the reference, ${norm} here`); return 0; }
+  // zero in the twin (a gradient that cancels exactly there): rounding may leave ~1e-11 here on another CPU, a real update far more
+  if (refNorm === 0) { assert.ok(norm <= 1e-9, `${what}: zero in the reference, ${norm} here`); return 0; }
   let worst = Math.abs(norm - refNorm) / refNorm;
   ref.slice(3).forEach((v, k) => { worst = Math.max(worst, Math.abs(a[(k * 2654435761) % a.length]! - v) / refMax); });
   return worst;
