@@ -20,13 +20,13 @@ export type BandSink = (M: Float32Array, x0: number, x1: number) => void;
 /** Labels and M of one image, each [H·W] row-major at the image's size. */
 export function predictImage(m: InferenceModel, img: RgbImage, name = 'image', spec?: InferenceSpec, bandFloats = BAND_FLOATS): Prediction {
   const { width: W, height: H } = img;
-  const d: { map: Float32Array } = { map: new Float32Array(0) };
+  let map: Float32Array = new Float32Array(0);
   const label = predictBands(m, img, name, spec, (M, x0, x1) => {
-    if (x0 === 0 && x1 === W) { d.map = M; return; }                                // one band: the whole map
-    if (d.map.length === 0) d.map = new Float32Array(W * H);
-    placeBand(d.map, M, W, x0, x1);
+    if (x0 === 0 && x1 === W) { map = M; return; }                                  // one band: the whole map
+    if (map.length === 0) map = new Float32Array(W * H);
+    placeBand(map, M, W, x0, x1);
   }, bandFloats);
-  return { label, disagreement: d.map, width: W, height: H };
+  return { label, disagreement: map, width: W, height: H };
 }
 
 /**
