@@ -6,7 +6,7 @@
 // (tools/reference/advent_parity.py: same init and inputs, its own lrs and λs in expected.json; the optimizer state
 // only where a step file holds it).
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as torch from '../torch/index.js';
 import type { HostTensor } from '../torch/dtype.js';
@@ -27,16 +27,34 @@ import { DEFAULT_METHOD_CONFIG, withHyper } from './config.js';
  * configuration amplify rounding-level differences to ~4e-2 (tools/reference/parity_sensitivity.py), so each
  * version compares with its own PyTorch's run: 1.13's records are the `legacy` folders (test/fixtures/clan, …),
  * another version's are test/fixtures/torch-<major.minor>/<name> (clan_parity.py --device cpu --out …,
- * advent_parity.py --out …). Returns the folders, or the reason to skip when this version has none.
+ * advent_parity.py --out …) and its other CPU kernel sets <name>-<kernels> beside it (MKL and oneDNN pick their
+ * kernels by CPU, and no environment variable pins them across CPUs: see docs/method.md §9.1). Returns the folders,
+ * or the reason to skip when this version has none.
  */
 export function parityRecords(legacy: string[], name: string): { dirs: string[] } | { skip: string } {
   const minor = (v: string) => v.split('.').slice(0, 2).join('.');
   const ours = minor(torch.buildInfo().version);
   const legacyTorch = minor((JSON.parse(readFileSync(join(fixturePath(legacy[0]!), 'expected.json'), 'utf8')) as { torch: string }).torch);
   if (ours === legacyTorch) return { dirs: legacy.map(fixturePath) };
-  const own = fixturePath(`torch-${ours}/${name}`);
-  if (existsSync(join(own, 'expected.json'))) return { dirs: [own] };
+  const root = fixturePath(`torch-${ours}`);
+  const sets = existsSync(root) ? readdirSync(root).filter((d) => d === name || d.startsWith(`${name}-`)).sort() : [];
+  const dirs = sets.map((d) => join(root, d)).filter((d) => existsSync(join(d, 'expected.json')));
+  if (dirs.length > 0) return { dirs };
   return { skip: `no ${name} parity record of PyTorch ${ours} (recorded: ${legacyTorch} and test/fixtures/torch-*): run with CLAN_PARITY_LIVE=1` };
+}
+
+/**
+ * Runs `check` against each record (kernel set) in turn and returns the first that matches with its folder; when none
+ * does, fails with every record's first complaint, so the message says how far each kernel set lies.
+ */
+export function matchAnyRecord<T>(dirs: string[], check: (dir: string) => T): { dir: string; result: T } {
+  const failures: string[] = [];
+  for (const dir of dirs) {
+    try {
+      return { dir, result: check(dir) };
+    } catch (e) { failures.push(`${dir}: ${(e as Error).message.split('\n')[0]}`); }
+  }
+  assert.fail(`no recorded kernel set matches — ${failures.join(' | ')}`);
 }
 
 interface Expected {

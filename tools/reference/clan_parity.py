@@ -388,9 +388,21 @@ def float64_discrepancy(cfg, init, inputs, logs, snaps):
 LOG_KEYS = ('i', 'seg', 'adv', 'weight', 'd_s', 'd_t', 'lr_G', 'lr_D', 'damping', 'M_mean', 'cos_W5_W6')
 
 
+def cpu_kernels():
+    """The CPU a record was made on and the kernel set PyTorch picked there ('AMD EPYC, AVX512'): MKL and oneDNN
+    choose their kernels by CPU (vendor, ISA, caches), so another CPU may round differently; the tests keep one
+    record per kernel set (test/fixtures/torch-2.14/clan, clan-*)."""
+    model = 'unknown CPU'
+    if os.path.exists('/proc/cpuinfo'):
+        with open('/proc/cpuinfo', encoding='utf-8') as f:
+            model = next((ln.split(':', 1)[1].strip() for ln in f if ln.startswith('model name')), model)
+    cap = getattr(getattr(torch.backends, 'cpu', None), 'get_cpu_capability', lambda: 'capability unknown')()
+    return f'{model}, {cap}'
+
+
 def write_expected(path, cfg, notes, logs, **extra):
     with open(path, 'w', encoding='utf-8') as f:
-        json.dump({'torch': torch.__version__, 'config': cfg, 'notes': notes, 'steps': logs, **extra},
+        json.dump({'torch': torch.__version__, 'config': cfg, 'notes': notes, 'steps': logs, 'cpu': cpu_kernels(), **extra},
                   f, indent=1, ensure_ascii=False)
         f.write('\n')
 
