@@ -4,7 +4,8 @@
 // ops; every random draw comes from torch's generator (so a checkpoint resumes it), in this order per iteration:
 //   u_jitter, u_blur (one each: the whole batch jitters, or not, and blurs, or not — DAFormer's random.uniform pair);
 //   then per image: if jittering, 4 factors (brightness, contrast, saturation, hue) and a randperm(4) of their order;
-//   if blurring, σ = 0.15 + u.
+//   if blurring, σ = 0.15 + u. MIC's 'separatetrgaug' (mic.ts) augments its masked batch as one tensor (perBatch):
+//   4 factors per image, then one order and one σ for the batch.
 // tools/reference/daformer_parity.py draws the same numbers in the same order with torch.rand / torch.randperm.
 import * as torch from '../torch/index.js';
 import { F, type Tensor } from '../torch/index.js';
@@ -15,6 +16,9 @@ export interface StrongAugOptions {
   jitterS: number;   // strength s: factors in [1 − s, 1 + s], hue shift in [−s, s] turns
   blur: boolean;     // blur when a uniform draw exceeds 0.5
   normalize: 'caffe' | 'imagenet';  // how the images were normalised (caffe: BGR − mean, 0..255)
+  // false (DAFormer's mixed images, transformed one at a time): an order and a σ per image; true (MIC's masked batch,
+  // transformed as one tensor: kornia draws the order once per batch, gaussian_blur one σ): one of each per batch
+  perBatch?: boolean;
 }
 
 /** What the last call drew (the parity test and debugging views). */
@@ -22,29 +26,36 @@ export interface StrongAugDraws { jitter: boolean; blur: boolean; factors: numbe
 
 const TWO_PI = 2 * Math.PI;
 const rand1 = (): number => torch.tidy(() => torch.rand([1]).item());
+const randOrder = (): number[] => torch.tidy(() => torch.randperm(4).toArray()).map(Number);
 
-/** images [N, 3, H, W] (normalised) → the augmented batch, and the draws. The mix labels are not touched. */
+/**
+ * images [N, 3, H, W] (normalised) → the augmented batch, and the draws. The mix labels are not touched. Per batch,
+ * the draws after u_jitter, u_blur are: 4 factors per image, then one order; one σ.
+ */
 export function strongAugment(images: Tensor, o: StrongAugOptions): { image: Tensor; draws: StrongAugDraws } {
   return torch.tidy(() => {
     const jitter = rand1() > o.jitterP;
     const blur = o.blur && rand1() > 0.5;
     const draws: StrongAugDraws = { jitter, blur, factors: [], orders: [], sigmas: [] };
     if (!jitter && !blur) return { image: images.clone(), draws };
+    const s = o.jitterS;
+    const drawFactors = () => [1 - s + 2 * s * rand1(), 1 - s + 2 * s * rand1(), 1 - s + 2 * s * rand1(), -s + 2 * s * rand1()];
+    const drawSigma = () => { const sigma = 0.15 + rand1(); draws.sigmas.push(sigma); return sigma; };
+    const n = images.size(0);
+    if (jitter && o.perBatch) {
+      for (let j = 0; j < n; j++) draws.factors.push(drawFactors());
+      draws.orders.push(randOrder());
+    }
+    const sigma = blur && o.perBatch ? drawSigma() : 0;
     const out: Tensor[] = [];
-    for (let j = 0; j < images.size(0); j++) {
+    for (let j = 0; j < n; j++) {
       let x = images.slice(0, j, j + 1);                                   // [1, 3, H, W]
       if (jitter) {
-        const s = o.jitterS;
-        const factors = [1 - s + 2 * s * rand1(), 1 - s + 2 * s * rand1(), 1 - s + 2 * s * rand1(), -s + 2 * s * rand1()];
-        const order = torch.tidy(() => torch.randperm(4).toArray()).map(Number);
-        draws.factors.push(factors); draws.orders.push(order);
-        x = fromUnit(colorJitter(toUnit(x, o.normalize), factors, order), o.normalize);
+        if (!o.perBatch) { draws.factors.push(drawFactors()); draws.orders.push(randOrder()); }
+        const order = draws.orders[o.perBatch ? 0 : j]!;
+        x = fromUnit(colorJitter(toUnit(x, o.normalize), draws.factors[j]!, order), o.normalize);
       }
-      if (blur) {
-        const sigma = 0.15 + rand1();
-        draws.sigmas.push(sigma);
-        x = gaussianBlur(x, sigma);
-      }
+      if (blur) x = gaussianBlur(x, o.perBatch ? sigma : drawSigma());
       out.push(x);
     }
     return { image: torch.cat(out, 0), draws };

@@ -92,6 +92,14 @@ export const micHyper = z.object({
   blockSize: z.number().int().positive().nullable().default(null)
     .describe('side of a mask block in pixels; null = MIC\'s 64 px (mask_block_size, at its 512×512 crops) × the crop\'s shorter side / 512, rounded (a 64×64 crop: 8 px, an 8×8 grid); the official HRDA config keeps 64 at 1024×1024 crops: set 64 there'),
   lambda: z.number().min(0).default(1).describe('λ_mask, weight of the loss on the masked target images (MIC mask_lambda 1)'),
+  mode: z.enum(['separatetrgaug', 'separatetrg']).default('separatetrgaug')
+    .describe('separatetrgaug: the target batch is colour-jittered and blurred with draws of its own before masking; separatetrg: masked as it is (MIC mask_mode, the configs\' separatetrgaug)'),
+  colorJitterP: z.number().min(0).max(1).default(0.2)
+    .describe('separatetrgaug: colour jitter runs when a uniform draw exceeds this: on 80% of iterations (MIC color_jitter_probability 0.2)'),
+  colorJitterS: z.number().min(0).max(0.5).default(0.2)
+    .describe('separatetrgaug: colour jitter strength s: factors in [1 − s, 1 + s], hue shift in [−s, s] turns (MIC color_jitter_strength 0.2)'),
+  blur: z.boolean().default(true)
+    .describe('separatetrgaug: Gaussian blur of the batch on half of the iterations, one σ uniform in [0.15, 1.15] (MIC blur True)'),
 }).strict();
 
 /** DAFormer's (§12): the strong augmentation of the mixed images, the warm-up, the thing-class feature distance. */

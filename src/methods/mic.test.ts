@@ -1,7 +1,8 @@
 // MIC's iteration on DACS against its PyTorch twin (tools/reference/mic_parity.py, test/fixtures/mic/expected.json): the
 // micro DeepLab from the CLAN parity fixture's weights on its inputs (source 72×104, target 64×96 resized to it), batch
 // 2, three iterations from a fixed seed (CE, SGD with heads at 10×, τ lowered so a fifth to a third of the teacher's
-// pixels count, blocks of 9 px: the default 64 px × 72/512), compared on the three losses, the lr, every weight delta,
+// pixels count, blocks of 9 px: the default 64 px × 72/512; the masked batch colour-jittered and blurred, 'separatetrgaug':
+// the seed draws both at step 1, neither at step 2, blur alone at step 3), compared on the three losses, the lr, every weight delta,
 // the EMA teacher, BN running statistics of G and the teacher, and SGD momentum. Then the pieces: λ_mask = 0 is the
 // base method bit for bit (on DACS and on HRDA), and MIC on HRDA's network.
 import { test } from 'node:test';
@@ -29,7 +30,8 @@ interface Step {
 }
 interface Config {
   num_classes: number; batch: number; ema_alpha: number; pseudo_threshold: number; lambda_mix: number; mask_ratio: number;
-  mask_block_size: number; mask_lambda: number; lr_G: number; max_iter: number; warmup: number; power: number; momentum: number;
+  mask_block_size: number; mask_lambda: number; mask_mode: 'separatetrgaug' | 'separatetrg'; jitter_p: number; jitter_s: number;
+  blur: boolean; lr_G: number; max_iter: number; warmup: number; power: number; momentum: number;
   weight_decay: number; seed: number;
 }
 const ex = loadFixture<{ config: Config; steps: Step[] }>('mic/expected.json');
@@ -50,7 +52,8 @@ function parityConfig(c: Config): MethodConfig {
     maxIter: c.max_iter, warmup: c.warmup, power: c.power, optimizerG: 'sgd', lrG: c.lr_G, headLrMult: 10, momentum: c.momentum,
     weightDecay: c.weight_decay, segLoss: 'ce',
     dacs: { emaAlpha: c.ema_alpha, pseudoThreshold: c.pseudo_threshold, lambdaMix: c.lambda_mix, pseudoWeight: 'share' },
-    mic: { ratio: c.mask_ratio, blockSize: null, lambda: c.mask_lambda },   // null: 9 px at 72×104, the twin's
+    mic: { ratio: c.mask_ratio, blockSize: null, lambda: c.mask_lambda,   // null: 9 px at 72×104, the twin's
+      mode: c.mask_mode, colorJitterP: c.jitter_p, colorJitterS: c.jitter_s, blur: c.blur },
   });
 }
 

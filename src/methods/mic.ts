@@ -4,18 +4,19 @@
 // from their context. As lhoyer/MIC's MaskingConsistencyModule with mask_mode 'separatetrg(aug)',
 // mask_pseudo_threshold and mask_alpha 'same' (the method's own pseudo-labels and quality weight, no second teacher):
 //   1.–6. the base method's iteration (§11; §13 for HRDA), its losses backpropagated as it does
-//   7. masked image: the target image × the block mask of methods/masking.ts (blocks of blockSize px, each kept with
-//      probability 1 − ratio), drawn from torch's generator after ClassMix's draws
+//   7. masked image: with mode 'separatetrgaug' (the official configs') the target batch colour-jittered and blurred
+//      with draws of its own (DAFormer's strong augmentation, augment.ts, one order and σ per batch), then × the block
+//      mask of methods/masking.ts (blocks of blockSize px, each kept with probability 1 − ratio); all drawn from
+//      torch's generator after ClassMix's draws, the augmentation's first; 'separatetrg' masks the plain target batch
 //   8. L_masked = λ_mask · the base method's loss of G on (masked image, pseudo-labels ŷ, their weight) — the weight
 //      of the target pixels of step 5 (the share of confident pixels, or per pixel) — backpropagated
 //   9. step G
-// Not modelled: 'separatetrgaug' colour-jitters and blurs the masked image on its own; our DACS has no colour
-// augmentation, so the masked image is the plain target image masked (§14).
 import * as torch from '../torch/index.js';
 import { Dacs, pseudoWeight, type PseudoLabelled } from './dacs.js';
 import { Hrda } from './hrda.js';
 import { Daformer } from './daformer.js';
 import { maskImages, resolveBlockSize } from './masking.js';
+import { strongAugment } from './augment.js';
 
 /** The mean-teacher methods MIC goes on: Dacs and its subclasses (Hrda, and whatever else extends Dacs). */
 export type MeanTeacherClass = typeof Dacs;
@@ -33,8 +34,11 @@ export function withMic(Base: MeanTeacherClass): MeanTeacherClass {
       const before = super.extraTargetLosses(target);
       const masked = torch.tidy(() => {
         const [h, w] = [target.image.size(2), target.image.size(3)];
-        const { blockSize, ratio, lambda } = this.cfg.mic;
-        const image = maskImages(target.image, resolveBlockSize(blockSize, h, w), ratio);     // [N, 3, H, W]
+        const { blockSize, ratio, lambda, mode, colorJitterP, colorJitterS, blur } = this.cfg.mic;
+        const seen = mode === 'separatetrgaug'                                                 // [N, 3, H, W]
+          ? strongAugment(target.image, { jitterP: colorJitterP, jitterS: colorJitterS, blur, normalize: this.cfg.normalize ?? 'caffe', perBatch: true }).image
+          : target.image;
+        const image = maskImages(seen, resolveBlockSize(blockSize, h, w), ratio);             // [N, 3, H, W]
         const weight = pseudoWeight(target.confident, this.cfg.dacs.pseudoWeight);          // [N, H, W]
         const loss = this.amp(() => this.studentLoss(image, target.pseudo, weight).mul(lambda));
         this.backward(loss);
@@ -49,5 +53,5 @@ export function withMic(Base: MeanTeacherClass): MeanTeacherClass {
 export const Mic = withMic(Dacs);
 /** MIC on HRDA's (`--method mic-hrda --backbone hrda-mit-b5`), the paper's best set-up. */
 export const MicHrda = withMic(Hrda);
-/** MIC on DAFormer's (`--preset daformer --method mic-daformer`): the masked images without DAFormer's augmentation. */
+/** MIC on DAFormer's (`--preset daformer --method mic-daformer`). */
 export const MicDaformer = withMic(Daformer);

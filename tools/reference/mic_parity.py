@@ -2,17 +2,18 @@
 """PyTorch twin of one MIC iteration on DACS's self-training (docs/method.md §11, §14), and its fixture in test/fixtures/mic/.
 
 Written from lhoyer/MIC (seg/mmseg/models/uda/dacs.py forward_train, uda/masking_consistency_module.py with
-mask_mode 'separatetrg', mask_pseudo_threshold and mask_alpha 'same', utils/masking_transforms.py BlockMaskGenerator)
+mask_mode 'separatetrgaug' (as its configs), mask_pseudo_threshold and mask_alpha 'same', utils/masking_transforms.py BlockMaskGenerator)
 on our DACS (methods/dacs.ts) and the micro DeepLab-v2 twin of clan_model.py (the CLAN parity network):
 
   EMA update (α = min(1 − 1/(i+1), 0.99); at i = 0 the teacher becomes G) → source loss of both heads, backward →
   the teacher (train-mode BN, no gradient) on the target image resized to the source label's size: ŷ = argmax p,
   share = mean(max p ≥ τ) → ClassMix (a randperm per image) → mixed loss (per-pixel CE × weight, mean over all
-  pixels, both heads) × λ_mix, backward → MIC: the block mask (torch.rand over a round(H/b) × round(W/b) grid, kept
-  where u > ratio, nearest-resized to H × W) times the unmasked target image; loss on (masked image, ŷ, share
-  everywhere) × λ_mask, backward → one SGD step (backbone at lr, heads at 10×).
+  pixels, both heads) × λ_mix, backward → MIC: the target batch colour-jittered and blurred (its own draws), the
+  block mask (torch.rand over a round(H/b) × round(W/b) grid, kept where u > ratio, nearest-resized to H × W) times
+  that image; loss on (masked image, ŷ, share everywhere) × λ_mask, backward → one SGD step (backbone at lr, heads at 10×).
 
-Random draws: ClassMix's randperms then MIC's torch.rand, from torch's global generator seeded once before the steps,
+Random draws: ClassMix's randperms then MIC's augmentation and mask (torch.rand, torch.randperm), from torch's global
+generator seeded once before the steps,
 in the order ours makes them (the micro network has no dropout), so both sides mask the same blocks. Initial weights and
 inputs are the CLAN parity fixture's (test/fixtures/clan/init.safetensors G.*, inputs.safetensors): nothing large is
 stored here. Also stored: one block mask drawn on its own from a seed (the generator and the nearest resize, alone).
@@ -34,6 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from clan_model import FIXTURES as CLAN_FIXTURES, Bottleneck, ResNet  # noqa: E402
 from clan_parity import PARITY as CLAN, lr_at, read_safetensors  # noqa: E402
 from hrda_parity import class_mix_mask, summary  # noqa: E402
+from daformer_parity import gaussian_blur, jitter  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'test', 'fixtures', 'mic')
 PARITY = dict(
@@ -41,11 +43,13 @@ PARITY = dict(
     ema_alpha=0.99, pseudo_threshold=0.3, lambda_mix=1.0,  # τ 0.968 → 0.3: a fifth to a third of the teacher's pixels count
     mask_ratio=0.7, mask_block_size=9,  # MIC 0.7; 64 px × 72/512 rounded (ours: blockSize null at 72×104)
     mask_lambda=1.0,
+    mask_mode='separatetrgaug', jitter_p=0.2, jitter_s=0.2, blur=True,  # MIC's configs: the masked batch colour-jittered, blurred
     lr_G=1e-3, max_iter=10, warmup=0, power=0.9, momentum=0.9, weight_decay=5e-4,  # SGD (CLAN parity's lr ÷ 25: the pseudo-labels stay varied); heads at 10×
     seed=11, steps=3, probes=8,
     standalone_mask=dict(seed=5, n=2, h=20, w=30, block=4, ratio=0.7),  # round(20/4) × round(30/4) = 5 × 8 blocks
 )
 IGNORE = 255
+MEAN_BGR = torch.tensor([104.00698793, 116.66876762, 122.67891434]).view(1, 3, 1, 1)  # the caffe normalisation of our DeepLab
 
 
 def up(x, size):
@@ -57,6 +61,32 @@ def block_mask(n, h, w, block, ratio):
     rows, cols = max(1, round(h / block)), max(1, round(w / block))
     keep = (torch.rand(n, 1, rows, cols) > ratio).float()
     return F.interpolate(keep, size=(h, w), mode='nearest')
+
+
+def augment_batch(x, cfg):
+    """MaskingConsistencyModule 'separatetrgaug': strong_transform on the whole target batch (color_jitter: kornia
+    ColorJitter on the denormalised pixels, per-image factors and one order for the batch; gaussian_blur: one σ),
+    drawn as ours (augment.ts perBatch): u_jitter, u_blur, then 4 factors per image, one randperm(4), one σ."""
+    u_jitter = torch.rand(1).item()
+    u_blur = torch.rand(1).item() if cfg['blur'] else 0.0
+    draws = dict(jitter=u_jitter > cfg['jitter_p'], blur=u_blur > 0.5)
+    if not draws['jitter'] and not draws['blur']:
+        return x.clone(), draws
+    s = cfg['jitter_s']
+    if draws['jitter']:
+        factors = [[1 - s + 2 * s * torch.rand(1).item() for _ in range(3)] + [-s + 2 * s * torch.rand(1).item()]
+                   for _ in range(x.shape[0])]
+        order = torch.randperm(4).tolist()
+        draws.update(factors=factors, order=order)
+    if draws['blur']:
+        draws['sigma'] = 0.15 + torch.rand(1).item()
+    if draws['jitter']:
+        u = ((x + MEAN_BGR) / 255).flip(1)  # denorm_ to RGB in [0, 1]
+        u = torch.cat([jitter(u[j:j + 1], f, draws['order']) for j, f in enumerate(draws['factors'])])
+        x = u.flip(1) * 255 - MEAN_BGR  # renorm_
+    if draws['blur']:
+        x = gaussian_blur(x, draws['sigma'])
+    return x, draws
 
 
 def student_loss(G, img, label, weight):
@@ -99,13 +129,14 @@ def step(G, T, opt, i, xs, ys, xt, cfg):
     mixed_lbl = torch.where(mask, ys, pseudo)
     mix = student_loss(G, mixed_img, mixed_lbl, m + (1 - m) * share) * cfg['lambda_mix']
     mix.backward()
-    # MIC, MaskingConsistencyModule with 'separatetrg': the target image, the shared pseudo-labels and weight
+    # MIC, MaskingConsistencyModule: the target image (augmented with 'separatetrgaug'), the shared pseudo-labels and weight
+    seen, draws = augment_batch(xt, cfg) if cfg['mask_mode'] == 'separatetrgaug' else (xt, {})
     keep = block_mask(xt.shape[0], *size, cfg['mask_block_size'], cfg['mask_ratio'])
-    masked = student_loss(G, xt * keep, pseudo, torch.ones_like(confident) * share) * cfg['mask_lambda']
+    masked = student_loss(G, seen * keep, pseudo, torch.ones_like(confident) * share) * cfg['mask_lambda']
     masked.backward()
     opt.step()
     return dict(i=i, lr_G=lr, seg=seg.item(), mix=mix.item(), masked=masked.item(), share=share.item(),
-                kept=keep.mean().item(), pseudo_classes=[int((pseudo == c).sum()) for c in range(cfg['num_classes'])])
+                kept=keep.mean().item(), aug=draws, pseudo_classes=[int((pseudo == c).sum()) for c in range(cfg['num_classes'])])
 
 
 def build(cfg):
@@ -143,7 +174,7 @@ def main():
         rec['bn'] = {n: summary(b, cfg['probes']) for n, b in G.named_buffers() if n.endswith(('running_mean', 'running_var'))}
         rec['bn_teacher'] = {n: summary(b, cfg['probes']) for n, b in T.named_buffers() if n.endswith(('running_mean', 'running_var'))}
         print(f"step {s + 1}: seg {rec['seg']:.6f} mix {rec['mix']:.6f} masked {rec['masked']:.6f} share {rec['share']:.3f} "
-              f"kept {rec['kept']:.3f} pseudo {rec['pseudo_classes']}", file=sys.stderr)
+              f"kept {rec['kept']:.3f} pseudo {rec['pseudo_classes']} aug {rec['aug']}", file=sys.stderr)
         steps.append(rec)
     # the teacher after the last step's update (made at its start): ½·G₀ + ½·G₁ at i = 1, then ⅔ of that + ⅓·G₂ at i = 2
     trainable = {n for n, p in G.named_parameters() if p.requires_grad}
