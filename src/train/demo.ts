@@ -19,7 +19,7 @@ export type DemoProgress = (label: string) => (step: number, total: number, s: S
 
 // The default comparison, baseline first (names in methods/registry.ts, which gives keys and labels), and --all.
 export const DEFAULT_METHODS = ['source-only', 'adversarial', 'clan'];
-export const ALL = ['source-only', 'adversarial', 'clan', 'minent', 'advent', 'dacs', 'clan+cotrain', 'clan+clan-cotrain'];
+export const ALL = ['source-only', 'adversarial', 'clan', 'minent', 'advent', 'dacs', 'mic', 'clan+cotrain', 'clan+clan-cotrain'];
 // CLAN, then `clan selftrain` rounds of this method from its last checkpoint
 export const SELFTRAINED: Record<string, { method: string; key: string; label: string }> = {
   'clan+cotrain': { method: 'cotrain', key: 'clan_cotrain', label: 'CLAN + co-training' },
