@@ -21,6 +21,12 @@ export interface StrongAugOptions {
   perBatch?: boolean;
 }
 
+/** The options from a section's keys (config.ts strongAugKeys: daformer's, mic's) and the loaders' normalisation. */
+export function strongAugOptions(k: { colorJitterP: number; colorJitterS: number; blur: boolean }, normalize: 'caffe' | 'imagenet' | undefined,
+  perBatch = false): StrongAugOptions {
+  return { jitterP: k.colorJitterP, jitterS: k.colorJitterS, blur: k.blur, normalize: normalize ?? 'caffe', perBatch };
+}
+
 /** What the last call drew (the parity test and debugging views). */
 export interface StrongAugDraws { jitter: boolean; blur: boolean; factors: number[][]; orders: number[][]; sigmas: number[] }
 

@@ -85,6 +85,21 @@ export const hrdaHyper = z.object({
     .describe('weight of the context input\'s own loss (HRDA lr_loss_weight: 0 in the official config); detail + context ≤ 1'),
 }).strict();
 
+/**
+ * The strong augmentation's keys (augment.ts): DAFormer's section has them for its mixed images, MIC's for its masked
+ * batch, with the same defaults as both official configs (`who` names whose key the description cites).
+ */
+function strongAugKeys(who: 'DAFormer' | 'MIC', prefix: string, images: string, sigmas: string) {
+  return {
+    colorJitterP: z.number().min(0).max(1).default(0.2)
+      .describe(`${prefix}colour jitter runs when a uniform draw exceeds this: on 80% of iterations (${who} color_jitter_probability 0.2, dacs_transforms.color_jitter's \`> p\`)`),
+    colorJitterS: z.number().min(0).max(0.5).default(0.2)
+      .describe(`${prefix}colour jitter strength s: brightness, contrast, saturation factors in [1 − s, 1 + s], hue shift in [−s, s] turns (${who} color_jitter_strength 0.2)`),
+    blur: z.boolean().default(true)
+      .describe(`${prefix}Gaussian blur of ${images} on half of the iterations, σ uniform in [0.15, 1.15] (${sigmas}), kernel ≈ 0.1 of each side (${who} blur True)`),
+  };
+}
+
 /** MIC's (§14): masked image consistency on top of a mean-teacher method (mic on dacs, mic-hrda on hrda). */
 export const micHyper = z.object({
   ratio: z.number().min(0).max(1).default(0.7)
@@ -94,22 +109,12 @@ export const micHyper = z.object({
   lambda: z.number().min(0).default(1).describe('λ_mask, weight of the loss on the masked target images (MIC mask_lambda 1)'),
   mode: z.enum(['separatetrgaug', 'separatetrg']).default('separatetrgaug')
     .describe('separatetrgaug: the target batch is colour-jittered and blurred with draws of its own before masking; separatetrg: masked as it is (MIC mask_mode, the configs\' separatetrgaug)'),
-  colorJitterP: z.number().min(0).max(1).default(0.2)
-    .describe('separatetrgaug: colour jitter runs when a uniform draw exceeds this: on 80% of iterations (MIC color_jitter_probability 0.2)'),
-  colorJitterS: z.number().min(0).max(0.5).default(0.2)
-    .describe('separatetrgaug: colour jitter strength s: factors in [1 − s, 1 + s], hue shift in [−s, s] turns (MIC color_jitter_strength 0.2)'),
-  blur: z.boolean().default(true)
-    .describe('separatetrgaug: Gaussian blur of the batch on half of the iterations, one σ uniform in [0.15, 1.15] (MIC blur True)'),
+  ...strongAugKeys('MIC', 'separatetrgaug: ', 'the batch', 'one per batch'),
 }).strict();
 
 /** DAFormer's (§12): the strong augmentation of the mixed images, the warm-up, the thing-class feature distance. */
 export const daformerHyper = z.object({
-  colorJitterP: z.number().min(0).max(1).default(0.2)
-    .describe('colour jitter runs when a uniform draw exceeds this: on 80% of iterations (DAFormer color_jitter_probability 0.2, dacs_transforms.color_jitter\'s `> p`)'),
-  colorJitterS: z.number().min(0).max(0.5).default(0.2)
-    .describe('colour jitter strength s: brightness, contrast, saturation factors in [1 − s, 1 + s], hue shift in [−s, s] turns (DAFormer color_jitter_strength 0.2)'),
-  blur: z.boolean().default(true)
-    .describe('Gaussian blur of the mixed images on half of the iterations, σ uniform in [0.15, 1.15], kernel ≈ 0.1 of each side (DAFormer blur True)'),
+  ...strongAugKeys('DAFormer', '', 'the mixed images', 'one per image'),
   warmupRatio: z.number().min(0).max(1).default(1e-6)
     .describe('mmcv linear warm-up: the lr starts at this fraction of the poly value (DAFormer poly10warm warmup_ratio 1e-6; warmup 1500 and power 1 come from the common keys, the daformer preset)'),
   fdLambda: z.number().min(0).default(0.005)

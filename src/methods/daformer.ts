@@ -23,7 +23,7 @@ import type { SourceBatch, StepLog, TargetBatch } from './uda.js';
 import type { MethodConfig } from './config.js';
 import { Dacs, classMixMask, mixBatch } from './dacs.js';
 import { segLossMean } from './hrda.js';
-import { strongAugment, type StrongAugDraws } from './augment.js';
+import { strongAugment, strongAugOptions, type StrongAugDraws } from './augment.js';
 import { mmcvPolyWarmAt } from './schedule.js';
 import { IGNORE } from './losses.js';
 import { ClanError } from '../util/errors.js';
@@ -76,8 +76,7 @@ export class Daformer extends Dacs {
       const { pseudo, confident } = this.pseudoLabels(targetImage);
       const mask = classMixMask(source.label, this.G.numClasses);              // [N, H, W] bool
       const mixed = mixBatch({ image: sourceImage, label: source.label }, targetImage, mask, pseudo, confident, this.cfg.dacs.pseudoWeight);
-      const d = this.cfg.daformer;
-      const aug = strongAugment(mixed.image, { jitterP: d.colorJitterP, jitterS: d.colorJitterS, blur: d.blur, normalize: this.cfg.normalize ?? 'caffe' });
+      const aug = strongAugment(mixed.image, strongAugOptions(this.cfg.daformer, this.cfg.normalize));
       this.lastDraws = aug.draws;
       const mix = this.amp(() => this.studentLoss(aug.image, mixed.label, mixed.weight).mul(this.cfg.dacs.lambdaMix));
       this.backward(mix);

@@ -16,7 +16,7 @@ import { Dacs, pseudoWeight, type PseudoLabelled } from './dacs.js';
 import { Hrda } from './hrda.js';
 import { Daformer } from './daformer.js';
 import { maskImages, resolveBlockSize } from './masking.js';
-import { strongAugment } from './augment.js';
+import { strongAugment, strongAugOptions } from './augment.js';
 
 /** The mean-teacher methods MIC goes on: Dacs and its subclasses (Hrda, and whatever else extends Dacs). */
 export type MeanTeacherClass = typeof Dacs;
@@ -34,9 +34,9 @@ export function withMic(Base: MeanTeacherClass): MeanTeacherClass {
       const before = super.extraTargetLosses(target);
       const masked = torch.tidy(() => {
         const [h, w] = [target.image.size(2), target.image.size(3)];
-        const { blockSize, ratio, lambda, mode, colorJitterP, colorJitterS, blur } = this.cfg.mic;
+        const { blockSize, ratio, lambda, mode } = this.cfg.mic;
         const seen = mode === 'separatetrgaug'                                                 // [N, 3, H, W]
-          ? strongAugment(target.image, { jitterP: colorJitterP, jitterS: colorJitterS, blur, normalize: this.cfg.normalize ?? 'caffe', perBatch: true }).image
+          ? strongAugment(target.image, strongAugOptions(this.cfg.mic, this.cfg.normalize, true)).image
           : target.image;
         const image = maskImages(seen, resolveBlockSize(blockSize, h, w), ratio);             // [N, 3, H, W]
         const weight = pseudoWeight(target.confident, this.cfg.dacs.pseudoWeight);          // [N, H, W]
