@@ -44,15 +44,16 @@ export function parityRecords(legacy: string[], name: string): { dirs: string[] 
 }
 
 /**
- * Runs `check` against each record (kernel set) in turn and returns the first that matches with its folder; when none
- * does, fails with every record's first complaint, so the message says how far each kernel set lies.
+ * checkClanParity against each record (kernel set) in turn; returns the diagnostic line of the first that matches.
+ * When none does, fails with every record's first complaint, so the message says how far each kernel set lies.
  */
-export function matchAnyRecord<T>(dirs: string[], check: (dir: string) => T): { dir: string; result: T } {
+export function checkAnyRecord(dirs: string[], o: Omit<ParityOptions, 'refDir'>): string {
   const failures: string[] = [];
-  for (const dir of dirs) {
+  for (const refDir of dirs) {
     try {
-      return { dir, result: check(dir) };
-    } catch (e) { failures.push(`${dir}: ${(e as Error).message.split('\n')[0]}`); }
+      const { worstLoss, worstDelta } = checkClanParity({ ...o, refDir });
+      return `${refDir}: worst relative loss error ${worstLoss.toExponential(2)}, worst ‖Δours − Δref‖/‖Δref‖ ${worstDelta.toExponential(2)}`;
+    } catch (e) { failures.push(`${refDir}: ${(e as Error).message.split('\n')[0]}`); }
   }
   assert.fail(`no recorded kernel set matches — ${failures.join(' | ')}`);
 }
