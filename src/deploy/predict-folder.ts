@@ -6,6 +6,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, extname, join, relative, resolve } from 'node:path';
 import { BudgetError, ClanError, DataError } from '../util/errors.js';
 import { makeDirs } from '../util/paths.js';
+import { placeBand } from '../util/bands.js';
 import { colorize, heatIndex, heatmapOfIndex, overlay, type Rgb } from '../report/png.js';
 import { writePngRows } from '../report/png-stream.js';
 import type { RgbImage } from '../data/image.js';
@@ -34,10 +35,7 @@ export interface PredictedMaps { label: Uint8Array; heat: Uint16Array; width: nu
 
 /** M's band [H, x1 − x0] (infer/predict.ts BandSink) as colour indices into its columns of `heat` [H, W]. */
 export function heatBand(heat: Uint16Array, M: Float32Array, W: number, x0: number, x1: number): void {
-  const bw = x1 - x0;
-  for (let y = 0, H = M.length / bw; y < H; y++) {
-    for (let x = 0; x < bw; x++) heat[y * W + x0 + x] = heatIndex(M[y * bw + x]!, 0, DISAGREEMENT_MAX);
-  }
+  placeBand(heat, Uint16Array.from(M, (v) => heatIndex(v, 0, DISAGREEMENT_MAX)), W, x0, x1);
 }
 
 /** A whole Prediction (the ONNX engine's) as PredictedMaps. */

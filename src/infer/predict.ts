@@ -11,6 +11,7 @@ import type { RgbImage } from '../data/image.js';
 import { disagreementMap, predictHeads, type Segmentor } from '../models/segmentor.js';
 import { BAND_FLOATS, checkInferenceSpec, forEachBand, inferLabels, isPlainWhole, type InferenceSpec } from './inference.js';
 import type { InferenceModel } from './model.js';
+import { placeBand } from '../util/bands.js';
 
 export interface Prediction { label: Uint8Array; disagreement: Float32Array; width: number; height: number }
 
@@ -46,12 +47,6 @@ export function predictBands(m: InferenceModel, img: RgbImage, name: string, spe
     const label = banded ? bandedHeads(m.G, x, out, plain, sink, bandFloats) : wholeHeads(m.G, x, out, plain, sink);
     return label ?? inferLabels(m.G, img, spec!, { evalSize: m.evalSize, normalize: m.normalize, out }).to('uint8').toTypedArray<'uint8'>();
   }));
-}
-
-/** Copy a band [H, x1 − x0] into its columns of a row-major [H, W] map. */
-function placeBand<T extends Uint8Array | Float32Array>(dst: T, band: T, W: number, x0: number, x1: number): void {
-  const bw = x1 - x0;
-  for (let y = 0, H = band.length / bw; y < H; y++) dst.set(band.subarray(y * bw, (y + 1) * bw), y * W + x0);
 }
 
 /** Labels (argmax up(x1 + x2); null unless plain) and M at out [H, W], each head's [1, K, H, W] at once. */
