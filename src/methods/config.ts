@@ -110,6 +110,10 @@ export const micHyper = z.object({
   mode: z.enum(['separatetrgaug', 'separatetrg']).default('separatetrgaug')
     .describe('separatetrgaug: the target batch is colour-jittered and blurred with draws of its own before masking; separatetrg: masked as it is (MIC mask_mode, the configs\' separatetrgaug)'),
   ...strongAugKeys('MIC', 'separatetrgaug: ', 'the batch', 'one per batch'),
+  pseudoThreshold: z.number().min(0).max(1).nullable().default(null)
+    .describe('the masked loss\'s confidence threshold on the teacher\'s max p (its weight as hyper.dacs.pseudoWeight says); null = the base method\'s τ (MIC mask_pseudo_threshold \'same\'; a number: as its own threshold with mask_alpha \'same\')'),
+  bnStats: z.enum(['update', 'keep']).default('update')
+    .describe('update: the masked batch\'s forward updates BatchNorm\'s running statistics like any (the official code); keep: they are put back after it, so a BN network evaluates with statistics of unmasked images (§14)'),
 }).strict();
 
 /** DAFormer's (§12): the strong augmentation of the mixed images, the warm-up, the thing-class feature distance. */

@@ -50,13 +50,14 @@ export class Dacs extends UDAMethod {
       this.backward(seg);
       const fit = (x: Tensor) => (x.size(2) === size[0] && x.size(3) === size[1] ? x : F.interpolate(x, size, { alignCorners: true }));
       const targetImage = fit(target.image);                                       // [N, 3, h, w]
-      const { pseudo, confident } = this.teacherLabels(targetImage);
+      const labels = this.teacherLabels(targetImage);
+      const { pseudo, confident } = labels;
       const mask = classMixMask(source.label, this.G.numClasses);                  // [N, h, w] bool
       const mixed = mixBatch({ image: fit(source.image), label: source.label }, targetImage, mask, pseudo, confident,
         this.cfg.dacs.pseudoWeight);
       const mix = this.amp(() => this.studentLoss(mixed.image, mixed.label, mixed.weight).mul(this.cfg.dacs.lambdaMix));
       this.backward(mix);
-      const extra = this.extraTargetLosses({ image: targetImage, pseudo, confident });
+      const extra = this.extraTargetLosses({ image: targetImage, ...labels });
       this.stepAll(this.optG);
       return { losses: { seg: seg.item(), mix: mix.item(), ...extra }, lrG };
     });
@@ -88,14 +89,14 @@ export class Dacs extends UDAMethod {
     torch.noGrad(() => this.teacher.parameters().forEach((t, k) => { t.mul_(alpha).add_(student[k]!.detach(), 1 - alpha); }));
   }
 
-  /** Step 3: the teacher's labels [N, h, w] (int64) at the image's size, and which reach the confidence threshold τ (bool). */
-  private teacherLabels(image: Tensor): { pseudo: Tensor; confident: Tensor } {
+  /** Step 3: the teacher's labels [N, h, w] (int64) at the image's size, their max p, and which reach the threshold τ (bool). */
+  private teacherLabels(image: Tensor): TeacherLabels {
     return torch.tidy(() => torch.noGrad(() => {
       this.teacher.train();
       const [a, b] = this.teacher.forward(image);
       const p = F.softmax(F.interpolate(a.add(b), [image.size(2), image.size(3)], { alignCorners: true }), 1); // [N, K, h, w]
       const [conf, pseudo] = p.maxDim(1);
-      return { pseudo, confident: conf.ge(this.cfg.dacs.pseudoThreshold) };
+      return { pseudo, confidence: conf, confident: conf.ge(this.cfg.dacs.pseudoThreshold) };
     }));
   }
 
@@ -103,11 +104,16 @@ export class Dacs extends UDAMethod {
   override dispose(): void { super.dispose(); this.teacher.dispose(); }
 }
 
-/** The target batch at the training size with the teacher's labels of it (step 3), for the hooks after step 6. */
-export interface PseudoLabelled {
-  image: Tensor;      // [N, 3, H, W] the target images, unmixed
+/** The teacher's labels of a target batch (step 3). */
+export interface TeacherLabels {
   pseudo: Tensor;     // [N, H, W] int64 the teacher's argmax
+  confidence: Tensor; // [N, H, W] float32 its max p
   confident: Tensor;  // [N, H, W] bool max p ≥ τ
+}
+
+/** The target batch at the training size with the teacher's labels of it (step 3), for the hooks after step 6. */
+export interface PseudoLabelled extends TeacherLabels {
+  image: Tensor;      // [N, 3, H, W] the target images, unmixed
 }
 
 /**

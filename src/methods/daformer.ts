@@ -21,7 +21,7 @@ import type { Segmentor } from '../models/segmentor.js';
 import { MitSegmentor } from '../models/segformer.js';
 import type { SourceBatch, StepLog, TargetBatch } from './uda.js';
 import type { MethodConfig } from './config.js';
-import { Dacs, classMixMask, mixBatch } from './dacs.js';
+import { Dacs, classMixMask, mixBatch, type TeacherLabels } from './dacs.js';
 import { segLossMean } from './hrda.js';
 import { strongAugment, strongAugOptions, type StrongAugDraws } from './augment.js';
 import { mmcvPolyWarmAt } from './schedule.js';
@@ -73,14 +73,15 @@ export class Daformer extends Dacs {
       const src = this.amp(() => this.sourceLosses(sourceImage, source.label));
       this.backward(src.fd ? src.seg.add(src.fd) : src.seg);
       const targetImage = fit(target.image);
-      const { pseudo, confident } = this.pseudoLabels(targetImage);
+      const labels = this.pseudoLabels(targetImage);
+      const { pseudo, confident } = labels;
       const mask = classMixMask(source.label, this.G.numClasses);              // [N, H, W] bool
       const mixed = mixBatch({ image: sourceImage, label: source.label }, targetImage, mask, pseudo, confident, this.cfg.dacs.pseudoWeight);
       const aug = strongAugment(mixed.image, strongAugOptions(this.cfg.daformer, this.cfg.normalize));
       this.lastDraws = aug.draws;
       const mix = this.amp(() => this.studentLoss(aug.image, mixed.label, mixed.weight).mul(this.cfg.dacs.lambdaMix));
       this.backward(mix);
-      const extra = this.extraTargetLosses({ image: targetImage, pseudo, confident }); // MIC's masked images (mic.ts)
+      const extra = this.extraTargetLosses({ image: targetImage, ...labels }); // MIC's masked images (mic.ts)
       this.stepAll(this.optG);
       const losses: Record<string, number> = { seg: src.seg.item(), ...(src.fd ? { fd: src.fd.item() } : {}), mix: mix.item(), ...extra };
       return { losses, lrG };
@@ -107,14 +108,14 @@ export class Daformer extends Dacs {
   }
 
   /** Step 3, as hrda.ts: the teacher's labels [N, H, W] and which reach τ, BN in training mode, dropout and drop path off. */
-  private pseudoLabels(image: Tensor): { pseudo: Tensor; confident: Tensor } {
+  private pseudoLabels(image: Tensor): TeacherLabels {
     return torch.tidy(() => torch.noGrad(() => {
       this.teacher.train();
       for (const [, m] of this.teacher.namedModules()) if (m instanceof Dropout2d || m instanceof DropPath) m.training = false;
       const [logits] = this.teacher.forward(image);
       const p = F.softmax(F.interpolate(logits, [image.size(2), image.size(3)], { alignCorners: false }), 1); // [N, K, H, W]
       const [conf, pseudo] = p.maxDim(1);
-      return { pseudo, confident: conf.ge(this.cfg.dacs.pseudoThreshold) };
+      return { pseudo, confidence: conf, confident: conf.ge(this.cfg.dacs.pseudoThreshold) };
     }));
   }
 

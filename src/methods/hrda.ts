@@ -23,7 +23,7 @@ import { HrdaSegmentor } from '../models/hrda-segmentor.js';
 import type { CropBox } from '../models/hrda.js';
 import type { SourceBatch, StepLog, TargetBatch } from './uda.js';
 import type { MethodConfig } from './config.js';
-import { Dacs, classMixMask, mixBatch } from './dacs.js';
+import { Dacs, classMixMask, mixBatch, type TeacherLabels } from './dacs.js';
 import { pixelLoss } from './losses.js';
 import { ClanError } from '../util/errors.js';
 
@@ -64,7 +64,8 @@ export class Hrda extends Dacs {
       const seg = this.amp(() => this.hrdaLoss(sourceImage, source.label, null, 'source'));
       this.backward(seg.total);
       const targetImage = fit(target.image);                                       // [N, 3, H, W]
-      const { pseudo, confident } = this.pseudoLabels(targetImage);
+      const labels = this.pseudoLabels(targetImage);
+      const { pseudo, confident } = labels;
       const mask = classMixMask(source.label, this.G.numClasses);                  // [N, H, W] bool
       const mixed = mixBatch({ image: sourceImage, label: source.label }, targetImage, mask, pseudo, confident, this.cfg.dacs.pseudoWeight);
       const mix = this.amp(() => {
@@ -72,7 +73,7 @@ export class Hrda extends Dacs {
         return { total: l.total.mul(this.cfg.dacs.lambdaMix), detail: l.detail.mul(this.cfg.dacs.lambdaMix) };
       });
       this.backward(mix.total);
-      const extra = this.extraTargetLosses({ image: targetImage, pseudo, confident });
+      const extra = this.extraTargetLosses({ image: targetImage, ...labels });
       this.stepAll(this.optG);
       const losses = { seg: seg.total.item(), seg_detail: seg.detail.item(), mix: mix.total.item(), mix_detail: mix.detail.item() };
       return { losses: { ...losses, ...extra }, lrG };
@@ -106,14 +107,14 @@ export class Hrda extends Dacs {
    * sliding detail windows) upsampled to the image. DAFormer's code keeps the teacher in training mode (BN batch
    * statistics) but switches its dropout and drop path off.
    */
-  private pseudoLabels(image: Tensor): { pseudo: Tensor; confident: Tensor } {
+  private pseudoLabels(image: Tensor): TeacherLabels {
     return torch.tidy(() => torch.noGrad(() => {
       this.hrdaTeacher.train();
       for (const [, m] of this.hrdaTeacher.namedModules()) if (m instanceof Dropout2d || m instanceof DropPath) m.training = false;
       const [fused] = this.hrdaTeacher.forward(image);
       const p = F.softmax(F.interpolate(fused, [image.size(2), image.size(3)], { alignCorners: false }), 1); // [N, K, H, W]
       const [conf, pseudo] = p.maxDim(1);
-      return { pseudo, confident: conf.ge(this.cfg.dacs.pseudoThreshold) };
+      return { pseudo, confidence: conf, confident: conf.ge(this.cfg.dacs.pseudoThreshold) };
     }));
   }
 }

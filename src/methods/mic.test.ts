@@ -134,6 +134,38 @@ test('λ_mask = 0: the base method\'s step bit for bit (DACS and HRDA), the mask
   hOff.w.forEach((p, k) => assert.deepEqual(p, hBase.w[k], `hrda parameter ${k}`));
 });
 
+test('bnStats keep: G\'s BN running statistics after a MIC step are DACS\'s bit for bit, its weights are not; update moves them', () => {
+  const step = (Method: typeof Dacs, bnStats: 'update' | 'keep') => {
+    torch.manualSeed(0);
+    const G = createSegmentor('micro', 4);
+    const m = new Method(G, withHyper(DEFAULT_METHOD_CONFIG, { maxIter: 10, warmup: 0, segLoss: 'ce', dacs: { pseudoThreshold: 0.2 }, mic: { bnStats } }));
+    torch.manualSeed(1);
+    const log = torch.tidy(() => m.trainStep(0, { image: torch.randn([2, 3, 32, 32]), label: torch.randint(0, 4, [2, 32, 32]) },
+      { image: torch.randn([2, 3, 32, 32]), size: [32, 32] }));
+    const host = (ts: torch.Tensor[]) => ts.map((t) => Float64Array.from(t.toArray(), Number));
+    const out = { losses: log.losses, w: host(G.parameters()), bn: host(G.namedBuffers().map(([, b]) => b)) };
+    m.dispose(); G.dispose();
+    return out;
+  };
+  const [base, keep, update] = [step(Dacs, 'keep'), step(Mic, 'keep'), step(Mic, 'update')];
+  assert.ok(base.bn.length >= 4, `${base.bn.length} buffers`);
+  keep.bn.forEach((b, k) => assert.deepEqual(b, base.bn[k], `buffer ${k}`));
+  assert.ok(update.bn.some((b, k) => b.some((v, j) => v !== base.bn[k]![j])), 'update: the masked batch moves the running statistics');
+  assert.deepEqual([keep.losses.seg, keep.losses.mix, keep.losses.masked], [update.losses.seg, update.losses.mix, update.losses.masked], 'same losses');
+  keep.w.forEach((p, k) => assert.deepEqual(p, update.w[k], `parameter ${k}: the gradients do not depend on the running statistics`));
+  assert.ok(keep.w.some((p, k) => p.some((v, j) => v !== base.w[k]![j])), 'the masked loss still moves G');
+});
+
+test('mic.pseudoThreshold: null is the base method\'s τ bit for bit; a lower one weighs more pixels (per-pixel weight)', () => {
+  const run = (mic: Record<string, unknown>) => { torch.manualSeed(0); return oneStep(Mic, createSegmentor('micro', 4), { dacs: { pseudoThreshold: 0.4, pseudoWeight: 'pixel' }, mic }, 32); };
+  const [same, explicit, low, all] = [run({}), run({ pseudoThreshold: 0.4 }), run({ pseudoThreshold: 0.3 }), run({ pseudoThreshold: 0 })];
+  assert.deepEqual(explicit.losses, same.losses);
+  explicit.w.forEach((p, k) => assert.deepEqual(p, same.w[k], `parameter ${k}`));
+  assert.deepEqual([low.losses.seg, low.losses.mix], [same.losses.seg, same.losses.mix], 'the mixed loss keeps DACS\'s τ');
+  assert.ok(same.losses.masked! < low.losses.masked! && low.losses.masked! < all.losses.masked!,
+    `masked: τ 0.4 ${same.losses.masked}, 0.3 ${low.losses.masked}, 0 ${all.losses.masked}`);
+});
+
 test('MIC on DAFormer: λ_mask = 0 is DAFormer\'s step bit for bit (feature distance, jitter and blur on), λ_mask = 1 adds the masked loss', () => {
   // every pixel in the feature distance (K = 4 has no Cityscapes thing class); --init given, as the method requires
   const patch = (lambda: number) => ({ initWeights: true, dacs: { pseudoThreshold: 0.2 }, daformer: { fdClasses: null }, mic: { lambda } });

@@ -9,7 +9,8 @@
 //      mask of methods/masking.ts (blocks of blockSize px, each kept with probability 1 − ratio); all drawn from
 //      torch's generator after ClassMix's draws, the augmentation's first; 'separatetrg' masks the plain target batch
 //   8. L_masked = λ_mask · the base method's loss of G on (masked image, pseudo-labels ŷ, their weight) — the weight
-//      of the target pixels of step 5 (the share of confident pixels, or per pixel) — backpropagated
+//      of the target pixels of step 5 (the share of confident pixels, or per pixel) — backpropagated; with bnStats
+//      'keep' (ours, not official) G's BatchNorm running statistics are put back after it
 //   9. step G
 import * as torch from '../torch/index.js';
 import { Dacs, pseudoWeight, type PseudoLabelled } from './dacs.js';
@@ -39,12 +40,31 @@ export function withMic(Base: MeanTeacherClass): MeanTeacherClass {
           ? strongAugment(target.image, strongAugOptions(this.cfg.mic, this.cfg.normalize, true)).image
           : target.image;
         const image = maskImages(seen, resolveBlockSize(blockSize, h, w), ratio);             // [N, 3, H, W]
-        const weight = pseudoWeight(target.confident, this.cfg.dacs.pseudoWeight);          // [N, H, W]
-        const loss = this.amp(() => this.studentLoss(image, target.pseudo, weight).mul(lambda));
-        this.backward(loss);
-        return loss.item();
+        const { pseudoThreshold: tau } = this.cfg.mic;                     // null: the base method's τ ('same')
+        const confident = tau === null ? target.confident : target.confidence.ge(tau);      // [N, H, W] bool
+        const weight = pseudoWeight(confident, this.cfg.dacs.pseudoWeight);                 // [N, H, W]
+        return this.maskedBnScope(() => {
+          const loss = this.amp(() => this.studentLoss(image, target.pseudo, weight).mul(lambda));
+          this.backward(loss);
+          return loss.item();
+        });
       });
       return { ...before, masked };
+    }
+
+    /**
+     * Runs the masked batch's forward and backward. With hyper.mic.bnStats 'keep', G's buffers (BatchNorm's running
+     * statistics) are put back afterwards: the masked images still normalise with their own batch statistics, but
+     * what G evaluates with stays an average over the source and mixed batches, not a third of it gray blocks (§14).
+     * Put back after the backward, since BatchNorm's backward holds the running buffers it saw.
+     */
+    private maskedBnScope<T>(f: () => T): T {
+      if (this.cfg.mic.bnStats === 'update') return f();
+      const buffers = this.G.namedBuffers().map(([, b]) => b);
+      const saved = torch.noGrad(() => buffers.map((b) => b.clone()));
+      const out = f();
+      torch.noGrad(() => buffers.forEach((b, k) => { b.copy_(saved[k]!); }));
+      return out;
     }
   };
 }
