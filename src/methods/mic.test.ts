@@ -3,7 +3,8 @@
 // 2, three iterations from a fixed seed (CE, SGD with heads at 10×, τ lowered so a fifth to a third of the teacher's
 // pixels count, blocks of 9 px: the default 64 px × 72/512; the masked batch colour-jittered and blurred, 'separatetrgaug':
 // the seed draws both at step 1, neither at step 2, blur alone at step 3), compared on the three losses, the lr, every weight delta,
-// the EMA teacher, BN running statistics of G and the teacher, and SGD momentum. Then the pieces: λ_mask = 0 is the
+// the EMA teacher, BN running statistics of G and the teacher, and SGD momentum; the same for the twin's variant
+// (expected-variant.json: a masked-loss threshold of its own through a second EMA teacher, BN statistics kept). Then the pieces: λ_mask = 0 is the
 // base method bit for bit (on DACS and on HRDA), and MIC on HRDA's network.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -33,8 +34,10 @@ interface Config {
   mask_block_size: number; mask_lambda: number; mask_mode: 'separatetrgaug' | 'separatetrg'; jitter_p: number; jitter_s: number;
   blur: boolean; lr_G: number; max_iter: number; warmup: number; power: number; momentum: number;
   weight_decay: number; seed: number;
+  mask_pseudo_threshold?: number; bn_stats?: 'keep';  // expected-variant.json: MIC's own threshold, BN statistics kept
 }
-const ex = loadFixture<{ config: Config; steps: Step[] }>('mic/expected.json');
+type Twin = { config: Config; steps: Step[] };
+const ex = loadFixture<Twin>('mic/expected.json');
 
 /** Ours against the twin's sketch (as hrda.test.ts): the norm and every probe within `tol` of the reference's scale. */
 function sketchError(t: torch.Tensor, ref: Sketch, what: string): number {
@@ -53,7 +56,8 @@ function parityConfig(c: Config): MethodConfig {
     weightDecay: c.weight_decay, segLoss: 'ce',
     dacs: { emaAlpha: c.ema_alpha, pseudoThreshold: c.pseudo_threshold, lambdaMix: c.lambda_mix, pseudoWeight: 'share' },
     mic: { ratio: c.mask_ratio, blockSize: null, lambda: c.mask_lambda,   // null: 9 px at 72×104, the twin's
-      mode: c.mask_mode, colorJitterP: c.jitter_p, colorJitterS: c.jitter_s, blur: c.blur },
+      mode: c.mask_mode, colorJitterP: c.jitter_p, colorJitterS: c.jitter_s, blur: c.blur,
+      pseudoThreshold: c.mask_pseudo_threshold ?? null, bnStats: c.bn_stats ?? 'update' },
   });
 }
 
@@ -67,7 +71,8 @@ function clanFixture(): { G: Segmentor; batch: (s: number) => [SourceBatch, Targ
   return { G, batch: (s) => [{ image: input(`source_image_step${s}`), label: input(`source_label_step${s}`) }, { image: input(`target_image_step${s}`), size: [64, 96] }] };
 }
 
-test('MIC on DACS = the PyTorch twin over 3 steps (losses, Δw, EMA teacher, BN statistics, momentum)', (t) => {
+/** Ours against a twin's record over its steps; returns the diagnostic line. */
+function checkTwin(ex: Twin): string {
   torch.setNumThreads(1);
   const { G, batch } = clanFixture();
   const m = new Mic(G, parityConfig(ex.config));
@@ -97,11 +102,21 @@ test('MIC on DACS = the PyTorch twin over 3 steps (losses, Δw, EMA teacher, BN 
     assert.equal(errors.filter((e) => e.what.startsWith('step 1 Δ')).length, trainable, 'every trainable parameter compared');
     assert.equal(errors.filter((e) => e.what.includes('teacher − G₀')).length, trainable, 'the EMA teacher compared');
     const worst = errors.reduce((a, b) => (b.rel > a.rel ? b : a));
-    t.diagnostic(`${errors.length} values compared; worst ${worst.what}: ${worst.rel.toExponential(2)}`);
+    return `${errors.length} values compared; worst ${worst.what}: ${worst.rel.toExponential(2)}`;
   } finally {
     m.dispose(); G.dispose();
     for (const x of w0.values()) x.dispose();
   }
+}
+
+test('MIC on DACS = the PyTorch twin over 3 steps (losses, Δw, EMA teacher, BN statistics, momentum)', (t) => {
+  t.diagnostic(checkTwin(ex));
+});
+
+test('MIC with a masked-loss threshold of its own and BN statistics kept = the twin (a second EMA teacher, buffers put back)', (t) => {
+  const variant = loadFixture<Twin>('mic/expected-variant.json');
+  assert.deepEqual([variant.config.mask_pseudo_threshold, variant.config.bn_stats], [0.25, 'keep']);
+  t.diagnostic(checkTwin(variant));
 });
 
 /** One step of `Method` on G from seed 0 with `patch`: the losses and G's parameters after it (host copies). */

@@ -20,7 +20,8 @@ stored here. Also stored: one block mask drawn on its own from a seed (the gener
 
 Run from the repo root (Debian python3-torch 1.13, as the other fixtures; seconds):
     ${CLAN_PYTHON:-/usr/bin/python3} tools/reference/mic_parity.py
-Writes test/fixtures/mic/expected.json: config; per step the losses, lr, the pseudo-label share, the kept share of the
+Writes test/fixtures/mic/expected.json and, for VARIANT (a masked-loss threshold of its own, BN statistics kept),
+expected-variant.json: config; per step the losses, lr, the pseudo-label share, the kept share of the
 MIC mask, summaries of every weight delta and of BN statistics (G's and the teacher's); the teacher's parameters after
 the last step; SGD momentum after the last step; the standalone mask.
 """
@@ -48,6 +49,10 @@ PARITY = dict(
     seed=11, steps=3, probes=8,
     standalone_mask=dict(seed=5, n=2, h=20, w=30, block=4, ratio=0.7),  # round(20/4) × round(30/4) = 5 × 8 blocks
 )
+# The variant (expected-variant.json): MIC with a masked-loss threshold of its own — official mask_pseudo_threshold 0.25
+# with mask_alpha 'same', i.e. a second EMA teacher (EMATeacher) updated as the first — and G's BN running statistics
+# put back after the masked batch (ours: hyper.mic.bnStats 'keep'; the official code has no such switch).
+VARIANT = dict(PARITY, mask_pseudo_threshold=0.25, bn_stats='keep')  # below τ 0.3: more pixels count
 IGNORE = 255
 MEAN_BGR = torch.tensor([104.00698793, 116.66876762, 122.67891434]).view(1, 3, 1, 1)  # the caffe normalisation of our DeepLab
 
@@ -106,8 +111,19 @@ def ema(T, G, i, cfg):
             tp.mul_(alpha).add_(p.detach(), alpha=1 - alpha)
 
 
-def step(G, T, opt, i, xs, ys, xt, cfg):
+def mask_teacher_labels(T2, xt, size, threshold):
+    """MIC's own EMATeacher (mask_pseudo_threshold a number): its labels of the target batch and their share weight."""
+    with torch.no_grad():
+        T2.train()
+        a, b = T2(xt)
+        prob, pseudo = torch.max(torch.softmax(up(a + b, size), dim=1), dim=1)
+        return pseudo, prob.ge(threshold).float().mean()
+
+
+def step(G, T, opt, i, xs, ys, xt, cfg, T2=None):
     ema(T, G, i, cfg)
+    if T2 is not None:
+        ema(T2, G, i, cfg)  # mask_alpha 'same': the host's α and timing
     opt.zero_grad()
     lr = lr_at(cfg['lr_G'], i, cfg)
     opt.param_groups[0]['lr'], opt.param_groups[1]['lr'] = lr, 10 * lr
@@ -132,8 +148,14 @@ def step(G, T, opt, i, xs, ys, xt, cfg):
     # MIC, MaskingConsistencyModule: the target image (augmented with 'separatetrgaug'), the shared pseudo-labels and weight
     seen, draws = augment_batch(xt, cfg) if cfg['mask_mode'] == 'separatetrgaug' else (xt, {})
     keep = block_mask(xt.shape[0], *size, cfg['mask_block_size'], cfg['mask_ratio'])
-    masked = student_loss(G, seen * keep, pseudo, torch.ones_like(confident) * share) * cfg['mask_lambda']
+    m_pseudo, m_share = (pseudo, share) if T2 is None else mask_teacher_labels(T2, xt, size, cfg['mask_pseudo_threshold'])
+    saved = [b.clone() for b in G.buffers()] if cfg.get('bn_stats') == 'keep' else None
+    masked = student_loss(G, seen * keep, m_pseudo, torch.ones_like(confident) * m_share) * cfg['mask_lambda']
     masked.backward()
+    if saved is not None:
+        with torch.no_grad():
+            for b, v in zip(G.buffers(), saved):
+                b.copy_(v)
     opt.step()
     return dict(i=i, lr_G=lr, seg=seg.item(), mix=mix.item(), masked=masked.item(), share=share.item(),
                 kept=keep.mean().item(), aug=draws, pseudo_classes=[int((pseudo == c).sum()) for c in range(cfg['num_classes'])])
@@ -161,15 +183,20 @@ def standalone_mask(spec):
 def main():
     torch.set_num_threads(1)
     os.makedirs(OUT, exist_ok=True)
-    cfg = PARITY
+    run(PARITY, 'expected.json')
+    run(VARIANT, 'expected-variant.json')
+
+
+def run(cfg, name):
     inputs = read_safetensors(os.path.join(CLAN_FIXTURES, 'inputs.safetensors'))
     G, T, opt = build(cfg)
+    T2 = build(cfg)[1] if 'mask_pseudo_threshold' in cfg else None  # its own EMA teacher (weights set at i = 0)
     w0 = {n: p.detach().clone() for n, p in G.named_parameters()}
     torch.manual_seed(cfg['seed'])
     steps = []
     for s in range(cfg['steps']):
         xs, ys, xt = (inputs[f'{k}_step{s + 1}'] for k in ('source_image', 'source_label', 'target_image'))
-        rec = step(G, T, opt, s, xs, ys, xt, cfg)
+        rec = step(G, T, opt, s, xs, ys, xt, cfg, T2)
         rec['delta'] = {n: summary(p.detach() - w0[n], cfg['probes']) for n, p in G.named_parameters() if p.requires_grad}
         rec['bn'] = {n: summary(b, cfg['probes']) for n, b in G.named_buffers() if n.endswith(('running_mean', 'running_var'))}
         rec['bn_teacher'] = {n: summary(b, cfg['probes']) for n, b in T.named_buffers() if n.endswith(('running_mean', 'running_var'))}
@@ -182,9 +209,9 @@ def main():
     names = {p: n for n, p in G.named_parameters()}
     steps[-1]['momentum'] = {names[p]: summary(st['momentum_buffer'], 0) for p, st in opt.state.items()}
     expected = {'torch': torch.__version__, 'config': cfg, 'steps': steps, 'standalone_mask': standalone_mask(cfg['standalone_mask'])}
-    with open(os.path.join(OUT, 'expected.json'), 'w') as f:
+    with open(os.path.join(OUT, name), 'w') as f:
         json.dump(expected, f, separators=(',', ':'))
-    print(f"expected.json {os.path.getsize(os.path.join(OUT, 'expected.json'))} bytes", file=sys.stderr)
+    print(f"{name} {os.path.getsize(os.path.join(OUT, name))} bytes", file=sys.stderr)
 
 
 if __name__ == '__main__':
