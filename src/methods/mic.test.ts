@@ -4,8 +4,8 @@
 // pixels count, blocks of 9 px: the default 64 px × 72/512; the masked batch colour-jittered and blurred, 'separatetrgaug':
 // the seed draws both at step 1, neither at step 2, blur alone at step 3), compared on the three losses, the lr, every weight delta,
 // the EMA teacher, BN running statistics of G and the teacher, and SGD momentum; the same for the twin's variant
-// (expected-variant.json: a masked-loss threshold of its own through a second EMA teacher, BN statistics kept). Then the pieces: λ_mask = 0 is the
-// base method bit for bit (on DACS and on HRDA), and MIC on HRDA's network.
+// (expected-variant.json: a masked-loss threshold of its own through a second EMA teacher, BN statistics kept). Then
+// the pieces: λ_mask = 0 is the base method bit for bit (on DACS and on HRDA), and MIC on HRDA's network.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../torch/index.js';
