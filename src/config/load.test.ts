@@ -42,6 +42,10 @@ test('each method reads its own hyper sections: another method\'s key is one lin
     "config: hyper.hrda.detailLossWeight is hrda's (read by hrda, mic-hrda), not read by method 'mic'; 'mic' reads the common hyper keys and hyper.dacs, hyper.mic");
   // the cpu preset carries values for several methods' sections: presets are not the user's settings
   assert.equal(resolveConfig({ preset: 'cpu', flags: { method: 'dacs' } }).hyper.dacs.pseudoWeight, 'pixel');
+  const mic = resolveConfig({ preset: 'cpu', flags: { method: 'mic' } }).hyper.mic;
+  assert.deepEqual([mic.bnStats, mic.pseudoThreshold, mic.ratio], ['keep', 0.8, 0.7]);
+  const official = resolveConfig({ preset: 'daformer', flags: { method: 'mic-daformer' } }).hyper.mic;
+  assert.deepEqual([official.bnStats, official.pseudoThreshold], ['update', null], 'the official values elsewhere');
 });
 
 test('a config written before the sections (flat hyper:) loads, mapped, with one note; keys the method does not read are dropped', () => {
