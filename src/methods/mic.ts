@@ -35,12 +35,11 @@ export function withMic(Base: MeanTeacherClass): MeanTeacherClass {
       const before = super.extraTargetLosses(target);
       const masked = torch.tidy(() => {
         const [h, w] = [target.image.size(2), target.image.size(3)];
-        const { blockSize, ratio, lambda, mode } = this.cfg.mic;
+        const { blockSize, ratio, lambda, mode, pseudoThreshold: tau } = this.cfg.mic; // tau null: the base's τ ('same')
         const seen = mode === 'separatetrgaug'                                                 // [N, 3, H, W]
           ? strongAugment(target.image, strongAugOptions(this.cfg.mic, this.cfg.normalize, true)).image
           : target.image;
         const image = maskImages(seen, resolveBlockSize(blockSize, h, w), ratio);             // [N, 3, H, W]
-        const { pseudoThreshold: tau } = this.cfg.mic;                     // null: the base method's τ ('same')
         const confident = tau === null ? target.confident : target.confidence.ge(tau);      // [N, H, W] bool
         const weight = pseudoWeight(confident, this.cfg.dacs.pseudoWeight);                 // [N, H, W]
         return this.maskedBnScope(() => {
