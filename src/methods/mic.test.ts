@@ -119,16 +119,17 @@ test('MIC with a masked-loss threshold of its own and BN statistics kept = the t
   t.diagnostic(checkTwin(variant));
 });
 
-/** One step of `Method` on G from seed 0 with `patch`: the losses and G's parameters after it (host copies). */
+/** One step of `Method` on G from seed 0 with `patch`: the losses, G's parameters and buffers after it (host copies). */
 function oneStep(Method: typeof Dacs, G: Segmentor, patch: Parameters<typeof withHyper>[1],
-  size: number): { losses: Record<string, number>; w: Float32Array[] } {
+  size: number): { losses: Record<string, number>; w: Float32Array[]; bn: Float64Array[] } {
   const m = new Method(G, withHyper(DEFAULT_METHOD_CONFIG, { maxIter: 10, warmup: 0, segLoss: 'ce', ...patch }));
   torch.manualSeed(1);
   const log = torch.tidy(() => m.trainStep(0, { image: torch.randn([2, 3, size, size]), label: torch.randint(0, 4, [2, size, size]) },
     { image: torch.randn([2, 3, size, size]), size: [size, size] }));
   const w = G.parameters().map((p) => Float32Array.from(p.toArray()));
+  const bn = G.namedBuffers().map(([, b]) => Float64Array.from(b.toArray(), Number));
   m.dispose(); G.dispose();
-  return { losses: log.losses, w };
+  return { losses: log.losses, w, bn };
 }
 
 test('λ_mask = 0: the base method\'s step bit for bit (DACS and HRDA), the masked loss 0; MIC draws after the base', () => {
@@ -152,15 +153,7 @@ test('λ_mask = 0: the base method\'s step bit for bit (DACS and HRDA), the mask
 test('bnStats keep: G\'s BN running statistics after a MIC step are DACS\'s bit for bit, its weights are not; update moves them', () => {
   const step = (Method: typeof Dacs, bnStats: 'update' | 'keep') => {
     torch.manualSeed(0);
-    const G = createSegmentor('micro', 4);
-    const m = new Method(G, withHyper(DEFAULT_METHOD_CONFIG, { maxIter: 10, warmup: 0, segLoss: 'ce', dacs: { pseudoThreshold: 0.2 }, mic: { bnStats } }));
-    torch.manualSeed(1);
-    const log = torch.tidy(() => m.trainStep(0, { image: torch.randn([2, 3, 32, 32]), label: torch.randint(0, 4, [2, 32, 32]) },
-      { image: torch.randn([2, 3, 32, 32]), size: [32, 32] }));
-    const host = (ts: torch.Tensor[]) => ts.map((t) => Float64Array.from(t.toArray(), Number));
-    const out = { losses: log.losses, w: host(G.parameters()), bn: host(G.namedBuffers().map(([, b]) => b)) };
-    m.dispose(); G.dispose();
-    return out;
+    return oneStep(Method, createSegmentor('micro', 4), { dacs: { pseudoThreshold: 0.2 }, mic: { bnStats } }, 32);
   };
   const [base, keep, update] = [step(Dacs, 'keep'), step(Mic, 'keep'), step(Mic, 'update')];
   assert.ok(base.bn.length >= 4, `${base.bn.length} buffers`);
