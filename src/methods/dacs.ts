@@ -95,8 +95,7 @@ export class Dacs extends UDAMethod {
       this.teacher.train();
       const [a, b] = this.teacher.forward(image);
       const p = F.softmax(F.interpolate(a.add(b), [image.size(2), image.size(3)], { alignCorners: true }), 1); // [N, K, h, w]
-      const [conf, pseudo] = p.maxDim(1);
-      return { pseudo, confidence: conf, confident: conf.ge(this.cfg.dacs.pseudoThreshold) };
+      return labelsOf(p, this.cfg.dacs.pseudoThreshold);
     }));
   }
 
@@ -109,6 +108,12 @@ export interface TeacherLabels {
   pseudo: Tensor;     // [N, H, W] int64 the teacher's argmax
   confidence: Tensor; // [N, H, W] float32 its max p
   confident: Tensor;  // [N, H, W] bool max p ≥ τ
+}
+
+/** The teacher's labels from its probabilities p [N, K, H, W]: argmax, max p, and max p ≥ `threshold` (τ). */
+export function labelsOf(p: Tensor, threshold: number): TeacherLabels {
+  const [confidence, pseudo] = p.maxDim(1);
+  return { pseudo, confidence, confident: confidence.ge(threshold) };
 }
 
 /** The target batch at the training size with the teacher's labels of it (step 3), for the hooks after step 6. */

@@ -21,7 +21,7 @@ import type { Segmentor } from '../models/segmentor.js';
 import { MitSegmentor } from '../models/segformer.js';
 import type { SourceBatch, StepLog, TargetBatch } from './uda.js';
 import type { MethodConfig } from './config.js';
-import { Dacs, classMixMask, mixBatch, type TeacherLabels } from './dacs.js';
+import { Dacs, classMixMask, labelsOf, mixBatch, type TeacherLabels } from './dacs.js';
 import { segLossMean } from './hrda.js';
 import { strongAugment, strongAugOptions, type StrongAugDraws } from './augment.js';
 import { mmcvPolyWarmAt } from './schedule.js';
@@ -114,8 +114,7 @@ export class Daformer extends Dacs {
       for (const [, m] of this.teacher.namedModules()) if (m instanceof Dropout2d || m instanceof DropPath) m.training = false;
       const [logits] = this.teacher.forward(image);
       const p = F.softmax(F.interpolate(logits, [image.size(2), image.size(3)], { alignCorners: false }), 1); // [N, K, H, W]
-      const [conf, pseudo] = p.maxDim(1);
-      return { pseudo, confidence: conf, confident: conf.ge(this.cfg.dacs.pseudoThreshold) };
+      return labelsOf(p, this.cfg.dacs.pseudoThreshold);
     }));
   }
 

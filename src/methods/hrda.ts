@@ -23,7 +23,7 @@ import { HrdaSegmentor } from '../models/hrda-segmentor.js';
 import type { CropBox } from '../models/hrda.js';
 import type { SourceBatch, StepLog, TargetBatch } from './uda.js';
 import type { MethodConfig } from './config.js';
-import { Dacs, classMixMask, mixBatch, type TeacherLabels } from './dacs.js';
+import { Dacs, classMixMask, labelsOf, mixBatch, type TeacherLabels } from './dacs.js';
 import { pixelLoss } from './losses.js';
 import { ClanError } from '../util/errors.js';
 
@@ -113,8 +113,7 @@ export class Hrda extends Dacs {
       for (const [, m] of this.hrdaTeacher.namedModules()) if (m instanceof Dropout2d || m instanceof DropPath) m.training = false;
       const [fused] = this.hrdaTeacher.forward(image);
       const p = F.softmax(F.interpolate(fused, [image.size(2), image.size(3)], { alignCorners: false }), 1); // [N, K, H, W]
-      const [conf, pseudo] = p.maxDim(1);
-      return { pseudo, confidence: conf, confident: conf.ge(this.cfg.dacs.pseudoThreshold) };
+      return labelsOf(p, this.cfg.dacs.pseudoThreshold);
     }));
   }
 }
