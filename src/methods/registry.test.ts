@@ -23,8 +23,13 @@ const CFG = withHyper(DEFAULT_METHOD_CONFIG,
 /** The network each method trains here: hrda and mic-hrda need HRDA's (a small one), daformer's a MiT, the others take the micro ResNet. */
 const network = (name: string) => (['hrda', 'mic-hrda'].includes(name) ? tinyHrda(K)
   : ['daformer', 'mic-daformer'].includes(name) ? tinyMit(K) : createSegmentor('micro', K));
-/** daformer's feature distance needs --init weights; every pixel counts here (K = 5 has no Cityscapes thing class). */
-const configOf = (name: string) => (['daformer', 'mic-daformer'].includes(name) ? withHyper(CFG, { initWeights: true, daformer: { fdClasses: null } }) : CFG);
+/**
+ * daformer's feature distance needs --init weights; every pixel counts here (K = 5 has no Cityscapes thing class).
+ * mic runs as the cpu preset's (BN statistics put back, a threshold of its own, also below 1/K); mic-hrda and
+ * mic-daformer keep the official 'update'.
+ */
+const configOf = (name: string) => (['daformer', 'mic-daformer'].includes(name) ? withHyper(CFG, { initWeights: true, daformer: { fdClasses: null } })
+  : name === 'mic' ? withHyper(CFG, { mic: { bnStats: 'keep', pseudoThreshold: 0.1 } }) : CFG);
 
 test('each method logs exactly its lossKeys (finite) and frees what it created', async () => {
   assert.deepEqual(METHODS.names(), ['source-only', 'adversarial', 'clan', 'minent', 'advent', 'dacs', 'cotrain', 'clan-cotrain', 'hrda', 'daformer', 'mic', 'mic-hrda', 'mic-daformer']);
