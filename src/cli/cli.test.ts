@@ -329,22 +329,24 @@ test('demo writes a checkpoint per method and seed, summary.json and a self-cont
   assert.match(r.stdout, /CLAN +target mIoU \d+\.\d\d ± \d+\.\d\d/);
 });
 
-test('demo --texture and --set reach every run, child processes included; a misspelt --set key stops it at once', () => {
+test('demo --texture, --layout and --set reach every run, child processes included; a misspelt --set key stops it at once', () => {
   const out = join(tmp, 'demo-texture');
   const r = clan(['demo', '--iters', '2', '--seeds', '1', '--val-limit', '4', '--methods', 'adversarial,clan', '--jobs', '2', '--threads', '1',
-    '--texture', '56789', '--set', 'hyper.adversarial.dFullSize=false', '--out', out], {});
+    '--texture', '56789', '--layout', 'row', '--set', 'hyper.adversarial.dFullSize=false', '--out', out], {});
   assert.equal(r.code, 0, r.stderr);
   for (const m of ['adversarial', 'clan']) {
     const cfg = readFileSync(join(out, m, 'seed-0', 'config.yaml'), 'utf8');
-    assert.match(cfg, /data: digitscapes:target,texture=56789/);
-    assert.match(cfg, /data: digitscapes:val,texture=56789/);
+    assert.match(cfg, /data: digitscapes:source,layout=row\n/);
+    assert.match(cfg, /data: digitscapes:target,texture=56789,layout=row\n/);
+    assert.match(cfg, /data: digitscapes:val,texture=56789,layout=row\n/);
     assert.match(cfg, /dFullSize: false/);
   }
   const s = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { data: { test: string }; sets: string[] };
-  assert.equal(s.data.test, 'digitscapes:test,texture=56789');
+  assert.equal(s.data.test, 'digitscapes:test,texture=56789,layout=row');
   assert.deepEqual(s.sets, ['hyper.adversarial.dFullSize=false']);
   assertOneLineError(clan(['demo', '--set', 'hyper.dFullsize=false', '--out', join(tmp, 'demo-bad')]), 2, /unknown key 'hyper\.dFullsize' \(did you mean 'hyper\.adversarial\.dFullSize'\?\)/);
   assertOneLineError(clan(['demo', '--texture', '5a', '--out', join(tmp, 'demo-bad')]), 2, /^clan: demo: --texture expects distinct digits 0-9 \(e\.g\. 56789\), got '5a'$/);
+  assertOneLineError(clan(['demo', '--layout', 'rows', '--out', join(tmp, 'demo-bad')]), 2, /^clan: demo: --layout expects one of scatter, row, got 'rows'$/);
 });
 
 test('demo: runs in child processes (--jobs 2) and in this process (--jobs 1) give identical results', () => {

@@ -52,7 +52,7 @@ export async function runJobsInChildren(list: DemoJob[], jobs: number, threads: 
     const job = list[idx]!;
     const args = [script, 'demo', '--job', `${job.method}:${job.seed}`, '--job-out', job.outDir, '--iters', String(job.iters), ...(job.init ? ['--job-init', job.init] : []),
       '--threads', String(threads), ...(o.valLimit ? ['--val-limit', String(o.valLimit)] : []), ...(o.device ? ['--device', o.device] : []),
-      ...(o.texture ? ['--texture', o.texture] : []), ...(o.sets ?? []).flatMap((x) => ['--set', x])];
+      ...(o.texture ? ['--texture', o.texture] : []), ...(o.layout ? ['--layout', o.layout] : []), ...(o.sets ?? []).flatMap((x) => ['--set', x])];
     // stdout is ignored (children print nothing there); stderr (progress, one-line errors) goes to the board
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     children.add(child);

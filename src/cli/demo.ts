@@ -10,7 +10,7 @@ import { ALL, DEFAULT_METHODS, METHOD_NAMES, QUICK, type DemoJob, type DemoPlan,
 import type { TrainResult } from '../train/trainer.js';
 
 const USAGE = `usage: clan demo [--quick] [--methods LIST | --all] [--seeds N] [--iters N] [--shared-start N] [--out DIR]
-                 [--jobs N] [--threads N] [--val-limit N] [--device D] [--texture DIGITS] [--set k=v ...]
+                 [--jobs N] [--threads N] [--val-limit N] [--device D] [--texture DIGITS] [--layout row] [--set k=v ...]
 
 Trains source-only, adversarial (output-space, AdaptSegNet-style) and CLAN on the built-in digitscapes data
 (synthetic source: flat-coloured MNIST digits; target: the same digits painted over real photographs) with the
@@ -33,11 +33,13 @@ summary.json, report.html.
   --device D   where every run trains and evaluates (default cpu; cuda needs a CUDA libtorch)
   --texture DIGITS  target, val and test paint these digits with photo texture (e.g. 56789: a shift that
                differs by class; digitscapes:target,texture=56789 …)
+  --layout row every split's digits are house numbers: 2–3 consecutive digits on one line, so a digit's
+               class follows from its neighbours' (context; digitscapes:source,layout=row …)
   --set k=v    a config key of every run (as clan train --set), e.g. --set amp=bf16 --set hyper.adversarial.dFullSize=false`;
 
 const OPTIONS = { quick: { type: 'boolean' }, seeds: { type: 'string' }, iters: { type: 'string' }, out: { type: 'string' },
   threads: { type: 'string' }, 'val-limit': { type: 'string' }, jobs: { type: 'string' }, 'shared-start': { type: 'string' },
-  methods: { type: 'string' }, all: { type: 'boolean' }, texture: { type: 'string' }, set: { type: 'string', multiple: true },
+  methods: { type: 'string' }, all: { type: 'boolean' }, texture: { type: 'string' }, layout: { type: 'string' }, set: { type: 'string', multiple: true },
   job: { type: 'string' }, 'job-out': { type: 'string' }, 'job-init': { type: 'string' }, device: { type: 'string' } } as const; // --job*: one run, for the parent's pool
 
 /** The plan the flags ask for: sizes of the runs, how many at once, the data variant, the methods. */
@@ -55,13 +57,17 @@ async function demoPlan(p: Parsed, argv: string[]): Promise<DemoPlan> {
   const valLimit = opt('val-limit', quick ? QUICK.valLimit : undefined);
   const device = (await import('./device.js')).cliDevice('demo', str(p, 'device'));
   const texture = str(p, 'texture');
-  if (texture !== undefined && !(await import('../data/digitscapes.js')).textureDigits(texture)) throw new UsageError(`demo: --texture expects distinct digits 0-9 (e.g. 56789), got '${texture}'`);
+  const { textureDigits, DIGITSCAPES_LAYOUTS } = await import('../data/digitscapes.js');
+  if (texture !== undefined && !textureDigits(texture)) throw new UsageError(`demo: --texture expects distinct digits 0-9 (e.g. 56789), got '${texture}'`);
+  const layout = str(p, 'layout');
+  if (layout !== undefined && !(DIGITSCAPES_LAYOUTS as readonly string[]).includes(layout)) throw new UsageError(`demo: --layout expects one of ${DIGITSCAPES_LAYOUTS.join(', ')}, got '${layout}'`);
+  const variant = { ...(texture ? { texture } : {}), ...(layout && layout !== 'scatter' ? { layout } : {}) };
   if (boolFlag(p, 'all') && str(p, 'methods')) throw new UsageError('demo: give --methods or --all, not both');
   const sets = (p.values.set as unknown as string[] | undefined) ?? [];
   return { names: boolFlag(p, 'all') ? ALL : (str(p, 'methods')?.split(',').map((x) => x.trim()).filter(Boolean) ?? DEFAULT_METHODS),
     seeds: opt('seeds', 1)!, iters, sharedStart: opt('shared-start', quick ? QUICK.sharedStart : 0)!, ...(valLimit ? { valLimit } : {}), threads, jobs, cores, device,
-    ...(texture ? { texture } : {}), sets, out: resolve(str(p, 'out') ?? `runs/demo-${new Date().toISOString().replace(/[:.]/g, '-')}`), argv,
-    jobOpts: { threads, ...(valLimit ? { valLimit } : {}), ...(device !== 'cpu' ? { device } : {}), ...(texture ? { texture } : {}), sets, commandLine: ['demo', ...argv] },
+    ...variant, sets, out: resolve(str(p, 'out') ?? `runs/demo-${new Date().toISOString().replace(/[:.]/g, '-')}`), argv,
+    jobOpts: { threads, ...(valLimit ? { valLimit } : {}), ...(device !== 'cpu' ? { device } : {}), ...variant, sets, commandLine: ['demo', ...argv] },
     backbone: base.backbone, evalSize: base.targetVal!.size ?? [64, 64] };
 }
 

@@ -208,7 +208,7 @@ test('digitscapes: registered dataset type and loader workers', async () => {
   assert.equal(openDataset('digitscapes:target').length, 2000);
   assert.deepEqual(openDataset('digitscapes:target:val').load(1).image.data, digitscapesSample('val', 1).rgb);
   assert.deepEqual(openDataset('digitscapes:val,seed=5').load(2).image.data, digitscapesSample('val', 2, 5).rgb);
-  assert.deepEqual(parseDigitscapesSpec('target', 'val'), { split: 'val', length: 500, seed: 0, texture: [] });
+  assert.deepEqual(parseDigitscapesSpec('target', 'val'), { split: 'val', length: 500, seed: 0, texture: [], layout: 'scatter' });
   assert.equal(openDataset('digitscapes:target', { labels: 'none' }).load(0).label, undefined);
   for (const bad of ['digitscapes:gta', 'digitscapes:source:val', 'digitscapes:source,n=0', 'digitscapes:val,x=1']) {
     assert.throws(() => openDataset(bad), UsageError, bad);
@@ -247,7 +247,7 @@ test('digitscapes texture option: only the listed digits change, their ink is ph
   }
   assert.ok(textured >= 20, `${textured} textured last digits`);
   assert.equal(createHash('sha256').update(digitscapesSample('val', 0, 0, tex).rgb).digest('hex').slice(0, 16), TEXTURED_FROZEN);
-  assert.deepEqual(parseDigitscapesSpec('val,texture=97856', undefined), { split: 'val', length: 500, seed: 0, texture: [5, 6, 7, 8, 9] });
+  assert.deepEqual(parseDigitscapesSpec('val,texture=97856', undefined), { split: 'val', length: 500, seed: 0, texture: [5, 6, 7, 8, 9], layout: 'scatter' });
   assert.deepEqual(textureDigits('97856'), [5, 6, 7, 8, 9]);
   assert.deepEqual(textureDigits('0123456789'), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   for (const bad of ['', '55', '5a', '-5', '01234567890']) assert.equal(textureDigits(bad), undefined, `'${bad}'`);
@@ -281,3 +281,39 @@ test('digitscapes:test is held out: other scenes than val, over val\'s photos an
   }
   assert.equal(openDataset('digitscapes:test').length, 500);
 });
+
+test('digitscapes layout=row: 2-3 consecutive digits on one line, in the scene, left to right; the background is the default draw', () => {
+  const { rowMinGap, rowMaxGap, rowMaxHeight } = DIGITSCAPES_PARAMS;
+  const counts = new Map<number, number>();
+  for (const s of ['source', 'target', 'val', 'test'] as const) {
+    for (let i = 0; i < 50; i++) {
+      const plan = digitscapesScene(s, i, 0, [], 'row'), d = plan.digits;
+      counts.set(d.length, (counts.get(d.length) ?? 0) + 1);
+      assert.ok(d.length >= 2 && d.length <= 3, `${s} ${i}: ${d.length} digits`);
+      d.forEach((x, k) => {
+        assert.ok(x.x >= 0 && x.y >= 0 && x.x + x.width <= 64 && x.y + x.height <= 64, `${s} ${i}: digit ${k} in the scene`);
+        assert.ok(x.height <= rowMaxHeight);
+        if (k === 0) return;
+        const p = d[k - 1]!, gap = x.x - (p.x + p.width);
+        assert.equal(x.digit, (p.digit + 1) % 10, `${s} ${i}: consecutive`);
+        assert.deepEqual([x.y, x.height], [p.y, p.height], `${s} ${i}: one line, one height`);
+        assert.ok(gap >= rowMinGap && gap <= rowMaxGap, `${s} ${i}: gap ${gap}`);
+        assert.equal(gap, d[1]!.x - (d[0]!.x + d[0]!.width), 'one gap per row');
+      });
+      assert.deepEqual(plan.background, digitscapesScene(s, i).background, `${s} ${i}: background`);
+      // every digit is labelled (an ink box of ≥ 4 px height always has pixels at coverage ≥ 0.55)
+      const lab = digitscapesSample(s, i, 0, [], 'row').label;
+      assert.deepEqual(classesIn(lab), [...new Set(d.map((x) => x.digit + 1))].sort((a, b) => a - b), `${s} ${i}: labels`);
+    }
+  }
+  assert.ok((counts.get(2) ?? 0) > 40 && (counts.get(3) ?? 0) > 40, `2 and 3 digits both drawn: ${[...counts]}`);
+  // texture on top of the layout: the same plan with the listed digits textured
+  const tex = digitscapesScene('val', 3, 0, [5, 6, 7, 8, 9], 'row');
+  assert.deepEqual(tex.digits.map((x) => x.digit), digitscapesScene('val', 3, 0, [], 'row').digits.map((x) => x.digit));
+  assert.equal(sha(digitscapesSample('val', 0, 0, [], 'row')), ROW_FROZEN);
+  assert.equal(sha(digitscapesSample('source', 0)), FROZEN[0], 'the default layout is unchanged');
+  assert.deepEqual(parseDigitscapesSpec('source,layout=row', undefined), { split: 'source', length: 2000, seed: 0, texture: [], layout: 'row' });
+  assert.deepEqual(openDataset('digitscapes:target,texture=56789,layout=row').load(4).image.data, digitscapesSample('target', 4, 0, [5, 6, 7, 8, 9], 'row').rgb);
+  assert.throws(() => openDataset('digitscapes:val,layout=grid'), /^UsageError: digitscapes: bad option 'layout=grid' in 'val,layout=grid': layout is one of scatter, row$/);
+});
+const ROW_FROZEN = 'dc4b7426480bc872'; // changes only if the option's definition changes

@@ -47,6 +47,10 @@ export const DIGITSCAPES_PARAMS = {
   placementTries: 12,             // then the last try is kept (so digits may still overlap; later one wins)
   minContrast: 80,                // |luma(digit colour) − luma(what is under it)| in 0..255
   photoCropMin: 64, photoCropMax: 128, // side of the square photo crop, resampled to 64 (bilinear)
+  // layout 'row' (an option): a house number, 2–3 consecutive digits (d, d+1, d+2 mod 10) side by side on one line
+  rowMinDigits: 2, rowMaxDigits: 3,
+  rowMinHeight: 16, rowMaxHeight: 28, // shared ink height, lowered further if the row would not fit in the scene
+  rowMinGap: 1, rowMaxGap: 4,         // px between neighbouring ink boxes, one draw per row
   digitPools: { source: [0, 0.6], target: [0.6, 0.85], val: [0.85, 1], test: [0.85, 1] } as Record<DigitscapesSplit, [number, number]>,
 } as const;
 
@@ -68,6 +72,14 @@ export interface DigitscapesDigit {
 }
 
 /** Everything random about one sample; `renderScene` turns it into pixels. */
+/**
+ * How digits are placed: 'scatter' (the default data) draws each digit's class and box on its own; 'row' lays out a
+ * house number, consecutive digits on one line, so that a digit's class follows from its neighbours' (context, as
+ * a street scene has: what MIC's masked consistency asks a network to use).
+ */
+export type DigitscapesLayout = 'scatter' | 'row';
+export const DIGITSCAPES_LAYOUTS: readonly DigitscapesLayout[] = ['scatter', 'row'];
+
 export interface DigitscapesScene {
   split: DigitscapesSplit;
   index: number;
@@ -270,11 +282,15 @@ function checkArgs(split: DigitscapesSplit, index: number, seed: number): void {
  * random crop of a photo of the split's pool instead of a flat colour, so that the shift differs by category: the
  * other digits look as in the source, these do not. Its draws come after all the default ones, so every other
  * pixel and every label is the same as without it.
+ *
+ * `layout` 'row' (an option, every split): the digits are a house number instead (`rowDigits`); the background's
+ * draws are the default's, the digits' are not.
  */
-export function digitscapesScene(split: DigitscapesSplit, index: number, seed = 0, texture: readonly number[] = []): DigitscapesScene {
+export function digitscapesScene(split: DigitscapesSplit, index: number, seed = 0, texture: readonly number[] = [],
+  layout: DigitscapesLayout = 'scatter'): DigitscapesScene {
   checkArgs(split, index, seed);
   if (texture.length && split === 'source') throw new UsageError(`digitscapes: the texture option applies to target and val, not source`);
-  const P = DIGITSCAPES_PARAMS, S = DIGITSCAPES_SIZE;
+  const P = DIGITSCAPES_PARAMS;
   const rng = new Mulberry32(hashParts([seed, SPLIT_TAG[split], index]));
   let background: DigitscapesScene['background'];
   let bgPixels: Uint8Array | undefined; // [S, S, 3] photo crop, to measure contrast under each digit
@@ -288,26 +304,9 @@ export function digitscapesScene(split: DigitscapesSplit, index: number, seed = 
     background = { kind: 'photo', photo, x: rng.int(img.width - side + 1), y: rng.int(img.height - side + 1), side, flip: rng.next() < 0.5 };
     bgPixels = photoCrop(img, background);
   }
-  const n = P.minDigits + rng.int(P.maxDigits - P.minDigits + 1);
-  const digits: DigitscapesDigit[] = [];
-  const unders: number[] = []; // mean luma under each digit's box
-  for (let k = 0; k < n; k++) {
-    const digit = rng.int(10);
-    const [a, b] = digitscapesDigitPool(split, digit);
-    const instance = a + rng.int(b - a);
-    const g = glyph(digit, instance);
-    const height = P.minHeight + rng.int(P.maxHeight - P.minHeight + 1);
-    const scale = height / g.h;
-    const width = Math.max(1, Math.round(g.w * scale));
-    let x = 0, y = 0;
-    for (let t = 0; t < P.placementTries; t++) {
-      x = rng.int(S - width + 1); y = rng.int(S - height + 1);
-      if (digits.every((d) => overlapFraction(d, { x, y, width, height }) <= P.maxOverlap)) break;
-    }
-    const under = bgPixels ? boxLuma(bgPixels, { x, y, width, height }) : luma((background as { color: number[] }).color);
-    digits.push({ digit, instance, x, y, width, height, scale, color: contrastingColor(rng, under) });
-    unders.push(under);
-  }
+  const under = (b: Box): number => (bgPixels ? boxLuma(bgPixels, b) : luma((background as { color: number[] }).color));
+  const digits = layout === 'row' ? rowDigits(rng, split, under) : scatterDigits(rng, split, under);
+  const unders = digits.map(under); // mean luma under each digit's box
   digits.forEach((d, k) => {
     if (!texture.includes(d.digit)) return;
     const pool = digitscapesPhotoPool(split);
@@ -321,6 +320,61 @@ export function digitscapesScene(split: DigitscapesSplit, index: number, seed = 
     d.texture = { ...crop, shift: Math.round(want - lt) };
   });
   return { split, index, seed, background, digits };
+}
+
+type Box = { x: number; y: number; width: number; height: number };
+
+/**
+ * The default layout: 1–3 digits, each of its own class, instance, height, box (placement retried while boxes
+ * overlap too much) and colour (against `under` its box), drawn in that order, digit after digit.
+ */
+function scatterDigits(rng: Mulberry32, split: DigitscapesSplit, under: (b: Box) => number): DigitscapesDigit[] {
+  const P = DIGITSCAPES_PARAMS, S = DIGITSCAPES_SIZE;
+  const n = P.minDigits + rng.int(P.maxDigits - P.minDigits + 1);
+  const digits: DigitscapesDigit[] = [];
+  for (let k = 0; k < n; k++) {
+    const digit = rng.int(10);
+    const [a, b] = digitscapesDigitPool(split, digit);
+    const instance = a + rng.int(b - a);
+    const g = glyph(digit, instance);
+    const height = P.minHeight + rng.int(P.maxHeight - P.minHeight + 1);
+    const scale = height / g.h;
+    const width = Math.max(1, Math.round(g.w * scale));
+    let x = 0, y = 0;
+    for (let t = 0; t < P.placementTries; t++) {
+      x = rng.int(S - width + 1); y = rng.int(S - height + 1);
+      if (digits.every((d) => overlapFraction(d, { x, y, width, height }) <= P.maxOverlap)) break;
+    }
+    digits.push({ digit, instance, x, y, width, height, scale, color: contrastingColor(rng, under({ x, y, width, height })) });
+  }
+  return digits;
+}
+
+/**
+ * A house number: 2–3 digits d, d+1, … (mod 10) left to right on one line, one height, one gap, each its own
+ * instance and colour (against `under` its box). If the row is wider than the scene the height is lowered until
+ * it fits (each glyph keeps its aspect).
+ */
+function rowDigits(rng: Mulberry32, split: DigitscapesSplit, under: (b: Box) => number): DigitscapesDigit[] {
+  const P = DIGITSCAPES_PARAMS, S = DIGITSCAPES_SIZE;
+  const n = P.rowMinDigits + rng.int(P.rowMaxDigits - P.rowMinDigits + 1);
+  const first = rng.int(10);
+  const glyphs = Array.from({ length: n }, (_, k) => {
+    const digit = (first + k) % 10, [a, b] = digitscapesDigitPool(split, digit), instance = a + rng.int(b - a);
+    return { digit, instance, g: glyph(digit, instance) };
+  });
+  const gap = P.rowMinGap + rng.int(P.rowMaxGap - P.rowMinGap + 1);
+  const widths = (h: number) => glyphs.map(({ g }) => Math.max(1, Math.round(g.w * h / g.h)));
+  const total = (h: number) => widths(h).reduce((s, w) => s + w, 0) + gap * (n - 1);
+  let height = P.rowMinHeight + rng.int(P.rowMaxHeight - P.rowMinHeight + 1);
+  while (height > 4 && total(height) > S) height--;
+  const y = rng.int(S - height + 1), w = widths(height);
+  let x = rng.int(Math.max(0, S - total(height)) + 1);
+  return glyphs.map(({ digit, instance, g }, k) => {
+    const box = { x, y, width: w[k]!, height };
+    x += w[k]! + gap;
+    return { digit, instance, ...box, scale: height / g.h, color: contrastingColor(rng, under(box)) };
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -395,9 +449,10 @@ export function renderScene(scene: DigitscapesScene): DigitscapesSample {
   return { rgb, label, width: 64, height: 64 };
 }
 
-/** Sample `index` of `split`: identical bytes for identical (split, index, seed, texture). */
-export function digitscapesSample(split: DigitscapesSplit, index: number, seed = 0, texture: readonly number[] = []): DigitscapesSample {
-  return renderScene(digitscapesScene(split, index, seed, texture));
+/** Sample `index` of `split`: identical bytes for identical (split, index, seed, texture, layout). */
+export function digitscapesSample(split: DigitscapesSplit, index: number, seed = 0, texture: readonly number[] = [],
+  layout: DigitscapesLayout = 'scatter'): DigitscapesSample {
+  return renderScene(digitscapesScene(split, index, seed, texture, layout));
 }
 
 /** Default length of a split (DIGITSCAPES_LENGTHS), or `lengths[split]` when given. */
@@ -448,9 +503,10 @@ export function writeDigitscapesGrid(path: string, splits: readonly DigitscapesS
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Dataset type: `digitscapes:DOMAIN[,n=LENGTH][,seed=SEED][,texture=DIGITS][:SPLIT]`, DOMAIN source | target | val |
-// test; `target:val` is the same as `val`, `target:test` as `test` and `target:train` as `target`. Examples: digitscapes:source,
-// digitscapes:target, digitscapes:val, digitscapes:source,n=200,seed=1, digitscapes:val,texture=56789.
+// Dataset type: `digitscapes:DOMAIN[,n=LENGTH][,seed=SEED][,texture=DIGITS][,layout=row][:SPLIT]`, DOMAIN source |
+// target | val | test; `target:val` is the same as `val`, `target:test` as `test` and `target:train` as `target`.
+// Examples: digitscapes:source, digitscapes:target, digitscapes:val, digitscapes:source,n=200,seed=1,
+// digitscapes:val,texture=56789, digitscapes:source,layout=row.
 
 /** The digits of a texture option ('97856' → [5, 6, 7, 8, 9]), or undefined unless 1-10 distinct digits 0-9. */
 export function textureDigits(s: string): number[] | undefined {
@@ -460,8 +516,8 @@ export function textureDigits(s: string): number[] | undefined {
 
 /** Parses the ROOT/SPLIT of a digitscapes spec. */
 export function parseDigitscapesSpec(root: string,
-  split: string | undefined): { split: DigitscapesSplit; length: number; seed: number; texture: number[] } {
-  const usage = `expected digitscapes:DOMAIN[,n=LENGTH][,seed=SEED][,texture=DIGITS][:SPLIT] with DOMAIN one of ${DIGITSCAPES_SPLITS.join(', ')}, e.g. digitscapes:source or digitscapes:val,n=100`;
+  split: string | undefined): { split: DigitscapesSplit; length: number; seed: number; texture: number[]; layout: DigitscapesLayout } {
+  const usage = `expected digitscapes:DOMAIN[,n=LENGTH][,seed=SEED][,texture=DIGITS][,layout=row][:SPLIT] with DOMAIN one of ${DIGITSCAPES_SPLITS.join(', ')}, e.g. digitscapes:source or digitscapes:val,n=100`;
   const [domain = '', ...opts] = root.split(',').map((s) => s.trim());
   let s: DigitscapesSplit;
   if (domain === 'source' && (split === undefined || split === 'train')) s = 'source';
@@ -469,8 +525,13 @@ export function parseDigitscapesSpec(root: string,
   else if ((domain === 'target' && split === 'val') || (domain === 'val' && split === undefined)) s = 'val';
   else if ((domain === 'target' && split === 'test') || (domain === 'test' && split === undefined)) s = 'test';
   else throw new UsageError(`digitscapes: unknown domain/split '${domain}${split === undefined ? '' : ':' + split}'; ${usage}`);
-  let length: number = DIGITSCAPES_LENGTHS[s], seed = 0, texture: number[] = [];
+  let length: number = DIGITSCAPES_LENGTHS[s], seed = 0, texture: number[] = [], layout: DigitscapesLayout = 'scatter';
   for (const o of opts) {
+    if (o.startsWith('layout=')) {
+      const l = o.slice('layout='.length) as DigitscapesLayout;
+      if (!DIGITSCAPES_LAYOUTS.includes(l)) throw new UsageError(`digitscapes: bad option '${o}' in '${root}': layout is one of ${DIGITSCAPES_LAYOUTS.join(', ')}`);
+      layout = l; continue;
+    }
     const t = o.startsWith('texture=') ? o.slice('texture='.length) : undefined;
     const digits = t === undefined ? undefined : textureDigits(t);
     if (digits && s !== 'source') { texture = digits; continue; }
@@ -480,7 +541,7 @@ export function parseDigitscapesSpec(root: string,
     if (!m || !Number.isSafeInteger(v) || (m[1] === 'n' && v < 1)) throw new UsageError(`digitscapes: bad option '${o}' in '${root}'; ${usage}`);
     if (m[1] === 'n') length = v; else seed = v;
   }
-  return { split: s, length, seed, texture };
+  return { split: s, length, seed, texture, layout };
 }
 
 /** The dataset type, registered as 'digitscapes' in registry.ts. */
@@ -495,7 +556,7 @@ export const digitscapes = generatedDatasetType({
       classNames: DIGITSCAPES_CLASSES,
       palette: DIGITSCAPES_PALETTE,
       defaultSize: [DIGITSCAPES_SIZE, DIGITSCAPES_SIZE],
-      sample: (i) => digitscapesSample(p.split, i, p.seed, p.texture),
+      sample: (i) => digitscapesSample(p.split, i, p.seed, p.texture, p.layout),
     };
   },
 });

@@ -32,16 +32,18 @@ export const SELFTRAIN = { rounds: 2, portion: 0.2, portionStep: 0.05, portionMa
 /** One training run of the demo; `init`: start from these weights (all of G: the shared source-only start). */
 export interface DemoJob { method: string; key: string; seed: number; outDir: string; iters: number; init?: string }
 export interface DemoJobOptions {
-  threads?: number; valLimit?: number; device?: string; texture?: string; sets?: string[]; commandLine: string[];
+  threads?: number; valLimit?: number; device?: string; texture?: string; layout?: string; sets?: string[]; commandLine: string[];
 }
 
 /**
- * The demo's target-side datasets: digitscapes target/val/test, or with `texture` (e.g. '56789') those digits painted
- * with photo texture on all three (a shift that differs by class; data/digitscapes.ts).
+ * The demo's datasets: digitscapes source/target/val/test; with `texture` (e.g. '56789') those digits painted with
+ * photo texture on target, val and test (a shift that differs by class), with `layout` 'row' every split's digits
+ * laid out as house numbers (context; data/digitscapes.ts).
  */
-export function demoData(texture: string | undefined): { target: string; val: string; test: string } {
-  const t = texture ? `,texture=${texture}` : '';
-  return { target: `digitscapes:target${t}`, val: `digitscapes:val${t}`, test: `digitscapes:test${t}` };
+export function demoData(o: Pick<DemoJobOptions, 'texture' | 'layout'>): { source: string; target: string; val: string; test: string } {
+  const l = o.layout ? `,layout=${o.layout}` : '';
+  const t = (o.texture ? `,texture=${o.texture}` : '') + l;
+  return { source: `digitscapes:source${l}`, target: `digitscapes:target${t}`, val: `digitscapes:val${t}`, test: `digitscapes:test${t}` };
 }
 
 /** The config of one demo run: the cpu preset with the demo's schedule. */
@@ -51,21 +53,21 @@ export async function demoConfig(job: DemoJob, o: DemoJobOptions): Promise<Train
     checkpointEvery: Math.max(1, Math.round(job.iters / 4)), ...(o.threads ? { threads: o.threads } : {}),
     ...(o.device ? { device: o.device } : {}),
     ...(job.init ? { init: job.init, initScope: 'all' } : {}),
-    ...demoTargetFlags(o) }, sets: setsFor(job.method, o.sets ?? []) });
+    ...demoDataFlags(o) }, sets: setsFor(job.method, o.sets ?? []) });
 }
 
-/** Config flags of the demo's target side: the texture variant's data, the validation limit. */
-export function demoTargetFlags(o: Pick<DemoJobOptions, 'valLimit' | 'texture'>): Record<string, unknown> {
-  const d = demoData(o.texture);
-  return { ...(o.texture ? { target: { data: d.target } } : {}),
-    ...(o.valLimit || o.texture ? { targetVal: { data: d.val, ...(o.valLimit ? { limit: o.valLimit } : {}) } } : {}) };
+/** Config flags of the demo's data: the texture and layout variants' datasets, the validation limit. */
+export function demoDataFlags(o: Pick<DemoJobOptions, 'valLimit' | 'texture' | 'layout'>): Record<string, unknown> {
+  const d = demoData(o), variant = Boolean(o.texture || o.layout);
+  return { ...(o.layout ? { source: { data: d.source } } : {}), ...(variant ? { target: { data: d.target } } : {}),
+    ...(o.valLimit || variant ? { targetVal: { data: d.val, ...(o.valLimit ? { limit: o.valLimit } : {}) } } : {}) };
 }
 
 /** What the command line asked for, resolved. */
 export interface DemoPlan {
   names: string[];                  // methods and selftrained variants, as given
   seeds: number; iters: number; sharedStart: number; valLimit?: number;
-  threads: number; jobs: number; cores: number; device: Device; texture?: string; sets: string[];
+  threads: number; jobs: number; cores: number; device: Device; texture?: string; layout?: string; sets: string[];
   out: string; argv: string[]; jobOpts: DemoJobOptions;
   backbone: string; evalSize: [number, number];   // the cpu preset's, for the untrained floor
 }
@@ -106,7 +108,7 @@ export async function runDemo(plan: DemoPlan, pool: (jobs: DemoJob[]) => Promise
       device: plan.device, jobOpts: plan.jobOpts, sets: plan.sets, argv: plan.argv, progress });
   }
   // Every run read back (train/report.ts), evaluated once more on the held-out test split.
-  const data = demoData(plan.texture);
+  const data = demoData(plan);
   const rows = await demoRows(plan.names.map((n) => ({ name: n, ...entryOf(n), dirs: dirsOf[n]! })), plan.device, plan.valLimit, data.test);
   const classNames = rows[0]!.runs[0]!.classNames;
   const untrained = await untrainedMiou(plan.backbone, data.val, plan.evalSize, plan.device, plan.valLimit);
@@ -122,9 +124,10 @@ export async function runDemo(plan: DemoPlan, pool: (jobs: DemoJob[]) => Promise
 /** report.html of every run, with the held-out test mIoUs and the untrained floor as notes. */
 async function demoReport(plan: DemoPlan, rows: DemoRow[], untrained: number, test: string, start0: string): Promise<void> {
   const { writeRunsReport } = await import('./report.js');
-  const { out, seeds, iters, sharedStart, texture } = plan;
+  const { out, seeds, iters, sharedStart } = plan;
+  const variant = [plan.texture ? `texture=${plan.texture}` : '', plan.layout ? `layout=${plan.layout}` : ''].filter(Boolean).join(', ');
   await writeRunsReport(join(out, 'report.html'), rows.flatMap((r) => r.runs.map((x) => x.dir)), {
-    title: `clan demo — digitscapes${texture ? ` (texture=${texture})` : ''}, ${sharedStart ? `${sharedStart} shared source-only + ` : ''}${iters} iterations × ${seeds} seed(s)`, samples: 6,
+    title: `clan demo — digitscapes${variant ? ` (${variant})` : ''}, ${sharedStart ? `${sharedStart} shared source-only + ` : ''}${iters} iterations × ${seeds} seed(s)`, samples: 6,
     notes: [`untrained network: target mIoU ${(untrained * 100).toFixed(2)}`, `summary (with the held-out ${test} mIoU): ${join(out, 'summary.json')}`,
       ...rows.map((r) => `${r.label}: ${test} mIoU ${(100 * r.testStats[0]).toFixed(2)}${seeds > 1 ? ` ± ${(100 * r.testStats[1]).toFixed(2)}` : ''}`),
       ...(sharedStart ? [`every method of a seed started from the same source-only weights (${sharedStart} iterations, ${start0}…)`] : [])],
@@ -133,7 +136,7 @@ async function demoReport(plan: DemoPlan, rows: DemoRow[], untrained: number, te
 
 /** `clan selftrain` rounds of SELFTRAINED[name] from each seed's CLAN checkpoint; the last round's run folder per seed. */
 async function selftrainRuns(name: string, seeds: number, clanCheckpoint: (seed: number) => string, o: {
-  out: string; roundIters: number; threads: number; device: Device; jobOpts: Parameters<typeof demoTargetFlags>[0];
+  out: string; roundIters: number; threads: number; device: Device; jobOpts: Parameters<typeof demoDataFlags>[0];
   sets: string[]; argv: string[]; progress: DemoProgress;
 }): Promise<string[]> {
   const { resolveConfig } = await import('../config/load.js');
@@ -144,7 +147,7 @@ async function selftrainRuns(name: string, seeds: number, clanCheckpoint: (seed:
     const dir = join(o.out, key, `seed-${s}`);
     const config = resolveConfig({ preset: 'cpu', flags: { method, seed: s, iters: o.roundIters, threads: o.threads,
       checkpointEvery: Math.max(1, Math.round(o.roundIters / 2)), ...(o.device !== 'cpu' ? { device: o.device } : {}),
-      ...demoTargetFlags(o.jobOpts) }, sets: setsFor(method, o.sets) });
+      ...demoDataFlags(o.jobOpts) }, sets: setsFor(method, o.sets) });
     const rs = await selftrain({ from: clanCheckpoint(s), ...SELFTRAIN, variant: 'cotrain', config }, dir,
       { progress: o.progress(`${name} seed ${s}`), commandLine: ['demo', ...o.argv] });
     dirs.push(join(dir, `round-${rs.length}`));
