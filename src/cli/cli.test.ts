@@ -349,17 +349,20 @@ test('demo --texture, --layout and --set reach every run, child processes includ
   assertOneLineError(clan(['demo', '--layout', 'rows', '--out', join(tmp, 'demo-bad')]), 2, /^clan: demo: --layout expects one of scatter, row, got 'rows'$/);
 });
 
-test('demo: runs in child processes (--jobs 2) and in this process (--jobs 1) give identical results', () => {
-  type Summary = Record<string, { per_seed: number[]; per_class_iou: Record<string, number | null> }>;
+test('demo: runs in child processes (--jobs 2) and in this process (--jobs 1) give identical results; --first-seed runs chosen seeds', () => {
+  type Summary = Record<string, { per_seed: number[]; per_class_iou: Record<string, number | null> }> & { seeds: number[] };
   const read = (dir: string) => JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as Summary;
   const pool = read(join(tmp, 'demo'));                         // the test above: --jobs 2, seeds 0 and 1
   const out = join(tmp, 'demo-serial');
-  const r = clan(['demo', '--iters', '3', '--seeds', '1', '--val-limit', '6', '--jobs', '1', '--threads', '1', '--out', out], {});
+  // seed 1 alone, in this process: the same numbers as seed 1 of the two-seed run in children
+  const r = clan(['demo', '--iters', '3', '--seeds', '1', '--first-seed', '1', '--val-limit', '6', '--jobs', '1', '--threads', '1', '--out', out], {});
   assert.equal(r.code, 0, r.stderr);
   assert.ok(existsSync(join(tmp, 'demo', 'clan', 'seed-1', 'result.json')));
-  assert.ok(!existsSync(join(out, 'clan', 'seed-0', 'result.json')), 'only children write result.json');
+  assert.ok(existsSync(join(out, 'clan', 'seed-1', 'checkpoints')) && !existsSync(join(out, 'clan', 'seed-0')), 'seed 1 only');
+  assert.ok(!existsSync(join(out, 'clan', 'seed-1', 'result.json')), 'only children write result.json');
   const serial = read(out);
-  for (const k of ['source_only', 'adversarial', 'clan']) assert.equal(serial[k]!.per_seed[0], pool[k]!.per_seed[0], k);
+  assert.deepEqual([serial.seeds, pool.seeds], [[1], [0, 1]]);
+  for (const k of ['source_only', 'adversarial', 'clan']) assert.equal(serial[k]!.per_seed[0], pool[k]!.per_seed[1], k);
   assertOneLineError(clan(['demo', '--job', 'clan', '--out', out]), 2, /--job expects METHOD:SEED with --job-out DIR, got 'clan'/);
 });
 

@@ -9,7 +9,7 @@ import { UsageError } from '../util/errors.js';
 import { ALL, DEFAULT_METHODS, METHOD_NAMES, QUICK, type DemoJob, type DemoPlan, type DemoRow } from '../train/demo.js';
 import type { TrainResult } from '../train/trainer.js';
 
-const USAGE = `usage: clan demo [--quick] [--methods LIST | --all] [--seeds N] [--iters N] [--shared-start N] [--out DIR]
+const USAGE = `usage: clan demo [--quick] [--methods LIST | --all] [--seeds N] [--first-seed K] [--iters N] [--shared-start N] [--out DIR]
                  [--jobs N] [--threads N] [--val-limit N] [--device D] [--texture DIGITS] [--layout row] [--set k=v ...]
 
 Trains source-only, adversarial (output-space, AdaptSegNet-style) and CLAN on the built-in digitscapes data
@@ -24,6 +24,8 @@ summary.json, report.html.
                rounds with CLAN's losses on top); default source-only,adversarial,clan
   --all        every method: ${ALL.join(',')}
   --seeds N    train each method with N seeds; mIoU is reported as mean ± std
+  --first-seed K  the seeds are K … K+N−1 (default 0), e.g. --seeds 2 --first-seed 1 adds seeds 1 and 2 to a
+               seed-0 run without repeating it
   --iters N    iterations per method (default: the cpu preset's 1500; with --quick 200)
   --shared-start N  first train source-only N iterations per seed, then start every method from those weights
                (all of G; optimizers, D and schedules fresh): the methods then differ only in what they add
@@ -37,7 +39,7 @@ summary.json, report.html.
                class follows from its neighbours' (context; digitscapes:source,layout=row …)
   --set k=v    a config key of every run (as clan train --set), e.g. --set amp=bf16 --set hyper.adversarial.dFullSize=false`;
 
-const OPTIONS = { quick: { type: 'boolean' }, seeds: { type: 'string' }, iters: { type: 'string' }, out: { type: 'string' },
+const OPTIONS = { quick: { type: 'boolean' }, seeds: { type: 'string' }, 'first-seed': { type: 'string' }, iters: { type: 'string' }, out: { type: 'string' },
   threads: { type: 'string' }, 'val-limit': { type: 'string' }, jobs: { type: 'string' }, 'shared-start': { type: 'string' },
   methods: { type: 'string' }, all: { type: 'boolean' }, texture: { type: 'string' }, layout: { type: 'string' }, set: { type: 'string', multiple: true },
   job: { type: 'string' }, 'job-out': { type: 'string' }, 'job-init': { type: 'string' }, device: { type: 'string' } } as const; // --job*: one run, for the parent's pool
@@ -65,7 +67,7 @@ async function demoPlan(p: Parsed, argv: string[]): Promise<DemoPlan> {
   if (boolFlag(p, 'all') && str(p, 'methods')) throw new UsageError('demo: give --methods or --all, not both');
   const sets = (p.values.set as unknown as string[] | undefined) ?? [];
   return { names: boolFlag(p, 'all') ? ALL : (str(p, 'methods')?.split(',').map((x) => x.trim()).filter(Boolean) ?? DEFAULT_METHODS),
-    seeds: opt('seeds', 1)!, iters, sharedStart: opt('shared-start', quick ? QUICK.sharedStart : 0)!, ...(valLimit ? { valLimit } : {}), threads, jobs, cores, device,
+    seeds: Array.from({ length: opt('seeds', 1)! }, (_, s) => opt('first-seed', 0, 0)! + s), iters, sharedStart: opt('shared-start', quick ? QUICK.sharedStart : 0)!, ...(valLimit ? { valLimit } : {}), threads, jobs, cores, device,
     ...variant, sets, out: resolve(str(p, 'out') ?? `runs/demo-${new Date().toISOString().replace(/[:.]/g, '-')}`), argv,
     jobOpts: { threads, ...(valLimit ? { valLimit } : {}), ...(device !== 'cpu' ? { device } : {}), ...variant, sets, commandLine: ['demo', ...argv] },
     backbone: base.backbone, evalSize: base.targetVal!.size ?? [64, 64] };
@@ -92,8 +94,8 @@ export const demoCommand: Command = {
     const { trained, selftrained } = demoMethods(plan.names);
     await checkSets(plan.sets, [...trained, ...selftrained.map((n) => SELFTRAINED[n]!.method)]); // a bad key: one line, before any run
     assertWritable(plan.out);
-    process.stderr.write(`clan demo: ${plan.sharedStart ? `a shared source-only start of ${plan.sharedStart} iterations per seed, then ` : ''}${plan.names.join(', ')} × ${plan.seeds} seed(s) × ${plan.iters} iterations on digitscapes → ${plan.out}` +
-      ` (${Math.min(plan.jobs, trained.length * plan.seeds)} at a time, ${plan.threads} thread(s) each)\n`);
+    process.stderr.write(`clan demo: ${plan.sharedStart ? `a shared source-only start of ${plan.sharedStart} iterations per seed, then ` : ''}${plan.names.join(', ')} × ${plan.seeds.length} seed(s) × ${plan.iters} iterations on digitscapes → ${plan.out}` +
+      ` (${Math.min(plan.jobs, trained.length * plan.seeds.length)} at a time, ${plan.threads} thread(s) each)\n`);
     const pool = async (list: DemoJob[]): Promise<TrainResult[]> => {
       if (plan.jobs > 1 && list.length > 1) return runJobsInChildren(list, plan.jobs, plan.threads, plan.jobOpts);
       const r: TrainResult[] = [];
@@ -101,7 +103,7 @@ export const demoCommand: Command = {
       return r;
     };
     const o = await runDemo(plan, pool, (label) => trainProgress(label, 50));
-    printDemo(o.rows, o.classNames, o.untrained, plan.seeds);
+    printDemo(o.rows, o.classNames, o.untrained, plan.seeds.length);
     console.log(`wrote ${o.summary} and ${o.report}`);
     return 0;
   },

@@ -66,7 +66,7 @@ export function demoDataFlags(o: Pick<DemoJobOptions, 'valLimit' | 'texture' | '
 /** What the command line asked for, resolved. */
 export interface DemoPlan {
   names: string[];                  // methods and selftrained variants, as given
-  seeds: number; iters: number; sharedStart: number; valLimit?: number;
+  seeds: number[]; iters: number; sharedStart: number; valLimit?: number; // seeds: the list (0..N−1 for --seeds N)
   threads: number; jobs: number; cores: number; device: Device; texture?: string; layout?: string; sets: string[];
   out: string; argv: string[]; jobOpts: DemoJobOptions;
   backbone: string; evalSize: [number, number];   // the cpu preset's, for the untrained floor
@@ -92,11 +92,11 @@ export async function runDemo(plan: DemoPlan, pool: (jobs: DemoJob[]) => Promise
   await checkSets(plan.sets, [...trained, ...selftrained.map((n) => SELFTRAINED[n]!.method)]);
   // The shared start: one source-only run per seed, whose weights every method of that seed starts from.
   const startOf = (s: number) => join(out, 'shared-start', `seed-${s}`);
-  if (sharedStart) await pool(Array.from({ length: seeds }, (_, s) => ({ method: 'source-only', key: 'source_only', seed: s, outDir: startOf(s), iters: sharedStart })));
+  if (sharedStart) await pool(seeds.map((s) => ({ method: 'source-only', key: 'source_only', seed: s, outDir: startOf(s), iters: sharedStart })));
   const init = (s: number) => (sharedStart ? { init: join(startOf(s), 'checkpoints', checkpointName(sharedStart)) } : {});
   // Longest runs first (the adversarial ones) so that the job pool ends together.
   const list: DemoJob[] = [];
-  for (const name of [...trained].reverse()) for (let s = 0; s < seeds; s++) list.push({ method: name, key: entryOf(name).key, seed: s, outDir: join(out, entryOf(name).key, `seed-${s}`), iters, ...init(s) });
+  for (const name of [...trained].reverse()) for (const s of seeds) list.push({ method: name, key: entryOf(name).key, seed: s, outDir: join(out, entryOf(name).key, `seed-${s}`), iters, ...init(s) });
   const ran = await pool(list);
   const dirsOf: Record<string, string[]> = {};
   for (const name of trained) dirsOf[name] = list.flatMap((j) => (j.method === name ? [j.outDir] : []));
@@ -112,8 +112,8 @@ export async function runDemo(plan: DemoPlan, pool: (jobs: DemoJob[]) => Promise
   const rows = await demoRows(plan.names.map((n) => ({ name: n, ...entryOf(n), dirs: dirsOf[n]! })), plan.device, plan.valLimit, data.test);
   const classNames = rows[0]!.runs[0]!.classNames;
   const untrained = await untrainedMiou(plan.backbone, data.val, plan.evalSize, plan.device, plan.valLimit);
-  const summary = demoSummary(rows, classNames, untrained, data);
-  if (sharedStart) summary.shared_start = { iters: sharedStart, checkpoints: Array.from({ length: seeds }, (_, s) => init(s).init) };
+  const summary = demoSummary(rows, classNames, untrained, data, seeds);
+  if (sharedStart) summary.shared_start = { iters: sharedStart, checkpoints: seeds.map((s) => init(s).init) };
   if (plan.sets.length) summary.sets = plan.sets;
   if (selftrained.length) summary.selftrain = { ...SELFTRAIN, iters_per_round: roundIters, variant: 'cotrain', methods: selftrained.map((n) => SELFTRAINED[n]!.method) };
   atomicWrite(join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
@@ -127,15 +127,15 @@ async function demoReport(plan: DemoPlan, rows: DemoRow[], untrained: number, te
   const { out, seeds, iters, sharedStart } = plan;
   const variant = [plan.texture ? `texture=${plan.texture}` : '', plan.layout ? `layout=${plan.layout}` : ''].filter(Boolean).join(', ');
   await writeRunsReport(join(out, 'report.html'), rows.flatMap((r) => r.runs.map((x) => x.dir)), {
-    title: `clan demo — digitscapes${variant ? ` (${variant})` : ''}, ${sharedStart ? `${sharedStart} shared source-only + ` : ''}${iters} iterations × ${seeds} seed(s)`, samples: 6,
+    title: `clan demo — digitscapes${variant ? ` (${variant})` : ''}, ${sharedStart ? `${sharedStart} shared source-only + ` : ''}${iters} iterations × ${seeds.length} seed(s)`, samples: 6,
     notes: [`untrained network: target mIoU ${(untrained * 100).toFixed(2)}`, `summary (with the held-out ${test} mIoU): ${join(out, 'summary.json')}`,
-      ...rows.map((r) => `${r.label}: ${test} mIoU ${(100 * r.testStats[0]).toFixed(2)}${seeds > 1 ? ` ± ${(100 * r.testStats[1]).toFixed(2)}` : ''}`),
+      ...rows.map((r) => `${r.label}: ${test} mIoU ${(100 * r.testStats[0]).toFixed(2)}${seeds.length > 1 ? ` ± ${(100 * r.testStats[1]).toFixed(2)}` : ''}`),
       ...(sharedStart ? [`every method of a seed started from the same source-only weights (${sharedStart} iterations, ${start0}…)`] : [])],
   });
 }
 
 /** `clan selftrain` rounds of SELFTRAINED[name] from each seed's CLAN checkpoint; the last round's run folder per seed. */
-async function selftrainRuns(name: string, seeds: number, clanCheckpoint: (seed: number) => string, o: {
+async function selftrainRuns(name: string, seeds: readonly number[], clanCheckpoint: (seed: number) => string, o: {
   out: string; roundIters: number; threads: number; device: Device; jobOpts: Parameters<typeof demoDataFlags>[0];
   sets: string[]; argv: string[]; progress: DemoProgress;
 }): Promise<string[]> {
@@ -143,7 +143,7 @@ async function selftrainRuns(name: string, seeds: number, clanCheckpoint: (seed:
   const { selftrain } = await import('../train/selftrain.js');
   const { method, key } = SELFTRAINED[name]!;
   const dirs: string[] = [];
-  for (let s = 0; s < seeds; s++) {
+  for (const s of seeds) {
     const dir = join(o.out, key, `seed-${s}`);
     const config = resolveConfig({ preset: 'cpu', flags: { method, seed: s, iters: o.roundIters, threads: o.threads,
       checkpointEvery: Math.max(1, Math.round(o.roundIters / 2)), ...(o.device !== 'cpu' ? { device: o.device } : {}),
@@ -169,8 +169,8 @@ async function untrainedMiou(backbone: string, valSpec: string, size: [number, n
 }
 
 /** summary.json's body: per method the val and test mIoU (mean, std, per seed) and the per-class IoU. */
-function demoSummary(rows: DemoRow[], classNames: readonly string[], untrained: number, data: object): Record<string, unknown> {
-  const summary: Record<string, unknown> = {};
+function demoSummary(rows: DemoRow[], classNames: readonly string[], untrained: number, data: object, seeds: readonly number[]): Record<string, unknown> {
+  const summary: Record<string, unknown> = { seeds }; // per_seed and test_per_seed follow this order
   for (const r of rows) {
     const [mean, std] = r.valStats;
     const [tm, ts] = r.testStats;
