@@ -169,7 +169,8 @@ async function untrainedMiou(backbone: string, valSpec: string, size: [number, n
 }
 
 /** summary.json's body: per method the val and test mIoU (mean, std, per seed) and the per-class IoU. */
-function demoSummary(rows: DemoRow[], classNames: readonly string[], untrained: number, data: object, seeds: readonly number[]): Record<string, unknown> {
+function demoSummary(rows: DemoRow[], classNames: readonly string[], untrained: number, data: object,
+  seeds: readonly number[]): Record<string, unknown> {
   const summary: Record<string, unknown> = { seeds }; // per_seed and test_per_seed follow this order
   for (const r of rows) {
     const [mean, std] = r.valStats;
