@@ -1,15 +1,19 @@
 // Rare-class sampling (DAFormer's uda_dataset.py) on a 4-image dataset with hand-counted classes: the per-class
 // probabilities softmax((1 − f)/T), the pools and their size threshold, the cache (counted once, a progress line),
-// and the loader's draws: deterministic per stream position, resumed exactly, with the expected frequencies.
+// and the loader's draws: deterministic per stream position, resumed exactly, with the expected frequencies; then the
+// tables of the digitscapes source labels and the GTA5 fixture against the PyTorch twin (tools/reference/rcs_parity.py).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Dataset, RawSample } from './dataset.js';
 import { cachedClassStats, computeClassStats, rcsDraw, rcsTable, RCS_PAPER_PIXELS } from './rcs.js';
 import { rcsRng } from './rng.js';
 import { Loader } from './loader.js';
+import { openDataset } from './registry.js';
+import { sharedFixtures } from './data.testing.js';
+import { fixturePath } from '../util/paths.js';
 
 // 10×10 labels, K = 3: image 0 has 90 px of class 0 and 10 of class 1; image 1 100 of class 0; image 2 70 of class 0
 // and 30 of class 2; image 3 95 of class 0 and 5 ignored (255). Totals 355, 10, 30 of 395 labelled pixels.
@@ -84,4 +88,44 @@ test('the loader draws each position\'s sample by class, deterministic and resum
   const resumed = new Loader({ ...opts, startAt: 6 });
   assert.deepEqual(await take(resumed, 3), all.slice(6));
   await full.close(); await resumed.close();
+});
+
+// tools/reference/rcs_parity.py: DAFormer's gta.py statistics and uda_dataset.py table (torch float32 softmax).
+interface TwinTable {
+  classes: number[]; probs: number[]; probs64: number[]; pools: number[][]; labels: number; stats?: Record<string, number>;
+}
+type Twin = { temperature: number; min_pixels: number; digitscapes: TwinTable; gta5: TwinTable };
+const twin = JSON.parse(readFileSync(fixturePath('rcs/expected.json'), 'utf8')) as Twin;
+const sameTable = (ours: ReturnType<typeof rcsTable>, want: TwinTable) => {
+  assert.deepEqual(ours.classes, want.classes, 'class order (rarest first)');
+  // the twin's float64 softmax to rounding; DAFormer's own float32 one to its precision (logits near 1/T = 100: ulp 7.6e-6)
+  ours.probs.forEach((p, k) => {
+    assert.ok(Math.abs(p - want.probs64[k]!) <= 1e-12 * want.probs64[k]!, `p of class ${ours.classes[k]}: ${p} vs ${want.probs64[k]} (float64)`);
+    assert.ok(Math.abs(p - want.probs[k]!) <= 2e-5 * want.probs[k]! + 1e-38, `p of class ${ours.classes[k]}: ${p} vs ${want.probs[k]} (float32)`);
+  });
+  assert.deepEqual(ours.pools, want.pools, 'pools');
+};
+
+test('the table of the 2000 digitscapes source labels is the PyTorch twin\'s (classes, float32 softmax, pools at 3000 px scaled to 64×64)', () => {
+  const stats = computeClassStats(openDataset('digitscapes:source'), () => {});
+  assert.equal(stats.samples.length, twin.digitscapes.labels);
+  sameTable(rcsTable(stats, twin.temperature, twin.min_pixels), twin.digitscapes);
+});
+
+test('the GTA5 label (P-mode PNG, 1914×1052): gta.py\'s train-id counts and the table at DAFormer\'s unscaled 3000 px', (t) => {
+  const dir = sharedFixtures(t);
+  if (!dir) return;
+  const stats = computeClassStats(openDataset(`gta5:${join(dir, 'gta5')}`), () => {});
+  assert.equal(stats.samples[0]!.pixels, RCS_PAPER_PIXELS);
+  assert.deepEqual(stats.samples[0]!.classes, twin.gta5.stats);
+  const table = rcsTable(stats, twin.temperature, twin.min_pixels);
+  // a class at ≤ 3000 px has an empty pool: the twin keeps it (DAFormer would assert), ours leaves it out
+  const kept = twin.gta5.pools.map((p) => p.length > 0);
+  const z = twin.gta5.probs.filter((_, k) => kept[k]).reduce((a, b) => a + b, 0);
+  const z64 = twin.gta5.probs64.filter((_, k) => kept[k]).reduce((a, b) => a + b, 0);
+  assert.ok(kept.some((k) => !k), 'the fixture has a class under the threshold');
+  sameTable(table, { ...twin.gta5, classes: twin.gta5.classes.filter((_, k) => kept[k]),
+    probs: twin.gta5.probs.filter((_, k) => kept[k]).map((p) => p / z),
+    probs64: twin.gta5.probs64.filter((_, k) => kept[k]).map((p) => p / z64),
+    pools: twin.gta5.pools.filter((p) => p.length > 0) });
 });
