@@ -112,6 +112,8 @@ export const micHyper = z.object({
   ...strongAugKeys('MIC', 'separatetrgaug: ', 'the batch', 'one per batch'),
   pseudoThreshold: z.number().min(0).max(1).nullable().default(null)
     .describe('the masked loss\'s confidence threshold on the teacher\'s max p (its weight as hyper.dacs.pseudoWeight says); null = the base method\'s τ (MIC mask_pseudo_threshold \'same\'; a number: as its own threshold with mask_alpha \'same\')'),
+  pseudoWeight: z.enum(['share', 'pixel']).nullable().default(null)
+    .describe('the masked loss\'s weight — share: the batch\'s share of its confident pixels on every pixel (the official code); pixel: 1 where confident, 0 elsewhere; null = as hyper.dacs.pseudoWeight (the mixed images\')'),
   bnStats: z.enum(['update', 'keep']).default('update')
     .describe('update: the masked batch\'s forward updates BatchNorm\'s running statistics like any (the official code); keep: they are put back after it, so a BN network evaluates with statistics of unmasked images (§14)'),
 }).strict();

@@ -174,6 +174,22 @@ test('mic.pseudoThreshold: null is the base method\'s τ bit for bit; a lower on
     `masked: τ 0.4 ${same.losses.masked}, 0.3 ${low.losses.masked}, 0 ${all.losses.masked}`);
 });
 
+test('mic.pseudoWeight: null is the base method\'s weighting bit for bit; share and pixel agree where every pixel is confident', () => {
+  const run = (tau: number, mic: Record<string, unknown>) => {
+    torch.manualSeed(0);
+    return oneStep(Mic, createSegmentor('micro', 4), { dacs: { pseudoThreshold: 0.4, pseudoWeight: 'pixel' }, mic: { pseudoThreshold: tau, ...mic } }, 32);
+  };
+  const [same, pixel, share] = [run(0.4, {}), run(0.4, { pseudoWeight: 'pixel' }), run(0.4, { pseudoWeight: 'share' })];
+  assert.deepEqual(pixel.losses, same.losses);
+  pixel.w.forEach((p, k) => assert.deepEqual(p, same.w[k], `parameter ${k}`));
+  assert.deepEqual([share.losses.seg, share.losses.mix], [same.losses.seg, same.losses.mix], 'the mixed loss keeps DACS\'s weighting');
+  // share puts the batch's share of confident pixels on every pixel, so it also trains the unconfident ones
+  assert.notEqual(share.losses.masked, pixel.losses.masked);
+  // at τ_m 0 every pixel is confident: the share is 1 and both weights are 1 everywhere
+  const [allPixel, allShare] = [run(0, { pseudoWeight: 'pixel' }), run(0, { pseudoWeight: 'share' })];
+  assert.equal(allShare.losses.masked, allPixel.losses.masked);
+});
+
 test('MIC on DAFormer: λ_mask = 0 is DAFormer\'s step bit for bit (feature distance, jitter and blur on), λ_mask = 1 adds the masked loss', () => {
   // every pixel in the feature distance (K = 4 has no Cityscapes thing class); --init given, as the method requires
   const patch = (lambda: number) => ({ initWeights: true, dacs: { pseudoThreshold: 0.2 }, daformer: { fdClasses: null }, mic: { lambda } });

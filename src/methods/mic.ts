@@ -9,7 +9,8 @@
 //      mask of methods/masking.ts (blocks of blockSize px, each kept with probability 1 − ratio); all drawn from
 //      torch's generator after ClassMix's draws, the augmentation's first; 'separatetrg' masks the plain target batch
 //   8. L_masked = λ_mask · the base method's loss of G on (masked image, pseudo-labels ŷ, their weight) — the weight
-//      of the target pixels of step 5 (the share of confident pixels, or per pixel) — backpropagated; with bnStats
+//      of the target pixels of step 5 (the share of confident pixels, or per pixel; hyper.mic.pseudoWeight may choose
+//      its own) — backpropagated; with bnStats
 //      'keep' (ours, not official) G's BatchNorm running statistics are put back after it
 //   9. step G
 import * as torch from '../torch/index.js';
@@ -41,7 +42,7 @@ export function withMic(Base: MeanTeacherClass): MeanTeacherClass {
           : target.image;
         const image = maskImages(seen, resolveBlockSize(blockSize, h, w), ratio);             // [N, 3, H, W]
         const confident = tau === null ? target.confident : target.confidence.ge(tau);      // [N, H, W] bool
-        const weight = pseudoWeight(confident, this.cfg.dacs.pseudoWeight);                 // [N, H, W]
+        const weight = pseudoWeight(confident, this.cfg.mic.pseudoWeight ?? this.cfg.dacs.pseudoWeight); // [N, H, W]
         return this.maskedBnScope(() => {
           const loss = this.amp(() => this.studentLoss(image, target.pseudo, weight).mul(lambda));
           this.backward(loss);
