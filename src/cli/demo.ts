@@ -66,8 +66,9 @@ async function demoPlan(p: Parsed, argv: string[]): Promise<DemoPlan> {
   const variant = { ...(texture ? { texture } : {}), ...(layout && layout !== 'scatter' ? { layout } : {}) };
   if (boolFlag(p, 'all') && str(p, 'methods')) throw new UsageError('demo: give --methods or --all, not both');
   const sets = (p.values.set as unknown as string[] | undefined) ?? [];
+  const firstSeed = opt('first-seed', 0, 0)!;
   return { names: boolFlag(p, 'all') ? ALL : (str(p, 'methods')?.split(',').map((x) => x.trim()).filter(Boolean) ?? DEFAULT_METHODS),
-    seeds: Array.from({ length: opt('seeds', 1)! }, (_, s) => opt('first-seed', 0, 0)! + s), iters, sharedStart: opt('shared-start', quick ? QUICK.sharedStart : 0)!, ...(valLimit ? { valLimit } : {}), threads, jobs, cores, device,
+    seeds: Array.from({ length: opt('seeds', 1)! }, (_, s) => firstSeed + s), iters, sharedStart: opt('shared-start', quick ? QUICK.sharedStart : 0)!, ...(valLimit ? { valLimit } : {}), threads, jobs, cores, device,
     ...variant, sets, out: resolve(str(p, 'out') ?? `runs/demo-${new Date().toISOString().replace(/[:.]/g, '-')}`), argv,
     jobOpts: { threads, ...(valLimit ? { valLimit } : {}), ...(device !== 'cpu' ? { device } : {}), ...variant, sets, commandLine: ['demo', ...argv] },
     backbone: base.backbone, evalSize: base.targetVal!.size ?? [64, 64] };

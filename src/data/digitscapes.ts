@@ -71,7 +71,6 @@ export interface DigitscapesDigit {
   texture?: { photo: string; x: number; y: number; side: number; flip: boolean; shift: number };
 }
 
-/** Everything random about one sample; `renderScene` turns it into pixels. */
 /**
  * How digits are placed: 'scatter' (the default data) draws each digit's class and box on its own; 'row' lays out a
  * house number, consecutive digits on one line, so that a digit's class follows from its neighbours' (context, as
@@ -80,6 +79,7 @@ export interface DigitscapesDigit {
 export type DigitscapesLayout = 'scatter' | 'row';
 export const DIGITSCAPES_LAYOUTS: readonly DigitscapesLayout[] = ['scatter', 'row'];
 
+/** Everything random about one sample; `renderScene` turns it into pixels. */
 export interface DigitscapesScene {
   split: DigitscapesSplit;
   index: number;
@@ -306,8 +306,7 @@ export function digitscapesScene(split: DigitscapesSplit, index: number, seed = 
   }
   const under = (b: Box): number => (bgPixels ? boxLuma(bgPixels, b) : luma((background as { color: number[] }).color));
   const digits = layout === 'row' ? rowDigits(rng, split, under) : scatterDigits(rng, split, under);
-  const unders = digits.map(under); // mean luma under each digit's box
-  digits.forEach((d, k) => {
+  digits.forEach((d) => {
     if (!texture.includes(d.digit)) return;
     const pool = digitscapesPhotoPool(split);
     const photo = pool[rng.int(pool.length)]!;
@@ -315,7 +314,7 @@ export function digitscapesScene(split: DigitscapesSplit, index: number, seed = 
     const side = P.photoCropMin + rng.int(P.photoCropMax - P.photoCropMin + 1);
     const crop = { photo, x: rng.int(img.width - side + 1), y: rng.int(img.height - side + 1), side, flip: rng.next() < 0.5 };
     // mean luma of the ink texture over the digit's box, moved ≥ minContrast away from what is under it
-    const lt = boxLuma(photoCrop(img, crop), d), lu = unders[k]!;
+    const lt = boxLuma(photoCrop(img, crop), d), lu = under(d);
     const want = lu < 128 ? Math.max(lt, lu + P.minContrast) : Math.min(lt, lu - P.minContrast);
     d.texture = { ...crop, shift: Math.round(want - lt) };
   });
