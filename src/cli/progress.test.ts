@@ -3,14 +3,14 @@ import assert from 'node:assert/strict';
 import { RunBoard, boardLine, parseProgressLine, terminalColumns, trainProgress } from './progress.js';
 
 /** What `trainProgress` writes to a non-TTY stderr for one step. */
-function progressLine(label: string, step: number, total: number, elapsed: number): string {
+function progressLine(label: string, step: number, total: number, elapsed: number, from = 0): string {
   const orig = process.stderr.write.bind(process.stderr);
   const tty = process.stderr.isTTY;
   let out = '';
   process.stderr.isTTY = false;
   process.stderr.write = ((s: string) => { out += s; return true; }) as typeof process.stderr.write;
   try {
-    trainProgress(label, 1)(step, total, { lrG: 1e-3, losses: { seg: 0.5, adv: 0.7, weight: 0.02, d_s: 0.69, d_t: 0.68 } }, elapsed);
+    trainProgress(label, 1)(step, total, { lrG: 1e-3, losses: { seg: 0.5, adv: 0.7, weight: 0.02, d_s: 0.69, d_t: 0.68 } }, elapsed, from);
   } finally {
     process.stderr.write = orig;
     process.stderr.isTTY = tty;
@@ -24,6 +24,11 @@ test('parseProgressLine reads back the label, step, total and ETA of a trainProg
   assert.deepEqual(parseProgressLine(line), { label: 'clan seed 2', step: 300, total: 1500, eta: '4m00s' });
   assert.equal(parseProgressLine('done: 1500 steps in 357 s; target mIoU 19.48'), null);
   assert.equal(parseProgressLine('eval step 375: target mIoU 14.41'), null);
+});
+
+test('a resumed run\'s ETA counts only the steps done since it resumed', () => {
+  // resumed at 1355: 25 steps in 37.5 s = 1.5 s/step, 120 left = 3 min (not 37.5 / 1380 s/step = 3 s)
+  assert.match(progressLine('daformer', 1380, 1500, 37.5, 1355), / 1380\/1500 ETA 3m00s /);
 });
 
 test('boardLine lists runs done and each running run; cuts at the terminal width', () => {

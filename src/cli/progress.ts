@@ -15,12 +15,16 @@ export function bar(done: number, total: number, width = 24): string {
 /** Shorter labels for the usual loss keys on a crowded line; any other key a method logs prints as it is. */
 const SHORT: Record<string, string> = { weight: 'w', d_s: 'D_s', d_t: 'D_t' };
 
-export function trainProgress(label: string, every: number,
-  startStep = 0): (step: number, total: number, s: StepLog, elapsed: number) => void {
+/**
+ * `elapsed` is the seconds since this process began stepping at step `from` (a resumed run's checkpoint step, 0 for a
+ * fresh run): the rate counts the steps done since, so a run resumed near its end does not show a near-zero ETA.
+ */
+export function trainProgress(label: string, every: number): (step: number, total: number, s: StepLog, elapsed: number,
+  from?: number) => void {
   const tty = process.stderr.isTTY === true;
-  return (step, total, s, elapsed) => {
+  return (step, total, s, elapsed, from = 0) => {
     if (!tty && step % every !== 0 && step !== total) return;
-    const rate = elapsed / Math.max(1, step - startStep);
+    const rate = elapsed / Math.max(1, step - from);
     const losses = Object.entries(s.losses).map(([k, v]) => `${SHORT[k] ?? k} ${v.toFixed(3)}`).join(' ');
     const line = `${label} ${bar(step, total)} ${step}/${total} ETA ${fmtTime(rate * (total - step))} lr ${s.lrG.toExponential(2)} ${losses}`;
     if (tty) process.stderr.write(`\r${line}\x1b[K${step === total ? '\n' : ''}`);

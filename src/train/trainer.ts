@@ -47,7 +47,7 @@ export interface TrainOptions {
   resume?: boolean;
   commandLine?: string[];
   log?: (line: string) => void;                 // progress/logs (stderr)
-  progress?: (step: number, total: number, s: StepLog, secs: number) => void;
+  progress?: (step: number, total: number, s: StepLog, secs: number, from: number) => void; // from: the step resumed at
   hooks?: TrainHooks;
   /** Data-parallel: this process's place (from the torchrun environment, methods/ddp.ts); absent = one process. */
   dist?: DistEnv | null;
@@ -188,7 +188,7 @@ async function trainLoop(run: Run, t0: number, progress: TrainOptions['progress'
       const step = i + 1;
       const { log: s, stop } = await trainOneStep(run, i,
         () => interrupted || run.signal?.aborted === true || run.hooks.stopAfter?.(step) === true);
-      progress?.(step, cfg.iters, s, (Date.now() - t0) / 1000);
+      progress?.(step, cfg.iters, s, (Date.now() - t0) / 1000, start);
       const last = step === cfg.iters;
       const ckptDue = step % cfg.checkpointEvery === 0 || last;
       if (step % (cfg.evalEvery ?? cfg.checkpointEvery) === 0 || last) { const r = await evaluateRun(run, step); if (last) finalEval = r; }
