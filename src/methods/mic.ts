@@ -10,8 +10,8 @@
 //      torch's generator after ClassMix's draws, the augmentation's first; 'separatetrg' masks the plain target batch
 //   8. L_masked = λ_mask · the base method's loss of G on (masked image, pseudo-labels ŷ, their weight) — the weight
 //      of the target pixels of step 5 (the share of confident pixels, or per pixel; hyper.mic.pseudoWeight may choose
-//      its own) — backpropagated; with bnStats
-//      'keep' (ours, not official) G's BatchNorm running statistics are put back after it
+//      its own) — backpropagated; with bnStats 'keep' (ours, not official) G's BatchNorm running statistics are put
+//      back after it
 //   9. step G
 import * as torch from '../torch/index.js';
 import { Dacs, pseudoWeight, type PseudoLabelled } from './dacs.js';
