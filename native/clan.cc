@@ -254,6 +254,11 @@ static void RegisterCore(Napi::Env env, Napi::Object exports) {
 
   // --- RNG: the default CPU generator (seeded together with CUDA's by manual_seed)
   CLAN_FN(manualSeed, 1) at::manual_seed(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value())); return env.Undefined(); CLAN_END;
+  // seeds the CPU generator alone (manual_seed also seeds CUDA's): forkRng's stream of its own
+  CLAN_FN(seedCpu, 1)
+    auto gen = at::detail::getDefaultCPUGenerator();
+    { std::lock_guard<std::mutex> lock(gen.mutex()); gen.set_current_seed(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value())); }
+    return env.Undefined(); CLAN_END;
   CLAN_FN(getRngState, 0)
     auto gen = at::detail::getDefaultCPUGenerator();
     at::Tensor s;

@@ -114,6 +114,8 @@ export const micHyper = z.object({
     .describe('the masked loss\'s confidence threshold on the teacher\'s max p (its weight as hyper.dacs.pseudoWeight says); null = the base method\'s τ (MIC mask_pseudo_threshold \'same\'; a number: as its own threshold with mask_alpha \'same\')'),
   pseudoWeight: z.enum(['share', 'pixel']).nullable().default(null)
     .describe('the masked loss\'s weight — share: the batch\'s share of its confident pixels on every pixel (the official code); pixel: 1 where confident, 0 elsewhere; null = as hyper.dacs.pseudoWeight (the mixed images\')'),
+  draws: z.enum(['shared', 'own']).default('shared')
+    .describe('shared: the mask and the masked batch\'s augmentation are drawn from torch\'s generator after the base method\'s draws (the official code), so every later draw of the run differs from the base method\'s; own: from a CPU stream of their own, seeded each iteration from the generator\'s state and put back after, so the base method\'s torch draws (ClassMix\'s classes, its augmentation; the data order is drawn apart anyway) are those of a run of it alone with the same seed — a paired comparison (§14)'),
   bnStats: z.enum(['update', 'keep']).default('update')
     .describe('update: the masked batch\'s forward updates BatchNorm\'s running statistics like any (the official code); keep: they are put back after it, so a BN network evaluates with statistics of unmasked images (§14)'),
 }).strict();

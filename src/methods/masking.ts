@@ -36,11 +36,16 @@ export function blockMask(n: number, h: number, w: number, blockSize: number, ra
   }));
 }
 
-/** images [N, C, H, W] with MIC's block mask applied: each block kept (× 1) with probability 1 − ratio, else 0. */
-export function maskImages(images: Tensor, blockSize: number, ratio: number): Tensor {
+/**
+ * images [N, C, H, W] with MIC's block mask applied: each block kept (× 1) with probability 1 − ratio, else 0. The
+ * draws come from `drawOn`'s generator (default: where the images are; 'cpu' for hyper.mic.draws 'own', whose stream
+ * is the CPU generator's).
+ */
+export function maskImages(images: Tensor, blockSize: number, ratio: number, drawOn?: torch.Device): Tensor {
   return torch.tidy(() => {
     const [n, , h, w] = images.shape as [number, number, number, number];
-    const mask = blockMask(n, h, w, blockSize, ratio, images.device as torch.Device);              // [N, 1, H, W]
+    const device = images.device as torch.Device;
+    const mask = blockMask(n, h, w, blockSize, ratio, drawOn ?? device).to(device);           // [N, 1, H, W]
     return images.mul(mask.to(images.dtype));
   });
 }

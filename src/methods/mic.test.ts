@@ -218,3 +218,41 @@ test('MIC on HRDA: the masked images take HRDA\'s loss on a detail crop of their
   assert.throws(() => new MicHrda(micro, DEFAULT_METHOD_CONFIG), /pass --backbone hrda-mit-b5/);
   micro.dispose();
 });
+
+/** Two steps of `Method` (on `net()` from seed 2) from seed 0 on fixed batches: each step's losses, G's parameters and
+ * the generator's state after. */
+function twoSteps(Method: typeof Dacs, net: () => Segmentor, patch: Parameters<typeof withHyper>[1]): {
+  losses: Record<string, number>[]; w: Float32Array[]; rng: Uint8Array;
+} {
+  torch.manualSeed(2);
+  const G = net();
+  torch.manualSeed(1);
+  const [source, target] = [{ image: torch.randn([2, 3, 32, 32]), label: torch.randint(0, 4, [2, 32, 32]) },
+    { image: torch.randn([2, 3, 32, 32]), size: [32, 32] as [number, number] }];
+  torch.manualSeed(0);
+  const m = new Method(G, withHyper(DEFAULT_METHOD_CONFIG, { maxIter: 10, warmup: 0, segLoss: 'ce', ...patch }));
+  const losses = [0, 1].map((i) => torch.tidy(() => m.trainStep(i, source, target)).losses);
+  const out = { losses, w: G.parameters().map((p) => Float32Array.from(p.toArray())), rng: torch.getRngState() };
+  m.dispose(); G.dispose();
+  for (const t of [source.image, source.label, target.image]) t.dispose();
+  return out;
+}
+
+test('mic.draws own: the base method\'s draws are a run of it alone (λ_mask = 0 is DACS bit for bit over two steps); shared shifts them', () => {
+  const run = (Method: typeof Dacs, mic: Record<string, unknown>) =>
+    twoSteps(Method, () => createSegmentor('micro', 4), { dacs: { pseudoThreshold: 0.2 }, mic });
+  // bnStats keep: else the masked batch's BN statistics (λ_mask = 0 or not) reach the teacher's pseudo-labels at step 2
+  const [base, ownOff, own, shared] = [run(Dacs, {}), run(Mic, { draws: 'own', lambda: 0, bnStats: 'keep' }), run(Mic, { draws: 'own' }), run(Mic, {})];
+  ownOff.w.forEach((p, k) => assert.deepEqual(p, base.w[k], `parameter ${k}`));
+  assert.deepEqual(ownOff.losses.map((l) => [l.seg, l.mix]), base.losses.map((l) => [l.seg, l.mix]));
+  assert.deepEqual(own.rng, base.rng, 'own: the generator after two MIC steps is where two DACS steps leave it');
+  assert.notDeepEqual(shared.rng, base.rng, 'shared: MIC\'s draws move the generator on');
+  assert.ok(own.losses.every((l) => l.masked! > 0), `masked ${own.losses.map((l) => l.masked).join(', ')}`);
+  // the first step's losses come before any of MIC's draws: the same in both modes; the masks differ (own stream)
+  assert.deepEqual([own.losses[0]!.seg, own.losses[0]!.mix], [shared.losses[0]!.seg, shared.losses[0]!.mix]);
+  assert.notEqual(own.losses[0]!.masked, shared.losses[0]!.masked);
+  // on HRDA the masked batch's detail crop is drawn from MIC's stream too
+  const hrda = (Method: typeof Dacs, mic: Record<string, unknown>) =>
+    twoSteps(Method, () => tinyHrda(4), { dacs: { pseudoThreshold: 0.2 }, mic });
+  assert.deepEqual(hrda(MicHrda, { draws: 'own' }).rng, hrda(Hrda, {}).rng, 'HRDA: the generator where HRDA alone leaves it');
+});

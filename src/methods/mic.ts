@@ -7,7 +7,10 @@
 //   7. masked image: with mode 'separatetrgaug' (the official configs') the target batch colour-jittered and blurred
 //      with draws of its own (DAFormer's strong augmentation, augment.ts, one order and σ per batch), then × the block
 //      mask of methods/masking.ts (blocks of blockSize px, each kept with probability 1 − ratio); all drawn from
-//      torch's generator after ClassMix's draws, the augmentation's first; 'separatetrg' masks the plain target batch
+//      torch's generator after ClassMix's draws, the augmentation's first; 'separatetrg' masks the plain target batch.
+//      With hyper.mic.draws 'own' (ours) these draws, and any of steps 7–8's forward (HRDA's detail crop), come from a
+//      CPU stream of their own (torch.forkRng), so the base method's draws stay those of a run of it alone: DACS and
+//      MIC of one seed see the same mixed batches
 //   8. L_masked = λ_mask · the base method's loss of G on (masked image, pseudo-labels ŷ, their weight) — the weight
 //      of the target pixels of step 5 (the share of confident pixels, or per pixel; hyper.mic.pseudoWeight may choose
 //      its own) — backpropagated; with bnStats 'keep' (ours, not official) G's BatchNorm running statistics are put
@@ -34,13 +37,21 @@ export function withMic(Base: MeanTeacherClass): MeanTeacherClass {
 
     protected override extraTargetLosses(target: PseudoLabelled): Record<string, number> {
       const before = super.extraTargetLosses(target);
-      const masked = torch.tidy(() => {
+      // 'own': every draw of the masked batch (augmentation, mask, HRDA's detail crop, drop path on the CPU) from MIC's stream
+      const own = this.cfg.mic.draws === 'own';
+      const masked = own ? torch.forkRng(ownStreamSeed(), () => this.maskedLoss(target, 'cpu')) : this.maskedLoss(target);
+      return { ...before, masked };
+    }
+
+    /** Steps 7–8: the masked target batch's loss against the pseudo-labels, backpropagated; its value. */
+    private maskedLoss(target: PseudoLabelled, drawOn?: torch.Device): number {
+      return torch.tidy(() => {
         const [h, w] = [target.image.size(2), target.image.size(3)];
         const { blockSize, ratio, lambda, mode, pseudoThreshold: tau } = this.cfg.mic; // tau null: the base's τ ('same')
         const seen = mode === 'separatetrgaug'                                                 // [N, 3, H, W]
           ? strongAugment(target.image, strongAugOptions(this.cfg.mic, this.cfg.normalize, true)).image
           : target.image;
-        const image = maskImages(seen, resolveBlockSize(blockSize, h, w), ratio);             // [N, 3, H, W]
+        const image = maskImages(seen, resolveBlockSize(blockSize, h, w), ratio, drawOn);     // [N, 3, H, W]
         const confident = tau === null ? target.confident : target.confidence.ge(tau);      // [N, H, W] bool
         const weight = pseudoWeight(confident, this.cfg.mic.pseudoWeight ?? this.cfg.dacs.pseudoWeight); // [N, H, W]
         return this.maskedBnScope(() => {
@@ -49,7 +60,6 @@ export function withMic(Base: MeanTeacherClass): MeanTeacherClass {
           return loss.item();
         });
       });
-      return { ...before, masked };
     }
 
     /**
@@ -67,6 +77,17 @@ export function withMic(Base: MeanTeacherClass): MeanTeacherClass {
       return out;
     }
   };
+}
+
+/**
+ * The seed of hyper.mic.draws 'own''s stream this iteration: FNV-1a (32 bits) of the CPU generator's state, which
+ * differs from iteration to iteration (the base method draws ClassMix's classes from it every step) and is restored
+ * by resume, so a resumed run draws the same masks.
+ */
+function ownStreamSeed(): number {
+  let h = 0x811c9dc5;
+  for (const byte of torch.getRngState()) h = Math.imul(h ^ byte, 0x01000193) >>> 0;
+  return h;
 }
 
 /** MIC on DACS's self-training (`--method mic`): any DeepLab or MiT network. */

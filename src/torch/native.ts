@@ -42,7 +42,7 @@ export interface Native {
   setGradEnabled(v: boolean): void; isGradEnabled(): boolean;
   fromBuffer(a: ArrayBufferView, shape: number[], dt: Num): H; fromBufferShared(a: ArrayBufferView, shape: number[], dt: Num): H;
   toBuffer(h: H): ArrayBuffer; item(h: H): number | boolean;
-  manualSeed(seed: number): void; getRngState(): Uint8Array; setRngState(s: Uint8Array): void;
+  manualSeed(seed: number): void; seedCpu(seed: number): void; getRngState(): Uint8Array; setRngState(s: Uint8Array): void;
   setNumThreads(n: number): void; getNumThreads(): number; buildInfo(): BuildInfo; cudaDeviceCount(): number;
   // native/allocator.cc
   allocatorStats(): CpuAllocatorStats; emptyCache(): void;
@@ -119,7 +119,7 @@ export const NATIVE_ARITY = {
   // native/clan.cc
   dispose: 1, isDisposed: 1, stats: 0, shape: 1, strides: 1, dtype: 1, device: 1, requiresGrad: 1, setRequiresGrad: 2,
   isLeaf: 1, sameStorage: 2, grad: 1, gradIs: 2, setGrad: 2, backward: 3, setGradEnabled: 1, isGradEnabled: 0,
-  fromBuffer: 3, fromBufferShared: 3, toBuffer: 1, item: 1, manualSeed: 1, getRngState: 0, setRngState: 1,
+  fromBuffer: 3, fromBufferShared: 3, toBuffer: 1, item: 1, manualSeed: 1, seedCpu: 1, getRngState: 0, setRngState: 1,
   setNumThreads: 1, getNumThreads: 0, buildInfo: 0, cudaDeviceCount: 0,
   // native/allocator.cc
   allocatorStats: 0, emptyCache: 0, profilerStart: 1, profilerStop: 0,

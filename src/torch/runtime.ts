@@ -24,6 +24,18 @@ export function manualSeed(seed: number): void {
 export function getRngState(): Uint8Array { return new Uint8Array(native.getRngState()); }
 export function setRngState(state: Uint8Array): void { native.setRngState(state); }
 
+/**
+ * Runs fn on a random stream of its own: the default CPU generator seeded with `seed`, then put back as it was
+ * (torch.random.fork_rng + torch.manual_seed, CPU only), so the draws after fn are the ones there would have been
+ * without it. CUDA's generator is not touched: draws on CUDA inside fn come from its usual stream.
+ */
+export function forkRng<T>(seed: number, fn: () => T): T {
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new TensorError(`forkRng: seed must be a non-negative integer, got ${seed}`);
+  const saved = getRngState();
+  native.seedCpu(seed);
+  try { return fn(); } finally { native.setRngState(saved); }
+}
+
 export function setNumThreads(n: number): void {
   if (!Number.isInteger(n) || n < 1) throw new TensorError(`setNumThreads: expected a positive integer, got ${n}`);
   native.setNumThreads(n);

@@ -146,6 +146,21 @@ test('RNG: manualSeed reproduces; state save/restore resumes the exact stream', 
   assert.ok(Math.min(...r) === 0 && Math.max(...r) === 4);
 }));
 
+test('forkRng: fn draws from manualSeed(seed)\'s stream; the stream outside goes on as if fn had not run, also when it throws', () => torch.tidy(() => {
+  torch.manualSeed(3);
+  const seeded = torch.rand([5]).toArray();
+  torch.manualSeed(7);
+  const plain = [torch.rand([4]).toArray(), torch.randn([3]).toArray()];
+  torch.manualSeed(7);
+  const inside = torch.forkRng(3, () => torch.rand([5]).toArray());
+  assert.deepEqual(inside, seeded);
+  assert.deepEqual(torch.rand([4]).toArray(), plain[0]);
+  torch.manualSeed(7);
+  assert.throws(() => torch.forkRng(3, () => { torch.randn([9]); throw new Error('inside'); }), /inside/);
+  assert.deepEqual([torch.rand([4]).toArray(), torch.randn([3]).toArray()], plain);
+  assert.throws(() => torch.forkRng(-1, () => 0), (e: Error) => e instanceof TensorError && /^forkRng: seed must be a non-negative integer, got -1$/.test(e.message));
+}));
+
 test('threads can be set and read back', () => {
   const prev = torch.getNumThreads();
   torch.setNumThreads(1);
