@@ -329,6 +329,26 @@ test('demo writes a checkpoint per method and seed, summary.json and a self-cont
   assert.match(r.stdout, /CLAN +target mIoU \d+\.\d\d ± \d+\.\d\d/);
 });
 
+test('demo --shared-start: every method of a seed starts from that seed\'s source-only weights; their mIoU in summary.json and printed', () => {
+  const out = join(tmp, 'demo-start');
+  const r = clan(['demo', '--methods', 'source-only,dacs', '--iters', '2', '--shared-start', '2', '--seeds', '2', '--val-limit', '4',
+    '--jobs', '2', '--threads', '1', '--out', out], {});
+  assert.equal(r.code, 0, r.stderr);
+  const s = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as
+    { shared_start: { iters: number; target_miou: number; target_miou_std: number; per_seed: number[]; checkpoints: string[] } };
+  const start = s.shared_start;
+  const result = (seed: number) => JSON.parse(readFileSync(join(out, 'shared-start', `seed-${seed}`, 'result.json'), 'utf8')) as { finalEval: { miou: number } };
+  assert.deepEqual(start.per_seed, [result(0).finalEval.miou, result(1).finalEval.miou]);
+  assert.ok(Math.abs(start.target_miou - (start.per_seed[0]! + start.per_seed[1]!) / 2) < 1e-12);
+  assert.equal(start.iters, 2);
+  for (const m of ['source_only', 'dacs']) for (const seed of [0, 1]) {
+    const cfg = readFileSync(join(out, m, `seed-${seed}`, 'config.yaml'), 'utf8');
+    assert.ok(cfg.includes(start.checkpoints[seed]!), `${m} seed ${seed} starts from ${start.checkpoints[seed]}`);
+  }
+  const pct = (v: number) => (100 * v).toFixed(2);
+  assert.ok(r.stdout.includes(`the shared start (source-only, 2 iterations) target mIoU ${pct(start.target_miou)} ± ${pct(start.target_miou_std)}`), r.stdout);
+});
+
 test('demo --texture, --layout and --set reach every run, child processes included; a misspelt --set key stops it at once', () => {
   const out = join(tmp, 'demo-texture');
   const r = clan(['demo', '--iters', '2', '--seeds', '1', '--val-limit', '4', '--methods', 'adversarial,clan', '--jobs', '2', '--threads', '1',

@@ -9,7 +9,7 @@ import { setsFor } from '../config/hyper.js';
 import { checkpointName } from '../io/checkpoint.js';
 import { METHODS } from '../methods/registry.js';
 import { atomicWrite } from '../util/atomic.js';
-import { UsageError } from '../util/errors.js';
+import { ClanError, UsageError } from '../util/errors.js';
 import type { RunRecord } from './report.js';
 import type { StepLog } from '../methods/uda.js';
 import type { TrainResult } from './trainer.js';
@@ -73,7 +73,10 @@ export interface DemoPlan {
 }
 
 /** What a finished demo reports. */
-export interface DemoOutcome { rows: DemoRow[]; classNames: readonly string[]; untrained: number; summary: string; report: string }
+export interface DemoOutcome {
+  rows: DemoRow[]; classNames: readonly string[]; untrained: number; summary: string; report: string;
+  sharedStart?: { val: number[]; valStats: [number, number] };  // the source-only starts' val mIoU (--shared-start)
+}
 
 /** Unknown names get a "did you mean"; the plain training runs (CLAN too where a selftrained variant needs it). */
 export function demoMethods(names: string[]): { trained: string[]; selftrained: string[] } {
@@ -92,7 +95,8 @@ export async function runDemo(plan: DemoPlan, pool: (jobs: DemoJob[]) => Promise
   await checkSets(plan.sets, [...trained, ...selftrained.map((n) => SELFTRAINED[n]!.method)]);
   // The shared start: one source-only run per seed, whose weights every method of that seed starts from.
   const startOf = (s: number) => join(out, 'shared-start', `seed-${s}`);
-  if (sharedStart) await pool(seeds.map((s) => ({ method: 'source-only', key: 'source_only', seed: s, outDir: startOf(s), iters: sharedStart })));
+  const starts = sharedStart
+    ? await pool(seeds.map((s) => ({ method: 'source-only', key: 'source_only', seed: s, outDir: startOf(s), iters: sharedStart }))) : [];
   const init = (s: number) => (sharedStart ? { init: join(startOf(s), 'checkpoints', checkpointName(sharedStart)) } : {});
   // Longest runs first (the adversarial ones) so that the job pool ends together.
   const list: DemoJob[] = [];
@@ -113,12 +117,24 @@ export async function runDemo(plan: DemoPlan, pool: (jobs: DemoJob[]) => Promise
   const classNames = rows[0]!.runs[0]!.classNames;
   const untrained = await untrainedMiou(plan.backbone, data.val, plan.evalSize, plan.device, plan.valLimit);
   const summary = demoSummary(rows, classNames, untrained, data, seeds);
-  if (sharedStart) summary.shared_start = { iters: sharedStart, checkpoints: seeds.map((s) => init(s).init) };
+  const start = sharedStart ? await sharedStartStats(starts) : undefined;
+  if (start) summary.shared_start = { iters: sharedStart, target_miou: start.valStats[0], target_miou_std: start.valStats[1],
+    per_seed: start.val, checkpoints: seeds.map((s) => init(s).init) };
   if (plan.sets.length) summary.sets = plan.sets;
   if (selftrained.length) summary.selftrain = { ...SELFTRAIN, iters_per_round: roundIters, variant: 'cotrain', methods: selftrained.map((n) => SELFTRAINED[n]!.method) };
   atomicWrite(join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
   await demoReport(plan, rows, untrained, data.test, startOf(0));
-  return { rows, classNames, untrained, summary: join(out, 'summary.json'), report: join(out, 'report.html') };
+  return { rows, classNames, untrained, ...(start ? { sharedStart: start } : {}), summary: join(out, 'summary.json'), report: join(out, 'report.html') };
+}
+
+/** The shared start's val mIoU per seed (each source-only start's final evaluation) and their mean, std. */
+async function sharedStartStats(starts: TrainResult[]): Promise<{ val: number[]; valStats: [number, number] }> {
+  const { meanStd } = await import('./report.js');
+  const val = starts.map((r, k) => {
+    if (!r.finalEval) throw new ClanError(`demo: the shared start of seed index ${k} ended without an evaluation`);
+    return r.finalEval.miou;
+  });
+  return { val, valStats: meanStd(val) };
 }
 
 /** report.html of every run, with the held-out test mIoUs and the untrained floor as notes. */
