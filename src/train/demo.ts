@@ -117,7 +117,7 @@ export async function runDemo(plan: DemoPlan, pool: (jobs: DemoJob[]) => Promise
   const classNames = rows[0]!.runs[0]!.classNames;
   const untrained = await untrainedMiou(plan.backbone, data.val, plan.evalSize, plan.device, plan.valLimit);
   const summary = demoSummary(rows, classNames, untrained, data, seeds);
-  const start = sharedStart ? await sharedStartStats(starts) : undefined;
+  const start = sharedStart ? await sharedStartStats(starts, seeds) : undefined;
   if (start) summary.shared_start = { iters: sharedStart, target_miou: start.valStats[0], target_miou_std: start.valStats[1],
     per_seed: start.val, checkpoints: seeds.map((s) => init(s).init) };
   if (plan.sets.length) summary.sets = plan.sets;
@@ -128,10 +128,10 @@ export async function runDemo(plan: DemoPlan, pool: (jobs: DemoJob[]) => Promise
 }
 
 /** The shared start's val mIoU per seed (each source-only start's final evaluation) and their mean, std. */
-async function sharedStartStats(starts: TrainResult[]): Promise<{ val: number[]; valStats: [number, number] }> {
+async function sharedStartStats(starts: TrainResult[], seeds: readonly number[]): Promise<{ val: number[]; valStats: [number, number] }> {
   const { meanStd } = await import('./report.js');
   const val = starts.map((r, k) => {
-    if (!r.finalEval) throw new ClanError(`demo: the shared start of seed index ${k} ended without an evaluation`);
+    if (!r.finalEval) throw new ClanError(`demo: the shared start of seed ${seeds[k]} ended without an evaluation`);
     return r.finalEval.miou;
   });
   return { val, valStats: meanStd(val) };
