@@ -313,12 +313,22 @@ test('demo writes a checkpoint per method and seed, summary.json and a self-cont
   const out = join(tmp, 'demo');
   const r = clan(['demo', '--iters', '3', '--seeds', '2', '--val-limit', '6', '--jobs', '2', '--threads', '1', '--out', out], {});
   assert.equal(r.code, 0, r.stderr);
-  const s = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as Record<string, { target_miou: number; target_miou_std: number; per_seed: number[]; per_class_iou: Record<string, number | null>; iters: number; checkpoint: string }> & { untrained_target_miou: number };
+  const s = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as Record<string, {
+    target_miou: number; target_miou_std: number; per_seed: number[];
+    per_class_iou: { class: string; iou: number | null; per_seed: (number | null)[] }[]; iters: number; checkpoint: string;
+  }> & { untrained_target_miou: number };
   for (const k of ['source_only', 'adversarial', 'clan']) {
     const m = s[k]!;
     assert.equal(m.per_seed.length, 2);
     assert.ok(Math.abs(m.target_miou - (m.per_seed[0]! + m.per_seed[1]!) / 2) < 1e-12);
     assert.equal(Object.keys(m.per_class_iou).length, 11);
+    // per class: each seed's IoU as its run's final evaluation has it, and their mean
+    const finalIou = (seed: number) => (JSON.parse(readFileSync(join(out, k, `seed-${seed}`, 'result.json'), 'utf8')) as
+      { finalEval: { iou: (number | null)[] } }).finalEval.iou;
+    m.per_class_iou.forEach((c, i) => {
+      assert.deepEqual(c.per_seed, [finalIou(0)[i], finalIou(1)[i]], `${k} class ${c.class}`);
+      if (c.iou !== null) assert.ok(Math.abs(c.iou - (c.per_seed[0]! + c.per_seed[1]!) / 2) < 1e-12, `${k} class ${c.class}`);
+    });
     assert.equal(m.iters, 3);
     assert.ok(existsSync(m.checkpoint), m.checkpoint);
   }

@@ -184,7 +184,7 @@ async function untrainedMiou(backbone: string, valSpec: string, size: [number, n
   try { return (await evaluate(G0, valDs, { size, device, ...(valLimit ? { limit: valLimit } : {}) })).miou; } finally { G0.dispose(); }
 }
 
-/** summary.json's body: per method the val and test mIoU (mean, std, per seed) and the per-class IoU. */
+/** summary.json's body: per method the val and test mIoU (mean, std, per seed) and the per-class val IoU (mean, per seed). */
 function demoSummary(rows: DemoRow[], classNames: readonly string[], untrained: number, data: object,
   seeds: readonly number[]): Record<string, unknown> {
   const summary: Record<string, unknown> = { seeds }; // per_seed and test_per_seed follow this order
@@ -192,13 +192,17 @@ function demoSummary(rows: DemoRow[], classNames: readonly string[], untrained: 
     const [mean, std] = r.valStats;
     const [tm, ts] = r.testStats;
     summary[r.key] = { target_miou: mean, target_miou_std: std, per_seed: r.val, test_miou: tm, test_miou_std: ts, test_per_seed: r.test,
-      per_class_iou: classNames.map((n, c) => ({ class: n, iou: r.perClass[c] })), iters: r.runs[0]!.iters,
-      seconds: r.runs.reduce((a, x) => a + x.seconds, 0) / r.runs.length, checkpoint: r.runs[0]!.checkpoint };
+      per_class_iou: perClassRows(r, classNames),
+      iters: r.runs[0]!.iters, seconds: r.runs.reduce((a, x) => a + x.seconds, 0) / r.runs.length, checkpoint: r.runs[0]!.checkpoint };
   }
   summary.untrained_target_miou = untrained;
   summary.data = data;
   return summary;
 }
+
+/** Per class: the mean IoU over seeds and each seed's (its run's final evaluation; null where the class was absent). */
+const perClassRows = (r: DemoRow, classNames: readonly string[]) =>
+  classNames.map((n, c) => ({ class: n, iou: r.perClass[c], per_seed: r.runs.map((x) => x.final?.perClassIou[c] ?? null) }));
 
 /** One demo method: its runs read back (train/report.ts), val mIoU per seed, mIoU on the held-out test split. */
 export interface DemoRow {
