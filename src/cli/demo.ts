@@ -6,6 +6,7 @@ import { parse, str, intFlag, boolFlag, type Command, type Parsed } from './args
 import { assertWritable } from './files.js';
 import { trainProgress } from './progress.js';
 import { UsageError } from '../util/errors.js';
+import { pctMeanStd } from '../util/percent.js';
 import { ALL, DEFAULT_METHODS, METHOD_NAMES, QUICK, type DemoJob, type DemoPlan, type DemoRow } from '../train/demo.js';
 import type { TrainResult } from '../train/trainer.js';
 
@@ -105,7 +106,7 @@ export const demoCommand: Command = {
     };
     const o = await runDemo(plan, pool, (label) => trainProgress(label, 50));
     printDemo(o.rows, o.classNames, o.untrained, plan.seeds.length);
-    if (o.sharedStart) console.log(`the shared start (source-only, ${plan.sharedStart} iterations) target mIoU ${pmPct(o.sharedStart.valStats, plan.seeds.length)}`);
+    if (o.sharedStart) console.log(`the shared start (source-only, ${plan.sharedStart} iterations) target mIoU ${pctMeanStd(o.sharedStart.valStats, plan.seeds.length)}`);
     console.log(`wrote ${o.summary} and ${o.report}`);
     return 0;
   },
@@ -119,11 +120,6 @@ function printDemo(rows: DemoRow[], classNames: readonly string[], untrained: nu
   console.log(`${'class'.padEnd(w)}${rows.map((r) => r.name.padStart(cw)).join('')}`);
   classNames.forEach((n, c) => console.log(`${n.padEnd(w)}${rows.map((r) => pct(r.perClass[c]!)).join('')}`));
   const lw = Math.max(...rows.map((r) => r.label.length), 12);
-  for (const r of rows) console.log(`${r.label.padEnd(lw)} target mIoU ${pmPct(r.valStats, seeds)}   test ${pmPct(r.testStats, seeds)}`);
+  for (const r of rows) console.log(`${r.label.padEnd(lw)} target mIoU ${pctMeanStd(r.valStats, seeds)}   test ${pctMeanStd(r.testStats, seeds)}`);
   console.log(`${'untrained'.padEnd(lw)} target mIoU ${(untrained * 100).toFixed(2)}`);
-}
-
-/** mean ± std in %, the std only over more than one seed. */
-function pmPct([mean, std]: [number, number], seeds: number): string {
-  return `${(mean * 100).toFixed(2)}${seeds > 1 ? ` ± ${(std * 100).toFixed(2)}` : ''}`;
 }

@@ -3,6 +3,7 @@
 import { dirname, join, resolve } from 'node:path';
 import { parse, str, intFlag, type Command } from './args.js';
 import { UsageError } from '../util/errors.js';
+import { pctMeanStd } from '../util/percent.js';
 
 const USAGE = `usage: clan report RUN_DIR... [--out FILE] [--samples N] [--title TEXT]
 
@@ -32,7 +33,7 @@ export const reportCommand: Command = {
     const { writeRunsReport } = await import('../train/report.js');
     const title = str(p, 'title');
     const d = await writeRunsReport(out, dirs, { samples, ...(title ? { title } : {}), log: (l) => process.stderr.write(l + '\n') });
-    for (const m of d.methods) console.log(`${m.label.padEnd(28)} target mIoU ${(m.miouMean * 100).toFixed(2)}${m.seeds > 1 ? ` ± ${(m.miouStd * 100).toFixed(2)} (${m.seeds} seeds)` : ''}`);
+    for (const m of d.methods) console.log(`${m.label.padEnd(28)} target mIoU ${pctMeanStd([m.miouMean, m.miouStd], m.seeds)}${m.seeds > 1 ? ` (${m.seeds} seeds)` : ''}`);
     console.log(`wrote ${out}`);
     return 0;
   },

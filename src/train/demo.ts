@@ -10,6 +10,7 @@ import { checkpointName } from '../io/checkpoint.js';
 import { METHODS } from '../methods/registry.js';
 import { atomicWrite } from '../util/atomic.js';
 import { ClanError, UsageError } from '../util/errors.js';
+import { pctMeanStd } from '../util/percent.js';
 import type { RunRecord } from './report.js';
 import type { StepLog } from '../methods/uda.js';
 import type { TrainResult } from './trainer.js';
@@ -145,7 +146,7 @@ async function demoReport(plan: DemoPlan, rows: DemoRow[], untrained: number, te
   await writeRunsReport(join(out, 'report.html'), rows.flatMap((r) => r.runs.map((x) => x.dir)), {
     title: `clan demo — digitscapes${variant ? ` (${variant})` : ''}, ${sharedStart ? `${sharedStart} shared source-only + ` : ''}${iters} iterations × ${seeds.length} seed(s)`, samples: 6,
     notes: [`untrained network: target mIoU ${(untrained * 100).toFixed(2)}`, `summary (with the held-out ${test} mIoU): ${join(out, 'summary.json')}`,
-      ...rows.map((r) => `${r.label}: ${test} mIoU ${(100 * r.testStats[0]).toFixed(2)}${seeds.length > 1 ? ` ± ${(100 * r.testStats[1]).toFixed(2)}` : ''}`),
+      ...rows.map((r) => `${r.label}: ${test} mIoU ${pctMeanStd(r.testStats, seeds.length)}`),
       ...(sharedStart ? [`every method of a seed started from the same source-only weights (${sharedStart} iterations, ${start0}…)`] : [])],
   });
 }
