@@ -323,10 +323,10 @@ test('demo writes a checkpoint per method and seed, summary.json and a self-cont
     assert.ok(Math.abs(m.target_miou - (m.per_seed[0]! + m.per_seed[1]!) / 2) < 1e-12);
     assert.equal(Object.keys(m.per_class_iou).length, 11);
     // per class: each seed's IoU as its run's final evaluation has it, and their mean
-    const finalIou = (seed: number) => (JSON.parse(readFileSync(join(out, k, `seed-${seed}`, 'result.json'), 'utf8')) as
-      { finalEval: { iou: (number | null)[] } }).finalEval.iou;
+    const finalIou = [0, 1].map((seed) => (JSON.parse(readFileSync(join(out, k, `seed-${seed}`, 'result.json'), 'utf8')) as
+      { finalEval: { iou: (number | null)[] } }).finalEval.iou);
     m.per_class_iou.forEach((c, i) => {
-      assert.deepEqual(c.per_seed, [finalIou(0)[i], finalIou(1)[i]], `${k} class ${c.class}`);
+      assert.deepEqual(c.per_seed, [finalIou[0]![i], finalIou[1]![i]], `${k} class ${c.class}`);
       if (c.iou !== null) assert.ok(Math.abs(c.iou - (c.per_seed[0]! + c.per_seed[1]!) / 2) < 1e-12, `${k} class ${c.class}`);
     });
     assert.equal(m.iters, 3);
